@@ -1,0 +1,260 @@
+//! `NativeFlatIndex`: the JS handle of a [`vecdex::FlatIndex`]. Holds `Option<Arc<RwLock<_>>>`
+//! so `close()` is idempotent and in-flight tasks keep their own `Arc` until they finish.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use napi::bindgen_prelude::{
+    BigInt, BigUint64Array, BigUint64ArraySlice, Float32Array, Float32ArraySlice, Object,
+    ObjectFinalize, Uint32Array, Uint32ArraySlice,
+};
+use napi::Env;
+use napi_derive::napi;
+use vecdex::{Error, FlatConfig, FlatIndex, KeyFilter, SearchResults, StopFlag};
+
+use crate::abort::{flag, NativeAbortHandle};
+use crate::convert;
+use crate::error::{guarded, invalid, to_napi};
+use crate::tasks;
+
+type Shared = Arc<RwLock<FlatIndex>>;
+
+/// Results of a batch search, row-major: row `i` is query `i`, `k` columns, best first.
+#[napi(object)]
+pub struct NativeSearchResults {
+    /// Columns per row: min(k, index size).
+    pub k: u32,
+    pub keys: BigUint64Array,
+    pub distances: Float32Array,
+    /// Valid hits per row (fewer than `k` when a filter admits fewer vectors).
+    pub counts: Uint32Array,
+}
+
+fn to_js_results(results: SearchResults) -> NativeSearchResults {
+    NativeSearchResults {
+        k: results.k as u32,
+        keys: BigUint64Array::new(results.keys),
+        distances: Float32Array::new(results.distances),
+        counts: Uint32Array::new(results.counts),
+    }
+}
+
+#[napi(custom_finalize)]
+pub struct NativeFlatIndex {
+    inner: Option<Shared>,
+    /// Bytes currently reported to V8 as external memory.
+    reported: Arc<AtomicI64>,
+}
+
+fn read(index: &Shared) -> vecdex::Result<std::sync::RwLockReadGuard<'_, FlatIndex>> {
+    index.read().map_err(|_| Error::Internal("index lock poisoned by an earlier panic".into()))
+}
+
+fn write(index: &Shared) -> vecdex::Result<std::sync::RwLockWriteGuard<'_, FlatIndex>> {
+    index.write().map_err(|_| Error::Internal("index lock poisoned by an earlier panic".into()))
+}
+
+/// Tells V8 how much native memory this index holds now.
+fn report_memory(env: &Env, index: &Shared, reported: &AtomicI64) -> napi::Result<()> {
+    let now = read(index).map(|i| i.memory_bytes() as i64).unwrap_or(0);
+    let before = reported.swap(now, Ordering::Relaxed);
+    if now != before {
+        env.adjust_external_memory(now - before)?;
+    }
+    Ok(())
+}
+
+fn filter_of(filter: Option<&[u64]>) -> Option<KeyFilter> {
+    filter.map(|keys| KeyFilter::new(keys.to_vec()))
+}
+
+#[napi]
+impl NativeFlatIndex {
+    #[napi(constructor)]
+    pub fn new(env: Env, dim: u32, metric: String) -> napi::Result<Self> {
+        let metric = convert::metric(&metric)?;
+        let index = guarded(|| FlatIndex::new(FlatConfig { dim: dim as usize, metric }))?;
+        let shared = Arc::new(RwLock::new(index));
+        let reported = Arc::new(AtomicI64::new(0));
+        report_memory(&env, &shared, &reported)?;
+        Ok(NativeFlatIndex { inner: Some(shared), reported })
+    }
+
+    fn shared(&self) -> napi::Result<&Shared> {
+        self.inner.as_ref().ok_or_else(|| to_napi(Error::Closed))
+    }
+
+    #[napi(getter)]
+    pub fn dim(&self) -> napi::Result<u32> {
+        guarded(|| Ok(read(self.shared_vecdex()?)?.dim() as u32))
+    }
+
+    #[napi(getter)]
+    pub fn metric(&self) -> napi::Result<String> {
+        guarded(|| Ok(read(self.shared_vecdex()?)?.metric().name().to_string()))
+    }
+
+    #[napi(getter)]
+    pub fn size(&self) -> napi::Result<u32> {
+        guarded(|| Ok(read(self.shared_vecdex()?)?.len() as u32))
+    }
+
+    #[napi(getter)]
+    pub fn memory_bytes(&self) -> napi::Result<f64> {
+        guarded(|| Ok(read(self.shared_vecdex()?)?.memory_bytes() as f64))
+    }
+
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.inner.is_none()
+    }
+
+    fn shared_vecdex(&self) -> vecdex::Result<&Shared> {
+        self.inner.as_ref().ok_or(Error::Closed)
+    }
+
+    /// Adds vectors (row-major) under keys, replacing the vectors of keys already present.
+    #[napi]
+    pub fn add_sync(&self, env: Env, keys: BigUint64ArraySlice, vectors: Float32ArraySlice) -> napi::Result<()> {
+        let shared = self.shared()?;
+        guarded(|| write(shared)?.add(&keys, &vectors, &StopFlag::never()))?;
+        report_memory(&env, shared, &self.reported)
+    }
+
+    /// Async twin of `addSync`: inputs are copied before the work is queued.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn add<'env>(
+        &self,
+        env: &'env Env,
+        keys: BigUint64ArraySlice,
+        vectors: Float32ArraySlice,
+        abort: Option<&NativeAbortHandle>,
+    ) -> napi::Result<Object<'env>> {
+        let shared = self.shared()?.clone();
+        let (keys, vectors, stop) = (keys.to_vec(), vectors.to_vec(), flag(abort));
+        let for_report = shared.clone();
+        let reported = self.reported.clone();
+        tasks::spawn(
+            env,
+            move || write(&shared)?.add(&keys, &vectors, &stop),
+            move |env, ()| report_memory(&env, &for_report, &reported),
+        )
+    }
+
+    /// Removes keys; returns how many were present.
+    #[napi]
+    pub fn remove(&self, env: Env, keys: BigUint64ArraySlice) -> napi::Result<u32> {
+        let shared = self.shared()?;
+        let removed = guarded(|| Ok(write(shared)?.remove(&keys) as u32))?;
+        report_memory(&env, shared, &self.reported)?;
+        Ok(removed)
+    }
+
+    #[napi]
+    pub fn contains(&self, key: BigInt) -> napi::Result<bool> {
+        let key = convert::key(&key)?;
+        guarded(|| Ok(read(self.shared_vecdex()?)?.contains(key)))
+    }
+
+    /// The stored vector of a key (normalised, for cosine), or null.
+    #[napi]
+    pub fn get(&self, key: BigInt) -> napi::Result<Option<Float32Array>> {
+        let key = convert::key(&key)?;
+        guarded(|| Ok(read(self.shared_vecdex()?)?.get(key).map(Float32Array::new)))
+    }
+
+    /// Every key, in storage order.
+    #[napi]
+    pub fn keys(&self) -> napi::Result<BigUint64Array> {
+        guarded(|| Ok(BigUint64Array::new(read(self.shared_vecdex()?)?.keys().to_vec())))
+    }
+
+    /// Searches and writes into caller-allocated rows of stride `min(k, size)`; returns the
+    /// stride. No allocation crosses the boundary, which keeps single-query calls cheap.
+    #[napi]
+    pub fn search_into_sync(
+        &self,
+        queries: Float32ArraySlice,
+        k: u32,
+        filter: Option<BigUint64ArraySlice>,
+        mut out_keys: BigUint64ArraySlice,
+        mut out_distances: Float32ArraySlice,
+        mut out_counts: Uint32ArraySlice,
+    ) -> napi::Result<u32> {
+        let shared = self.shared()?;
+        let filter = filter_of(filter.as_deref());
+        let results = guarded(|| read(shared)?.search(&queries, k as usize, filter.as_ref(), &StopFlag::never()))?;
+        // SAFETY: this runs on the JS thread for the whole call, so no JS code can touch the
+        // output buffers while we write; lengths are checked before copying.
+        let (keys_out, distances_out, counts_out) =
+            unsafe { (out_keys.as_mut(), out_distances.as_mut(), out_counts.as_mut()) };
+        if keys_out.len() < results.keys.len()
+            || distances_out.len() < results.distances.len()
+            || counts_out.len() < results.counts.len()
+        {
+            return Err(invalid("output buffers are too small for the results"));
+        }
+        keys_out[..results.keys.len()].copy_from_slice(&results.keys);
+        distances_out[..results.distances.len()].copy_from_slice(&results.distances);
+        counts_out[..results.counts.len()].copy_from_slice(&results.counts);
+        Ok(results.k as u32)
+    }
+
+    /// Async batch search on the pool; queries and filter are copied before queueing.
+    #[napi(ts_return_type = "Promise<NativeSearchResults>")]
+    pub fn search<'env>(
+        &self,
+        env: &'env Env,
+        queries: Float32ArraySlice,
+        k: u32,
+        filter: Option<BigUint64ArraySlice>,
+        abort: Option<&NativeAbortHandle>,
+    ) -> napi::Result<Object<'env>> {
+        let shared = self.shared()?.clone();
+        let queries = queries.to_vec();
+        let filter = filter_of(filter.as_deref());
+        let stop = flag(abort);
+        tasks::spawn(
+            env,
+            move || read(&shared)?.search(&queries, k as usize, filter.as_ref(), &stop),
+            |_, results| Ok(to_js_results(results)),
+        )
+    }
+
+    /// Releases the index. Idempotent; in-flight tasks finish on their own reference.
+    #[napi]
+    pub fn close(&mut self, env: Env) -> napi::Result<()> {
+        if self.inner.take().is_some() {
+            let before = self.reported.swap(0, Ordering::Relaxed);
+            if before != 0 {
+                env.adjust_external_memory(-before)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Time of `iterations` searches of one query done entirely in Rust, in nanoseconds per
+    /// search: the baseline for measuring the binding's own overhead.
+    #[napi]
+    pub fn measure_rust_search_nanos(&self, query: Float32ArraySlice, k: u32, iterations: u32) -> napi::Result<f64> {
+        let shared = self.shared()?;
+        let index = read(shared).map_err(to_napi)?;
+        let query = query.to_vec();
+        let start = std::time::Instant::now();
+        for _ in 0..iterations.max(1) {
+            let results = index.search(&query, k as usize, None, &StopFlag::never()).map_err(to_napi)?;
+            std::hint::black_box(results);
+        }
+        Ok(start.elapsed().as_nanos() as f64 / f64::from(iterations.max(1)))
+    }
+}
+
+impl ObjectFinalize for NativeFlatIndex {
+    fn finalize(self, env: Env) -> napi::Result<()> {
+        let before = self.reported.swap(0, Ordering::Relaxed);
+        if before != 0 {
+            env.adjust_external_memory(-before)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,161 @@
+//! napi-rs binding of vecdex. Converts, copies, schedules and maps errors; holds no algorithm.
+
+#![deny(clippy::unwrap_used)]
+
+mod abort;
+mod convert;
+mod error;
+mod flat_index;
+mod tasks;
+
+use napi::bindgen_prelude::{
+    Float32Array, Float32ArraySlice, Int8ArraySlice, Object, Uint16ArraySlice, Uint8ArraySlice,
+};
+use napi::Env;
+use napi_derive::napi;
+use vecdex_distance::{bf16, f16, KernelError};
+
+pub use abort::NativeAbortHandle;
+pub use flat_index::{NativeFlatIndex, NativeSearchResults};
+
+use crate::error::{guarded, to_napi};
+
+fn kernel_error(error: KernelError) -> napi::Error {
+    let mapped = match error {
+        KernelError::LengthMismatch { left, right } => vecdex::Error::DimensionMismatch {
+            expected: left,
+            actual: right,
+            what: "distance".into(),
+        },
+        KernelError::ZeroVector => vecdex::Error::ZeroVector(error.to_string()),
+        other => vecdex::Error::invalid(other.to_string()),
+    };
+    to_napi(mapped)
+}
+
+fn finite(values: impl Iterator<Item = f32>) -> napi::Result<()> {
+    for (i, v) in values.enumerate() {
+        if !v.is_finite() {
+            return Err(to_napi(vecdex::Error::invalid(format!("non-finite value ({v}) at dimension {i}"))));
+        }
+    }
+    Ok(())
+}
+
+/// Distance of two f32 vectors (lower is closer).
+#[napi]
+pub fn distance_f32(a: Float32ArraySlice, b: Float32ArraySlice, metric: String) -> napi::Result<f64> {
+    let metric = convert::metric(&metric)?;
+    finite(a.iter().chain(b.iter()).copied())?;
+    vecdex_distance::distance(metric, &a, &b).map_err(kernel_error)
+}
+
+/// Distance of two i8 vectors.
+#[napi]
+pub fn distance_i8(a: Int8ArraySlice, b: Int8ArraySlice, metric: String) -> napi::Result<f64> {
+    let metric = convert::metric(&metric)?;
+    vecdex_distance::distance(metric, &a, &b).map_err(kernel_error)
+}
+
+/// Distance of two f16 vectors given as raw binary16 bits.
+#[napi]
+pub fn distance_f16(a: Uint16ArraySlice, b: Uint16ArraySlice, metric: String) -> napi::Result<f64> {
+    let metric = convert::metric(&metric)?;
+    let a: Vec<f16> = a.iter().map(|x| f16(*x)).collect();
+    let b: Vec<f16> = b.iter().map(|x| f16(*x)).collect();
+    finite(a.iter().chain(&b).map(|x| x.to_f32()))?;
+    vecdex_distance::distance(metric, &a, &b).map_err(kernel_error)
+}
+
+/// Distance of two bf16 vectors given as raw bits.
+#[napi]
+pub fn distance_bf16(a: Uint16ArraySlice, b: Uint16ArraySlice, metric: String) -> napi::Result<f64> {
+    let metric = convert::metric(&metric)?;
+    let a: Vec<bf16> = a.iter().map(|x| bf16(*x)).collect();
+    let b: Vec<bf16> = b.iter().map(|x| bf16(*x)).collect();
+    finite(a.iter().chain(&b).map(|x| x.to_f32()))?;
+    vecdex_distance::distance(metric, &a, &b).map_err(kernel_error)
+}
+
+/// Hamming distance of two packed bit vectors.
+#[napi]
+pub fn distance_binary(a: Uint8ArraySlice, b: Uint8ArraySlice, metric: String) -> napi::Result<f64> {
+    if convert::metric(&metric)? != vecdex::Metric::Hamming {
+        return Err(kernel_error(KernelError::Unsupported {
+            metric: convert::metric(&metric)?,
+            element: vecdex::ElementType::Binary,
+        }));
+    }
+    vecdex_distance::hamming(&a, &b).map_err(kernel_error)
+}
+
+/// Row-major `queries × vectors` distances (blocking).
+#[napi]
+pub fn distance_matrix_sync(
+    queries: Float32ArraySlice,
+    vectors: Float32ArraySlice,
+    dim: u32,
+    metric: String,
+) -> napi::Result<Float32Array> {
+    let metric = convert::metric(&metric)?;
+    let out = guarded(|| vecdex::distance_matrix(&queries, &vectors, dim as usize, metric, &vecdex::StopFlag::never()))?;
+    Ok(Float32Array::new(out))
+}
+
+/// Async twin of `distanceMatrixSync`.
+#[napi(ts_return_type = "Promise<Float32Array>")]
+pub fn distance_matrix<'env>(
+    env: &'env Env,
+    queries: Float32ArraySlice,
+    vectors: Float32ArraySlice,
+    dim: u32,
+    metric: String,
+    abort: Option<&NativeAbortHandle>,
+) -> napi::Result<Object<'env>> {
+    let metric = convert::metric(&metric)?;
+    let (queries, vectors, stop) = (queries.to_vec(), vectors.to_vec(), abort::flag(abort));
+    tasks::spawn(
+        env,
+        move || vecdex::distance_matrix(&queries, &vectors, dim as usize, metric, &stop),
+        |_, out| Ok(Float32Array::new(out)),
+    )
+}
+
+/// What runs on this machine.
+#[napi(object)]
+pub struct NativeCapabilities {
+    /// Level of vecdex's blocked scan kernels: avx512, avx2 or scalar.
+    pub scan_kernel: String,
+    /// simsimd backends active on this CPU.
+    pub simsimd_backends: Vec<String>,
+    pub simsimd_dynamic_dispatch: bool,
+    /// Threads in vecdex's pool.
+    pub threads: u32,
+    pub arch: String,
+    pub os: String,
+}
+
+#[napi]
+pub fn capabilities() -> NativeCapabilities {
+    let caps = vecdex::capabilities();
+    NativeCapabilities {
+        scan_kernel: caps.scan_kernel.name().to_string(),
+        simsimd_backends: caps.simsimd_backends.iter().map(|s| s.to_string()).collect(),
+        simsimd_dynamic_dispatch: caps.simsimd_dynamic_dispatch,
+        threads: vecdex::threads::thread_count() as u32,
+        arch: std::env::consts::ARCH.to_string(),
+        os: std::env::consts::OS.to_string(),
+    }
+}
+
+/// Panics inside native code, sync or async, to prove a panic reaches JS as ERR_INTERNAL.
+/// For tests only.
+#[napi]
+pub fn debug_panic<'env>(env: &'env Env, asynchronous: bool) -> napi::Result<Option<Object<'env>>> {
+    if asynchronous {
+        return tasks::spawn(env, || -> vecdex::Result<()> { panic!("deliberate panic (async)") }, |_, ()| Ok(()))
+            .map(Some);
+    }
+    guarded(|| -> vecdex::Result<()> { panic!("deliberate panic (sync)") })?;
+    Ok(None)
+}

@@ -1,0 +1,29 @@
+//! Async work on vecdex's Rayon pool: the JS thread gets a Promise at once, the work runs on a
+//! pool thread (never on libuv's small thread pool, which file I/O and DNS share), and the
+//! result is turned into JS values back on the JS thread.
+//!
+//! Inputs must already be owned Rust data: callers copy JS typed arrays before spawning, since
+//! JS may change a buffer while a worker reads it.
+
+use napi::bindgen_prelude::{Object, ToNapiValue};
+use napi::Env;
+
+use crate::error::to_napi;
+
+pub fn spawn<'env, T, D>(
+    env: &'env Env,
+    work: impl FnOnce() -> vecdex::Result<T> + Send + 'static,
+    to_js: impl FnOnce(Env, T) -> napi::Result<D> + Send + 'static,
+) -> napi::Result<Object<'env>>
+where
+    T: Send + 'static,
+    D: ToNapiValue + 'static,
+{
+    let (deferred, promise) = env.create_deferred()?;
+    let pool = vecdex::threads::pool().map_err(to_napi)?;
+    pool.spawn(move || match vecdex::catch_panic(work) {
+        Ok(value) => deferred.resolve(move |env| to_js(env, value)),
+        Err(error) => deferred.reject(to_napi(error)),
+    });
+    Ok(promise)
+}

@@ -1,0 +1,199 @@
+//! Run-time kernel choice. Pairwise kernels go through `simsimd`, whose C library picks the best
+//! backend for this CPU once per process (dynamic dispatch). The blocked scan kernels in
+//! [`crate::panel`] are ours (simsimd has no matrix kernels); their level is chosen here, once,
+//! from the CPU's features, and can be lowered with `VECDEX_SIMD=scalar|avx2` (never raised
+//! above what the CPU has) to test every path on one machine.
+
+use std::sync::OnceLock;
+
+use crate::metric::{ElementType, Metric};
+use crate::scalar;
+use simsimd::{BinarySimilarity, SpatialSimilarity};
+
+/// Instruction-set level of the blocked scan kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SimdLevel {
+    Scalar,
+    /// x86-64 AVX2 with FMA.
+    Avx2,
+    /// x86-64 AVX-512 Foundation.
+    Avx512,
+}
+
+impl SimdLevel {
+    pub fn name(self) -> &'static str {
+        match self {
+            SimdLevel::Scalar => "scalar",
+            SimdLevel::Avx2 => "avx2",
+            SimdLevel::Avx512 => "avx512",
+        }
+    }
+
+    /// The best level this CPU supports.
+    pub fn detect() -> SimdLevel {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return SimdLevel::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return SimdLevel::Avx2;
+            }
+        }
+        SimdLevel::Scalar
+    }
+
+    /// Every level this CPU can run, lowest first (for tests).
+    pub fn available() -> Vec<SimdLevel> {
+        let best = SimdLevel::detect();
+        [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512]
+            .into_iter()
+            .filter(|l| *l <= best)
+            .collect()
+    }
+}
+
+/// The level used by this process, chosen on first use.
+pub fn simd_level() -> SimdLevel {
+    static LEVEL: OnceLock<SimdLevel> = OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        let best = SimdLevel::detect();
+        let requested = match std::env::var("VECDEX_SIMD").ok().as_deref() {
+            Some("scalar") => SimdLevel::Scalar,
+            Some("avx2") => SimdLevel::Avx2,
+            _ => best,
+        };
+        requested.min(best)
+    })
+}
+
+/// What runs on this machine, for benchmark reports.
+#[derive(Debug, Clone)]
+pub struct Capabilities {
+    /// Level of vecdex's own blocked scan kernels.
+    pub scan_kernel: SimdLevel,
+    /// simsimd backends this CPU enables (e.g. `haswell`, `skylake`, `ice`, `sapphire`).
+    pub simsimd_backends: Vec<&'static str>,
+    pub simsimd_dynamic_dispatch: bool,
+}
+
+pub fn capabilities() -> Capabilities {
+    use simsimd::capabilities as c;
+    let checks: [(&'static str, fn() -> bool); 13] = [
+        ("neon", c::uses_neon),
+        ("neon_f16", c::uses_neon_f16),
+        ("neon_bf16", c::uses_neon_bf16),
+        ("neon_i8", c::uses_neon_i8),
+        ("sve", c::uses_sve),
+        ("sve_f16", c::uses_sve_f16),
+        ("sve_bf16", c::uses_sve_bf16),
+        ("haswell", c::uses_haswell),
+        ("skylake", c::uses_skylake),
+        ("ice", c::uses_ice),
+        ("genoa", c::uses_genoa),
+        ("sapphire", c::uses_sapphire),
+        ("turin", c::uses_turin),
+    ];
+    Capabilities {
+        scan_kernel: simd_level(),
+        simsimd_backends: checks.iter().filter(|(_, f)| f()).map(|(n, _)| *n).collect(),
+        simsimd_dynamic_dispatch: c::uses_dynamic_dispatch(),
+    }
+}
+
+/// Why a pairwise distance could not be computed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KernelError {
+    LengthMismatch { left: usize, right: usize },
+    /// Cosine of a zero vector is undefined.
+    ZeroVector,
+    /// The metric does not apply to the element type (hamming on floats, cosine on bits).
+    Unsupported { metric: Metric, element: ElementType },
+    Empty,
+}
+
+impl std::fmt::Display for KernelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KernelError::LengthMismatch { left, right } => {
+                write!(f, "vectors differ in length: {left} and {right}")
+            }
+            KernelError::ZeroVector => f.write_str("cosine distance is undefined for a zero vector"),
+            KernelError::Unsupported { metric, element } => {
+                write!(f, "metric {metric} does not apply to {element} vectors")
+            }
+            KernelError::Empty => f.write_str("vectors are empty"),
+        }
+    }
+}
+
+impl std::error::Error for KernelError {}
+
+/// Element types with a simsimd spatial kernel.
+pub trait SpatialElement: SpatialSimilarity + scalar::AsF64 {
+    const TYPE: ElementType;
+    fn is_zero(self) -> bool;
+}
+
+impl SpatialElement for f32 {
+    const TYPE: ElementType = ElementType::F32;
+    fn is_zero(self) -> bool {
+        self == 0.0
+    }
+}
+impl SpatialElement for i8 {
+    const TYPE: ElementType = ElementType::I8;
+    fn is_zero(self) -> bool {
+        self == 0
+    }
+}
+impl SpatialElement for simsimd::f16 {
+    const TYPE: ElementType = ElementType::F16;
+    fn is_zero(self) -> bool {
+        self.0 & 0x7fff == 0
+    }
+}
+impl SpatialElement for simsimd::bf16 {
+    const TYPE: ElementType = ElementType::BF16;
+    fn is_zero(self) -> bool {
+        self.0 & 0x7fff == 0
+    }
+}
+
+/// Distance of `a` and `b` under `metric` (see [`crate::metric`] for the convention), computed by
+/// the simsimd kernel this CPU selects.
+pub fn distance<T: SpatialElement>(metric: Metric, a: &[T], b: &[T]) -> Result<f64, KernelError> {
+    if a.len() != b.len() {
+        return Err(KernelError::LengthMismatch { left: a.len(), right: b.len() });
+    }
+    if a.is_empty() {
+        return Err(KernelError::Empty);
+    }
+    let unsupported = KernelError::Unsupported { metric, element: T::TYPE };
+    let value = match metric {
+        Metric::Cosine => {
+            if a.iter().all(|x| x.is_zero()) || b.iter().all(|x| x.is_zero()) {
+                return Err(KernelError::ZeroVector);
+            }
+            T::cos(a, b)
+        }
+        Metric::Dot => T::dot(a, b).map(|d| 1.0 - d),
+        Metric::L2sq => T::l2sq(a, b),
+        Metric::Hamming => return Err(unsupported),
+    };
+    // simsimd returns None only for unequal lengths, which was checked above.
+    value.ok_or(unsupported)
+}
+
+/// Hamming distance of two packed bit strings (eight dimensions per byte).
+pub fn hamming(a: &[u8], b: &[u8]) -> Result<f64, KernelError> {
+    if a.len() != b.len() {
+        return Err(KernelError::LengthMismatch { left: a.len(), right: b.len() });
+    }
+    if a.is_empty() {
+        return Err(KernelError::Empty);
+    }
+    u8::hamming(a, b).ok_or(KernelError::LengthMismatch { left: a.len(), right: b.len() })
+}

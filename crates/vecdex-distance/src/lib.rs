@@ -1,0 +1,31 @@
+//! Distance kernels for vecdex.
+//!
+//! - [`metric`]: metrics, element types and the one distance convention (lower is closer).
+//! - [`dispatch`]: pairwise kernels through simsimd (backend chosen at run time for the CPU),
+//!   and the choice of level for our own blocked kernels.
+//! - [`scalar`]: the plain oracle every SIMD path is tested against.
+//! - [`panel`]: blocked storage of f32 vectors and the tiled exact-scan kernels.
+//! - [`topk`]: bounded top-k selection.
+
+pub mod dispatch;
+pub mod metric;
+pub mod panel;
+pub mod scalar;
+pub mod topk;
+
+pub use dispatch::{capabilities, distance, hamming, simd_level, Capabilities, KernelError, SimdLevel, SpatialElement};
+pub use metric::{ElementType, Metric, UnknownMetric};
+pub use panel::{PanelMatrix, QueryRows, TileSink, TileTransform, LANES};
+pub use simsimd::{bf16, f16};
+pub use topk::{Neighbor, TopK};
+
+/// Squared Euclidean norm, used for L2 by expansion and for normalising cosine vectors.
+pub fn squared_norm(v: &[f32]) -> f32 {
+    // simsimd's dot is the fastest correct kernel here; it only fails on unequal lengths.
+    <f32 as simsimd::SpatialSimilarity>::dot(v, v).unwrap_or(0.0) as f32
+}
+
+/// Inner product of two equal-length f32 slices through simsimd (0 if the lengths differ).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    <f32 as simsimd::SpatialSimilarity>::dot(a, b).unwrap_or(0.0) as f32
+}

@@ -1,0 +1,70 @@
+//! The one error type of vecdex, with a stable code per kind that JS sees as `err.code`.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// A vector or matrix does not have the index's dimension count.
+    DimensionMismatch { expected: usize, actual: usize, what: String },
+    /// An argument is out of range or malformed (NaN, k = 0, empty batch, duplicate key...).
+    InvalidArgument(String),
+    /// Cosine needs non-zero vectors.
+    ZeroVector(String),
+    /// The index was closed.
+    Closed,
+    /// The caller's AbortSignal fired; the operation stopped between batches with no effect.
+    Aborted,
+    /// A bug: a panic or a broken invariant inside vecdex. The process lives on.
+    Internal(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// The stable code, as JS sees it in `err.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::DimensionMismatch { .. } => "ERR_DIMENSION_MISMATCH",
+            Error::InvalidArgument(_) => "ERR_INVALID_ARGUMENT",
+            Error::ZeroVector(_) => "ERR_ZERO_VECTOR",
+            Error::Closed => "ERR_CLOSED",
+            Error::Aborted => "ERR_ABORTED",
+            Error::Internal(_) => "ERR_INTERNAL",
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::InvalidArgument(message.into())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::DimensionMismatch { expected, actual, what } => {
+                write!(f, "{what}: expected {expected} dimensions, got {actual}")
+            }
+            Error::InvalidArgument(m) | Error::ZeroVector(m) => f.write_str(m),
+            Error::Closed => f.write_str("the index is closed"),
+            Error::Aborted => f.write_str("the operation was aborted"),
+            Error::Internal(m) => write!(f, "internal error (a bug in vecdex): {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Runs `f`, turning a panic into [`Error::Internal`] so it never unwinds into the host.
+pub fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic with a non-string payload".to_string());
+            Err(Error::Internal(message))
+        }
+    }
+}

@@ -1,0 +1,480 @@
+//! Exact (brute-force) index over f32 vectors.
+//!
+//! Vectors live in a [`PanelMatrix`] (blocked, packed like the right operand of a GEMM), so a
+//! batch search is a tiled matrix product whose tiles stay in cache, with top-k selection fused
+//! into the kernel epilogue. Work is spread over vecdex's Rayon pool as a grid of
+//! (query chunk × block range) jobs; small searches run in place to keep per-call latency low.
+//!
+//! Slots are dense: removing a key moves the last vector into its slot, so scans never skip holes.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+use vecdex_distance::{
+    panel, simd_level, squared_norm, Metric, PanelMatrix, QueryRows, TileSink, TileTransform,
+    TopK, LANES,
+};
+
+use crate::cancel::StopFlag;
+use crate::error::{Error, Result};
+use crate::threads;
+use crate::validate::{check_matrix, MAX_DIMENSIONS};
+
+/// Configuration of a [`FlatIndex`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlatConfig {
+    /// Dimensions of every vector, 1 ..= 65,536.
+    pub dim: usize,
+    /// Distance metric: cosine, dot or l2sq (hamming needs binary vectors, not stored here).
+    pub metric: Metric,
+}
+
+/// Results of a batch search: row `i` holds the hits of query `i`, best first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchResults {
+    /// Columns per row (the row stride): `min(k, size of the index)`.
+    pub k: usize,
+    /// `queries × k` keys; entries past `counts[i]` in row `i` are 0.
+    pub keys: Vec<u64>,
+    /// `queries × k` distances; entries past `counts[i]` are +∞.
+    pub distances: Vec<f32>,
+    /// Hits found per query (less than `k` when a filter admits fewer vectors).
+    pub counts: Vec<u32>,
+}
+
+/// An allow-list of keys, given as data: only these keys may appear in results.
+#[derive(Debug, Clone, Default)]
+pub struct KeyFilter {
+    keys: Vec<u64>,
+}
+
+impl KeyFilter {
+    pub fn new(keys: Vec<u64>) -> Self {
+        KeyFilter { keys }
+    }
+}
+
+/// Slots admitted by a filter: a bitmap for scans and a list for the sparse path.
+struct SlotFilter {
+    bits: Vec<u64>,
+    slots: Vec<u32>,
+}
+
+impl SlotFilter {
+    #[inline]
+    fn admits(&self, slot: usize) -> bool {
+        self.bits.get(slot / 64).is_some_and(|w| w & (1 << (slot % 64)) != 0)
+    }
+}
+
+/// When a filter admits fewer than one slot in this many, score just those slots (gathered
+/// from the blocked layout) instead of scanning everything: a gathered vector costs about 16×
+/// the memory traffic of a scanned one, as it touches one cache line per dimension.
+const SPARSE_FILTER_RATIO: usize = 32;
+
+/// Below this many multiply-adds a search runs on the calling thread: waking pool threads costs
+/// microseconds, which would dominate a small search.
+const INLINE_WORK: usize = 1 << 21;
+
+/// Query rows per job, and the minimum blocks per job when a search is split along the vectors.
+const MAX_ROWS_PER_JOB: usize = 64;
+const MIN_BLOCKS_PER_JOB: usize = 256;
+
+/// Blocks scanned between two checks of the stop flag (16k vectors).
+const BLOCKS_PER_STOP_CHECK: usize = 1024;
+
+/// An exact index of f32 vectors under unsigned 64-bit keys.
+#[derive(Debug, Clone)]
+pub struct FlatIndex {
+    config: FlatConfig,
+    vectors: PanelMatrix,
+    keys: Vec<u64>,
+    slots: HashMap<u64, u32>,
+    /// Squared norms padded with zeros to whole blocks (l2sq only: distance by expansion).
+    squared_norms: Vec<f32>,
+}
+
+impl FlatIndex {
+    pub fn new(config: FlatConfig) -> Result<Self> {
+        if config.dim == 0 || config.dim > MAX_DIMENSIONS {
+            return Err(Error::invalid(format!(
+                "dimensions must be between 1 and {MAX_DIMENSIONS}, got {}",
+                config.dim
+            )));
+        }
+        if !config.metric.is_spatial() {
+            return Err(Error::invalid(
+                "FlatIndex stores f32 vectors: use cosine, dot or l2sq (hamming needs binary vectors)",
+            ));
+        }
+        Ok(FlatIndex {
+            config,
+            vectors: PanelMatrix::new(config.dim),
+            keys: Vec::new(),
+            slots: HashMap::new(),
+            squared_norms: Vec::new(),
+        })
+    }
+
+    pub fn config(&self) -> FlatConfig {
+        self.config
+    }
+
+    pub fn dim(&self) -> usize {
+        self.config.dim
+    }
+
+    pub fn metric(&self) -> Metric {
+        self.config.metric
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn contains(&self, key: u64) -> bool {
+        self.slots.contains_key(&key)
+    }
+
+    /// Bytes held by the index (vectors, keys, key map, norms), including spare capacity.
+    pub fn memory_bytes(&self) -> usize {
+        // A hashbrown entry is the (key, slot) pair plus one control byte; capacity is the
+        // bucket count divided by the 7/8 load factor, which `capacity()` already reflects.
+        let map = self.slots.capacity() * (std::mem::size_of::<(u64, u32)>() + 1) * 8 / 7;
+        std::mem::size_of::<Self>()
+            + self.vectors.allocated_bytes()
+            + self.keys.capacity() * 8
+            + map
+            + self.squared_norms.capacity() * 4
+    }
+
+    /// Adds `keys.len()` vectors (row-major in `vectors`). A key already present has its vector
+    /// replaced (upsert). The batch is validated whole first: on error nothing changes.
+    pub fn add(&mut self, keys: &[u64], vectors: &[f32], stop: &StopFlag) -> Result<()> {
+        let dim = self.dim();
+        check_matrix(vectors, dim, "vectors", self.metric() == Metric::Cosine)?;
+        if vectors.len() / dim != keys.len() {
+            return Err(Error::invalid(format!(
+                "{} keys for {} vectors: give one key per vector",
+                keys.len(),
+                vectors.len() / dim
+            )));
+        }
+        let mut seen = HashMap::with_capacity(keys.len());
+        for (i, key) in keys.iter().enumerate() {
+            if let Some(first) = seen.insert(*key, i) {
+                return Err(Error::invalid(format!(
+                    "key {key} appears twice in one batch (positions {first} and {i})"
+                )));
+            }
+        }
+        stop.check()?;
+        let new_keys = keys.iter().filter(|k| !self.slots.contains_key(k)).count();
+        self.vectors.reserve(new_keys);
+        self.keys.reserve(new_keys);
+        self.slots.reserve(new_keys);
+        let mut row = vec![0f32; dim];
+        for (key, vector) in keys.iter().zip(vectors.chunks_exact(dim)) {
+            row.copy_from_slice(vector);
+            if self.metric() == Metric::Cosine {
+                let norm = squared_norm(&row).sqrt();
+                row.iter_mut().for_each(|x| *x /= norm);
+            }
+            let slot = match self.slots.get(key) {
+                Some(&slot) => {
+                    self.vectors.set(slot as usize, &row);
+                    slot as usize
+                }
+                None => {
+                    let slot = self.vectors.push(&row);
+                    self.keys.push(*key);
+                    self.slots.insert(*key, slot as u32);
+                    slot
+                }
+            };
+            if self.metric() == Metric::L2sq {
+                self.squared_norms.resize(self.vectors.blocks() * LANES, 0.0);
+                self.squared_norms[slot] = squared_norm(&row);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the given keys; unknown keys are ignored. Returns how many were removed.
+    pub fn remove(&mut self, keys: &[u64]) -> usize {
+        let mut removed = 0;
+        for key in keys {
+            if let Some(slot) = self.slots.remove(key) {
+                let slot = slot as usize;
+                let last = self.keys.len() - 1;
+                if let Some(moved_from) = self.vectors.swap_remove(slot) {
+                    let moved_key = self.keys[moved_from];
+                    self.keys[slot] = moved_key;
+                    self.slots.insert(moved_key, slot as u32);
+                }
+                self.keys.pop();
+                if self.metric() == Metric::L2sq {
+                    self.squared_norms[slot] = self.squared_norms[last];
+                    self.squared_norms[last] = 0.0;
+                    self.squared_norms.truncate(self.vectors.blocks() * LANES);
+                }
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// The stored vector of `key` (normalised, for cosine).
+    pub fn get(&self, key: u64) -> Option<Vec<f32>> {
+        self.slots.get(&key).map(|&slot| self.vectors.vector(slot as usize))
+    }
+
+    /// Keys in slot order.
+    pub fn keys(&self) -> &[u64] {
+        &self.keys
+    }
+
+    /// The `k` nearest stored vectors of each query (row-major `queries`), best first.
+    /// `k` larger than the index (or than the filter admits) returns what there is.
+    pub fn search(
+        &self,
+        queries: &[f32],
+        k: usize,
+        filter: Option<&KeyFilter>,
+        stop: &StopFlag,
+    ) -> Result<SearchResults> {
+        let dim = self.dim();
+        check_matrix(queries, dim, "queries", self.metric() == Metric::Cosine)?;
+        if k == 0 {
+            return Err(Error::invalid("k must be at least 1"));
+        }
+        let query_count = queries.len() / dim;
+        let slot_filter = filter.map(|f| self.slot_filter(f));
+        let columns = k.min(self.len());
+        let mut results = SearchResults {
+            k: columns,
+            keys: vec![0; query_count * columns],
+            distances: vec![f32::INFINITY; query_count * columns],
+            counts: vec![0; query_count],
+        };
+        if columns == 0 || slot_filter.as_ref().is_some_and(|f| f.slots.is_empty()) {
+            return Ok(results);
+        }
+        let prepared = self.prepare_queries(queries);
+        // L2 by expansion selects a few spare candidates, then rescoring exactly fixes the order.
+        let select = if self.metric() == Metric::L2sq { columns + columns.min(16) } else { columns };
+        let tops = match &slot_filter {
+            Some(f) if f.slots.len() * SPARSE_FILTER_RATIO < self.len() => {
+                self.search_sparse(&prepared, select, f, stop)?
+            }
+            _ => self.search_scan(&prepared, select, slot_filter.as_ref(), stop)?,
+        };
+        for (q, top) in tops.into_iter().enumerate() {
+            let mut hits = top.into_sorted();
+            if self.metric() == Metric::L2sq {
+                let query = &queries[q * dim..(q + 1) * dim];
+                let mut row = vec![0f32; dim];
+                for hit in &mut hits {
+                    self.vectors.read(hit.index as usize, &mut row);
+                    hit.distance = exact_l2sq(query, &row);
+                }
+                hits.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.index.cmp(&b.index)));
+                hits.truncate(columns);
+            }
+            results.counts[q] = hits.len() as u32;
+            for (c, hit) in hits.iter().enumerate() {
+                results.keys[q * columns + c] = self.keys[hit.index as usize];
+                // 1 − ⟨q̂,x̂⟩ can dip a rounding error below zero for identical vectors.
+                results.distances[q * columns + c] = hit.distance.max(0.0);
+            }
+        }
+        Ok(results)
+    }
+
+    fn slot_filter(&self, filter: &KeyFilter) -> SlotFilter {
+        let mut bits = vec![0u64; self.len().div_ceil(64)];
+        let mut slots = Vec::new();
+        for key in &filter.keys {
+            if let Some(&slot) = self.slots.get(key) {
+                let word = &mut bits[slot as usize / 64];
+                let bit = 1u64 << (slot % 64);
+                if *word & bit == 0 {
+                    *word |= bit;
+                    slots.push(slot);
+                }
+            }
+        }
+        SlotFilter { bits, slots }
+    }
+
+    /// Queries as the kernels want them: normalised for cosine, with the per-row bias.
+    fn prepare_queries(&self, queries: &[f32]) -> PreparedQueries {
+        let dim = self.dim();
+        let mut data = queries.to_vec();
+        let row_bias = data
+            .chunks_exact_mut(dim)
+            .map(|row| match self.metric() {
+                Metric::Cosine => {
+                    let norm = squared_norm(row).sqrt();
+                    row.iter_mut().for_each(|x| *x /= norm);
+                    1.0
+                }
+                Metric::L2sq => squared_norm(row),
+                _ => 1.0,
+            })
+            .collect();
+        PreparedQueries { data, row_bias }
+    }
+
+    fn transform(&self) -> TileTransform<'_> {
+        match self.metric() {
+            Metric::L2sq => TileTransform { column_bias: Some(&self.squared_norms), scale: 2.0 },
+            _ => TileTransform { column_bias: None, scale: 1.0 },
+        }
+    }
+
+    fn search_scan(
+        &self,
+        queries: &PreparedQueries,
+        k: usize,
+        filter: Option<&SlotFilter>,
+        stop: &StopFlag,
+    ) -> Result<Vec<TopK>> {
+        let query_count = queries.row_bias.len();
+        let blocks = self.vectors.blocks();
+        let threads = threads::thread_count();
+        let work = query_count * self.len() * self.dim();
+        if work < INLINE_WORK || threads == 1 {
+            return self.scan_job(queries, 0..query_count, 0..blocks, k, filter, stop);
+        }
+        // Rows per job: enough jobs to keep every thread busy, no more rows than stay in cache.
+        let rows_per_job = query_count.div_ceil(threads * 4).clamp(8, MAX_ROWS_PER_JOB);
+        let row_jobs = query_count.div_ceil(rows_per_job);
+        // Few queries: split along the vectors as well, and merge the partial top-k lists.
+        let block_splits = if row_jobs >= threads * 2 {
+            1
+        } else {
+            (threads * 2 / row_jobs).clamp(1, (blocks / MIN_BLOCKS_PER_JOB).max(1))
+        };
+        let blocks_per_split = blocks.div_ceil(block_splits);
+        let jobs: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> = (0..row_jobs)
+            .flat_map(|r| {
+                let rows = r * rows_per_job..((r + 1) * rows_per_job).min(query_count);
+                (0..block_splits).map(move |s| {
+                    (rows.clone(), s * blocks_per_split..((s + 1) * blocks_per_split).min(blocks))
+                })
+            })
+            .filter(|(_, b)| !b.is_empty())
+            .collect();
+        let partials: Vec<(usize, Vec<TopK>)> = threads::run(|| {
+            jobs.into_par_iter()
+                .map(|(rows, block_range)| {
+                    let first = rows.start;
+                    self.scan_job(queries, rows, block_range, k, filter, stop).map(|t| (first, t))
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
+        let mut tops: Vec<TopK> = (0..query_count).map(|_| TopK::new(k)).collect();
+        for (first, partial) in partials {
+            for (offset, top) in partial.into_iter().enumerate() {
+                tops[first + offset].merge(top);
+            }
+        }
+        Ok(tops)
+    }
+
+    fn scan_job(
+        &self,
+        queries: &PreparedQueries,
+        rows: std::ops::Range<usize>,
+        blocks: std::ops::Range<usize>,
+        k: usize,
+        filter: Option<&SlotFilter>,
+        stop: &StopFlag,
+    ) -> Result<Vec<TopK>> {
+        let mut sink = Selection {
+            first_row: rows.start,
+            tops: (0..rows.len()).map(|_| TopK::new(k)).collect(),
+            len: self.len(),
+            filter,
+        };
+        let query_rows = QueryRows { data: &queries.data, row_bias: &queries.row_bias };
+        let mut start = blocks.start;
+        while start < blocks.end {
+            stop.check()?;
+            let end = (start + BLOCKS_PER_STOP_CHECK).min(blocks.end);
+            panel::scan(simd_level(), &self.vectors, query_rows, rows.clone(), start..end, self.transform(), &mut sink);
+            start = end;
+        }
+        Ok(sink.tops)
+    }
+
+    /// Scores only the admitted slots (selective filters).
+    fn search_sparse(
+        &self,
+        queries: &PreparedQueries,
+        k: usize,
+        filter: &SlotFilter,
+        stop: &StopFlag,
+    ) -> Result<Vec<TopK>> {
+        let dim = self.dim();
+        let mut gathered = vec![0f32; filter.slots.len() * dim];
+        for (row, slot) in gathered.chunks_exact_mut(dim).zip(&filter.slots) {
+            self.vectors.read(*slot as usize, row);
+        }
+        stop.check()?;
+        let score = |q: usize| {
+            let query = &queries.data[q * dim..(q + 1) * dim];
+            let mut top = TopK::new(k);
+            for (vector, slot) in gathered.chunks_exact(dim).zip(&filter.slots) {
+                let s = vecdex_distance::dot(query, vector);
+                let distance = match self.metric() {
+                    Metric::L2sq => self.squared_norms[*slot as usize] + queries.row_bias[q] - 2.0 * s,
+                    _ => 1.0 - s,
+                };
+                top.push(distance, *slot);
+            }
+            top
+        };
+        let query_count = queries.row_bias.len();
+        if query_count * gathered.len() < INLINE_WORK {
+            Ok((0..query_count).map(score).collect())
+        } else {
+            threads::run(|| Ok((0..query_count).into_par_iter().map(score).collect()))
+        }
+    }
+}
+
+struct PreparedQueries {
+    data: Vec<f32>,
+    row_bias: Vec<f32>,
+}
+
+struct Selection<'a> {
+    first_row: usize,
+    tops: Vec<TopK>,
+    len: usize,
+    filter: Option<&'a SlotFilter>,
+}
+
+impl TileSink for Selection<'_> {
+    #[inline]
+    fn threshold(&self, row: usize) -> f32 {
+        self.tops[row - self.first_row].threshold()
+    }
+
+    #[inline]
+    fn offer(&mut self, row: usize, index: usize, distance: f32) {
+        if index < self.len && self.filter.is_none_or(|f| f.admits(index)) {
+            self.tops[row - self.first_row].push(distance, index as u32);
+        }
+    }
+}
+
+fn exact_l2sq(a: &[f32], b: &[f32]) -> f32 {
+    vecdex_distance::distance(Metric::L2sq, a, b).map_or(f32::NAN, |d| d as f32)
+}

@@ -1,0 +1,15 @@
+//! vecdex facade: composes indexes from the kernel crates. The only crate the binding uses;
+//! it sees raw user input and validates it before inner crates get typed, checked data.
+
+pub mod cancel;
+pub mod error;
+pub mod flat_index;
+pub mod matrix;
+pub mod threads;
+pub mod validate;
+
+pub use cancel::StopFlag;
+pub use error::{catch_panic, Error, Result};
+pub use flat_index::{FlatConfig, FlatIndex, KeyFilter, SearchResults};
+pub use matrix::distance_matrix;
+pub use vecdex_distance::{capabilities, Capabilities, ElementType, Metric};

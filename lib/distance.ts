@@ -1,0 +1,117 @@
+import native = require('./native')
+import { awaitNative, callNative, invalidArgument } from './errors'
+import { abortHandle } from './abort'
+import { checkDimensions, checkMetric, describe, type Metric, toMatrix } from './validate'
+
+/** Element type of a pair of vectors given to `distance`. */
+export type DType = 'f32' | 'f16' | 'bf16' | 'i8' | 'binary'
+
+export interface DistanceOptions {
+  /** Needed for Uint16Array inputs, which may hold f16 or bf16 bits. Other types are inferred:
+   * Float32Array → f32, Int8Array → i8, Uint8Array → binary (packed bits, hamming only). */
+  dtype?: DType
+}
+
+/**
+ * Distance between two vectors under `metric` (lower is closer), computed by the SIMD kernel
+ * this CPU supports. Cosine of a zero vector is an ERR_ZERO_VECTOR error.
+ */
+export function distance(
+  a: Float32Array | Int8Array | Uint8Array | Uint16Array | readonly number[],
+  b: Float32Array | Int8Array | Uint8Array | Uint16Array | readonly number[],
+  metric: Metric,
+  options: DistanceOptions = {},
+): number {
+  checkMetric(metric)
+  const left = Array.isArray(a) ? Float32Array.from(a as number[]) : a
+  const right = Array.isArray(b) ? Float32Array.from(b as number[]) : b
+  if (left.constructor !== right.constructor) {
+    throw invalidArgument(`both vectors must have the same type, got ${describe(left)} and ${describe(right)}`)
+  }
+  const dtype = options.dtype ?? inferDType(left)
+  return callNative(() => {
+    switch (dtype) {
+      case 'f32':
+        return native.distanceF32(expect(left, Float32Array, dtype), expect(right, Float32Array, dtype), metric)
+      case 'i8':
+        return native.distanceI8(expect(left, Int8Array, dtype), expect(right, Int8Array, dtype), metric)
+      case 'f16':
+        return native.distanceF16(expect(left, Uint16Array, dtype), expect(right, Uint16Array, dtype), metric)
+      case 'bf16':
+        return native.distanceBf16(expect(left, Uint16Array, dtype), expect(right, Uint16Array, dtype), metric)
+      case 'binary':
+        return native.distanceBinary(expect(left, Uint8Array, dtype), expect(right, Uint8Array, dtype), metric)
+      default:
+        throw invalidArgument(`dtype must be f32, f16, bf16, i8 or binary, got ${describe(dtype)}`)
+    }
+  })
+}
+
+function inferDType(v: unknown): DType {
+  if (v instanceof Float32Array) return 'f32'
+  if (v instanceof Int8Array) return 'i8'
+  if (v instanceof Uint8Array) return 'binary'
+  if (v instanceof Uint16Array) throw invalidArgument('Uint16Array holds f16 or bf16 bits: pass { dtype: "f16" } or { dtype: "bf16" }')
+  throw invalidArgument(`vectors must be Float32Array, Int8Array, Uint8Array, Uint16Array or number[], got ${describe(v)}`)
+}
+
+function expect<T>(value: unknown, type: new (...args: never[]) => T, dtype: DType): T {
+  if (!(value instanceof type)) throw invalidArgument(`dtype ${dtype} needs ${type.name} vectors, got ${describe(value)}`)
+  return value
+}
+
+export interface DistanceMatrixOptions {
+  /** Dimensions of every row of both matrices. */
+  dimensions: number
+  /** cosine, dot or l2sq. */
+  metric: Metric
+  /** Stops the computation between rows (rejects with ERR_ABORTED). */
+  signal?: AbortSignal
+}
+
+function matrixArgs(queries: unknown, vectors: unknown, options: DistanceMatrixOptions) {
+  const dimensions = checkDimensions(options?.dimensions)
+  const metric = checkMetric(options.metric, ['cosine', 'dot', 'l2sq'])
+  return { q: toMatrix(queries, dimensions, 'queries'), v: toMatrix(vectors, dimensions, 'vectors'), dimensions, metric }
+}
+
+/**
+ * All distances between `queries` (rows) and `vectors` (columns): a row-major Float32Array of
+ * `queries × vectors` values, computed on vecdex's thread pool.
+ */
+export async function distanceMatrix(
+  queries: Float32Array | readonly (Float32Array | readonly number[])[],
+  vectors: Float32Array | readonly (Float32Array | readonly number[])[],
+  options: DistanceMatrixOptions,
+): Promise<Float32Array> {
+  const { q, v, dimensions, metric } = matrixArgs(queries, vectors, options)
+  using handle = abortHandle(options.signal)
+  return awaitNative(native.distanceMatrix(q, v, dimensions, metric, handle.native))
+}
+
+/** Blocking twin of {@link distanceMatrix}. */
+export function distanceMatrixSync(
+  queries: Float32Array | readonly (Float32Array | readonly number[])[],
+  vectors: Float32Array | readonly (Float32Array | readonly number[])[],
+  options: Omit<DistanceMatrixOptions, 'signal'>,
+): Float32Array {
+  const { q, v, dimensions, metric } = matrixArgs(queries, vectors, options)
+  return callNative(() => native.distanceMatrixSync(q, v, dimensions, metric))
+}
+
+/** What runs on this machine: kernel levels, simsimd backends, threads. */
+export interface Capabilities {
+  /** vecdex's blocked scan kernels: 'avx512', 'avx2' or 'scalar'. */
+  scanKernel: string
+  /** simsimd backends enabled on this CPU (e.g. 'haswell', 'skylake', 'sapphire', 'neon'). */
+  simsimdBackends: string[]
+  simsimdDynamicDispatch: boolean
+  /** Threads in vecdex's pool (VECDEX_THREADS, or the number of cores). */
+  threads: number
+  arch: string
+  os: string
+}
+
+export function capabilities(): Capabilities {
+  return native.capabilities()
+}

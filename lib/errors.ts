@@ -1,0 +1,73 @@
+/**
+ * Stable error codes. Test `err.code`, never the message.
+ * - `ERR_DIMENSION_MISMATCH`: a vector or matrix does not have the index's dimension count.
+ * - `ERR_INVALID_ARGUMENT`: a value out of range or of the wrong type (NaN, k = 0, bad key, ...).
+ * - `ERR_ZERO_VECTOR`: a zero vector under the cosine metric, which has no direction.
+ * - `ERR_CLOSED`: the index was closed.
+ * - `ERR_ABORTED`: the operation's AbortSignal fired; it stopped with no partial effect.
+ * - `ERR_INTERNAL`: a bug inside vecdex (a Rust panic included); the process lives on.
+ */
+export type ErrorCode =
+  | 'ERR_DIMENSION_MISMATCH'
+  | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_ZERO_VECTOR'
+  | 'ERR_CLOSED'
+  | 'ERR_ABORTED'
+  | 'ERR_INTERNAL'
+
+const CODES = new Set<string>([
+  'ERR_DIMENSION_MISMATCH',
+  'ERR_INVALID_ARGUMENT',
+  'ERR_ZERO_VECTOR',
+  'ERR_CLOSED',
+  'ERR_ABORTED',
+  'ERR_INTERNAL',
+])
+
+/** Every error vecdex throws or rejects with. */
+export class VecdexError extends Error {
+  readonly code: ErrorCode
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'VecdexError'
+    this.code = code
+  }
+}
+
+/** Turns an error from the native layer (message `CODE: text`) into a VecdexError. */
+export function fromNative(error: unknown): VecdexError {
+  if (error instanceof VecdexError) return error
+  const message = error instanceof Error ? error.message : String(error)
+  const match = /^(ERR_[A-Z_]+): ([\s\S]*)$/.exec(message)
+  if (match && CODES.has(match[1])) {
+    return new VecdexError(match[1] as ErrorCode, match[2], { cause: error })
+  }
+  // napi-rs refuses a wrongly typed argument before our code runs: that is the caller's error.
+  if (error instanceof Error && (error as { code?: string }).code === 'InvalidArg') {
+    return new VecdexError('ERR_INVALID_ARGUMENT', message, { cause: error })
+  }
+  return new VecdexError('ERR_INTERNAL', message, { cause: error })
+}
+
+/** Runs a native call, mapping what it throws. */
+export function callNative<T>(call: () => T): T {
+  try {
+    return call()
+  } catch (error) {
+    throw fromNative(error)
+  }
+}
+
+/** Awaits a native promise, mapping what it rejects with. */
+export async function awaitNative<T>(promise: Promise<T>): Promise<T> {
+  try {
+    return await promise
+  } catch (error) {
+    throw fromNative(error)
+  }
+}
+
+export function invalidArgument(message: string): VecdexError {
+  return new VecdexError('ERR_INVALID_ARGUMENT', message)
+}

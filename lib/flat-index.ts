@@ -1,0 +1,222 @@
+import native = require('./native')
+import { abortHandle } from './abort'
+import { awaitNative, callNative, invalidArgument, VecdexError } from './errors'
+import { checkKey, type Key, type KeysInput, toKeyArray } from './keys'
+import { SearchResults } from './results'
+import { type AddStreamOptions, type StreamItem, batchRows, ingest, type SearchStreamOptions } from './stream'
+import { checkDimensions, checkK, checkMetric, checkObject, checkSignal, type Metric, toMatrix, type VectorsInput } from './validate'
+
+/** Options of a {@link FlatIndex}. */
+export interface FlatIndexOptions {
+  /** Dimensions of every vector (1 to 65,536). */
+  dimensions: number
+  /** Distance metric: 'cosine' (default; vectors are normalised when added), 'dot' or 'l2sq'. */
+  metric?: Exclude<Metric, 'hamming'>
+}
+
+/** Options of a search. */
+export interface SearchOptions {
+  /** Hits per query. Larger than the index returns what there is. */
+  k: number
+  /** Allow-list: only these keys may appear in the results. Given as data, never a callback. */
+  filter?: KeysInput
+  /** Stops the search between batches; the promise rejects with ERR_ABORTED. */
+  signal?: AbortSignal
+}
+
+/** Options of an async add. */
+export interface AddOptions {
+  /** Stops before the vectors are added; the promise rejects with ERR_ABORTED, nothing added. */
+  signal?: AbortSignal
+}
+
+/**
+ * Exact (brute-force) nearest-neighbour index of f32 vectors under unsigned integer keys.
+ *
+ * Batch search runs as a tiled matrix product on vecdex's thread pool with top-k selection
+ * fused in, so it is exact and fast. Async methods return Promises and never block the event
+ * loop; `…Sync` twins block. Close it (or `using`) to free native memory at once.
+ *
+ * ```ts
+ * using index = new FlatIndex({ dimensions: 3, metric: 'cosine' })
+ * await index.add([1, 2], [[1, 0, 0], [0, 1, 0]])
+ * const hits = (await index.search([0.9, 0.1, 0], { k: 1 })).get(0)
+ * ```
+ */
+export class FlatIndex implements Disposable {
+  #native: native.NativeFlatIndex | null
+  readonly dimensions: number
+  readonly metric: Exclude<Metric, 'hamming'>
+
+  constructor(options: FlatIndexOptions) {
+    checkObject(options, 'options')
+    this.dimensions = checkDimensions(options.dimensions)
+    this.metric = checkMetric(options.metric ?? 'cosine', ['cosine', 'dot', 'l2sq']) as Exclude<Metric, 'hamming'>
+    this.#native = callNative(() => new native.NativeFlatIndex(this.dimensions, this.metric))
+  }
+
+  #handle(): native.NativeFlatIndex {
+    if (this.#native === null) throw new VecdexError('ERR_CLOSED', 'the index is closed')
+    return this.#native
+  }
+
+  /** Number of vectors stored. */
+  get size(): number {
+    return callNative(() => this.#handle().size)
+  }
+
+  /** Native bytes held (vectors, keys, key map), as reported to V8. */
+  get memoryBytes(): number {
+    return callNative(() => this.#handle().memoryBytes)
+  }
+
+  get closed(): boolean {
+    return this.#native === null
+  }
+
+  #batch(keys: KeysInput | Key, vectors: VectorsInput): [BigUint64Array, Float32Array] {
+    const keyArray = typeof keys === 'number' || typeof keys === 'bigint' ? BigUint64Array.of(checkKey(keys)) : toKeyArray(keys)
+    const matrix = toMatrix(vectors, this.dimensions, 'vectors')
+    if (matrix.length / this.dimensions !== keyArray.length) {
+      throw invalidArgument(`${keyArray.length} keys for ${matrix.length / this.dimensions} vectors: give one key per vector`)
+    }
+    return [keyArray, matrix]
+  }
+
+  /**
+   * Adds vectors under keys (one key per vector; a flat Float32Array holds n × dimensions
+   * values). A key already present gets the new vector. The batch is validated whole first:
+   * on any error nothing is added.
+   */
+  async add(keys: KeysInput | Key, vectors: VectorsInput, options: AddOptions = {}): Promise<void> {
+    const [keyArray, matrix] = this.#batch(keys, vectors)
+    using link = abortHandle(checkSignal(options.signal))
+    await awaitNative(callNative(() => this.#handle().add(keyArray, matrix, link.native)))
+  }
+
+  /** Blocking twin of {@link add}. */
+  addSync(keys: KeysInput | Key, vectors: VectorsInput): void {
+    const [keyArray, matrix] = this.#batch(keys, vectors)
+    callNative(() => this.#handle().addSync(keyArray, matrix))
+  }
+
+  /**
+   * Adds everything an (async) iterable yields — `{ key, vector }`, `{ keys, vectors }` batches,
+   * or bare vectors keyed from `startKey` — in native batches of `batchSize`. The next item is
+   * not pulled until the previous batch is stored (backpressure). Returns the count added.
+   */
+  async addStream(source: AsyncIterable<StreamItem> | Iterable<StreamItem>, options: AddStreamOptions = {}): Promise<number> {
+    this.#handle()
+    return ingest(source, this.dimensions, options, (keys, vectors, signal) => this.add(keys, vectors, { signal }))
+  }
+
+  /** Removes keys (unknown keys are ignored); returns how many were removed. */
+  remove(keys: KeysInput | Key): number {
+    const keyArray = typeof keys === 'number' || typeof keys === 'bigint' ? BigUint64Array.of(checkKey(keys)) : toKeyArray(keys)
+    return callNative(() => this.#handle().remove(keyArray))
+  }
+
+  /** The stored vector of `key` (normalised to unit length under cosine), or undefined. */
+  get(key: Key): Float32Array | undefined {
+    const k = checkKey(key)
+    return callNative(() => this.#handle().get(k)) ?? undefined
+  }
+
+  contains(key: Key): boolean {
+    const k = checkKey(key)
+    return callNative(() => this.#handle().contains(k))
+  }
+
+  /** Every key, in storage order. */
+  keys(): BigUint64Array {
+    return callNative(() => this.#handle().keys())
+  }
+
+  #queryArgs(queries: VectorsInput, options: SearchOptions) {
+    checkObject(options, 'options')
+    const k = checkK(options.k)
+    const matrix = toMatrix(queries, this.dimensions, 'queries')
+    const filter = options.filter === undefined ? undefined : toKeyArray(options.filter, 'filter')
+    return { k, matrix, filter }
+  }
+
+  /**
+   * The `k` nearest vectors of each query (one vector, or a flat n × dimensions batch), exact.
+   * Runs on the thread pool; the query data is copied first, so the caller may reuse it.
+   */
+  async search(queries: VectorsInput, options: SearchOptions): Promise<SearchResults> {
+    const { k, matrix, filter } = this.#queryArgs(queries, options)
+    using link = abortHandle(checkSignal(options.signal))
+    const r = await awaitNative(callNative(() => this.#handle().search(matrix, k, filter, link.native)))
+    return new SearchResults(r.k, r.keys, r.distances, r.counts)
+  }
+
+  /** Blocking twin of {@link search}: best for single queries on small indexes (no thread hop). */
+  searchSync(queries: VectorsInput, options: Omit<SearchOptions, 'signal'>): SearchResults {
+    const { k, matrix, filter } = this.#queryArgs(queries, options)
+    const handle = this.#handle()
+    const rows = matrix.length / this.dimensions
+    const stride = Math.min(k, callNative(() => handle.size))
+    const keys = new BigUint64Array(rows * stride)
+    const distances = new Float32Array(rows * stride)
+    const counts = new Uint32Array(rows)
+    const got = callNative(() => handle.searchIntoSync(matrix, k, filter, keys, distances, counts))
+    return new SearchResults(got, keys, distances, counts)
+  }
+
+  /**
+   * Searches every query an (async) iterable yields, in batches of `batchSize` rows, yielding
+   * one {@link SearchResults} per batch. One batch is searched ahead while the consumer works
+   * on the previous one; breaking out early aborts it and releases its native state.
+   */
+  async *searchStream(
+    queries: AsyncIterable<Float32Array | readonly number[]> | Iterable<Float32Array | readonly number[]>,
+    options: SearchOptions & { batchSize?: SearchStreamOptions['batchSize'] },
+  ): AsyncGenerator<SearchResults, void, undefined> {
+    checkObject(options, 'options')
+    checkK(options.k)
+    this.#handle()
+    const ahead = new AbortController()
+    const outer = checkSignal(options.signal)
+    const forward = () => ahead.abort()
+    outer?.addEventListener('abort', forward, { once: true })
+    let pending: Promise<SearchResults> | null = null
+    try {
+      for await (const rows of batchRows(queries, this.dimensions, options.batchSize ?? 256)) {
+        const next = this.search(rows, { k: options.k, filter: options.filter, signal: ahead.signal })
+        next.catch(() => {}) // observed below; avoids an unhandled rejection if abandoned
+        const previous = pending
+        pending = next
+        if (previous) yield await previous
+      }
+      if (pending) {
+        const last = pending
+        pending = null
+        yield await last
+      }
+    } finally {
+      outer?.removeEventListener('abort', forward)
+      if (pending) {
+        ahead.abort()
+        await pending.catch(() => {})
+      }
+    }
+  }
+
+  /** Frees the native index now. Idempotent; later calls throw ERR_CLOSED; searches already
+   * running finish normally. */
+  close(): void {
+    const handle = this.#native
+    this.#native = null
+    handle?.close()
+  }
+
+  [Symbol.dispose](): void {
+    this.close()
+  }
+
+  /** For benchmarks: nanoseconds per single-query search measured inside Rust. */
+  measureRustSearchNanos(query: Float32Array, k: number, iterations: number): number {
+    return callNative(() => this.#handle().measureRustSearchNanos(query, checkK(k), iterations))
+  }
+}

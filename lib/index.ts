@@ -1,0 +1,12 @@
+/**
+ * vecdex: vector search for Node.js with a Rust core.
+ *
+ * Distances follow one convention everywhere: lower is closer.
+ */
+export { FlatIndex, type FlatIndexOptions, type SearchOptions, type AddOptions } from './flat-index'
+export { SearchResults, type QueryResult } from './results'
+export { distance, distanceMatrix, distanceMatrixSync, capabilities, type Capabilities, type DType, type DistanceOptions, type DistanceMatrixOptions } from './distance'
+export { VecdexError, type ErrorCode } from './errors'
+export type { Key, KeysInput } from './keys'
+export type { Metric, VectorsInput } from './validate'
+export type { StreamItem, AddStreamOptions, SearchStreamOptions } from './stream'

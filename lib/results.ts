@@ -1,0 +1,63 @@
+import { invalidArgument } from './errors'
+
+/** The hits of one query, best (lowest distance) first. Views into the batch's arrays. */
+export interface QueryResult {
+  /** Keys of the hits. */
+  readonly keys: BigUint64Array
+  /** Distances of the hits (lower is closer), aligned with `keys`. */
+  readonly distances: Float32Array
+  /** The keys as plain numbers; throws ERR_INVALID_ARGUMENT if one exceeds 2^53 − 1. */
+  numberKeys(): number[]
+}
+
+/**
+ * Results of a batch of queries. Row-major typed arrays: row `i` (query `i`) occupies
+ * `[i * k, i * k + counts[i])` of `keys` and `distances`; the rest of the row is padding
+ * (key 0, distance +Infinity). `get(i)` returns just the valid hits.
+ */
+export class SearchResults implements Iterable<QueryResult> {
+  /** Row stride: min(requested k, index size at search time). */
+  readonly k: number
+  readonly keys: BigUint64Array
+  readonly distances: Float32Array
+  /** Valid hits per query: k, or fewer when a filter admits fewer vectors. */
+  readonly counts: Uint32Array
+
+  constructor(k: number, keys: BigUint64Array, distances: Float32Array, counts: Uint32Array) {
+    this.k = k
+    this.keys = keys
+    this.distances = distances
+    this.counts = counts
+  }
+
+  /** Number of queries. */
+  get length(): number {
+    return this.counts.length
+  }
+
+  /** The hits of query `i`. */
+  get(i: number): QueryResult {
+    if (!Number.isInteger(i) || i < 0 || i >= this.counts.length) {
+      throw invalidArgument(`query index ${i} is out of range 0..${this.counts.length - 1}`)
+    }
+    const start = i * this.k
+    const end = start + this.counts[i]
+    const keys = this.keys.subarray(start, end)
+    return { keys, distances: this.distances.subarray(start, end), numberKeys: () => numberKeys(keys) }
+  }
+
+  *[Symbol.iterator](): Iterator<QueryResult> {
+    for (let i = 0; i < this.length; i++) yield this.get(i)
+  }
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
+
+function numberKeys(keys: BigUint64Array): number[] {
+  const out = new Array<number>(keys.length)
+  for (let i = 0; i < keys.length; i++) {
+    if (keys[i] > MAX_SAFE) throw invalidArgument(`key ${keys[i]}n does not fit in a number; read it from .keys`)
+    out[i] = Number(keys[i])
+  }
+  return out
+}

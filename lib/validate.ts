@@ -1,0 +1,102 @@
+import { invalidArgument, VecdexError } from './errors'
+
+/** Metrics accepted by the indexes and kernels. Lower distance is always closer:
+ * `cosine` = 1 − cos(a, b); `dot` = 1 − ⟨a, b⟩; `l2sq` = Σ (aᵢ − bᵢ)²; `hamming` = differing bits. */
+export type Metric = 'cosine' | 'dot' | 'l2sq' | 'hamming'
+
+const METRICS: readonly string[] = ['cosine', 'dot', 'l2sq', 'hamming']
+
+export function checkMetric(metric: unknown, allowed: readonly string[] = METRICS): Metric {
+  if (typeof metric !== 'string' || !allowed.includes(metric)) {
+    throw invalidArgument(`metric must be one of ${allowed.join(', ')}, got ${describe(metric)}`)
+  }
+  return metric as Metric
+}
+
+export function checkDimensions(dimensions: unknown): number {
+  if (typeof dimensions !== 'number' || !Number.isInteger(dimensions) || dimensions < 1 || dimensions > 65536) {
+    throw invalidArgument(`dimensions must be an integer from 1 to 65536, got ${describe(dimensions)}`)
+  }
+  return dimensions
+}
+
+/** k: a positive integer. Values above the index size return what there is. */
+export function checkK(k: unknown): number {
+  if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > 0xffff_ffff) {
+    throw invalidArgument(`k must be an integer from 1 to 4294967295, got ${describe(k)}`)
+  }
+  return k
+}
+
+export function checkSignal(signal: unknown): AbortSignal | undefined {
+  if (signal === undefined) return undefined
+  if (!(signal instanceof AbortSignal)) throw invalidArgument('signal must be an AbortSignal')
+  return signal
+}
+
+export function checkObject<T extends object>(value: unknown, what: string): T {
+  if (value === null || typeof value !== 'object') {
+    throw invalidArgument(`${what} must be an object, got ${describe(value)}`)
+  }
+  return value as T
+}
+
+/** Vectors as accepted from users: a flat row-major Float32Array (n × dimensions), one vector
+ * as a Float32Array or number[], or an array of rows. */
+export type VectorsInput = Float32Array | Float64Array | readonly number[] | readonly (Float32Array | readonly number[])[]
+
+/**
+ * Packs vectors into one flat Float32Array of whole rows. A Float32Array is passed through
+ * without copying (the native layer copies before async work).
+ */
+export function toMatrix(input: unknown, dimensions: number, what: string): Float32Array {
+  if (input instanceof Float32Array) return checkLength(input, dimensions, what)
+  if (input instanceof Float64Array) return checkLength(Float32Array.from(input), dimensions, what)
+  if (!Array.isArray(input)) {
+    throw invalidArgument(`${what} must be a Float32Array, a number[] or an array of vectors, got ${describe(input)}`)
+  }
+  if (input.length === 0) throw invalidArgument(`${what}: empty input, give at least one vector`)
+  if (typeof input[0] === 'number') {
+    return checkLength(numbersToF32(input, what), dimensions, what)
+  }
+  const out = new Float32Array(input.length * dimensions)
+  input.forEach((row: unknown, i: number) => {
+    const values = row instanceof Float32Array || row instanceof Float64Array ? row : Array.isArray(row) ? numbersToF32(row, `${what}[${i}]`) : null
+    if (values === null) throw invalidArgument(`${what}[${i}] must be a Float32Array or number[], got ${describe(row)}`)
+    if (values.length !== dimensions) {
+      throw new VecdexError('ERR_DIMENSION_MISMATCH', `${what}[${i}]: expected ${dimensions} dimensions, got ${values.length}`)
+    }
+    out.set(values, i * dimensions)
+  })
+  return out
+}
+
+function numbersToF32(values: readonly unknown[], what: string): Float32Array {
+  const out = new Float32Array(values.length)
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]
+    if (typeof v !== 'number') throw invalidArgument(`${what}: element ${i} is not a number (${describe(v)})`)
+    out[i] = v
+  }
+  return out
+}
+
+function checkLength(data: Float32Array, dimensions: number, what: string): Float32Array {
+  if (data.length === 0) throw invalidArgument(`${what}: empty input, give at least one vector`)
+  if (data.length % dimensions !== 0) {
+    throw new VecdexError(
+      'ERR_DIMENSION_MISMATCH',
+      `${what}: length ${data.length} is not a whole number of ${dimensions}-dimensional vectors`,
+    )
+  }
+  return data
+}
+
+export function describe(value: unknown): string {
+  if (typeof value === 'bigint') return `${value}n`
+  if (typeof value === 'string') return JSON.stringify(value)
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value)
+  if (ArrayBuffer.isView(value)) return value.constructor.name
+  if (Array.isArray(value)) return 'an array'
+  return typeof value
+}
