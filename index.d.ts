@@ -22,6 +22,8 @@ export declare class NativeFlatIndex {
   get metric(): string
   get size(): number
   get memoryBytes(): number
+  /** Bytes this index has reported to V8 as external memory (0 once closed). */
+  get reportedExternalBytes(): number
   get closed(): boolean
   /** Adds vectors (row-major) under keys, replacing the vectors of keys already present. */
   addSync(keys: BigUint64Array, vectors: Float32Array): void
@@ -78,6 +80,12 @@ export declare function distanceMatrix(queries: Float32Array, vectors: Float32Ar
 
 /** Row-major `queries × vectors` distances (blocking). */
 export declare function distanceMatrixSync(queries: Float32Array, vectors: Float32Array, dim: number, metric: string): Float32Array
+
+/**
+ * Memory read bandwidth in bytes per second: `bytes` summed over `threads` pool threads, best
+ * of `repeats`. For benchmark reports (single-query scans are bounded by it).
+ */
+export declare function measureReadBandwidth(bytes: number, threads: number, repeats: number): number
 
 /** What runs on this machine. */
 export interface NativeCapabilities {

@@ -846,3 +846,4 @@ module.exports.distanceF32 = nativeBinding.distanceF32
 module.exports.distanceI8 = nativeBinding.distanceI8
 module.exports.distanceMatrix = nativeBinding.distanceMatrix
 module.exports.distanceMatrixSync = nativeBinding.distanceMatrixSync
+module.exports.measureReadBandwidth = nativeBinding.measureReadBandwidth

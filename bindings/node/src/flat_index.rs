@@ -104,6 +104,12 @@ impl NativeFlatIndex {
         guarded(|| Ok(read(self.shared_vecdex()?)?.memory_bytes() as f64))
     }
 
+    /// Bytes this index has reported to V8 as external memory (0 once closed).
+    #[napi(getter)]
+    pub fn reported_external_bytes(&self) -> f64 {
+        self.reported.load(Ordering::Relaxed) as f64
+    }
+
     #[napi(getter)]
     pub fn closed(&self) -> bool {
         self.inner.is_none()

@@ -159,3 +159,13 @@ pub fn debug_panic<'env>(env: &'env Env, asynchronous: bool) -> napi::Result<Opt
     guarded(|| -> vecdex::Result<()> { panic!("deliberate panic (sync)") })?;
     Ok(None)
 }
+
+/// Memory read bandwidth in bytes per second: `bytes` summed over `threads` pool threads, best
+/// of `repeats`. For benchmark reports (single-query scans are bounded by it).
+#[napi]
+pub fn measure_read_bandwidth(bytes: f64, threads: u32, repeats: u32) -> napi::Result<f64> {
+    if !(bytes.is_finite() && bytes >= 0.0 && bytes <= 64.0 * (1u64 << 30) as f64) {
+        return Err(error::invalid("bytes must be between 0 and 64 GiB"));
+    }
+    guarded(|| vecdex::probe::read_bandwidth(bytes as usize, threads as usize, repeats as usize))
+}

@@ -288,8 +288,12 @@ impl FlatIndex {
             results.counts[q] = hits.len() as u32;
             for (c, hit) in hits.iter().enumerate() {
                 results.keys[q * columns + c] = self.keys[hit.index as usize];
-                // 1 − ⟨q̂,x̂⟩ can dip a rounding error below zero for identical vectors.
-                results.distances[q * columns + c] = hit.distance.max(0.0);
+                // Cosine and L2 distances are ≥ 0, but 1 − ⟨q̂,x̂⟩ can dip a rounding error
+                // below it for identical vectors. Dot distances may be negative.
+                results.distances[q * columns + c] = match self.metric() {
+                    Metric::Dot => hit.distance,
+                    _ => hit.distance.max(0.0),
+                };
             }
         }
         Ok(results)

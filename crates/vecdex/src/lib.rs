@@ -5,6 +5,7 @@ pub mod cancel;
 pub mod error;
 pub mod flat_index;
 pub mod matrix;
+pub mod probe;
 pub mod threads;
 pub mod validate;
 

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest'
+import { FlatIndex } from '../dist/index.js'
+import native from '../index.js'
+import { expectCode, randomMatrix } from './helpers'
+
+describe('lifecycle', () => {
+  it('close() is idempotent and later calls throw ERR_CLOSED', async () => {
+    const index = new FlatIndex({ dimensions: 2 })
+    index.addSync([1], [[1, 1]])
+    index.close()
+    index.close()
+    expect(index.closed).toBe(true)
+    await expectCode(() => index.size, 'ERR_CLOSED')
+  })
+
+  it('a search in flight during close() still finishes with correct results', async () => {
+    const dim = 64
+    const n = 50_000
+    const index = new FlatIndex({ dimensions: dim, metric: 'l2sq' })
+    const base = randomMatrix(n, dim, 1)
+    await index.add(Uint32Array.from({ length: n }, (_, i) => i), base)
+    const queries = base.slice(0, 200 * dim)
+    const pending = index.search(queries, { k: 5 })
+    index.close()
+    const results = await pending
+    for (let q = 0; q < 200; q++) expect(results.get(q).keys[0]).toBe(BigInt(q))
+    await expectCode(index.search(queries, { k: 5 }), 'ERR_CLOSED')
+  })
+
+  it('supports `using` (Symbol.dispose) and frees the index at scope end', () => {
+    let escaped: FlatIndex
+    {
+      using index = new FlatIndex({ dimensions: 2 })
+      index.addSync([1], [[1, 0]])
+      escaped = index
+      expect(escaped.closed).toBe(false)
+    }
+    expect(escaped.closed).toBe(true)
+    expect(typeof escaped[Symbol.dispose]).toBe('function')
+  })
+
+  it('reports native memory to V8 and gives it back on close', () => {
+    // V8 does not expose its external-memory counter to JS in a stable way, so check what the
+    // binding reported through napi_adjust_external_memory.
+    const index = new native.NativeFlatIndex(256, 'l2sq')
+    index.addSync(BigUint64Array.from({ length: 20_000 }, (_, i) => BigInt(i)), randomMatrix(20_000, 256, 2))
+    const bytes = index.memoryBytes
+    expect(bytes).toBeGreaterThan(20_000 * 256 * 4)
+    expect(bytes).toBeLessThan(20_000 * 256 * 4 * 1.5)
+    expect(index.reportedExternalBytes).toBe(bytes)
+    index.remove(BigUint64Array.from({ length: 10_000 }, (_, i) => BigInt(i)))
+    expect(index.reportedExternalBytes).toBe(index.memoryBytes)
+    index.close()
+    expect(index.reportedExternalBytes).toBe(0)
+  })
+
+  it('memory accounting follows removes', () => {
+    const index = new FlatIndex({ dimensions: 32, metric: 'dot' })
+    index.addSync(Uint32Array.from({ length: 1000 }, (_, i) => i), randomMatrix(1000, 32, 3))
+    const full = index.memoryBytes
+    index.remove(Uint32Array.from({ length: 1000 }, (_, i) => i))
+    expect(index.size).toBe(0)
+    expect(index.memoryBytes).toBeLessThanOrEqual(full)
+  })
+})
