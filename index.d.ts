@@ -37,10 +37,13 @@ export declare class NativeFlatIndex {
   /** Every key, in storage order. */
   keys(): BigUint64Array
   /**
-   * Searches and writes into caller-allocated rows of stride `min(k, size)`; returns the
-   * stride. No allocation crosses the boundary, which keeps single-query calls cheap.
+   * Searches and writes the results into `out`, a caller-owned buffer reused across calls,
+   * laid out as `capacity` u64 keys, then `capacity` f32 distances, then one u32 count per
+   * query (native byte order, which is what JS typed-array views of it read). Rows have
+   * stride `min(k, size)`, which is returned. One buffer argument instead of three typed
+   * arrays, and no allocation crossing the boundary, keep single-query calls cheap.
    */
-  searchIntoSync(queries: Float32Array, k: number, filter: BigUint64Array | undefined | null, outKeys: BigUint64Array, outDistances: Float32Array, outCounts: Uint32Array): number
+  searchIntoSync(queries: Float32Array, k: number, filter: BigUint64Array | undefined | null, out: Uint8Array, capacity: number): number
   /** Async batch search on the pool; queries and filter are copied before queueing. */
   search(queries: Float32Array, k: number, filter?: BigUint64Array | undefined | null, abort?: NativeAbortHandle | undefined | null): Promise<NativeSearchResults>
   /** Releases the index. Idempotent; in-flight tasks finish on their own reference. */

@@ -14,7 +14,9 @@ impl NativeAbortHandle {
     #[napi(constructor)]
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
-        NativeAbortHandle { flag: StopFlag::new() }
+        NativeAbortHandle {
+            flag: StopFlag::new(),
+        }
     }
 
     #[napi]

@@ -14,7 +14,9 @@ pub fn metric(name: &str) -> napi::Result<Metric> {
 pub fn key(value: &BigInt) -> napi::Result<u64> {
     let (negative, key, lossless) = value.get_u64();
     if negative && key != 0 || !lossless {
-        return Err(invalid(format!("key must be an unsigned 64-bit integer, got {value:?}")));
+        return Err(invalid(format!(
+            "key must be an unsigned 64-bit integer, got {value:?}"
+        )));
     }
     Ok(key)
 }

@@ -3,7 +3,10 @@
 //! same way for sync throws and async rejections.
 
 pub fn to_napi(error: vecdex::Error) -> napi::Error {
-    napi::Error::new(napi::Status::GenericFailure, format!("{}: {}", error.code(), error))
+    napi::Error::new(
+        napi::Status::GenericFailure,
+        format!("{}: {}", error.code(), error),
+    )
 }
 
 /// Runs `f` with panics caught, mapping every failure to a JS error.

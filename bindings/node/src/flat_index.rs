@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use napi::bindgen_prelude::{
     BigInt, BigUint64Array, BigUint64ArraySlice, Float32Array, Float32ArraySlice, Object,
-    ObjectFinalize, Uint32Array, Uint32ArraySlice,
+    ObjectFinalize, Uint32Array, Uint8ArraySlice,
 };
 use napi::Env;
 use napi_derive::napi;
@@ -47,11 +47,15 @@ pub struct NativeFlatIndex {
 }
 
 fn read(index: &Shared) -> vecdex::Result<std::sync::RwLockReadGuard<'_, FlatIndex>> {
-    index.read().map_err(|_| Error::Internal("index lock poisoned by an earlier panic".into()))
+    index
+        .read()
+        .map_err(|_| Error::Internal("index lock poisoned by an earlier panic".into()))
 }
 
 fn write(index: &Shared) -> vecdex::Result<std::sync::RwLockWriteGuard<'_, FlatIndex>> {
-    index.write().map_err(|_| Error::Internal("index lock poisoned by an earlier panic".into()))
+    index
+        .write()
+        .map_err(|_| Error::Internal("index lock poisoned by an earlier panic".into()))
 }
 
 /// Tells V8 how much native memory this index holds now.
@@ -73,11 +77,19 @@ impl NativeFlatIndex {
     #[napi(constructor)]
     pub fn new(env: Env, dim: u32, metric: String) -> napi::Result<Self> {
         let metric = convert::metric(&metric)?;
-        let index = guarded(|| FlatIndex::new(FlatConfig { dim: dim as usize, metric }))?;
+        let index = guarded(|| {
+            FlatIndex::new(FlatConfig {
+                dim: dim as usize,
+                metric,
+            })
+        })?;
         let shared = Arc::new(RwLock::new(index));
         let reported = Arc::new(AtomicI64::new(0));
         report_memory(&env, &shared, &reported)?;
-        Ok(NativeFlatIndex { inner: Some(shared), reported })
+        Ok(NativeFlatIndex {
+            inner: Some(shared),
+            reported,
+        })
     }
 
     fn shared(&self) -> napi::Result<&Shared> {
@@ -121,7 +133,12 @@ impl NativeFlatIndex {
 
     /// Adds vectors (row-major) under keys, replacing the vectors of keys already present.
     #[napi]
-    pub fn add_sync(&self, env: Env, keys: BigUint64ArraySlice, vectors: Float32ArraySlice) -> napi::Result<()> {
+    pub fn add_sync(
+        &self,
+        env: Env,
+        keys: BigUint64ArraySlice,
+        vectors: Float32ArraySlice,
+    ) -> napi::Result<()> {
         let shared = self.shared()?;
         guarded(|| write(shared)?.add(&keys, &vectors, &StopFlag::never()))?;
         report_memory(&env, shared, &self.reported)
@@ -172,37 +189,51 @@ impl NativeFlatIndex {
     /// Every key, in storage order.
     #[napi]
     pub fn keys(&self) -> napi::Result<BigUint64Array> {
-        guarded(|| Ok(BigUint64Array::new(read(self.shared_vecdex()?)?.keys().to_vec())))
+        guarded(|| {
+            Ok(BigUint64Array::new(
+                read(self.shared_vecdex()?)?.keys().to_vec(),
+            ))
+        })
     }
 
-    /// Searches and writes into caller-allocated rows of stride `min(k, size)`; returns the
-    /// stride. No allocation crosses the boundary, which keeps single-query calls cheap.
+    /// Searches and writes the results into `out`, a caller-owned buffer reused across calls,
+    /// laid out as `capacity` u64 keys, then `capacity` f32 distances, then one u32 count per
+    /// query (native byte order, which is what JS typed-array views of it read). Rows have
+    /// stride `min(k, size)`, which is returned. One buffer argument instead of three typed
+    /// arrays, and no allocation crossing the boundary, keep single-query calls cheap.
     #[napi]
     pub fn search_into_sync(
         &self,
         queries: Float32ArraySlice,
         k: u32,
         filter: Option<BigUint64ArraySlice>,
-        mut out_keys: BigUint64ArraySlice,
-        mut out_distances: Float32ArraySlice,
-        mut out_counts: Uint32ArraySlice,
+        mut out: Uint8ArraySlice,
+        capacity: u32,
     ) -> napi::Result<u32> {
         let shared = self.shared()?;
         let filter = filter_of(filter.as_deref());
-        let results = guarded(|| read(shared)?.search(&queries, k as usize, filter.as_ref(), &StopFlag::never()))?;
+        let results = guarded(|| {
+            read(shared)?.search(&queries, k as usize, filter.as_ref(), &StopFlag::never())
+        })?;
+        let capacity = capacity as usize;
+        let rows = results.counts.len();
         // SAFETY: this runs on the JS thread for the whole call, so no JS code can touch the
-        // output buffers while we write; lengths are checked before copying.
-        let (keys_out, distances_out, counts_out) =
-            unsafe { (out_keys.as_mut(), out_distances.as_mut(), out_counts.as_mut()) };
-        if keys_out.len() < results.keys.len()
-            || distances_out.len() < results.distances.len()
-            || counts_out.len() < results.counts.len()
-        {
-            return Err(invalid("output buffers are too small for the results"));
+        // buffer while we write; every write below is bounds-checked by slice indexing.
+        let out = unsafe { out.as_mut() };
+        if results.keys.len() > capacity || out.len() < capacity * 12 + rows * 4 {
+            return Err(invalid("output buffer is too small for the results"));
         }
-        keys_out[..results.keys.len()].copy_from_slice(&results.keys);
-        distances_out[..results.distances.len()].copy_from_slice(&results.distances);
-        counts_out[..results.counts.len()].copy_from_slice(&results.counts);
+        let (key_bytes, rest) = out.split_at_mut(capacity * 8);
+        let (distance_bytes, count_bytes) = rest.split_at_mut(capacity * 4);
+        for (chunk, key) in key_bytes.chunks_exact_mut(8).zip(&results.keys) {
+            chunk.copy_from_slice(&key.to_ne_bytes());
+        }
+        for (chunk, d) in distance_bytes.chunks_exact_mut(4).zip(&results.distances) {
+            chunk.copy_from_slice(&d.to_ne_bytes());
+        }
+        for (chunk, c) in count_bytes.chunks_exact_mut(4).zip(&results.counts) {
+            chunk.copy_from_slice(&c.to_ne_bytes());
+        }
         Ok(results.k as u32)
     }
 
@@ -242,13 +273,20 @@ impl NativeFlatIndex {
     /// Time of `iterations` searches of one query done entirely in Rust, in nanoseconds per
     /// search: the baseline for measuring the binding's own overhead.
     #[napi]
-    pub fn measure_rust_search_nanos(&self, query: Float32ArraySlice, k: u32, iterations: u32) -> napi::Result<f64> {
+    pub fn measure_rust_search_nanos(
+        &self,
+        query: Float32ArraySlice,
+        k: u32,
+        iterations: u32,
+    ) -> napi::Result<f64> {
         let shared = self.shared()?;
         let index = read(shared).map_err(to_napi)?;
         let query = query.to_vec();
         let start = std::time::Instant::now();
         for _ in 0..iterations.max(1) {
-            let results = index.search(&query, k as usize, None, &StopFlag::never()).map_err(to_napi)?;
+            let results = index
+                .search(&query, k as usize, None, &StopFlag::never())
+                .map_err(to_napi)?;
             std::hint::black_box(results);
         }
         Ok(start.elapsed().as_nanos() as f64 / f64::from(iterations.max(1)))

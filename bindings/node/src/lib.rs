@@ -36,7 +36,9 @@ fn kernel_error(error: KernelError) -> napi::Error {
 fn finite(values: impl Iterator<Item = f32>) -> napi::Result<()> {
     for (i, v) in values.enumerate() {
         if !v.is_finite() {
-            return Err(to_napi(vecdex::Error::invalid(format!("non-finite value ({v}) at dimension {i}"))));
+            return Err(to_napi(vecdex::Error::invalid(format!(
+                "non-finite value ({v}) at dimension {i}"
+            ))));
         }
     }
     Ok(())
@@ -44,7 +46,11 @@ fn finite(values: impl Iterator<Item = f32>) -> napi::Result<()> {
 
 /// Distance of two f32 vectors (lower is closer).
 #[napi]
-pub fn distance_f32(a: Float32ArraySlice, b: Float32ArraySlice, metric: String) -> napi::Result<f64> {
+pub fn distance_f32(
+    a: Float32ArraySlice,
+    b: Float32ArraySlice,
+    metric: String,
+) -> napi::Result<f64> {
     let metric = convert::metric(&metric)?;
     finite(a.iter().chain(b.iter()).copied())?;
     vecdex_distance::distance(metric, &a, &b).map_err(kernel_error)
@@ -69,7 +75,11 @@ pub fn distance_f16(a: Uint16ArraySlice, b: Uint16ArraySlice, metric: String) ->
 
 /// Distance of two bf16 vectors given as raw bits.
 #[napi]
-pub fn distance_bf16(a: Uint16ArraySlice, b: Uint16ArraySlice, metric: String) -> napi::Result<f64> {
+pub fn distance_bf16(
+    a: Uint16ArraySlice,
+    b: Uint16ArraySlice,
+    metric: String,
+) -> napi::Result<f64> {
     let metric = convert::metric(&metric)?;
     let a: Vec<bf16> = a.iter().map(|x| bf16(*x)).collect();
     let b: Vec<bf16> = b.iter().map(|x| bf16(*x)).collect();
@@ -79,7 +89,11 @@ pub fn distance_bf16(a: Uint16ArraySlice, b: Uint16ArraySlice, metric: String) -
 
 /// Hamming distance of two packed bit vectors.
 #[napi]
-pub fn distance_binary(a: Uint8ArraySlice, b: Uint8ArraySlice, metric: String) -> napi::Result<f64> {
+pub fn distance_binary(
+    a: Uint8ArraySlice,
+    b: Uint8ArraySlice,
+    metric: String,
+) -> napi::Result<f64> {
     if convert::metric(&metric)? != vecdex::Metric::Hamming {
         return Err(kernel_error(KernelError::Unsupported {
             metric: convert::metric(&metric)?,
@@ -98,7 +112,15 @@ pub fn distance_matrix_sync(
     metric: String,
 ) -> napi::Result<Float32Array> {
     let metric = convert::metric(&metric)?;
-    let out = guarded(|| vecdex::distance_matrix(&queries, &vectors, dim as usize, metric, &vecdex::StopFlag::never()))?;
+    let out = guarded(|| {
+        vecdex::distance_matrix(
+            &queries,
+            &vectors,
+            dim as usize,
+            metric,
+            &vecdex::StopFlag::never(),
+        )
+    })?;
     Ok(Float32Array::new(out))
 }
 
@@ -140,7 +162,11 @@ pub fn capabilities() -> NativeCapabilities {
     let caps = vecdex::capabilities();
     NativeCapabilities {
         scan_kernel: caps.scan_kernel.name().to_string(),
-        simsimd_backends: caps.simsimd_backends.iter().map(|s| s.to_string()).collect(),
+        simsimd_backends: caps
+            .simsimd_backends
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         simsimd_dynamic_dispatch: caps.simsimd_dynamic_dispatch,
         threads: vecdex::threads::thread_count() as u32,
         arch: std::env::consts::ARCH.to_string(),
@@ -153,8 +179,12 @@ pub fn capabilities() -> NativeCapabilities {
 #[napi]
 pub fn debug_panic<'env>(env: &'env Env, asynchronous: bool) -> napi::Result<Option<Object<'env>>> {
     if asynchronous {
-        return tasks::spawn(env, || -> vecdex::Result<()> { panic!("deliberate panic (async)") }, |_, ()| Ok(()))
-            .map(Some);
+        return tasks::spawn(
+            env,
+            || -> vecdex::Result<()> { panic!("deliberate panic (async)") },
+            |_, ()| Ok(()),
+        )
+        .map(Some);
     }
     guarded(|| -> vecdex::Result<()> { panic!("deliberate panic (sync)") })?;
     Ok(None)

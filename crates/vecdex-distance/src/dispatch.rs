@@ -98,7 +98,11 @@ pub fn capabilities() -> Capabilities {
     ];
     Capabilities {
         scan_kernel: simd_level(),
-        simsimd_backends: checks.iter().filter(|(_, f)| f()).map(|(n, _)| *n).collect(),
+        simsimd_backends: checks
+            .iter()
+            .filter(|(_, f)| f())
+            .map(|(n, _)| *n)
+            .collect(),
         simsimd_dynamic_dispatch: c::uses_dynamic_dispatch(),
     }
 }
@@ -106,11 +110,17 @@ pub fn capabilities() -> Capabilities {
 /// Why a pairwise distance could not be computed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum KernelError {
-    LengthMismatch { left: usize, right: usize },
+    LengthMismatch {
+        left: usize,
+        right: usize,
+    },
     /// Cosine of a zero vector is undefined.
     ZeroVector,
     /// The metric does not apply to the element type (hamming on floats, cosine on bits).
-    Unsupported { metric: Metric, element: ElementType },
+    Unsupported {
+        metric: Metric,
+        element: ElementType,
+    },
     Empty,
 }
 
@@ -120,7 +130,9 @@ impl std::fmt::Display for KernelError {
             KernelError::LengthMismatch { left, right } => {
                 write!(f, "vectors differ in length: {left} and {right}")
             }
-            KernelError::ZeroVector => f.write_str("cosine distance is undefined for a zero vector"),
+            KernelError::ZeroVector => {
+                f.write_str("cosine distance is undefined for a zero vector")
+            }
             KernelError::Unsupported { metric, element } => {
                 write!(f, "metric {metric} does not apply to {element} vectors")
             }
@@ -166,12 +178,18 @@ impl SpatialElement for simsimd::bf16 {
 /// the simsimd kernel this CPU selects.
 pub fn distance<T: SpatialElement>(metric: Metric, a: &[T], b: &[T]) -> Result<f64, KernelError> {
     if a.len() != b.len() {
-        return Err(KernelError::LengthMismatch { left: a.len(), right: b.len() });
+        return Err(KernelError::LengthMismatch {
+            left: a.len(),
+            right: b.len(),
+        });
     }
     if a.is_empty() {
         return Err(KernelError::Empty);
     }
-    let unsupported = KernelError::Unsupported { metric, element: T::TYPE };
+    let unsupported = KernelError::Unsupported {
+        metric,
+        element: T::TYPE,
+    };
     let value = match metric {
         Metric::Cosine => {
             if a.iter().all(|x| x.is_zero()) || b.iter().all(|x| x.is_zero()) {
@@ -190,10 +208,16 @@ pub fn distance<T: SpatialElement>(metric: Metric, a: &[T], b: &[T]) -> Result<f
 /// Hamming distance of two packed bit strings (eight dimensions per byte).
 pub fn hamming(a: &[u8], b: &[u8]) -> Result<f64, KernelError> {
     if a.len() != b.len() {
-        return Err(KernelError::LengthMismatch { left: a.len(), right: b.len() });
+        return Err(KernelError::LengthMismatch {
+            left: a.len(),
+            right: b.len(),
+        });
     }
     if a.is_empty() {
         return Err(KernelError::Empty);
     }
-    u8::hamming(a, b).ok_or(KernelError::LengthMismatch { left: a.len(), right: b.len() })
+    u8::hamming(a, b).ok_or(KernelError::LengthMismatch {
+        left: a.len(),
+        right: b.len(),
+    })
 }

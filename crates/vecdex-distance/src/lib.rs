@@ -13,9 +13,12 @@ pub mod panel;
 pub mod scalar;
 pub mod topk;
 
-pub use dispatch::{capabilities, distance, hamming, simd_level, Capabilities, KernelError, SimdLevel, SpatialElement};
+pub use dispatch::{
+    capabilities, distance, hamming, simd_level, Capabilities, KernelError, SimdLevel,
+    SpatialElement,
+};
 pub use metric::{ElementType, Metric, UnknownMetric};
-pub use panel::{PanelMatrix, QueryRows, TileSink, TileTransform, LANES};
+pub use panel::{Expansion, PanelMatrix, QueryRows, TileSink, TileTransform, LANES};
 pub use simsimd::{bf16, f16};
 pub use topk::{Neighbor, TopK};
 

@@ -56,7 +56,11 @@ pub struct UnknownMetric(pub String);
 
 impl fmt::Display for UnknownMetric {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown metric {:?}: expected one of cosine, dot, l2sq, hamming", self.0)
+        write!(
+            f,
+            "unknown metric {:?}: expected one of cosine, dot, l2sq, hamming",
+            self.0
+        )
     }
 }
 

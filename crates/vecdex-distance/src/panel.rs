@@ -35,7 +35,11 @@ impl PanelMatrix {
     /// An empty matrix of `dim`-dimensional vectors. `dim` must be > 0.
     pub fn new(dim: usize) -> Self {
         assert!(dim > 0, "PanelMatrix needs dim > 0");
-        PanelMatrix { dim, len: 0, rows: Vec::new() }
+        PanelMatrix {
+            dim,
+            len: 0,
+            rows: Vec::new(),
+        }
     }
 
     pub fn dim(&self) -> usize {
@@ -72,7 +76,8 @@ impl PanelMatrix {
         assert_eq!(vector.len(), self.dim, "vector length must equal dim");
         let index = self.len;
         if index % LANES == 0 {
-            self.rows.resize((index / LANES + 1) * self.dim, LaneRow::default());
+            self.rows
+                .resize((index / LANES + 1) * self.dim, LaneRow::default());
         }
         self.len += 1;
         self.set(index, vector);
@@ -144,11 +149,23 @@ impl PanelMatrix {
     }
 }
 
-/// How a tile of inner products `s` becomes distances: `d = column_bias[j] + row_bias[r] − scale·s`.
-/// Dot and cosine (on normalised vectors): bias 1, scale 1 → `1 − s`. Squared L2 by expansion:
-/// `‖x‖² + ‖q‖² − 2s`.
+/// What a scan computes per (query, vector) pair.
+///
+/// `Expansion`: from inner products `s`, `d = column_bias[j] + row_bias[r] − scale·s` — one FMA
+/// per element, the matrix-product form. Dot and cosine (on normalised vectors): bias 1,
+/// scale 1 → `1 − s`. Squared L2 by expansion: `‖x‖² + ‖q‖² − 2s` (fast, but rounding grows
+/// with the norms: callers rescore the selected candidates exactly).
+///
+/// `DirectL2`: `d = Σ (qₖ − xₖ)²` — exact squared L2 at two operations per element; used where
+/// the scan is bound by memory rather than arithmetic (one or a few queries).
 #[derive(Debug, Clone, Copy)]
-pub struct TileTransform<'a> {
+pub enum TileTransform<'a> {
+    Expansion(Expansion<'a>),
+    DirectL2,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Expansion<'a> {
     /// Per stored vector, indexed like the matrix and padded with zeros to whole blocks
     /// (`blocks() * LANES` values); `None` means 0.
     pub column_bias: Option<&'a [f32]>,
@@ -183,13 +200,27 @@ pub fn scan(
     sink: &mut impl TileSink,
 ) {
     let dim = matrix.dim;
-    assert!(queries.data.len() >= rows.end * dim, "query rows out of range");
+    assert!(
+        queries.data.len() >= rows.end * dim,
+        "query rows out of range"
+    );
     assert!(queries.row_bias.len() >= rows.end, "row bias out of range");
     assert!(blocks.end <= matrix.blocks(), "blocks out of range");
-    if let Some(bias) = transform.column_bias {
-        assert!(bias.len() >= blocks.end * LANES, "column bias must cover whole blocks");
+    if let TileTransform::Expansion(Expansion {
+        column_bias: Some(bias),
+        ..
+    }) = transform
+    {
+        assert!(
+            bias.len() >= blocks.end * LANES,
+            "column bias must cover whole blocks"
+        );
     }
-    let ctx = ScanContext { matrix, queries, transform };
+    let ctx = ScanContext {
+        matrix,
+        queries,
+        transform,
+    };
     match level {
         #[cfg(target_arch = "x86_64")]
         SimdLevel::Avx512 if SimdLevel::detect() >= SimdLevel::Avx512 => {
@@ -231,16 +262,26 @@ fn scan_scalar(
         for row in rows.clone() {
             let query = &ctx.queries.data[row * dim..(row + 1) * dim];
             sums.fill(0.0);
+            let direct = matches!(ctx.transform, TileTransform::DirectL2);
             for (q, lane_row) in query.iter().zip(panel) {
                 for (s, x) in sums.iter_mut().zip(&lane_row.0) {
-                    *s += q * x;
+                    if direct {
+                        *s += (q - x) * (q - x);
+                    } else {
+                        *s += q * x;
+                    }
                 }
             }
             let threshold = sink.threshold(row);
             for (lane, s) in sums.iter().enumerate() {
                 let index = block * LANES + lane;
-                let column = ctx.transform.column_bias.map_or(0.0, |b| b[index]);
-                let distance = column + ctx.queries.row_bias[row] - ctx.transform.scale * s;
+                let distance = match ctx.transform {
+                    TileTransform::DirectL2 => *s,
+                    TileTransform::Expansion(e) => {
+                        e.column_bias.map_or(0.0, |b| b[index]) + ctx.queries.row_bias[row]
+                            - e.scale * s
+                    }
+                };
                 if distance < threshold {
                     sink.offer(row, index, distance);
                 }
@@ -251,7 +292,7 @@ fn scan_scalar(
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{blocks_per_tile, ScanContext, TileSink, LANES};
+    use super::{blocks_per_tile, ScanContext, TileSink, TileTransform, LANES};
     use std::arch::x86_64::*;
     use std::ops::Range;
 
@@ -268,36 +309,51 @@ mod x86 {
         sink: &mut impl TileSink,
     ) {
         let tile = blocks_per_tile(ctx.matrix.dim);
+        let direct = matches!(ctx.transform, TileTransform::DirectL2);
+        // Direct L2 holds a difference register per block as well: fewer rows per kernel.
+        let max_rows = if direct { 4 } else { ROWS_512 };
         let mut tile_start = blocks.start;
         while tile_start < blocks.end {
             let tile_end = (tile_start + tile).min(blocks.end);
             let mut row = rows.start;
             while row < rows.end {
-                let take = (rows.end - row).min(ROWS_512);
+                let take = (rows.end - row).min(max_rows);
                 let mut block = tile_start;
                 while block < tile_end {
-                    let two = tile_end - block >= 2;
-                    // SAFETY: rows row..row+take and blocks block..block+C are in range (asserted
-                    // by `scan`), and the caller guarantees AVX-512F.
-                    unsafe {
-                        match (take, two) {
-                            (8, true) => tile_512::<8, 2>(ctx, row, block, sink),
-                            (8, false) => tile_512::<8, 1>(ctx, row, block, sink),
-                            (7, _) => tile_512::<7, 1>(ctx, row, block, sink),
-                            (6, _) => tile_512::<6, 1>(ctx, row, block, sink),
-                            (5, _) => tile_512::<5, 1>(ctx, row, block, sink),
-                            (4, _) => tile_512::<4, 1>(ctx, row, block, sink),
-                            (3, _) => tile_512::<3, 1>(ctx, row, block, sink),
-                            (2, _) => tile_512::<2, 1>(ctx, row, block, sink),
-                            (1, true) if tile_end - block >= 4 => tile_512::<1, 4>(ctx, row, block, sink),
-                            _ => tile_512::<1, 1>(ctx, row, block, sink),
-                        }
-                    }
-                    block += match (take, two) {
-                        (8, true) => 2,
-                        (1, true) if tile_end - block >= 4 => 4,
+                    let left = tile_end - block;
+                    // Blocks per kernel call: 8 query rows share 2 blocks (16 accumulators); one
+                    // row keeps 8 (or 4) blocks in flight so independent accumulator chains hide
+                    // the FMA latency; other row counts take one block.
+                    let step = match take {
+                        8 if !direct && left >= 2 => 2,
+                        1 if left >= 8 => 8,
+                        1 if left >= 4 => 4,
                         _ => 1,
                     };
+                    // SAFETY: rows row..row+take and blocks block..block+step are in range
+                    // (asserted by `scan`, and step ≤ left), and the caller guarantees AVX-512F.
+                    unsafe {
+                        match (direct, take, step) {
+                            (false, 8, 2) => tile_512::<8, 2, false>(ctx, row, block, sink),
+                            (false, 8, _) => tile_512::<8, 1, false>(ctx, row, block, sink),
+                            (false, 7, _) => tile_512::<7, 1, false>(ctx, row, block, sink),
+                            (false, 6, _) => tile_512::<6, 1, false>(ctx, row, block, sink),
+                            (false, 5, _) => tile_512::<5, 1, false>(ctx, row, block, sink),
+                            (false, 4, _) => tile_512::<4, 1, false>(ctx, row, block, sink),
+                            (false, 3, _) => tile_512::<3, 1, false>(ctx, row, block, sink),
+                            (false, 2, _) => tile_512::<2, 1, false>(ctx, row, block, sink),
+                            (false, _, 8) => tile_512::<1, 8, false>(ctx, row, block, sink),
+                            (false, _, 4) => tile_512::<1, 4, false>(ctx, row, block, sink),
+                            (false, _, _) => tile_512::<1, 1, false>(ctx, row, block, sink),
+                            (true, 4, _) => tile_512::<4, 1, true>(ctx, row, block, sink),
+                            (true, 3, _) => tile_512::<3, 1, true>(ctx, row, block, sink),
+                            (true, 2, _) => tile_512::<2, 1, true>(ctx, row, block, sink),
+                            (true, _, 8) => tile_512::<1, 8, true>(ctx, row, block, sink),
+                            (true, _, 4) => tile_512::<1, 4, true>(ctx, row, block, sink),
+                            (true, _, _) => tile_512::<1, 1, true>(ctx, row, block, sink),
+                        }
+                    }
+                    block += step;
                 }
                 row += take;
             }
@@ -308,7 +364,7 @@ mod x86 {
     /// R query rows × C blocks of inner products, then transform and threshold test.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn tile_512<const R: usize, const C: usize>(
+    unsafe fn tile_512<const R: usize, const C: usize, const DIRECT: bool>(
         ctx: &ScanContext<'_>,
         row0: usize,
         block0: usize,
@@ -329,11 +385,20 @@ mod x86 {
                 // SAFETY: row0 + r < rows.end, and the query data holds rows.end · dim values.
                 let q = _mm512_set1_ps(unsafe { *queries.add((row0 + r) * dim + k) });
                 for c in 0..C {
-                    acc_r[c] = _mm512_fmadd_ps(q, x[c], acc_r[c]);
+                    acc_r[c] = if DIRECT {
+                        let diff = _mm512_sub_ps(x[c], q);
+                        _mm512_fmadd_ps(diff, diff, acc_r[c])
+                    } else {
+                        _mm512_fmadd_ps(q, x[c], acc_r[c])
+                    };
                 }
             }
         }
-        let scale = _mm512_set1_ps(ctx.transform.scale);
+        let (scale, column_bias) = match ctx.transform {
+            TileTransform::Expansion(e) => (e.scale, e.column_bias),
+            TileTransform::DirectL2 => (0.0, None),
+        };
+        let scale = _mm512_set1_ps(scale);
         let mut spill = [0f32; LANES];
         for (r, acc_r) in acc.iter().enumerate() {
             let row = row0 + r;
@@ -341,12 +406,18 @@ mod x86 {
             let row_bias = _mm512_set1_ps(ctx.queries.row_bias[row]);
             for (c, acc_rc) in acc_r.iter().enumerate() {
                 let first = (block0 + c) * LANES;
-                let bias = match ctx.transform.column_bias {
-                    // SAFETY: `scan` asserted the bias covers whole blocks.
-                    Some(b) => _mm512_add_ps(row_bias, unsafe { _mm512_loadu_ps(b.as_ptr().add(first)) }),
-                    None => row_bias,
+                let distance = if DIRECT {
+                    *acc_rc
+                } else {
+                    let bias = match column_bias {
+                        // SAFETY: `scan` asserted the bias covers whole blocks.
+                        Some(b) => _mm512_add_ps(row_bias, unsafe {
+                            _mm512_loadu_ps(b.as_ptr().add(first))
+                        }),
+                        None => row_bias,
+                    };
+                    _mm512_fnmadd_ps(scale, *acc_rc, bias)
                 };
-                let distance = _mm512_fnmadd_ps(scale, *acc_rc, bias);
                 let below = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(distance, threshold);
                 if below != 0 {
                     // SAFETY: spill holds 16 f32.
@@ -373,22 +444,25 @@ mod x86 {
         sink: &mut impl TileSink,
     ) {
         let tile = blocks_per_tile(ctx.matrix.dim);
+        let direct = matches!(ctx.transform, TileTransform::DirectL2);
+        let max_rows = if direct { 1 } else { ROWS_256 };
         let mut tile_start = blocks.start;
         while tile_start < blocks.end {
             let tile_end = (tile_start + tile).min(blocks.end);
             let mut row = rows.start;
             while row < rows.end {
-                let take = (rows.end - row).min(ROWS_256);
+                let take = (rows.end - row).min(max_rows);
                 for block in tile_start..tile_end {
                     // SAFETY: as in scan_avx512; the caller guarantees AVX2 and FMA.
                     unsafe {
-                        match take {
-                            6 => tile_256::<6>(ctx, row, block, sink),
-                            5 => tile_256::<5>(ctx, row, block, sink),
-                            4 => tile_256::<4>(ctx, row, block, sink),
-                            3 => tile_256::<3>(ctx, row, block, sink),
-                            2 => tile_256::<2>(ctx, row, block, sink),
-                            _ => tile_256::<1>(ctx, row, block, sink),
+                        match (take, direct) {
+                            (_, true) => tile_256::<1, true>(ctx, row, block, sink),
+                            (6, false) => tile_256::<6, false>(ctx, row, block, sink),
+                            (5, false) => tile_256::<5, false>(ctx, row, block, sink),
+                            (4, false) => tile_256::<4, false>(ctx, row, block, sink),
+                            (3, false) => tile_256::<3, false>(ctx, row, block, sink),
+                            (2, false) => tile_256::<2, false>(ctx, row, block, sink),
+                            _ => tile_256::<1, false>(ctx, row, block, sink),
                         }
                     }
                 }
@@ -400,7 +474,7 @@ mod x86 {
 
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    unsafe fn tile_256<const R: usize>(
+    unsafe fn tile_256<const R: usize, const DIRECT: bool>(
         ctx: &ScanContext<'_>,
         row0: usize,
         block: usize,
@@ -419,25 +493,39 @@ mod x86 {
             for (r, acc_r) in acc.iter_mut().enumerate() {
                 // SAFETY: row0 + r < rows.end.
                 let q = _mm256_set1_ps(unsafe { *queries.add((row0 + r) * dim + k) });
-                acc_r[0] = _mm256_fmadd_ps(q, lo, acc_r[0]);
-                acc_r[1] = _mm256_fmadd_ps(q, hi, acc_r[1]);
+                if DIRECT {
+                    let (dl, dh) = (_mm256_sub_ps(lo, q), _mm256_sub_ps(hi, q));
+                    acc_r[0] = _mm256_fmadd_ps(dl, dl, acc_r[0]);
+                    acc_r[1] = _mm256_fmadd_ps(dh, dh, acc_r[1]);
+                } else {
+                    acc_r[0] = _mm256_fmadd_ps(q, lo, acc_r[0]);
+                    acc_r[1] = _mm256_fmadd_ps(q, hi, acc_r[1]);
+                }
             }
         }
-        let scale = _mm256_set1_ps(ctx.transform.scale);
+        let (scale, column_bias) = match ctx.transform {
+            TileTransform::Expansion(e) => (e.scale, e.column_bias),
+            TileTransform::DirectL2 => (0.0, None),
+        };
+        let scale = _mm256_set1_ps(scale);
         let first = block * LANES;
         let mut spill = [0f32; LANES];
         for (r, acc_r) in acc.iter().enumerate() {
             let row = row0 + r;
             let row_bias = _mm256_set1_ps(ctx.queries.row_bias[row]);
             for (half, acc_h) in acc_r.iter().enumerate() {
-                let bias = match ctx.transform.column_bias {
-                    // SAFETY: `scan` asserted the bias covers whole blocks.
-                    Some(b) => _mm256_add_ps(row_bias, unsafe {
-                        _mm256_loadu_ps(b.as_ptr().add(first + half * 8))
-                    }),
-                    None => row_bias,
+                let distance = if DIRECT {
+                    *acc_h
+                } else {
+                    let bias = match column_bias {
+                        // SAFETY: `scan` asserted the bias covers whole blocks.
+                        Some(b) => _mm256_add_ps(row_bias, unsafe {
+                            _mm256_loadu_ps(b.as_ptr().add(first + half * 8))
+                        }),
+                        None => row_bias,
+                    };
+                    _mm256_fnmadd_ps(scale, *acc_h, bias)
                 };
-                let distance = _mm256_fnmadd_ps(scale, *acc_h, bias);
                 // SAFETY: spill holds 16 f32; half·8 + 8 ≤ 16.
                 unsafe { _mm256_storeu_ps(spill.as_mut_ptr().add(half * 8), distance) };
             }

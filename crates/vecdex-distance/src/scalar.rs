@@ -93,5 +93,8 @@ pub fn spatial<T: AsF64>(metric: Metric, a: &[T], b: &[T]) -> Option<f64> {
 /// Number of differing bits of two packed bit strings.
 pub fn hamming(a: &[u8], b: &[u8]) -> u64 {
     assert_eq!(a.len(), b.len(), "oracle called with unequal lengths");
-    a.iter().zip(b).map(|(x, y)| u64::from((x ^ y).count_ones())).sum()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| u64::from((x ^ y).count_ones()))
+        .sum()
 }

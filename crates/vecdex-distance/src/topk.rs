@@ -26,7 +26,10 @@ pub struct TopK {
 
 impl TopK {
     pub fn new(k: usize) -> Self {
-        TopK { k, heap: Vec::with_capacity(k) }
+        TopK {
+            k,
+            heap: Vec::with_capacity(k),
+        }
     }
 
     pub fn k(&self) -> usize {
@@ -73,7 +76,9 @@ impl TopK {
     /// The kept candidates, best first.
     pub fn into_sorted(mut self) -> Vec<Neighbor> {
         self.heap.sort_by(|a, b| {
-            a.distance.total_cmp(&b.distance).then(a.index.cmp(&b.index))
+            a.distance
+                .total_cmp(&b.distance)
+                .then(a.index.cmp(&b.index))
         });
         self.heap
     }
@@ -121,7 +126,11 @@ mod tests {
         for (i, v) in values.iter().enumerate() {
             top.push(*v, i as u32);
         }
-        let got: Vec<_> = top.into_sorted().iter().map(|n| (n.distance, n.index)).collect();
+        let got: Vec<_> = top
+            .into_sorted()
+            .iter()
+            .map(|n| (n.distance, n.index))
+            .collect();
         assert_eq!(got, vec![(0.5, 6), (1.0, 1), (3.0, 3)]);
     }
 
@@ -144,7 +153,11 @@ mod tests {
         for i in 0..50u32 {
             let d = ((i * 37) % 23) as f32;
             whole.push(d, i);
-            if i % 2 == 0 { a.push(d, i) } else { b.push(d, i) }
+            if i % 2 == 0 {
+                a.push(d, i)
+            } else {
+                b.push(d, i)
+            }
         }
         a.merge(b);
         assert_eq!(a.into_sorted(), whole.into_sorted());

@@ -4,8 +4,8 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use vecdex_distance::{
-    distance, ElementType, hamming, scalar, Metric, PanelMatrix, QueryRows, SimdLevel, SpatialElement,
-    TileSink, TileTransform, TopK, LANES,
+    distance, hamming, scalar, ElementType, Expansion, Metric, PanelMatrix, QueryRows, SimdLevel,
+    SpatialElement, TileSink, TileTransform, TopK, LANES,
 };
 
 /// Tolerance for a kernel result against the f64 oracle: relative to the magnitude of the terms
@@ -14,16 +14,30 @@ use vecdex_distance::{
 /// simsimd's bf16 kernels may round intermediate differences to bf16 (8-bit mantissa, relative
 /// step 2^-8 ≈ 0.4%), hence 1e-2 there.
 fn close(element: ElementType, got: f64, want: f64, magnitude: f64) -> bool {
-    let relative = if element == ElementType::BF16 { 1e-2 } else { 1e-3 };
+    let relative = if element == ElementType::BF16 {
+        1e-2
+    } else {
+        1e-3
+    };
     (got - want).abs() <= relative * magnitude.max(1.0)
 }
 
 fn magnitude<T: SpatialElement>(metric: Metric, a: &[T], b: &[T]) -> f64 {
-    let abs_dot: f64 = a.iter().zip(b).map(|(x, y)| (x.as_f64() * y.as_f64()).abs()).sum();
+    let abs_dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x.as_f64() * y.as_f64()).abs())
+        .sum();
     match metric {
         Metric::Cosine => 1.0,
         Metric::Dot => abs_dot,
-        _ => a.iter().zip(b).map(|(x, y)| (x.as_f64() - y.as_f64()).powi(2)).sum::<f64>() + abs_dot,
+        _ => {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x.as_f64() - y.as_f64()).powi(2))
+                .sum::<f64>()
+                + abs_dot
+        }
     }
 }
 
@@ -42,10 +56,17 @@ fn check_type<T: SpatialElement>(mut make: impl FnMut(&mut StdRng) -> T) {
                     T::TYPE
                 ),
                 (None, Err(e)) => assert_eq!(e, vecdex_distance::KernelError::ZeroVector),
-                (w, g) => panic!("{:?} {metric} dim {dim}: oracle {w:?}, kernel {g:?}", T::TYPE),
+                (w, g) => panic!(
+                    "{:?} {metric} dim {dim}: oracle {w:?}, kernel {g:?}",
+                    T::TYPE
+                ),
             }
         }
-        assert!(distance(Metric::Hamming, &a, &b).is_err(), "hamming on {:?} must be refused", T::TYPE);
+        assert!(
+            distance(Metric::Hamming, &a, &b).is_err(),
+            "hamming on {:?} must be refused",
+            T::TYPE
+        );
     }
 }
 
@@ -75,10 +96,16 @@ fn f16_and_bf16_bit_conversions_match_simsimd() {
     for bits in (0..=u16::MAX).filter(|b| (b >> 10) & 0x1f != 0x1f) {
         let ours = scalar::f16_bits_to_f32(bits);
         let theirs = vecdex_distance::f16(bits).to_f32();
-        assert!(ours == theirs || (ours.is_nan() && theirs.is_nan()), "f16 {bits:#06x}: {ours} vs {theirs}");
+        assert!(
+            ours == theirs || (ours.is_nan() && theirs.is_nan()),
+            "f16 {bits:#06x}: {ours} vs {theirs}"
+        );
         let ours = scalar::bf16_bits_to_f32(bits);
         let theirs = vecdex_distance::bf16(bits).to_f32();
-        assert!(ours == theirs || (ours.is_nan() && theirs.is_nan()), "bf16 {bits:#06x}: {ours} vs {theirs}");
+        assert!(
+            ours == theirs || (ours.is_nan() && theirs.is_nan()),
+            "bf16 {bits:#06x}: {ours} vs {theirs}"
+        );
     }
 }
 
@@ -88,7 +115,11 @@ fn hamming_matches_oracle() {
     for bytes in 1..=1024usize {
         let a: Vec<u8> = (0..bytes).map(|_| rng.gen()).collect();
         let b: Vec<u8> = (0..bytes).map(|_| rng.gen()).collect();
-        assert_eq!(hamming(&a, &b).ok(), Some(scalar::hamming(&a, &b) as f64), "bytes {bytes}");
+        assert_eq!(
+            hamming(&a, &b).ok(),
+            Some(scalar::hamming(&a, &b) as f64),
+            "bytes {bytes}"
+        );
     }
 }
 
@@ -99,9 +130,18 @@ fn bad_inputs_are_errors() {
         distance(Metric::Dot, &[1.0f32, 2.0], &[1.0]),
         Err(KernelError::LengthMismatch { left: 2, right: 1 })
     );
-    assert_eq!(distance::<f32>(Metric::L2sq, &[], &[]), Err(KernelError::Empty));
-    assert_eq!(distance(Metric::Cosine, &[0.0f32; 3], &[1.0; 3]), Err(KernelError::ZeroVector));
-    assert_eq!(distance(Metric::Cosine, &[0i8; 3], &[1; 3]), Err(KernelError::ZeroVector));
+    assert_eq!(
+        distance::<f32>(Metric::L2sq, &[], &[]),
+        Err(KernelError::Empty)
+    );
+    assert_eq!(
+        distance(Metric::Cosine, &[0.0f32; 3], &[1.0; 3]),
+        Err(KernelError::ZeroVector)
+    );
+    assert_eq!(
+        distance(Metric::Cosine, &[0i8; 3], &[1; 3]),
+        Err(KernelError::ZeroVector)
+    );
     assert!(hamming(&[1], &[1, 2]).is_err());
     assert!("euclid".parse::<Metric>().is_err());
     assert_eq!("l2sq".parse::<Metric>(), Ok(Metric::L2sq));
@@ -127,31 +167,70 @@ impl TileSink for Collect {
 #[test]
 fn blocked_scan_matches_oracle_at_every_level() {
     let mut rng = StdRng::seed_from_u64(11);
-    for &(dim, count, queries) in &[(1, 1, 1), (3, 17, 5), (65, 513, 13), (100, 1000, 9), (128, 100, 17), (257, 40, 3)] {
+    for &(dim, count, queries) in &[
+        (1, 1, 1),
+        (3, 17, 5),
+        (3, 40, 9),
+        (65, 513, 13),
+        (100, 1000, 9),
+        (100, 1333, 9),
+        (128, 100, 17),
+        (257, 40, 3),
+        (128, 1000, 1),
+        (128, 1000, 3),
+    ] {
         let mut matrix = PanelMatrix::new(dim);
-        let vectors: Vec<Vec<f32>> = (0..count).map(|_| (0..dim).map(|_| rng.gen_range(-1.0..1.0)).collect()).collect();
+        let vectors: Vec<Vec<f32>> = (0..count)
+            .map(|_| (0..dim).map(|_| rng.gen_range(-1.0..1.0)).collect())
+            .collect();
         for v in &vectors {
             matrix.push(v);
         }
-        let query_data: Vec<f32> = (0..queries * dim).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let query_data: Vec<f32> = (0..queries * dim)
+            .map(|_| rng.gen_range(-1.0..1.0))
+            .collect();
         let k = 10.min(count);
-        for l2 in [false, true] {
-            let mut norms: Vec<f32> = vectors.iter().map(|v| v.iter().map(|x| x * x).sum()).collect();
+        for (l2, direct) in [(false, false), (true, false), (true, true)] {
+            let mut norms: Vec<f32> = vectors
+                .iter()
+                .map(|v| v.iter().map(|x| x * x).sum())
+                .collect();
             norms.resize(matrix.blocks() * LANES, 0.0);
             let row_bias: Vec<f32> = (0..queries)
-                .map(|r| if l2 { query_data[r * dim..(r + 1) * dim].iter().map(|x| x * x).sum() } else { 1.0 })
+                .map(|r| {
+                    if l2 {
+                        query_data[r * dim..(r + 1) * dim]
+                            .iter()
+                            .map(|x| x * x)
+                            .sum()
+                    } else {
+                        1.0
+                    }
+                })
                 .collect();
-            let transform = if l2 {
-                TileTransform { column_bias: Some(&norms), scale: 2.0 }
-            } else {
-                TileTransform { column_bias: None, scale: 1.0 }
+            let transform = match (l2, direct) {
+                (true, true) => TileTransform::DirectL2,
+                (true, false) => TileTransform::Expansion(Expansion {
+                    column_bias: Some(&norms),
+                    scale: 2.0,
+                }),
+                _ => TileTransform::Expansion(Expansion {
+                    column_bias: None,
+                    scale: 1.0,
+                }),
             };
             for level in SimdLevel::available() {
-                let mut sink = Collect { len: count, tops: (0..queries).map(|_| TopK::new(k)).collect() };
+                let mut sink = Collect {
+                    len: count,
+                    tops: (0..queries).map(|_| TopK::new(k)).collect(),
+                };
                 vecdex_distance::panel::scan(
                     level,
                     &matrix,
-                    QueryRows { data: &query_data, row_bias: &row_bias },
+                    QueryRows {
+                        data: &query_data,
+                        row_bias: &row_bias,
+                    },
                     0..queries,
                     0..matrix.blocks(),
                     transform,
@@ -170,8 +249,12 @@ fn blocked_scan_matches_oracle_at_every_level() {
                     assert_eq!(got.len(), k);
                     for (g, w) in got.iter().zip(&want) {
                         // Distances agree to float tolerance; keys agree unless the oracle has a near-tie.
-                        assert!((f64::from(g.distance) - w.0).abs() < 1e-3 * (1.0 + w.0.abs()),
-                            "{level:?} dim {dim} l2 {l2}: {} vs {}", g.distance, w.0);
+                        assert!(
+                            (f64::from(g.distance) - w.0).abs() < 1e-3 * (1.0 + w.0.abs()),
+                            "{level:?} dim {dim} l2 {l2} direct {direct}: {} vs {}",
+                            g.distance,
+                            w.0
+                        );
                     }
                 }
             }
@@ -183,7 +266,9 @@ fn blocked_scan_matches_oracle_at_every_level() {
 fn panel_matrix_roundtrip_and_swap_remove() {
     let dim = 7;
     let mut m = PanelMatrix::new(dim);
-    let vectors: Vec<Vec<f32>> = (0..40).map(|i| (0..dim).map(|k| (i * 10 + k) as f32).collect()).collect();
+    let vectors: Vec<Vec<f32>> = (0..40)
+        .map(|i| (0..dim).map(|k| (i * 10 + k) as f32).collect())
+        .collect();
     for v in &vectors {
         m.push(v);
     }

@@ -5,7 +5,11 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {
     /// A vector or matrix does not have the index's dimension count.
-    DimensionMismatch { expected: usize, actual: usize, what: String },
+    DimensionMismatch {
+        expected: usize,
+        actual: usize,
+        what: String,
+    },
     /// An argument is out of range or malformed (NaN, k = 0, empty batch, duplicate key...).
     InvalidArgument(String),
     /// Cosine needs non-zero vectors.
@@ -41,7 +45,11 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::DimensionMismatch { expected, actual, what } => {
+            Error::DimensionMismatch {
+                expected,
+                actual,
+                what,
+            } => {
                 write!(f, "{what}: expected {expected} dimensions, got {actual}")
             }
             Error::InvalidArgument(m) | Error::ZeroVector(m) => f.write_str(m),

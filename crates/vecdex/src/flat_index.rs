@@ -11,8 +11,8 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 use vecdex_distance::{
-    panel, simd_level, squared_norm, Metric, PanelMatrix, QueryRows, TileSink, TileTransform,
-    TopK, LANES,
+    panel, simd_level, squared_norm, Expansion, Metric, PanelMatrix, QueryRows, TileSink,
+    TileTransform, TopK, LANES,
 };
 
 use crate::cancel::StopFlag;
@@ -63,7 +63,9 @@ struct SlotFilter {
 impl SlotFilter {
     #[inline]
     fn admits(&self, slot: usize) -> bool {
-        self.bits.get(slot / 64).is_some_and(|w| w & (1 << (slot % 64)) != 0)
+        self.bits
+            .get(slot / 64)
+            .is_some_and(|w| w & (1 << (slot % 64)) != 0)
     }
 }
 
@@ -79,6 +81,11 @@ const INLINE_WORK: usize = 1 << 21;
 /// Query rows per job, and the minimum blocks per job when a search is split along the vectors.
 const MAX_ROWS_PER_JOB: usize = 64;
 const MIN_BLOCKS_PER_JOB: usize = 256;
+
+/// Up to this many queries, squared L2 is computed directly (exact, two operations per element):
+/// such scans are bound by memory bandwidth, not arithmetic. Larger batches use the
+/// matrix-product expansion and rescore the selected candidates exactly.
+const DIRECT_L2_MAX_QUERIES: usize = 4;
 
 /// Blocks scanned between two checks of the stop flag (16k vectors).
 const BLOCKS_PER_STOP_CHECK: usize = 1024;
@@ -197,7 +204,8 @@ impl FlatIndex {
                 }
             };
             if self.metric() == Metric::L2sq {
-                self.squared_norms.resize(self.vectors.blocks() * LANES, 0.0);
+                self.squared_norms
+                    .resize(self.vectors.blocks() * LANES, 0.0);
                 self.squared_norms[slot] = squared_norm(&row);
             }
         }
@@ -230,7 +238,9 @@ impl FlatIndex {
 
     /// The stored vector of `key` (normalised, for cosine).
     pub fn get(&self, key: u64) -> Option<Vec<f32>> {
-        self.slots.get(&key).map(|&slot| self.vectors.vector(slot as usize))
+        self.slots
+            .get(&key)
+            .map(|&slot| self.vectors.vector(slot as usize))
     }
 
     /// Keys in slot order.
@@ -265,24 +275,41 @@ impl FlatIndex {
             return Ok(results);
         }
         let prepared = self.prepare_queries(queries);
+        let direct_l2 = self.metric() == Metric::L2sq && query_count <= DIRECT_L2_MAX_QUERIES;
+        let rescore = self.metric() == Metric::L2sq && !direct_l2;
         // L2 by expansion selects a few spare candidates, then rescoring exactly fixes the order.
-        let select = if self.metric() == Metric::L2sq { columns + columns.min(16) } else { columns };
+        let select = if rescore {
+            columns + columns.min(16)
+        } else {
+            columns
+        };
         let tops = match &slot_filter {
             Some(f) if f.slots.len() * SPARSE_FILTER_RATIO < self.len() => {
                 self.search_sparse(&prepared, select, f, stop)?
             }
-            _ => self.search_scan(&prepared, select, slot_filter.as_ref(), stop)?,
+            _ => {
+                let transform = if direct_l2 {
+                    TileTransform::DirectL2
+                } else {
+                    self.transform()
+                };
+                self.search_scan(&prepared, select, slot_filter.as_ref(), transform, stop)?
+            }
         };
         for (q, top) in tops.into_iter().enumerate() {
             let mut hits = top.into_sorted();
-            if self.metric() == Metric::L2sq {
+            if rescore {
                 let query = &queries[q * dim..(q + 1) * dim];
                 let mut row = vec![0f32; dim];
                 for hit in &mut hits {
                     self.vectors.read(hit.index as usize, &mut row);
                     hit.distance = exact_l2sq(query, &row);
                 }
-                hits.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.index.cmp(&b.index)));
+                hits.sort_by(|a, b| {
+                    a.distance
+                        .total_cmp(&b.distance)
+                        .then(a.index.cmp(&b.index))
+                });
                 hits.truncate(columns);
             }
             results.counts[q] = hits.len() as u32;
@@ -336,8 +363,14 @@ impl FlatIndex {
 
     fn transform(&self) -> TileTransform<'_> {
         match self.metric() {
-            Metric::L2sq => TileTransform { column_bias: Some(&self.squared_norms), scale: 2.0 },
-            _ => TileTransform { column_bias: None, scale: 1.0 },
+            Metric::L2sq => TileTransform::Expansion(Expansion {
+                column_bias: Some(&self.squared_norms),
+                scale: 2.0,
+            }),
+            _ => TileTransform::Expansion(Expansion {
+                column_bias: None,
+                scale: 1.0,
+            }),
         }
     }
 
@@ -346,6 +379,7 @@ impl FlatIndex {
         queries: &PreparedQueries,
         k: usize,
         filter: Option<&SlotFilter>,
+        transform: TileTransform<'_>,
         stop: &StopFlag,
     ) -> Result<Vec<TopK>> {
         let query_count = queries.row_bias.len();
@@ -353,7 +387,15 @@ impl FlatIndex {
         let threads = threads::thread_count();
         let work = query_count * self.len() * self.dim();
         if work < INLINE_WORK || threads == 1 {
-            return self.scan_job(queries, 0..query_count, 0..blocks, k, filter, stop);
+            return self.scan_job(
+                queries,
+                0..query_count,
+                0..blocks,
+                k,
+                filter,
+                transform,
+                stop,
+            );
         }
         // Rows per job: enough jobs to keep every thread busy, no more rows than stay in cache.
         let rows_per_job = query_count.div_ceil(threads * 4).clamp(8, MAX_ROWS_PER_JOB);
@@ -369,7 +411,10 @@ impl FlatIndex {
             .flat_map(|r| {
                 let rows = r * rows_per_job..((r + 1) * rows_per_job).min(query_count);
                 (0..block_splits).map(move |s| {
-                    (rows.clone(), s * blocks_per_split..((s + 1) * blocks_per_split).min(blocks))
+                    (
+                        rows.clone(),
+                        s * blocks_per_split..((s + 1) * blocks_per_split).min(blocks),
+                    )
                 })
             })
             .filter(|(_, b)| !b.is_empty())
@@ -378,7 +423,8 @@ impl FlatIndex {
             jobs.into_par_iter()
                 .map(|(rows, block_range)| {
                     let first = rows.start;
-                    self.scan_job(queries, rows, block_range, k, filter, stop).map(|t| (first, t))
+                    self.scan_job(queries, rows, block_range, k, filter, transform, stop)
+                        .map(|t| (first, t))
                 })
                 .collect::<Result<Vec<_>>>()
         })?;
@@ -398,6 +444,7 @@ impl FlatIndex {
         blocks: std::ops::Range<usize>,
         k: usize,
         filter: Option<&SlotFilter>,
+        transform: TileTransform<'_>,
         stop: &StopFlag,
     ) -> Result<Vec<TopK>> {
         let mut sink = Selection {
@@ -406,12 +453,23 @@ impl FlatIndex {
             len: self.len(),
             filter,
         };
-        let query_rows = QueryRows { data: &queries.data, row_bias: &queries.row_bias };
+        let query_rows = QueryRows {
+            data: &queries.data,
+            row_bias: &queries.row_bias,
+        };
         let mut start = blocks.start;
         while start < blocks.end {
             stop.check()?;
             let end = (start + BLOCKS_PER_STOP_CHECK).min(blocks.end);
-            panel::scan(simd_level(), &self.vectors, query_rows, rows.clone(), start..end, self.transform(), &mut sink);
+            panel::scan(
+                simd_level(),
+                &self.vectors,
+                query_rows,
+                rows.clone(),
+                start..end,
+                transform,
+                &mut sink,
+            );
             start = end;
         }
         Ok(sink.tops)
@@ -437,7 +495,9 @@ impl FlatIndex {
             for (vector, slot) in gathered.chunks_exact(dim).zip(&filter.slots) {
                 let s = vecdex_distance::dot(query, vector);
                 let distance = match self.metric() {
-                    Metric::L2sq => self.squared_norms[*slot as usize] + queries.row_bias[q] - 2.0 * s,
+                    Metric::L2sq => {
+                        self.squared_norms[*slot as usize] + queries.row_bias[q] - 2.0 * s
+                    }
                     _ => 1.0 - s,
                 };
                 top.push(distance, *slot);

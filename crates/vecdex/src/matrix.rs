@@ -18,10 +18,14 @@ pub fn distance_matrix(
     stop: &StopFlag,
 ) -> Result<Vec<f32>> {
     if dim == 0 || dim > MAX_DIMENSIONS {
-        return Err(Error::invalid(format!("dimensions must be between 1 and {MAX_DIMENSIONS}, got {dim}")));
+        return Err(Error::invalid(format!(
+            "dimensions must be between 1 and {MAX_DIMENSIONS}, got {dim}"
+        )));
     }
     if !metric.is_spatial() {
-        return Err(Error::invalid("distanceMatrix takes f32 vectors: use cosine, dot or l2sq"));
+        return Err(Error::invalid(
+            "distanceMatrix takes f32 vectors: use cosine, dot or l2sq",
+        ));
     }
     let cosine = metric == Metric::Cosine;
     check_matrix(queries, dim, "queries", cosine)?;
@@ -41,9 +45,15 @@ pub fn distance_matrix(
         Ok(())
     };
     if cells * dim < (1 << 20) {
-        out.chunks_mut(columns).zip(queries.chunks_exact(dim)).try_for_each(fill)?;
+        out.chunks_mut(columns)
+            .zip(queries.chunks_exact(dim))
+            .try_for_each(fill)?;
     } else {
-        threads::run(|| out.par_chunks_mut(columns).zip(queries.par_chunks_exact(dim)).try_for_each(fill))?;
+        threads::run(|| {
+            out.par_chunks_mut(columns)
+                .zip(queries.par_chunks_exact(dim))
+                .try_for_each(fill)
+        })?;
     }
     Ok(out)
 }

@@ -17,7 +17,10 @@ pub fn read_bandwidth(bytes: usize, parallelism: usize, repeats: usize) -> Resul
     for _ in 0..repeats.max(1) {
         let start = std::time::Instant::now();
         let sum: u64 = threads::run(|| {
-            Ok(data.par_chunks(chunk).map(sum_words).reduce(|| 0, u64::wrapping_add))
+            Ok(data
+                .par_chunks(chunk)
+                .map(sum_words)
+                .reduce(|| 0, u64::wrapping_add))
         })?;
         let seconds = start.elapsed().as_secs_f64();
         std::hint::black_box(sum);
@@ -70,7 +73,10 @@ mod x86 {
                 *a = _mm512_add_epi64(*a, v);
             }
         }
-        let total = _mm512_add_epi64(_mm512_add_epi64(acc[0], acc[1]), _mm512_add_epi64(acc[2], acc[3]));
+        let total = _mm512_add_epi64(
+            _mm512_add_epi64(acc[0], acc[1]),
+            _mm512_add_epi64(acc[2], acc[3]),
+        );
         let tail = super::sum_scalar(blocks.remainder());
         tail.wrapping_add(_mm512_reduce_add_epi64(total) as u64)
     }
@@ -87,9 +93,16 @@ mod x86 {
             }
         }
         let mut lanes = [0u64; 4];
-        let total = _mm256_add_epi64(_mm256_add_epi64(acc[0], acc[1]), _mm256_add_epi64(acc[2], acc[3]));
+        let total = _mm256_add_epi64(
+            _mm256_add_epi64(acc[0], acc[1]),
+            _mm256_add_epi64(acc[2], acc[3]),
+        );
         // SAFETY: lanes holds 4 u64.
         unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), total) };
-        lanes.iter().fold(super::sum_scalar(blocks.remainder()), |s, l| s.wrapping_add(*l))
+        lanes
+            .iter()
+            .fold(super::sum_scalar(blocks.remainder()), |s, l| {
+                s.wrapping_add(*l)
+            })
     }
 }

@@ -10,14 +10,23 @@ pub const MAX_DIMENSIONS: usize = 65_536;
 /// value finite, and (for cosine) no zero row.
 pub fn check_matrix(data: &[f32], dim: usize, what: &str, reject_zero_rows: bool) -> Result<()> {
     if data.is_empty() {
-        return Err(Error::invalid(format!("{what}: empty input, give at least one vector")));
+        return Err(Error::invalid(format!(
+            "{what}: empty input, give at least one vector"
+        )));
     }
     if data.len() % dim != 0 {
-        let actual = if data.len() < dim { data.len() } else { data.len() % dim };
+        let actual = if data.len() < dim {
+            data.len()
+        } else {
+            data.len() % dim
+        };
         return Err(Error::DimensionMismatch {
             expected: dim,
             actual,
-            what: format!("{what}: length {} is not a whole number of {dim}-dimensional rows", data.len()),
+            what: format!(
+                "{what}: length {} is not a whole number of {dim}-dimensional rows",
+                data.len()
+            ),
         });
     }
     for (row, values) in data.chunks_exact(dim).enumerate() {
