@@ -24,9 +24,9 @@ await index.addStream(
       yield { keys: Uint32Array.from({ length: end - start }, (_, i) => start + i), vectors: vectors.subarray(start * dim, end * dim) }
     }
   })(),
-  { batchSize: 65_536, onProgress: ({ added }) => process.stdout.write(`\rindexed ${added.toLocaleString()} vectors`) },
+  { batchSize: 65_536, onProgress: ({ added }) => process.stdout.isTTY && process.stdout.write(`\rindexed ${added.toLocaleString()} vectors`) },
 )
-console.log(`\rindexed ${index.size.toLocaleString()} vectors in ${((performance.now() - t1) / 1000).toFixed(2)} s, ${(index.memoryBytes / 2 ** 20).toFixed(0)} MiB native memory`)
+console.log(`${process.stdout.isTTY ? '\r' : ''}indexed ${index.size.toLocaleString()} vectors in ${((performance.now() - t1) / 1000).toFixed(2)} s, ${(index.memoryBytes / 2 ** 20).toFixed(0)} MiB native memory`)
 
 const known = QUERY_WORDS.filter((w) => row.has(w))
 for (const missing of QUERY_WORDS.filter((w) => !row.has(w))) console.log(`"${missing}" is not in the vocabulary`)

@@ -81,7 +81,8 @@ pub struct Capabilities {
 
 pub fn capabilities() -> Capabilities {
     use simsimd::capabilities as c;
-    let checks: [(&'static str, fn() -> bool); 13] = [
+    type Probe = (&'static str, fn() -> bool);
+    let checks: [Probe; 13] = [
         ("neon", c::uses_neon),
         ("neon_f16", c::uses_neon_f16),
         ("neon_bf16", c::uses_neon_bf16),

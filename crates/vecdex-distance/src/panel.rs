@@ -75,7 +75,7 @@ impl PanelMatrix {
     pub fn push(&mut self, vector: &[f32]) -> usize {
         assert_eq!(vector.len(), self.dim, "vector length must equal dim");
         let index = self.len;
-        if index % LANES == 0 {
+        if index.is_multiple_of(LANES) {
             self.rows
                 .resize((index / LANES + 1) * self.dim, LaneRow::default());
         }

@@ -293,7 +293,13 @@ impl FlatIndex {
                 } else {
                     self.transform()
                 };
-                self.search_scan(&prepared, select, slot_filter.as_ref(), transform, stop)?
+                let plan = ScanPlan {
+                    k: select,
+                    filter: slot_filter.as_ref(),
+                    transform,
+                    stop,
+                };
+                self.search_scan(&prepared, &plan)?
             }
         };
         for (q, top) in tops.into_iter().enumerate() {
@@ -374,28 +380,14 @@ impl FlatIndex {
         }
     }
 
-    fn search_scan(
-        &self,
-        queries: &PreparedQueries,
-        k: usize,
-        filter: Option<&SlotFilter>,
-        transform: TileTransform<'_>,
-        stop: &StopFlag,
-    ) -> Result<Vec<TopK>> {
+    fn search_scan(&self, queries: &PreparedQueries, plan: &ScanPlan<'_>) -> Result<Vec<TopK>> {
+        let k = plan.k;
         let query_count = queries.row_bias.len();
         let blocks = self.vectors.blocks();
         let threads = threads::thread_count();
         let work = query_count * self.len() * self.dim();
         if work < INLINE_WORK || threads == 1 {
-            return self.scan_job(
-                queries,
-                0..query_count,
-                0..blocks,
-                k,
-                filter,
-                transform,
-                stop,
-            );
+            return self.scan_job(queries, 0..query_count, 0..blocks, plan);
         }
         // Rows per job: enough jobs to keep every thread busy, no more rows than stay in cache.
         let rows_per_job = query_count.div_ceil(threads * 4).clamp(8, MAX_ROWS_PER_JOB);
@@ -423,7 +415,7 @@ impl FlatIndex {
             jobs.into_par_iter()
                 .map(|(rows, block_range)| {
                     let first = rows.start;
-                    self.scan_job(queries, rows, block_range, k, filter, transform, stop)
+                    self.scan_job(queries, rows, block_range, plan)
                         .map(|t| (first, t))
                 })
                 .collect::<Result<Vec<_>>>()
@@ -442,16 +434,13 @@ impl FlatIndex {
         queries: &PreparedQueries,
         rows: std::ops::Range<usize>,
         blocks: std::ops::Range<usize>,
-        k: usize,
-        filter: Option<&SlotFilter>,
-        transform: TileTransform<'_>,
-        stop: &StopFlag,
+        plan: &ScanPlan<'_>,
     ) -> Result<Vec<TopK>> {
         let mut sink = Selection {
             first_row: rows.start,
-            tops: (0..rows.len()).map(|_| TopK::new(k)).collect(),
+            tops: (0..rows.len()).map(|_| TopK::new(plan.k)).collect(),
             len: self.len(),
-            filter,
+            filter: plan.filter,
         };
         let query_rows = QueryRows {
             data: &queries.data,
@@ -459,7 +448,7 @@ impl FlatIndex {
         };
         let mut start = blocks.start;
         while start < blocks.end {
-            stop.check()?;
+            plan.stop.check()?;
             let end = (start + BLOCKS_PER_STOP_CHECK).min(blocks.end);
             panel::scan(
                 simd_level(),
@@ -467,7 +456,7 @@ impl FlatIndex {
                 query_rows,
                 rows.clone(),
                 start..end,
-                transform,
+                plan.transform,
                 &mut sink,
             );
             start = end;
@@ -511,6 +500,14 @@ impl FlatIndex {
             threads::run(|| Ok((0..query_count).into_par_iter().map(score).collect()))
         }
     }
+}
+
+/// What one scan selects and how: shared by every job of a search.
+struct ScanPlan<'a> {
+    k: usize,
+    filter: Option<&'a SlotFilter>,
+    transform: TileTransform<'a>,
+    stop: &'a StopFlag,
 }
 
 struct PreparedQueries {

@@ -14,7 +14,7 @@ pub fn check_matrix(data: &[f32], dim: usize, what: &str, reject_zero_rows: bool
             "{what}: empty input, give at least one vector"
         )));
     }
-    if data.len() % dim != 0 {
+    if !data.len().is_multiple_of(dim) {
         let actual = if data.len() < dim {
             data.len()
         } else {
