@@ -116,6 +116,21 @@ describe('addStream', () => {
     expect(index.size).toBe(30)
   })
 
+  it('a key repeated in the stream keeps its last vector (upsert), within and across batches', async () => {
+    const index = new FlatIndex({ dimensions: 2, metric: 'l2sq' })
+    const items = [
+      { key: 1, vector: [1, 1] },
+      { key: 2, vector: [2, 2] },
+      { key: 1, vector: [3, 3] },
+      { key: 3, vector: [4, 4] },
+      { key: 2, vector: [5, 5] },
+    ]
+    await index.addStream(items, { batchSize: 3 })
+    expect(index.size).toBe(3)
+    expect(Array.from(index.get(1)!)).toEqual([3, 3])
+    expect(Array.from(index.get(2)!)).toEqual([5, 5])
+  })
+
   it('rejects bad items with typed errors', async () => {
     const index = new FlatIndex({ dimensions: 2 })
     await expectCode(index.addStream([{ key: 1, vector: [1, 2, 3] }]), 'ERR_DIMENSION_MISMATCH')

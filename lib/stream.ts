@@ -3,7 +3,8 @@ import { checkKey, type Key, type KeysInput, toKeyArray } from './keys'
 import { describe, toMatrix, type VectorsInput } from './validate'
 
 /** What `addStream` accepts from its source: a keyed vector, a keyed batch, or a bare vector
- * (keyed `startKey`, `startKey + 1`, ... in arrival order). */
+ * (keyed `startKey`, `startKey + 1`, ... in arrival order). A key that comes again replaces
+ * the vector it had, as with `add`. */
 export type StreamItem =
   | { key: Key; vector: Float32Array | readonly number[] }
   | { keys: KeysInput; vectors: VectorsInput }
@@ -58,6 +59,8 @@ export async function ingest(
   let filled = 0
   let added = 0
   let batches = 0
+  // A key seen twice in one batch keeps its last vector, as two separate adds would.
+  const rowOfKey = new Map<bigint, number>()
 
   const flush = async () => {
     if (filled === 0) return
@@ -65,6 +68,7 @@ export async function ingest(
     added += filled
     batches += 1
     filled = 0
+    rowOfKey.clear()
     // Fresh buffers: the native add copied the old ones, but a caller may keep views of them.
     keys = new BigUint64Array(batchSize)
     vectors = new Float32Array(batchSize * dimensions)
@@ -74,6 +78,12 @@ export async function ingest(
     if (vector.length !== dimensions) {
       throw new VecdexError('ERR_DIMENSION_MISMATCH', `${where}: expected ${dimensions} dimensions, got ${vector.length}`)
     }
+    const existing = rowOfKey.get(key)
+    if (existing !== undefined) {
+      vectors.set(vector, existing * dimensions)
+      return
+    }
+    rowOfKey.set(key, filled)
     keys[filled] = key
     vectors.set(vector, filled * dimensions)
     filled += 1

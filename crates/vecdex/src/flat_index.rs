@@ -18,7 +18,7 @@ use vecdex_distance::{
 use crate::cancel::StopFlag;
 use crate::error::{Error, Result};
 use crate::threads;
-use crate::validate::{check_matrix, MAX_DIMENSIONS};
+use crate::validate::{check_matrix, try_filled, MAX_DIMENSIONS};
 
 /// Configuration of a [`FlatIndex`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -265,10 +265,11 @@ impl FlatIndex {
         let query_count = queries.len() / dim;
         let slot_filter = filter.map(|f| self.slot_filter(f));
         let columns = k.min(self.len());
+        let cells = query_count.saturating_mul(columns);
         let mut results = SearchResults {
             k: columns,
-            keys: vec![0; query_count * columns],
-            distances: vec![f32::INFINITY; query_count * columns],
+            keys: try_filled(cells, 0, "search results")?,
+            distances: try_filled(cells, f32::INFINITY, "search results")?,
             counts: vec![0; query_count],
         };
         if columns == 0 || slot_filter.as_ref().is_some_and(|f| f.slots.is_empty()) {

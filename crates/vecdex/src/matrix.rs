@@ -6,7 +6,7 @@ use vecdex_distance::Metric;
 use crate::cancel::StopFlag;
 use crate::error::{Error, Result};
 use crate::threads;
-use crate::validate::{check_matrix, MAX_DIMENSIONS};
+use crate::validate::{check_matrix, try_filled, MAX_DIMENSIONS};
 
 /// Distances of every query row to every vector row (both row-major, `dim` columns), as a
 /// row-major `queries × vectors` matrix, each entry computed by the pairwise simsimd kernel.
@@ -31,11 +31,8 @@ pub fn distance_matrix(
     check_matrix(queries, dim, "queries", cosine)?;
     check_matrix(vectors, dim, "vectors", cosine)?;
     let columns = vectors.len() / dim;
-    let cells = (queries.len() / dim)
-        .checked_mul(columns)
-        .filter(|c| *c <= isize::MAX as usize / 4)
-        .ok_or_else(|| Error::invalid("distance matrix too large"))?;
-    let mut out = vec![0f32; cells];
+    let cells = (queries.len() / dim).saturating_mul(columns);
+    let mut out = try_filled(cells, 0f32, "distance matrix")?;
     let fill = |(row, q): (&mut [f32], &[f32])| -> Result<()> {
         stop.check()?;
         for (cell, v) in row.iter_mut().zip(vectors.chunks_exact(dim)) {

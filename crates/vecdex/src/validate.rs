@@ -44,3 +44,15 @@ pub fn check_matrix(data: &[f32], dim: usize, what: &str, reject_zero_rows: bool
     }
     Ok(())
 }
+
+/// A zero-filled buffer of `len` values, or an error (never an abort) when memory runs out.
+pub fn try_filled<T: Clone>(len: usize, value: T, what: &str) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(len).map_err(|_| {
+        Error::invalid(format!(
+            "{what}: {len} values do not fit in memory; ask for fewer results or fewer queries per call"
+        ))
+    })?;
+    out.resize(len, value);
+    Ok(out)
+}
