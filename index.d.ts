@@ -37,13 +37,14 @@ export declare class NativeFlatIndex {
   /** Every key, in storage order. */
   keys(): BigUint64Array
   /**
-   * Searches and writes the results into `out`, a caller-owned buffer reused across calls,
-   * laid out as `capacity` u64 keys, then `capacity` f32 distances, then one u32 count per
-   * query (native byte order, which is what JS typed-array views of it read). Rows have
-   * stride `min(k, size)`, which is returned. One buffer argument instead of three typed
-   * arrays, and no allocation crossing the boundary, keep single-query calls cheap.
+   * Searches and writes the results into `out` at byte `offset` (a multiple of 8), laid out
+   * as `capacity` u64 keys, then `capacity` f32 distances, then one u32 count per query, in
+   * native byte order (what JS typed-array views of the same buffer read). Rows have stride
+   * `min(k, size)`, which is returned. The TS layer passes a pooled buffer and views the
+   * results in place: nothing is allocated across the boundary, which keeps single-query
+   * calls cheap.
    */
-  searchIntoSync(queries: Float32Array, k: number, filter: BigUint64Array | undefined | null, out: Uint8Array, capacity: number): number
+  searchIntoSync(queries: Float32Array, k: number, filter: BigUint64Array | undefined | null, out: Uint8Array, offset: number, capacity: number): number
   /** Async batch search on the pool; queries and filter are copied before queueing. */
   search(queries: Float32Array, k: number, filter?: BigUint64Array | undefined | null, abort?: NativeAbortHandle | undefined | null): Promise<NativeSearchResults>
   /** Releases the index. Idempotent; in-flight tasks finish on their own reference. */

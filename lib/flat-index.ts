@@ -2,24 +2,12 @@ import native = require('./native')
 import { abortHandle } from './abort'
 import { awaitNative, callNative, fromNative, invalidArgument, VecdexError } from './errors'
 import { checkKey, type Key, type KeysInput, toKeyArray } from './keys'
-import { SearchResults } from './results'
+import { resultPool, SearchResults } from './results'
 import { type AddStreamOptions, type StreamItem, batchRows, ingest, type SearchStreamOptions } from './stream'
 import { checkDimensions, checkK, checkMetric, checkObject, checkSignal, type Metric, toMatrix, type VectorsInput } from './validate'
 
 /** Up to this k, `searchSync` sizes its output without asking the index for its size. */
 const SMALL_K = 1024
-
-/** Largest sync output kept for reuse between calls (cells = rows × columns). */
-const SCRATCH_KEEP_CELLS = 1 << 16
-
-interface Scratch {
-  /** Cells (rows × columns) the key and distance views hold. */
-  capacity: number
-  bytes: Uint8Array
-  keys: BigUint64Array
-  distances: Float32Array
-  counts: Uint32Array
-}
 
 /** Options of a {@link FlatIndex}. */
 export interface FlatIndexOptions {
@@ -60,7 +48,6 @@ export interface AddOptions {
  */
 export class FlatIndex implements Disposable {
   #native: native.NativeFlatIndex | null
-  #scratch: Scratch | null = null
   readonly dimensions: number
   readonly metric: Exclude<Metric, 'hamming'>
 
@@ -176,37 +163,21 @@ export class FlatIndex implements Disposable {
     // Rows have stride min(k, size). For small k, size the output for k columns without asking
     // the native side for its size (a call saved on the hot path).
     const columns = k <= SMALL_K ? k : Math.min(k, this.size)
-    const scratch = this.#scratchFor(rows * columns, rows)
+    const cells = rows * columns
+    const region = resultPool.reserve(cells * 12 + rows * 4)
     let stride: number
     try {
-      stride = handle.searchIntoSync(matrix, k, filter, scratch.bytes, scratch.capacity)
+      stride = handle.searchIntoSync(matrix, k, filter, region.bytes, region.offset, cells)
     } catch (error) {
       throw fromNative(error)
     }
-    const cells = rows * stride
-    return new SearchResults(stride, scratch.keys.slice(0, cells), scratch.distances.slice(0, cells), scratch.counts.slice(0, rows))
-  }
-
-  /**
-   * Output buffer reused across sync searches: V8 keeps small typed arrays on its heap and moves
-   * one off-heap the first time native code reads it, which would cost more than a search of a
-   * small index. Results are copied out (`slice`), so callers never share this buffer.
-   */
-  #scratchFor(cells: number, rows: number): Scratch {
-    const current = this.#scratch
-    if (current !== null && current.capacity >= cells && current.counts.length >= rows) return current
-    const capacity = Math.max(cells, 64)
-    const rowCapacity = Math.max(rows, 16)
-    const buffer = new ArrayBuffer(capacity * 12 + rowCapacity * 4)
-    const scratch: Scratch = {
-      capacity,
-      bytes: new Uint8Array(buffer),
-      keys: new BigUint64Array(buffer, 0, capacity),
-      distances: new Float32Array(buffer, capacity * 8, capacity),
-      counts: new Uint32Array(buffer, capacity * 12, rowCapacity),
-    }
-    if (cells <= SCRATCH_KEEP_CELLS) this.#scratch = scratch
-    return scratch
+    const buffer = region.bytes.buffer
+    return new SearchResults(
+      stride,
+      new BigUint64Array(buffer, region.offset, rows * stride),
+      new Float32Array(buffer, region.offset + cells * 8, rows * stride),
+      new Uint32Array(buffer, region.offset + cells * 12, rows),
+    )
   }
 
   /**
@@ -253,7 +224,6 @@ export class FlatIndex implements Disposable {
   close(): void {
     const handle = this.#native
     this.#native = null
-    this.#scratch = null
     handle?.close()
   }
 

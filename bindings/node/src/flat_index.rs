@@ -196,11 +196,12 @@ impl NativeFlatIndex {
         })
     }
 
-    /// Searches and writes the results into `out`, a caller-owned buffer reused across calls,
-    /// laid out as `capacity` u64 keys, then `capacity` f32 distances, then one u32 count per
-    /// query (native byte order, which is what JS typed-array views of it read). Rows have
-    /// stride `min(k, size)`, which is returned. One buffer argument instead of three typed
-    /// arrays, and no allocation crossing the boundary, keep single-query calls cheap.
+    /// Searches and writes the results into `out` at byte `offset` (a multiple of 8), laid out
+    /// as `capacity` u64 keys, then `capacity` f32 distances, then one u32 count per query, in
+    /// native byte order (what JS typed-array views of the same buffer read). Rows have stride
+    /// `min(k, size)`, which is returned. The TS layer passes a pooled buffer and views the
+    /// results in place: nothing is allocated across the boundary, which keeps single-query
+    /// calls cheap.
     #[napi]
     pub fn search_into_sync(
         &self,
@@ -208,6 +209,7 @@ impl NativeFlatIndex {
         k: u32,
         filter: Option<BigUint64ArraySlice>,
         mut out: Uint8ArraySlice,
+        offset: u32,
         capacity: u32,
     ) -> napi::Result<u32> {
         let shared = self.shared()?;
@@ -215,15 +217,18 @@ impl NativeFlatIndex {
         let results = guarded(|| {
             read(shared)?.search(&queries, k as usize, filter.as_ref(), &StopFlag::never())
         })?;
-        let capacity = capacity as usize;
+        let (offset, capacity) = (offset as usize, capacity as usize);
         let rows = results.counts.len();
         // SAFETY: this runs on the JS thread for the whole call, so no JS code can touch the
         // buffer while we write; every write below is bounds-checked by slice indexing.
         let out = unsafe { out.as_mut() };
-        if results.keys.len() > capacity || out.len() < capacity * 12 + rows * 4 {
-            return Err(invalid("output buffer is too small for the results"));
+        let needed = offset + capacity * 12 + rows * 4;
+        if !offset.is_multiple_of(8) || results.keys.len() > capacity || out.len() < needed {
+            return Err(invalid(
+                "output buffer too small or misaligned for the results",
+            ));
         }
-        let (key_bytes, rest) = out.split_at_mut(capacity * 8);
+        let (key_bytes, rest) = out[offset..needed].split_at_mut(capacity * 8);
         let (distance_bytes, count_bytes) = rest.split_at_mut(capacity * 4);
         for (chunk, key) in key_bytes.chunks_exact_mut(8).zip(&results.keys) {
             chunk.copy_from_slice(&key.to_ne_bytes());

@@ -300,6 +300,45 @@ mod x86 {
     const ROWS_512: usize = 8;
     /// Query rows per AVX2 micro-kernel: 6 rows × 2 registers = 12 accumulators of 16.
     const ROWS_256: usize = 6;
+    /// Query rows per packed group (the AVX-512 kernel's row count).
+    const PACK: usize = ROWS_512;
+
+    /// The scanned query rows repacked in groups of [`PACK`], dimension-major inside a group:
+    /// value `k` of row `first + g·PACK + r` is at `data[(g·dim + k)·PACK + r]`. The kernel then
+    /// broadcasts a group's 8 values for one dimension from one cache line with constant
+    /// offsets, instead of from 8 rows `dim` floats apart (BLIS packs its A panels likewise).
+    pub(super) struct PackedRows {
+        first: usize,
+        dim: usize,
+        data: Vec<f32>,
+    }
+
+    impl PackedRows {
+        /// Where row `row`'s values start: its group's data plus its place in the group, so
+        /// value `k` of row `row + r` is at offset `k·PACK + r` (for rows in the same group).
+        fn group_ptr(&self, row: usize) -> *const f32 {
+            let (group, r) = ((row - self.first) / PACK, (row - self.first) % PACK);
+            self.data[group * self.dim * PACK + r..].as_ptr()
+        }
+    }
+
+    pub(super) fn pack_rows(ctx: &ScanContext<'_>, rows: &Range<usize>) -> PackedRows {
+        let dim = ctx.matrix.dim;
+        let groups = rows.len().div_ceil(PACK);
+        let mut data = vec![0f32; groups * dim * PACK];
+        for (i, row) in rows.clone().enumerate() {
+            let (group, r) = (i / PACK, i % PACK);
+            let values = &ctx.queries.data[row * dim..(row + 1) * dim];
+            for (k, value) in values.iter().enumerate() {
+                data[(group * dim + k) * PACK + r] = *value;
+            }
+        }
+        PackedRows {
+            first: rows.start,
+            dim,
+            data,
+        }
+    }
 
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn scan_avx512(
@@ -312,6 +351,7 @@ mod x86 {
         let direct = matches!(ctx.transform, TileTransform::DirectL2);
         // Direct L2 holds a difference register per block as well: fewer rows per kernel.
         let max_rows = if direct { 4 } else { ROWS_512 };
+        let packed = pack_rows(ctx, &rows);
         let mut tile_start = blocks.start;
         while tile_start < blocks.end {
             let tile_end = (tile_start + tile).min(blocks.end);
@@ -334,23 +374,45 @@ mod x86 {
                     // (asserted by `scan`, and step ≤ left), and the caller guarantees AVX-512F.
                     unsafe {
                         match (direct, take, step) {
-                            (false, 8, 2) => tile_512::<8, 2, false>(ctx, row, block, sink),
-                            (false, 8, _) => tile_512::<8, 1, false>(ctx, row, block, sink),
-                            (false, 7, _) => tile_512::<7, 1, false>(ctx, row, block, sink),
-                            (false, 6, _) => tile_512::<6, 1, false>(ctx, row, block, sink),
-                            (false, 5, _) => tile_512::<5, 1, false>(ctx, row, block, sink),
-                            (false, 4, _) => tile_512::<4, 1, false>(ctx, row, block, sink),
-                            (false, 3, _) => tile_512::<3, 1, false>(ctx, row, block, sink),
-                            (false, 2, _) => tile_512::<2, 1, false>(ctx, row, block, sink),
-                            (false, _, 8) => tile_512::<1, 8, false>(ctx, row, block, sink),
-                            (false, _, 4) => tile_512::<1, 4, false>(ctx, row, block, sink),
-                            (false, _, _) => tile_512::<1, 1, false>(ctx, row, block, sink),
-                            (true, 4, _) => tile_512::<4, 1, true>(ctx, row, block, sink),
-                            (true, 3, _) => tile_512::<3, 1, true>(ctx, row, block, sink),
-                            (true, 2, _) => tile_512::<2, 1, true>(ctx, row, block, sink),
-                            (true, _, 8) => tile_512::<1, 8, true>(ctx, row, block, sink),
-                            (true, _, 4) => tile_512::<1, 4, true>(ctx, row, block, sink),
-                            (true, _, _) => tile_512::<1, 1, true>(ctx, row, block, sink),
+                            (false, 8, 2) => {
+                                tile_512::<8, 2, false>(ctx, &packed, row, block, sink)
+                            }
+                            (false, 8, _) => {
+                                tile_512::<8, 1, false>(ctx, &packed, row, block, sink)
+                            }
+                            (false, 7, _) => {
+                                tile_512::<7, 1, false>(ctx, &packed, row, block, sink)
+                            }
+                            (false, 6, _) => {
+                                tile_512::<6, 1, false>(ctx, &packed, row, block, sink)
+                            }
+                            (false, 5, _) => {
+                                tile_512::<5, 1, false>(ctx, &packed, row, block, sink)
+                            }
+                            (false, 4, _) => {
+                                tile_512::<4, 1, false>(ctx, &packed, row, block, sink)
+                            }
+                            (false, 3, _) => {
+                                tile_512::<3, 1, false>(ctx, &packed, row, block, sink)
+                            }
+                            (false, 2, _) => {
+                                tile_512::<2, 1, false>(ctx, &packed, row, block, sink)
+                            }
+                            (false, _, 8) => {
+                                tile_512::<1, 8, false>(ctx, &packed, row, block, sink)
+                            }
+                            (false, _, 4) => {
+                                tile_512::<1, 4, false>(ctx, &packed, row, block, sink)
+                            }
+                            (false, _, _) => {
+                                tile_512::<1, 1, false>(ctx, &packed, row, block, sink)
+                            }
+                            (true, 4, _) => tile_512::<4, 1, true>(ctx, &packed, row, block, sink),
+                            (true, 3, _) => tile_512::<3, 1, true>(ctx, &packed, row, block, sink),
+                            (true, 2, _) => tile_512::<2, 1, true>(ctx, &packed, row, block, sink),
+                            (true, _, 8) => tile_512::<1, 8, true>(ctx, &packed, row, block, sink),
+                            (true, _, 4) => tile_512::<1, 4, true>(ctx, &packed, row, block, sink),
+                            (true, _, _) => tile_512::<1, 1, true>(ctx, &packed, row, block, sink),
                         }
                     }
                     block += step;
@@ -361,18 +423,20 @@ mod x86 {
         }
     }
 
-    /// R query rows × C blocks of inner products, then transform and threshold test.
+    /// R query rows × C blocks of inner products, then transform and threshold test. Query
+    /// values come from `packed` (see [`pack_rows`]).
     #[target_feature(enable = "avx512f")]
     #[inline]
     unsafe fn tile_512<const R: usize, const C: usize, const DIRECT: bool>(
         ctx: &ScanContext<'_>,
+        packed: &PackedRows,
         row0: usize,
         block0: usize,
         sink: &mut impl TileSink,
     ) {
         let dim = ctx.matrix.dim;
         let panel = ctx.matrix.block_ptr(block0);
-        let queries = ctx.queries.data.as_ptr();
+        let queries = packed.group_ptr(row0);
         let mut acc = [[_mm512_setzero_ps(); C]; R];
         for k in 0..dim {
             let mut x = [_mm512_setzero_ps(); C];
@@ -382,8 +446,9 @@ mod x86 {
                 *xc = unsafe { _mm512_load_ps(panel.add((c * dim + k) * LANES)) };
             }
             for (r, acc_r) in acc.iter_mut().enumerate() {
-                // SAFETY: row0 + r < rows.end, and the query data holds rows.end · dim values.
-                let q = _mm512_set1_ps(unsafe { *queries.add((row0 + r) * dim + k) });
+                // SAFETY: kernels never straddle groups (row steps divide PACK), so the place in
+                // the group plus r stays below PACK, and the group holds dim · PACK values.
+                let q = _mm512_set1_ps(unsafe { *queries.add(k * PACK + r) });
                 for c in 0..C {
                     acc_r[c] = if DIRECT {
                         let diff = _mm512_sub_ps(x[c], q);

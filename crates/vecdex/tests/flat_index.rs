@@ -245,14 +245,20 @@ fn panics_become_internal_errors() {
 #[test]
 fn results_too_large_for_memory_are_an_error_not_an_abort() {
     let dim = 1;
-    let mut index = FlatIndex::new(FlatConfig { dim, metric: Metric::L2sq }).expect("config");
+    let mut index = FlatIndex::new(FlatConfig {
+        dim,
+        metric: Metric::L2sq,
+    })
+    .expect("config");
     let keys: Vec<u64> = (0..200_000).collect();
     let data: Vec<f32> = (0..200_000).map(|i| i as f32).collect();
     index.add(&keys, &data, &StopFlag::never()).expect("add");
     // 2^40 queries' worth of rows cannot be allocated; a huge k alone is fine.
     let err = vecdex::validate::try_filled(1usize << 62, 0u64, "test").expect_err("too large");
     assert_eq!(err.code(), "ERR_INVALID_ARGUMENT");
-    let all = index.search(&[5.0], usize::MAX, None, &StopFlag::never()).expect("k above size");
+    let all = index
+        .search(&[5.0], usize::MAX, None, &StopFlag::never())
+        .expect("k above size");
     assert_eq!(all.k, 200_000);
     assert_eq!(all.keys[0], 5);
 }

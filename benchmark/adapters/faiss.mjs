@@ -1,0 +1,91 @@
+// faiss-node IndexFlatL2 / IndexFlatIP (cosine: normalised vectors under IndexFlatIP).
+// faiss-node is not a dependency: if it is missing, one `npm install --no-save faiss-node@latest`
+// is tried (120 s limit). Its install step downloads faiss from GitHub, so it usually fails
+// offline; the outcome is remembered in benchmark/.cache/faiss-install.json (delete it to retry).
+
+import fs from 'node:fs'
+import path from 'node:path'
+import { createRequire } from 'node:module'
+import { cacheDir, repoRoot } from '../datasets.mjs'
+import { packageVersion, run } from '../machine.mjs'
+
+const require = createRequire(path.join(repoRoot, 'package.json'))
+const MARKER = path.join(cacheDir, 'faiss-install.json')
+
+function tryRequire() {
+  try {
+    return { module: require('faiss-node') }
+  } catch (error) {
+    return { error: error.message.split('\n')[0] }
+  }
+}
+
+/** Loads faiss-node, installing it once on demand; returns the module or a skip reason. */
+async function loadFaiss(log) {
+  const first = tryRequire()
+  if (first.module) return first
+  if (fs.existsSync(MARKER)) {
+    const previous = JSON.parse(fs.readFileSync(MARKER, 'utf8'))
+    return { error: `faiss-node is not installed; the install tried on ${previous.date} failed: ${previous.reason} (delete ${path.relative(repoRoot, MARKER)} to try again)` }
+  }
+  log('faiss-node missing: trying `npm install --no-save faiss-node@latest` once (120 s limit)…')
+  const r = await run('npm', ['install', '--no-save', '--no-audit', '--no-fund', 'faiss-node@latest'], { timeoutMs: 120_000 })
+  const second = r.code === 0 ? tryRequire() : null
+  if (second?.module) return second
+  const lastLines = (r.stderr || r.stdout).trim().split('\n').filter((l) => l.trim() && !/complete log of this run/.test(l)).slice(-2).join(' | ')
+  const reason = r.timedOut ? 'npm install timed out after 120 s' : r.code !== 0 ? `npm install failed (exit ${r.code}): ${lastLines.slice(0, 300)}` : `installed but cannot load: ${second?.error}`
+  fs.mkdirSync(cacheDir, { recursive: true })
+  fs.writeFileSync(MARKER, JSON.stringify({ date: new Date().toISOString(), reason }, null, 2))
+  return { error: `faiss-node unavailable: ${reason}` }
+}
+
+function normalised(matrix, dim) {
+  const out = new Float32Array(matrix.length)
+  for (let i = 0; i < matrix.length; i += dim) {
+    let s = 0
+    for (let j = i; j < i + dim; j++) s += matrix[j] * matrix[j]
+    const inv = s > 0 ? 1 / Math.sqrt(s) : 0
+    for (let j = i; j < i + dim; j++) out[j] = matrix[j] * inv
+  }
+  return out
+}
+
+/** @returns {import('./index.mjs').Adapter} */
+export function createFaissAdapter() {
+  /** @type {any} */
+  let faiss = null
+  /** @type {any} */
+  let index = null
+  let dim = 0
+  let cosine = false
+  return {
+    name: 'faiss',
+    version: null,
+    batchNote: 'IndexFlatL2 / IndexFlatIP search(number[] of all queries, k) (threads: OMP_NUM_THREADS)',
+    singleNote: 'IndexFlat search with one query',
+    log: (/** @type {string} */ s) => console.error(s),
+    async init() {
+      const loaded = await loadFaiss(this.log)
+      if (!loaded.module) return loaded.error
+      faiss = loaded.module
+      this.version = packageVersion('faiss-node')
+      return true
+    },
+    async build(dataset) {
+      dim = dataset.dim
+      cosine = dataset.metric === 'cosine'
+      index = dataset.metric === 'l2sq' ? new faiss.IndexFlatL2(dim) : new faiss.IndexFlatIP(dim)
+      index.add(Array.from(cosine ? normalised(dataset.base, dim) : dataset.base))
+    },
+    async searchBatch(queries, q, k) {
+      const r = index.search(Array.from(cosine ? normalised(queries, dim) : queries), k)
+      return { keys: r.labels, k }
+    },
+    searchOne(query, k) {
+      return index.search(Array.from(cosine ? normalised(query, dim) : query), k).labels
+    },
+    close() {
+      index = null
+    },
+  }
+}

@@ -1,0 +1,50 @@
+// hnswlib-node BruteforceSearch: exact, single-threaded, one query per call (number[] arguments).
+
+import { createRequire } from 'node:module'
+import path from 'node:path'
+import { repoRoot } from '../datasets.mjs'
+import { packageVersion } from '../machine.mjs'
+
+const require = createRequire(path.join(repoRoot, 'package.json'))
+
+/** @returns {import('./index.mjs').Adapter} */
+export function createHnswlibAdapter() {
+  /** @type {any} */
+  let hnswlib = null
+  /** @type {any} */
+  let index = null
+  let dim = 0
+  return {
+    name: 'hnswlib',
+    version: null,
+    batchNote: 'BruteforceSearch.searchKnn called once per query (no batch API; single-threaded)',
+    singleNote: 'BruteforceSearch.searchKnn',
+    async init() {
+      try {
+        hnswlib = require('hnswlib-node')
+      } catch (error) {
+        return `cannot load hnswlib-node (optional dependency): ${error.message.split('\n')[0]}`
+      }
+      this.version = packageVersion('hnswlib-node')
+      return true
+    },
+    async build(dataset) {
+      const spaces = { cosine: 'cosine', l2sq: 'l2', dot: 'ip' }
+      dim = dataset.dim
+      index = new hnswlib.BruteforceSearch(spaces[dataset.metric], dim)
+      index.initIndex(dataset.n)
+      for (let i = 0; i < dataset.n; i++) index.addPoint(Array.from(dataset.base.subarray(i * dim, (i + 1) * dim)), i)
+    },
+    async searchBatch(queries, q, k) {
+      const out = new Array(q)
+      for (let i = 0; i < q; i++) out[i] = index.searchKnn(Array.from(queries.subarray(i * dim, (i + 1) * dim)), k).neighbors
+      return out
+    },
+    searchOne(query, k) {
+      return index.searchKnn(Array.from(query), k).neighbors
+    },
+    close() {
+      index = null
+    },
+  }
+}

