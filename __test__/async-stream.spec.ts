@@ -43,6 +43,27 @@ describe('async work and abort', () => {
     expect((await pending).get(0).numberKeys()).toEqual([1])
   })
 
+  it('mixing async adds, async searches and blocking searches never deadlocks', async () => {
+    // Regression: async adds once waited for the index lock on compute threads, so a blocking
+    // search holding the read lock and waiting for those threads hung forever.
+    const dim = 32
+    const n = 40_000
+    const index = new FlatIndex({ dimensions: dim, metric: 'l2sq' })
+    index.addSync(Uint32Array.from({ length: n }, (_, i) => i), randomMatrix(n, dim, 13))
+    const queries = randomMatrix(64, dim, 14)
+    const extra = randomMatrix(500, dim, 15)
+    for (let round = 0; round < 40; round++) {
+      const pending = [
+        index.add(Uint32Array.from({ length: 500 }, (_, j) => n + j), extra),
+        index.add(Uint32Array.from({ length: 500 }, (_, j) => n + 500 + j), extra),
+        index.search(queries, { k: 5 }),
+      ]
+      expect(index.searchSync(queries, { k: 5 }).length).toBe(64)
+      await Promise.all(pending)
+    }
+    expect(index.size).toBe(n + 1000)
+  }, 60_000)
+
   it('the event loop stays responsive while 8 batch searches run', async () => {
     const index = await bigIndex(60_000, 100)
     const queries = randomMatrix(200, 100, 11)

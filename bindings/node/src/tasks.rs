@@ -1,6 +1,7 @@
-//! Async work on vecdex's Rayon pool: the JS thread gets a Promise at once, the work runs on a
-//! pool thread (never on libuv's small thread pool, which file I/O and DNS share), and the
-//! result is turned into JS values back on the JS thread.
+//! Async work on vecdex's task pool: the JS thread gets a Promise at once, the work runs on a
+//! task thread (never on libuv's small thread pool, which file I/O and DNS share) that takes
+//! the index lock and hands the parallel part to the compute pool (see `vecdex::threads` for
+//! why the two pools are separate), and the result becomes JS values back on the JS thread.
 //!
 //! Inputs must already be owned Rust data: callers copy JS typed arrays before spawning, since
 //! JS may change a buffer while a worker reads it.
@@ -20,7 +21,7 @@ where
     D: ToNapiValue + 'static,
 {
     let (deferred, promise) = env.create_deferred()?;
-    let pool = vecdex::threads::pool().map_err(to_napi)?;
+    let pool = vecdex::threads::task_pool().map_err(to_napi)?;
     pool.spawn(move || match vecdex::catch_panic(work) {
         Ok(value) => deferred.resolve(move |env| to_js(env, value)),
         Err(error) => deferred.reject(to_napi(error)),

@@ -483,12 +483,10 @@ impl FlatIndex {
             let query = &queries.data[q * dim..(q + 1) * dim];
             let mut top = TopK::new(k);
             for (vector, slot) in gathered.chunks_exact(dim).zip(&filter.slots) {
-                let s = vecdex_distance::dot(query, vector);
+                // Few vectors: exact squared L2 costs no more than the expansion here.
                 let distance = match self.metric() {
-                    Metric::L2sq => {
-                        self.squared_norms[*slot as usize] + queries.row_bias[q] - 2.0 * s
-                    }
-                    _ => 1.0 - s,
+                    Metric::L2sq => exact_l2sq(query, vector),
+                    _ => 1.0 - vecdex_distance::dot(query, vector),
                 };
                 top.push(distance, *slot);
             }
