@@ -136,3 +136,38 @@ describe('capabilities', () => {
     if (process.arch === 'x64') expect(caps.simsimdBackends.length).toBeGreaterThan(0)
   })
 })
+
+describe('kernel level override', () => {
+  it('VECDEX_SIMD lowers the scan kernel and results stay the same', async () => {
+    const { execFileSync } = await import('node:child_process')
+    const { resolve } = await import('node:path')
+    const script = `
+      const { FlatIndex, capabilities } = require(${JSON.stringify(resolve(__dirname, '..', 'dist', 'index.js'))})
+      const dim = 37, n = 700
+      let seed = 1; const next = () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 2 - 1
+      const base = Float32Array.from({ length: n * dim }, next)
+      const queries = Float32Array.from({ length: 9 * dim }, next)
+      const out = { kernel: capabilities().scanKernel }
+      for (const metric of ['cosine', 'dot', 'l2sq']) {
+        const index = new FlatIndex({ dimensions: dim, metric })
+        index.addSync(Uint32Array.from({ length: n }, (_, i) => i), base)
+        const r = index.searchSync(queries, { k: 5 })
+        out[metric] = { keys: Array.from(r.keys, Number), distances: Array.from(r.distances) }
+      }
+      console.log(JSON.stringify(out))`
+    const run = (level?: string) =>
+      JSON.parse(execFileSync(process.execPath, ['-e', script], { env: { ...process.env, VECDEX_SIMD: level ?? '' }, encoding: 'utf8' }))
+    const best = run()
+    const scalar = run('scalar')
+    expect(scalar.kernel).toBe('scalar')
+    for (const metric of ['cosine', 'dot', 'l2sq']) {
+      expect(scalar[metric].keys).toEqual(best[metric].keys)
+      scalar[metric].distances.forEach((d: number, i: number) => expect(d).toBeCloseTo(best[metric].distances[i], 4))
+    }
+    if (process.arch === 'x64' && best.kernel === 'avx512') {
+      const avx2 = run('avx2')
+      expect(avx2.kernel).toBe('avx2')
+      expect(avx2.cosine.keys).toEqual(best.cosine.keys)
+    }
+  })
+})
