@@ -63,14 +63,25 @@ pub fn distance_i8(a: Int8ArraySlice, b: Int8ArraySlice, metric: String) -> napi
     vecdex_distance::distance(metric, &a, &b).map_err(kernel_error)
 }
 
+/// Distance of two 16-bit float vectors given as raw bits, decoded by `decode`.
+fn distance_half<T: vecdex_distance::SpatialElement>(
+    a: &[u16],
+    b: &[u16],
+    metric: &str,
+    decode: fn(u16) -> T,
+    to_f32: fn(T) -> f32,
+) -> napi::Result<f64> {
+    let metric = convert::metric(metric)?;
+    let a: Vec<T> = a.iter().map(|x| decode(*x)).collect();
+    let b: Vec<T> = b.iter().map(|x| decode(*x)).collect();
+    finite(a.iter().chain(&b).map(|x| to_f32(*x)))?;
+    vecdex_distance::distance(metric, &a, &b).map_err(kernel_error)
+}
+
 /// Distance of two f16 vectors given as raw binary16 bits.
 #[napi]
 pub fn distance_f16(a: Uint16ArraySlice, b: Uint16ArraySlice, metric: String) -> napi::Result<f64> {
-    let metric = convert::metric(&metric)?;
-    let a: Vec<f16> = a.iter().map(|x| f16(*x)).collect();
-    let b: Vec<f16> = b.iter().map(|x| f16(*x)).collect();
-    finite(a.iter().chain(&b).map(|x| x.to_f32()))?;
-    vecdex_distance::distance(metric, &a, &b).map_err(kernel_error)
+    distance_half(&a, &b, &metric, f16, f16::to_f32)
 }
 
 /// Distance of two bf16 vectors given as raw bits.
@@ -80,11 +91,7 @@ pub fn distance_bf16(
     b: Uint16ArraySlice,
     metric: String,
 ) -> napi::Result<f64> {
-    let metric = convert::metric(&metric)?;
-    let a: Vec<bf16> = a.iter().map(|x| bf16(*x)).collect();
-    let b: Vec<bf16> = b.iter().map(|x| bf16(*x)).collect();
-    finite(a.iter().chain(&b).map(|x| x.to_f32()))?;
-    vecdex_distance::distance(metric, &a, &b).map_err(kernel_error)
+    distance_half(&a, &b, &metric, bf16, bf16::to_f32)
 }
 
 /// Hamming distance of two packed bit vectors.

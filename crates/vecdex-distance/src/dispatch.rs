@@ -175,18 +175,21 @@ impl SpatialElement for simsimd::bf16 {
     }
 }
 
+/// Both vectors must have the same, non-zero length.
+fn check_lengths(left: usize, right: usize) -> Result<(), KernelError> {
+    if left != right {
+        return Err(KernelError::LengthMismatch { left, right });
+    }
+    if left == 0 {
+        return Err(KernelError::Empty);
+    }
+    Ok(())
+}
+
 /// Distance of `a` and `b` under `metric` (see [`crate::metric`] for the convention), computed by
 /// the simsimd kernel this CPU selects.
 pub fn distance<T: SpatialElement>(metric: Metric, a: &[T], b: &[T]) -> Result<f64, KernelError> {
-    if a.len() != b.len() {
-        return Err(KernelError::LengthMismatch {
-            left: a.len(),
-            right: b.len(),
-        });
-    }
-    if a.is_empty() {
-        return Err(KernelError::Empty);
-    }
+    check_lengths(a.len(), b.len())?;
     let unsupported = KernelError::Unsupported {
         metric,
         element: T::TYPE,
@@ -208,15 +211,7 @@ pub fn distance<T: SpatialElement>(metric: Metric, a: &[T], b: &[T]) -> Result<f
 
 /// Hamming distance of two packed bit strings (eight dimensions per byte).
 pub fn hamming(a: &[u8], b: &[u8]) -> Result<f64, KernelError> {
-    if a.len() != b.len() {
-        return Err(KernelError::LengthMismatch {
-            left: a.len(),
-            right: b.len(),
-        });
-    }
-    if a.is_empty() {
-        return Err(KernelError::Empty);
-    }
+    check_lengths(a.len(), b.len())?;
     u8::hamming(a, b).ok_or(KernelError::LengthMismatch {
         left: a.len(),
         right: b.len(),
