@@ -27,10 +27,15 @@ export declare class NativeFlatIndex {
   get closed(): boolean
   /** Adds vectors (row-major) under keys, replacing the vectors of keys already present. */
   addSync(keys: BigUint64Array, vectors: Float32Array): void
-  /** Async twin of `addSync`: inputs are copied before the work is queued. */
+  /**
+   * Async twin of `addSync`: inputs are copied before the work is queued; the write lock is
+   * taken in chunks so reads on the JS thread never wait long.
+   */
   add(keys: BigUint64Array, vectors: Float32Array, abort?: NativeAbortHandle | undefined | null): Promise<void>
   /** Removes keys; returns how many were present. */
-  remove(keys: BigUint64Array): number
+  removeSync(keys: BigUint64Array): number
+  /** Async twin of `removeSync`. */
+  remove(keys: BigUint64Array): Promise<number>
   contains(key: bigint): boolean
   /** The stored vector of a key (normalised, for cosine), or null. */
   get(key: bigint): Float32Array | null

@@ -64,6 +64,27 @@ describe('async work and abort', () => {
     expect(index.size).toBe(n + 1000)
   }, 60_000)
 
+  it('reads on the JS thread do not wait behind a long search and a queued write', async () => {
+    const index = await bigIndex(150_000, 100)
+    const queries = randomMatrix(1500, 100, 16)
+    const started = performance.now()
+    const search = index.search(queries, { k: 10 })
+    // Let the search take its read lock, then queue a write behind it.
+    await new Promise((r) => setTimeout(r, 20))
+    const removal = index.remove([1, 2, 3])
+    await new Promise((r) => setTimeout(r, 5))
+    const readStart = performance.now()
+    expect(index.contains(10)).toBe(true)
+    expect(index.get(11)?.length).toBe(100)
+    expect(index.size).toBeGreaterThan(0)
+    const readMs = performance.now() - readStart
+    await Promise.all([search, removal])
+    const totalMs = performance.now() - started
+    // The reads took a tiny fraction of the search they overlapped.
+    expect(readMs).toBeLessThan(Math.max(20, totalMs / 5))
+    expect(index.contains(1)).toBe(false)
+  })
+
   it('the event loop stays responsive while 8 batch searches run', async () => {
     const index = await bigIndex(60_000, 100)
     const queries = randomMatrix(200, 100, 11)

@@ -33,6 +33,7 @@ const table: [string, (i: FlatIndex) => unknown, string][] = [
   ['bigint key above 2^64', (i) => i.add([2n ** 64n], [[1, 1, 1]]), 'ERR_INVALID_ARGUMENT'],
   ['negative bigint key', (i) => i.contains(-5n), 'ERR_INVALID_ARGUMENT'],
   ['negative key in Int32Array', (i) => i.remove(new Int32Array([-3])), 'ERR_INVALID_ARGUMENT'],
+  ['fractional key to removeSync', (i) => i.removeSync([0.5]), 'ERR_INVALID_ARGUMENT'],
   ['string key', (i) => i.get('7' as never), 'ERR_INVALID_ARGUMENT'],
   ['duplicate key in one batch', (i) => i.add([5, 5], [[1, 1, 1], [1, 1, 2]]), 'ERR_INVALID_ARGUMENT'],
   ['more keys than vectors', (i) => i.add([5, 6], [[1, 1, 1]]), 'ERR_INVALID_ARGUMENT'],
@@ -63,7 +64,8 @@ describe('bad input table', () => {
     await expectCode(() => index.searchSync([1, 0, 0], { k: 1 }), 'ERR_CLOSED')
     await expectCode(index.add([3], [[1, 1, 1]]), 'ERR_CLOSED')
     await expectCode(() => index.addSync([3], [[1, 1, 1]]), 'ERR_CLOSED')
-    await expectCode(() => index.remove([1]), 'ERR_CLOSED')
+    await expectCode(index.remove([1]), 'ERR_CLOSED')
+    await expectCode(() => index.removeSync([1]), 'ERR_CLOSED')
     await expectCode(() => index.get(1), 'ERR_CLOSED')
     await expectCode(() => index.contains(1), 'ERR_CLOSED')
     await expectCode(() => index.size, 'ERR_CLOSED')

@@ -9,6 +9,11 @@ import { checkDimensions, checkK, checkMetric, checkObject, checkSignal, type Me
 /** Up to this k, `searchSync` sizes its output without asking the index for its size. */
 const SMALL_K = 1024
 
+/** One key or many, as the BigUint64Array the native layer takes. */
+function keyArrayOf(keys: KeysInput | Key): BigUint64Array {
+  return typeof keys === 'number' || typeof keys === 'bigint' ? BigUint64Array.of(checkKey(keys)) : toKeyArray(keys)
+}
+
 /** Options of a {@link FlatIndex}. */
 export interface FlatIndexOptions {
   /** Dimensions of every vector (1 to 65,536). */
@@ -78,7 +83,7 @@ export class FlatIndex implements Disposable {
   }
 
   #batch(keys: KeysInput | Key, vectors: VectorsInput): [BigUint64Array, Float32Array] {
-    const keyArray = typeof keys === 'number' || typeof keys === 'bigint' ? BigUint64Array.of(checkKey(keys)) : toKeyArray(keys)
+    const keyArray = keyArrayOf(keys)
     const matrix = toMatrix(vectors, this.dimensions, 'vectors')
     if (matrix.length / this.dimensions !== keyArray.length) {
       throw invalidArgument(`${keyArray.length} keys for ${matrix.length / this.dimensions} vectors: give one key per vector`)
@@ -113,10 +118,16 @@ export class FlatIndex implements Disposable {
     return ingest(source, this.dimensions, options, (keys, vectors, signal) => this.add(keys, vectors, { signal }))
   }
 
-  /** Removes keys (unknown keys are ignored); returns how many were removed. */
-  remove(keys: KeysInput | Key): number {
-    const keyArray = typeof keys === 'number' || typeof keys === 'bigint' ? BigUint64Array.of(checkKey(keys)) : toKeyArray(keys)
-    return callNative(() => this.#handle().remove(keyArray))
+  /** Removes keys (unknown keys are ignored); resolves to how many were removed. */
+  async remove(keys: KeysInput | Key): Promise<number> {
+    const keyArray = keyArrayOf(keys)
+    return awaitNative(callNative(() => this.#handle().remove(keyArray)))
+  }
+
+  /** Blocking twin of {@link remove}. */
+  removeSync(keys: KeysInput | Key): number {
+    const keyArray = keyArrayOf(keys)
+    return callNative(() => this.#handle().removeSync(keyArray))
   }
 
   /** The stored vector of `key` (normalised to unit length under cosine), or undefined. */

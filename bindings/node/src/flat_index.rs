@@ -1,8 +1,13 @@
-//! `NativeFlatIndex`: the JS handle of a [`vecdex::FlatIndex`]. Holds `Option<Arc<RwLock<_>>>`
-//! so `close()` is idempotent and in-flight tasks keep their own `Arc` until they finish.
+//! `NativeFlatIndex`: the JS handle of a [`vecdex::FlatIndex`]. Holds `Option<Arc<Shared>>` so
+//! `close()` is idempotent and in-flight tasks keep their own `Arc` until they finish.
+//!
+//! Locking keeps the event loop free: calls on the JS thread read with `read_recursive` (they
+//! wait only while a writer holds the lock, never behind a queued one), async adds and removes
+//! take the write lock in chunks of [`WRITE_CHUNK`] rows, and size and memory are atomics that
+//! need no lock at all.
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use napi::bindgen_prelude::{
     BigInt, BigUint64Array, BigUint64ArraySlice, Float32Array, Float32ArraySlice, Object,
@@ -10,6 +15,7 @@ use napi::bindgen_prelude::{
 };
 use napi::Env;
 use napi_derive::napi;
+use parking_lot::RwLock;
 use vecdex::{Error, FlatConfig, FlatIndex, KeyFilter, SearchResults, StopFlag};
 
 use crate::abort::{flag, NativeAbortHandle};
@@ -17,7 +23,25 @@ use crate::convert;
 use crate::error::{guarded, invalid, to_napi};
 use crate::tasks;
 
-type Shared = Arc<RwLock<FlatIndex>>;
+/// Rows added or keys removed per hold of the write lock by async calls: bounds how long a
+/// JS-thread read (get, contains, searchSync) can wait for a writer.
+const WRITE_CHUNK: usize = 16_384;
+
+struct Shared {
+    index: RwLock<FlatIndex>,
+    config: FlatConfig,
+    /// Vectors stored, updated under the write lock.
+    len: AtomicU64,
+    /// Bytes held, updated under the write lock.
+    memory: AtomicU64,
+}
+
+impl Shared {
+    fn refresh_stats(&self, index: &FlatIndex) {
+        self.len.store(index.len() as u64, Ordering::Relaxed);
+        self.memory.store(index.memory_bytes() as u64, Ordering::Relaxed);
+    }
+}
 
 /// Results of a batch search, row-major: row `i` is query `i`, `k` columns, best first.
 #[napi(object)]
@@ -41,26 +65,14 @@ fn to_js_results(results: SearchResults) -> NativeSearchResults {
 
 #[napi(custom_finalize)]
 pub struct NativeFlatIndex {
-    inner: Option<Shared>,
+    inner: Option<Arc<Shared>>,
     /// Bytes currently reported to V8 as external memory.
     reported: Arc<AtomicI64>,
 }
 
-fn read(index: &Shared) -> vecdex::Result<std::sync::RwLockReadGuard<'_, FlatIndex>> {
-    index
-        .read()
-        .map_err(|_| Error::Internal("index lock poisoned by an earlier panic".into()))
-}
-
-fn write(index: &Shared) -> vecdex::Result<std::sync::RwLockWriteGuard<'_, FlatIndex>> {
-    index
-        .write()
-        .map_err(|_| Error::Internal("index lock poisoned by an earlier panic".into()))
-}
-
-/// Tells V8 how much native memory this index holds now.
-fn report_memory(env: &Env, index: &Shared, reported: &AtomicI64) -> napi::Result<()> {
-    let now = read(index).map(|i| i.memory_bytes() as i64).unwrap_or(0);
+/// Tells V8 how much native memory this index holds now (no lock: reads the atomic).
+fn report_memory(env: &Env, shared: &Shared, reported: &AtomicI64) -> napi::Result<()> {
+    let now = shared.memory.load(Ordering::Relaxed) as i64;
     let before = reported.swap(now, Ordering::Relaxed);
     if now != before {
         env.adjust_external_memory(now - before)?;
@@ -72,48 +84,73 @@ fn filter_of(filter: Option<&[u64]>) -> Option<KeyFilter> {
     filter.map(|keys| KeyFilter::new(keys.to_vec()))
 }
 
+/// Adds a batch in chunks, each under its own hold of the write lock. The whole batch is
+/// validated (and the stop flag checked) before the first chunk, so an error or an abort
+/// leaves the index unchanged.
+fn add_chunked(shared: &Shared, keys: &[u64], vectors: &[f32], stop: &StopFlag) -> vecdex::Result<()> {
+    let batch = FlatIndex::check_batch(shared.config, keys, vectors)?;
+    stop.check()?;
+    let mut start = 0;
+    while start < batch.len() {
+        let end = (start + WRITE_CHUNK).min(batch.len());
+        let mut index = shared.index.write();
+        index.insert(&batch, start..end)?;
+        shared.refresh_stats(&index);
+        start = end;
+    }
+    Ok(())
+}
+
+fn remove_chunked(shared: &Shared, keys: &[u64]) -> u32 {
+    let mut removed = 0;
+    for chunk in keys.chunks(WRITE_CHUNK) {
+        let mut index = shared.index.write();
+        removed += index.remove(chunk) as u32;
+        shared.refresh_stats(&index);
+    }
+    removed
+}
+
 #[napi]
 impl NativeFlatIndex {
     #[napi(constructor)]
     pub fn new(env: Env, dim: u32, metric: String) -> napi::Result<Self> {
         let metric = convert::metric(&metric)?;
-        let index = guarded(|| {
-            FlatIndex::new(FlatConfig {
-                dim: dim as usize,
-                metric,
-            })
-        })?;
-        let shared = Arc::new(RwLock::new(index));
+        let config = FlatConfig { dim: dim as usize, metric };
+        let index = guarded(|| FlatIndex::new(config))?;
+        let shared = Shared {
+            len: AtomicU64::new(0),
+            memory: AtomicU64::new(index.memory_bytes() as u64),
+            index: RwLock::new(index),
+            config,
+        };
         let reported = Arc::new(AtomicI64::new(0));
         report_memory(&env, &shared, &reported)?;
-        Ok(NativeFlatIndex {
-            inner: Some(shared),
-            reported,
-        })
+        Ok(NativeFlatIndex { inner: Some(Arc::new(shared)), reported })
     }
 
-    fn shared(&self) -> napi::Result<&Shared> {
+    fn shared(&self) -> napi::Result<&Arc<Shared>> {
         self.inner.as_ref().ok_or_else(|| to_napi(Error::Closed))
     }
 
     #[napi(getter)]
     pub fn dim(&self) -> napi::Result<u32> {
-        guarded(|| Ok(read(self.shared_vecdex()?)?.dim() as u32))
+        Ok(self.shared()?.config.dim as u32)
     }
 
     #[napi(getter)]
     pub fn metric(&self) -> napi::Result<String> {
-        guarded(|| Ok(read(self.shared_vecdex()?)?.metric().name().to_string()))
+        Ok(self.shared()?.config.metric.name().to_string())
     }
 
     #[napi(getter)]
-    pub fn size(&self) -> napi::Result<u32> {
-        guarded(|| Ok(read(self.shared_vecdex()?)?.len() as u32))
+    pub fn size(&self) -> napi::Result<f64> {
+        Ok(self.shared()?.len.load(Ordering::Relaxed) as f64)
     }
 
     #[napi(getter)]
     pub fn memory_bytes(&self) -> napi::Result<f64> {
-        guarded(|| Ok(read(self.shared_vecdex()?)?.memory_bytes() as f64))
+        Ok(self.shared()?.memory.load(Ordering::Relaxed) as f64)
     }
 
     /// Bytes this index has reported to V8 as external memory (0 once closed).
@@ -127,24 +164,21 @@ impl NativeFlatIndex {
         self.inner.is_none()
     }
 
-    fn shared_vecdex(&self) -> vecdex::Result<&Shared> {
-        self.inner.as_ref().ok_or(Error::Closed)
-    }
-
     /// Adds vectors (row-major) under keys, replacing the vectors of keys already present.
     #[napi]
-    pub fn add_sync(
-        &self,
-        env: Env,
-        keys: BigUint64ArraySlice,
-        vectors: Float32ArraySlice,
-    ) -> napi::Result<()> {
+    pub fn add_sync(&self, env: Env, keys: BigUint64ArraySlice, vectors: Float32ArraySlice) -> napi::Result<()> {
         let shared = self.shared()?;
-        guarded(|| write(shared)?.add(&keys, &vectors, &StopFlag::never()))?;
+        guarded(|| {
+            let mut index = shared.index.write();
+            let result = index.add(&keys, &vectors, &StopFlag::never());
+            shared.refresh_stats(&index);
+            result
+        })?;
         report_memory(&env, shared, &self.reported)
     }
 
-    /// Async twin of `addSync`: inputs are copied before the work is queued.
+    /// Async twin of `addSync`: inputs are copied before the work is queued; the write lock is
+    /// taken in chunks so reads on the JS thread never wait long.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn add<'env>(
         &self,
@@ -155,45 +189,58 @@ impl NativeFlatIndex {
     ) -> napi::Result<Object<'env>> {
         let shared = self.shared()?.clone();
         let (keys, vectors, stop) = (keys.to_vec(), vectors.to_vec(), flag(abort));
-        let for_report = shared.clone();
         let reported = self.reported.clone();
+        let for_report = shared.clone();
         tasks::spawn(
             env,
-            move || write(&shared)?.add(&keys, &vectors, &stop),
+            move || add_chunked(&shared, &keys, &vectors, &stop),
             move |env, ()| report_memory(&env, &for_report, &reported),
         )
     }
 
     /// Removes keys; returns how many were present.
     #[napi]
-    pub fn remove(&self, env: Env, keys: BigUint64ArraySlice) -> napi::Result<u32> {
+    pub fn remove_sync(&self, env: Env, keys: BigUint64ArraySlice) -> napi::Result<u32> {
         let shared = self.shared()?;
-        let removed = guarded(|| Ok(write(shared)?.remove(&keys) as u32))?;
+        let removed = guarded(|| Ok(remove_chunked(shared, &keys)))?;
         report_memory(&env, shared, &self.reported)?;
         Ok(removed)
+    }
+
+    /// Async twin of `removeSync`.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn remove<'env>(&self, env: &'env Env, keys: BigUint64ArraySlice) -> napi::Result<Object<'env>> {
+        let shared = self.shared()?.clone();
+        let keys = keys.to_vec();
+        let reported = self.reported.clone();
+        let for_report = shared.clone();
+        tasks::spawn(
+            env,
+            move || Ok(remove_chunked(&shared, &keys)),
+            move |env, removed| report_memory(&env, &for_report, &reported).map(|()| removed),
+        )
     }
 
     #[napi]
     pub fn contains(&self, key: BigInt) -> napi::Result<bool> {
         let key = convert::key(&key)?;
-        guarded(|| Ok(read(self.shared_vecdex()?)?.contains(key)))
+        let shared = self.shared()?;
+        guarded(|| Ok(shared.index.read_recursive().contains(key)))
     }
 
     /// The stored vector of a key (normalised, for cosine), or null.
     #[napi]
     pub fn get(&self, key: BigInt) -> napi::Result<Option<Float32Array>> {
         let key = convert::key(&key)?;
-        guarded(|| Ok(read(self.shared_vecdex()?)?.get(key).map(Float32Array::new)))
+        let shared = self.shared()?;
+        guarded(|| Ok(shared.index.read_recursive().get(key).map(Float32Array::new)))
     }
 
     /// Every key, in storage order.
     #[napi]
     pub fn keys(&self) -> napi::Result<BigUint64Array> {
-        guarded(|| {
-            Ok(BigUint64Array::new(
-                read(self.shared_vecdex()?)?.keys().to_vec(),
-            ))
-        })
+        let shared = self.shared()?;
+        guarded(|| Ok(BigUint64Array::new(shared.index.read_recursive().keys().to_vec())))
     }
 
     /// Searches and writes the results into `out` at byte `offset` (a multiple of 8), laid out
@@ -215,7 +262,7 @@ impl NativeFlatIndex {
         let shared = self.shared()?;
         let filter = filter_of(filter.as_deref());
         let results = guarded(|| {
-            read(shared)?.search(&queries, k as usize, filter.as_ref(), &StopFlag::never())
+            shared.index.read_recursive().search(&queries, k as usize, filter.as_ref(), &StopFlag::never())
         })?;
         let (offset, capacity) = (offset as usize, capacity as usize);
         let rows = results.counts.len();
@@ -224,9 +271,7 @@ impl NativeFlatIndex {
         let out = unsafe { out.as_mut() };
         let needed = offset + capacity * 12 + rows * 4;
         if !offset.is_multiple_of(8) || results.keys.len() > capacity || out.len() < needed {
-            return Err(invalid(
-                "output buffer too small or misaligned for the results",
-            ));
+            return Err(invalid("output buffer too small or misaligned for the results"));
         }
         let (key_bytes, rest) = out[offset..needed].split_at_mut(capacity * 8);
         let (distance_bytes, count_bytes) = rest.split_at_mut(capacity * 4);
@@ -258,7 +303,7 @@ impl NativeFlatIndex {
         let stop = flag(abort);
         tasks::spawn(
             env,
-            move || read(&shared)?.search(&queries, k as usize, filter.as_ref(), &stop),
+            move || shared.index.read().search(&queries, k as usize, filter.as_ref(), &stop),
             |_, results| Ok(to_js_results(results)),
         )
     }
@@ -278,20 +323,13 @@ impl NativeFlatIndex {
     /// Time of `iterations` searches of one query done entirely in Rust, in nanoseconds per
     /// search: the baseline for measuring the binding's own overhead.
     #[napi]
-    pub fn measure_rust_search_nanos(
-        &self,
-        query: Float32ArraySlice,
-        k: u32,
-        iterations: u32,
-    ) -> napi::Result<f64> {
+    pub fn measure_rust_search_nanos(&self, query: Float32ArraySlice, k: u32, iterations: u32) -> napi::Result<f64> {
         let shared = self.shared()?;
-        let index = read(shared).map_err(to_napi)?;
+        let index = shared.index.read_recursive();
         let query = query.to_vec();
         let start = std::time::Instant::now();
         for _ in 0..iterations.max(1) {
-            let results = index
-                .search(&query, k as usize, None, &StopFlag::never())
-                .map_err(to_napi)?;
+            let results = index.search(&query, k as usize, None, &StopFlag::never()).map_err(to_napi)?;
             std::hint::black_box(results);
         }
         Ok(start.elapsed().as_nanos() as f64 / f64::from(iterations.max(1)))

@@ -25,6 +25,7 @@ where
     pool.spawn(move || match vecdex::catch_panic(work) {
         Ok(value) => deferred.resolve(move |env| to_js(env, value)),
         Err(error) => deferred.reject(to_napi(error)),
-    });
+    })
+    .map_err(to_napi)?;
     Ok(promise)
 }

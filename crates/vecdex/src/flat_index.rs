@@ -42,6 +42,25 @@ pub struct SearchResults {
     pub counts: Vec<u32>,
 }
 
+/// A batch of keys and row-major vectors that passed [`FlatIndex::check_batch`].
+#[derive(Debug, Clone, Copy)]
+pub struct CheckedBatch<'a> {
+    config: FlatConfig,
+    keys: &'a [u64],
+    vectors: &'a [f32],
+}
+
+impl CheckedBatch<'_> {
+    /// Rows in the batch.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
 /// An allow-list of keys, given as data: only these keys may appear in results.
 #[derive(Debug, Clone, Default)]
 pub struct KeyFilter {
@@ -162,8 +181,20 @@ impl FlatIndex {
     /// Adds `keys.len()` vectors (row-major in `vectors`). A key already present has its vector
     /// replaced (upsert). The batch is validated whole first: on error nothing changes.
     pub fn add(&mut self, keys: &[u64], vectors: &[f32], stop: &StopFlag) -> Result<()> {
-        let dim = self.dim();
-        check_matrix(vectors, dim, "vectors", self.metric() == Metric::Cosine)?;
+        let batch = Self::check_batch(self.config, keys, vectors)?;
+        stop.check()?;
+        self.insert(&batch, 0..batch.len())
+    }
+
+    /// Validates a batch for an index of `config` without touching any index, so callers can
+    /// check it before taking a lock and then [`insert`](Self::insert) it in chunks.
+    pub fn check_batch<'a>(
+        config: FlatConfig,
+        keys: &'a [u64],
+        vectors: &'a [f32],
+    ) -> Result<CheckedBatch<'a>> {
+        let dim = config.dim;
+        check_matrix(vectors, dim, "vectors", config.metric == Metric::Cosine)?;
         if vectors.len() / dim != keys.len() {
             return Err(Error::invalid(format!(
                 "{} keys for {} vectors: give one key per vector",
@@ -179,8 +210,22 @@ impl FlatIndex {
                 )));
             }
         }
-        stop.check()?;
+        Ok(CheckedBatch { config, keys, vectors })
+    }
+
+    /// Inserts rows `rows` of a checked batch (upserting keys already present). Fails only if
+    /// the batch was checked for another configuration or the index would pass 2³² − 1 vectors.
+    pub fn insert(&mut self, batch: &CheckedBatch<'_>, rows: std::ops::Range<usize>) -> Result<()> {
+        if batch.config != self.config {
+            return Err(Error::Internal("batch checked for another index configuration".into()));
+        }
+        let dim = self.dim();
+        let keys = &batch.keys[rows.clone()];
+        let vectors = &batch.vectors[rows.start * dim..rows.end * dim];
         let new_keys = keys.iter().filter(|k| !self.slots.contains_key(k)).count();
+        if self.len() + new_keys > u32::MAX as usize {
+            return Err(Error::invalid("a FlatIndex holds at most 4,294,967,295 vectors"));
+        }
         self.vectors.reserve(new_keys);
         self.keys.reserve(new_keys);
         self.slots.reserve(new_keys);

@@ -4,18 +4,21 @@
 //!   one per core) runs the parallel parts of searches. Its threads never take an index lock:
 //!   a Rayon thread waiting for a lock could be the one whose work the lock holder waits for
 //!   (Rayon threads pick up queued jobs while they wait), which deadlocks.
-//! - The **task pool** ([`TASK_THREADS`] threads) runs async operations from start to end: each
-//!   takes the index lock it needs and hands its parallel part to the compute pool. Its threads
-//!   may block on locks; the compute pool they wait for never does, so every wait ends.
+//! - The **task pool** ([`TASK_THREADS`] plain threads) runs async operations from start to end:
+//!   each takes the index lock it needs and hands its parallel part to the compute pool. Its
+//!   threads may block on locks; the compute pool they wait for never does, so every wait ends.
+//!   They are deliberately not Rayon workers: a Rayon worker waiting on another pool runs other
+//!   queued jobs of its own pool meanwhile, and such a job (say, a write waiting for the lock
+//!   this very thread holds for a search) would never finish.
 
-use std::sync::OnceLock;
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use crate::error::{Error, Result};
 
 static POOL: OnceLock<std::result::Result<ThreadPool, String>> = OnceLock::new();
-static TASKS: OnceLock<std::result::Result<ThreadPool, String>> = OnceLock::new();
+static TASKS: OnceLock<std::result::Result<TaskPool, String>> = OnceLock::new();
 
 /// Async operations that may run (or wait for a lock) at once; more queue in order. They mostly
 /// wait, so this is about concurrency, not cores.
@@ -42,18 +45,56 @@ pub fn pool() -> Result<&'static ThreadPool> {
     .map_err(|e| Error::Internal(format!("cannot start the thread pool: {e}")))
 }
 
-/// The task pool (see the module docs), built on first use.
-pub fn task_pool() -> Result<&'static ThreadPool> {
+type Task = Box<dyn FnOnce() + Send + 'static>;
+
+/// A fixed set of plain threads taking tasks from one queue, in order.
+pub struct TaskPool {
+    queue: Mutex<mpsc::Sender<Task>>,
+}
+
+impl TaskPool {
+    fn start(threads: usize) -> std::result::Result<TaskPool, String> {
+        let (sender, receiver) = mpsc::channel::<Task>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for i in 0..threads {
+            let receiver = receiver.clone();
+            std::thread::Builder::new()
+                .name(format!("vecdex-task-{i}"))
+                .spawn(move || loop {
+                    // Hold the queue lock only to take one task.
+                    let task = match receiver.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    match task {
+                        // Tasks catch their own panics; this keeps the thread alive regardless.
+                        Ok(task) => drop(std::panic::catch_unwind(std::panic::AssertUnwindSafe(task))),
+                        Err(_) => return,
+                    }
+                })
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(TaskPool { queue: Mutex::new(sender) })
+    }
+
+    /// Queues `task`; it runs on the next free task thread.
+    pub fn spawn(&self, task: impl FnOnce() + Send + 'static) -> Result<()> {
+        let queue = self
+            .queue
+            .lock()
+            .map_err(|_| Error::Internal("task queue lock poisoned".into()))?;
+        queue
+            .send(Box::new(task))
+            .map_err(|_| Error::Internal("the task threads have stopped".into()))
+    }
+}
+
+/// The task pool (see the module docs), started on first use.
+pub fn task_pool() -> Result<&'static TaskPool> {
     TASKS
-        .get_or_init(|| {
-            ThreadPoolBuilder::new()
-                .num_threads(TASK_THREADS)
-                .thread_name(|i| format!("vecdex-task-{i}"))
-                .build()
-                .map_err(|e| e.to_string())
-        })
+        .get_or_init(|| TaskPool::start(TASK_THREADS))
         .as_ref()
-        .map_err(|e| Error::Internal(format!("cannot start the task pool: {e}")))
+        .map_err(|e| Error::Internal(format!("cannot start the task threads: {e}")))
 }
 
 /// Number of threads in the compute pool.
@@ -69,5 +110,68 @@ pub fn run<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
         f()
     } else {
         pool.install(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::RwLock;
+
+    #[test]
+    fn task_pool_runs_every_task_and_survives_panics() {
+        let pool = task_pool().expect("task pool");
+        let done = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = mpsc::channel();
+        for i in 0..50 {
+            let (done, tx) = (done.clone(), tx.clone());
+            pool.spawn(move || {
+                if i % 10 == 0 {
+                    let _ = tx.send(());
+                    panic!("deliberate");
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+                let _ = tx.send(());
+            })
+            .expect("spawn");
+        }
+        for _ in 0..50 {
+            rx.recv_timeout(std::time::Duration::from_secs(10)).expect("task ran");
+        }
+        assert_eq!(done.load(Ordering::SeqCst), 45);
+    }
+
+    /// A task holding a read lock while it waits for the compute pool must not be made to run a
+    /// queued writer of the same lock meanwhile (the deadlock Rayon workers are prone to).
+    #[test]
+    fn lock_holders_waiting_on_compute_never_deadlock() {
+        let pool = task_pool().expect("task pool");
+        let lock = Arc::new(RwLock::new(0u64));
+        let (tx, rx) = mpsc::channel();
+        for round in 0..20 {
+            for writer in [false, true, false, true] {
+                let (lock, tx) = (lock.clone(), tx.clone());
+                pool.spawn(move || {
+                    if writer {
+                        *lock.write().expect("write") += 1;
+                    } else {
+                        let guard = lock.read().expect("read");
+                        let sum: u64 = run(|| {
+                            use rayon::prelude::*;
+                            Ok((0..100_000u64).into_par_iter().map(|x| x ^ round).sum())
+                        })
+                        .expect("compute");
+                        std::hint::black_box((sum, *guard));
+                    }
+                    let _ = tx.send(());
+                })
+                .expect("spawn");
+            }
+        }
+        for _ in 0..80 {
+            rx.recv_timeout(std::time::Duration::from_secs(20)).expect("no deadlock");
+        }
+        assert_eq!(*lock.read().expect("read"), 40);
     }
 }
