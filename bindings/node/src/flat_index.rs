@@ -39,7 +39,8 @@ struct Shared {
 impl Shared {
     fn refresh_stats(&self, index: &FlatIndex) {
         self.len.store(index.len() as u64, Ordering::Relaxed);
-        self.memory.store(index.memory_bytes() as u64, Ordering::Relaxed);
+        self.memory
+            .store(index.memory_bytes() as u64, Ordering::Relaxed);
     }
 }
 
@@ -87,9 +88,18 @@ fn filter_of(filter: Option<&[u64]>) -> Option<KeyFilter> {
 /// Adds a batch in chunks, each under its own hold of the write lock. The whole batch is
 /// validated (and the stop flag checked) before the first chunk, so an error or an abort
 /// leaves the index unchanged.
-fn add_chunked(shared: &Shared, keys: &[u64], vectors: &[f32], stop: &StopFlag) -> vecdex::Result<()> {
+fn add_chunked(
+    shared: &Shared,
+    keys: &[u64],
+    vectors: &[f32],
+    stop: &StopFlag,
+) -> vecdex::Result<()> {
     let batch = FlatIndex::check_batch(shared.config, keys, vectors)?;
     stop.check()?;
+    if batch.len() > WRITE_CHUNK {
+        // One allocation for the whole batch (upserted keys make this an over-estimate).
+        shared.index.write().reserve(batch.len());
+    }
     let mut start = 0;
     while start < batch.len() {
         let end = (start + WRITE_CHUNK).min(batch.len());
@@ -116,7 +126,10 @@ impl NativeFlatIndex {
     #[napi(constructor)]
     pub fn new(env: Env, dim: u32, metric: String) -> napi::Result<Self> {
         let metric = convert::metric(&metric)?;
-        let config = FlatConfig { dim: dim as usize, metric };
+        let config = FlatConfig {
+            dim: dim as usize,
+            metric,
+        };
         let index = guarded(|| FlatIndex::new(config))?;
         let shared = Shared {
             len: AtomicU64::new(0),
@@ -126,7 +139,10 @@ impl NativeFlatIndex {
         };
         let reported = Arc::new(AtomicI64::new(0));
         report_memory(&env, &shared, &reported)?;
-        Ok(NativeFlatIndex { inner: Some(Arc::new(shared)), reported })
+        Ok(NativeFlatIndex {
+            inner: Some(Arc::new(shared)),
+            reported,
+        })
     }
 
     fn shared(&self) -> napi::Result<&Arc<Shared>> {
@@ -166,7 +182,12 @@ impl NativeFlatIndex {
 
     /// Adds vectors (row-major) under keys, replacing the vectors of keys already present.
     #[napi]
-    pub fn add_sync(&self, env: Env, keys: BigUint64ArraySlice, vectors: Float32ArraySlice) -> napi::Result<()> {
+    pub fn add_sync(
+        &self,
+        env: Env,
+        keys: BigUint64ArraySlice,
+        vectors: Float32ArraySlice,
+    ) -> napi::Result<()> {
         let shared = self.shared()?;
         guarded(|| {
             let mut index = shared.index.write();
@@ -209,7 +230,11 @@ impl NativeFlatIndex {
 
     /// Async twin of `removeSync`.
     #[napi(ts_return_type = "Promise<number>")]
-    pub fn remove<'env>(&self, env: &'env Env, keys: BigUint64ArraySlice) -> napi::Result<Object<'env>> {
+    pub fn remove<'env>(
+        &self,
+        env: &'env Env,
+        keys: BigUint64ArraySlice,
+    ) -> napi::Result<Object<'env>> {
         let shared = self.shared()?.clone();
         let keys = keys.to_vec();
         let reported = self.reported.clone();
@@ -233,14 +258,24 @@ impl NativeFlatIndex {
     pub fn get(&self, key: BigInt) -> napi::Result<Option<Float32Array>> {
         let key = convert::key(&key)?;
         let shared = self.shared()?;
-        guarded(|| Ok(shared.index.read_recursive().get(key).map(Float32Array::new)))
+        guarded(|| {
+            Ok(shared
+                .index
+                .read_recursive()
+                .get(key)
+                .map(Float32Array::new))
+        })
     }
 
     /// Every key, in storage order.
     #[napi]
     pub fn keys(&self) -> napi::Result<BigUint64Array> {
         let shared = self.shared()?;
-        guarded(|| Ok(BigUint64Array::new(shared.index.read_recursive().keys().to_vec())))
+        guarded(|| {
+            Ok(BigUint64Array::new(
+                shared.index.read_recursive().keys().to_vec(),
+            ))
+        })
     }
 
     /// Searches and writes the results into `out` at byte `offset` (a multiple of 8), laid out
@@ -262,7 +297,12 @@ impl NativeFlatIndex {
         let shared = self.shared()?;
         let filter = filter_of(filter.as_deref());
         let results = guarded(|| {
-            shared.index.read_recursive().search(&queries, k as usize, filter.as_ref(), &StopFlag::never())
+            shared.index.read_recursive().search(
+                &queries,
+                k as usize,
+                filter.as_ref(),
+                &StopFlag::never(),
+            )
         })?;
         let (offset, capacity) = (offset as usize, capacity as usize);
         let rows = results.counts.len();
@@ -271,7 +311,9 @@ impl NativeFlatIndex {
         let out = unsafe { out.as_mut() };
         let needed = offset + capacity * 12 + rows * 4;
         if !offset.is_multiple_of(8) || results.keys.len() > capacity || out.len() < needed {
-            return Err(invalid("output buffer too small or misaligned for the results"));
+            return Err(invalid(
+                "output buffer too small or misaligned for the results",
+            ));
         }
         let (key_bytes, rest) = out[offset..needed].split_at_mut(capacity * 8);
         let (distance_bytes, count_bytes) = rest.split_at_mut(capacity * 4);
@@ -303,7 +345,12 @@ impl NativeFlatIndex {
         let stop = flag(abort);
         tasks::spawn(
             env,
-            move || shared.index.read().search(&queries, k as usize, filter.as_ref(), &stop),
+            move || {
+                shared
+                    .index
+                    .read()
+                    .search(&queries, k as usize, filter.as_ref(), &stop)
+            },
             |_, results| Ok(to_js_results(results)),
         )
     }
@@ -323,13 +370,20 @@ impl NativeFlatIndex {
     /// Time of `iterations` searches of one query done entirely in Rust, in nanoseconds per
     /// search: the baseline for measuring the binding's own overhead.
     #[napi]
-    pub fn measure_rust_search_nanos(&self, query: Float32ArraySlice, k: u32, iterations: u32) -> napi::Result<f64> {
+    pub fn measure_rust_search_nanos(
+        &self,
+        query: Float32ArraySlice,
+        k: u32,
+        iterations: u32,
+    ) -> napi::Result<f64> {
         let shared = self.shared()?;
         let index = shared.index.read_recursive();
         let query = query.to_vec();
         let start = std::time::Instant::now();
         for _ in 0..iterations.max(1) {
-            let results = index.search(&query, k as usize, None, &StopFlag::never()).map_err(to_napi)?;
+            let results = index
+                .search(&query, k as usize, None, &StopFlag::never())
+                .map_err(to_napi)?;
             std::hint::black_box(results);
         }
         Ok(start.elapsed().as_nanos() as f64 / f64::from(iterations.max(1)))

@@ -210,21 +210,41 @@ impl FlatIndex {
                 )));
             }
         }
-        Ok(CheckedBatch { config, keys, vectors })
+        Ok(CheckedBatch {
+            config,
+            keys,
+            vectors,
+        })
+    }
+
+    /// Makes room for `additional` more vectors, so inserting a batch in chunks allocates once.
+    pub fn reserve(&mut self, additional: usize) {
+        self.vectors.reserve(additional);
+        self.keys.reserve(additional);
+        self.slots.reserve(additional);
+        if self.metric() == Metric::L2sq {
+            let blocks = (self.len() + additional).div_ceil(LANES);
+            self.squared_norms
+                .reserve((blocks * LANES).saturating_sub(self.squared_norms.len()));
+        }
     }
 
     /// Inserts rows `rows` of a checked batch (upserting keys already present). Fails only if
     /// the batch was checked for another configuration or the index would pass 2³² − 1 vectors.
     pub fn insert(&mut self, batch: &CheckedBatch<'_>, rows: std::ops::Range<usize>) -> Result<()> {
         if batch.config != self.config {
-            return Err(Error::Internal("batch checked for another index configuration".into()));
+            return Err(Error::Internal(
+                "batch checked for another index configuration".into(),
+            ));
         }
         let dim = self.dim();
         let keys = &batch.keys[rows.clone()];
         let vectors = &batch.vectors[rows.start * dim..rows.end * dim];
         let new_keys = keys.iter().filter(|k| !self.slots.contains_key(k)).count();
         if self.len() + new_keys > u32::MAX as usize {
-            return Err(Error::invalid("a FlatIndex holds at most 4,294,967,295 vectors"));
+            return Err(Error::invalid(
+                "a FlatIndex holds at most 4,294,967,295 vectors",
+            ));
         }
         self.vectors.reserve(new_keys);
         self.keys.reserve(new_keys);

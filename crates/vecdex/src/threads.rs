@@ -68,13 +68,17 @@ impl TaskPool {
                     };
                     match task {
                         // Tasks catch their own panics; this keeps the thread alive regardless.
-                        Ok(task) => drop(std::panic::catch_unwind(std::panic::AssertUnwindSafe(task))),
+                        Ok(task) => {
+                            drop(std::panic::catch_unwind(std::panic::AssertUnwindSafe(task)))
+                        }
                         Err(_) => return,
                     }
                 })
                 .map_err(|e| e.to_string())?;
         }
-        Ok(TaskPool { queue: Mutex::new(sender) })
+        Ok(TaskPool {
+            queue: Mutex::new(sender),
+        })
     }
 
     /// Queues `task`; it runs on the next free task thread.
@@ -137,7 +141,8 @@ mod tests {
             .expect("spawn");
         }
         for _ in 0..50 {
-            rx.recv_timeout(std::time::Duration::from_secs(10)).expect("task ran");
+            rx.recv_timeout(std::time::Duration::from_secs(10))
+                .expect("task ran");
         }
         assert_eq!(done.load(Ordering::SeqCst), 45);
     }
@@ -170,7 +175,8 @@ mod tests {
             }
         }
         for _ in 0..80 {
-            rx.recv_timeout(std::time::Duration::from_secs(20)).expect("no deadlock");
+            rx.recv_timeout(std::time::Duration::from_secs(20))
+                .expect("no deadlock");
         }
         assert_eq!(*lock.read().expect("read"), 40);
     }
