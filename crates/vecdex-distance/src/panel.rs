@@ -366,6 +366,7 @@ mod x86 {
                     // the FMA latency; other row counts take one block.
                     let step = match take {
                         8 if !direct && left >= 2 => 2,
+                        4 if direct && left >= 2 => 2,
                         1 if left >= 8 => 8,
                         1 if left >= 4 => 4,
                         _ => 1,
@@ -407,6 +408,7 @@ mod x86 {
                             (false, _, _) => {
                                 tile_512::<1, 1, false>(ctx, &packed, row, block, sink)
                             }
+                            (true, 4, 2) => tile_512::<4, 2, true>(ctx, &packed, row, block, sink),
                             (true, 4, _) => tile_512::<4, 1, true>(ctx, &packed, row, block, sink),
                             (true, 3, _) => tile_512::<3, 1, true>(ctx, &packed, row, block, sink),
                             (true, 2, _) => tile_512::<2, 1, true>(ctx, &packed, row, block, sink),

@@ -54,8 +54,12 @@ impl TopK {
         }
     }
 
+    /// Offers a candidate; NaN distances are dropped (a NaN at the root would never be replaced).
     #[inline]
     pub fn push(&mut self, distance: f32, index: u32) {
+        if distance.is_nan() {
+            return;
+        }
         let candidate = Neighbor { distance, index };
         if self.heap.len() < self.k {
             self.heap.push(candidate);
@@ -143,6 +147,15 @@ mod tests {
         all.push(2.0, 1);
         all.push(1.0, 0);
         assert_eq!(all.into_sorted().len(), 2);
+    }
+
+    #[test]
+    fn nan_is_never_kept() {
+        let mut top = TopK::new(1);
+        top.push(f32::NAN, 0);
+        top.push(2.0, 1);
+        top.push(1.0, 2);
+        assert_eq!(top.into_sorted(), vec![Neighbor { distance: 1.0, index: 2 }]);
     }
 
     #[test]

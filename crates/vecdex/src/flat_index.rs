@@ -11,14 +11,13 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 use vecdex_distance::{
-    panel, simd_level, squared_norm, Expansion, Metric, PanelMatrix, QueryRows, TileSink,
-    TileTransform, TopK, LANES,
+    panel, simd_level, Expansion, Metric, PanelMatrix, QueryRows, TileSink, TileTransform, TopK,
 };
 
 use crate::cancel::StopFlag;
 use crate::error::{Error, Result};
 use crate::threads;
-use crate::validate::{check_matrix, try_filled, MAX_DIMENSIONS};
+use crate::validate::{check_matrix, normalize, try_filled, MAX_DIMENSIONS};
 
 /// Configuration of a [`FlatIndex`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -101,11 +100,6 @@ const INLINE_WORK: usize = 1 << 21;
 const MAX_ROWS_PER_JOB: usize = 64;
 const MIN_BLOCKS_PER_JOB: usize = 256;
 
-/// Up to this many queries, squared L2 is computed directly (exact, two operations per element):
-/// such scans are bound by memory bandwidth, not arithmetic. Larger batches use the
-/// matrix-product expansion and rescore the selected candidates exactly.
-const DIRECT_L2_MAX_QUERIES: usize = 4;
-
 /// Blocks scanned between two checks of the stop flag (16k vectors).
 const BLOCKS_PER_STOP_CHECK: usize = 1024;
 
@@ -116,8 +110,6 @@ pub struct FlatIndex {
     vectors: PanelMatrix,
     keys: Vec<u64>,
     slots: HashMap<u64, u32>,
-    /// Squared norms padded with zeros to whole blocks (l2sq only: distance by expansion).
-    squared_norms: Vec<f32>,
 }
 
 impl FlatIndex {
@@ -138,7 +130,6 @@ impl FlatIndex {
             vectors: PanelMatrix::new(config.dim),
             keys: Vec::new(),
             slots: HashMap::new(),
-            squared_norms: Vec::new(),
         })
     }
 
@@ -175,7 +166,6 @@ impl FlatIndex {
             + self.vectors.allocated_bytes()
             + self.keys.capacity() * 8
             + map
-            + self.squared_norms.capacity() * 4
     }
 
     /// Adds `keys.len()` vectors (row-major in `vectors`). A key already present has its vector
@@ -222,11 +212,6 @@ impl FlatIndex {
         self.vectors.reserve(additional);
         self.keys.reserve(additional);
         self.slots.reserve(additional);
-        if self.metric() == Metric::L2sq {
-            let blocks = (self.len() + additional).div_ceil(LANES);
-            self.squared_norms
-                .reserve((blocks * LANES).saturating_sub(self.squared_norms.len()));
-        }
     }
 
     /// Inserts rows `rows` of a checked batch (upserting keys already present). Fails only if
@@ -253,25 +238,15 @@ impl FlatIndex {
         for (key, vector) in keys.iter().zip(vectors.chunks_exact(dim)) {
             row.copy_from_slice(vector);
             if self.metric() == Metric::Cosine {
-                let norm = squared_norm(&row).sqrt();
-                row.iter_mut().for_each(|x| *x /= norm);
+                normalize(&mut row);
             }
-            let slot = match self.slots.get(key) {
-                Some(&slot) => {
-                    self.vectors.set(slot as usize, &row);
-                    slot as usize
-                }
+            match self.slots.get(key) {
+                Some(&slot) => self.vectors.set(slot as usize, &row),
                 None => {
                     let slot = self.vectors.push(&row);
                     self.keys.push(*key);
                     self.slots.insert(*key, slot as u32);
-                    slot
                 }
-            };
-            if self.metric() == Metric::L2sq {
-                self.squared_norms
-                    .resize(self.vectors.blocks() * LANES, 0.0);
-                self.squared_norms[slot] = squared_norm(&row);
             }
         }
         Ok(())
@@ -283,18 +258,12 @@ impl FlatIndex {
         for key in keys {
             if let Some(slot) = self.slots.remove(key) {
                 let slot = slot as usize;
-                let last = self.keys.len() - 1;
                 if let Some(moved_from) = self.vectors.swap_remove(slot) {
                     let moved_key = self.keys[moved_from];
                     self.keys[slot] = moved_key;
                     self.slots.insert(moved_key, slot as u32);
                 }
                 self.keys.pop();
-                if self.metric() == Metric::L2sq {
-                    self.squared_norms[slot] = self.squared_norms[last];
-                    self.squared_norms[last] = 0.0;
-                    self.squared_norms.truncate(self.vectors.blocks() * LANES);
-                }
                 removed += 1;
             }
         }
@@ -341,57 +310,29 @@ impl FlatIndex {
             return Ok(results);
         }
         let prepared = self.prepare_queries(queries);
-        let direct_l2 = self.metric() == Metric::L2sq && query_count <= DIRECT_L2_MAX_QUERIES;
-        let rescore = self.metric() == Metric::L2sq && !direct_l2;
-        // L2 by expansion selects a few spare candidates, then rescoring exactly fixes the order.
-        let select = if rescore {
-            columns + columns.min(16)
-        } else {
-            columns
-        };
         let tops = match &slot_filter {
             Some(f) if f.slots.len() * SPARSE_FILTER_RATIO < self.len() => {
-                self.search_sparse(&prepared, select, f, stop)?
+                self.search_sparse(&prepared, columns, f, stop)?
             }
             _ => {
-                let transform = if direct_l2 {
-                    TileTransform::DirectL2
-                } else {
-                    self.transform()
-                };
                 let plan = ScanPlan {
-                    k: select,
+                    k: columns,
                     filter: slot_filter.as_ref(),
-                    transform,
+                    transform: self.transform(),
                     stop,
                 };
                 self.search_scan(&prepared, &plan)?
             }
         };
         for (q, top) in tops.into_iter().enumerate() {
-            let mut hits = top.into_sorted();
-            if rescore {
-                let query = &queries[q * dim..(q + 1) * dim];
-                let mut row = vec![0f32; dim];
-                for hit in &mut hits {
-                    self.vectors.read(hit.index as usize, &mut row);
-                    hit.distance = exact_l2sq(query, &row);
-                }
-                hits.sort_by(|a, b| {
-                    a.distance
-                        .total_cmp(&b.distance)
-                        .then(a.index.cmp(&b.index))
-                });
-                hits.truncate(columns);
-            }
+            let hits = top.into_sorted();
             results.counts[q] = hits.len() as u32;
             for (c, hit) in hits.iter().enumerate() {
                 results.keys[q * columns + c] = self.keys[hit.index as usize];
-                // Cosine and L2 distances are ≥ 0, but 1 − ⟨q̂,x̂⟩ can dip a rounding error
-                // below it for identical vectors. Dot distances may be negative.
+                // 1 − ⟨q̂,x̂⟩ can dip a rounding error below zero for identical vectors.
                 results.distances[q * columns + c] = match self.metric() {
-                    Metric::Dot => hit.distance,
-                    _ => hit.distance.max(0.0),
+                    Metric::Cosine => hit.distance.max(0.0),
+                    _ => hit.distance,
                 };
             }
         }
@@ -415,30 +356,24 @@ impl FlatIndex {
     }
 
     /// Queries as the kernels want them: normalised for cosine, with the per-row bias.
+    /// Queries as the kernels want them: normalised for cosine, with the per-row bias of the
+    /// expansion (1 for `1 − ⟨q,x⟩`; unused by direct L2).
     fn prepare_queries(&self, queries: &[f32]) -> PreparedQueries {
         let dim = self.dim();
         let mut data = queries.to_vec();
-        let row_bias = data
-            .chunks_exact_mut(dim)
-            .map(|row| match self.metric() {
-                Metric::Cosine => {
-                    let norm = squared_norm(row).sqrt();
-                    row.iter_mut().for_each(|x| *x /= norm);
-                    1.0
-                }
-                Metric::L2sq => squared_norm(row),
-                _ => 1.0,
-            })
-            .collect();
+        if self.metric() == Metric::Cosine {
+            data.chunks_exact_mut(dim).for_each(normalize);
+        }
+        let row_bias = vec![1.0; queries.len() / dim];
         PreparedQueries { data, row_bias }
     }
 
+    /// Squared L2 is computed from differences, not by the expansion ‖x‖² + ‖q‖² − 2⟨x,q⟩:
+    /// the expansion cancels catastrophically when norms dwarf the gaps between vectors (data
+    /// far from the origin), and then not even rescoring recovers the true neighbours.
     fn transform(&self) -> TileTransform<'_> {
         match self.metric() {
-            Metric::L2sq => TileTransform::Expansion(Expansion {
-                column_bias: Some(&self.squared_norms),
-                scale: 2.0,
-            }),
+            Metric::L2sq => TileTransform::DirectL2,
             _ => TileTransform::Expansion(Expansion {
                 column_bias: None,
                 scale: 1.0,

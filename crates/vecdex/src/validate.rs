@@ -6,9 +6,14 @@ use crate::error::{Error, Result};
 /// Largest dimension count accepted (keeps every size computation far from overflow).
 pub const MAX_DIMENSIONS: usize = 65_536;
 
+/// Largest squared norm accepted for a vector: a quarter of f32's range, so that any squared
+/// distance (‖a − b‖² ≤ 2‖a‖² + 2‖b‖²) and any inner product stays finite in f32.
+pub const MAX_SQUARED_NORM: f64 = f32::MAX as f64 / 4.0;
+
 /// Checks a row-major matrix of `dim`-dimensional rows: non-empty, a whole number of rows, every
-/// value finite, and (for cosine) no zero row.
-pub fn check_matrix(data: &[f32], dim: usize, what: &str, reject_zero_rows: bool) -> Result<()> {
+/// value finite; for cosine (rows are normalised) no zero row, otherwise no row too large for
+/// f32 distances.
+pub fn check_matrix(data: &[f32], dim: usize, what: &str, cosine: bool) -> Result<()> {
     if data.is_empty() {
         return Err(Error::invalid(format!(
             "{what}: empty input, give at least one vector"
@@ -36,13 +41,33 @@ pub fn check_matrix(data: &[f32], dim: usize, what: &str, reject_zero_rows: bool
                 values[col]
             )));
         }
-        if reject_zero_rows && values.iter().all(|x| *x == 0.0) {
+        let squared_norm = squared_norm_f64(values);
+        if !cosine && squared_norm > MAX_SQUARED_NORM {
+            return Err(Error::invalid(format!(
+                "{what}: row {row} is too large (squared norm {squared_norm:e} exceeds {MAX_SQUARED_NORM:e}, where f32 distances overflow)"
+            )));
+        }
+        if cosine && squared_norm == 0.0 {
             return Err(Error::ZeroVector(format!(
                 "{what}: row {row} is a zero vector, which has no direction for cosine"
             )));
         }
     }
     Ok(())
+}
+
+fn squared_norm_f64(values: &[f32]) -> f64 {
+    values.iter().map(|x| f64::from(*x) * f64::from(*x)).sum()
+}
+
+/// Scales a non-zero row to unit length, in f64 so that tiny or huge rows neither underflow nor
+/// overflow on the way (an f32 norm of [1e-30, 0] is 0; of [1e20, 1e20], infinite).
+pub fn normalize(row: &mut [f32]) {
+    let norm = squared_norm_f64(row).sqrt();
+    if norm > 0.0 {
+        row.iter_mut()
+            .for_each(|x| *x = (f64::from(*x) / norm) as f32);
+    }
 }
 
 /// A zero-filled buffer of `len` values, or an error (never an abort) when memory runs out.
