@@ -86,7 +86,7 @@ export async function distanceMatrix(
 ): Promise<Float32Array> {
   const { q, v, dimensions, metric } = matrixArgs(queries, vectors, options)
   using handle = abortHandle(options.signal)
-  return awaitNative(native.distanceMatrix(q, v, dimensions, metric, handle.native))
+  return awaitNative(callNative(() => native.distanceMatrix(q, v, dimensions, metric, handle.native)))
 }
 
 /** Blocking twin of {@link distanceMatrix}. */

@@ -9,6 +9,11 @@ import { checkDimensions, checkK, checkMetric, checkObject, checkSignal, type Me
 /** Up to this k, `searchSync` sizes its output without asking the index for its size. */
 const SMALL_K = 1024
 
+/** Whether a typed array's memory is a SharedArrayBuffer (other threads may write it). */
+function isShared(array: ArrayBufferView): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && array.buffer instanceof SharedArrayBuffer
+}
+
 /** One key or many, as the BigUint64Array the native layer takes. */
 function keyArrayOf(keys: KeysInput | Key): BigUint64Array {
   return typeof keys === 'number' || typeof keys === 'bigint' ? BigUint64Array.of(checkKey(keys)) : toKeyArray(keys)
@@ -105,7 +110,9 @@ export class FlatIndex implements Disposable {
   /** Blocking twin of {@link add}. */
   addSync(keys: KeysInput | Key, vectors: VectorsInput): void {
     const [keyArray, matrix] = this.#batch(keys, vectors)
-    callNative(() => this.#handle().addSync(keyArray, matrix))
+    // Validated memory must not change under the native call: copy what other threads share.
+    const stable = isShared(matrix) ? matrix.slice() : matrix
+    callNative(() => this.#handle().addSync(isShared(keyArray) ? keyArray.slice() : keyArray, stable))
   }
 
   /**
@@ -174,13 +181,24 @@ export class FlatIndex implements Disposable {
     // Rows have stride min(k, size). For small k, size the output for k columns without asking
     // the native side for its size (a call saved on the hot path).
     const columns = k <= SMALL_K ? k : Math.min(k, this.size)
-    const cells = rows * columns
-    const region = resultPool.reserve(cells * 12 + rows * 4)
+    let cells = rows * columns
+    let region = resultPool.reserve(cells * 12 + rows * 4)
+    // Native code borrows the query while writing the results: never let the two share memory
+    // (a query taken from an earlier result's buffer), nor read memory another thread may write.
+    const query = matrix.buffer === region.bytes.buffer || isShared(matrix) ? matrix.slice() : matrix
     let stride: number
     try {
-      stride = handle.searchIntoSync(matrix, k, filter, region.bytes, region.offset, cells)
+      stride = handle.searchIntoSync(query, k, filter, region.bytes, region.offset, cells)
     } catch (error) {
-      throw fromNative(error)
+      // An async add may have grown the index since `size` was read: size again, once.
+      if (k <= SMALL_K || !/too small/.test(String((error as Error)?.message))) throw fromNative(error)
+      cells = rows * Math.min(k, 2 * this.size)
+      region = resultPool.reserve(cells * 12 + rows * 4)
+      try {
+        stride = handle.searchIntoSync(query, k, filter, region.bytes, region.offset, cells)
+      } catch (again) {
+        throw fromNative(again)
+      }
     }
     const buffer = region.bytes.buffer
     return new SearchResults(
@@ -205,6 +223,7 @@ export class FlatIndex implements Disposable {
     this.#handle()
     const ahead = new AbortController()
     const outer = checkSignal(options.signal)
+    if (outer?.aborted) throw new VecdexError('ERR_ABORTED', 'the operation was aborted')
     const forward = () => ahead.abort()
     outer?.addEventListener('abort', forward, { once: true })
     let pending: Promise<SearchResults> | null = null

@@ -15,7 +15,8 @@ export type KeysInput =
   | readonly Key[]
   | ReadonlySet<Key>
 
-const MAX_KEY = 0xffff_ffff_ffff_ffffn
+/** The largest key: 2^64 − 1. */
+export const MAX_KEY = 0xffff_ffff_ffff_ffffn
 const TWO_32 = 2 ** 32
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
 

@@ -68,7 +68,9 @@ function numberKeys(keys: BigUint64Array): number[] {
  * BigUint64Array costs about a microsecond in V8 (more than a search of a small index), while a
  * view of an existing buffer costs tens of nanoseconds, and native code writes into a buffer
  * it has already seen without V8 moving it off-heap again. Results are views of their region;
- * a buffer is dropped by the pool once full and freed when no result views it any more.
+ * a buffer is dropped by the pool once full and freed when no result views it any more. So
+ * `results.keys.buffer` may hold other results too: copy (`slice()`) a result before
+ * transferring its buffer to another thread.
  */
 class ResultPool {
   static readonly SIZE = 64 * 1024
@@ -79,7 +81,8 @@ class ResultPool {
   reserve(size: number): { bytes: Uint8Array; offset: number } {
     const aligned = Math.ceil(size / 8) * 8
     if (aligned > ResultPool.SIZE / 4) return { bytes: new Uint8Array(aligned), offset: 0 }
-    if (this.#offset + aligned > ResultPool.SIZE) {
+    // A caller may have transferred a result's buffer (postMessage), which detaches it.
+    if (this.#offset + aligned > ResultPool.SIZE || this.#bytes.byteLength === 0) {
       this.#bytes = new Uint8Array(ResultPool.SIZE)
       this.#offset = 0
     }

@@ -1,5 +1,5 @@
 import { invalidArgument, VecdexError } from './errors'
-import { checkKey, type Key, type KeysInput, toKeyArray } from './keys'
+import { checkKey, type Key, type KeysInput, MAX_KEY, toKeyArray } from './keys'
 import { describe, toMatrix, type VectorsInput } from './validate'
 
 /** What `addStream` accepts from its source: a keyed vector, a keyed batch, or a bare vector
@@ -95,10 +95,11 @@ export async function ingest(
     if (signal?.aborted) throw new VecdexError('ERR_ABORTED', 'the operation was aborted')
     const where = `stream item ${index++}`
     if (item instanceof Float32Array || Array.isArray(item)) {
-      await push(nextKey, item as Float32Array | readonly number[], where)
+      if (nextKey > MAX_KEY) throw invalidArgument(`${where}: the next key would pass 2^64 − 1 (startKey too large)`)
+      await push(nextKey, toMatrix(item, dimensions, where), where)
       nextKey += 1n
     } else if (item !== null && typeof item === 'object' && 'vector' in item) {
-      await push(checkKey(item.key, `${where} key`), item.vector, where)
+      await push(checkKey(item.key, `${where} key`), toMatrix(item.vector, dimensions, `${where} vector`), where)
     } else if (item !== null && typeof item === 'object' && 'vectors' in item) {
       const batchKeys = toKeyArray(item.keys, `${where} keys`)
       const matrix = toMatrix(item.vectors, dimensions, where)

@@ -6,7 +6,7 @@
 //! take the write lock in chunks of [`WRITE_CHUNK`] rows, and size and memory are atomics that
 //! need no lock at all.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{
@@ -21,6 +21,7 @@ use vecdex::{Error, FlatConfig, FlatIndex, KeyFilter, SearchResults, StopFlag};
 use crate::abort::{flag, NativeAbortHandle};
 use crate::convert;
 use crate::error::{guarded, invalid, to_napi};
+use crate::order::WriteOrder;
 use crate::tasks;
 
 /// Rows added or keys removed per hold of the write lock by async calls: bounds how long a
@@ -29,6 +30,8 @@ const WRITE_CHUNK: usize = 16_384;
 
 struct Shared {
     index: RwLock<FlatIndex>,
+    /// Call order of writes, and of async searches relative to them.
+    order: Arc<WriteOrder>,
     config: FlatConfig,
     /// Vectors stored, updated under the write lock.
     len: AtomicU64,
@@ -69,10 +72,21 @@ pub struct NativeFlatIndex {
     inner: Option<Arc<Shared>>,
     /// Bytes currently reported to V8 as external memory.
     reported: Arc<AtomicI64>,
+    /// Set by `close()`: async calls finishing later must not report memory again.
+    closed: Arc<AtomicBool>,
 }
 
-/// Tells V8 how much native memory this index holds now (no lock: reads the atomic).
-fn report_memory(env: &Env, shared: &Shared, reported: &AtomicI64) -> napi::Result<()> {
+/// Tells V8 how much native memory this index holds now (no lock: reads the atomic), unless
+/// the handle was closed meanwhile (its memory was handed back then).
+fn report_memory(
+    env: &Env,
+    shared: &Shared,
+    reported: &AtomicI64,
+    closed: &AtomicBool,
+) -> napi::Result<()> {
+    if closed.load(Ordering::Relaxed) {
+        return Ok(());
+    }
     let now = shared.memory.load(Ordering::Relaxed) as i64;
     let before = reported.swap(now, Ordering::Relaxed);
     if now != before {
@@ -132,16 +146,19 @@ impl NativeFlatIndex {
         };
         let index = guarded(|| FlatIndex::new(config))?;
         let shared = Shared {
+            order: Arc::new(WriteOrder::default()),
             len: AtomicU64::new(0),
             memory: AtomicU64::new(index.memory_bytes() as u64),
             index: RwLock::new(index),
             config,
         };
         let reported = Arc::new(AtomicI64::new(0));
-        report_memory(&env, &shared, &reported)?;
+        let closed = Arc::new(AtomicBool::new(false));
+        report_memory(&env, &shared, &reported, &closed)?;
         Ok(NativeFlatIndex {
             inner: Some(Arc::new(shared)),
             reported,
+            closed,
         })
     }
 
@@ -189,13 +206,16 @@ impl NativeFlatIndex {
         vectors: Float32ArraySlice,
     ) -> napi::Result<()> {
         let shared = self.shared()?;
+        // A blocking write still comes after the async writes called before it.
+        let ticket = shared.order.ticket();
+        ticket.wait_turn();
         guarded(|| {
             let mut index = shared.index.write();
             let result = index.add(&keys, &vectors, &StopFlag::never());
             shared.refresh_stats(&index);
             result
         })?;
-        report_memory(&env, shared, &self.reported)
+        report_memory(&env, shared, &self.reported, &self.closed)
     }
 
     /// Async twin of `addSync`: inputs are copied before the work is queued; the write lock is
@@ -210,12 +230,16 @@ impl NativeFlatIndex {
     ) -> napi::Result<Object<'env>> {
         let shared = self.shared()?.clone();
         let (keys, vectors, stop) = (keys.to_vec(), vectors.to_vec(), flag(abort));
-        let reported = self.reported.clone();
+        let (reported, closed) = (self.reported.clone(), self.closed.clone());
         let for_report = shared.clone();
+        let ticket = shared.order.ticket();
         tasks::spawn(
             env,
-            move || add_chunked(&shared, &keys, &vectors, &stop),
-            move |env, ()| report_memory(&env, &for_report, &reported),
+            move || {
+                ticket.wait_turn();
+                add_chunked(&shared, &keys, &vectors, &stop)
+            },
+            move |env, ()| report_memory(&env, &for_report, &reported, &closed),
         )
     }
 
@@ -223,8 +247,11 @@ impl NativeFlatIndex {
     #[napi]
     pub fn remove_sync(&self, env: Env, keys: BigUint64ArraySlice) -> napi::Result<u32> {
         let shared = self.shared()?;
+        let ticket = shared.order.ticket();
+        ticket.wait_turn();
         let removed = guarded(|| Ok(remove_chunked(shared, &keys)))?;
-        report_memory(&env, shared, &self.reported)?;
+        drop(ticket);
+        report_memory(&env, shared, &self.reported, &self.closed)?;
         Ok(removed)
     }
 
@@ -237,12 +264,18 @@ impl NativeFlatIndex {
     ) -> napi::Result<Object<'env>> {
         let shared = self.shared()?.clone();
         let keys = keys.to_vec();
-        let reported = self.reported.clone();
+        let (reported, closed) = (self.reported.clone(), self.closed.clone());
         let for_report = shared.clone();
+        let ticket = shared.order.ticket();
         tasks::spawn(
             env,
-            move || Ok(remove_chunked(&shared, &keys)),
-            move |env, removed| report_memory(&env, &for_report, &reported).map(|()| removed),
+            move || {
+                ticket.wait_turn();
+                Ok(remove_chunked(&shared, &keys))
+            },
+            move |env, removed| {
+                report_memory(&env, &for_report, &reported, &closed).map(|()| removed)
+            },
         )
     }
 
@@ -343,9 +376,12 @@ impl NativeFlatIndex {
         let queries = queries.to_vec();
         let filter = filter_of(filter.as_deref());
         let stop = flag(abort);
+        // Sees every write called before it, as awaiting them would.
+        let after_writes = shared.order.mark();
         tasks::spawn(
             env,
             move || {
+                shared.order.wait_for(after_writes);
                 shared
                     .index
                     .read()
@@ -359,6 +395,7 @@ impl NativeFlatIndex {
     #[napi]
     pub fn close(&mut self, env: Env) -> napi::Result<()> {
         if self.inner.take().is_some() {
+            self.closed.store(true, Ordering::Relaxed);
             let before = self.reported.swap(0, Ordering::Relaxed);
             if before != 0 {
                 env.adjust_external_memory(-before)?;

@@ -6,6 +6,7 @@ mod abort;
 mod convert;
 mod error;
 mod flat_index;
+mod order;
 mod tasks;
 
 use napi::bindgen_prelude::{

@@ -155,7 +155,13 @@ mod tests {
         top.push(f32::NAN, 0);
         top.push(2.0, 1);
         top.push(1.0, 2);
-        assert_eq!(top.into_sorted(), vec![Neighbor { distance: 1.0, index: 2 }]);
+        assert_eq!(
+            top.into_sorted(),
+            vec![Neighbor {
+                distance: 1.0,
+                index: 2
+            }]
+        );
     }
 
     #[test]

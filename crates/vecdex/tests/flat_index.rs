@@ -270,13 +270,25 @@ fn l2_batches_are_exact_far_from_the_origin() {
     let mut rng = StdRng::seed_from_u64(4);
     let dim = 32;
     let count = 3000;
-    let data: Vec<f32> = (0..count * dim).map(|_| 1000.0 + rng.gen_range(0.0..0.1)).collect();
-    let mut index = FlatIndex::new(FlatConfig { dim, metric: Metric::L2sq }).expect("config");
+    let data: Vec<f32> = (0..count * dim)
+        .map(|_| 1000.0 + rng.gen_range(0.0..0.1))
+        .collect();
+    let mut index = FlatIndex::new(FlatConfig {
+        dim,
+        metric: Metric::L2sq,
+    })
+    .expect("config");
     let keys: Vec<u64> = (0..count as u64).collect();
     index.add(&keys, &data, &StopFlag::never()).expect("add");
     let rows = 64;
-    let results = index.search(&data[..rows * dim], 3, None, &StopFlag::never()).expect("search");
-    let entries: Vec<(u64, Vec<f32>)> = keys.iter().zip(data.chunks_exact(dim)).map(|(k, v)| (*k, v.to_vec())).collect();
+    let results = index
+        .search(&data[..rows * dim], 3, None, &StopFlag::never())
+        .expect("search");
+    let entries: Vec<(u64, Vec<f32>)> = keys
+        .iter()
+        .zip(data.chunks_exact(dim))
+        .map(|(k, v)| (*k, v.to_vec()))
+        .collect();
     for q in 0..rows {
         assert_eq!(results.keys[q * 3], q as u64, "query {q} must find itself");
         assert_eq!(results.distances[q * 3], 0.0);
@@ -287,17 +299,32 @@ fn l2_batches_are_exact_far_from_the_origin() {
 #[test]
 fn tiny_and_huge_vectors_are_normalised_or_refused() {
     let never = StopFlag::never();
-    let mut index = FlatIndex::new(FlatConfig { dim: 2, metric: Metric::Cosine }).expect("config");
-    index.add(&[1, 2], &[1e-30, 0.0, 1e20, 1e20], &never).expect("tiny and large but finite");
+    let mut index = FlatIndex::new(FlatConfig {
+        dim: 2,
+        metric: Metric::Cosine,
+    })
+    .expect("config");
+    index
+        .add(&[1, 2], &[1e-30, 0.0, 1e20, 1e20], &never)
+        .expect("tiny and large but finite");
     assert_eq!(index.get(1).expect("stored"), vec![1.0, 0.0]);
     let r = index.search(&[1.0, 1.0], 1, None, &never).expect("search");
     assert_eq!(r.keys[0], 2);
-    let r = index.search(&[1e-30, 0.0], 1, None, &never).expect("tiny query");
+    let r = index
+        .search(&[1e-30, 0.0], 1, None, &never)
+        .expect("tiny query");
     assert_eq!(r.keys[0], 1);
-    let mut l2 = FlatIndex::new(FlatConfig { dim: 2, metric: Metric::L2sq }).expect("config");
-    let err = l2.add(&[1], &[1e20, 0.0], &never).expect_err("squared norm overflows f32");
+    let mut l2 = FlatIndex::new(FlatConfig {
+        dim: 2,
+        metric: Metric::L2sq,
+    })
+    .expect("config");
+    let err = l2
+        .add(&[1], &[1e20, 0.0], &never)
+        .expect_err("squared norm overflows f32");
     assert_eq!(err.code(), "ERR_INVALID_ARGUMENT");
-    l2.add(&[1, 2], &[1e18, 0.0, 0.0, 0.0], &never).expect("largest still exact");
+    l2.add(&[1, 2], &[1e18, 0.0, 0.0, 0.0], &never)
+        .expect("largest still exact");
     let r = l2.search(&[0.0, 0.0], 2, None, &never).expect("search");
     assert_eq!((r.counts[0], r.keys[0], r.keys[1]), (2, 2, 1));
     assert!(r.distances[1].is_finite());
