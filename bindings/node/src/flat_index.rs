@@ -15,7 +15,7 @@ use napi::bindgen_prelude::{
 };
 use napi::Env;
 use napi_derive::napi;
-use parking_lot::RwLock;
+use parking_lot::{RwLock, RwLockUpgradableReadGuard};
 use vecdex::{Error, FlatConfig, FlatIndex, KeyFilter, SearchResults, StopFlag};
 
 use crate::abort::{flag, NativeAbortHandle};
@@ -26,7 +26,7 @@ use crate::tasks;
 
 /// Rows added or keys removed per hold of the write lock by async calls: bounds how long a
 /// JS-thread read (get, contains, searchSync) can wait for a writer.
-const WRITE_CHUNK: usize = 16_384;
+const WRITE_CHUNK: usize = 4_096;
 
 struct Shared {
     index: RwLock<FlatIndex>,
@@ -110,16 +110,22 @@ fn add_chunked(
 ) -> vecdex::Result<()> {
     let batch = FlatIndex::check_batch(shared.config, keys, vectors)?;
     stop.check()?;
-    if batch.len() > WRITE_CHUNK {
-        // One allocation for the whole batch (upserted keys make this an over-estimate).
-        shared.index.write().reserve(batch.len());
-    }
     let mut start = 0;
     while start < batch.len() {
         let end = (start + WRITE_CHUNK).min(batch.len());
-        let mut index = shared.index.write();
+        // Growing copies the whole index: do that under an upgradable read, while searches and
+        // JS-thread reads go on, then take the write lock only to swap storage and insert.
+        let reading = shared.index.upgradable_read();
+        let grown = (!reading.has_room(batch.len() - start))
+            .then(|| reading.grown_storage(batch.len() - start));
+        let mut index = RwLockUpgradableReadGuard::upgrade(reading);
+        let retired = grown
+            .map(|storage| index.install_storage(storage))
+            .transpose()?;
         index.insert(&batch, start..end)?;
         shared.refresh_stats(&index);
+        drop(index);
+        drop(retired); // freed outside the lock
         start = end;
     }
     Ok(())

@@ -71,6 +71,24 @@ impl PanelMatrix {
         self.rows.reserve(needed.saturating_sub(self.rows.len()));
     }
 
+    /// Vectors that fit without reallocating.
+    pub fn capacity(&self) -> usize {
+        self.rows.capacity() / self.dim * LANES
+    }
+
+    /// A copy with room for at least `additional` more vectors, so a caller can do the copying
+    /// part of growing while others still read this one.
+    pub fn copy_with_room(&self, additional: usize) -> PanelMatrix {
+        let blocks = (self.len + additional).div_ceil(LANES);
+        let mut rows = Vec::with_capacity(blocks * self.dim);
+        rows.extend_from_slice(&self.rows);
+        PanelMatrix {
+            dim: self.dim,
+            len: self.len,
+            rows,
+        }
+    }
+
     /// Appends a vector; returns its position.
     pub fn push(&mut self, vector: &[f32]) -> usize {
         assert_eq!(vector.len(), self.dim, "vector length must equal dim");

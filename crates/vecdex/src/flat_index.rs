@@ -60,6 +60,16 @@ impl CheckedBatch<'_> {
     }
 }
 
+/// Storage of a [`FlatIndex`] copied with room to grow; see [`FlatIndex::grown_storage`].
+#[derive(Debug)]
+pub struct GrownStorage {
+    config: FlatConfig,
+    len: usize,
+    vectors: PanelMatrix,
+    keys: Vec<u64>,
+    slots: HashMap<u64, u32>,
+}
+
 /// An allow-list of keys, given as data: only these keys may appear in results.
 #[derive(Debug, Clone, Default)]
 pub struct KeyFilter {
@@ -212,6 +222,53 @@ impl FlatIndex {
         self.vectors.reserve(additional);
         self.keys.reserve(additional);
         self.slots.reserve(additional);
+    }
+
+    /// Whether `additional` more vectors fit without reallocating anything.
+    pub fn has_room(&self, additional: usize) -> bool {
+        let wanted = self.len() + additional;
+        self.vectors.capacity() >= wanted
+            && self.keys.capacity() >= wanted
+            && self.slots.capacity() >= wanted
+    }
+
+    /// Copies of the storage with room for `additional` more vectors (at least doubling, so
+    /// growth stays amortised). This is the slow part of growing, and it needs only shared
+    /// access: callers build it under a read lock and swap it in with
+    /// [`install_storage`](Self::install_storage), which is O(1).
+    pub fn grown_storage(&self, additional: usize) -> GrownStorage {
+        let room = additional.max(self.len());
+        let mut keys = Vec::with_capacity(self.len() + room);
+        keys.extend_from_slice(&self.keys);
+        let mut slots = HashMap::with_capacity(self.len() + room);
+        slots.extend(self.slots.iter().map(|(k, v)| (*k, *v)));
+        GrownStorage {
+            config: self.config,
+            len: self.len(),
+            vectors: self.vectors.copy_with_room(room),
+            keys,
+            slots,
+        }
+    }
+
+    /// Swaps in storage from [`grown_storage`](Self::grown_storage) and returns the old one,
+    /// for the caller to drop after releasing its lock (freeing a large allocation takes
+    /// milliseconds). Refused if the index changed since the storage was built.
+    pub fn install_storage(&mut self, storage: GrownStorage) -> Result<GrownStorage> {
+        // Callers hold an upgradable lock from copy to swap, so no write can slip in between;
+        // this O(1) check guards against misuse.
+        if storage.config != self.config || storage.len != self.len() {
+            return Err(Error::Internal(
+                "grown storage is stale: the index changed meanwhile".into(),
+            ));
+        }
+        Ok(GrownStorage {
+            config: self.config,
+            len: self.len(),
+            vectors: std::mem::replace(&mut self.vectors, storage.vectors),
+            keys: std::mem::replace(&mut self.keys, storage.keys),
+            slots: std::mem::replace(&mut self.slots, storage.slots),
+        })
     }
 
     /// Inserts rows `rows` of a checked batch (upserting keys already present). Fails only if

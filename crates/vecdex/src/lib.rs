@@ -11,6 +11,6 @@ pub mod validate;
 
 pub use cancel::StopFlag;
 pub use error::{catch_panic, Error, Result};
-pub use flat_index::{CheckedBatch, FlatConfig, FlatIndex, KeyFilter, SearchResults};
+pub use flat_index::{CheckedBatch, FlatConfig, FlatIndex, GrownStorage, KeyFilter, SearchResults};
 pub use matrix::distance_matrix;
 pub use vecdex_distance::{capabilities, Capabilities, ElementType, Metric};

@@ -329,3 +329,43 @@ fn tiny_and_huge_vectors_are_normalised_or_refused() {
     assert_eq!((r.counts[0], r.keys[0], r.keys[1]), (2, 2, 1));
     assert!(r.distances[1].is_finite());
 }
+
+#[test]
+fn growing_by_copy_and_swap_keeps_every_vector() {
+    let mut rng = StdRng::seed_from_u64(5);
+    let dim = 9;
+    let mut index = FlatIndex::new(FlatConfig {
+        dim,
+        metric: Metric::L2sq,
+    })
+    .expect("config");
+    let mut entries: Vec<(u64, Vec<f32>)> = Vec::new();
+    for round in 0..6u64 {
+        let rows = 700;
+        let data = random_rows(&mut rng, rows, dim);
+        let keys: Vec<u64> = (0..rows as u64).map(|i| round * 10_000 + i).collect();
+        let batch = FlatIndex::check_batch(index.config(), &keys, &data).expect("valid");
+        if !index.has_room(rows) {
+            let grown = index.grown_storage(rows);
+            index.install_storage(grown).expect("fresh storage");
+            assert!(index.has_room(rows));
+        }
+        index.insert(&batch, 0..rows).expect("insert");
+        entries.extend(
+            keys.iter()
+                .zip(data.chunks_exact(dim))
+                .map(|(k, v)| (*k, v.to_vec())),
+        );
+    }
+    let stale = index.grown_storage(10);
+    index
+        .add(&[99_999_999], &vec![0.5; dim], &StopFlag::never())
+        .expect("add");
+    assert!(
+        index.install_storage(stale).is_err(),
+        "stale storage must be refused"
+    );
+    index.remove(&[99_999_999]);
+    let queries = random_rows(&mut rng, 5, dim);
+    check(&index, &entries, &queries, 10, None);
+}
