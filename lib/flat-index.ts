@@ -9,9 +9,11 @@ import { checkDimensions, checkK, checkMetric, checkObject, checkSignal, type Me
 /** Up to this k, `searchSync` sizes its output without asking the index for its size. */
 const SMALL_K = 1024
 
+const HAS_SHARED_MEMORY = typeof SharedArrayBuffer !== 'undefined'
+
 /** Whether a typed array's memory is a SharedArrayBuffer (other threads may write it). */
 function isShared(array: ArrayBufferView): boolean {
-  return typeof SharedArrayBuffer !== 'undefined' && array.buffer instanceof SharedArrayBuffer
+  return HAS_SHARED_MEMORY && array.buffer instanceof SharedArrayBuffer
 }
 
 /** One key or many, as the BigUint64Array the native layer takes. */
@@ -175,37 +177,40 @@ export class FlatIndex implements Disposable {
 
   /** Blocking twin of {@link search}: best for single queries on small indexes (no thread hop). */
   searchSync(queries: VectorsInput, options: Omit<SearchOptions, 'signal'>): SearchResults {
+    // The hot path of single-query latency: no intermediate objects, one look at the buffer.
     const { k, matrix, filter } = this.#queryArgs(queries, options)
     const handle = this.#handle()
     const rows = matrix.length / this.dimensions
     // Rows have stride min(k, size). For small k, size the output for k columns without asking
     // the native side for its size (a call saved on the hot path).
-    const columns = k <= SMALL_K ? k : Math.min(k, this.size)
-    let cells = rows * columns
-    let region = resultPool.reserve(cells * 12 + rows * 4)
+    let cells = rows * (k <= SMALL_K ? k : Math.min(k, this.size))
+    let offset = resultPool.reserve(cells * 12 + rows * 4)
+    let bytes = resultPool.bytes
     // Native code borrows the query while writing the results: never let the two share memory
     // (a query taken from an earlier result's buffer), nor read memory another thread may write.
-    const query = matrix.buffer === region.bytes.buffer || isShared(matrix) ? matrix.slice() : matrix
+    const source = matrix.buffer
+    const query = source === bytes.buffer || (HAS_SHARED_MEMORY && source instanceof SharedArrayBuffer) ? matrix.slice() : matrix
     let stride: number
     try {
-      stride = handle.searchIntoSync(query, k, filter, region.bytes, region.offset, cells)
+      stride = handle.searchIntoSync(query, k, filter, bytes, offset, cells)
     } catch (error) {
       // An async add may have grown the index since `size` was read: size again, once.
       if (k <= SMALL_K || !/too small/.test(String((error as Error)?.message))) throw fromNative(error)
       cells = rows * Math.min(k, 2 * this.size)
-      region = resultPool.reserve(cells * 12 + rows * 4)
+      offset = resultPool.reserve(cells * 12 + rows * 4)
+      bytes = resultPool.bytes
       try {
-        stride = handle.searchIntoSync(query, k, filter, region.bytes, region.offset, cells)
+        stride = handle.searchIntoSync(query, k, filter, bytes, offset, cells)
       } catch (again) {
         throw fromNative(again)
       }
     }
-    const buffer = region.bytes.buffer
+    const buffer = bytes.buffer
     return new SearchResults(
       stride,
-      new BigUint64Array(buffer, region.offset, rows * stride),
-      new Float32Array(buffer, region.offset + cells * 8, rows * stride),
-      new Uint32Array(buffer, region.offset + cells * 12, rows),
+      new BigUint64Array(buffer, offset, rows * stride),
+      new Float32Array(buffer, offset + cells * 8, rows * stride),
+      new Uint32Array(buffer, offset + cells * 12, rows),
     )
   }
 

@@ -74,21 +74,26 @@ function numberKeys(keys: BigUint64Array): number[] {
  */
 class ResultPool {
   static readonly SIZE = 64 * 1024
-  #bytes = new Uint8Array(ResultPool.SIZE)
+  /** The buffer the last `reserve` placed its region in. */
+  bytes = new Uint8Array(ResultPool.SIZE)
   #offset = 0
 
-  /** A region of at least `size` bytes: `bytes` is the whole buffer, the region starts at `offset`. */
-  reserve(size: number): { bytes: Uint8Array; offset: number } {
+  /** Reserves at least `size` bytes and returns where they start in `this.bytes`. */
+  reserve(size: number): number {
     const aligned = Math.ceil(size / 8) * 8
-    if (aligned > ResultPool.SIZE / 4) return { bytes: new Uint8Array(aligned), offset: 0 }
+    if (aligned > ResultPool.SIZE / 4) {
+      this.bytes = new Uint8Array(aligned)
+      this.#offset = ResultPool.SIZE // the next small request starts a fresh buffer
+      return 0
+    }
     // A caller may have transferred a result's buffer (postMessage), which detaches it.
-    if (this.#offset + aligned > ResultPool.SIZE || this.#bytes.byteLength === 0) {
-      this.#bytes = new Uint8Array(ResultPool.SIZE)
+    if (this.#offset + aligned > ResultPool.SIZE || this.bytes.byteLength === 0) {
+      this.bytes = new Uint8Array(ResultPool.SIZE)
       this.#offset = 0
     }
     const offset = this.#offset
     this.#offset += aligned
-    return { bytes: this.#bytes, offset }
+    return offset
   }
 }
 
