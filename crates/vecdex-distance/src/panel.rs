@@ -171,11 +171,10 @@ impl PanelMatrix {
 ///
 /// `Expansion`: from inner products `s`, `d = column_bias[j] + row_bias[r] − scale·s` — one FMA
 /// per element, the matrix-product form. Dot and cosine (on normalised vectors): bias 1,
-/// scale 1 → `1 − s`. Squared L2 by expansion: `‖x‖² + ‖q‖² − 2s` (fast, but rounding grows
-/// with the norms: callers rescore the selected candidates exactly).
+/// scale 1 → `1 − s`. Squared L2 by expansion, `‖x‖² + ‖q‖² − 2s`, is possible too, but its
+/// rounding grows with the norms and swamps small gaps far from the origin.
 ///
-/// `DirectL2`: `d = Σ (qₖ − xₖ)²` — exact squared L2 at two operations per element; used where
-/// the scan is bound by memory rather than arithmetic (one or a few queries).
+/// `DirectL2`: `d = Σ (qₖ − xₖ)²` — exact squared L2 at two operations per element.
 #[derive(Debug, Clone, Copy)]
 pub enum TileTransform<'a> {
     Expansion(Expansion<'a>),

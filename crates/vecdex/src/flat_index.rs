@@ -540,7 +540,6 @@ impl FlatIndex {
             let query = &queries.data[q * dim..(q + 1) * dim];
             let mut top = TopK::new(k);
             for (vector, slot) in gathered.chunks_exact(dim).zip(&filter.slots) {
-                // Few vectors: exact squared L2 costs no more than the expansion here.
                 let distance = match self.metric() {
                     Metric::L2sq => exact_l2sq(query, vector),
                     _ => 1.0 - vecdex_distance::dot(query, vector),
