@@ -847,3 +847,4 @@ module.exports.distanceI8 = nativeBinding.distanceI8
 module.exports.distanceMatrix = nativeBinding.distanceMatrix
 module.exports.distanceMatrixSync = nativeBinding.distanceMatrixSync
 module.exports.measureReadBandwidth = nativeBinding.measureReadBandwidth
+module.exports.searchIntoSyncFast = nativeBinding.searchIntoSyncFast

@@ -54,6 +54,16 @@ describe('lifecycle', () => {
     expect(index.reportedExternalBytes).toBe(0)
   })
 
+  it('the fast search handle does not keep a closed index alive', () => {
+    const index = new native.NativeFlatIndex(2, 'l2sq')
+    index.addSync(new BigUint64Array([1n]), new Float32Array([1, 1]))
+    const handle = index.searchHandle()
+    const out = new Uint8Array(64)
+    expect(native.searchIntoSyncFast(handle, new Float32Array([1, 1]), 1, null, out, 0, 1)).toBe(1)
+    index.close()
+    expect(() => native.searchIntoSyncFast(handle, new Float32Array([1, 1]), 1, null, out, 0, 1)).toThrow(/^ERR_CLOSED: /)
+  })
+
   it('memory accounting follows removes', async () => {
     const index = new FlatIndex({ dimensions: 32, metric: 'dot' })
     index.addSync(Uint32Array.from({ length: 1000 }, (_, i) => i), randomMatrix(1000, 32, 3))

@@ -60,6 +60,8 @@ export interface AddOptions {
  */
 export class FlatIndex implements Disposable {
   #native: native.NativeFlatIndex | null
+  /** The same index for `searchIntoSyncFast`, which skips napi-rs's per-call receiver check. */
+  #searchHandle: ReturnType<native.NativeFlatIndex['searchHandle']> | null
   readonly dimensions: number
   readonly metric: Exclude<Metric, 'hamming'>
 
@@ -68,6 +70,7 @@ export class FlatIndex implements Disposable {
     this.dimensions = checkDimensions(options.dimensions)
     this.metric = checkMetric(options.metric ?? 'cosine', ['cosine', 'dot', 'l2sq']) as Exclude<Metric, 'hamming'>
     this.#native = callNative(() => new native.NativeFlatIndex(this.dimensions, this.metric))
+    this.#searchHandle = this.#native.searchHandle()
   }
 
   #handle(): native.NativeFlatIndex {
@@ -179,7 +182,8 @@ export class FlatIndex implements Disposable {
   searchSync(queries: VectorsInput, options: Omit<SearchOptions, 'signal'>): SearchResults {
     // The hot path of single-query latency: no intermediate objects, one look at the buffer.
     const { k, matrix, filter } = this.#queryArgs(queries, options)
-    const handle = this.#handle()
+    this.#handle()
+    const handle = this.#searchHandle!
     const rows = matrix.length / this.dimensions
     // Rows have stride min(k, size). For small k, size the output for k columns without asking
     // the native side for its size (a call saved on the hot path).
@@ -192,7 +196,7 @@ export class FlatIndex implements Disposable {
     const query = source === bytes.buffer || (HAS_SHARED_MEMORY && source instanceof SharedArrayBuffer) ? matrix.slice() : matrix
     let stride: number
     try {
-      stride = handle.searchIntoSync(query, k, filter, bytes, offset, cells)
+      stride = native.searchIntoSyncFast(handle, query, k, filter, bytes, offset, cells)
     } catch (error) {
       // An async add may have grown the index since `size` was read: size again, once.
       if (k <= SMALL_K || !/too small/.test(String((error as Error)?.message))) throw fromNative(error)
@@ -200,7 +204,7 @@ export class FlatIndex implements Disposable {
       offset = resultPool.reserve(cells * 12 + rows * 4)
       bytes = resultPool.bytes
       try {
-        stride = handle.searchIntoSync(query, k, filter, bytes, offset, cells)
+        stride = native.searchIntoSyncFast(handle, query, k, filter, bytes, offset, cells)
       } catch (again) {
         throw fromNative(again)
       }
@@ -259,6 +263,7 @@ export class FlatIndex implements Disposable {
   close(): void {
     const handle = this.#native
     this.#native = null
+    this.#searchHandle = null
     handle?.close()
   }
 

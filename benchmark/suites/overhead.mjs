@@ -27,20 +27,22 @@ function nanosPerCall(fn, iterations) {
 }
 
 /**
- * The native class's searchIntoSync with a preallocated output buffer: `capacity` u64 keys,
- * then `capacity` f32 distances, then one u32 count per query, from byte `offset`.
+ * The native search that FlatIndex.searchSync makes (searchIntoSyncFast through a search
+ * handle) with a preallocated output buffer: `capacity` u64 keys, then `capacity` f32
+ * distances, then one u32 count per query, from byte `offset`.
  */
 function rawBindingCall(native, dataset, keys, query, k, stride) {
   const index = new native.NativeFlatIndex(dataset.dim, dataset.metric)
   index.addSync(keys, dataset.base)
+  const handle = index.searchHandle()
   const bytes = new Uint8Array(stride * 12 + 8)
   const keysView = new BigUint64Array(bytes.buffer, 0, stride)
-  const call = () => index.searchIntoSync(query, k, null, bytes, 0, stride)
+  const call = () => native.searchIntoSyncFast(handle, query, k, null, bytes, 0, stride)
   try {
-    if (call() === stride) return { index, form: 'searchIntoSync(queries, k, null, out, 0, capacity)', call, keys: () => keysView }
-    return { index, call: null, reason: 'native searchIntoSync returned an unexpected stride' }
+    if (call() === stride) return { index, form: 'searchIntoSyncFast(handle, queries, k, null, out, 0, capacity)', call, keys: () => keysView }
+    return { index, call: null, reason: 'native searchIntoSyncFast returned an unexpected stride' }
   } catch (error) {
-    return { index, call: null, reason: `native searchIntoSync failed (${error?.message ?? error})` }
+    return { index, call: null, reason: `native searchIntoSyncFast failed (${error?.message ?? error})` }
   }
 }
 
@@ -88,7 +90,7 @@ export async function run(ctx) {
   const rust = median(samples.rust)
   const rows = [
     { what: 'FlatIndex.searchSync(query, { k }) — public API', key: 'api' },
-    { what: 'NativeFlatIndex.searchIntoSync — binding only, preallocated outputs', key: 'binding' },
+    { what: 'native searchIntoSyncFast — binding only, preallocated outputs', key: 'binding' },
     { what: 'Rust search alone (measureRustSearchNanos)', key: 'rust' },
   ].filter((r) => samples[r.key].length > 0).map((r) => ({
     ...r,

@@ -17,7 +17,7 @@ use napi_derive::napi;
 use vecdex_distance::{bf16, f16, KernelError};
 
 pub use abort::NativeAbortHandle;
-pub use flat_index::{NativeFlatIndex, NativeSearchResults};
+pub use flat_index::{search_into_sync_fast, NativeFlatIndex, NativeSearchResults};
 
 use crate::error::{guarded, to_napi};
 
