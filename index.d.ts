@@ -49,14 +49,6 @@ export declare class NativeFlatIndex {
   /** Every key, in storage order. */
   keys(): BigUint64Array
   /**
-   * Searches and writes the results into `out` at byte `offset` (a multiple of 8), laid out
-   * as `capacity` u64 keys, then `capacity` f32 distances, then one u32 count per query, in
-   * native byte order (what JS typed-array views of the same buffer read). Rows have stride
-   * `min(k, size)`, which is returned. The TS layer passes a pooled buffer and views the
-   * results in place: nothing is allocated across the boundary.
-   */
-  searchIntoSync(queries: Float32Array, k: number, filter: BigUint64Array | undefined | null, out: Uint8Array, offset: number, capacity: number): number
-  /**
    * A handle for [`search_into_sync_fast`]: the same index, reachable without a class method
    * call (napi-rs checks a method's receiver on every call, about 0.3 µs). It does not keep
    * the index alive: after `close()` it fails with ERR_CLOSED.
@@ -131,5 +123,12 @@ export interface NativeSearchResults {
   counts: Uint32Array
 }
 
-/** `searchIntoSync` through a handle from `searchHandle()`: the hot path of single queries. */
+/**
+ * Searches through a handle from `searchHandle()` and writes the results into `out` at byte
+ * `offset` (a multiple of 8), laid out as `capacity` u64 keys, then `capacity` f32 distances,
+ * then one u32 count per query, in native byte order (what JS typed-array views of the same
+ * buffer read). Rows have stride `min(k, size)`, which is returned. The TS layer passes a
+ * pooled buffer and views the results in place: nothing is allocated across the boundary,
+ * and no class method is called (napi-rs checks a method's receiver on every call).
+ */
 export declare function searchIntoSyncFast(handle: ExternalObject<'NativeFlatIndexHandle'>, queries: Float32Array, k: number, filter: BigUint64Array | undefined | null, out: Uint8Array, offset: number, capacity: number): number

@@ -2,20 +2,13 @@ import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { expect } from 'vitest'
+// @ts-expect-error: plain ES module without type declarations
+import { mulberry32 } from '../benchmark/datasets.mjs'
 
 export type RefMetric = 'cosine' | 'dot' | 'l2sq'
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** Deterministic PRNG (the benchmark's mulberry32) so failures reproduce. */
+export const rng: (seed: number) => () => number = mulberry32
 
 export function randomMatrix(rows: number, dim: number, seed: number): Float32Array {
   const next = rng(seed)

@@ -95,7 +95,12 @@ fn report_memory(
     Ok(())
 }
 
-/// `searchIntoSync` through a handle from `searchHandle()`: the hot path of single queries.
+/// Searches through a handle from `searchHandle()` and writes the results into `out` at byte
+/// `offset` (a multiple of 8), laid out as `capacity` u64 keys, then `capacity` f32 distances,
+/// then one u32 count per query, in native byte order (what JS typed-array views of the same
+/// buffer read). Rows have stride `min(k, size)`, which is returned. The TS layer passes a
+/// pooled buffer and views the results in place: nothing is allocated across the boundary,
+/// and no class method is called (napi-rs checks a method's receiver on every call).
 #[napi(
     ts_args_type = "handle: ExternalObject<'NativeFlatIndexHandle'>, queries: Float32Array, k: number, filter: BigUint64Array | undefined | null, out: Uint8Array, offset: number, capacity: number"
 )]
@@ -376,24 +381,6 @@ impl NativeFlatIndex {
                 shared.index.read_recursive().keys().to_vec(),
             ))
         })
-    }
-
-    /// Searches and writes the results into `out` at byte `offset` (a multiple of 8), laid out
-    /// as `capacity` u64 keys, then `capacity` f32 distances, then one u32 count per query, in
-    /// native byte order (what JS typed-array views of the same buffer read). Rows have stride
-    /// `min(k, size)`, which is returned. The TS layer passes a pooled buffer and views the
-    /// results in place: nothing is allocated across the boundary.
-    #[napi]
-    pub fn search_into_sync(
-        &self,
-        queries: Float32ArraySlice,
-        k: u32,
-        filter: Option<BigUint64ArraySlice>,
-        out: Uint8ArraySlice,
-        offset: u32,
-        capacity: u32,
-    ) -> napi::Result<u32> {
-        search_into(self.shared()?, queries, k, filter, out, offset, capacity)
     }
 
     /// A handle for [`search_into_sync_fast`]: the same index, reachable without a class method

@@ -22,12 +22,6 @@ pub use panel::{Expansion, PanelMatrix, QueryRows, TileSink, TileTransform, LANE
 pub use simsimd::{bf16, f16};
 pub use topk::{Neighbor, TopK};
 
-/// Squared Euclidean norm of an f32 vector (through simsimd, in f64, rounded to f32).
-pub fn squared_norm(v: &[f32]) -> f32 {
-    // simsimd's dot is the fastest correct kernel here; it only fails on unequal lengths.
-    <f32 as simsimd::SpatialSimilarity>::dot(v, v).unwrap_or(0.0) as f32
-}
-
 /// Inner product of two equal-length f32 slices through simsimd (0 if the lengths differ).
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     <f32 as simsimd::SpatialSimilarity>::dot(a, b).unwrap_or(0.0) as f32

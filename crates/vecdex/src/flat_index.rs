@@ -7,6 +7,7 @@
 //!
 //! Slots are dense: removing a key moves the last vector into its slot, so scans never skip holes.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use rayon::prelude::*;
@@ -412,15 +413,17 @@ impl FlatIndex {
         SlotFilter { bits, slots }
     }
 
-    /// Queries as the kernels want them: normalised for cosine, with the per-row bias.
-    /// Queries as the kernels want them: normalised for cosine, with the per-row bias of the
-    /// expansion (1 for `1 − ⟨q,x⟩`; unused by direct L2).
-    fn prepare_queries(&self, queries: &[f32]) -> PreparedQueries {
+    /// Queries as the kernels want them: copied and normalised for cosine, borrowed otherwise,
+    /// with the per-row bias of the expansion (1 for `1 − ⟨q,x⟩`; unused by direct L2).
+    fn prepare_queries<'q>(&self, queries: &'q [f32]) -> PreparedQueries<'q> {
         let dim = self.dim();
-        let mut data = queries.to_vec();
-        if self.metric() == Metric::Cosine {
-            data.chunks_exact_mut(dim).for_each(normalize);
-        }
+        let data = if self.metric() == Metric::Cosine {
+            let mut rows = queries.to_vec();
+            rows.chunks_exact_mut(dim).for_each(normalize);
+            Cow::Owned(rows)
+        } else {
+            Cow::Borrowed(queries)
+        };
         let row_bias = vec![1.0; queries.len() / dim];
         PreparedQueries { data, row_bias }
     }
@@ -565,8 +568,8 @@ struct ScanPlan<'a> {
     stop: &'a StopFlag,
 }
 
-struct PreparedQueries {
-    data: Vec<f32>,
+struct PreparedQueries<'q> {
+    data: Cow<'q, [f32]>,
     row_bias: Vec<f32>,
 }
 
