@@ -11,7 +11,7 @@ use std::sync::{Arc, Weak};
 
 use napi::bindgen_prelude::{
     BigInt, BigUint64Array, BigUint64ArraySlice, External, Float32Array, Float32ArraySlice, Object,
-    ObjectFinalize, Uint32Array, Uint8ArraySlice,
+    ObjectFinalize, ToNapiValue, Uint32Array, Uint8ArraySlice,
 };
 use napi::Env;
 use napi_derive::napi;
@@ -300,19 +300,10 @@ impl NativeFlatIndex {
         vectors: Float32ArraySlice,
         abort: Option<&NativeAbortHandle>,
     ) -> napi::Result<Object<'env>> {
-        let shared = self.shared()?.clone();
         let (keys, vectors, stop) = (keys.to_vec(), vectors.to_vec(), flag(abort));
-        let (reported, closed) = (self.reported.clone(), self.closed.clone());
-        let for_report = shared.clone();
-        let ticket = shared.order.ticket();
-        tasks::spawn(
-            env,
-            move || {
-                ticket.wait_turn();
-                add_chunked(&shared, &keys, &vectors, &stop)
-            },
-            move |env, ()| report_memory(&env, &for_report, &reported, &closed),
-        )
+        self.spawn_write(env, move |shared| {
+            add_chunked(shared, &keys, &vectors, &stop)
+        })
     }
 
     /// Removes keys; returns how many were present.
@@ -334,8 +325,21 @@ impl NativeFlatIndex {
         env: &'env Env,
         keys: BigUint64ArraySlice,
     ) -> napi::Result<Object<'env>> {
-        let shared = self.shared()?.clone();
         let keys = keys.to_vec();
+        self.spawn_write(env, move |shared| Ok(remove_chunked(shared, &keys)))
+    }
+
+    /// Runs an async write on the task threads in call order (its ticket is taken now, on the
+    /// JS thread), then reports the index's memory to V8 and resolves with the write's value.
+    fn spawn_write<'env, T>(
+        &self,
+        env: &'env Env,
+        write: impl FnOnce(&Shared) -> vecdex::Result<T> + Send + 'static,
+    ) -> napi::Result<Object<'env>>
+    where
+        T: ToNapiValue + Send + 'static,
+    {
+        let shared = self.shared()?.clone();
         let (reported, closed) = (self.reported.clone(), self.closed.clone());
         let for_report = shared.clone();
         let ticket = shared.order.ticket();
@@ -343,11 +347,9 @@ impl NativeFlatIndex {
             env,
             move || {
                 ticket.wait_turn();
-                Ok(remove_chunked(&shared, &keys))
+                write(&shared)
             },
-            move |env, removed| {
-                report_memory(&env, &for_report, &reported, &closed).map(|()| removed)
-            },
+            move |env, value| report_memory(&env, &for_report, &reported, &closed).map(|()| value),
         )
     }
 
