@@ -65,6 +65,53 @@ export declare class NativeFlatIndex {
   measureRustSearchNanos(query: Float32Array, k: number, iterations: number): number
 }
 
+export declare class NativeHnswIndex {
+  constructor(dim: number, metric: string, options?: NativeHnswOptions | undefined | null)
+  get dim(): number
+  get metric(): string
+  get m(): number
+  get efConstruction(): number
+  get efSearch(): number
+  get size(): number
+  get memoryBytes(): number
+  /** Bytes this index has reported to V8 as external memory (0 once closed). */
+  get reportedExternalBytes(): number
+  get closed(): boolean
+  /**
+   * Adds vectors (row-major) under keys, replacing the vectors of keys already present.
+   * Links in parallel on the pool; blocks until done.
+   */
+  addSync(keys: BigUint64Array, vectors: Float32Array): void
+  /**
+   * Async twin of `addSync`: inputs are copied before the work is queued; searches go on
+   * while the batch is linked.
+   */
+  add(keys: BigUint64Array, vectors: Float32Array, abort?: NativeAbortHandle | undefined | null): Promise<void>
+  /**
+   * Removes keys (their nodes become tombstones, their slots are reused); returns how many
+   * were present.
+   */
+  removeSync(keys: BigUint64Array): number
+  /** Async twin of `removeSync`. */
+  remove(keys: BigUint64Array): Promise<number>
+  /** Relinks the graph around removed vectors; returns how many were detached. */
+  compactSync(): number
+  /** Async twin of `compactSync`; searches go on meanwhile. */
+  compact(abort?: NativeAbortHandle | undefined | null): Promise<number>
+  contains(key: bigint): boolean
+  /** The stored vector of a key (normalised, for cosine), or null. */
+  get(key: bigint): Float32Array | null
+  /** Every live key, in slot order. */
+  keys(): BigUint64Array
+  stats(): NativeHnswStats
+  /** A handle for [`hnsw_search_into_sync_fast`]; does not keep the index alive. */
+  searchHandle(): ExternalObject<'NativeHnswIndexHandle'>
+  /** Async batch search (parallel over queries on the pool); `ef` 0 means the default. */
+  search(queries: Float32Array, k: number, ef: number, filter?: BigUint64Array | undefined | null, abort?: NativeAbortHandle | undefined | null): Promise<NativeSearchResults>
+  /** Releases the index. Idempotent; in-flight tasks finish on their own reference. */
+  close(): void
+}
+
 export declare function capabilities(): NativeCapabilities
 
 /**
@@ -94,6 +141,9 @@ export declare function distanceMatrix(queries: Float32Array, vectors: Float32Ar
 /** Row-major `queries × vectors` distances (blocking). */
 export declare function distanceMatrixSync(queries: Float32Array, vectors: Float32Array, dim: number, metric: string): Float32Array
 
+/** `searchIntoSyncFast` for an HNSW handle; `ef` 0 means the index's default. */
+export declare function hnswSearchIntoSyncFast(handle: ExternalObject<'NativeHnswIndexHandle'>, queries: Float32Array, k: number, ef: number, filter: BigUint64Array | undefined | null, out: Uint8Array, offset: number, capacity: number): number
+
 /**
  * Memory read bandwidth in bytes per second: `bytes` summed over `threads` pool threads, best
  * of `repeats`. For benchmark reports (single-query scans are bounded by it).
@@ -113,6 +163,30 @@ export interface NativeCapabilities {
   os: string
 }
 
+/** Construction options (validated again by the index). */
+export interface NativeHnswOptions {
+  m?: number
+  efConstruction?: number
+  efSearch?: number
+  /** Seed of node levels and of the random insertion order (below 2^53). */
+  seed?: number
+  /** 'given' | 'random' | 'lid'. */
+  insertionOrder?: string
+}
+
+/** Figures about the index. */
+export interface NativeHnswStats {
+  size: number
+  tombstones: number
+  /** Layers in use (highest level + 1). */
+  levels: number
+  /** Nodes whose level is at least `i`, per layer `i`. */
+  nodesPerLevel: Array<number>
+  /** Mean links per node on layer 0. */
+  meanDegree: number
+  memoryBytes: number
+}
+
 /** Results of a batch search, row-major: row `i` is query `i`, `k` columns, best first. */
 export interface NativeSearchResults {
   /** Columns per row: min(k, index size). */
@@ -124,11 +198,9 @@ export interface NativeSearchResults {
 }
 
 /**
- * Searches through a handle from `searchHandle()` and writes the results into `out` at byte
- * `offset` (a multiple of 8), laid out as `capacity` u64 keys, then `capacity` f32 distances,
- * then one u32 count per query, in native byte order (what JS typed-array views of the same
- * buffer read). Rows have stride `min(k, size)`, which is returned. The TS layer passes a
- * pooled buffer and views the results in place: nothing is allocated across the boundary,
- * and no class method is called (napi-rs checks a method's receiver on every call).
+ * Searches through a handle from `searchHandle()` and writes the results into `out` (layout in
+ * [`write_results`]). The TS layer passes a pooled buffer and views the results in place:
+ * nothing is allocated across the boundary, and no class method is called (napi-rs checks a
+ * method's receiver on every call).
  */
 export declare function searchIntoSyncFast(handle: ExternalObject<'NativeFlatIndexHandle'>, queries: Float32Array, k: number, filter: BigUint64Array | undefined | null, out: Uint8Array, offset: number, capacity: number): number

@@ -6,6 +6,8 @@ mod abort;
 mod convert;
 mod error;
 mod flat_index;
+mod handle;
+mod hnsw_index;
 mod order;
 mod tasks;
 
@@ -17,7 +19,9 @@ use napi_derive::napi;
 use vecdex_distance::{bf16, f16, KernelError};
 
 pub use abort::NativeAbortHandle;
-pub use flat_index::{search_into_sync_fast, NativeFlatIndex, NativeSearchResults};
+pub use flat_index::{search_into_sync_fast, NativeFlatIndex};
+pub use handle::NativeSearchResults;
+pub use hnsw_index::{hnsw_search_into_sync_fast, NativeHnswIndex, NativeHnswOptions, NativeHnswStats};
 
 use crate::error::{guarded, to_napi};
 

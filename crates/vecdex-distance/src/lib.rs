@@ -5,11 +5,13 @@
 //!   and the choice of level for our own blocked kernels.
 //! - [`scalar`]: the plain oracle every SIMD path is tested against.
 //! - [`panel`]: blocked storage of f32 vectors and the tiled exact-scan kernels.
+//! - [`rows`]: one-to-one kernels over zero-padded rows, for graph search.
 //! - [`topk`]: bounded top-k selection.
 
 pub mod dispatch;
 pub mod metric;
 pub mod panel;
+pub mod rows;
 pub mod scalar;
 pub mod topk;
 
@@ -19,6 +21,7 @@ pub use dispatch::{
 };
 pub use metric::{ElementType, Metric, UnknownMetric};
 pub use panel::{Expansion, PanelMatrix, QueryRows, TileSink, TileTransform, LANES};
+pub use rows::{padded_len, prefetch_row, RowKernel, ROW_LANES};
 pub use simsimd::{bf16, f16};
 pub use topk::{Neighbor, TopK};
 

@@ -18,7 +18,7 @@ use vecdex_distance::{
 use crate::cancel::StopFlag;
 use crate::error::{Error, Result};
 use crate::threads;
-use crate::validate::{check_matrix, normalize, try_filled, MAX_DIMENSIONS};
+use crate::validate::{check_keyed_batch, check_matrix, normalize, try_filled, MAX_DIMENSIONS};
 
 /// Configuration of a [`FlatIndex`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -80,6 +80,10 @@ pub struct KeyFilter {
 impl KeyFilter {
     pub fn new(keys: Vec<u64>) -> Self {
         KeyFilter { keys }
+    }
+
+    pub fn keys(&self) -> &[u64] {
+        &self.keys
     }
 }
 
@@ -194,23 +198,7 @@ impl FlatIndex {
         keys: &'a [u64],
         vectors: &'a [f32],
     ) -> Result<CheckedBatch<'a>> {
-        let dim = config.dim;
-        check_matrix(vectors, dim, "vectors", config.metric == Metric::Cosine)?;
-        if vectors.len() / dim != keys.len() {
-            return Err(Error::invalid(format!(
-                "{} keys for {} vectors: give one key per vector",
-                keys.len(),
-                vectors.len() / dim
-            )));
-        }
-        let mut seen = HashMap::with_capacity(keys.len());
-        for (i, key) in keys.iter().enumerate() {
-            if let Some(first) = seen.insert(*key, i) {
-                return Err(Error::invalid(format!(
-                    "key {key} appears twice in one batch (positions {first} and {i})"
-                )));
-            }
-        }
+        check_keyed_batch(keys, vectors, config.dim, config.metric == Metric::Cosine)?;
         Ok(CheckedBatch {
             config,
             keys,

@@ -4,6 +4,8 @@
 pub mod cancel;
 pub mod error;
 pub mod flat_index;
+pub mod hnsw_index;
+pub mod insertion_order;
 pub mod matrix;
 pub mod probe;
 pub mod threads;
@@ -12,5 +14,8 @@ pub mod validate;
 pub use cancel::StopFlag;
 pub use error::{catch_panic, Error, Result};
 pub use flat_index::{CheckedBatch, FlatConfig, FlatIndex, GrownStorage, KeyFilter, SearchResults};
+pub use hnsw_index::{HnswConfig, HnswIndex, HnswStats, LinkMode, PendingBatch};
+pub use insertion_order::InsertionOrder;
 pub use matrix::distance_matrix;
+pub use vecdex_hnsw::GraphStats;
 pub use vecdex_distance::{capabilities, Capabilities, ElementType, Metric};

@@ -56,6 +56,28 @@ pub fn check_matrix(data: &[f32], dim: usize, what: &str, cosine: bool) -> Resul
     Ok(())
 }
 
+/// Checks a batch of keys and row-major vectors for an add: the vectors as [`check_matrix`],
+/// one key per row, no key twice.
+pub fn check_keyed_batch(keys: &[u64], vectors: &[f32], dim: usize, cosine: bool) -> Result<()> {
+    check_matrix(vectors, dim, "vectors", cosine)?;
+    if vectors.len() / dim != keys.len() {
+        return Err(Error::invalid(format!(
+            "{} keys for {} vectors: give one key per vector",
+            keys.len(),
+            vectors.len() / dim
+        )));
+    }
+    let mut seen = std::collections::HashMap::with_capacity(keys.len());
+    for (i, key) in keys.iter().enumerate() {
+        if let Some(first) = seen.insert(*key, i) {
+            return Err(Error::invalid(format!(
+                "key {key} appears twice in one batch (positions {first} and {i})"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn squared_norm_f64(values: &[f32]) -> f64 {
     values.iter().map(|x| f64::from(*x) * f64::from(*x)).sum()
 }

@@ -1,0 +1,264 @@
+//! What every native index class shares: the `Option<Arc<Shared>>` lifecycle (idempotent
+//! `close()`, in-flight tasks keep their own `Arc`), write ordering, lock-free size and memory
+//! figures, external-memory reports to V8, and the result layouts handed to JS.
+//!
+//! Locking keeps the event loop free: calls on the JS thread read with `read_recursive` (they
+//! wait only while a writer holds the lock, never behind a queued one), and async writes run on
+//! the task threads in call order.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{
+    BigUint64Array, Float32Array, Object, ToNapiValue, Uint32Array, Uint8ArraySlice,
+};
+use napi::Env;
+use napi_derive::napi;
+use parking_lot::RwLock;
+use vecdex::{Error, FlatIndex, HnswIndex, KeyFilter, SearchResults};
+
+use crate::error::{invalid, to_napi};
+use crate::order::WriteOrder;
+use crate::tasks;
+
+/// Size and memory of an index, for the lock-free getters.
+pub trait IndexFigures {
+    fn stored(&self) -> usize;
+    fn bytes(&self) -> usize;
+}
+
+impl IndexFigures for FlatIndex {
+    fn stored(&self) -> usize {
+        self.len()
+    }
+    fn bytes(&self) -> usize {
+        self.memory_bytes()
+    }
+}
+
+impl IndexFigures for HnswIndex {
+    fn stored(&self) -> usize {
+        self.len()
+    }
+    fn bytes(&self) -> usize {
+        self.memory_bytes()
+    }
+}
+
+pub struct Shared<I> {
+    pub index: RwLock<I>,
+    /// Call order of writes, and of async searches relative to them.
+    pub order: Arc<WriteOrder>,
+    /// Vectors stored, updated under the write lock.
+    len: AtomicU64,
+    /// Bytes held, updated under the write lock.
+    memory: AtomicU64,
+}
+
+impl<I: IndexFigures> Shared<I> {
+    pub fn refresh_stats(&self, index: &I) {
+        self.len.store(index.stored() as u64, Ordering::Relaxed);
+        self.memory.store(index.bytes() as u64, Ordering::Relaxed);
+    }
+}
+
+/// The state behind one JS index object.
+pub struct Handle<I> {
+    inner: Option<Arc<Shared<I>>>,
+    /// Bytes currently reported to V8 as external memory.
+    reported: Arc<AtomicI64>,
+    /// Set by `close()`: async calls finishing later must not report memory again.
+    closed: Arc<AtomicBool>,
+}
+
+impl<I: IndexFigures + Send + Sync + 'static> Handle<I> {
+    pub fn new(env: &Env, index: I) -> napi::Result<Self> {
+        let shared = Shared {
+            order: Arc::new(WriteOrder::default()),
+            len: AtomicU64::new(index.stored() as u64),
+            memory: AtomicU64::new(index.bytes() as u64),
+            index: RwLock::new(index),
+        };
+        let handle = Handle {
+            inner: Some(Arc::new(shared)),
+            reported: Arc::new(AtomicI64::new(0)),
+            closed: Arc::new(AtomicBool::new(false)),
+        };
+        handle.report_memory(env)?;
+        Ok(handle)
+    }
+
+    pub fn shared(&self) -> napi::Result<&Arc<Shared<I>>> {
+        self.inner.as_ref().ok_or_else(|| to_napi(Error::Closed))
+    }
+
+    pub fn size(&self) -> napi::Result<f64> {
+        Ok(self.shared()?.len.load(Ordering::Relaxed) as f64)
+    }
+
+    pub fn memory_bytes(&self) -> napi::Result<f64> {
+        Ok(self.shared()?.memory.load(Ordering::Relaxed) as f64)
+    }
+
+    pub fn reported_external_bytes(&self) -> f64 {
+        self.reported.load(Ordering::Relaxed) as f64
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_none()
+    }
+
+    /// Tells V8 how much native memory the index holds now.
+    pub fn report_memory(&self, env: &Env) -> napi::Result<()> {
+        match &self.inner {
+            Some(shared) => report_memory(env, shared, &self.reported, &self.closed),
+            None => Ok(()),
+        }
+    }
+
+    /// A blocking write, after every write called before it.
+    pub fn write_sync<T>(&self, env: &Env, write: impl FnOnce(&Shared<I>) -> vecdex::Result<T>) -> napi::Result<T> {
+        let shared = self.shared()?;
+        let ticket = shared.order.ticket();
+        ticket.wait_turn();
+        let value = crate::error::guarded(|| write(shared))?;
+        drop(ticket);
+        self.report_memory(env)?;
+        Ok(value)
+    }
+
+    /// Runs an async write on the task threads in call order (its ticket is taken now, on the
+    /// JS thread), then reports the index's memory to V8 and resolves with the write's value.
+    pub fn spawn_write<'env, T>(
+        &self,
+        env: &'env Env,
+        write: impl FnOnce(&Shared<I>) -> vecdex::Result<T> + Send + 'static,
+    ) -> napi::Result<Object<'env>>
+    where
+        T: ToNapiValue + Send + 'static,
+    {
+        let shared = self.shared()?.clone();
+        let (reported, closed) = (self.reported.clone(), self.closed.clone());
+        let for_report = shared.clone();
+        let ticket = shared.order.ticket();
+        tasks::spawn(
+            env,
+            move || {
+                ticket.wait_turn();
+                write(&shared)
+            },
+            move |env, value| {
+                report_memory(&env, &for_report, &reported, &closed).map(|()| value)
+            },
+        )
+    }
+
+    /// Runs an async read on the task threads once every write called before it is done (as
+    /// awaiting them would), and resolves with `to_js` of its value.
+    pub fn spawn_read<'env, T, D>(
+        &self,
+        env: &'env Env,
+        read: impl FnOnce(&I) -> vecdex::Result<T> + Send + 'static,
+        to_js: impl FnOnce(Env, T) -> napi::Result<D> + Send + 'static,
+    ) -> napi::Result<Object<'env>>
+    where
+        T: Send + 'static,
+        D: ToNapiValue + 'static,
+    {
+        let shared = self.shared()?.clone();
+        let after_writes = shared.order.mark();
+        tasks::spawn(
+            env,
+            move || {
+                shared.order.wait_for(after_writes);
+                let index = shared.index.read();
+                read(&index)
+            },
+            to_js,
+        )
+    }
+
+    /// Releases the index. Idempotent; in-flight tasks finish on their own reference.
+    pub fn close(&mut self, env: &Env) -> napi::Result<()> {
+        if self.inner.take().is_some() {
+            self.closed.store(true, Ordering::Relaxed);
+            self.release_memory(env)?;
+        }
+        Ok(())
+    }
+
+    /// Hands back the external memory reported to V8 (close or garbage collection).
+    pub fn release_memory(&self, env: &Env) -> napi::Result<()> {
+        let before = self.reported.swap(0, Ordering::Relaxed);
+        if before != 0 {
+            env.adjust_external_memory(-before)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reports the index's memory now (no lock: reads the atomic), unless the handle was closed
+/// meanwhile (its memory was handed back then).
+fn report_memory<I>(env: &Env, shared: &Shared<I>, reported: &AtomicI64, closed: &AtomicBool) -> napi::Result<()> {
+    if closed.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let now = shared.memory.load(Ordering::Relaxed) as i64;
+    let before = reported.swap(now, Ordering::Relaxed);
+    if now != before {
+        env.adjust_external_memory(now - before)?;
+    }
+    Ok(())
+}
+
+/// Results of a batch search, row-major: row `i` is query `i`, `k` columns, best first.
+#[napi(object)]
+pub struct NativeSearchResults {
+    /// Columns per row: min(k, index size).
+    pub k: u32,
+    pub keys: BigUint64Array,
+    pub distances: Float32Array,
+    /// Valid hits per row (fewer than `k` when a filter admits fewer vectors).
+    pub counts: Uint32Array,
+}
+
+pub fn to_js_results(results: SearchResults) -> NativeSearchResults {
+    NativeSearchResults {
+        k: results.k as u32,
+        keys: BigUint64Array::new(results.keys),
+        distances: Float32Array::new(results.distances),
+        counts: Uint32Array::new(results.counts),
+    }
+}
+
+/// Writes results into `out` at byte `offset` (a multiple of 8), laid out as `capacity` u64
+/// keys, then `capacity` f32 distances, then one u32 count per query, in native byte order
+/// (what JS typed-array views of the same buffer read). Returns the row stride `k`.
+pub fn write_results(results: &SearchResults, mut out: Uint8ArraySlice, offset: u32, capacity: u32) -> napi::Result<u32> {
+    let (offset, capacity) = (offset as usize, capacity as usize);
+    let rows = results.counts.len();
+    // SAFETY: this runs on the JS thread for the whole call, so no JS code can touch the
+    // buffer while we write (the TS layer copies shared or aliasing inputs first); every write
+    // below is bounds-checked by slice indexing.
+    let out = unsafe { out.as_mut() };
+    let needed = offset + capacity * 12 + rows * 4;
+    if !offset.is_multiple_of(8) || results.keys.len() > capacity || out.len() < needed {
+        return Err(invalid("output buffer too small or misaligned for the results"));
+    }
+    let (key_bytes, rest) = out[offset..needed].split_at_mut(capacity * 8);
+    let (distance_bytes, count_bytes) = rest.split_at_mut(capacity * 4);
+    for (chunk, key) in key_bytes.chunks_exact_mut(8).zip(&results.keys) {
+        chunk.copy_from_slice(&key.to_ne_bytes());
+    }
+    for (chunk, d) in distance_bytes.chunks_exact_mut(4).zip(&results.distances) {
+        chunk.copy_from_slice(&d.to_ne_bytes());
+    }
+    for (chunk, c) in count_bytes.chunks_exact_mut(4).zip(&results.counts) {
+        chunk.copy_from_slice(&c.to_ne_bytes());
+    }
+    Ok(results.k as u32)
+}
+
+pub fn filter_of(filter: Option<&[u64]>) -> Option<KeyFilter> {
+    filter.map(|keys| KeyFilter::new(keys.to_vec()))
+}

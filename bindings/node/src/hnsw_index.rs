@@ -1,0 +1,346 @@
+//! `NativeHnswIndex`: the JS handle of a [`vecdex::HnswIndex`] (lifecycle and locking in
+//! [`crate::handle`]).
+//!
+//! An async add runs in the index's three phases so searches go on while the graph is built:
+//! slots and rows are written under the write lock (brief), the batch is linked in parallel
+//! under a read lock (the long part), and it becomes visible under the write lock (brief).
+
+use std::sync::{Arc, Weak};
+
+use napi::bindgen_prelude::{
+    BigInt, BigUint64Array, BigUint64ArraySlice, External, Float32Array, Float32ArraySlice, Object,
+    ObjectFinalize, Uint8ArraySlice,
+};
+use napi::Env;
+use napi_derive::napi;
+use vecdex::{Error, HnswConfig, HnswIndex, InsertionOrder, LinkMode, StopFlag};
+
+use crate::abort::{flag, NativeAbortHandle};
+use crate::convert;
+use crate::error::{guarded, invalid, to_napi};
+use crate::handle::{filter_of, to_js_results, write_results, Handle, Shared};
+
+type HnswShared = Shared<HnswIndex>;
+
+/// Construction options (validated again by the index).
+#[napi(object)]
+pub struct NativeHnswOptions {
+    pub m: Option<u32>,
+    pub ef_construction: Option<u32>,
+    pub ef_search: Option<u32>,
+    /// Seed of node levels and of the random insertion order (below 2^53).
+    pub seed: Option<f64>,
+    /// 'given' | 'random' | 'lid'.
+    pub insertion_order: Option<String>,
+}
+
+/// Figures about the index.
+#[napi(object)]
+pub struct NativeHnswStats {
+    pub size: f64,
+    pub tombstones: f64,
+    /// Layers in use (highest level + 1).
+    pub levels: u32,
+    /// Nodes whose level is at least `i`, per layer `i`.
+    pub nodes_per_level: Vec<f64>,
+    /// Mean links per node on layer 0.
+    pub mean_degree: f64,
+    pub memory_bytes: f64,
+}
+
+/// `searchIntoSyncFast` for an HNSW handle; `ef` 0 means the index's default.
+#[napi(
+    ts_args_type = "handle: ExternalObject<'NativeHnswIndexHandle'>, queries: Float32Array, k: number, ef: number, filter: BigUint64Array | undefined | null, out: Uint8Array, offset: number, capacity: number"
+)]
+#[allow(clippy::too_many_arguments)]
+pub fn hnsw_search_into_sync_fast(
+    handle: &External<Weak<HnswShared>>,
+    queries: Float32ArraySlice,
+    k: u32,
+    ef: u32,
+    filter: Option<BigUint64ArraySlice>,
+    out: Uint8ArraySlice,
+    offset: u32,
+    capacity: u32,
+) -> napi::Result<u32> {
+    let shared = handle.upgrade().ok_or_else(|| to_napi(Error::Closed))?;
+    let filter = filter_of(filter.as_deref());
+    let results = guarded(|| {
+        shared.index.read_recursive().search(
+            &queries,
+            k as usize,
+            ef_of(ef),
+            filter.as_ref(),
+            &StopFlag::never(),
+        )
+    })?;
+    write_results(&results, out, offset, capacity)
+}
+
+fn ef_of(ef: u32) -> Option<usize> {
+    (ef > 0).then_some(ef as usize)
+}
+
+/// Adds a batch in the three phases (see the module docs). On error or abort the prepared
+/// slots are given back and the keys stay as they were.
+fn add_phased(shared: &HnswShared, keys: &[u64], vectors: &[f32], stop: &StopFlag) -> vecdex::Result<()> {
+    stop.check()?;
+    let pending = {
+        let mut index = shared.index.write();
+        let pending = index.prepare(keys, vectors)?;
+        shared.refresh_stats(&index);
+        pending
+    };
+    let linked = {
+        let index = shared.index.read();
+        index.link(&pending, stop, LinkMode::auto())
+    };
+    let mut index = shared.index.write();
+    let result = match linked {
+        Ok(()) => {
+            index.commit(pending);
+            Ok(())
+        }
+        Err(error) => {
+            index.abandon(pending);
+            Err(error)
+        }
+    };
+    shared.refresh_stats(&index);
+    result
+}
+
+fn remove_keys(shared: &HnswShared, keys: &[u64]) -> u32 {
+    let mut index = shared.index.write();
+    let removed = index.remove(keys) as u32;
+    shared.refresh_stats(&index);
+    removed
+}
+
+#[napi(custom_finalize)]
+pub struct NativeHnswIndex {
+    handle: Handle<HnswIndex>,
+    config: HnswConfig,
+}
+
+#[napi]
+impl NativeHnswIndex {
+    #[napi(constructor)]
+    pub fn new(env: Env, dim: u32, metric: String, options: Option<NativeHnswOptions>) -> napi::Result<Self> {
+        let metric = convert::metric(&metric)?;
+        let mut config = HnswConfig::new(dim as usize, metric);
+        if let Some(options) = options {
+            if let Some(m) = options.m {
+                config.m = m as usize;
+            }
+            if let Some(ef) = options.ef_construction {
+                config.ef_construction = ef as usize;
+            }
+            if let Some(ef) = options.ef_search {
+                config.ef_search = ef as usize;
+            }
+            if let Some(seed) = options.seed {
+                if !(seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0) {
+                    return Err(invalid(format!("seed must be an integer from 0 to 2^53 − 1, got {seed}")));
+                }
+                config.seed = seed as u64;
+            }
+            if let Some(order) = options.insertion_order {
+                config.insertion_order = InsertionOrder::parse(&order).ok_or_else(|| {
+                    invalid(format!("insertionOrder must be 'given', 'random' or 'lid', got '{order}'"))
+                })?;
+            }
+        }
+        let index = guarded(|| HnswIndex::new(config))?;
+        Ok(NativeHnswIndex {
+            handle: Handle::new(&env, index)?,
+            config,
+        })
+    }
+
+    #[napi(getter)]
+    pub fn dim(&self) -> napi::Result<u32> {
+        self.handle.shared()?;
+        Ok(self.config.dim as u32)
+    }
+
+    #[napi(getter)]
+    pub fn metric(&self) -> napi::Result<String> {
+        self.handle.shared()?;
+        Ok(self.config.metric.name().to_string())
+    }
+
+    #[napi(getter)]
+    pub fn m(&self) -> u32 {
+        self.config.m as u32
+    }
+
+    #[napi(getter)]
+    pub fn ef_construction(&self) -> u32 {
+        self.config.ef_construction as u32
+    }
+
+    #[napi(getter)]
+    pub fn ef_search(&self) -> u32 {
+        self.config.ef_search as u32
+    }
+
+    #[napi(getter)]
+    pub fn size(&self) -> napi::Result<f64> {
+        self.handle.size()
+    }
+
+    #[napi(getter)]
+    pub fn memory_bytes(&self) -> napi::Result<f64> {
+        self.handle.memory_bytes()
+    }
+
+    /// Bytes this index has reported to V8 as external memory (0 once closed).
+    #[napi(getter)]
+    pub fn reported_external_bytes(&self) -> f64 {
+        self.handle.reported_external_bytes()
+    }
+
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
+    /// Adds vectors (row-major) under keys, replacing the vectors of keys already present.
+    /// Links in parallel on the pool; blocks until done.
+    #[napi]
+    pub fn add_sync(&self, env: Env, keys: BigUint64ArraySlice, vectors: Float32ArraySlice) -> napi::Result<()> {
+        self.handle.write_sync(&env, |shared| {
+            let mut index = shared.index.write();
+            let result = index.add(&keys, &vectors, &StopFlag::never());
+            shared.refresh_stats(&index);
+            result
+        })
+    }
+
+    /// Async twin of `addSync`: inputs are copied before the work is queued; searches go on
+    /// while the batch is linked.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn add<'env>(
+        &self,
+        env: &'env Env,
+        keys: BigUint64ArraySlice,
+        vectors: Float32ArraySlice,
+        abort: Option<&NativeAbortHandle>,
+    ) -> napi::Result<Object<'env>> {
+        let (keys, vectors, stop) = (keys.to_vec(), vectors.to_vec(), flag(abort));
+        self.handle
+            .spawn_write(env, move |shared| add_phased(shared, &keys, &vectors, &stop))
+    }
+
+    /// Removes keys (their nodes become tombstones, their slots are reused); returns how many
+    /// were present.
+    #[napi]
+    pub fn remove_sync(&self, env: Env, keys: BigUint64ArraySlice) -> napi::Result<u32> {
+        self.handle.write_sync(&env, |shared| Ok(remove_keys(shared, &keys)))
+    }
+
+    /// Async twin of `removeSync`.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn remove<'env>(&self, env: &'env Env, keys: BigUint64ArraySlice) -> napi::Result<Object<'env>> {
+        let keys = keys.to_vec();
+        self.handle
+            .spawn_write(env, move |shared| Ok(remove_keys(shared, &keys)))
+    }
+
+    /// Relinks the graph around removed vectors; returns how many were detached.
+    #[napi]
+    pub fn compact_sync(&self, env: Env) -> napi::Result<u32> {
+        self.handle.write_sync(&env, |shared| {
+            let index = shared.index.read();
+            index.compact(&StopFlag::never()).map(|n| n as u32)
+        })
+    }
+
+    /// Async twin of `compactSync`; searches go on meanwhile.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn compact<'env>(&self, env: &'env Env, abort: Option<&NativeAbortHandle>) -> napi::Result<Object<'env>> {
+        let stop = flag(abort);
+        self.handle.spawn_write(env, move |shared| {
+            let index = shared.index.read();
+            index.compact(&stop).map(|n| n as u32)
+        })
+    }
+
+    #[napi]
+    pub fn contains(&self, key: BigInt) -> napi::Result<bool> {
+        let key = convert::key(&key)?;
+        let shared = self.handle.shared()?;
+        guarded(|| Ok(shared.index.read_recursive().contains(key)))
+    }
+
+    /// The stored vector of a key (normalised, for cosine), or null.
+    #[napi]
+    pub fn get(&self, key: BigInt) -> napi::Result<Option<Float32Array>> {
+        let key = convert::key(&key)?;
+        let shared = self.handle.shared()?;
+        guarded(|| Ok(shared.index.read_recursive().get(key).map(Float32Array::new)))
+    }
+
+    /// Every live key, in slot order.
+    #[napi]
+    pub fn keys(&self) -> napi::Result<BigUint64Array> {
+        let shared = self.handle.shared()?;
+        guarded(|| Ok(BigUint64Array::new(shared.index.read_recursive().keys())))
+    }
+
+    #[napi]
+    pub fn stats(&self) -> napi::Result<NativeHnswStats> {
+        let shared = self.handle.shared()?;
+        guarded(|| {
+            let stats = shared.index.read_recursive().stats();
+            Ok(NativeHnswStats {
+                size: stats.len as f64,
+                tombstones: stats.tombstones as f64,
+                levels: stats.graph.levels as u32,
+                nodes_per_level: stats.graph.nodes_per_level.iter().map(|&n| n as f64).collect(),
+                mean_degree: stats.graph.mean_degree,
+                memory_bytes: stats.memory_bytes as f64,
+            })
+        })
+    }
+
+    /// A handle for [`hnsw_search_into_sync_fast`]; does not keep the index alive.
+    #[napi(ts_return_type = "ExternalObject<'NativeHnswIndexHandle'>")]
+    pub fn search_handle(&self) -> napi::Result<External<Weak<HnswShared>>> {
+        Ok(External::new(Arc::downgrade(self.handle.shared()?)))
+    }
+
+    /// Async batch search (parallel over queries on the pool); `ef` 0 means the default.
+    #[napi(ts_return_type = "Promise<NativeSearchResults>")]
+    pub fn search<'env>(
+        &self,
+        env: &'env Env,
+        queries: Float32ArraySlice,
+        k: u32,
+        ef: u32,
+        filter: Option<BigUint64ArraySlice>,
+        abort: Option<&NativeAbortHandle>,
+    ) -> napi::Result<Object<'env>> {
+        let queries = queries.to_vec();
+        let filter = filter_of(filter.as_deref());
+        let stop = flag(abort);
+        self.handle.spawn_read(
+            env,
+            move |index| index.search(&queries, k as usize, ef_of(ef), filter.as_ref(), &stop),
+            |_, results| Ok(to_js_results(results)),
+        )
+    }
+
+    /// Releases the index. Idempotent; in-flight tasks finish on their own reference.
+    #[napi]
+    pub fn close(&mut self, env: Env) -> napi::Result<()> {
+        self.handle.close(&env)
+    }
+}
+
+impl ObjectFinalize for NativeHnswIndex {
+    fn finalize(self, env: Env) -> napi::Result<()> {
+        self.handle.release_memory(&env)
+    }
+}

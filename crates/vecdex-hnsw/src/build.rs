@@ -1,0 +1,359 @@
+//! Construction (the paper's Algorithm 1), in parallel batches, and the repairs that keep the
+//! graph navigable when nodes leave: detaching one node before its slot is reused, and
+//! compaction, which relinks every neighbourhood around removed nodes.
+
+use rayon::prelude::*;
+
+use crate::graph::Graph;
+use crate::heuristic::select_neighbors;
+use crate::scorer::{QueryDistance, Scorer};
+use crate::search::{Scored, SearchContext};
+
+/// Scratch buffers of one insertion.
+#[derive(Default)]
+struct InsertBuffers {
+    found: Vec<Scored>,
+    selected: Vec<Scored>,
+    pool: Vec<Scored>,
+    ids: Vec<u32>,
+}
+
+impl Graph {
+    /// Links `node` into the graph (its slot is reserved and its data readable through `scorer`).
+    /// Safe to call from many threads at once for different nodes, and while searches run.
+    pub fn insert<S: Scorer>(&self, node: u32, scorer: &S) {
+        let mut buffers = InsertBuffers::default();
+        self.with_context(|ctx| self.insert_with(node, scorer, ctx, &mut buffers));
+    }
+
+    /// Links every node of `nodes`, in that order with one thread (deterministic), or spread over
+    /// the current Rayon pool when `parallel`. `stop` is polled between nodes; returns how many
+    /// nodes were linked (a prefix of `nodes` when sequential).
+    pub fn insert_batch<S: Scorer>(
+        &self,
+        nodes: &[u32],
+        scorer: &S,
+        parallel: bool,
+        stop: &(dyn Fn() -> bool + Sync),
+    ) -> usize {
+        if !parallel {
+            let mut buffers = InsertBuffers::default();
+            return self.with_context(|ctx| {
+                let mut done = 0;
+                for &node in nodes {
+                    if stop() {
+                        break;
+                    }
+                    self.insert_with(node, scorer, ctx, &mut buffers);
+                    done += 1;
+                }
+                done
+            });
+        }
+        // The first nodes go in one by one: a parallel start from a near-empty graph would race
+        // on the top level and make a poorly linked core.
+        let serial = nodes.len().min(256);
+        let mut done = self.insert_batch(&nodes[..serial], scorer, false, stop);
+        if done < serial {
+            return done;
+        }
+        done += nodes[serial..]
+            .par_chunks(64)
+            .map(|chunk| {
+                let mut buffers = InsertBuffers::default();
+                self.with_context(|ctx| {
+                    let mut linked = 0;
+                    for &node in chunk {
+                        if stop() {
+                            break;
+                        }
+                        self.insert_with(node, scorer, ctx, &mut buffers);
+                        linked += 1;
+                    }
+                    linked
+                })
+            })
+            .sum::<usize>();
+        done
+    }
+
+    fn insert_with<S: Scorer>(
+        &self,
+        node: u32,
+        scorer: &S,
+        ctx: &mut SearchContext,
+        buf: &mut InsertBuffers,
+    ) {
+        let level = self.level(node);
+        let query = scorer.node_query(node);
+        // An insertion that may raise the top level holds the top lock throughout, so the entry
+        // point only ever moves to a fully linked node.
+        let mut top_guard = None;
+        let (entry, top) = loop {
+            match self.entry() {
+                None => {
+                    let guard = top_guard.take().unwrap_or_else(|| self.top_lock.lock());
+                    if self.entry().is_none() {
+                        self.set_entry(Some((node, level)));
+                        return;
+                    }
+                    top_guard = Some(guard);
+                }
+                Some((_, top)) if level > top && top_guard.is_none() => {
+                    top_guard = Some(self.top_lock.lock());
+                }
+                Some(found) => break found,
+            }
+        };
+        if entry == node {
+            return;
+        }
+        let start = Scored {
+            distance: query.distance(entry),
+            node: entry,
+        };
+        let nearest = self.descend(&query, start, top, level, ctx);
+        let mut entries = vec![nearest];
+        let not_self = |n: u32| n != node;
+        // First the node's own lists on every layer, top down; only then the links that lead to
+        // it, bottom up. A node is reachable only through links to it, so no walk can arrive at
+        // a node whose lower lists are still empty (a dead end for concurrent inserts).
+        let linked_layers = level.min(top);
+        let mut chosen: Vec<Vec<Scored>> = vec![Vec::new(); linked_layers + 1];
+        for layer in (0..=linked_layers).rev() {
+            self.search_layer(
+                &query,
+                &entries,
+                layer,
+                self.params.ef_construction,
+                ctx,
+                &not_self,
+            );
+            ctx.take_sorted(&mut buf.found);
+            if buf.found.is_empty() {
+                continue;
+            }
+            select_neighbors(scorer, &buf.found, self.params.m, KEEP_PRUNED_OWN, &mut buf.selected);
+            self.set_own_links(node, layer, scorer, buf);
+            chosen[layer].extend_from_slice(&buf.selected);
+            entries.clear();
+            entries.extend_from_slice(&buf.found);
+        }
+        for (layer, selected) in chosen.iter().enumerate() {
+            for neighbor in selected {
+                self.add_link(neighbor.node, node, neighbor.distance, layer, scorer, buf);
+            }
+        }
+        if level > top {
+            self.set_entry(Some((node, level)));
+        }
+        drop(top_guard);
+    }
+
+    /// Chooses `target`'s list on `layer` from `pool` (sorted nearest first) by the heuristic.
+    /// On layer 0 a node the heuristic drops keeps its place if this list holds its only
+    /// in-link (or it has none yet, like a node being inserted): it takes the place of the worst
+    /// kept node that has another in-link. So pruning never strands a node, the failure that
+    /// leaves nodes unreachable in other HNSW implementations.
+    fn choose_list<S: Scorer>(
+        &self,
+        layer: usize,
+        pool: &[Scored],
+        old: &[u32],
+        keep_pruned: bool,
+        scorer: &S,
+        out: &mut Vec<Scored>,
+    ) {
+        select_neighbors(scorer, pool, self.params.max_links(layer), keep_pruned, out);
+        if layer != 0 {
+            return;
+        }
+        let has_other_link = |n: u32| self.in_degree(n) > u32::from(old.contains(&n));
+        for candidate in pool {
+            if out.iter().any(|kept| kept.node == candidate.node) || has_other_link(candidate.node) {
+                continue;
+            }
+            if out.len() < self.params.max_links(0) {
+                out.push(*candidate);
+            } else if let Some(place) = out.iter().rposition(|kept| has_other_link(kept.node)) {
+                out[place] = *candidate;
+            }
+        }
+        out.sort_unstable();
+    }
+
+    /// Writes `buf.selected` as `node`'s list on `layer`, merged with links other insertions
+    /// already made to `node` (possible for a reused slot) so none is lost.
+    fn set_own_links<S: Scorer>(&self, node: u32, layer: usize, scorer: &S, buf: &mut InsertBuffers) {
+        let _guard = self.lock(node);
+        buf.ids.clear();
+        self.neighbors_into(node, layer, &mut buf.ids);
+        let old = std::mem::take(&mut buf.ids);
+        buf.pool.clear();
+        buf.pool.extend_from_slice(&buf.selected);
+        buf.pool.extend(
+            old.iter()
+                .filter(|id| !buf.selected.iter().any(|s| s.node == **id))
+                .map(|&id| Scored {
+                    distance: scorer.between(node, id),
+                    node: id,
+                }),
+        );
+        buf.pool.sort_unstable();
+        let mut kept = Vec::new();
+        self.choose_list(layer, &buf.pool, &old, false, scorer, &mut kept);
+        let ids: Vec<u32> = kept.iter().map(|s| s.node).collect();
+        self.write_list(node, layer, &ids);
+        buf.ids = old;
+    }
+
+    /// Adds the link `target → node` on `layer`; a full list is re-chosen by [`Self::choose_list`].
+    fn add_link<S: Scorer>(
+        &self,
+        target: u32,
+        node: u32,
+        distance: f32,
+        layer: usize,
+        scorer: &S,
+        buf: &mut InsertBuffers,
+    ) {
+        let _guard = self.lock(target);
+        buf.ids.clear();
+        self.neighbors_into(target, layer, &mut buf.ids);
+        if buf.ids.contains(&node) || self.push_link(target, layer, node) {
+            return;
+        }
+        buf.pool.clear();
+        buf.pool.push(Scored { distance, node });
+        buf.pool.extend(buf.ids.iter().map(|&id| Scored {
+            distance: scorer.between(target, id),
+            node: id,
+        }));
+        buf.pool.sort_unstable();
+        let mut kept = Vec::new();
+        self.choose_list(layer, &buf.pool, &buf.ids, KEEP_PRUNED_REVERSE, scorer, &mut kept);
+        let ids: Vec<u32> = kept.iter().map(|s| s.node).collect();
+        self.write_list(target, layer, &ids);
+    }
+
+    /// Relinks `node`'s list on `layer` without the nodes `removed` admits: their place goes to
+    /// the best of `node`'s other links and the removed nodes' own live links (one hop through
+    /// each removed neighbour), chosen by the heuristic and filled to full degree.
+    fn repair_list<S: Scorer, R: Fn(u32) -> bool>(
+        &self,
+        node: u32,
+        layer: usize,
+        removed: &R,
+        scorer: &S,
+    ) {
+        let _guard = self.lock(node);
+        let mut ids = Vec::new();
+        self.neighbors_into(node, layer, &mut ids);
+        if !ids.iter().any(|&id| removed(id)) {
+            return;
+        }
+        let mut pool: Vec<u32> = Vec::with_capacity(ids.len() * 2);
+        let mut hop = Vec::new();
+        for &id in &ids {
+            if !removed(id) {
+                pool.push(id);
+                continue;
+            }
+            hop.clear();
+            if layer <= self.level(id) {
+                self.neighbors_into(id, layer, &mut hop);
+            }
+            pool.extend(hop.iter().copied().filter(|&h| h != node && !removed(h)));
+        }
+        pool.sort_unstable();
+        pool.dedup();
+        let mut scored: Vec<Scored> = pool
+            .iter()
+            .map(|&id| Scored {
+                distance: scorer.between(node, id),
+                node: id,
+            })
+            .collect();
+        scored.sort_unstable();
+        let mut kept = Vec::new();
+        self.choose_list(layer, &scored, &ids, true, scorer, &mut kept);
+        let ids: Vec<u32> = kept.iter().map(|s| s.node).collect();
+        self.write_list(node, layer, &ids);
+    }
+
+    /// Takes `node` out of the graph before its slot is reused: the neighbours it links to that
+    /// link back are relinked around it, then its own lists are emptied. Links from nodes it does
+    /// not link to stay (they then point at the slot's new data, a valid if longer edge);
+    /// [`Graph::compact`] removes every in-link exactly.
+    pub fn detach<S: Scorer>(&self, node: u32, scorer: &S) {
+        let is_node = |n: u32| n == node;
+        for layer in 0..=self.level(node) {
+            for neighbor in self.neighbors(node, layer) {
+                if neighbor != node && layer <= self.level(neighbor) {
+                    self.repair_list(neighbor, layer, &is_node, scorer);
+                }
+            }
+        }
+        self.move_entry_off(node, &is_node);
+        let _guard = self.lock(node);
+        for layer in 0..=self.level(node) {
+            self.write_list(node, layer, &[]);
+        }
+    }
+
+    /// If the entry point is `node`, moves it to the highest-level neighbour not `removed`.
+    fn move_entry_off<R: Fn(u32) -> bool>(&self, node: u32, removed: &R) {
+        let _top = self.top_lock.lock();
+        if self.entry().map(|(e, _)| e) != Some(node) {
+            return;
+        }
+        let replacement = (0..=self.level(node))
+            .rev()
+            .flat_map(|layer| self.neighbors(node, layer))
+            .filter(|&n| !removed(n))
+            .max_by_key(|&n| self.level(n));
+        self.set_entry(replacement.map(|n| (n, self.level(n))));
+    }
+
+    /// Relinks every neighbourhood of nodes `0 .. used` around the nodes `removed` admits, then
+    /// empties the removed nodes' lists, so no link leads to them. Runs on the current Rayon
+    /// pool; searches may run meanwhile (they never return removed nodes anyway). Returns the
+    /// number of removed nodes detached.
+    pub fn compact<S: Scorer, R: Fn(u32) -> bool + Sync>(
+        &self,
+        used: usize,
+        removed: &R,
+        scorer: &S,
+    ) -> usize {
+        let used = used.min(self.capacity()) as u32;
+        (0..used).into_par_iter().for_each(|node| {
+            if removed(node) {
+                return;
+            }
+            for layer in 0..=self.level(node) {
+                self.repair_list(node, layer, removed, scorer);
+            }
+        });
+        {
+            let _top = self.top_lock.lock();
+            if let Some((entry, _)) = self.entry() {
+                if removed(entry) {
+                    let best = (0..used)
+                        .filter(|&n| !removed(n))
+                        .max_by_key(|&n| (self.level(n), std::cmp::Reverse(n)));
+                    self.set_entry(best.map(|n| (n, self.level(n))));
+                }
+            }
+        }
+        let detached: Vec<u32> = (0..used).filter(|&n| removed(n)).collect();
+        for &node in &detached {
+            let _guard = self.lock(node);
+            for layer in 0..=self.level(node) {
+                self.write_list(node, layer, &[]);
+            }
+        }
+        detached.len()
+    }
+}
+const KEEP_PRUNED_OWN: bool = true;
+const KEEP_PRUNED_REVERSE: bool = true;

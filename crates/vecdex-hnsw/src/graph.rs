@@ -1,0 +1,281 @@
+//! Link storage of the graph.
+//!
+//! Layout: layer 0 is one flat array of `capacity × (1 + 2m)` words, node `v` owning words
+//! `v·(1+2m) ..`: first the link count, then up to `2m` neighbour ids. A node of level `l > 0`
+//! also owns a box of `l × (1 + m)` words for layers `1 ..= l`, in the same count-then-ids form.
+//!
+//! Concurrency: readers never lock. Writers hold the node's lock, store ids, then the count, all
+//! with release ordering, and readers load with acquire ordering (plain moves on x86-64), so a
+//! reader sees every id it reads fully written together with the data published before it. A
+//! reader racing a rewrite may see a mix of old and new ids; every id ever stored is a valid
+//! node, so the walk stays safe and at worst takes a stale edge.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+
+use crate::config::HnswParams;
+use crate::search::SearchContext;
+
+/// `entry` when the graph has no node.
+const NO_ENTRY: u64 = u64::MAX;
+
+/// Figures about the graph's shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphStats {
+    /// Layers in use (highest level + 1); 0 when empty.
+    pub levels: usize,
+    /// Nodes whose level is at least `i`, for each layer `i`.
+    pub nodes_per_level: Vec<usize>,
+    /// Mean number of links per node on layer 0.
+    pub mean_degree: f64,
+    /// Nodes on layer 0 with no links at all.
+    pub isolated: usize,
+}
+
+/// The HNSW graph: links, levels and entry point; no vectors.
+#[derive(Debug)]
+pub struct Graph {
+    pub(crate) params: HnswParams,
+    capacity: usize,
+    /// Level of each slot, fixed when the slot is reserved (see [`HnswParams::level_of`]).
+    levels: Vec<u8>,
+    layer0: Vec<AtomicU32>,
+    /// Number of layer-0 lists holding each node, kept by every write: a node whose only
+    /// in-link would be dropped keeps it (see `build`), so no node becomes unreachable.
+    in_degree: Vec<AtomicU32>,
+    upper: Vec<Box<[AtomicU32]>>,
+    locks: Vec<Mutex<()>>,
+    /// `(level << 32) | node` of the entry point, or [`NO_ENTRY`].
+    entry: AtomicU64,
+    /// Held by an insertion that may raise the top level, for its whole duration (as the paper's
+    /// single entry point requires).
+    pub(crate) top_lock: Mutex<()>,
+    contexts: Mutex<Vec<SearchContext>>,
+}
+
+impl Graph {
+    pub fn new(params: HnswParams) -> Self {
+        Graph {
+            params,
+            capacity: 0,
+            levels: Vec::new(),
+            layer0: Vec::new(),
+            in_degree: Vec::new(),
+            upper: Vec::new(),
+            locks: Vec::new(),
+            entry: AtomicU64::new(NO_ENTRY),
+            top_lock: Mutex::new(()),
+            contexts: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn params(&self) -> &HnswParams {
+        &self.params
+    }
+
+    /// Slots with storage (node ids are below this).
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn layer0_stride(&self) -> usize {
+        1 + 2 * self.params.m
+    }
+
+    /// Makes room for node ids below `capacity`: link storage, levels and locks for new slots.
+    /// Existing links are kept. Needs exclusive access: no search or insertion runs meanwhile.
+    pub fn reserve(&mut self, capacity: usize) {
+        if capacity <= self.capacity {
+            return;
+        }
+        let stride = self.layer0_stride();
+        self.layer0.reserve_exact((capacity - self.capacity) * stride);
+        self.layer0
+            .resize_with(capacity * stride, || AtomicU32::new(0));
+        self.locks.resize_with(capacity, || Mutex::new(()));
+        self.in_degree.resize_with(capacity, || AtomicU32::new(0));
+        let upper_stride = 1 + self.params.m;
+        for slot in self.capacity..capacity {
+            let level = self.params.level_of(slot as u32);
+            self.levels.push(level);
+            let words = usize::from(level) * upper_stride;
+            self.upper
+                .push((0..words).map(|_| AtomicU32::new(0)).collect());
+        }
+        self.capacity = capacity;
+    }
+
+    /// Level of `node`.
+    #[inline]
+    pub fn level(&self, node: u32) -> usize {
+        usize::from(self.levels[node as usize])
+    }
+
+    /// The words of `node`'s list on `layer`: `[count, id0, id1, …]`.
+    #[inline]
+    fn list(&self, node: u32, layer: usize) -> &[AtomicU32] {
+        if layer == 0 {
+            let stride = self.layer0_stride();
+            let start = node as usize * stride;
+            &self.layer0[start..start + stride]
+        } else {
+            let stride = 1 + self.params.m;
+            let start = (layer - 1) * stride;
+            &self.upper[node as usize][start..start + stride]
+        }
+    }
+
+    /// Appends `node`'s neighbours on `layer` to `out` (lock-free read).
+    #[inline]
+    pub fn neighbors_into(&self, node: u32, layer: usize, out: &mut Vec<u32>) {
+        let list = self.list(node, layer);
+        let count = (list[0].load(Ordering::Acquire) as usize).min(list.len() - 1);
+        out.extend(list[1..=count].iter().map(|id| id.load(Ordering::Acquire)));
+    }
+
+    /// Hints the CPU to load `node`'s list on `layer` (no effect off x86-64).
+    #[inline]
+    pub fn prefetch_links(&self, node: u32, layer: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if layer == 0 {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let start = node as usize * self.layer0_stride();
+            if let Some(words) = self.layer0.get(start..start + self.layer0_stride()) {
+                let p = words.as_ptr().cast::<i8>();
+                // SAFETY: prefetch never faults; both addresses are inside the list.
+                unsafe {
+                    _mm_prefetch::<_MM_HINT_T0>(p);
+                    _mm_prefetch::<_MM_HINT_T0>(p.add((words.len() * 4).min(128) - 4));
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (node, layer);
+    }
+
+    /// `node`'s neighbours on `layer`, as a new vector.
+    pub fn neighbors(&self, node: u32, layer: usize) -> Vec<u32> {
+        let mut out = Vec::new();
+        if layer <= self.level(node) {
+            self.neighbors_into(node, layer, &mut out);
+        }
+        out
+    }
+
+    /// Replaces `node`'s list on `layer`. The caller holds `node`'s lock.
+    pub(crate) fn write_list(&self, node: u32, layer: usize, ids: &[u32]) {
+        let list = self.list(node, layer);
+        if layer == 0 {
+            let old = (list[0].load(Ordering::Acquire) as usize).min(list.len() - 1);
+            for id in &list[1..=old] {
+                self.in_degree[id.load(Ordering::Acquire) as usize].fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        let count = ids.len().min(list.len() - 1);
+        for (slot, id) in list[1..=count].iter().zip(ids) {
+            slot.store(*id, Ordering::Release);
+            if layer == 0 {
+                self.in_degree[*id as usize].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        list[0].store(count as u32, Ordering::Release);
+    }
+
+    /// Appends one id if there is room; false when the list is full. The caller holds the lock.
+    pub(crate) fn push_link(&self, node: u32, layer: usize, id: u32) -> bool {
+        let list = self.list(node, layer);
+        let count = list[0].load(Ordering::Acquire) as usize;
+        if count + 1 >= list.len() {
+            return false;
+        }
+        list[count + 1].store(id, Ordering::Release);
+        list[0].store(count as u32 + 1, Ordering::Release);
+        if layer == 0 {
+            self.in_degree[id as usize].fetch_add(1, Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// Links on layer 0 that lead to `node` (a snapshot; other threads may change it).
+    #[inline]
+    pub fn in_degree(&self, node: u32) -> u32 {
+        self.in_degree[node as usize].load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub(crate) fn lock(&self, node: u32) -> parking_lot::MutexGuard<'_, ()> {
+        self.locks[node as usize].lock()
+    }
+
+    /// The entry point and its level, or `None` when the graph is empty.
+    #[inline]
+    pub fn entry(&self) -> Option<(u32, usize)> {
+        let word = self.entry.load(Ordering::Acquire);
+        (word != NO_ENTRY).then_some((word as u32, (word >> 32) as usize))
+    }
+
+    pub(crate) fn set_entry(&self, entry: Option<(u32, usize)>) {
+        let word = entry.map_or(NO_ENTRY, |(node, level)| {
+            ((level as u64) << 32) | u64::from(node)
+        });
+        self.entry.store(word, Ordering::Release);
+    }
+
+    /// Runs `f` with a search context from the pool (made if none is free), sized for the graph.
+    pub fn with_context<R>(&self, f: impl FnOnce(&mut SearchContext) -> R) -> R {
+        let mut ctx = self.contexts.lock().pop().unwrap_or_default();
+        ctx.prepare(self.capacity);
+        let out = f(&mut ctx);
+        self.contexts.lock().push(ctx);
+        out
+    }
+
+    /// Bytes of link storage, levels, locks and pooled contexts.
+    pub fn memory_bytes(&self) -> usize {
+        let upper: usize = self.upper.iter().map(|b| b.len() * 4).sum();
+        let contexts: usize = self.contexts.lock().iter().map(SearchContext::bytes).sum();
+        self.layer0.capacity() * 4
+            + upper
+            + self.upper.capacity() * std::mem::size_of::<Box<[AtomicU32]>>()
+            + self.levels.capacity()
+            + self.in_degree.capacity() * 4
+            + self.locks.capacity() * std::mem::size_of::<Mutex<()>>()
+            + contexts
+    }
+
+    /// Shape of the graph over nodes `0 .. used` (slots past `used` are ignored).
+    pub fn stats(&self, used: usize) -> GraphStats {
+        let used = used.min(self.capacity);
+        let mut nodes_per_level = Vec::new();
+        let mut links = 0usize;
+        let mut isolated = 0usize;
+        let mut buf = Vec::new();
+        for node in 0..used as u32 {
+            let level = self.level(node);
+            if nodes_per_level.len() <= level {
+                nodes_per_level.resize(level + 1, 0);
+            }
+            for count in &mut nodes_per_level[..=level] {
+                *count += 1;
+            }
+            buf.clear();
+            self.neighbors_into(node, 0, &mut buf);
+            links += buf.len();
+            isolated += usize::from(buf.is_empty());
+        }
+        if used == 0 {
+            nodes_per_level.clear();
+        }
+        GraphStats {
+            levels: nodes_per_level.len(),
+            nodes_per_level,
+            mean_degree: if used == 0 {
+                0.0
+            } else {
+                links as f64 / used as f64
+            },
+            isolated,
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Graph walks: greedy descent through the upper layers and the layer search of the paper's
+//! Algorithm 2, with a context (visited set, heaps, buffers) reused across calls.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+use crate::graph::Graph;
+use crate::scorer::QueryDistance;
+use crate::visited::VisitedSet;
+
+/// Neighbours whose data is requested ahead of scoring them.
+const PREFETCH_AHEAD: usize = 4;
+
+/// A node and its distance to the query; ordered by distance, then id (total order, NaN last).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scored {
+    pub distance: f32,
+    pub node: u32,
+}
+
+impl Eq for Scored {}
+
+impl Ord for Scored {
+    #[inline]
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.distance
+            .total_cmp(&other.distance)
+            .then(self.node.cmp(&other.node))
+    }
+}
+
+impl PartialOrd for Scored {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Scratch space of one walk. Get one from [`Graph::with_context`].
+#[derive(Debug, Default)]
+pub struct SearchContext {
+    visited: VisitedSet,
+    candidates: BinaryHeap<Reverse<Scored>>,
+    /// The best admitted nodes so far, worst on top.
+    results: BinaryHeap<Scored>,
+    neighbors: Vec<u32>,
+    capacity: usize,
+}
+
+impl SearchContext {
+    pub(crate) fn prepare(&mut self, capacity: usize) {
+        self.capacity = capacity;
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.visited.bytes()
+            + (self.candidates.capacity() + self.results.capacity()) * std::mem::size_of::<Scored>()
+            + self.neighbors.capacity() * 4
+    }
+
+    /// The results of the last [`Graph::search_layer`], best first (consumes them).
+    pub(crate) fn take_sorted(&mut self, out: &mut Vec<Scored>) {
+        out.clear();
+        out.extend(self.results.drain());
+        out.sort_unstable();
+    }
+}
+
+impl Graph {
+    /// From `start` on layer `from`, moves greedily to ever closer nodes down to layer `to`
+    /// (exclusive): the paper's search with `ef = 1` on each upper layer.
+    pub(crate) fn descend<Q: QueryDistance>(
+        &self,
+        query: &Q,
+        start: Scored,
+        from: usize,
+        to: usize,
+        ctx: &mut SearchContext,
+    ) -> Scored {
+        let mut best = start;
+        for layer in (to + 1..=from).rev() {
+            loop {
+                ctx.neighbors.clear();
+                self.neighbors_into(best.node, layer, &mut ctx.neighbors);
+                let mut moved = false;
+                for &node in &ctx.neighbors {
+                    let distance = query.distance(node);
+                    if distance < best.distance {
+                        best = Scored { distance, node };
+                        moved = true;
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+        }
+        best
+    }
+
+    /// Algorithm 2: the `ef` nearest admitted nodes reachable on `layer` from `entries`, left in
+    /// the context's result heap. Every reachable node may be walked through; only nodes with
+    /// `admit(node)` enter the results, so filters and deletions keep the graph navigable.
+    pub(crate) fn search_layer<Q: QueryDistance, A: Fn(u32) -> bool>(
+        &self,
+        query: &Q,
+        entries: &[Scored],
+        layer: usize,
+        ef: usize,
+        ctx: &mut SearchContext,
+        admit: &A,
+    ) {
+        ctx.visited.clear(ctx.capacity);
+        ctx.candidates.clear();
+        ctx.results.clear();
+        for &entry in entries {
+            if ctx.visited.insert(entry.node) {
+                ctx.candidates.push(Reverse(entry));
+                if admit(entry.node) {
+                    ctx.results.push(entry);
+                    if ctx.results.len() > ef {
+                        ctx.results.pop();
+                    }
+                }
+            }
+        }
+        let mut bound = worst(&ctx.results, ef);
+        while let Some(Reverse(current)) = ctx.candidates.pop() {
+            if current.distance > bound {
+                break;
+            }
+            ctx.neighbors.clear();
+            self.neighbors_into(current.node, layer, &mut ctx.neighbors);
+            ctx.neighbors.retain(|&n| ctx.visited.insert(n));
+            for &n in ctx.neighbors.iter().take(PREFETCH_AHEAD) {
+                query.prefetch(n);
+            }
+            if let Some(Reverse(next)) = ctx.candidates.peek() {
+                self.prefetch_links(next.node, layer);
+            }
+            for i in 0..ctx.neighbors.len() {
+                if let Some(&ahead) = ctx.neighbors.get(i + PREFETCH_AHEAD) {
+                    query.prefetch(ahead);
+                }
+                let node = ctx.neighbors[i];
+                let distance = query.distance(node);
+                if distance < bound || ctx.results.len() < ef {
+                    let scored = Scored { distance, node };
+                    ctx.candidates.push(Reverse(scored));
+                    if admit(node) {
+                        ctx.results.push(scored);
+                        if ctx.results.len() > ef {
+                            ctx.results.pop();
+                        }
+                        bound = worst(&ctx.results, ef);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The `k` nearest admitted nodes to `query`, best first, exploring `max(ef, k)` candidates
+    /// on layer 0 after a greedy descent from the entry point.
+    pub fn search<Q: QueryDistance, A: Fn(u32) -> bool>(
+        &self,
+        query: &Q,
+        k: usize,
+        ef: usize,
+        admit: &A,
+        ctx: &mut SearchContext,
+        out: &mut Vec<Scored>,
+    ) {
+        out.clear();
+        let Some((entry, top)) = self.entry() else {
+            return;
+        };
+        let start = Scored {
+            distance: query.distance(entry),
+            node: entry,
+        };
+        let nearest = self.descend(query, start, top, 0, ctx);
+        self.search_layer(query, &[nearest], 0, ef.max(k), ctx, admit);
+        ctx.take_sorted(out);
+        out.truncate(k);
+    }
+}
+
+/// The distance a newcomer must beat: the worst result once `ef` are held, else +∞.
+#[inline]
+fn worst(results: &BinaryHeap<Scored>, ef: usize) -> f32 {
+    if results.len() < ef {
+        f32::INFINITY
+    } else {
+        results.peek().map_or(f32::INFINITY, |s| s.distance)
+    }
+}

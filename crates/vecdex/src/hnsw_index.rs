@@ -1,0 +1,704 @@
+//! Approximate index: an HNSW graph ([`vecdex_hnsw`]) over f32 rows owned here.
+//!
+//! Rows are stored one per slot, zero-padded to a multiple of 16 values and 64-byte aligned, so
+//! the graph's one-to-one distances run without tail handling. A key maps to a slot; removing a
+//! key leaves a tombstone (the node stays in the graph as a waypoint but is never returned) and
+//! frees its slot for a later insert, which first relinks the slot's neighbours around it.
+//! [`HnswIndex::compact`] relinks around every tombstone at once.
+//!
+//! Adding runs in three phases so searches can go on while a batch is linked: `prepare` (needs
+//! `&mut`: assigns slots and writes rows), `link` (shared: builds the graph in parallel; new
+//! nodes are walkable but not yet returned), and `commit` (`&mut`, O(batch): new nodes become
+//! visible and the slots of replaced keys become tombstones, at once).
+//!
+//! Filtered search: an allow-list of keys becomes a bitmap of slots tested inside the walk.
+//! When the filter admits few vectors the walk would have to visit many rejected nodes to find
+//! `ef` admitted ones (about `2m·ef/s` distances at selectivity `s`), while an exact scan of the
+//! admitted slots costs `s·n`; so the search scans exactly when `admitted² ≤ 2m·ef·n`, and also
+//! when a walk returns fewer hits than the filter admits.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+use vecdex_distance::{padded_len, prefetch_row, Metric, RowKernel, TopK, ROW_LANES};
+use vecdex_hnsw::{Graph, GraphStats, HnswParams, QueryDistance, Scored, Scorer};
+
+use crate::cancel::StopFlag;
+use crate::error::{Error, Result};
+use crate::flat_index::{KeyFilter, SearchResults};
+use crate::insertion_order::{insertion_order, InsertionOrder};
+use crate::threads;
+use crate::validate::{check_keyed_batch, check_matrix, normalize, try_filled, MAX_DIMENSIONS};
+
+/// Configuration of an [`HnswIndex`], with the paper's parameter names.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HnswConfig {
+    /// Dimensions of every vector, 1 ..= 65,536.
+    pub dim: usize,
+    /// cosine (vectors normalised on insert), dot or l2sq.
+    pub metric: Metric,
+    /// Links per node above layer 0 (`2m` on layer 0). Default 16.
+    pub m: usize,
+    /// Candidates kept while linking a new node. Default 128.
+    pub ef_construction: usize,
+    /// Candidates kept by a search unless the call gives its own. Default 64.
+    pub ef_search: usize,
+    /// Seed of node levels and of the random insertion order.
+    pub seed: u64,
+    /// Order in which a batch is linked (see [`InsertionOrder`]).
+    pub insertion_order: InsertionOrder,
+}
+
+impl HnswConfig {
+    /// Defaults for `dim` and `metric`.
+    pub fn new(dim: usize, metric: Metric) -> Self {
+        HnswConfig {
+            dim,
+            metric,
+            m: 16,
+            ef_construction: 128,
+            ef_search: 64,
+            seed: 0x5EED,
+            insertion_order: InsertionOrder::default(),
+        }
+    }
+}
+
+/// Shape and size figures of an [`HnswIndex`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct HnswStats {
+    /// Live vectors.
+    pub len: usize,
+    /// Removed vectors whose slots wait for reuse (still waypoints until compacted or reused).
+    pub tombstones: usize,
+    pub graph: GraphStats,
+    pub memory_bytes: usize,
+}
+
+/// How a batch is linked: in order on the calling thread (deterministic), or over the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkMode {
+    Sequential,
+    Parallel,
+}
+
+impl LinkMode {
+    /// Parallel when the pool has more than one thread.
+    pub fn auto() -> Self {
+        if threads::thread_count() > 1 {
+            LinkMode::Parallel
+        } else {
+            LinkMode::Sequential
+        }
+    }
+}
+
+/// A batch whose rows are written but not yet linked or visible; see the module docs.
+#[derive(Debug)]
+#[must_use = "a prepared batch must be linked and committed, or abandoned"]
+pub struct PendingBatch {
+    keys: Vec<u64>,
+    /// Slot of each key, in batch order.
+    slots: Vec<u32>,
+    /// Slots that held removed vectors: detached from the graph before relinking.
+    reused: Vec<u32>,
+}
+
+impl PendingBatch {
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+}
+
+/// An approximate nearest-neighbour index of f32 vectors under unsigned 64-bit keys.
+#[derive(Debug)]
+pub struct HnswIndex {
+    config: HnswConfig,
+    kernel: RowKernel,
+    /// Padded row length (a multiple of 16).
+    stride: usize,
+    /// `capacity × stride` values; slot `s` is `rows[s·stride ..][.. stride]`.
+    rows: AlignedRows,
+    graph: Graph,
+    /// Slots handed out so far (`0 .. used`).
+    used: usize,
+    /// Key of each slot below `used` (meaningful for live slots).
+    slot_keys: Vec<u64>,
+    slots: HashMap<u64, u32>,
+    /// Bit `s` set when slot `s` holds a live, returnable vector.
+    live: Vec<u64>,
+    /// Removed slots, reused by later inserts.
+    free: Vec<u32>,
+}
+
+/// f32 storage aligned to 64 bytes.
+#[derive(Debug, Default)]
+struct AlignedRows {
+    lanes: Vec<Lane>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct Lane([f32; ROW_LANES]);
+
+impl AlignedRows {
+    fn values(&self) -> &[f32] {
+        // SAFETY: `Lane` is `repr(C)` around `[f32; 16]` with size 64 (no padding), so the lanes
+        // are `16 × len` contiguous, initialised f32 values.
+        unsafe { std::slice::from_raw_parts(self.lanes.as_ptr().cast::<f32>(), self.lanes.len() * ROW_LANES) }
+    }
+
+    fn values_mut(&mut self) -> &mut [f32] {
+        // SAFETY: as in `values`, with exclusive access.
+        unsafe {
+            std::slice::from_raw_parts_mut(self.lanes.as_mut_ptr().cast::<f32>(), self.lanes.len() * ROW_LANES)
+        }
+    }
+
+    fn grow(&mut self, values: usize) -> Result<()> {
+        let lanes = values / ROW_LANES;
+        if lanes > self.lanes.len() {
+            self.lanes
+                .try_reserve_exact(lanes - self.lanes.len())
+                .map_err(|_| Error::invalid("the index does not fit in memory"))?;
+            self.lanes.resize(lanes, Lane::default());
+        }
+        Ok(())
+    }
+
+    fn bytes(&self) -> usize {
+        self.lanes.capacity() * std::mem::size_of::<Lane>()
+    }
+}
+
+/// Distances between stored rows, and from a query row to stored rows.
+struct RowScorer<'a> {
+    rows: &'a [f32],
+    stride: usize,
+    kernel: RowKernel,
+    metric: Metric,
+}
+
+impl RowScorer<'_> {
+    #[inline]
+    fn row(&self, node: u32) -> &[f32] {
+        let start = node as usize * self.stride;
+        &self.rows[start..start + self.stride]
+    }
+
+    #[inline]
+    fn score(&self, a: &[f32], b: &[f32]) -> f32 {
+        match self.metric {
+            Metric::L2sq => self.kernel.l2sq(a, b),
+            _ => 1.0 - self.kernel.dot(a, b),
+        }
+    }
+}
+
+/// A query (padded like the rows) scored against stored rows.
+struct RowQuery<'a> {
+    scorer: &'a RowScorer<'a>,
+    query: &'a [f32],
+}
+
+impl QueryDistance for RowQuery<'_> {
+    #[inline]
+    fn distance(&self, node: u32) -> f32 {
+        self.scorer.score(self.query, self.scorer.row(node))
+    }
+
+    #[inline]
+    fn prefetch(&self, node: u32) {
+        prefetch_row(self.scorer.row(node));
+    }
+}
+
+impl<'a> Scorer for RowScorer<'a> {
+    type NodeQuery<'s>
+        = RowQuery<'s>
+    where
+        Self: 's;
+
+    fn node_query(&self, node: u32) -> RowQuery<'_> {
+        RowQuery {
+            scorer: self,
+            query: self.row(node),
+        }
+    }
+
+    fn between(&self, a: u32, b: u32) -> f32 {
+        self.score(self.row(a), self.row(b))
+    }
+}
+
+/// Queries between two checks of the stop flag in a batch search.
+const QUERIES_PER_STOP_CHECK: usize = 64;
+
+impl HnswIndex {
+    pub fn new(config: HnswConfig) -> Result<Self> {
+        if config.dim == 0 || config.dim > MAX_DIMENSIONS {
+            return Err(Error::invalid(format!(
+                "dimensions must be between 1 and {MAX_DIMENSIONS}, got {}",
+                config.dim
+            )));
+        }
+        if !config.metric.is_spatial() {
+            return Err(Error::invalid(
+                "HnswIndex stores f32 vectors: use cosine, dot or l2sq",
+            ));
+        }
+        let params = HnswParams::new(config.m, config.ef_construction, config.seed)
+            .map_err(|e| Error::invalid(e.0))?;
+        check_ef(config.ef_search)?;
+        Ok(HnswIndex {
+            config,
+            kernel: RowKernel::default(),
+            stride: padded_len(config.dim),
+            rows: AlignedRows::default(),
+            graph: Graph::new(params),
+            used: 0,
+            slot_keys: Vec::new(),
+            slots: HashMap::new(),
+            live: Vec::new(),
+            free: Vec::new(),
+        })
+    }
+
+    pub fn config(&self) -> HnswConfig {
+        self.config
+    }
+
+    pub fn dim(&self) -> usize {
+        self.config.dim
+    }
+
+    pub fn metric(&self) -> Metric {
+        self.config.metric
+    }
+
+    /// Live vectors.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    pub fn contains(&self, key: u64) -> bool {
+        self.slots.contains_key(&key)
+    }
+
+    fn scorer(&self) -> RowScorer<'_> {
+        RowScorer {
+            rows: self.rows.values(),
+            stride: self.stride,
+            kernel: self.kernel,
+            metric: self.config.metric,
+        }
+    }
+
+    #[inline]
+    fn is_live(&self, slot: u32) -> bool {
+        self.live
+            .get(slot as usize / 64)
+            .is_some_and(|w| w & (1 << (slot % 64)) != 0)
+    }
+
+    fn set_live(&mut self, slot: u32, live: bool) {
+        let word = &mut self.live[slot as usize / 64];
+        let bit = 1u64 << (slot % 64);
+        if live {
+            *word |= bit;
+        } else {
+            *word &= !bit;
+        }
+    }
+
+    /// Bytes held: rows, graph, keys, the key map and bitmaps.
+    pub fn memory_bytes(&self) -> usize {
+        // A hashbrown entry is the (key, slot) pair plus one control byte.
+        let map = self.slots.capacity() * (std::mem::size_of::<(u64, u32)>() + 1);
+        self.rows.bytes()
+            + self.graph.memory_bytes()
+            + self.slot_keys.capacity() * 8
+            + map
+            + self.live.capacity() * 8
+            + self.free.capacity() * 4
+    }
+
+    pub fn stats(&self) -> HnswStats {
+        HnswStats {
+            len: self.len(),
+            tombstones: self.free.len(),
+            graph: self.graph.stats(self.used),
+            memory_bytes: self.memory_bytes(),
+        }
+    }
+
+    /// Adds `keys.len()` vectors (row-major). A key already present has its vector replaced
+    /// (upsert). The batch is validated whole first: on error or abort nothing changes.
+    pub fn add(&mut self, keys: &[u64], vectors: &[f32], stop: &StopFlag) -> Result<()> {
+        self.add_with(keys, vectors, stop, LinkMode::auto())
+    }
+
+    /// [`add`](Self::add) with an explicit link mode (`Sequential` builds deterministically).
+    pub fn add_with(
+        &mut self,
+        keys: &[u64],
+        vectors: &[f32],
+        stop: &StopFlag,
+        mode: LinkMode,
+    ) -> Result<()> {
+        stop.check()?;
+        let pending = self.prepare(keys, vectors)?;
+        match self.link(&pending, stop, mode) {
+            Ok(()) => {
+                self.commit(pending);
+                Ok(())
+            }
+            Err(error) => {
+                self.abandon(pending);
+                Err(error)
+            }
+        }
+    }
+
+    /// Phase 1 of an add: validates the batch, assigns slots (reusing removed ones first) and
+    /// writes the rows. Nothing is visible to searches yet.
+    pub fn prepare(&mut self, keys: &[u64], vectors: &[f32]) -> Result<PendingBatch> {
+        let dim = self.dim();
+        check_keyed_batch(keys, vectors, dim, self.metric() == Metric::Cosine)?;
+        let reused_count = self.free.len().min(keys.len());
+        let fresh = keys.len() - reused_count;
+        let wanted = self.used + fresh;
+        if wanted > u32::MAX as usize {
+            return Err(Error::invalid("an HnswIndex holds at most 4,294,967,295 vectors"));
+        }
+        self.reserve(wanted)?;
+        let reused: Vec<u32> = self.free.split_off(self.free.len() - reused_count);
+        let new_slots = (self.used..wanted).map(|s| s as u32);
+        let slots: Vec<u32> = reused.iter().copied().chain(new_slots).collect();
+        self.used = wanted;
+        self.slot_keys.resize(wanted, 0);
+        let stride = self.stride;
+        let cosine = self.metric() == Metric::Cosine;
+        let values = self.rows.values_mut();
+        for ((&slot, vector), &key) in slots.iter().zip(vectors.chunks_exact(dim)).zip(keys) {
+            let row = &mut values[slot as usize * stride..(slot as usize + 1) * stride];
+            row[..dim].copy_from_slice(vector);
+            row[dim..].fill(0.0);
+            if cosine {
+                normalize(&mut row[..dim]);
+            }
+            self.slot_keys[slot as usize] = key;
+        }
+        Ok(PendingBatch {
+            keys: keys.to_vec(),
+            slots,
+            reused,
+        })
+    }
+
+    /// Room for slots below `slots`, growing at least 1.5× so repeated adds stay amortised.
+    fn reserve(&mut self, slots: usize) -> Result<()> {
+        let capacity = self.graph.capacity();
+        if slots <= capacity {
+            return Ok(());
+        }
+        let target = slots.max(capacity + capacity / 2).max(64);
+        self.rows.grow(target * self.stride)?;
+        self.graph.reserve(target);
+        self.live.resize(target.div_ceil(64), 0);
+        self.slot_keys.reserve(target - self.slot_keys.len());
+        Ok(())
+    }
+
+    /// Phase 2 of an add: links the batch's nodes into the graph in the configured insertion
+    /// order. Needs only shared access; searches may run meanwhile.
+    pub fn link(&self, pending: &PendingBatch, stop: &StopFlag, mode: LinkMode) -> Result<()> {
+        let scorer = self.scorer();
+        let is_stopped = || stop.is_stopped();
+        threads::run(|| {
+            match mode {
+                LinkMode::Parallel => pending
+                    .reused
+                    .par_iter()
+                    .for_each(|&slot| self.graph.detach(slot, &scorer)),
+                LinkMode::Sequential => {
+                    for &slot in &pending.reused {
+                        self.graph.detach(slot, &scorer);
+                    }
+                }
+            }
+            stop.check()?;
+            let order = insertion_order(
+                self.config.insertion_order,
+                scorer.rows,
+                self.stride,
+                self.dim(),
+                &pending.slots,
+                self.config.seed,
+            )?;
+            let nodes: Vec<u32> = order.iter().map(|&i| pending.slots[i]).collect();
+            let linked = self.graph.insert_batch(
+                &nodes,
+                &scorer,
+                mode == LinkMode::Parallel,
+                &is_stopped,
+            );
+            if linked < nodes.len() {
+                return Err(Error::Aborted);
+            }
+            Ok(())
+        })
+    }
+
+    /// Phase 3 of an add: the batch becomes visible, replaced vectors become tombstones.
+    pub fn commit(&mut self, pending: PendingBatch) {
+        for (&key, &slot) in pending.keys.iter().zip(&pending.slots) {
+            if let Some(old) = self.slots.insert(key, slot) {
+                self.set_live(old, false);
+                self.free.push(old);
+            }
+            self.set_live(slot, true);
+        }
+    }
+
+    /// Gives up a prepared batch (after an error or abort): its slots become free, keys stay as
+    /// they were.
+    pub fn abandon(&mut self, pending: PendingBatch) {
+        self.free.extend_from_slice(&pending.slots);
+    }
+
+    /// Removes the given keys (tombstones); unknown keys are ignored. Returns how many were
+    /// removed.
+    pub fn remove(&mut self, keys: &[u64]) -> usize {
+        let mut removed = 0;
+        for key in keys {
+            if let Some(slot) = self.slots.remove(key) {
+                self.set_live(slot, false);
+                self.free.push(slot);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// Relinks the graph around every removed vector so no link leads to one, restoring the
+    /// graph's quality after many removals. Searches may run meanwhile. Returns the number of
+    /// removed slots detached (they stay free for reuse).
+    pub fn compact(&self, stop: &StopFlag) -> Result<usize> {
+        stop.check()?;
+        let scorer = self.scorer();
+        let removed = |slot: u32| !self.is_live(slot);
+        threads::run(|| Ok(self.graph.compact(self.used, &removed, &scorer)))
+    }
+
+    /// The stored vector of `key` (normalised, for cosine).
+    pub fn get(&self, key: u64) -> Option<Vec<f32>> {
+        let slot = *self.slots.get(&key)? as usize;
+        let start = slot * self.stride;
+        Some(self.rows.values()[start..start + self.dim()].to_vec())
+    }
+
+    /// Live keys in slot order.
+    pub fn keys(&self) -> Vec<u64> {
+        (0..self.used as u32)
+            .filter(|&s| self.is_live(s))
+            .map(|s| self.slot_keys[s as usize])
+            .collect()
+    }
+
+    /// The `k` nearest stored vectors of each query (row-major `queries`), best first, keeping
+    /// `ef_search` candidates (the configured default when `None`; at least `k`). Batches of
+    /// more than one query run on the pool.
+    pub fn search(
+        &self,
+        queries: &[f32],
+        k: usize,
+        ef_search: Option<usize>,
+        filter: Option<&KeyFilter>,
+        stop: &StopFlag,
+    ) -> Result<SearchResults> {
+        let dim = self.dim();
+        check_matrix(queries, dim, "queries", self.metric() == Metric::Cosine)?;
+        if k == 0 {
+            return Err(Error::invalid("k must be at least 1"));
+        }
+        let ef = ef_search.unwrap_or(self.config.ef_search);
+        check_ef(ef)?;
+        let query_count = queries.len() / dim;
+        let columns = k.min(self.len());
+        let cells = query_count.saturating_mul(columns);
+        let mut results = SearchResults {
+            k: columns,
+            keys: try_filled(cells, 0, "search results")?,
+            distances: try_filled(cells, f32::INFINITY, "search results")?,
+            counts: vec![0; query_count],
+        };
+        if columns == 0 {
+            return Ok(results);
+        }
+        let plan = self.plan(filter, ef);
+        if plan.admitted.as_ref().is_some_and(|a| a.slots.is_empty()) {
+            return Ok(results);
+        }
+        let rows = results
+            .keys
+            .chunks_mut(columns)
+            .zip(results.distances.chunks_mut(columns))
+            .zip(results.counts.iter_mut())
+            .zip(queries.chunks_exact(dim));
+        if query_count == 1 {
+            let mut query = vec![0f32; self.stride];
+            for (((keys, distances), count), q) in rows {
+                *count = self.search_one(q, columns, &plan, &mut query, keys, distances);
+            }
+            return Ok(results);
+        }
+        let jobs: Vec<_> = rows.collect();
+        threads::run(|| {
+            jobs.into_par_iter()
+                .with_min_len(QUERIES_PER_STOP_CHECK / 4)
+                .try_for_each_init(
+                    || (vec![0f32; self.stride], 0usize),
+                    |(query, done), (((keys, distances), count), q)| {
+                        *done += 1;
+                        if (*done).is_multiple_of(QUERIES_PER_STOP_CHECK) {
+                            stop.check()?;
+                        }
+                        *count = self.search_one(q, columns, &plan, query, keys, distances);
+                        Ok::<(), Error>(())
+                    },
+                )
+        })?;
+        stop.check()?;
+        Ok(results)
+    }
+
+    /// How a search treats its filter: the admitted slots, and whether to scan them exactly.
+    fn plan(&self, filter: Option<&KeyFilter>, ef: usize) -> SearchPlan {
+        let Some(filter) = filter else {
+            return SearchPlan { ef, admitted: None, exact: false };
+        };
+        let mut bits = vec![0u64; self.graph.capacity().div_ceil(64)];
+        let mut slots = Vec::new();
+        for key in filter.keys() {
+            if let Some(&slot) = self.slots.get(key) {
+                let word = &mut bits[slot as usize / 64];
+                let bit = 1u64 << (slot % 64);
+                if *word & bit == 0 {
+                    *word |= bit;
+                    slots.push(slot);
+                }
+            }
+        }
+        let admitted = slots.len() as f64;
+        let walk_cost = 2.0 * self.config.m as f64 * ef as f64 * self.len() as f64;
+        SearchPlan {
+            ef,
+            exact: admitted * admitted <= walk_cost,
+            admitted: Some(Admitted { bits, slots }),
+        }
+    }
+
+    /// Searches one query into its result row; returns the number of hits.
+    fn search_one(
+        &self,
+        raw: &[f32],
+        k: usize,
+        plan: &SearchPlan,
+        query: &mut [f32],
+        keys: &mut [u64],
+        distances: &mut [f32],
+    ) -> u32 {
+        let dim = self.dim();
+        query[..dim].copy_from_slice(raw);
+        query[dim..].fill(0.0);
+        if self.metric() == Metric::Cosine {
+            normalize(&mut query[..dim]);
+        }
+        let scorer = self.scorer();
+        let row_query = RowQuery {
+            scorer: &scorer,
+            query,
+        };
+        let expected = plan.admitted.as_ref().map_or(self.len(), |a| a.slots.len()).min(k);
+        let mut hits: Vec<Scored> = Vec::new();
+        let exact = match &plan.admitted {
+            Some(admitted) if plan.exact => Some(&admitted.slots),
+            _ => None,
+        };
+        if exact.is_none() {
+            self.graph.with_context(|ctx| match &plan.admitted {
+                Some(admitted) => {
+                    let admit = |s: u32| admitted.admits(s);
+                    self.graph.search(&row_query, k, plan.ef, &admit, ctx, &mut hits);
+                }
+                None => {
+                    let admit = |s: u32| self.is_live(s);
+                    self.graph.search(&row_query, k, plan.ef, &admit, ctx, &mut hits);
+                }
+            });
+        }
+        if exact.is_some() || hits.len() < expected {
+            // Too few hits from the walk (a narrow filter, or a region cut off by removals):
+            // score the admitted vectors exactly.
+            let mut top = TopK::new(k);
+            let mut offer = |slot: u32| top.push(row_query.distance(slot), slot);
+            match &plan.admitted {
+                Some(admitted) => admitted.slots.iter().for_each(|&s| offer(s)),
+                None => (0..self.used as u32).filter(|&s| self.is_live(s)).for_each(offer),
+            }
+            hits = top
+                .into_sorted()
+                .into_iter()
+                .map(|n| Scored { distance: n.distance, node: n.index })
+                .collect();
+        }
+        let cosine = self.metric() == Metric::Cosine;
+        for ((hit, key), distance) in hits.iter().zip(keys.iter_mut()).zip(distances.iter_mut()) {
+            *key = self.slot_keys[hit.node as usize];
+            // 1 − ⟨q̂,x̂⟩ can dip a rounding error below zero for identical vectors.
+            *distance = if cosine { hit.distance.max(0.0) } else { hit.distance };
+        }
+        hits.len().min(k) as u32
+    }
+}
+
+fn check_ef(ef: usize) -> Result<()> {
+    if !(1..=vecdex_hnsw::MAX_EF).contains(&ef) {
+        return Err(Error::invalid(format!(
+            "efSearch must be between 1 and {}, got {ef}",
+            vecdex_hnsw::MAX_EF
+        )));
+    }
+    Ok(())
+}
+
+struct SearchPlan {
+    ef: usize,
+    /// Live slots the filter admits (`None`: no filter, every live slot).
+    admitted: Option<Admitted>,
+    /// Scan the admitted slots instead of walking the graph.
+    exact: bool,
+}
+
+struct Admitted {
+    bits: Vec<u64>,
+    slots: Vec<u32>,
+}
+
+impl Admitted {
+    #[inline]
+    fn admits(&self, slot: u32) -> bool {
+        self.bits
+            .get(slot as usize / 64)
+            .is_some_and(|w| w & (1 << (slot % 64)) != 0)
+    }
+}

@@ -1,0 +1,152 @@
+import native = require('./native')
+import { abortHandle } from './abort'
+import { awaitNative, callNative, invalidArgument } from './errors'
+import { SearchResults } from './results'
+import { checkDimensions, checkMetric, checkObject, checkSignal, type Metric, type VectorsInput } from './validate'
+import { type QueryArgs, type SearchOptions, VectorIndex } from './vector-index'
+
+/** Order in which a batch is linked into the graph (see {@link HnswIndexOptions.insertionOrder}). */
+export type InsertionOrder = 'given' | 'random' | 'lid'
+
+/** Options of an {@link HnswIndex}. Names follow the HNSW paper (Malkov & Yashunin). */
+export interface HnswIndexOptions {
+  /** Dimensions of every vector (1 to 65,536). */
+  dimensions: number
+  /** Distance metric: 'cosine' (default; vectors are normalised when added), 'dot' or 'l2sq'. */
+  metric?: Exclude<Metric, 'hamming'>
+  /** Links per node on the upper layers; layer 0 keeps up to 2m. 2 to 256, default 16. More
+   * links raise recall and memory and slow the build. */
+  m?: number
+  /** Candidates considered when linking a new vector (1 to 65,536, default 128). Higher builds
+   * a better graph, more slowly. */
+  efConstruction?: number
+  /** Candidates a search keeps unless the call gives its own `efSearch` (default 64). Higher
+   * raises recall and lowers speed; it is always at least `k`. */
+  efSearch?: number
+  /** Seed of node levels and of the 'random' insertion order. With one thread
+   * (VECDEX_THREADS=1), a seeded build is deterministic. Default fixed. */
+  seed?: number
+  /**
+   * Order in which each added batch is linked: 'given' (default), 'random' (seeded shuffle) or
+   * 'lid' (highest estimated local intrinsic dimensionality first, after Elliott & Clark 2024).
+   * The README gives the measured effect on GloVe.
+   */
+  insertionOrder?: InsertionOrder
+}
+
+/** Options of an HNSW search. */
+export interface HnswSearchOptions extends SearchOptions {
+  /** Candidates kept by this search (1 to 65,536; default: the index's `efSearch`). */
+  efSearch?: number
+}
+
+/** Shape and size of an {@link HnswIndex}. */
+export interface HnswStats {
+  /** Live vectors. */
+  size: number
+  /** Removed vectors whose nodes remain as waypoints until their slot is reused or `compact()`. */
+  tombstones: number
+  /** Layers of the graph (highest level + 1). */
+  levels: number
+  /** Nodes on each layer, layer 0 first. */
+  nodesPerLevel: number[]
+  /** Mean links per node on layer 0. */
+  meanDegree: number
+  memoryBytes: number
+}
+
+type HnswSearchHandle = ReturnType<native.NativeHnswIndex['searchHandle']>
+
+function optionalInteger(value: unknown, name: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalidArgument(`${name} must be an integer from ${min} to ${max}, got ${String(value)}`)
+  }
+  return value
+}
+
+const MAX_EF = 65536
+
+/**
+ * Approximate nearest-neighbour index: a Hierarchical Navigable Small World graph (Malkov &
+ * Yashunin, arXiv 1603.09320) over f32 vectors under unsigned integer keys.
+ *
+ * Batches are linked in parallel on vecdex's thread pool, and searches (async or sync) keep
+ * running while a batch is added. Adding an existing key replaces its vector; removed keys
+ * leave tombstones that searches skip, and their slots are reused by later adds. A filter
+ * (allow-list of keys) is applied inside the graph walk; when it admits few vectors the search
+ * scans those exactly, so recall stays high at any selectivity.
+ *
+ * ```ts
+ * using index = new HnswIndex({ dimensions: 100, metric: 'cosine' })
+ * await index.add(keys, vectors)
+ * const hits = index.searchSync(query, { k: 10, efSearch: 128 }).get(0)
+ * ```
+ */
+export class HnswIndex extends VectorIndex<native.NativeHnswIndex, HnswSearchHandle, HnswSearchOptions> {
+  readonly m: number
+  readonly efConstruction: number
+  readonly efSearch: number
+
+  constructor(options: HnswIndexOptions) {
+    checkObject(options, 'options')
+    const dimensions = checkDimensions(options.dimensions)
+    const metric = checkMetric(options.metric ?? 'cosine', ['cosine', 'dot', 'l2sq']) as Exclude<Metric, 'hamming'>
+    const settings = {
+      m: optionalInteger(options.m, 'm', 2, 256),
+      efConstruction: optionalInteger(options.efConstruction, 'efConstruction', 1, MAX_EF),
+      efSearch: optionalInteger(options.efSearch, 'efSearch', 1, MAX_EF),
+      seed: optionalInteger(options.seed, 'seed', 0, Number.MAX_SAFE_INTEGER),
+      insertionOrder: options.insertionOrder,
+    }
+    if (settings.insertionOrder !== undefined && !['given', 'random', 'lid'].includes(settings.insertionOrder)) {
+      throw invalidArgument(`insertionOrder must be 'given', 'random' or 'lid', got ${String(settings.insertionOrder)}`)
+    }
+    super(dimensions, metric, () => new native.NativeHnswIndex(dimensions, metric, settings), (index) => index.searchHandle())
+    const created = this.handle()
+    this.m = created.m
+    this.efConstruction = created.efConstruction
+    this.efSearch = created.efSearch
+  }
+
+  #ef(options: HnswSearchOptions): number {
+    return optionalInteger(options.efSearch, 'efSearch', 1, MAX_EF) ?? 0
+  }
+
+  /**
+   * The `k` nearest vectors of each query (one vector, or a flat n × dimensions batch),
+   * approximately. A batch runs in parallel on the thread pool; the query data is copied
+   * first, so the caller may reuse it.
+   */
+  async search(queries: VectorsInput, options: HnswSearchOptions): Promise<SearchResults> {
+    const { k, matrix, filter } = this.queryArgs(queries, options)
+    const ef = this.#ef(options)
+    using link = abortHandle(checkSignal(options.signal))
+    const r = await awaitNative(callNative(() => this.handle().search(matrix, k, ef, filter, link.native)))
+    return new SearchResults(r.k, r.keys, r.distances, r.counts)
+  }
+
+  protected searchInto(handle: HnswSearchHandle, args: QueryArgs, options: HnswSearchOptions, query: Float32Array, out: Uint8Array, offset: number, cells: number): number {
+    return native.hnswSearchIntoSyncFast(handle, query, args.k, this.#ef(options), args.filter, out, offset, cells)
+  }
+
+  /**
+   * Relinks the graph around every removed vector, so no link leads to one (recall recovers
+   * after many removals). Searches keep running meanwhile. Resolves to the number of removed
+   * slots detached.
+   */
+  async compact(options: { signal?: AbortSignal } = {}): Promise<number> {
+    using link = abortHandle(checkSignal(options.signal))
+    return awaitNative(callNative(() => this.handle().compact(link.native)))
+  }
+
+  /** Blocking twin of {@link compact}. */
+  compactSync(): number {
+    return callNative(() => this.handle().compactSync())
+  }
+
+  /** Shape and size of the graph. */
+  stats(): HnswStats {
+    return callNative(() => this.handle().stats())
+  }
+}

@@ -1,0 +1,275 @@
+import native = require('./native')
+import { abortHandle } from './abort'
+import { awaitNative, callNative, fromNative, invalidArgument, VecdexError } from './errors'
+import { checkKey, type Key, type KeysInput, toKeyArray } from './keys'
+import { resultPool, SearchResults } from './results'
+import { type AddStreamOptions, type StreamItem, batchRows, ingest, type SearchStreamOptions } from './stream'
+import { checkK, checkObject, checkSignal, type Metric, toMatrix, type VectorsInput } from './validate'
+
+/** Up to this k, `searchSync` sizes its output without asking the index for its size. */
+const SMALL_K = 1024
+
+const HAS_SHARED_MEMORY = typeof SharedArrayBuffer !== 'undefined'
+
+/** Whether a typed array's memory is a SharedArrayBuffer (other threads may write it). */
+function isShared(array: ArrayBufferView): boolean {
+  return HAS_SHARED_MEMORY && array.buffer instanceof SharedArrayBuffer
+}
+
+/** One key or many, as the BigUint64Array the native layer takes. */
+export function keyArrayOf(keys: KeysInput | Key): BigUint64Array {
+  return typeof keys === 'number' || typeof keys === 'bigint' ? BigUint64Array.of(checkKey(keys)) : toKeyArray(keys)
+}
+
+/** Options of a search. */
+export interface SearchOptions {
+  /** Hits per query. Larger than the index returns what there is. */
+  k: number
+  /** Allow-list: only these keys may appear in the results. Given as data, never a callback. */
+  filter?: KeysInput
+  /** Stops the search between batches; the promise rejects with ERR_ABORTED. */
+  signal?: AbortSignal
+}
+
+/** Options of an async add. */
+export interface AddOptions {
+  /** Stops before the vectors are added; the promise rejects with ERR_ABORTED, nothing added. */
+  signal?: AbortSignal
+}
+
+/** What every native index class offers (see index.d.ts). */
+export interface NativeIndex {
+  readonly size: number
+  readonly memoryBytes: number
+  add(keys: BigUint64Array, vectors: Float32Array, abort?: native.NativeAbortHandle | null): Promise<void>
+  addSync(keys: BigUint64Array, vectors: Float32Array): void
+  remove(keys: BigUint64Array): Promise<number>
+  removeSync(keys: BigUint64Array): number
+  get(key: bigint): Float32Array | null
+  contains(key: bigint): boolean
+  keys(): BigUint64Array
+  close(): void
+}
+
+/** A search's arguments after validation. */
+export interface QueryArgs {
+  k: number
+  matrix: Float32Array
+  filter: BigUint64Array | undefined
+}
+
+/**
+ * What {@link FlatIndex} and {@link HnswIndex} share: keys and vectors in, lifecycle, streaming,
+ * and the sync search path that writes into pooled memory. Subclasses say how to search.
+ */
+export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOptions> implements Disposable {
+  #native: N | null
+  /** The same index for the free `…SearchIntoSyncFast` functions, which skip napi-rs's
+   * per-call receiver check. */
+  #searchHandle: H | null
+  readonly dimensions: number
+  readonly metric: Exclude<Metric, 'hamming'>
+
+  protected constructor(dimensions: number, metric: Exclude<Metric, 'hamming'>, create: () => N, searchHandle: (index: N) => H) {
+    this.dimensions = dimensions
+    this.metric = metric
+    this.#native = callNative(create)
+    this.#searchHandle = searchHandle(this.#native)
+  }
+
+  /** The native index; throws ERR_CLOSED once closed. */
+  protected handle(): N {
+    if (this.#native === null) throw new VecdexError('ERR_CLOSED', 'the index is closed')
+    return this.#native
+  }
+
+  /** Number of vectors stored. */
+  get size(): number {
+    return callNative(() => this.handle().size)
+  }
+
+  /** Native bytes held, as reported to V8. */
+  get memoryBytes(): number {
+    return callNative(() => this.handle().memoryBytes)
+  }
+
+  get closed(): boolean {
+    return this.#native === null
+  }
+
+  #batch(keys: KeysInput | Key, vectors: VectorsInput): [BigUint64Array, Float32Array] {
+    const keyArray = keyArrayOf(keys)
+    const matrix = toMatrix(vectors, this.dimensions, 'vectors')
+    if (matrix.length / this.dimensions !== keyArray.length) {
+      throw invalidArgument(`${keyArray.length} keys for ${matrix.length / this.dimensions} vectors: give one key per vector`)
+    }
+    return [keyArray, matrix]
+  }
+
+  /**
+   * Adds vectors under keys (one key per vector; a flat Float32Array holds n × dimensions
+   * values). A key already present gets the new vector. The batch is validated whole first:
+   * on any error nothing is added.
+   */
+  async add(keys: KeysInput | Key, vectors: VectorsInput, options: AddOptions = {}): Promise<void> {
+    const [keyArray, matrix] = this.#batch(keys, vectors)
+    using link = abortHandle(checkSignal(options.signal))
+    await awaitNative(callNative(() => this.handle().add(keyArray, matrix, link.native)))
+  }
+
+  /** Blocking twin of {@link add}. */
+  addSync(keys: KeysInput | Key, vectors: VectorsInput): void {
+    const [keyArray, matrix] = this.#batch(keys, vectors)
+    // Validated memory must not change under the native call: copy what other threads share.
+    const stable = isShared(matrix) ? matrix.slice() : matrix
+    callNative(() => this.handle().addSync(isShared(keyArray) ? keyArray.slice() : keyArray, stable))
+  }
+
+  /**
+   * Adds everything an (async) iterable yields — `{ key, vector }`, `{ keys, vectors }` batches,
+   * or bare vectors keyed from `startKey` — in native batches of `batchSize`. The next item is
+   * not pulled until the previous batch is stored (backpressure). Returns the count added.
+   */
+  async addStream(source: AsyncIterable<StreamItem> | Iterable<StreamItem>, options: AddStreamOptions = {}): Promise<number> {
+    this.handle()
+    return ingest(source, this.dimensions, options, (keys, vectors, signal) => this.add(keys, vectors, { signal }))
+  }
+
+  /** Removes keys (unknown keys are ignored); resolves to how many were removed. */
+  async remove(keys: KeysInput | Key): Promise<number> {
+    const keyArray = keyArrayOf(keys)
+    return awaitNative(callNative(() => this.handle().remove(keyArray)))
+  }
+
+  /** Blocking twin of {@link remove}. */
+  removeSync(keys: KeysInput | Key): number {
+    const keyArray = keyArrayOf(keys)
+    return callNative(() => this.handle().removeSync(keyArray))
+  }
+
+  /** The stored vector of `key` (normalised to unit length under cosine), or undefined. */
+  get(key: Key): Float32Array | undefined {
+    const k = checkKey(key)
+    return callNative(() => this.handle().get(k)) ?? undefined
+  }
+
+  contains(key: Key): boolean {
+    const k = checkKey(key)
+    return callNative(() => this.handle().contains(k))
+  }
+
+  /** Every key, in storage order. */
+  keys(): BigUint64Array {
+    return callNative(() => this.handle().keys())
+  }
+
+  protected queryArgs(queries: VectorsInput, options: SearchOptions): QueryArgs {
+    checkObject(options, 'options')
+    const k = checkK(options.k)
+    // Fast path for the common case: one Float32Array query of the right length.
+    const matrix = queries instanceof Float32Array && queries.length === this.dimensions ? queries : toMatrix(queries, this.dimensions, 'queries')
+    const filter = options.filter === undefined ? undefined : toKeyArray(options.filter, 'filter')
+    return { k, matrix, filter }
+  }
+
+  /** The `k` nearest vectors of each query (one vector, or a flat n × dimensions batch). */
+  abstract search(queries: VectorsInput, options: O): Promise<SearchResults>
+
+  /** Calls the native sync search, writing into `out` (see `searchSync`). */
+  protected abstract searchInto(handle: H, args: QueryArgs, options: O, query: Float32Array, out: Uint8Array, offset: number, cells: number): number
+
+  /** Blocking twin of {@link search}: no thread hop, best for single queries. */
+  searchSync(queries: VectorsInput, options: Omit<O, 'signal'>): SearchResults {
+    // The hot path of single-query latency: no intermediate objects, one look at the buffer.
+    const args = this.queryArgs(queries, options)
+    const { k, matrix } = args
+    this.handle()
+    const handle = this.#searchHandle!
+    const rows = matrix.length / this.dimensions
+    // Rows have stride min(k, size). For small k, size the output for k columns without asking
+    // the native side for its size (a call saved on the hot path).
+    let cells = rows * (k <= SMALL_K ? k : Math.min(k, this.size))
+    let offset = resultPool.reserve(cells * 12 + rows * 4)
+    let bytes = resultPool.bytes
+    // Native code borrows the query while writing the results: never let the two share memory
+    // (a query taken from an earlier result's buffer), nor read memory another thread may write.
+    const source = matrix.buffer
+    const query = source === bytes.buffer || (HAS_SHARED_MEMORY && source instanceof SharedArrayBuffer) ? matrix.slice() : matrix
+    let stride: number
+    try {
+      stride = this.searchInto(handle, args, options as O, query, bytes, offset, cells)
+    } catch (error) {
+      // An async add may have grown the index since `size` was read: size again, once.
+      if (k <= SMALL_K || !/too small/.test(String((error as Error)?.message))) throw fromNative(error)
+      cells = rows * Math.min(k, 2 * this.size)
+      offset = resultPool.reserve(cells * 12 + rows * 4)
+      bytes = resultPool.bytes
+      try {
+        stride = this.searchInto(handle, args, options as O, query, bytes, offset, cells)
+      } catch (again) {
+        throw fromNative(again)
+      }
+    }
+    const buffer = bytes.buffer
+    return new SearchResults(
+      stride,
+      new BigUint64Array(buffer, offset, rows * stride),
+      new Float32Array(buffer, offset + cells * 8, rows * stride),
+      new Uint32Array(buffer, offset + cells * 12, rows),
+    )
+  }
+
+  /**
+   * Searches every query an (async) iterable yields, in batches of `batchSize` rows, yielding
+   * one {@link SearchResults} per batch. One batch is searched ahead while the consumer works
+   * on the previous one; breaking out early aborts it and releases its native state.
+   */
+  async *searchStream(
+    queries: AsyncIterable<Float32Array | readonly number[]> | Iterable<Float32Array | readonly number[]>,
+    options: O & { batchSize?: SearchStreamOptions['batchSize'] },
+  ): AsyncGenerator<SearchResults, void, undefined> {
+    checkObject(options, 'options')
+    checkK(options.k)
+    this.handle()
+    const ahead = new AbortController()
+    const outer = checkSignal(options.signal)
+    if (outer?.aborted) throw new VecdexError('ERR_ABORTED', 'the operation was aborted')
+    const forward = () => ahead.abort()
+    outer?.addEventListener('abort', forward, { once: true })
+    const { batchSize, ...searchOptions } = options
+    let pending: Promise<SearchResults> | null = null
+    try {
+      for await (const rows of batchRows(queries, this.dimensions, batchSize ?? 256)) {
+        const next = this.search(rows, { ...searchOptions, signal: ahead.signal } as unknown as O)
+        next.catch(() => {}) // observed below; avoids an unhandled rejection if abandoned
+        const previous = pending
+        pending = next
+        if (previous) yield await previous
+      }
+      if (pending) {
+        const last = pending
+        pending = null
+        yield await last
+      }
+    } finally {
+      outer?.removeEventListener('abort', forward)
+      if (pending) {
+        ahead.abort()
+        await pending.catch(() => {})
+      }
+    }
+  }
+
+  /** Frees the native index now. Idempotent; later calls throw ERR_CLOSED; searches already
+   * running finish normally. */
+  close(): void {
+    const handle = this.#native
+    this.#native = null
+    this.#searchHandle = null
+    handle?.close()
+  }
+
+  [Symbol.dispose](): void {
+    this.close()
+  }
+}
