@@ -1,72 +1,80 @@
-// The main job: index the real GloVe 6B 100d word vectors and print the nearest words to a few
-// query words, with the search speed. Exact search (FlatIndex) for now; HNSW will follow.
+// The main job: index the real GloVe 6B 100d word vectors in an HNSW graph, print the nearest
+// words to a few query words, and show recall against exact search next to the speed of both.
 //
-//   npm ci && npm run demo
-import { FlatIndex, capabilities } from 'vecdex'
+//   npm ci && npm run demo [word ...]
+import { FlatIndex, HnswIndex, capabilities } from 'vecdex'
 import { loadGloveAll } from '../benchmark/datasets.mjs'
 
 const QUERY_WORDS = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['king', 'paris', 'computer', 'guitar', 'einstein', 'sushi']
 const NEIGHBOURS = 8
+const K = 10
+const RECALL_QUERIES = 1000
+const seconds = (start) => ((performance.now() - start) / 1000).toFixed(2)
 
 const t0 = performance.now()
 const { words, dim, vectors } = loadGloveAll((message) => console.log(message))
 const row = new Map(words.map((word, i) => [word, i]))
-console.log(`GloVe 6B ${dim}d: ${words.length.toLocaleString()} words loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+console.log(`GloVe 6B ${dim}d: ${words.length.toLocaleString()} words loaded in ${seconds(t0)} s`)
 
-const index = new FlatIndex({ dimensions: dim, metric: 'cosine' })
-const t1 = performance.now()
 // Keys are row numbers; the stream ingests in native batches with a progress callback.
-await index.addStream(
-  (function* () {
-    const batch = 50_000
-    for (let start = 0; start < words.length; start += batch) {
-      const end = Math.min(start + batch, words.length)
-      yield { keys: Uint32Array.from({ length: end - start }, (_, i) => start + i), vectors: vectors.subarray(start * dim, end * dim) }
-    }
-  })(),
-  { batchSize: 65_536, onProgress: ({ added }) => process.stdout.isTTY && process.stdout.write(`\rindexed ${added.toLocaleString()} vectors`) },
+function* batches() {
+  const batch = 50_000
+  for (let start = 0; start < words.length; start += batch) {
+    const end = Math.min(start + batch, words.length)
+    yield { keys: Uint32Array.from({ length: end - start }, (_, i) => start + i), vectors: vectors.subarray(start * dim, end * dim) }
+  }
+}
+const progress = ({ added }) => process.stdout.isTTY && process.stdout.write(`\rindexed ${added.toLocaleString()} vectors`)
+
+const index = new HnswIndex({ dimensions: dim, metric: 'cosine', m: 16, efConstruction: 128 })
+const t1 = performance.now()
+await index.addStream(batches(), { batchSize: 65_536, onProgress: progress })
+const stats = index.stats()
+console.log(
+  `${process.stdout.isTTY ? '\r' : ''}HNSW: ${index.size.toLocaleString()} vectors linked in ${seconds(t1)} s on ${capabilities().threads} threads ` +
+    `(m 16, efConstruction 128; ${stats.levels} layers, mean degree ${stats.meanDegree.toFixed(1)}, ${(index.memoryBytes / 2 ** 20).toFixed(0)} MiB)`,
 )
-console.log(`${process.stdout.isTTY ? '\r' : ''}indexed ${index.size.toLocaleString()} vectors in ${((performance.now() - t1) / 1000).toFixed(2)} s, ${(index.memoryBytes / 2 ** 20).toFixed(0)} MiB native memory`)
+const exact = new FlatIndex({ dimensions: dim, metric: 'cosine' })
+await exact.add(Uint32Array.from(words, (_, i) => i), vectors)
 
 const known = QUERY_WORDS.filter((w) => row.has(w))
 for (const missing of QUERY_WORDS.filter((w) => !row.has(w))) console.log(`"${missing}" is not in the vocabulary`)
-const queries = new Float32Array(known.length * dim)
-known.forEach((word, i) => queries.set(vectors.subarray(row.get(word) * dim, (row.get(word) + 1) * dim), i * dim))
-const results = await index.search(queries, { k: NEIGHBOURS + 1 })
-console.log('\nnearest words (cosine distance, exact search):')
-known.forEach((word, i) => {
-  const hits = results.get(i)
+const vectorOf = (r) => vectors.subarray(r * dim, (r + 1) * dim)
+console.log('\nnearest words (HNSW, efSearch 128; cosine distance; * = not in the exact top list):')
+for (const word of known) {
+  const q = vectorOf(row.get(word))
+  const truth = new Set(exact.searchSync(q, { k: NEIGHBOURS + 1 }).get(0).numberKeys())
+  const hits = index.searchSync(q, { k: NEIGHBOURS + 1, efSearch: 128 }).get(0)
   const list = []
   hits.numberKeys().forEach((key, j) => {
-    if (key !== row.get(word) && list.length < NEIGHBOURS) list.push(`${words[key]} ${hits.distances[j].toFixed(3)}`)
+    if (key !== row.get(word) && list.length < NEIGHBOURS) list.push(`${words[key]} ${hits.distances[j].toFixed(3)}${truth.has(key) ? '' : '*'}`)
   })
   console.log(`  ${word.padEnd(10)} → ${list.join(', ')}`)
-})
+}
 
-// Speed: one batch of 1,000 words on the thread pool, and single queries on the calling thread.
-const batchRows = Array.from({ length: 1000 }, (_, i) => (i * 7919) % words.length)
-const batch = new Float32Array(batchRows.length * dim)
-batchRows.forEach((r, i) => batch.set(vectors.subarray(r * dim, (r + 1) * dim), i * dim))
-await index.search(batch, { k: 10 }) // warm-up
-const batchTimes = []
-for (let run = 0; run < 3; run++) {
+// Recall@10 against exact search, and single-query speed on this thread, for 1,000 words.
+const sample = Array.from({ length: RECALL_QUERIES }, (_, i) => (i * 7919) % words.length)
+const queries = sample.map(vectorOf)
+const timed = (search) => {
   const start = performance.now()
-  await index.search(batch, { k: 10 })
-  batchTimes.push(performance.now() - start)
+  const rows = queries.map((q) => Array.from(search(q).keys))
+  return { rows, qps: queries.length / ((performance.now() - start) / 1000) }
 }
-batchTimes.sort((a, b) => a - b)
-const singleTimes = []
-for (let i = 0; i < 50; i++) {
-  const start = performance.now()
-  index.searchSync(batch.subarray(i * dim, (i + 1) * dim), { k: 10 })
-  singleTimes.push(performance.now() - start)
+const truth = timed((q) => exact.searchSync(q, { k: K }))
+console.log(`\nrecall@${K} against exact search, ${RECALL_QUERIES.toLocaleString()} words, one query at a time on this thread:`)
+console.log(`  exact (FlatIndex)      recall 1.000   ${Math.round(truth.qps).toLocaleString().padStart(7)} queries/s`)
+for (const efSearch of [32, 64, 128, 256]) {
+  timed((q) => index.searchSync(q, { k: K, efSearch })) // warm-up
+  const run = timed((q) => index.searchSync(q, { k: K, efSearch }))
+  let hits = 0
+  run.rows.forEach((keys, i) => {
+    const want = new Set(truth.rows[i])
+    hits += keys.filter((key) => want.has(key)).length
+  })
+  const recall = hits / (RECALL_QUERIES * K)
+  console.log(
+    `  HNSW efSearch ${String(efSearch).padEnd(8)} recall ${recall.toFixed(3)}   ${Math.round(run.qps).toLocaleString().padStart(7)} queries/s  (${(run.qps / truth.qps).toFixed(0)}× exact)`,
+  )
 }
-singleTimes.sort((a, b) => a - b)
-const caps = capabilities()
-const batchMs = batchTimes[1]
-console.log(
-  `\nspeed: batch of 1,000 queries (k = 10) in ${batchMs.toFixed(0)} ms = ${Math.round(1000 / (batchMs / 1000)).toLocaleString()} queries/s ` +
-    `(${((2 * 1000 * index.size * dim) / (batchMs / 1000) / 1e9).toFixed(0)} GFLOP/s); single query ${singleTimes[25].toFixed(2)} ms (median)`,
-)
-console.log(`kernels: scan ${caps.scanKernel}, simsimd ${caps.simsimdBackends.join('/') || 'serial'}, ${caps.threads} threads`)
 index.close()
+exact.close()

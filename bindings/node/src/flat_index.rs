@@ -178,8 +178,9 @@ impl NativeFlatIndex {
         abort: Option<&NativeAbortHandle>,
     ) -> napi::Result<Object<'env>> {
         let (keys, vectors, stop) = (keys.to_vec(), vectors.to_vec(), flag(abort));
-        self.handle
-            .spawn_write(env, move |shared| add_chunked(shared, &keys, &vectors, &stop))
+        self.handle.spawn_write(env, move |shared| {
+            add_chunked(shared, &keys, &vectors, &stop)
+        })
     }
 
     /// Removes keys; returns how many were present.

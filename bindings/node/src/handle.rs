@@ -117,7 +117,11 @@ impl<I: IndexFigures + Send + Sync + 'static> Handle<I> {
     }
 
     /// A blocking write, after every write called before it.
-    pub fn write_sync<T>(&self, env: &Env, write: impl FnOnce(&Shared<I>) -> vecdex::Result<T>) -> napi::Result<T> {
+    pub fn write_sync<T>(
+        &self,
+        env: &Env,
+        write: impl FnOnce(&Shared<I>) -> vecdex::Result<T>,
+    ) -> napi::Result<T> {
         let shared = self.shared()?;
         let ticket = shared.order.ticket();
         ticket.wait_turn();
@@ -147,9 +151,7 @@ impl<I: IndexFigures + Send + Sync + 'static> Handle<I> {
                 ticket.wait_turn();
                 write(&shared)
             },
-            move |env, value| {
-                report_memory(&env, &for_report, &reported, &closed).map(|()| value)
-            },
+            move |env, value| report_memory(&env, &for_report, &reported, &closed).map(|()| value),
         )
     }
 
@@ -199,7 +201,12 @@ impl<I: IndexFigures + Send + Sync + 'static> Handle<I> {
 
 /// Reports the index's memory now (no lock: reads the atomic), unless the handle was closed
 /// meanwhile (its memory was handed back then).
-fn report_memory<I>(env: &Env, shared: &Shared<I>, reported: &AtomicI64, closed: &AtomicBool) -> napi::Result<()> {
+fn report_memory<I>(
+    env: &Env,
+    shared: &Shared<I>,
+    reported: &AtomicI64,
+    closed: &AtomicBool,
+) -> napi::Result<()> {
     if closed.load(Ordering::Relaxed) {
         return Ok(());
     }
@@ -234,7 +241,12 @@ pub fn to_js_results(results: SearchResults) -> NativeSearchResults {
 /// Writes results into `out` at byte `offset` (a multiple of 8), laid out as `capacity` u64
 /// keys, then `capacity` f32 distances, then one u32 count per query, in native byte order
 /// (what JS typed-array views of the same buffer read). Returns the row stride `k`.
-pub fn write_results(results: &SearchResults, mut out: Uint8ArraySlice, offset: u32, capacity: u32) -> napi::Result<u32> {
+pub fn write_results(
+    results: &SearchResults,
+    mut out: Uint8ArraySlice,
+    offset: u32,
+    capacity: u32,
+) -> napi::Result<u32> {
     let (offset, capacity) = (offset as usize, capacity as usize);
     let rows = results.counts.len();
     // SAFETY: this runs on the JS thread for the whole call, so no JS code can touch the
@@ -243,7 +255,9 @@ pub fn write_results(results: &SearchResults, mut out: Uint8ArraySlice, offset: 
     let out = unsafe { out.as_mut() };
     let needed = offset + capacity * 12 + rows * 4;
     if !offset.is_multiple_of(8) || results.keys.len() > capacity || out.len() < needed {
-        return Err(invalid("output buffer too small or misaligned for the results"));
+        return Err(invalid(
+            "output buffer too small or misaligned for the results",
+        ));
     }
     let (key_bytes, rest) = out[offset..needed].split_at_mut(capacity * 8);
     let (distance_bytes, count_bytes) = rest.split_at_mut(capacity * 4);

@@ -83,7 +83,12 @@ fn ef_of(ef: u32) -> Option<usize> {
 
 /// Adds a batch in the three phases (see the module docs). On error or abort the prepared
 /// slots are given back and the keys stay as they were.
-fn add_phased(shared: &HnswShared, keys: &[u64], vectors: &[f32], stop: &StopFlag) -> vecdex::Result<()> {
+fn add_phased(
+    shared: &HnswShared,
+    keys: &[u64],
+    vectors: &[f32],
+    stop: &StopFlag,
+) -> vecdex::Result<()> {
     stop.check()?;
     let pending = {
         let mut index = shared.index.write();
@@ -126,7 +131,12 @@ pub struct NativeHnswIndex {
 #[napi]
 impl NativeHnswIndex {
     #[napi(constructor)]
-    pub fn new(env: Env, dim: u32, metric: String, options: Option<NativeHnswOptions>) -> napi::Result<Self> {
+    pub fn new(
+        env: Env,
+        dim: u32,
+        metric: String,
+        options: Option<NativeHnswOptions>,
+    ) -> napi::Result<Self> {
         let metric = convert::metric(&metric)?;
         let mut config = HnswConfig::new(dim as usize, metric);
         if let Some(options) = options {
@@ -141,13 +151,17 @@ impl NativeHnswIndex {
             }
             if let Some(seed) = options.seed {
                 if !(seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0) {
-                    return Err(invalid(format!("seed must be an integer from 0 to 2^53 − 1, got {seed}")));
+                    return Err(invalid(format!(
+                        "seed must be an integer from 0 to 2^53 − 1, got {seed}"
+                    )));
                 }
                 config.seed = seed as u64;
             }
             if let Some(order) = options.insertion_order {
                 config.insertion_order = InsertionOrder::parse(&order).ok_or_else(|| {
-                    invalid(format!("insertionOrder must be 'given', 'random' or 'lid', got '{order}'"))
+                    invalid(format!(
+                        "insertionOrder must be 'given', 'random' or 'lid', got '{order}'"
+                    ))
                 })?;
             }
         }
@@ -209,7 +223,12 @@ impl NativeHnswIndex {
     /// Adds vectors (row-major) under keys, replacing the vectors of keys already present.
     /// Links in parallel on the pool; blocks until done.
     #[napi]
-    pub fn add_sync(&self, env: Env, keys: BigUint64ArraySlice, vectors: Float32ArraySlice) -> napi::Result<()> {
+    pub fn add_sync(
+        &self,
+        env: Env,
+        keys: BigUint64ArraySlice,
+        vectors: Float32ArraySlice,
+    ) -> napi::Result<()> {
         self.handle.write_sync(&env, |shared| {
             let mut index = shared.index.write();
             let result = index.add(&keys, &vectors, &StopFlag::never());
@@ -229,20 +248,26 @@ impl NativeHnswIndex {
         abort: Option<&NativeAbortHandle>,
     ) -> napi::Result<Object<'env>> {
         let (keys, vectors, stop) = (keys.to_vec(), vectors.to_vec(), flag(abort));
-        self.handle
-            .spawn_write(env, move |shared| add_phased(shared, &keys, &vectors, &stop))
+        self.handle.spawn_write(env, move |shared| {
+            add_phased(shared, &keys, &vectors, &stop)
+        })
     }
 
     /// Removes keys (their nodes become tombstones, their slots are reused); returns how many
     /// were present.
     #[napi]
     pub fn remove_sync(&self, env: Env, keys: BigUint64ArraySlice) -> napi::Result<u32> {
-        self.handle.write_sync(&env, |shared| Ok(remove_keys(shared, &keys)))
+        self.handle
+            .write_sync(&env, |shared| Ok(remove_keys(shared, &keys)))
     }
 
     /// Async twin of `removeSync`.
     #[napi(ts_return_type = "Promise<number>")]
-    pub fn remove<'env>(&self, env: &'env Env, keys: BigUint64ArraySlice) -> napi::Result<Object<'env>> {
+    pub fn remove<'env>(
+        &self,
+        env: &'env Env,
+        keys: BigUint64ArraySlice,
+    ) -> napi::Result<Object<'env>> {
         let keys = keys.to_vec();
         self.handle
             .spawn_write(env, move |shared| Ok(remove_keys(shared, &keys)))
@@ -259,7 +284,11 @@ impl NativeHnswIndex {
 
     /// Async twin of `compactSync`; searches go on meanwhile.
     #[napi(ts_return_type = "Promise<number>")]
-    pub fn compact<'env>(&self, env: &'env Env, abort: Option<&NativeAbortHandle>) -> napi::Result<Object<'env>> {
+    pub fn compact<'env>(
+        &self,
+        env: &'env Env,
+        abort: Option<&NativeAbortHandle>,
+    ) -> napi::Result<Object<'env>> {
         let stop = flag(abort);
         self.handle.spawn_write(env, move |shared| {
             let index = shared.index.read();
@@ -279,7 +308,13 @@ impl NativeHnswIndex {
     pub fn get(&self, key: BigInt) -> napi::Result<Option<Float32Array>> {
         let key = convert::key(&key)?;
         let shared = self.handle.shared()?;
-        guarded(|| Ok(shared.index.read_recursive().get(key).map(Float32Array::new)))
+        guarded(|| {
+            Ok(shared
+                .index
+                .read_recursive()
+                .get(key)
+                .map(Float32Array::new))
+        })
     }
 
     /// Every live key, in slot order.
@@ -298,7 +333,12 @@ impl NativeHnswIndex {
                 size: stats.len as f64,
                 tombstones: stats.tombstones as f64,
                 levels: stats.graph.levels as u32,
-                nodes_per_level: stats.graph.nodes_per_level.iter().map(|&n| n as f64).collect(),
+                nodes_per_level: stats
+                    .graph
+                    .nodes_per_level
+                    .iter()
+                    .map(|&n| n as f64)
+                    .collect(),
                 mean_degree: stats.graph.mean_degree,
                 memory_bytes: stats.memory_bytes as f64,
             })

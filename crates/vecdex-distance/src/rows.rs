@@ -132,7 +132,8 @@ mod x86 {
         // SAFETY: every load reads 16 f32 at `i < n`, `n` a multiple of 16, inside both slices.
         unsafe {
             while i + 32 <= n {
-                acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), acc0);
+                acc0 =
+                    _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), acc0);
                 acc1 = _mm512_fmadd_ps(
                     _mm512_loadu_ps(pa.add(i + 16)),
                     _mm512_loadu_ps(pb.add(i + 16)),
@@ -141,7 +142,8 @@ mod x86 {
                 i += 32;
             }
             if i < n {
-                acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), acc0);
+                acc0 =
+                    _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), acc0);
             }
         }
         _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1))
@@ -195,7 +197,8 @@ mod x86 {
         // SAFETY: every load reads 8 f32 at `i + 8 <= n`, inside both slices.
         unsafe {
             while i + 16 <= n {
-                acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
+                acc0 =
+                    _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
                 acc1 = _mm256_fmadd_ps(
                     _mm256_loadu_ps(pa.add(i + 8)),
                     _mm256_loadu_ps(pb.add(i + 8)),
@@ -220,7 +223,10 @@ mod x86 {
         unsafe {
             while i + 16 <= n {
                 let d0 = _mm256_sub_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)));
-                let d1 = _mm256_sub_ps(_mm256_loadu_ps(pa.add(i + 8)), _mm256_loadu_ps(pb.add(i + 8)));
+                let d1 = _mm256_sub_ps(
+                    _mm256_loadu_ps(pa.add(i + 8)),
+                    _mm256_loadu_ps(pb.add(i + 8)),
+                );
                 acc0 = _mm256_fmadd_ps(d0, d0, acc0);
                 acc1 = _mm256_fmadd_ps(d1, d1, acc1);
                 i += 16;
@@ -256,8 +262,14 @@ mod tests {
             for level in SimdLevel::available() {
                 let kernel = RowKernel::new(level);
                 let tol = 1e-4 * (dim as f64).sqrt();
-                assert!((f64::from(kernel.dot(&a, &b)) - dot).abs() < tol, "{level:?} dot dim {dim}");
-                assert!((f64::from(kernel.l2sq(&a, &b)) - l2).abs() < tol, "{level:?} l2 dim {dim}");
+                assert!(
+                    (f64::from(kernel.dot(&a, &b)) - dot).abs() < tol,
+                    "{level:?} dot dim {dim}"
+                );
+                assert!(
+                    (f64::from(kernel.l2sq(&a, &b)) - l2).abs() < tol,
+                    "{level:?} l2 dim {dim}"
+                );
             }
         }
     }

@@ -9,6 +9,14 @@ use crate::heuristic::select_neighbors;
 use crate::scorer::{QueryDistance, Scorer};
 use crate::search::{Scored, SearchContext};
 
+/// The paper's `keepPrunedConnections` for a new node's own lists: filling them to `m` with
+/// candidates the heuristic pruned raised recall at equal efSearch and self-reachability on
+/// GloVe 100k (self-query found first 99.1% → 99.6% at efSearch 64).
+const KEEP_PRUNED_OWN: bool = true;
+/// ... and not when a full list is re-chosen: lists would then stay full, so every later link
+/// to that node would pay a re-selection, for no measured gain in recall.
+const KEEP_PRUNED_REVERSE: bool = false;
+
 /// Scratch buffers of one insertion.
 #[derive(Default)]
 struct InsertBuffers {
@@ -133,7 +141,13 @@ impl Graph {
             if buf.found.is_empty() {
                 continue;
             }
-            select_neighbors(scorer, &buf.found, self.params.m, KEEP_PRUNED_OWN, &mut buf.selected);
+            select_neighbors(
+                scorer,
+                &buf.found,
+                self.params.m,
+                KEEP_PRUNED_OWN,
+                &mut buf.selected,
+            );
             self.set_own_links(node, layer, scorer, buf);
             chosen[layer].extend_from_slice(&buf.selected);
             entries.clear();
@@ -170,7 +184,8 @@ impl Graph {
         }
         let has_other_link = |n: u32| self.in_degree(n) > u32::from(old.contains(&n));
         for candidate in pool {
-            if out.iter().any(|kept| kept.node == candidate.node) || has_other_link(candidate.node) {
+            if out.iter().any(|kept| kept.node == candidate.node) || has_other_link(candidate.node)
+            {
                 continue;
             }
             if out.len() < self.params.max_links(0) {
@@ -184,7 +199,13 @@ impl Graph {
 
     /// Writes `buf.selected` as `node`'s list on `layer`, merged with links other insertions
     /// already made to `node` (possible for a reused slot) so none is lost.
-    fn set_own_links<S: Scorer>(&self, node: u32, layer: usize, scorer: &S, buf: &mut InsertBuffers) {
+    fn set_own_links<S: Scorer>(
+        &self,
+        node: u32,
+        layer: usize,
+        scorer: &S,
+        buf: &mut InsertBuffers,
+    ) {
         let _guard = self.lock(node);
         buf.ids.clear();
         self.neighbors_into(node, layer, &mut buf.ids);
@@ -231,7 +252,14 @@ impl Graph {
         }));
         buf.pool.sort_unstable();
         let mut kept = Vec::new();
-        self.choose_list(layer, &buf.pool, &buf.ids, KEEP_PRUNED_REVERSE, scorer, &mut kept);
+        self.choose_list(
+            layer,
+            &buf.pool,
+            &buf.ids,
+            KEEP_PRUNED_REVERSE,
+            scorer,
+            &mut kept,
+        );
         let ids: Vec<u32> = kept.iter().map(|s| s.node).collect();
         self.write_list(target, layer, &ids);
     }
@@ -355,5 +383,3 @@ impl Graph {
         detached.len()
     }
 }
-const KEEP_PRUNED_OWN: bool = true;
-const KEEP_PRUNED_REVERSE: bool = true;

@@ -35,7 +35,9 @@ pub const MAX_EF: usize = 1 << 16;
 impl HnswParams {
     pub fn new(m: usize, ef_construction: usize, seed: u64) -> Result<Self, ParamError> {
         if !(2..=MAX_M).contains(&m) {
-            return Err(ParamError(format!("m must be between 2 and {MAX_M}, got {m}")));
+            return Err(ParamError(format!(
+                "m must be between 2 and {MAX_M}, got {m}"
+            )));
         }
         if !(1..=MAX_EF).contains(&ef_construction) {
             return Err(ParamError(format!(

@@ -90,7 +90,8 @@ impl Graph {
             return;
         }
         let stride = self.layer0_stride();
-        self.layer0.reserve_exact((capacity - self.capacity) * stride);
+        self.layer0
+            .reserve_exact((capacity - self.capacity) * stride);
         self.layer0
             .resize_with(capacity * stride, || AtomicU32::new(0));
         self.locks.resize_with(capacity, || Mutex::new(()));

@@ -36,13 +36,40 @@ impl PartialOrd for Scored {
     }
 }
 
+impl Scored {
+    /// A u64 with the same order as `Scored` (distance by IEEE total order, then node), so the
+    /// walk's heaps compare plain integers.
+    #[inline]
+    fn key(self) -> u64 {
+        let bits = self.distance.to_bits();
+        // Negative floats: flip every bit; positive: flip the sign bit (monotone in value).
+        let ordered = bits ^ ((((bits as i32) >> 31) as u32) | 0x8000_0000);
+        (u64::from(ordered) << 32) | u64::from(self.node)
+    }
+
+    #[inline]
+    fn from_key(key: u64) -> Scored {
+        let ordered = (key >> 32) as u32;
+        let bits = if ordered & 0x8000_0000 != 0 {
+            ordered ^ 0x8000_0000
+        } else {
+            !ordered
+        };
+        Scored {
+            distance: f32::from_bits(bits),
+            node: key as u32,
+        }
+    }
+}
+
 /// Scratch space of one walk. Get one from [`Graph::with_context`].
 #[derive(Debug, Default)]
 pub struct SearchContext {
     visited: VisitedSet,
-    candidates: BinaryHeap<Reverse<Scored>>,
+    /// Nodes to expand, nearest on top ([`Scored::key`] order).
+    candidates: BinaryHeap<Reverse<u64>>,
     /// The best admitted nodes so far, worst on top.
-    results: BinaryHeap<Scored>,
+    results: BinaryHeap<u64>,
     neighbors: Vec<u32>,
     capacity: usize,
 }
@@ -61,7 +88,7 @@ impl SearchContext {
     /// The results of the last [`Graph::search_layer`], best first (consumes them).
     pub(crate) fn take_sorted(&mut self, out: &mut Vec<Scored>) {
         out.clear();
-        out.extend(self.results.drain());
+        out.extend(self.results.drain().map(Scored::from_key));
         out.sort_unstable();
     }
 }
@@ -115,9 +142,9 @@ impl Graph {
         ctx.results.clear();
         for &entry in entries {
             if ctx.visited.insert(entry.node) {
-                ctx.candidates.push(Reverse(entry));
+                ctx.candidates.push(Reverse(entry.key()));
                 if admit(entry.node) {
-                    ctx.results.push(entry);
+                    ctx.results.push(entry.key());
                     if ctx.results.len() > ef {
                         ctx.results.pop();
                     }
@@ -126,6 +153,7 @@ impl Graph {
         }
         let mut bound = worst(&ctx.results, ef);
         while let Some(Reverse(current)) = ctx.candidates.pop() {
+            let current = Scored::from_key(current);
             if current.distance > bound {
                 break;
             }
@@ -136,7 +164,7 @@ impl Graph {
                 query.prefetch(n);
             }
             if let Some(Reverse(next)) = ctx.candidates.peek() {
-                self.prefetch_links(next.node, layer);
+                self.prefetch_links(*next as u32, layer);
             }
             for i in 0..ctx.neighbors.len() {
                 if let Some(&ahead) = ctx.neighbors.get(i + PREFETCH_AHEAD) {
@@ -145,10 +173,10 @@ impl Graph {
                 let node = ctx.neighbors[i];
                 let distance = query.distance(node);
                 if distance < bound || ctx.results.len() < ef {
-                    let scored = Scored { distance, node };
-                    ctx.candidates.push(Reverse(scored));
+                    let key = Scored { distance, node }.key();
+                    ctx.candidates.push(Reverse(key));
                     if admit(node) {
-                        ctx.results.push(scored);
+                        ctx.results.push(key);
                         if ctx.results.len() > ef {
                             ctx.results.pop();
                         }
@@ -187,10 +215,50 @@ impl Graph {
 
 /// The distance a newcomer must beat: the worst result once `ef` are held, else +∞.
 #[inline]
-fn worst(results: &BinaryHeap<Scored>, ef: usize) -> f32 {
+fn worst(results: &BinaryHeap<u64>, ef: usize) -> f32 {
     if results.len() < ef {
         f32::INFINITY
     } else {
-        results.peek().map_or(f32::INFINITY, |s| s.distance)
+        results
+            .peek()
+            .map_or(f32::INFINITY, |&key| Scored::from_key(key).distance)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_order_like_scored() {
+        let values = [
+            f32::NEG_INFINITY,
+            -2.5,
+            -0.0,
+            0.0,
+            1e-30,
+            0.5,
+            2.0,
+            f32::INFINITY,
+            f32::NAN,
+        ];
+        let mut all: Vec<Scored> = Vec::new();
+        for (i, &distance) in values.iter().enumerate() {
+            for node in [0u32, 7, u32::MAX] {
+                all.push(Scored {
+                    distance,
+                    node: node ^ i as u32,
+                });
+            }
+        }
+        for a in &all {
+            assert_eq!(
+                Scored::from_key(a.key()).distance.to_bits(),
+                a.distance.to_bits()
+            );
+            for b in &all {
+                assert_eq!(a.key().cmp(&b.key()), a.cmp(b), "{a:?} vs {b:?}");
+            }
+        }
     }
 }

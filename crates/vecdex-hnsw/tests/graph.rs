@@ -15,7 +15,9 @@ impl Points {
     /// `n` points around `clusters` random centres (clustered data is where HNSW graphs break).
     fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Points {
         let mut rng = StdRng::seed_from_u64(seed);
-        let centres: Vec<f32> = (0..clusters * dim).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let centres: Vec<f32> = (0..clusters * dim)
+            .map(|_| rng.gen_range(-1.0..1.0))
+            .collect();
         let mut data = Vec::with_capacity(n * dim);
         for _ in 0..n {
             let c = rng.gen_range(0..clusters);
@@ -45,7 +47,10 @@ impl Points {
     fn exact(&self, query: &[f32], k: usize, admit: impl Fn(u32) -> bool) -> Vec<u32> {
         let mut all: Vec<Scored> = (0..self.len() as u32)
             .filter(|&n| admit(n))
-            .map(|n| Scored { distance: l2(query, self.row(n)), node: n })
+            .map(|n| Scored {
+                distance: l2(query, self.row(n)),
+                node: n,
+            })
             .collect();
         all.sort_unstable();
         all.into_iter().take(k).map(|s| s.node).collect()
@@ -71,7 +76,10 @@ impl Scorer for Points {
     type NodeQuery<'s> = Query<'s>;
 
     fn node_query(&self, node: u32) -> Query<'_> {
-        Query { points: self, query: self.row(node) }
+        Query {
+            points: self,
+            query: self.row(node),
+        }
     }
 
     fn between(&self, a: u32, b: u32) -> f32 {
@@ -83,13 +91,23 @@ fn build(points: &Points, parallel: bool, seed: u64) -> Graph {
     let mut graph = Graph::new(HnswParams::new(16, 100, seed).expect("params"));
     graph.reserve(points.len());
     let nodes: Vec<u32> = (0..points.len() as u32).collect();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().expect("pool");
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .expect("pool");
     let linked = pool.install(|| graph.insert_batch(&nodes, points, parallel, &|| false));
     assert_eq!(linked, nodes.len());
     graph
 }
 
-fn search(graph: &Graph, points: &Points, query: &[f32], k: usize, ef: usize, admit: impl Fn(u32) -> bool) -> Vec<u32> {
+fn search(
+    graph: &Graph,
+    points: &Points,
+    query: &[f32],
+    k: usize,
+    ef: usize,
+    admit: impl Fn(u32) -> bool,
+) -> Vec<u32> {
     let mut out = Vec::new();
     graph.with_context(|ctx| graph.search(&Query { points, query }, k, ef, &admit, ctx, &mut out));
     out.into_iter().map(|s| s.node).collect()
@@ -122,12 +140,19 @@ fn parallel_build_reaches_every_node_and_matches_sequential_recall() {
     let sequential = build(&points, false, 7);
     let parallel = build(&points, true, 7);
     // ef 32 keeps recall off its ceiling, so a worse parallel graph would show.
-    let (r_seq, r_par) = (recall(&sequential, &points, &queries, 32), recall(&parallel, &points, &queries, 32));
+    let (r_seq, r_par) = (
+        recall(&sequential, &points, &queries, 32),
+        recall(&parallel, &points, &queries, 32),
+    );
     assert!(r_seq > 0.95, "sequential recall {r_seq}");
-    assert!((r_seq - r_par).abs() <= 0.01, "sequential {r_seq} vs parallel {r_par}");
+    assert!(
+        (r_seq - r_par).abs() <= 0.01,
+        "sequential {r_seq} vs parallel {r_par}"
+    );
     let own = self_recall(&parallel, &points, 128);
     assert!(own >= 0.999, "self-query finds itself first for {own}");
-    assert!((0..points.len() as u32).all(|n| parallel.in_degree(n) > 0 || Some(n) == parallel.entry().map(|e| e.0)));
+    assert!((0..points.len() as u32)
+        .all(|n| parallel.in_degree(n) > 0 || Some(n) == parallel.entry().map(|e| e.0)));
 }
 
 #[test]
@@ -136,7 +161,11 @@ fn a_seeded_sequential_build_is_deterministic() {
     let (a, b) = (build(&points, false, 99), build(&points, false, 99));
     for node in 0..points.len() as u32 {
         for layer in 0..=a.level(node) {
-            assert_eq!(a.neighbors(node, layer), b.neighbors(node, layer), "node {node} layer {layer}");
+            assert_eq!(
+                a.neighbors(node, layer),
+                b.neighbors(node, layer),
+                "node {node} layer {layer}"
+            );
         }
     }
     assert_eq!(a.entry(), b.entry());
@@ -177,7 +206,10 @@ fn compaction_unlinks_removed_nodes_and_keeps_recall() {
             if removed(node) {
                 assert!(links.is_empty());
             } else {
-                assert!(links.iter().all(|&n| !removed(n)), "node {node} still links to a removed node");
+                assert!(
+                    links.iter().all(|&n| !removed(n)),
+                    "node {node} still links to a removed node"
+                );
             }
         }
     }

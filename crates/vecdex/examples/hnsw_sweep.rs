@@ -59,11 +59,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .iter()
             .filter(|&&i| {
                 index
-                    .search(&base[i * dim..(i + 1) * dim], 1, Some(ef), None, &StopFlag::never())
-                    .is_ok_and(|r| r.keys.first() == Some(&(i as u64)) || r.distances.first().is_some_and(|d| *d <= 1e-6))
+                    .search(
+                        &base[i * dim..(i + 1) * dim],
+                        1,
+                        Some(ef),
+                        None,
+                        &StopFlag::never(),
+                    )
+                    .is_ok_and(|r| {
+                        r.keys.first() == Some(&(i as u64))
+                            || r.distances.first().is_some_and(|d| *d <= 1e-6)
+                    })
             })
             .count();
-        println!("self-query ef {ef}: {:.4} of {}", found as f64 / sample.len() as f64, sample.len());
+        println!(
+            "self-query ef {ef}: {:.4} of {}",
+            found as f64 / sample.len() as f64,
+            sample.len()
+        );
     }
     let sweep: Vec<usize> = match std::env::var("SWEEP_EF") {
         Ok(list) => list.split(',').filter_map(|s| s.parse().ok()).collect(),
@@ -73,7 +86,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let start = Instant::now();
         let mut hits = 0usize;
         for i in 0..q {
-            let r = index.search(&queries[i * dim..(i + 1) * dim], k, Some(ef), None, &StopFlag::never())?;
+            let r = index.search(
+                &queries[i * dim..(i + 1) * dim],
+                k,
+                Some(ef),
+                None,
+                &StopFlag::never(),
+            )?;
             let want = &truth.keys[i * k..(i + 1) * k];
             hits += r.keys.iter().filter(|key| want.contains(key)).count();
         }

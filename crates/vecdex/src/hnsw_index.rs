@@ -149,13 +149,21 @@ impl AlignedRows {
     fn values(&self) -> &[f32] {
         // SAFETY: `Lane` is `repr(C)` around `[f32; 16]` with size 64 (no padding), so the lanes
         // are `16 × len` contiguous, initialised f32 values.
-        unsafe { std::slice::from_raw_parts(self.lanes.as_ptr().cast::<f32>(), self.lanes.len() * ROW_LANES) }
+        unsafe {
+            std::slice::from_raw_parts(
+                self.lanes.as_ptr().cast::<f32>(),
+                self.lanes.len() * ROW_LANES,
+            )
+        }
     }
 
     fn values_mut(&mut self) -> &mut [f32] {
         // SAFETY: as in `values`, with exclusive access.
         unsafe {
-            std::slice::from_raw_parts_mut(self.lanes.as_mut_ptr().cast::<f32>(), self.lanes.len() * ROW_LANES)
+            std::slice::from_raw_parts_mut(
+                self.lanes.as_mut_ptr().cast::<f32>(),
+                self.lanes.len() * ROW_LANES,
+            )
         }
     }
 
@@ -377,7 +385,9 @@ impl HnswIndex {
         let fresh = keys.len() - reused_count;
         let wanted = self.used + fresh;
         if wanted > u32::MAX as usize {
-            return Err(Error::invalid("an HnswIndex holds at most 4,294,967,295 vectors"));
+            return Err(Error::invalid(
+                "an HnswIndex holds at most 4,294,967,295 vectors",
+            ));
         }
         self.reserve(wanted)?;
         let reused: Vec<u32> = self.free.split_off(self.free.len() - reused_count);
@@ -445,12 +455,9 @@ impl HnswIndex {
                 self.config.seed,
             )?;
             let nodes: Vec<u32> = order.iter().map(|&i| pending.slots[i]).collect();
-            let linked = self.graph.insert_batch(
-                &nodes,
-                &scorer,
-                mode == LinkMode::Parallel,
-                &is_stopped,
-            );
+            let linked =
+                self.graph
+                    .insert_batch(&nodes, &scorer, mode == LinkMode::Parallel, &is_stopped);
             if linked < nodes.len() {
                 return Err(Error::Aborted);
             }
@@ -584,7 +591,11 @@ impl HnswIndex {
     /// How a search treats its filter: the admitted slots, and whether to scan them exactly.
     fn plan(&self, filter: Option<&KeyFilter>, ef: usize) -> SearchPlan {
         let Some(filter) = filter else {
-            return SearchPlan { ef, admitted: None, exact: false };
+            return SearchPlan {
+                ef,
+                admitted: None,
+                exact: false,
+            };
         };
         let mut bits = vec![0u64; self.graph.capacity().div_ceil(64)];
         let mut slots = Vec::new();
@@ -628,7 +639,11 @@ impl HnswIndex {
             scorer: &scorer,
             query,
         };
-        let expected = plan.admitted.as_ref().map_or(self.len(), |a| a.slots.len()).min(k);
+        let expected = plan
+            .admitted
+            .as_ref()
+            .map_or(self.len(), |a| a.slots.len())
+            .min(k);
         let mut hits: Vec<Scored> = Vec::new();
         let exact = match &plan.admitted {
             Some(admitted) if plan.exact => Some(&admitted.slots),
@@ -638,11 +653,13 @@ impl HnswIndex {
             self.graph.with_context(|ctx| match &plan.admitted {
                 Some(admitted) => {
                     let admit = |s: u32| admitted.admits(s);
-                    self.graph.search(&row_query, k, plan.ef, &admit, ctx, &mut hits);
+                    self.graph
+                        .search(&row_query, k, plan.ef, &admit, ctx, &mut hits);
                 }
                 None => {
                     let admit = |s: u32| self.is_live(s);
-                    self.graph.search(&row_query, k, plan.ef, &admit, ctx, &mut hits);
+                    self.graph
+                        .search(&row_query, k, plan.ef, &admit, ctx, &mut hits);
                 }
             });
         }
@@ -653,19 +670,28 @@ impl HnswIndex {
             let mut offer = |slot: u32| top.push(row_query.distance(slot), slot);
             match &plan.admitted {
                 Some(admitted) => admitted.slots.iter().for_each(|&s| offer(s)),
-                None => (0..self.used as u32).filter(|&s| self.is_live(s)).for_each(offer),
+                None => (0..self.used as u32)
+                    .filter(|&s| self.is_live(s))
+                    .for_each(offer),
             }
             hits = top
                 .into_sorted()
                 .into_iter()
-                .map(|n| Scored { distance: n.distance, node: n.index })
+                .map(|n| Scored {
+                    distance: n.distance,
+                    node: n.index,
+                })
                 .collect();
         }
         let cosine = self.metric() == Metric::Cosine;
         for ((hit, key), distance) in hits.iter().zip(keys.iter_mut()).zip(distances.iter_mut()) {
             *key = self.slot_keys[hit.node as usize];
             // 1 − ⟨q̂,x̂⟩ can dip a rounding error below zero for identical vectors.
-            *distance = if cosine { hit.distance.max(0.0) } else { hit.distance };
+            *distance = if cosine {
+                hit.distance.max(0.0)
+            } else {
+                hit.distance
+            };
         }
         hits.len().min(k) as u32
     }

@@ -74,14 +74,26 @@ fn shuffle(values: &mut [usize], seed: u64) {
 /// Maximum-likelihood LID of each batch row (Levina & Bickel, "Maximum Likelihood Estimation of
 /// Intrinsic Dimension", NIPS 2004): `1 / mean_j ln(T_k / T_j)` over its `k` nearest distances
 /// `T_j`, here taken against a random sample of the batch (an exact scan by the flat index).
-fn estimate_lid(rows: &[f32], stride: usize, dim: usize, slots: &[u32], seed: u64) -> Result<Vec<f64>> {
+fn estimate_lid(
+    rows: &[f32],
+    stride: usize,
+    dim: usize,
+    slots: &[u32],
+    seed: u64,
+) -> Result<Vec<f64>> {
     let row = |slot: u32| &rows[slot as usize * stride..][..dim];
     let mut sample: Vec<usize> = (0..slots.len()).collect();
     shuffle(&mut sample, seed ^ 0x11D);
     sample.truncate(LID_SAMPLE);
-    let mut reference = FlatIndex::new(FlatConfig { dim, metric: Metric::L2sq })?;
+    let mut reference = FlatIndex::new(FlatConfig {
+        dim,
+        metric: Metric::L2sq,
+    })?;
     let sample_keys: Vec<u64> = (0..sample.len() as u64).collect();
-    let sample_rows: Vec<f32> = sample.iter().flat_map(|&i| row(slots[i]).iter().copied()).collect();
+    let sample_rows: Vec<f32> = sample
+        .iter()
+        .flat_map(|&i| row(slots[i]).iter().copied())
+        .collect();
     reference.add(&sample_keys, &sample_rows, &StopFlag::never())?;
     let mut lid = Vec::with_capacity(slots.len());
     let k = LID_NEIGHBORS + 1;

@@ -17,5 +17,5 @@ pub use flat_index::{CheckedBatch, FlatConfig, FlatIndex, GrownStorage, KeyFilte
 pub use hnsw_index::{HnswConfig, HnswIndex, HnswStats, LinkMode, PendingBatch};
 pub use insertion_order::InsertionOrder;
 pub use matrix::distance_matrix;
-pub use vecdex_hnsw::GraphStats;
 pub use vecdex_distance::{capabilities, Capabilities, ElementType, Metric};
+pub use vecdex_hnsw::GraphStats;
