@@ -94,7 +94,7 @@ export declare class NativeHnswIndex {
   removeSync(keys: BigUint64Array): number
   /** Async twin of `removeSync`. */
   remove(keys: BigUint64Array): Promise<number>
-  /** Relinks the graph around removed vectors; returns how many were detached. */
+  /** Relinks the graph around removed vectors and frees their slots; returns how many. */
   compactSync(): number
   /** Async twin of `compactSync`; searches go on meanwhile. */
   compact(abort?: NativeAbortHandle | undefined | null): Promise<number>
@@ -177,7 +177,10 @@ export interface NativeHnswOptions {
 /** Figures about the index. */
 export interface NativeHnswStats {
   size: number
+  /** Removed vectors not yet compacted (still waypoints in the graph). */
   tombstones: number
+  /** Compacted slots waiting for reuse. */
+  freeSlots: number
   /** Layers in use (highest level + 1). */
   levels: number
   /** Nodes whose level is at least `i`, per layer `i`. */

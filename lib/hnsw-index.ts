@@ -44,11 +44,13 @@ export interface HnswSearchOptions extends SearchOptions {
 export interface HnswStats {
   /** Live vectors. */
   size: number
-  /** Removed vectors whose nodes remain as waypoints until their slot is reused or `compact()`. */
+  /** Removed vectors not yet compacted: their nodes remain in the graph as waypoints. */
   tombstones: number
+  /** Compacted slots that later adds reuse before taking new ones. */
+  freeSlots: number
   /** Layers of the graph (highest level + 1). */
   levels: number
-  /** Nodes on each layer, layer 0 first. */
+  /** Slots (live, tombstones and free) on each layer, layer 0 first. */
   nodesPerLevel: number[]
   /** Mean links per node on layer 0. */
   meanDegree: number
@@ -73,7 +75,9 @@ const MAX_EF = 65536
  *
  * Batches are linked in parallel on vecdex's thread pool, and searches (async or sync) keep
  * running while a batch is added. Adding an existing key replaces its vector; removed keys
- * leave tombstones that searches skip, and their slots are reused by later adds. A filter
+ * leave tombstones that searches skip. Compaction relinks the graph around them and frees
+ * their slots for later adds: an add runs it first once tombstones reach a tenth of the
+ * slots, or call {@link HnswIndex.compact}. A filter
  * (allow-list of keys) is applied inside the graph walk; when it admits few vectors the search
  * scans those exactly, so recall stays high at any selectivity.
  *
@@ -132,8 +136,8 @@ export class HnswIndex extends VectorIndex<native.NativeHnswIndex, HnswSearchHan
 
   /**
    * Relinks the graph around every removed vector, so no link leads to one (recall recovers
-   * after many removals). Searches keep running meanwhile. Resolves to the number of removed
-   * slots detached.
+   * after many removals), and frees their slots for later adds. Searches keep running
+   * meanwhile. Resolves to the number of slots freed.
    */
   async compact(options: { signal?: AbortSignal } = {}): Promise<number> {
     using link = abortHandle(checkSignal(options.signal))

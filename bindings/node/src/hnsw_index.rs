@@ -38,7 +38,10 @@ pub struct NativeHnswOptions {
 #[napi(object)]
 pub struct NativeHnswStats {
     pub size: f64,
+    /// Removed vectors not yet compacted (still waypoints in the graph).
     pub tombstones: f64,
+    /// Compacted slots waiting for reuse.
+    pub free_slots: f64,
     /// Layers in use (highest level + 1).
     pub levels: u32,
     /// Nodes whose level is at least `i`, per layer `i`.
@@ -90,6 +93,9 @@ fn add_phased(
     stop: &StopFlag,
 ) -> vecdex::Result<()> {
     stop.check()?;
+    if shared.index.read().should_compact() {
+        compact_phased(shared, stop)?;
+    }
     let pending = {
         let mut index = shared.index.write();
         let pending = index.prepare(keys, vectors)?;
@@ -113,6 +119,16 @@ fn add_phased(
     };
     shared.refresh_stats(&index);
     result
+}
+
+/// Compacts with the long relinking under a read lock (searches go on) and the release of the
+/// freed slots under the write lock.
+fn compact_phased(shared: &HnswShared, stop: &StopFlag) -> vecdex::Result<u32> {
+    let relinked = shared.index.read().relink_removed(stop)?;
+    let mut index = shared.index.write();
+    let freed = index.release_removed(relinked);
+    shared.refresh_stats(&index);
+    Ok(freed as u32)
 }
 
 fn remove_keys(shared: &HnswShared, keys: &[u64]) -> u32 {
@@ -273,13 +289,11 @@ impl NativeHnswIndex {
             .spawn_write(env, move |shared| Ok(remove_keys(shared, &keys)))
     }
 
-    /// Relinks the graph around removed vectors; returns how many were detached.
+    /// Relinks the graph around removed vectors and frees their slots; returns how many.
     #[napi]
     pub fn compact_sync(&self, env: Env) -> napi::Result<u32> {
-        self.handle.write_sync(&env, |shared| {
-            let index = shared.index.read();
-            index.compact(&StopFlag::never()).map(|n| n as u32)
-        })
+        self.handle
+            .write_sync(&env, |shared| compact_phased(shared, &StopFlag::never()))
     }
 
     /// Async twin of `compactSync`; searches go on meanwhile.
@@ -290,10 +304,8 @@ impl NativeHnswIndex {
         abort: Option<&NativeAbortHandle>,
     ) -> napi::Result<Object<'env>> {
         let stop = flag(abort);
-        self.handle.spawn_write(env, move |shared| {
-            let index = shared.index.read();
-            index.compact(&stop).map(|n| n as u32)
-        })
+        self.handle
+            .spawn_write(env, move |shared| compact_phased(shared, &stop))
     }
 
     #[napi]
@@ -332,6 +344,7 @@ impl NativeHnswIndex {
             Ok(NativeHnswStats {
                 size: stats.len as f64,
                 tombstones: stats.tombstones as f64,
+                free_slots: stats.free_slots as f64,
                 levels: stats.graph.levels as u32,
                 nodes_per_level: stats
                     .graph

@@ -1,6 +1,10 @@
-//! Construction (the paper's Algorithm 1), in parallel batches, and the repairs that keep the
-//! graph navigable when nodes leave: detaching one node before its slot is reused, and
-//! compaction, which relinks every neighbourhood around removed nodes.
+//! Construction (the paper's Algorithm 1), in parallel batches, and compaction, which relinks
+//! every neighbourhood around removed nodes so their slots can be reused.
+//!
+//! A removed node's slot is reused only after compaction: links are one-way, so only a scan of
+//! every list finds all the links that lead to a node. Relinking a reused slot without that
+//! scan leaves stale links that point at its new data; they look like in-links to the
+//! reachability rule of `choose_list`, which then lets the node's real neighbours drop it.
 
 use rayon::prelude::*;
 
@@ -309,42 +313,9 @@ impl Graph {
         self.write_list(node, layer, &ids);
     }
 
-    /// Takes `node` out of the graph before its slot is reused: the neighbours it links to that
-    /// link back are relinked around it, then its own lists are emptied. Links from nodes it does
-    /// not link to stay (they then point at the slot's new data, a valid if longer edge);
-    /// [`Graph::compact`] removes every in-link exactly.
-    pub fn detach<S: Scorer>(&self, node: u32, scorer: &S) {
-        let is_node = |n: u32| n == node;
-        for layer in 0..=self.level(node) {
-            for neighbor in self.neighbors(node, layer) {
-                if neighbor != node && layer <= self.level(neighbor) {
-                    self.repair_list(neighbor, layer, &is_node, scorer);
-                }
-            }
-        }
-        self.move_entry_off(node, &is_node);
-        let _guard = self.lock(node);
-        for layer in 0..=self.level(node) {
-            self.write_list(node, layer, &[]);
-        }
-    }
-
-    /// If the entry point is `node`, moves it to the highest-level neighbour not `removed`.
-    fn move_entry_off<R: Fn(u32) -> bool>(&self, node: u32, removed: &R) {
-        let _top = self.top_lock.lock();
-        if self.entry().map(|(e, _)| e) != Some(node) {
-            return;
-        }
-        let replacement = (0..=self.level(node))
-            .rev()
-            .flat_map(|layer| self.neighbors(node, layer))
-            .filter(|&n| !removed(n))
-            .max_by_key(|&n| self.level(n));
-        self.set_entry(replacement.map(|n| (n, self.level(n))));
-    }
-
     /// Relinks every neighbourhood of nodes `0 .. used` around the nodes `removed` admits, then
-    /// empties the removed nodes' lists, so no link leads to them. Runs on the current Rayon
+    /// empties the removed nodes' lists, so no link leads to them and their slots can be linked
+    /// afresh. Runs on the current Rayon
     /// pool; searches may run meanwhile (they never return removed nodes anyway). Returns the
     /// number of removed nodes detached.
     pub fn compact<S: Scorer, R: Fn(u32) -> bool + Sync>(

@@ -9,7 +9,7 @@
 //! - [`config`]: validated parameters and the level of each slot.
 //! - [`graph`]: link storage (lock-free reads, per-node locks for writes) and the entry point.
 //! - [`search`]: greedy descent and the layer search (Algorithm 2) with a reusable context.
-//! - [`build`]: insertion (Algorithm 1), parallel batches, detaching and compaction.
+//! - [`build`]: insertion (Algorithm 1), parallel batches and compaction.
 //! - [`heuristic`]: neighbour selection (Algorithm 4).
 //! - [`visited`]: the generation-stamped visited set.
 

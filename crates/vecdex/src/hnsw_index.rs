@@ -2,9 +2,10 @@
 //!
 //! Rows are stored one per slot, zero-padded to a multiple of 16 values and 64-byte aligned, so
 //! the graph's one-to-one distances run without tail handling. A key maps to a slot; removing a
-//! key leaves a tombstone (the node stays in the graph as a waypoint but is never returned) and
-//! frees its slot for a later insert, which first relinks the slot's neighbours around it.
-//! [`HnswIndex::compact`] relinks around every tombstone at once.
+//! key leaves a tombstone: the node stays in the graph as a waypoint but is never returned.
+//! Compaction relinks the graph around every tombstone and frees their slots for later
+//! inserts; it runs by itself before an add once tombstones reach a tenth of the slots (see
+//! [`AUTO_COMPACT_FRACTION`]), or when asked ([`HnswIndex::compact`]).
 //!
 //! Adding runs in three phases so searches can go on while a batch is linked: `prepare` (needs
 //! `&mut`: assigns slots and writes rows), `link` (shared: builds the graph in parallel; new
@@ -69,8 +70,10 @@ impl HnswConfig {
 pub struct HnswStats {
     /// Live vectors.
     pub len: usize,
-    /// Removed vectors whose slots wait for reuse (still waypoints until compacted or reused).
+    /// Removed vectors not yet compacted (still waypoints in the graph).
     pub tombstones: usize,
+    /// Compacted slots waiting for reuse by later inserts.
+    pub free_slots: usize,
     pub graph: GraphStats,
     pub memory_bytes: usize,
 }
@@ -100,8 +103,6 @@ pub struct PendingBatch {
     keys: Vec<u64>,
     /// Slot of each key, in batch order.
     slots: Vec<u32>,
-    /// Slots that held removed vectors: detached from the graph before relinking.
-    reused: Vec<u32>,
 }
 
 impl PendingBatch {
@@ -131,7 +132,9 @@ pub struct HnswIndex {
     slots: HashMap<u64, u32>,
     /// Bit `s` set when slot `s` holds a live, returnable vector.
     live: Vec<u64>,
-    /// Removed slots, reused by later inserts.
+    /// Removed slots still linked into the graph.
+    tombstones: Vec<u32>,
+    /// Compacted slots (no link leads to them), reused by later inserts.
     free: Vec<u32>,
 }
 
@@ -243,6 +246,16 @@ impl<'a> Scorer for RowScorer<'a> {
     }
 }
 
+/// Tombstones, as a fraction of all slots, at which the next add compacts first: until then new
+/// vectors take new slots (so memory grows by up to this fraction before it is reclaimed).
+pub const AUTO_COMPACT_FRACTION: f64 = 0.1;
+
+/// Tombstones relinked by [`HnswIndex::relink_removed`], to release with
+/// [`HnswIndex::release_removed`].
+#[derive(Debug)]
+#[must_use = "relinked slots are freed only by release_removed"]
+pub struct RelinkedSlots(Vec<u32>);
+
 /// Queries between two checks of the stop flag in a batch search.
 const QUERIES_PER_STOP_CHECK: usize = 64;
 
@@ -272,6 +285,7 @@ impl HnswIndex {
             slot_keys: Vec::new(),
             slots: HashMap::new(),
             live: Vec::new(),
+            tombstones: Vec::new(),
             free: Vec::new(),
         })
     }
@@ -336,13 +350,14 @@ impl HnswIndex {
             + self.slot_keys.capacity() * 8
             + map
             + self.live.capacity() * 8
-            + self.free.capacity() * 4
+            + (self.free.capacity() + self.tombstones.capacity()) * 4
     }
 
     pub fn stats(&self) -> HnswStats {
         HnswStats {
             len: self.len(),
-            tombstones: self.free.len(),
+            tombstones: self.tombstones.len(),
+            free_slots: self.free.len(),
             graph: self.graph.stats(self.used),
             memory_bytes: self.memory_bytes(),
         }
@@ -363,6 +378,9 @@ impl HnswIndex {
         mode: LinkMode,
     ) -> Result<()> {
         stop.check()?;
+        if self.should_compact() {
+            self.compact(stop)?;
+        }
         let pending = self.prepare(keys, vectors)?;
         match self.link(&pending, stop, mode) {
             Ok(()) => {
@@ -376,7 +394,7 @@ impl HnswIndex {
         }
     }
 
-    /// Phase 1 of an add: validates the batch, assigns slots (reusing removed ones first) and
+    /// Phase 1 of an add: validates the batch, assigns slots (reusing compacted ones first) and
     /// writes the rows. Nothing is visible to searches yet.
     pub fn prepare(&mut self, keys: &[u64], vectors: &[f32]) -> Result<PendingBatch> {
         let dim = self.dim();
@@ -390,9 +408,9 @@ impl HnswIndex {
             ));
         }
         self.reserve(wanted)?;
-        let reused: Vec<u32> = self.free.split_off(self.free.len() - reused_count);
+        let reused = self.free.split_off(self.free.len() - reused_count);
         let new_slots = (self.used..wanted).map(|s| s as u32);
-        let slots: Vec<u32> = reused.iter().copied().chain(new_slots).collect();
+        let slots: Vec<u32> = reused.into_iter().chain(new_slots).collect();
         self.used = wanted;
         self.slot_keys.resize(wanted, 0);
         let stride = self.stride;
@@ -410,7 +428,6 @@ impl HnswIndex {
         Ok(PendingBatch {
             keys: keys.to_vec(),
             slots,
-            reused,
         })
     }
 
@@ -434,17 +451,6 @@ impl HnswIndex {
         let scorer = self.scorer();
         let is_stopped = || stop.is_stopped();
         threads::run(|| {
-            match mode {
-                LinkMode::Parallel => pending
-                    .reused
-                    .par_iter()
-                    .for_each(|&slot| self.graph.detach(slot, &scorer)),
-                LinkMode::Sequential => {
-                    for &slot in &pending.reused {
-                        self.graph.detach(slot, &scorer);
-                    }
-                }
-            }
             stop.check()?;
             let order = insertion_order(
                 self.config.insertion_order,
@@ -470,16 +476,16 @@ impl HnswIndex {
         for (&key, &slot) in pending.keys.iter().zip(&pending.slots) {
             if let Some(old) = self.slots.insert(key, slot) {
                 self.set_live(old, false);
-                self.free.push(old);
+                self.tombstones.push(old);
             }
             self.set_live(slot, true);
         }
     }
 
-    /// Gives up a prepared batch (after an error or abort): its slots become free, keys stay as
-    /// they were.
+    /// Gives up a prepared batch (after an error or abort): keys stay as they were, and its
+    /// slots (perhaps partly linked) become tombstones.
     pub fn abandon(&mut self, pending: PendingBatch) {
-        self.free.extend_from_slice(&pending.slots);
+        self.tombstones.extend_from_slice(&pending.slots);
     }
 
     /// Removes the given keys (tombstones); unknown keys are ignored. Returns how many were
@@ -489,21 +495,51 @@ impl HnswIndex {
         for key in keys {
             if let Some(slot) = self.slots.remove(key) {
                 self.set_live(slot, false);
-                self.free.push(slot);
+                self.tombstones.push(slot);
                 removed += 1;
             }
         }
         removed
     }
 
-    /// Relinks the graph around every removed vector so no link leads to one, restoring the
-    /// graph's quality after many removals. Searches may run meanwhile. Returns the number of
-    /// removed slots detached (they stay free for reuse).
-    pub fn compact(&self, stop: &StopFlag) -> Result<usize> {
+    /// Whether tombstones have reached [`AUTO_COMPACT_FRACTION`] of the slots, so the next add
+    /// compacts first.
+    pub fn should_compact(&self) -> bool {
+        !self.tombstones.is_empty()
+            && self.tombstones.len() as f64 >= AUTO_COMPACT_FRACTION * self.used as f64
+    }
+
+    /// Relinks the graph around every removed vector so no link leads to one (recall recovers
+    /// after many removals) and frees their slots for reuse. Returns the number of slots freed.
+    pub fn compact(&mut self, stop: &StopFlag) -> Result<usize> {
+        let relinked = self.relink_removed(stop)?;
+        Ok(self.release_removed(relinked))
+    }
+
+    /// Phase 1 of [`compact`](Self::compact): relinks the graph around the current tombstones.
+    /// Needs only shared access: searches may run meanwhile (they never return tombstones).
+    pub fn relink_removed(&self, stop: &StopFlag) -> Result<RelinkedSlots> {
         stop.check()?;
         let scorer = self.scorer();
         let removed = |slot: u32| !self.is_live(slot);
-        threads::run(|| Ok(self.graph.compact(self.used, &removed, &scorer)))
+        threads::run(|| Ok(self.graph.compact(self.used, &removed, &scorer)))?;
+        let mut slots = self.tombstones.clone();
+        slots.sort_unstable();
+        Ok(RelinkedSlots(slots))
+    }
+
+    /// Phase 2 of [`compact`](Self::compact): the relinked tombstones become free slots.
+    pub fn release_removed(&mut self, relinked: RelinkedSlots) -> usize {
+        let RelinkedSlots(slots) = relinked;
+        let before = self.tombstones.len();
+        self.tombstones
+            .retain(|slot| slots.binary_search(slot).is_err());
+        let freed: Vec<u32> = slots
+            .into_iter()
+            .filter(|&slot| !self.is_live(slot))
+            .collect();
+        self.free.extend(freed);
+        before - self.tombstones.len()
     }
 
     /// The stored vector of `key` (normalised, for cosine).

@@ -14,7 +14,7 @@ pub mod validate;
 pub use cancel::StopFlag;
 pub use error::{catch_panic, Error, Result};
 pub use flat_index::{CheckedBatch, FlatConfig, FlatIndex, GrownStorage, KeyFilter, SearchResults};
-pub use hnsw_index::{HnswConfig, HnswIndex, HnswStats, LinkMode, PendingBatch};
+pub use hnsw_index::{HnswConfig, HnswIndex, HnswStats, LinkMode, PendingBatch, RelinkedSlots};
 pub use insertion_order::InsertionOrder;
 pub use matrix::distance_matrix;
 pub use vecdex_distance::{capabilities, Capabilities, ElementType, Metric};
