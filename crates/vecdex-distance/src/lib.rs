@@ -7,8 +7,10 @@
 //! - [`panel`]: blocked storage of f32 vectors and the tiled exact-scan kernels.
 //! - [`rows`]: one-to-one kernels over zero-padded rows, for graph search.
 //! - [`topk`]: bounded top-k selection.
+//! - [`memory`]: huge-page hints for large randomly accessed buffers.
 
 pub mod dispatch;
+pub mod memory;
 pub mod metric;
 pub mod panel;
 pub mod rows;
@@ -19,6 +21,7 @@ pub use dispatch::{
     capabilities, distance, hamming, simd_level, Capabilities, KernelError, SimdLevel,
     SpatialElement,
 };
+pub use memory::advise_huge_pages;
 pub use metric::{ElementType, Metric, UnknownMetric};
 pub use panel::{Expansion, PanelMatrix, QueryRows, TileSink, TileTransform, LANES};
 pub use rows::{padded_len, prefetch_row, RowKernel, ROW_LANES};

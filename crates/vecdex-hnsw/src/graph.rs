@@ -92,6 +92,7 @@ impl Graph {
         let stride = self.layer0_stride();
         self.layer0
             .reserve_exact((capacity - self.capacity) * stride);
+        vecdex_distance::advise_huge_pages(&self.layer0);
         self.layer0
             .resize_with(capacity * stride, || AtomicU32::new(0));
         self.locks.resize_with(capacity, || Mutex::new(()));

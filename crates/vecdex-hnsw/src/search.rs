@@ -9,7 +9,7 @@ use crate::scorer::QueryDistance;
 use crate::visited::VisitedSet;
 
 /// Neighbours whose data is requested ahead of scoring them.
-const PREFETCH_AHEAD: usize = 4;
+const PREFETCH_AHEAD: usize = 6;
 
 /// A node and its distance to the query; ordered by distance, then id (total order, NaN last).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -163,8 +163,11 @@ impl Graph {
             for &n in ctx.neighbors.iter().take(PREFETCH_AHEAD) {
                 query.prefetch(n);
             }
-            if let Some(Reverse(next)) = ctx.candidates.peek() {
-                self.prefetch_links(*next as u32, layer);
+            // The list of the next node to expand is fetched ahead: the current best candidate's
+            // now, and any neighbour that overtakes it as soon as it is scored.
+            let mut next_best = ctx.candidates.peek().map_or(u64::MAX, |&Reverse(key)| key);
+            if next_best != u64::MAX {
+                self.prefetch_links(next_best as u32, layer);
             }
             for i in 0..ctx.neighbors.len() {
                 if let Some(&ahead) = ctx.neighbors.get(i + PREFETCH_AHEAD) {
@@ -174,6 +177,10 @@ impl Graph {
                 let distance = query.distance(node);
                 if distance < bound || ctx.results.len() < ef {
                     let key = Scored { distance, node }.key();
+                    if key < next_best {
+                        next_best = key;
+                        self.prefetch_links(node, layer);
+                    }
                     ctx.candidates.push(Reverse(key));
                     if admit(node) {
                         ctx.results.push(key);

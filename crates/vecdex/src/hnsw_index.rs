@@ -21,7 +21,9 @@
 use std::collections::HashMap;
 
 use rayon::prelude::*;
-use vecdex_distance::{padded_len, prefetch_row, Metric, RowKernel, TopK, ROW_LANES};
+use vecdex_distance::{
+    advise_huge_pages, padded_len, prefetch_row, Metric, RowKernel, TopK, ROW_LANES,
+};
 use vecdex_hnsw::{Graph, GraphStats, HnswParams, QueryDistance, Scored, Scorer};
 
 use crate::cancel::StopFlag;
@@ -176,6 +178,7 @@ impl AlignedRows {
             self.lanes
                 .try_reserve_exact(lanes - self.lanes.len())
                 .map_err(|_| Error::invalid("the index does not fit in memory"))?;
+            advise_huge_pages(&self.lanes);
             self.lanes.resize(lanes, Lane::default());
         }
         Ok(())
