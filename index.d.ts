@@ -25,13 +25,6 @@ export declare class NativeAbortHandle {
 
 export declare class NativeFlatIndex {
   constructor(dim: number, metric: string)
-  get dim(): number
-  get metric(): string
-  get size(): number
-  get memoryBytes(): number
-  /** Bytes this index has reported to V8 as external memory (0 once closed). */
-  get reportedExternalBytes(): number
-  get closed(): boolean
   /** Adds vectors (row-major) under keys, replacing the vectors of keys already present. */
   addSync(keys: BigUint64Array, vectors: Float32Array): void
   /**
@@ -43,11 +36,6 @@ export declare class NativeFlatIndex {
   removeSync(keys: BigUint64Array): number
   /** Async twin of `removeSync`. */
   remove(keys: BigUint64Array): Promise<number>
-  contains(key: bigint): boolean
-  /** The stored vector of a key (normalised, for cosine), or null. */
-  get(key: bigint): Float32Array | null
-  /** Every key, in storage order. */
-  keys(): BigUint64Array
   /**
    * A handle for [`search_into_sync_fast`]: the same index, reachable without a class method
    * call (napi-rs checks a method's receiver on every call, about 0.3 µs). It does not keep
@@ -56,27 +44,32 @@ export declare class NativeFlatIndex {
   searchHandle(): ExternalObject<'NativeFlatIndexHandle'>
   /** Async batch search on the pool; queries and filter are copied before queueing. */
   search(queries: Float32Array, k: number, filter?: BigUint64Array | undefined | null, abort?: NativeAbortHandle | undefined | null): Promise<NativeSearchResults>
-  /** Releases the index. Idempotent; in-flight tasks finish on their own reference. */
-  close(): void
   /**
    * Time of `iterations` searches of one query done entirely in Rust, in nanoseconds per
    * search: the baseline for measuring the binding's own overhead.
    */
   measureRustSearchNanos(query: Float32Array, k: number, iterations: number): number
-}
-
-export declare class NativeHnswIndex {
-  constructor(dim: number, metric: string, options?: NativeHnswOptions | undefined | null)
   get dim(): number
   get metric(): string
-  get m(): number
-  get efConstruction(): number
-  get efSearch(): number
   get size(): number
   get memoryBytes(): number
   /** Bytes this index has reported to V8 as external memory (0 once closed). */
   get reportedExternalBytes(): number
   get closed(): boolean
+  contains(key: bigint): boolean
+  /** The stored vector of a key (normalised, for cosine), or null. */
+  get(key: bigint): Float32Array | null
+  /** Every key, in storage order. */
+  keys(): BigUint64Array
+  /** Releases the index. Idempotent; in-flight tasks finish on their own reference. */
+  close(): void
+}
+
+export declare class NativeHnswIndex {
+  constructor(dim: number, metric: string, options?: NativeHnswOptions | undefined | null)
+  get m(): number
+  get efConstruction(): number
+  get efSearch(): number
   /**
    * Adds vectors (row-major) under keys, replacing the vectors of keys already present.
    * Links in parallel on the pool; blocks until done.
@@ -98,16 +91,23 @@ export declare class NativeHnswIndex {
   compactSync(): number
   /** Async twin of `compactSync`; searches go on meanwhile. */
   compact(abort?: NativeAbortHandle | undefined | null): Promise<number>
-  contains(key: bigint): boolean
-  /** The stored vector of a key (normalised, for cosine), or null. */
-  get(key: bigint): Float32Array | null
-  /** Every live key, in slot order. */
-  keys(): BigUint64Array
   stats(): NativeHnswStats
   /** A handle for [`hnsw_search_into_sync_fast`]; does not keep the index alive. */
   searchHandle(): ExternalObject<'NativeHnswIndexHandle'>
   /** Async batch search (parallel over queries on the pool); `ef` 0 means the default. */
   search(queries: Float32Array, k: number, ef: number, filter?: BigUint64Array | undefined | null, abort?: NativeAbortHandle | undefined | null): Promise<NativeSearchResults>
+  get dim(): number
+  get metric(): string
+  get size(): number
+  get memoryBytes(): number
+  /** Bytes this index has reported to V8 as external memory (0 once closed). */
+  get reportedExternalBytes(): number
+  get closed(): boolean
+  contains(key: bigint): boolean
+  /** The stored vector of a key (normalised, for cosine), or null. */
+  get(key: bigint): Float32Array | null
+  /** Every key, in storage order. */
+  keys(): BigUint64Array
   /** Releases the index. Idempotent; in-flight tasks finish on their own reference. */
   close(): void
 }

@@ -5,8 +5,7 @@
 use std::sync::{Arc, Weak};
 
 use napi::bindgen_prelude::{
-    BigInt, BigUint64Array, BigUint64ArraySlice, External, Float32Array, Float32ArraySlice, Object,
-    ObjectFinalize, Uint8ArraySlice,
+    BigUint64ArraySlice, External, Float32ArraySlice, Object, Uint8ArraySlice,
 };
 use napi::Env;
 use napi_derive::napi;
@@ -16,7 +15,9 @@ use vecdex::{Error, FlatConfig, FlatIndex, StopFlag};
 use crate::abort::{flag, NativeAbortHandle};
 use crate::convert;
 use crate::error::{guarded, to_napi};
-use crate::handle::{filter_of, to_js_results, write_results, Handle, Shared};
+use crate::handle::{
+    common_index_methods, filter_of, to_js_results, write_results, Handle, IndexFigures, Shared,
+};
 
 /// Rows added or keys removed per hold of the write lock by async calls: bounds how long a
 /// JS-thread read (get, contains, searchSync) can wait for a writer.
@@ -118,39 +119,6 @@ impl NativeFlatIndex {
         })
     }
 
-    #[napi(getter)]
-    pub fn dim(&self) -> napi::Result<u32> {
-        self.handle.shared()?;
-        Ok(self.config.dim as u32)
-    }
-
-    #[napi(getter)]
-    pub fn metric(&self) -> napi::Result<String> {
-        self.handle.shared()?;
-        Ok(self.config.metric.name().to_string())
-    }
-
-    #[napi(getter)]
-    pub fn size(&self) -> napi::Result<f64> {
-        self.handle.size()
-    }
-
-    #[napi(getter)]
-    pub fn memory_bytes(&self) -> napi::Result<f64> {
-        self.handle.memory_bytes()
-    }
-
-    /// Bytes this index has reported to V8 as external memory (0 once closed).
-    #[napi(getter)]
-    pub fn reported_external_bytes(&self) -> f64 {
-        self.handle.reported_external_bytes()
-    }
-
-    #[napi(getter)]
-    pub fn closed(&self) -> bool {
-        self.handle.is_closed()
-    }
-
     /// Adds vectors (row-major) under keys, replacing the vectors of keys already present.
     #[napi]
     pub fn add_sync(
@@ -202,38 +170,6 @@ impl NativeFlatIndex {
             .spawn_write(env, move |shared| Ok(remove_chunked(shared, &keys)))
     }
 
-    #[napi]
-    pub fn contains(&self, key: BigInt) -> napi::Result<bool> {
-        let key = convert::key(&key)?;
-        let shared = self.handle.shared()?;
-        guarded(|| Ok(shared.index.read_recursive().contains(key)))
-    }
-
-    /// The stored vector of a key (normalised, for cosine), or null.
-    #[napi]
-    pub fn get(&self, key: BigInt) -> napi::Result<Option<Float32Array>> {
-        let key = convert::key(&key)?;
-        let shared = self.handle.shared()?;
-        guarded(|| {
-            Ok(shared
-                .index
-                .read_recursive()
-                .get(key)
-                .map(Float32Array::new))
-        })
-    }
-
-    /// Every key, in storage order.
-    #[napi]
-    pub fn keys(&self) -> napi::Result<BigUint64Array> {
-        let shared = self.handle.shared()?;
-        guarded(|| {
-            Ok(BigUint64Array::new(
-                shared.index.read_recursive().keys().to_vec(),
-            ))
-        })
-    }
-
     /// A handle for [`search_into_sync_fast`]: the same index, reachable without a class method
     /// call (napi-rs checks a method's receiver on every call, about 0.3 µs). It does not keep
     /// the index alive: after `close()` it fails with ERR_CLOSED.
@@ -262,12 +198,6 @@ impl NativeFlatIndex {
         )
     }
 
-    /// Releases the index. Idempotent; in-flight tasks finish on their own reference.
-    #[napi]
-    pub fn close(&mut self, env: Env) -> napi::Result<()> {
-        self.handle.close(&env)
-    }
-
     /// Time of `iterations` searches of one query done entirely in Rust, in nanoseconds per
     /// search: the baseline for measuring the binding's own overhead.
     #[napi]
@@ -291,8 +221,4 @@ impl NativeFlatIndex {
     }
 }
 
-impl ObjectFinalize for NativeFlatIndex {
-    fn finalize(self, env: Env) -> napi::Result<()> {
-        self.handle.release_memory(&env)
-    }
-}
+common_index_methods!(NativeFlatIndex);

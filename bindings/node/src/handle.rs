@@ -21,10 +21,13 @@ use crate::error::{invalid, to_napi};
 use crate::order::WriteOrder;
 use crate::tasks;
 
-/// Size and memory of an index, for the lock-free getters.
+/// What the shared JS methods need from an index.
 pub trait IndexFigures {
     fn stored(&self) -> usize;
     fn bytes(&self) -> usize;
+    fn has(&self, key: u64) -> bool;
+    fn vector(&self, key: u64) -> Option<Vec<f32>>;
+    fn key_list(&self) -> Vec<u64>;
 }
 
 impl IndexFigures for FlatIndex {
@@ -33,6 +36,15 @@ impl IndexFigures for FlatIndex {
     }
     fn bytes(&self) -> usize {
         self.memory_bytes()
+    }
+    fn has(&self, key: u64) -> bool {
+        self.contains(key)
+    }
+    fn vector(&self, key: u64) -> Option<Vec<f32>> {
+        self.get(key)
+    }
+    fn key_list(&self) -> Vec<u64> {
+        self.keys().to_vec()
     }
 }
 
@@ -43,7 +55,106 @@ impl IndexFigures for HnswIndex {
     fn bytes(&self) -> usize {
         self.memory_bytes()
     }
+    fn has(&self, key: u64) -> bool {
+        self.contains(key)
+    }
+    fn vector(&self, key: u64) -> Option<Vec<f32>> {
+        self.get(key)
+    }
+    fn key_list(&self) -> Vec<u64> {
+        self.keys()
+    }
 }
+
+/// The JS methods every index class has, over its `handle: Handle<_>` and `config` (with `dim`
+/// and `metric`) fields: napi-rs classes cannot share methods through a trait or a generic.
+macro_rules! common_index_methods {
+    ($class:ident) => {
+        #[napi]
+        impl $class {
+            #[napi(getter)]
+            pub fn dim(&self) -> napi::Result<u32> {
+                self.handle.shared()?;
+                Ok(self.config.dim as u32)
+            }
+
+            #[napi(getter)]
+            pub fn metric(&self) -> napi::Result<String> {
+                self.handle.shared()?;
+                Ok(self.config.metric.name().to_string())
+            }
+
+            #[napi(getter)]
+            pub fn size(&self) -> napi::Result<f64> {
+                self.handle.size()
+            }
+
+            #[napi(getter)]
+            pub fn memory_bytes(&self) -> napi::Result<f64> {
+                self.handle.memory_bytes()
+            }
+
+            /// Bytes this index has reported to V8 as external memory (0 once closed).
+            #[napi(getter)]
+            pub fn reported_external_bytes(&self) -> f64 {
+                self.handle.reported_external_bytes()
+            }
+
+            #[napi(getter)]
+            pub fn closed(&self) -> bool {
+                self.handle.is_closed()
+            }
+
+            #[napi]
+            pub fn contains(&self, key: napi::bindgen_prelude::BigInt) -> napi::Result<bool> {
+                let key = $crate::convert::key(&key)?;
+                let shared = self.handle.shared()?;
+                $crate::error::guarded(|| Ok(shared.index.read_recursive().has(key)))
+            }
+
+            /// The stored vector of a key (normalised, for cosine), or null.
+            #[napi]
+            pub fn get(
+                &self,
+                key: napi::bindgen_prelude::BigInt,
+            ) -> napi::Result<Option<napi::bindgen_prelude::Float32Array>> {
+                let key = $crate::convert::key(&key)?;
+                let shared = self.handle.shared()?;
+                $crate::error::guarded(|| {
+                    Ok(shared
+                        .index
+                        .read_recursive()
+                        .vector(key)
+                        .map(napi::bindgen_prelude::Float32Array::new))
+                })
+            }
+
+            /// Every key, in storage order.
+            #[napi]
+            pub fn keys(&self) -> napi::Result<napi::bindgen_prelude::BigUint64Array> {
+                let shared = self.handle.shared()?;
+                $crate::error::guarded(|| {
+                    Ok(napi::bindgen_prelude::BigUint64Array::new(
+                        shared.index.read_recursive().key_list(),
+                    ))
+                })
+            }
+
+            /// Releases the index. Idempotent; in-flight tasks finish on their own reference.
+            #[napi]
+            pub fn close(&mut self, env: napi::Env) -> napi::Result<()> {
+                self.handle.close(&env)
+            }
+        }
+
+        impl napi::bindgen_prelude::ObjectFinalize for $class {
+            fn finalize(self, env: napi::Env) -> napi::Result<()> {
+                self.handle.release_memory(&env)
+            }
+        }
+    };
+}
+pub(crate) use common_index_methods;
 
 pub struct Shared<I> {
     pub index: RwLock<I>,

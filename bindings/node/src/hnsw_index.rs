@@ -8,8 +8,7 @@
 use std::sync::{Arc, Weak};
 
 use napi::bindgen_prelude::{
-    BigInt, BigUint64Array, BigUint64ArraySlice, External, Float32Array, Float32ArraySlice, Object,
-    ObjectFinalize, Uint8ArraySlice,
+    BigUint64ArraySlice, External, Float32ArraySlice, Object, Uint8ArraySlice,
 };
 use napi::Env;
 use napi_derive::napi;
@@ -18,7 +17,9 @@ use vecdex::{Error, HnswConfig, HnswIndex, InsertionOrder, LinkMode, StopFlag};
 use crate::abort::{flag, NativeAbortHandle};
 use crate::convert;
 use crate::error::{guarded, invalid, to_napi};
-use crate::handle::{filter_of, to_js_results, write_results, Handle, Shared};
+use crate::handle::{
+    common_index_methods, filter_of, to_js_results, write_results, Handle, IndexFigures, Shared,
+};
 
 type HnswShared = Shared<HnswIndex>;
 
@@ -189,18 +190,6 @@ impl NativeHnswIndex {
     }
 
     #[napi(getter)]
-    pub fn dim(&self) -> napi::Result<u32> {
-        self.handle.shared()?;
-        Ok(self.config.dim as u32)
-    }
-
-    #[napi(getter)]
-    pub fn metric(&self) -> napi::Result<String> {
-        self.handle.shared()?;
-        Ok(self.config.metric.name().to_string())
-    }
-
-    #[napi(getter)]
     pub fn m(&self) -> u32 {
         self.config.m as u32
     }
@@ -213,27 +202,6 @@ impl NativeHnswIndex {
     #[napi(getter)]
     pub fn ef_search(&self) -> u32 {
         self.config.ef_search as u32
-    }
-
-    #[napi(getter)]
-    pub fn size(&self) -> napi::Result<f64> {
-        self.handle.size()
-    }
-
-    #[napi(getter)]
-    pub fn memory_bytes(&self) -> napi::Result<f64> {
-        self.handle.memory_bytes()
-    }
-
-    /// Bytes this index has reported to V8 as external memory (0 once closed).
-    #[napi(getter)]
-    pub fn reported_external_bytes(&self) -> f64 {
-        self.handle.reported_external_bytes()
-    }
-
-    #[napi(getter)]
-    pub fn closed(&self) -> bool {
-        self.handle.is_closed()
     }
 
     /// Adds vectors (row-major) under keys, replacing the vectors of keys already present.
@@ -309,34 +277,6 @@ impl NativeHnswIndex {
     }
 
     #[napi]
-    pub fn contains(&self, key: BigInt) -> napi::Result<bool> {
-        let key = convert::key(&key)?;
-        let shared = self.handle.shared()?;
-        guarded(|| Ok(shared.index.read_recursive().contains(key)))
-    }
-
-    /// The stored vector of a key (normalised, for cosine), or null.
-    #[napi]
-    pub fn get(&self, key: BigInt) -> napi::Result<Option<Float32Array>> {
-        let key = convert::key(&key)?;
-        let shared = self.handle.shared()?;
-        guarded(|| {
-            Ok(shared
-                .index
-                .read_recursive()
-                .get(key)
-                .map(Float32Array::new))
-        })
-    }
-
-    /// Every live key, in slot order.
-    #[napi]
-    pub fn keys(&self) -> napi::Result<BigUint64Array> {
-        let shared = self.handle.shared()?;
-        guarded(|| Ok(BigUint64Array::new(shared.index.read_recursive().keys())))
-    }
-
-    #[napi]
     pub fn stats(&self) -> napi::Result<NativeHnswStats> {
         let shared = self.handle.shared()?;
         guarded(|| {
@@ -384,16 +324,6 @@ impl NativeHnswIndex {
             |_, results| Ok(to_js_results(results)),
         )
     }
-
-    /// Releases the index. Idempotent; in-flight tasks finish on their own reference.
-    #[napi]
-    pub fn close(&mut self, env: Env) -> napi::Result<()> {
-        self.handle.close(&env)
-    }
 }
 
-impl ObjectFinalize for NativeHnswIndex {
-    fn finalize(self, env: Env) -> napi::Result<()> {
-        self.handle.release_memory(&env)
-    }
-}
+common_index_methods!(NativeHnswIndex);

@@ -18,7 +18,7 @@ use vecdex_distance::{
 use crate::cancel::StopFlag;
 use crate::error::{Error, Result};
 use crate::threads;
-use crate::validate::{check_keyed_batch, check_matrix, normalize, try_filled, MAX_DIMENSIONS};
+use crate::validate::{check_f32_config, check_keyed_batch, check_matrix, normalize, try_filled};
 
 /// Configuration of a [`FlatIndex`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -129,17 +129,7 @@ pub struct FlatIndex {
 
 impl FlatIndex {
     pub fn new(config: FlatConfig) -> Result<Self> {
-        if config.dim == 0 || config.dim > MAX_DIMENSIONS {
-            return Err(Error::invalid(format!(
-                "dimensions must be between 1 and {MAX_DIMENSIONS}, got {}",
-                config.dim
-            )));
-        }
-        if !config.metric.is_spatial() {
-            return Err(Error::invalid(
-                "FlatIndex stores f32 vectors: use cosine, dot or l2sq (hamming needs binary vectors)",
-            ));
-        }
+        check_f32_config(config.dim, config.metric, "FlatIndex")?;
         Ok(FlatIndex {
             config,
             vectors: PanelMatrix::new(config.dim),

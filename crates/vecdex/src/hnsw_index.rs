@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::flat_index::{KeyFilter, SearchResults};
 use crate::insertion_order::{insertion_order, InsertionOrder};
 use crate::threads;
-use crate::validate::{check_keyed_batch, check_matrix, normalize, try_filled, MAX_DIMENSIONS};
+use crate::validate::{check_f32_config, check_keyed_batch, check_matrix, normalize, try_filled};
 
 /// Configuration of an [`HnswIndex`], with the paper's parameter names.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -264,17 +264,7 @@ const QUERIES_PER_STOP_CHECK: usize = 64;
 
 impl HnswIndex {
     pub fn new(config: HnswConfig) -> Result<Self> {
-        if config.dim == 0 || config.dim > MAX_DIMENSIONS {
-            return Err(Error::invalid(format!(
-                "dimensions must be between 1 and {MAX_DIMENSIONS}, got {}",
-                config.dim
-            )));
-        }
-        if !config.metric.is_spatial() {
-            return Err(Error::invalid(
-                "HnswIndex stores f32 vectors: use cosine, dot or l2sq",
-            ));
-        }
+        check_f32_config(config.dim, config.metric, "HnswIndex")?;
         let params = HnswParams::new(config.m, config.ef_construction, config.seed)
             .map_err(|e| Error::invalid(e.0))?;
         check_ef(config.ef_search)?;

@@ -10,6 +10,21 @@ pub const MAX_DIMENSIONS: usize = 65_536;
 /// distance (‖a − b‖² ≤ 2‖a‖² + 2‖b‖²) and any inner product stays finite in f32.
 pub const MAX_SQUARED_NORM: f64 = f32::MAX as f64 / 4.0;
 
+/// Checks the configuration of an index of f32 vectors: `dim` in range and a spatial metric.
+pub fn check_f32_config(dim: usize, metric: vecdex_distance::Metric, index: &str) -> Result<()> {
+    if dim == 0 || dim > MAX_DIMENSIONS {
+        return Err(Error::invalid(format!(
+            "dimensions must be between 1 and {MAX_DIMENSIONS}, got {dim}"
+        )));
+    }
+    if !metric.is_spatial() {
+        return Err(Error::invalid(format!(
+            "{index} stores f32 vectors: use cosine, dot or l2sq (hamming needs binary vectors)"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks a row-major matrix of `dim`-dimensional rows: non-empty, a whole number of rows, every
 /// value finite; for cosine (rows are normalised) no zero row, otherwise no row too large for
 /// f32 distances.
