@@ -25,17 +25,6 @@ export declare class NativeAbortHandle {
 
 export declare class NativeFlatIndex {
   constructor(dim: number, metric: string)
-  /** Adds vectors (row-major) under keys, replacing the vectors of keys already present. */
-  addSync(keys: BigUint64Array, vectors: Float32Array): void
-  /**
-   * Async twin of `addSync`: inputs are copied before the work is queued; the write lock is
-   * taken in chunks so reads on the JS thread never wait long.
-   */
-  add(keys: BigUint64Array, vectors: Float32Array, abort?: NativeAbortHandle | undefined | null): Promise<void>
-  /** Removes keys; returns how many were present. */
-  removeSync(keys: BigUint64Array): number
-  /** Async twin of `removeSync`. */
-  remove(keys: BigUint64Array): Promise<number>
   /**
    * A handle for [`search_into_sync_fast`]: the same index, reachable without a class method
    * call (napi-rs checks a method's receiver on every call, about 0.3 µs). It does not keep
@@ -49,6 +38,17 @@ export declare class NativeFlatIndex {
    * search: the baseline for measuring the binding's own overhead.
    */
   measureRustSearchNanos(query: Float32Array, k: number, iterations: number): number
+  /** Adds vectors (row-major) under keys, replacing the vectors of keys already present. */
+  addSync(keys: BigUint64Array, vectors: Float32Array): void
+  /**
+   * Async twin of `addSync`: inputs are copied before the work is queued; reads and
+   * searches go on meanwhile.
+   */
+  add(keys: BigUint64Array, vectors: Float32Array, abort?: NativeAbortHandle | undefined | null): Promise<void>
+  /** Removes keys; returns how many were present. */
+  removeSync(keys: BigUint64Array): number
+  /** Async twin of `removeSync`. */
+  remove(keys: BigUint64Array): Promise<number>
   get dim(): number
   get metric(): string
   get size(): number
@@ -70,23 +70,6 @@ export declare class NativeHnswIndex {
   get m(): number
   get efConstruction(): number
   get efSearch(): number
-  /**
-   * Adds vectors (row-major) under keys, replacing the vectors of keys already present.
-   * Links in parallel on the pool; blocks until done.
-   */
-  addSync(keys: BigUint64Array, vectors: Float32Array): void
-  /**
-   * Async twin of `addSync`: inputs are copied before the work is queued; searches go on
-   * while the batch is linked.
-   */
-  add(keys: BigUint64Array, vectors: Float32Array, abort?: NativeAbortHandle | undefined | null): Promise<void>
-  /**
-   * Removes keys (their nodes become tombstones, their slots are reused); returns how many
-   * were present.
-   */
-  removeSync(keys: BigUint64Array): number
-  /** Async twin of `removeSync`. */
-  remove(keys: BigUint64Array): Promise<number>
   /** Relinks the graph around removed vectors and frees their slots; returns how many. */
   compactSync(): number
   /** Async twin of `compactSync`; searches go on meanwhile. */
@@ -96,6 +79,17 @@ export declare class NativeHnswIndex {
   searchHandle(): ExternalObject<'NativeHnswIndexHandle'>
   /** Async batch search (parallel over queries on the pool); `ef` 0 means the default. */
   search(queries: Float32Array, k: number, ef: number, filter?: BigUint64Array | undefined | null, abort?: NativeAbortHandle | undefined | null): Promise<NativeSearchResults>
+  /** Adds vectors (row-major) under keys, replacing the vectors of keys already present. */
+  addSync(keys: BigUint64Array, vectors: Float32Array): void
+  /**
+   * Async twin of `addSync`: inputs are copied before the work is queued; reads and
+   * searches go on meanwhile.
+   */
+  add(keys: BigUint64Array, vectors: Float32Array, abort?: NativeAbortHandle | undefined | null): Promise<void>
+  /** Removes keys; returns how many were present. */
+  removeSync(keys: BigUint64Array): number
+  /** Async twin of `removeSync`. */
+  remove(keys: BigUint64Array): Promise<number>
   get dim(): number
   get metric(): string
   get size(): number

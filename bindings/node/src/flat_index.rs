@@ -119,57 +119,6 @@ impl NativeFlatIndex {
         })
     }
 
-    /// Adds vectors (row-major) under keys, replacing the vectors of keys already present.
-    #[napi]
-    pub fn add_sync(
-        &self,
-        env: Env,
-        keys: BigUint64ArraySlice,
-        vectors: Float32ArraySlice,
-    ) -> napi::Result<()> {
-        self.handle.write_sync(&env, |shared| {
-            let mut index = shared.index.write();
-            let result = index.add(&keys, &vectors, &StopFlag::never());
-            shared.refresh_stats(&index);
-            result
-        })
-    }
-
-    /// Async twin of `addSync`: inputs are copied before the work is queued; the write lock is
-    /// taken in chunks so reads on the JS thread never wait long.
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn add<'env>(
-        &self,
-        env: &'env Env,
-        keys: BigUint64ArraySlice,
-        vectors: Float32ArraySlice,
-        abort: Option<&NativeAbortHandle>,
-    ) -> napi::Result<Object<'env>> {
-        let (keys, vectors, stop) = (keys.to_vec(), vectors.to_vec(), flag(abort));
-        self.handle.spawn_write(env, move |shared| {
-            add_chunked(shared, &keys, &vectors, &stop)
-        })
-    }
-
-    /// Removes keys; returns how many were present.
-    #[napi]
-    pub fn remove_sync(&self, env: Env, keys: BigUint64ArraySlice) -> napi::Result<u32> {
-        self.handle
-            .write_sync(&env, |shared| Ok(remove_chunked(shared, &keys)))
-    }
-
-    /// Async twin of `removeSync`.
-    #[napi(ts_return_type = "Promise<number>")]
-    pub fn remove<'env>(
-        &self,
-        env: &'env Env,
-        keys: BigUint64ArraySlice,
-    ) -> napi::Result<Object<'env>> {
-        let keys = keys.to_vec();
-        self.handle
-            .spawn_write(env, move |shared| Ok(remove_chunked(shared, &keys)))
-    }
-
     /// A handle for [`search_into_sync_fast`]: the same index, reachable without a class method
     /// call (napi-rs checks a method's receiver on every call, about 0.3 µs). It does not keep
     /// the index alive: after `close()` it fails with ERR_CLOSED.
@@ -221,4 +170,4 @@ impl NativeFlatIndex {
     }
 }
 
-common_index_methods!(NativeFlatIndex);
+common_index_methods!(NativeFlatIndex, add: add_chunked, remove: remove_chunked);

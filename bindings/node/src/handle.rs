@@ -28,6 +28,7 @@ pub trait IndexFigures {
     fn has(&self, key: u64) -> bool;
     fn vector(&self, key: u64) -> Option<Vec<f32>>;
     fn key_list(&self) -> Vec<u64>;
+    fn add_batch(&mut self, keys: &[u64], vectors: &[f32]) -> vecdex::Result<()>;
 }
 
 impl IndexFigures for FlatIndex {
@@ -45,6 +46,9 @@ impl IndexFigures for FlatIndex {
     }
     fn key_list(&self) -> Vec<u64> {
         self.keys().to_vec()
+    }
+    fn add_batch(&mut self, keys: &[u64], vectors: &[f32]) -> vecdex::Result<()> {
+        self.add(keys, vectors, &vecdex::StopFlag::never())
     }
 }
 
@@ -64,14 +68,74 @@ impl IndexFigures for HnswIndex {
     fn key_list(&self) -> Vec<u64> {
         self.keys()
     }
+    fn add_batch(&mut self, keys: &[u64], vectors: &[f32]) -> vecdex::Result<()> {
+        self.add(keys, vectors, &vecdex::StopFlag::never())
+    }
 }
 
 /// The JS methods every index class has, over its `handle: Handle<_>` and `config` (with `dim`
 /// and `metric`) fields: napi-rs classes cannot share methods through a trait or a generic.
+/// `$add` and `$remove` are the async write paths: `fn(&Shared<_>, &[u64], &[f32], &StopFlag)
+/// -> vecdex::Result<()>` and `fn(&Shared<_>, &[u64]) -> u32`.
 macro_rules! common_index_methods {
-    ($class:ident) => {
+    ($class:ident, add: $add:path, remove: $remove:path) => {
         #[napi]
         impl $class {
+            /// Adds vectors (row-major) under keys, replacing the vectors of keys already present.
+            #[napi]
+            pub fn add_sync(
+                &self,
+                env: napi::Env,
+                keys: napi::bindgen_prelude::BigUint64ArraySlice,
+                vectors: napi::bindgen_prelude::Float32ArraySlice,
+            ) -> napi::Result<()> {
+                self.handle.write_sync(&env, |shared| {
+                    let mut index = shared.index.write();
+                    let result = index.add_batch(&keys, &vectors);
+                    shared.refresh_stats(&index);
+                    result
+                })
+            }
+
+            /// Async twin of `addSync`: inputs are copied before the work is queued; reads and
+            /// searches go on meanwhile.
+            #[napi(ts_return_type = "Promise<void>")]
+            pub fn add<'env>(
+                &self,
+                env: &'env napi::Env,
+                keys: napi::bindgen_prelude::BigUint64ArraySlice,
+                vectors: napi::bindgen_prelude::Float32ArraySlice,
+                abort: Option<&$crate::abort::NativeAbortHandle>,
+            ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
+                let (keys, vectors) = (keys.to_vec(), vectors.to_vec());
+                let stop = $crate::abort::flag(abort);
+                self.handle
+                    .spawn_write(env, move |shared| $add(shared, &keys, &vectors, &stop))
+            }
+
+            /// Removes keys; returns how many were present.
+            #[napi]
+            pub fn remove_sync(
+                &self,
+                env: napi::Env,
+                keys: napi::bindgen_prelude::BigUint64ArraySlice,
+            ) -> napi::Result<u32> {
+                self.handle
+                    .write_sync(&env, |shared| Ok($remove(shared, &keys)))
+            }
+
+            /// Async twin of `removeSync`.
+            #[napi(ts_return_type = "Promise<number>")]
+            pub fn remove<'env>(
+                &self,
+                env: &'env napi::Env,
+                keys: napi::bindgen_prelude::BigUint64ArraySlice,
+            ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
+                let keys = keys.to_vec();
+                self.handle
+                    .spawn_write(env, move |shared| Ok($remove(shared, &keys)))
+            }
+
             #[napi(getter)]
             pub fn dim(&self) -> napi::Result<u32> {
                 self.handle.shared()?;

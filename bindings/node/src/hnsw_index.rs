@@ -204,59 +204,6 @@ impl NativeHnswIndex {
         self.config.ef_search as u32
     }
 
-    /// Adds vectors (row-major) under keys, replacing the vectors of keys already present.
-    /// Links in parallel on the pool; blocks until done.
-    #[napi]
-    pub fn add_sync(
-        &self,
-        env: Env,
-        keys: BigUint64ArraySlice,
-        vectors: Float32ArraySlice,
-    ) -> napi::Result<()> {
-        self.handle.write_sync(&env, |shared| {
-            let mut index = shared.index.write();
-            let result = index.add(&keys, &vectors, &StopFlag::never());
-            shared.refresh_stats(&index);
-            result
-        })
-    }
-
-    /// Async twin of `addSync`: inputs are copied before the work is queued; searches go on
-    /// while the batch is linked.
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn add<'env>(
-        &self,
-        env: &'env Env,
-        keys: BigUint64ArraySlice,
-        vectors: Float32ArraySlice,
-        abort: Option<&NativeAbortHandle>,
-    ) -> napi::Result<Object<'env>> {
-        let (keys, vectors, stop) = (keys.to_vec(), vectors.to_vec(), flag(abort));
-        self.handle.spawn_write(env, move |shared| {
-            add_phased(shared, &keys, &vectors, &stop)
-        })
-    }
-
-    /// Removes keys (their nodes become tombstones, their slots are reused); returns how many
-    /// were present.
-    #[napi]
-    pub fn remove_sync(&self, env: Env, keys: BigUint64ArraySlice) -> napi::Result<u32> {
-        self.handle
-            .write_sync(&env, |shared| Ok(remove_keys(shared, &keys)))
-    }
-
-    /// Async twin of `removeSync`.
-    #[napi(ts_return_type = "Promise<number>")]
-    pub fn remove<'env>(
-        &self,
-        env: &'env Env,
-        keys: BigUint64ArraySlice,
-    ) -> napi::Result<Object<'env>> {
-        let keys = keys.to_vec();
-        self.handle
-            .spawn_write(env, move |shared| Ok(remove_keys(shared, &keys)))
-    }
-
     /// Relinks the graph around removed vectors and frees their slots; returns how many.
     #[napi]
     pub fn compact_sync(&self, env: Env) -> napi::Result<u32> {
@@ -326,4 +273,4 @@ impl NativeHnswIndex {
     }
 }
 
-common_index_methods!(NativeHnswIndex);
+common_index_methods!(NativeHnswIndex, add: add_phased, remove: remove_keys);
