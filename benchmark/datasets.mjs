@@ -8,6 +8,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import zlib from 'node:zlib'
+import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
 /** @typedef {'l2sq' | 'cosine' | 'dot'} Metric */
@@ -259,6 +260,36 @@ function requireFile(file, hint) {
   if (!fs.existsSync(file)) throw new DatasetUnavailable(`${file} is missing: ${hint}`)
 }
 
+const aptTried = new Map()
+
+/**
+ * Installs a Debian package with `apt-get install -y <pkg>`, at most once per process, and only
+ * as root on Linux. Synchronous (dataset loading is); 10-minute limit. Never throws.
+ * @returns {string | null} null when apt-get succeeded, else why it did not run or failed
+ */
+export function aptInstallOnce(pkg, log = () => {}) {
+  if (aptTried.has(pkg)) return aptTried.get(pkg)
+  let outcome
+  if (process.platform !== 'linux' || typeof process.getuid !== 'function' || process.getuid() !== 0) {
+    outcome = 'not root: apt-get install was not tried'
+  } else {
+    log(`${pkg} is not installed: trying \`apt-get install -y ${pkg}\` once…`)
+    const r = spawnSync('apt-get', ['install', '-y', pkg], {
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      encoding: 'utf8',
+      timeout: 600_000,
+    })
+    const last = `${r.stderr ?? ''}\n${r.stdout ?? ''}`.split('\n').map((l) => l.trim()).filter(Boolean).filter((l) => !/^WARNING: apt does not have a stable CLI/.test(l))
+    if (r.error) outcome = `apt-get install -y ${pkg} did not run: ${r.error.message}`
+    else if (r.status !== 0) outcome = `apt-get install -y ${pkg} failed (exit ${r.status}): ${last.slice(0, 2).join(' | ').slice(0, 300)}`
+    else outcome = null
+    log(outcome ?? `apt-get installed ${pkg}`)
+  }
+  aptTried.set(pkg, outcome)
+  return outcome
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /** Names accepted by `loadDataset`, for `--help`. */
@@ -294,7 +325,9 @@ export function loadDataset(name, opts = {}) {
     d = glove(name, { log })
   } else if (name === 'fashion-mnist') {
     const dir = '/usr/share/datasets/fashion-mnist'
-    requireFile(path.join(dir, 'train-images-idx3-ubyte.gz'), 'install the Debian package dataset-fashion-mnist (apt-get install -y dataset-fashion-mnist)')
+    const files = ['train-images-idx3-ubyte.gz', 't10k-images-idx3-ubyte.gz'].map((f) => path.join(dir, f))
+    if (!files.every((f) => fs.existsSync(f))) aptInstallOnce('dataset-fashion-mnist', log)
+    for (const f of files) requireFile(f, 'install the Debian package dataset-fashion-mnist (apt-get install -y dataset-fashion-mnist)')
     const train = readIdx3(path.join(dir, 'train-images-idx3-ubyte.gz'), opts.limit ?? Infinity)
     const test = readIdx3(path.join(dir, 't10k-images-idx3-ubyte.gz'), 1000)
     d = { name, metric: 'l2sq', dim: train.dim, base: train.data, queries: test.data, source: 'Fashion-MNIST (Debian dataset-fashion-mnist): train as base, first 1,000 test images as queries' }

@@ -62,6 +62,7 @@ export async function machineInfo() {
       usearch: packageVersion('usearch'),
       'hnswlib-node': packageVersion('hnswlib-node'),
       'faiss-node': packageVersion('faiss-node'),
+      '@lancedb/lancedb': packageVersion('@lancedb/lancedb'),
     },
     env: Object.fromEntries(['VECDEX_THREADS', 'OMP_NUM_THREADS', 'UV_THREADPOOL_SIZE'].filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]])),
   }

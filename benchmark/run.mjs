@@ -6,15 +6,17 @@ import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { DATASET_HELP, DatasetUnavailable, loadDataset, repoRoot } from './datasets.mjs'
-import { PEERS } from './adapters/index.mjs'
+import { ALL_PEERS, PEERS, peerNames } from './adapters/index.mjs'
+import { ANN_PEERS } from './adapters/ann/index.mjs'
 import { cpuContention, cpuSnapshot, machineInfo } from './machine.mjs'
 import { machineLine, resultsDir, writeResult } from './report.mjs'
 import * as exact from './suites/exact.mjs'
 import * as single from './suites/single.mjs'
 import * as overhead from './suites/overhead.mjs'
 import * as eventloop from './suites/eventloop.mjs'
+import * as ann from './suites/ann.mjs'
 
-const SUITES = { exact, single, overhead, eventloop }
+const SUITES = { exact, single, overhead, eventloop, ann }
 
 /**
  * @typedef {object} SuiteContext
@@ -24,7 +26,10 @@ const SUITES = { exact, single, overhead, eventloop }
  * @property {number} k
  * @property {number} threads
  * @property {string} peers
- * @property {number | undefined} runs
+ * @property {number | undefined} runs   --runs, if given (suites have their own defaults)
+ * @property {number | undefined} m               --m (ann)
+ * @property {number | undefined} efConstruction  --ef-construction (ann)
+ * @property {number[] | undefined} ef            --ef list (ann)
  * @property {(msg: string) => void} log   progress, on stderr
  */
 
@@ -40,6 +45,10 @@ const OPTIONS = /** @type {const} */ ({
   'queries-file': { type: 'string' },
   'groundtruth-file': { type: 'string' },
   metric: { type: 'string' },
+  m: { type: 'string' },
+  'ef-construction': { type: 'string' },
+  ef: { type: 'string' },
+  orders: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 })
 
@@ -52,17 +61,24 @@ function usage() {
 
 Suites:
 ${suites}
-  all        the four above, each on its default dataset unless --dataset is given
+  all        all of the above, each on its default dataset unless --dataset is given
 
 Options:
-  -s, --suite <name>          exact | single | overhead | eventloop | all (required)
+  -s, --suite <name>          ${Object.keys(SUITES).join(' | ')} | all (required)
   -d, --dataset <name>        see Datasets (default: the suite's own)
-      --peers <list>          all | comma-separated ${PEERS.join(',')} (default all)
-  -q, --queries <n>           queries to run (default: exact 1000, single 50)
+      --peers <list>          all | comma-separated list (default all); exact and single:
+                              ${PEERS.join(',')}; ann: ${ANN_PEERS.join(',')}
+  -q, --queries <n>           queries to run (default: exact 1000, single 50, ann 1000)
   -k, --k <n>                 neighbours per query (default 10)
-  -t, --threads <n>           threads for vecdex's pool (VECDEX_THREADS), usearch, OpenBLAS (default 2)
+  -t, --threads <n>           threads for vecdex's pool (VECDEX_THREADS), usearch, OpenBLAS,
+                              LanceDB (LANCE_CPU_THREADS); builds and batch searches (default 2)
       --limit <n>             use at most n base vectors
-      --runs <n>              timed runs per engine in the exact suite (default 5)
+      --runs <n>              timed runs per engine (exact: 5) or per sweep point and mode (ann: 3)
+      --m <n>                 ann: HNSW neighbours per node, every engine (default ${ann.DEFAULT_M})
+      --ef-construction <n>   ann: HNSW build candidate list, every engine (default ${ann.DEFAULT_EF_CONSTRUCTION})
+      --orders <list>         ann: also measure vecdex with these insertion orders, e.g. random,lid
+                              (engines "vecdex[random]", …; "vecdex" itself uses the default, given)
+      --ef <list>             ann: efSearch sweep, comma-separated (default ${ann.DEFAULT_EF.join(',')})
       --queries-file <f>      .fvecs/.bvecs queries for file: datasets
       --groundtruth-file <f>  .ivecs exact neighbours for file: datasets
       --metric <m>            l2sq | cosine | dot for file: datasets (default l2sq)
@@ -114,13 +130,17 @@ async function main() {
       return 2
     }
   }
-  let threads, k, queries, limit, runs
+  let threads, k, queries, limit, runs, m, efConstruction, ef
   try {
     threads = positiveInt(v.threads, '--threads')
     k = positiveInt(v.k, '--k')
     queries = positiveInt(v.queries, '--queries')
     limit = positiveInt(v.limit, '--limit')
     runs = positiveInt(v.runs, '--runs')
+    m = positiveInt(v.m, '--m')
+    efConstruction = positiveInt(v['ef-construction'], '--ef-construction')
+    ef = v.ef === undefined ? undefined : v.ef.split(',').map((s) => positiveInt(s.trim(), '--ef'))
+    peerNames(v.peers, ALL_PEERS)
     if (v.metric && !['l2sq', 'cosine', 'dot'].includes(v.metric)) throw new Error(`--metric must be l2sq, cosine or dot, got "${v.metric}"`)
   } catch (error) {
     console.error(error.message)
@@ -158,6 +178,10 @@ async function main() {
       threads,
       peers: v.peers,
       runs,
+      m,
+      efConstruction,
+      ef,
+      orders: v.orders?.split(',').map((s) => s.trim()).filter(Boolean),
       log,
     }
     const started = new Date()

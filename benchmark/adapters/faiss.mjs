@@ -5,23 +5,22 @@
 
 import fs from 'node:fs'
 import path from 'node:path'
-import { createRequire } from 'node:module'
 import { cacheDir, repoRoot } from '../datasets.mjs'
 import { packageVersion, run } from '../machine.mjs'
+import { normalisedRows, requireFromRepo } from './common.mjs'
 
-const require = createRequire(path.join(repoRoot, 'package.json'))
 const MARKER = path.join(cacheDir, 'faiss-install.json')
 
 function tryRequire() {
   try {
-    return { module: require('faiss-node') }
+    return { module: requireFromRepo('faiss-node') }
   } catch (error) {
     return { error: error.message.split('\n')[0] }
   }
 }
 
 /** Loads faiss-node, installing it once on demand; returns the module or a skip reason. */
-async function loadFaiss(log) {
+export async function loadFaiss(log) {
   const first = tryRequire()
   if (first.module) return first
   if (fs.existsSync(MARKER)) {
@@ -37,17 +36,6 @@ async function loadFaiss(log) {
   fs.mkdirSync(cacheDir, { recursive: true })
   fs.writeFileSync(MARKER, JSON.stringify({ date: new Date().toISOString(), reason }, null, 2))
   return { error: `faiss-node unavailable: ${reason}` }
-}
-
-function normalised(matrix, dim) {
-  const out = new Float32Array(matrix.length)
-  for (let i = 0; i < matrix.length; i += dim) {
-    let s = 0
-    for (let j = i; j < i + dim; j++) s += matrix[j] * matrix[j]
-    const inv = s > 0 ? 1 / Math.sqrt(s) : 0
-    for (let j = i; j < i + dim; j++) out[j] = matrix[j] * inv
-  }
-  return out
 }
 
 /** @returns {import('./index.mjs').Adapter} */
@@ -75,14 +63,14 @@ export function createFaissAdapter() {
       dim = dataset.dim
       cosine = dataset.metric === 'cosine'
       index = dataset.metric === 'l2sq' ? new faiss.IndexFlatL2(dim) : new faiss.IndexFlatIP(dim)
-      index.add(Array.from(cosine ? normalised(dataset.base, dim) : dataset.base))
+      index.add(Array.from(cosine ? normalisedRows(dataset.base, dim) : dataset.base))
     },
     async searchBatch(queries, q, k) {
-      const r = index.search(Array.from(cosine ? normalised(queries, dim) : queries), k)
+      const r = index.search(Array.from(cosine ? normalisedRows(queries, dim) : queries), k)
       return { keys: r.labels, k }
     },
     searchOne(query, k) {
-      return index.search(Array.from(cosine ? normalised(query, dim) : query), k).labels
+      return index.search(Array.from(cosine ? normalisedRows(query, dim) : query), k).labels
     },
     close() {
       index = null

@@ -1,11 +1,6 @@
 // hnswlib-node BruteforceSearch: exact, single-threaded, one query per call (number[] arguments).
 
-import { createRequire } from 'node:module'
-import path from 'node:path'
-import { repoRoot } from '../datasets.mjs'
-import { packageVersion } from '../machine.mjs'
-
-const require = createRequire(path.join(repoRoot, 'package.json'))
+import { loadPeer } from './common.mjs'
 
 /** @returns {import('./index.mjs').Adapter} */
 export function createHnswlibAdapter() {
@@ -20,12 +15,10 @@ export function createHnswlibAdapter() {
     batchNote: 'BruteforceSearch.searchKnn called once per query (no batch API; single-threaded)',
     singleNote: 'BruteforceSearch.searchKnn',
     async init() {
-      try {
-        hnswlib = require('hnswlib-node')
-      } catch (error) {
-        return `cannot load hnswlib-node (optional dependency): ${error.message.split('\n')[0]}`
-      }
-      this.version = packageVersion('hnswlib-node')
+      const loaded = loadPeer('hnswlib-node')
+      if (loaded.error) return loaded.error
+      hnswlib = loaded.module
+      this.version = loaded.version
       return true
     },
     async build(dataset) {

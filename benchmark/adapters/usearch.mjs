@@ -1,11 +1,6 @@
 // USearch's exactSearch: a brute-force scan over a flat Float32Array, multi-threaded, no index.
 
-import { createRequire } from 'node:module'
-import path from 'node:path'
-import { repoRoot } from '../datasets.mjs'
-import { packageVersion } from '../machine.mjs'
-
-const require = createRequire(path.join(repoRoot, 'package.json'))
+import { loadPeer } from './common.mjs'
 
 /** @returns {import('./index.mjs').Adapter} */
 export function createUsearchAdapter() {
@@ -20,12 +15,10 @@ export function createUsearchAdapter() {
     batchNote: 'exactSearch(dataset, queries, …, threads): brute force, whole batch in one call',
     singleNote: 'exactSearch with one query',
     async init() {
-      try {
-        usearch = require('usearch')
-      } catch (error) {
-        return `cannot load usearch (optional dependency): ${error.message.split('\n')[0]}`
-      }
-      this.version = packageVersion('usearch')
+      const loaded = loadPeer('usearch')
+      if (loaded.error) return loaded.error
+      usearch = loaded.module
+      this.version = loaded.version
       return true
     },
     async build(dataset, opts) {

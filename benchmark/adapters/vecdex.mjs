@@ -1,6 +1,6 @@
 // vecdex FlatIndex: exact search, batch on its own Rayon pool (size VECDEX_THREADS, set by run.mjs).
 
-import { packageVersion } from '../machine.mjs'
+import { loadVecdex, rowKeys } from './common.mjs'
 
 /** @returns {import('./index.mjs').Adapter} */
 export function createVecdexAdapter() {
@@ -14,19 +14,15 @@ export function createVecdexAdapter() {
     batchNote: 'FlatIndex.search (async batch: tiled matrix product with fused top-k on its pool)',
     singleNote: 'FlatIndex.searchSync (one query, blocking)',
     async init() {
-      try {
-        vecdex = await import('vecdex')
-      } catch (error) {
-        return `cannot load vecdex (run npm run build): ${error.message}`
-      }
-      this.version = packageVersion('vecdex')
+      const loaded = await loadVecdex()
+      if (loaded.error) return loaded.error
+      vecdex = loaded.module
+      this.version = loaded.version
       return true
     },
     async build(dataset) {
       index = new vecdex.FlatIndex({ dimensions: dataset.dim, metric: dataset.metric })
-      const keys = new BigUint64Array(dataset.n)
-      for (let i = 0; i < dataset.n; i++) keys[i] = BigInt(i)
-      await index.add(keys, dataset.base)
+      await index.add(rowKeys(dataset.n), dataset.base)
     },
     async searchBatch(queries, q, k) {
       const r = await index.search(queries, { k })
