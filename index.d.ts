@@ -32,7 +32,7 @@ export declare class NativeFlatIndex {
    */
   searchHandle(): ExternalObject<'NativeFlatIndexHandle'>
   /** Async batch search on the pool; queries and filter are copied before queueing. */
-  search(queries: Float32Array, k: number, filter?: BigUint64Array | undefined | null, abort?: NativeAbortHandle | undefined | null): Promise<NativeSearchResults>
+  search(queries: Float32Array, k: number, filter?: BigUint64Array | undefined | null, prepared?: NativeKeyFilter | undefined | null, abort?: NativeAbortHandle | undefined | null): Promise<NativeSearchResults>
   /**
    * Time of `iterations` searches of one query done entirely in Rust, in nanoseconds per
    * search: the baseline for measuring the binding's own overhead.
@@ -78,7 +78,7 @@ export declare class NativeHnswIndex {
   /** A handle for [`hnsw_search_into_sync_fast`]; does not keep the index alive. */
   searchHandle(): ExternalObject<'NativeHnswIndexHandle'>
   /** Async batch search (parallel over queries on the pool); `ef` 0 means the default. */
-  search(queries: Float32Array, k: number, ef: number, filter?: BigUint64Array | undefined | null, abort?: NativeAbortHandle | undefined | null): Promise<NativeSearchResults>
+  search(queries: Float32Array, k: number, ef: number, filter?: BigUint64Array | undefined | null, prepared?: NativeKeyFilter | undefined | null, abort?: NativeAbortHandle | undefined | null): Promise<NativeSearchResults>
   /** Adds vectors (row-major) under keys, replacing the vectors of keys already present. */
   addSync(keys: BigUint64Array, vectors: Float32Array): void
   /**
@@ -104,6 +104,17 @@ export declare class NativeHnswIndex {
   keys(): BigUint64Array
   /** Releases the index. Idempotent; in-flight tasks finish on their own reference. */
   close(): void
+}
+
+/**
+ * An allow-list built once and passed to many searches: each index it is used with caches the
+ * slots it admits until the index's keys change, so a large list costs one lookup per key
+ * once instead of once per search.
+ */
+export declare class NativeKeyFilter {
+  constructor(keys: BigUint64Array)
+  /** Keys in the list (as given, duplicates included). */
+  get size(): number
 }
 
 export declare function capabilities(): NativeCapabilities
@@ -136,7 +147,7 @@ export declare function distanceMatrix(queries: Float32Array, vectors: Float32Ar
 export declare function distanceMatrixSync(queries: Float32Array, vectors: Float32Array, dim: number, metric: string): Float32Array
 
 /** `searchIntoSyncFast` for an HNSW handle; `ef` 0 means the index's default. */
-export declare function hnswSearchIntoSyncFast(handle: ExternalObject<'NativeHnswIndexHandle'>, queries: Float32Array, k: number, ef: number, filter: BigUint64Array | undefined | null, out: Uint8Array, offset: number, capacity: number): number
+export declare function hnswSearchIntoSyncFast(handle: ExternalObject<'NativeHnswIndexHandle'>, queries: Float32Array, k: number, ef: number, filter: BigUint64Array | undefined | null, prepared: NativeKeyFilter | undefined | null, out: Uint8Array, offset: number, capacity: number): number
 
 /**
  * Memory read bandwidth in bytes per second: `bytes` summed over `threads` pool threads, best
@@ -200,4 +211,4 @@ export interface NativeSearchResults {
  * nothing is allocated across the boundary, and no class method is called (napi-rs checks a
  * method's receiver on every call).
  */
-export declare function searchIntoSyncFast(handle: ExternalObject<'NativeFlatIndexHandle'>, queries: Float32Array, k: number, filter: BigUint64Array | undefined | null, out: Uint8Array, offset: number, capacity: number): number
+export declare function searchIntoSyncFast(handle: ExternalObject<'NativeFlatIndexHandle'>, queries: Float32Array, k: number, filter: BigUint64Array | undefined | null, prepared: NativeKeyFilter | undefined | null, out: Uint8Array, offset: number, capacity: number): number

@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.NativeAbortHandle = nativeBinding.NativeAbortHandle
 module.exports.NativeFlatIndex = nativeBinding.NativeFlatIndex
 module.exports.NativeHnswIndex = nativeBinding.NativeHnswIndex
+module.exports.NativeKeyFilter = nativeBinding.NativeKeyFilter
 module.exports.capabilities = nativeBinding.capabilities
 module.exports.debugPanic = nativeBinding.debugPanic
 module.exports.distanceBf16 = nativeBinding.distanceBf16

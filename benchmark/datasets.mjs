@@ -183,12 +183,17 @@ export function loadGloveAll(log = () => {}) {
   return { words, dim, vectors: kept }
 }
 
-/** glove-100k / glove-full: 1,000 held-out words (seeded shuffle) as queries, the next words as base. */
+/**
+ * glove-100k / glove-full: 1,000 held-out words (seeded shuffle) as queries, the next words as
+ * base. glove-100k-ordered: the base of glove-100k in the package's own order (by word
+ * frequency, as text corpora arrive), for measuring insertion order.
+ */
 function glove(name, opts) {
   const { words, dim, vectors } = loadGloveAll(opts.log)
   const order = shuffled(words.length, GLOVE_SEED)
   const queryRows = order.subarray(0, GLOVE_QUERIES)
-  const baseRows = name === 'glove-full' ? order.subarray(GLOVE_QUERIES) : order.subarray(GLOVE_QUERIES, GLOVE_QUERIES + 100_000)
+  let baseRows = name === 'glove-full' ? order.subarray(GLOVE_QUERIES) : order.subarray(GLOVE_QUERIES, GLOVE_QUERIES + 100_000)
+  if (name === 'glove-100k-ordered') baseRows = baseRows.slice().sort()
   return {
     name,
     metric: 'cosine',
@@ -297,6 +302,7 @@ export const DATASET_HELP = [
   'clustered-<n>-<dim>   generated Gaussian clusters, l2sq (e.g. clustered-1m-128, clustered-100k-128, clustered-1k-128)',
   'glove-100k            GloVe 100d, 1,000 held-out words as queries, 100,000 words as base, cosine',
   'glove-full            the same with every other word (340k) as base',
+  'glove-100k-ordered    glove-100k with the base in frequency order (as the package has it), for insertion-order tests',
   'fashion-mnist         Debian dataset-fashion-mnist: 60k train as base, first 1,000 test images as queries, l2sq',
   'sift-5k               ../shared/data/ngt-sift: 5,000 SIFT descriptors, 3 queries, l2sq',
   'mnist-10k             ../shared/data/mnist: 10,000 MNIST test images, first 100 as queries, l2sq',
@@ -321,7 +327,7 @@ export function loadDataset(name, opts = {}) {
     const q = opts.queries ?? 1000
     const { base, queries } = clustered(n, dim, q)
     d = { name, metric: 'l2sq', dim, base, queries, source: `generated: 100 Gaussian clusters (σ 0.35 around N(0,1) centres), mulberry32 seeds 1/1001/2001` }
-  } else if (name === 'glove-100k' || name === 'glove-full') {
+  } else if (name === 'glove-100k' || name === 'glove-full' || name === 'glove-100k-ordered') {
     d = glove(name, { log })
   } else if (name === 'fashion-mnist') {
     const dir = '/usr/share/datasets/fashion-mnist'

@@ -15,8 +15,9 @@ import * as single from './suites/single.mjs'
 import * as overhead from './suites/overhead.mjs'
 import * as eventloop from './suites/eventloop.mjs'
 import * as ann from './suites/ann.mjs'
+import * as filter from './suites/filter.mjs'
 
-const SUITES = { exact, single, overhead, eventloop, ann }
+const SUITES = { exact, single, overhead, eventloop, ann, filter }
 
 /**
  * @typedef {object} SuiteContext

@@ -43,14 +43,14 @@ export class FlatIndex extends VectorIndex<native.NativeFlatIndex, FlatSearchHan
    * Runs on the thread pool; the query data is copied first, so the caller may reuse it.
    */
   async search(queries: VectorsInput, options: SearchOptions): Promise<SearchResults> {
-    const { k, matrix, filter } = this.queryArgs(queries, options)
+    const { k, matrix, filter, prepared } = this.queryArgs(queries, options)
     using link = abortHandle(checkSignal(options.signal))
-    const r = await awaitNative(callNative(() => this.handle().search(matrix, k, filter, link.native)))
+    const r = await awaitNative(callNative(() => this.handle().search(matrix, k, filter, prepared, link.native)))
     return new SearchResults(r.k, r.keys, r.distances, r.counts)
   }
 
   protected searchInto(handle: FlatSearchHandle, args: QueryArgs, _options: SearchOptions, query: Float32Array, out: Uint8Array, offset: number, cells: number): number {
-    return native.searchIntoSyncFast(handle, query, args.k, args.filter, out, offset, cells)
+    return native.searchIntoSyncFast(handle, query, args.k, args.filter, args.prepared, out, offset, cells)
   }
 
   /** For benchmarks: nanoseconds per single-query search measured inside Rust. */

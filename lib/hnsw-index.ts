@@ -123,15 +123,15 @@ export class HnswIndex extends VectorIndex<native.NativeHnswIndex, HnswSearchHan
    * first, so the caller may reuse it.
    */
   async search(queries: VectorsInput, options: HnswSearchOptions): Promise<SearchResults> {
-    const { k, matrix, filter } = this.queryArgs(queries, options)
+    const { k, matrix, filter, prepared } = this.queryArgs(queries, options)
     const ef = this.#ef(options)
     using link = abortHandle(checkSignal(options.signal))
-    const r = await awaitNative(callNative(() => this.handle().search(matrix, k, ef, filter, link.native)))
+    const r = await awaitNative(callNative(() => this.handle().search(matrix, k, ef, filter, prepared, link.native)))
     return new SearchResults(r.k, r.keys, r.distances, r.counts)
   }
 
   protected searchInto(handle: HnswSearchHandle, args: QueryArgs, options: HnswSearchOptions, query: Float32Array, out: Uint8Array, offset: number, cells: number): number {
-    return native.hnswSearchIntoSyncFast(handle, query, args.k, this.#ef(options), args.filter, out, offset, cells)
+    return native.hnswSearchIntoSyncFast(handle, query, args.k, this.#ef(options), args.filter, args.prepared, out, offset, cells)
   }
 
   /**

@@ -1,6 +1,7 @@
 import native = require('./native')
 import { abortHandle } from './abort'
 import { awaitNative, callNative, fromNative, invalidArgument, VecdexError } from './errors'
+import { KeyFilter } from './key-filter'
 import { checkKey, type Key, type KeysInput, toKeyArray } from './keys'
 import { resultPool, SearchResults } from './results'
 import { type AddStreamOptions, type StreamItem, batchRows, ingest, type SearchStreamOptions } from './stream'
@@ -25,8 +26,9 @@ export function keyArrayOf(keys: KeysInput | Key): BigUint64Array {
 export interface SearchOptions {
   /** Hits per query. Larger than the index returns what there is. */
   k: number
-  /** Allow-list: only these keys may appear in the results. Given as data, never a callback. */
-  filter?: KeysInput
+  /** Allow-list: only these keys may appear in the results. Given as data, never a callback; a
+   * {@link KeyFilter} built once is faster for a list reused across searches. */
+  filter?: KeysInput | KeyFilter
   /** Stops the search between batches; the promise rejects with ERR_ABORTED. */
   signal?: AbortSignal
 }
@@ -55,7 +57,9 @@ export interface NativeIndex {
 export interface QueryArgs {
   k: number
   matrix: Float32Array
+  /** The allow-list given with the call, or a prepared one (at most one of the two). */
   filter: BigUint64Array | undefined
+  prepared: native.NativeKeyFilter | undefined
 }
 
 /**
@@ -168,8 +172,10 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
     const k = checkK(options.k)
     // Fast path for the common case: one Float32Array query of the right length.
     const matrix = queries instanceof Float32Array && queries.length === this.dimensions ? queries : toMatrix(queries, this.dimensions, 'queries')
-    const filter = options.filter === undefined ? undefined : toKeyArray(options.filter, 'filter')
-    return { k, matrix, filter }
+    const given = options.filter
+    if (given instanceof KeyFilter) return { k, matrix, filter: undefined, prepared: given.native }
+    const filter = given === undefined ? undefined : toKeyArray(given, 'filter')
+    return { k, matrix, filter, prepared: undefined }
   }
 
   /** The `k` nearest vectors of each query (one vector, or a flat n × dimensions batch). */

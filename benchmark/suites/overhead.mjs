@@ -37,9 +37,9 @@ function rawBindingCall(native, dataset, keys, query, k, stride) {
   const handle = index.searchHandle()
   const bytes = new Uint8Array(stride * 12 + 8)
   const keysView = new BigUint64Array(bytes.buffer, 0, stride)
-  const call = () => native.searchIntoSyncFast(handle, query, k, null, bytes, 0, stride)
+  const call = () => native.searchIntoSyncFast(handle, query, k, null, null, bytes, 0, stride)
   try {
-    if (call() === stride) return { index, form: 'searchIntoSyncFast(handle, queries, k, null, out, 0, capacity)', call, keys: () => keysView }
+    if (call() === stride) return { index, form: 'searchIntoSyncFast(handle, queries, k, null, null, out, 0, capacity)', call, keys: () => keysView }
     return { index, call: null, reason: 'native searchIntoSyncFast returned an unexpected stride' }
   } catch (error) {
     return { index, call: null, reason: `native searchIntoSyncFast failed (${error?.message ?? error})` }

@@ -16,7 +16,8 @@ use crate::abort::{flag, NativeAbortHandle};
 use crate::convert;
 use crate::error::{guarded, to_napi};
 use crate::handle::{
-    common_index_methods, filter_of, to_js_results, write_results, Handle, IndexFigures, Shared,
+    common_index_methods, filter_of, to_js_results, write_results, Handle, IndexFigures,
+    NativeKeyFilter, Shared,
 };
 
 /// Rows added or keys removed per hold of the write lock by async calls: bounds how long a
@@ -30,24 +31,26 @@ type FlatShared = Shared<FlatIndex>;
 /// nothing is allocated across the boundary, and no class method is called (napi-rs checks a
 /// method's receiver on every call).
 #[napi(
-    ts_args_type = "handle: ExternalObject<'NativeFlatIndexHandle'>, queries: Float32Array, k: number, filter: BigUint64Array | undefined | null, out: Uint8Array, offset: number, capacity: number"
+    ts_args_type = "handle: ExternalObject<'NativeFlatIndexHandle'>, queries: Float32Array, k: number, filter: BigUint64Array | undefined | null, prepared: NativeKeyFilter | undefined | null, out: Uint8Array, offset: number, capacity: number"
 )]
+#[allow(clippy::too_many_arguments)] // one argument per JS value: no object to unpack on the hot path
 pub fn search_into_sync_fast(
     handle: &External<Weak<FlatShared>>,
     queries: Float32ArraySlice,
     k: u32,
     filter: Option<BigUint64ArraySlice>,
+    prepared: Option<&NativeKeyFilter>,
     out: Uint8ArraySlice,
     offset: u32,
     capacity: u32,
 ) -> napi::Result<u32> {
     let shared = handle.upgrade().ok_or_else(|| to_napi(Error::Closed))?;
-    let filter = filter_of(filter.as_deref());
+    let filter = filter_of(filter.as_deref(), prepared);
     let results = guarded(|| {
         shared.index.read_recursive().search(
             &queries,
             k as usize,
-            filter.as_ref(),
+            filter.as_deref(),
             &StopFlag::never(),
         )
     })?;
@@ -135,14 +138,15 @@ impl NativeFlatIndex {
         queries: Float32ArraySlice,
         k: u32,
         filter: Option<BigUint64ArraySlice>,
+        prepared: Option<&NativeKeyFilter>,
         abort: Option<&NativeAbortHandle>,
     ) -> napi::Result<Object<'env>> {
         let queries = queries.to_vec();
-        let filter = filter_of(filter.as_deref());
+        let filter = filter_of(filter.as_deref(), prepared);
         let stop = flag(abort);
         self.handle.spawn_read(
             env,
-            move |index| index.search(&queries, k as usize, filter.as_ref(), &stop),
+            move |index| index.search(&queries, k as usize, filter.as_deref(), &stop),
             |_, results| Ok(to_js_results(results)),
         )
     }

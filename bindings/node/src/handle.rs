@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{
-    BigUint64Array, Float32Array, Object, ToNapiValue, Uint32Array, Uint8ArraySlice,
+    BigUint64Array, BigUint64ArraySlice, Float32Array, Object, ToNapiValue, Uint32Array,
+    Uint8ArraySlice,
 };
 use napi::Env;
 use napi_derive::napi;
@@ -448,6 +449,38 @@ pub fn write_results(
     Ok(results.k as u32)
 }
 
-pub fn filter_of(filter: Option<&[u64]>) -> Option<KeyFilter> {
-    filter.map(|keys| KeyFilter::new(keys.to_vec()))
+/// An allow-list built once and passed to many searches: each index it is used with caches the
+/// slots it admits until the index's keys change, so a large list costs one lookup per key
+/// once instead of once per search.
+#[napi]
+pub struct NativeKeyFilter {
+    inner: Arc<KeyFilter>,
+}
+
+#[napi]
+impl NativeKeyFilter {
+    #[napi(constructor)]
+    pub fn new(keys: BigUint64ArraySlice) -> Self {
+        NativeKeyFilter {
+            inner: Arc::new(KeyFilter::new(keys.to_vec())),
+        }
+    }
+
+    /// Keys in the list (as given, duplicates included).
+    #[napi(getter)]
+    pub fn size(&self) -> f64 {
+        self.inner.keys().len() as f64
+    }
+}
+
+/// The filter of a search: a prepared one, or a list of keys given with the call, or none.
+pub fn filter_of(
+    keys: Option<&[u64]>,
+    prepared: Option<&NativeKeyFilter>,
+) -> Option<Arc<KeyFilter>> {
+    match (prepared, keys) {
+        (Some(prepared), _) => Some(prepared.inner.clone()),
+        (None, Some(keys)) => Some(Arc::new(KeyFilter::new(keys.to_vec()))),
+        (None, None) => None,
+    }
 }

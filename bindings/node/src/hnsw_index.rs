@@ -18,7 +18,8 @@ use crate::abort::{flag, NativeAbortHandle};
 use crate::convert;
 use crate::error::{guarded, invalid, to_napi};
 use crate::handle::{
-    common_index_methods, filter_of, to_js_results, write_results, Handle, IndexFigures, Shared,
+    common_index_methods, filter_of, to_js_results, write_results, Handle, IndexFigures,
+    NativeKeyFilter, Shared,
 };
 
 type HnswShared = Shared<HnswIndex>;
@@ -54,27 +55,28 @@ pub struct NativeHnswStats {
 
 /// `searchIntoSyncFast` for an HNSW handle; `ef` 0 means the index's default.
 #[napi(
-    ts_args_type = "handle: ExternalObject<'NativeHnswIndexHandle'>, queries: Float32Array, k: number, ef: number, filter: BigUint64Array | undefined | null, out: Uint8Array, offset: number, capacity: number"
+    ts_args_type = "handle: ExternalObject<'NativeHnswIndexHandle'>, queries: Float32Array, k: number, ef: number, filter: BigUint64Array | undefined | null, prepared: NativeKeyFilter | undefined | null, out: Uint8Array, offset: number, capacity: number"
 )]
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)] // one argument per JS value: no object to unpack on the hot path
 pub fn hnsw_search_into_sync_fast(
     handle: &External<Weak<HnswShared>>,
     queries: Float32ArraySlice,
     k: u32,
     ef: u32,
     filter: Option<BigUint64ArraySlice>,
+    prepared: Option<&NativeKeyFilter>,
     out: Uint8ArraySlice,
     offset: u32,
     capacity: u32,
 ) -> napi::Result<u32> {
     let shared = handle.upgrade().ok_or_else(|| to_napi(Error::Closed))?;
-    let filter = filter_of(filter.as_deref());
+    let filter = filter_of(filter.as_deref(), prepared);
     let results = guarded(|| {
         shared.index.read_recursive().search(
             &queries,
             k as usize,
             ef_of(ef),
-            filter.as_ref(),
+            filter.as_deref(),
             &StopFlag::never(),
         )
     })?;
@@ -253,6 +255,7 @@ impl NativeHnswIndex {
 
     /// Async batch search (parallel over queries on the pool); `ef` 0 means the default.
     #[napi(ts_return_type = "Promise<NativeSearchResults>")]
+    #[allow(clippy::too_many_arguments)] // mirrors the JS call
     pub fn search<'env>(
         &self,
         env: &'env Env,
@@ -260,14 +263,15 @@ impl NativeHnswIndex {
         k: u32,
         ef: u32,
         filter: Option<BigUint64ArraySlice>,
+        prepared: Option<&NativeKeyFilter>,
         abort: Option<&NativeAbortHandle>,
     ) -> napi::Result<Object<'env>> {
         let queries = queries.to_vec();
-        let filter = filter_of(filter.as_deref());
+        let filter = filter_of(filter.as_deref(), prepared);
         let stop = flag(abort);
         self.handle.spawn_read(
             env,
-            move |index| index.search(&queries, k as usize, ef_of(ef), filter.as_ref(), &stop),
+            move |index| index.search(&queries, k as usize, ef_of(ef), filter.as_deref(), &stop),
             |_, results| Ok(to_js_results(results)),
         )
     }

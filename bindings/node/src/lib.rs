@@ -20,7 +20,7 @@ use vecdex_distance::{bf16, f16, KernelError};
 
 pub use abort::NativeAbortHandle;
 pub use flat_index::{search_into_sync_fast, NativeFlatIndex};
-pub use handle::NativeSearchResults;
+pub use handle::{NativeKeyFilter, NativeSearchResults};
 pub use hnsw_index::{
     hnsw_search_into_sync_fast, NativeHnswIndex, NativeHnswOptions, NativeHnswStats,
 };

@@ -15,8 +15,11 @@ use vecdex_distance::{
     panel, simd_level, Expansion, Metric, PanelMatrix, QueryRows, TileSink, TileTransform, TopK,
 };
 
+use std::sync::Arc;
+
 use crate::cancel::StopFlag;
 use crate::error::{Error, Result};
+use crate::filter::{IndexVersion, KeyFilter, SlotSet};
 use crate::threads;
 use crate::validate::{check_f32_config, check_keyed_batch, check_matrix, normalize, try_filled};
 
@@ -71,37 +74,6 @@ pub struct GrownStorage {
     slots: HashMap<u64, u32>,
 }
 
-/// An allow-list of keys, given as data: only these keys may appear in results.
-#[derive(Debug, Clone, Default)]
-pub struct KeyFilter {
-    keys: Vec<u64>,
-}
-
-impl KeyFilter {
-    pub fn new(keys: Vec<u64>) -> Self {
-        KeyFilter { keys }
-    }
-
-    pub fn keys(&self) -> &[u64] {
-        &self.keys
-    }
-}
-
-/// Slots admitted by a filter: a bitmap for scans and a list for the sparse path.
-struct SlotFilter {
-    bits: Vec<u64>,
-    slots: Vec<u32>,
-}
-
-impl SlotFilter {
-    #[inline]
-    fn admits(&self, slot: usize) -> bool {
-        self.bits
-            .get(slot / 64)
-            .is_some_and(|w| w & (1 << (slot % 64)) != 0)
-    }
-}
-
 /// When a filter admits fewer than one slot in this many, score just those slots (gathered
 /// from the blocked layout) instead of scanning everything: a gathered vector costs about 16×
 /// the memory traffic of a scanned one, as it touches one cache line per dimension.
@@ -125,6 +97,8 @@ pub struct FlatIndex {
     vectors: PanelMatrix,
     keys: Vec<u64>,
     slots: HashMap<u64, u32>,
+    /// Renewed whenever the key-to-slot mapping changes (see [`IndexVersion`]).
+    version: IndexVersion,
 }
 
 impl FlatIndex {
@@ -135,6 +109,7 @@ impl FlatIndex {
             vectors: PanelMatrix::new(config.dim),
             keys: Vec::new(),
             slots: HashMap::new(),
+            version: IndexVersion::next(),
         })
     }
 
@@ -241,6 +216,7 @@ impl FlatIndex {
                 "grown storage is stale: the index changed meanwhile".into(),
             ));
         }
+        self.version = IndexVersion::next();
         Ok(GrownStorage {
             config: self.config,
             len: self.len(),
@@ -270,6 +246,7 @@ impl FlatIndex {
         self.vectors.reserve(new_keys);
         self.keys.reserve(new_keys);
         self.slots.reserve(new_keys);
+        self.version = IndexVersion::next();
         let mut row = vec![0f32; dim];
         for (key, vector) in keys.iter().zip(vectors.chunks_exact(dim)) {
             row.copy_from_slice(vector);
@@ -290,6 +267,7 @@ impl FlatIndex {
 
     /// Removes the given keys; unknown keys are ignored. Returns how many were removed.
     pub fn remove(&mut self, keys: &[u64]) -> usize {
+        self.version = IndexVersion::next();
         let mut removed = 0;
         for key in keys {
             if let Some(slot) = self.slots.remove(key) {
@@ -342,18 +320,18 @@ impl FlatIndex {
             distances: try_filled(cells, f32::INFINITY, "search results")?,
             counts: vec![0; query_count],
         };
-        if columns == 0 || slot_filter.as_ref().is_some_and(|f| f.slots.is_empty()) {
+        if columns == 0 || slot_filter.as_ref().is_some_and(|f| f.is_empty()) {
             return Ok(results);
         }
         let prepared = self.prepare_queries(queries);
         let tops = match &slot_filter {
-            Some(f) if f.slots.len() * SPARSE_FILTER_RATIO < self.len() => {
+            Some(f) if f.len() * SPARSE_FILTER_RATIO < self.len() => {
                 self.search_sparse(&prepared, columns, f, stop)?
             }
             _ => {
                 let plan = ScanPlan {
                     k: columns,
-                    filter: slot_filter.as_ref(),
+                    filter: slot_filter.as_deref(),
                     transform: self.transform(),
                     stop,
                 };
@@ -375,20 +353,10 @@ impl FlatIndex {
         Ok(results)
     }
 
-    fn slot_filter(&self, filter: &KeyFilter) -> SlotFilter {
-        let mut bits = vec![0u64; self.len().div_ceil(64)];
-        let mut slots = Vec::new();
-        for key in &filter.keys {
-            if let Some(&slot) = self.slots.get(key) {
-                let word = &mut bits[slot as usize / 64];
-                let bit = 1u64 << (slot % 64);
-                if *word & bit == 0 {
-                    *word |= bit;
-                    slots.push(slot);
-                }
-            }
-        }
-        SlotFilter { bits, slots }
+    fn slot_filter(&self, filter: &KeyFilter) -> Arc<SlotSet> {
+        filter.slots_for(self.version, |keys| {
+            SlotSet::of_keys(keys, &self.slots, self.len())
+        })
     }
 
     /// Queries as the kernels want them: copied and normalised for cosine, borrowed otherwise,
@@ -508,19 +476,19 @@ impl FlatIndex {
         &self,
         queries: &PreparedQueries,
         k: usize,
-        filter: &SlotFilter,
+        filter: &SlotSet,
         stop: &StopFlag,
     ) -> Result<Vec<TopK>> {
         let dim = self.dim();
-        let mut gathered = vec![0f32; filter.slots.len() * dim];
-        for (row, slot) in gathered.chunks_exact_mut(dim).zip(&filter.slots) {
+        let mut gathered = vec![0f32; filter.len() * dim];
+        for (row, slot) in gathered.chunks_exact_mut(dim).zip(filter.slots()) {
             self.vectors.read(*slot as usize, row);
         }
         stop.check()?;
         let score = |q: usize| {
             let query = &queries.data[q * dim..(q + 1) * dim];
             let mut top = TopK::new(k);
-            for (vector, slot) in gathered.chunks_exact(dim).zip(&filter.slots) {
+            for (vector, slot) in gathered.chunks_exact(dim).zip(filter.slots()) {
                 let distance = match self.metric() {
                     Metric::L2sq => exact_l2sq(query, vector),
                     _ => 1.0 - vecdex_distance::dot(query, vector),
@@ -541,7 +509,7 @@ impl FlatIndex {
 /// What one scan selects and how: shared by every job of a search.
 struct ScanPlan<'a> {
     k: usize,
-    filter: Option<&'a SlotFilter>,
+    filter: Option<&'a SlotSet>,
     transform: TileTransform<'a>,
     stop: &'a StopFlag,
 }
@@ -555,7 +523,7 @@ struct Selection<'a> {
     first_row: usize,
     tops: Vec<TopK>,
     len: usize,
-    filter: Option<&'a SlotFilter>,
+    filter: Option<&'a SlotSet>,
 }
 
 impl TileSink for Selection<'_> {

@@ -19,6 +19,7 @@
 //! when a walk returns fewer hits than the filter admits.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use vecdex_distance::{
@@ -28,7 +29,8 @@ use vecdex_hnsw::{Graph, GraphStats, HnswParams, QueryDistance, Scored, Scorer};
 
 use crate::cancel::StopFlag;
 use crate::error::{Error, Result};
-use crate::flat_index::{KeyFilter, SearchResults};
+use crate::filter::{IndexVersion, KeyFilter, SlotSet};
+use crate::flat_index::SearchResults;
 use crate::insertion_order::{insertion_order, InsertionOrder};
 use crate::threads;
 use crate::validate::{check_f32_config, check_keyed_batch, check_matrix, normalize, try_filled};
@@ -138,6 +140,8 @@ pub struct HnswIndex {
     tombstones: Vec<u32>,
     /// Compacted slots (no link leads to them), reused by later inserts.
     free: Vec<u32>,
+    /// Renewed whenever the key-to-slot mapping changes (see [`IndexVersion`]).
+    version: IndexVersion,
 }
 
 /// f32 storage aligned to 64 bytes.
@@ -280,6 +284,7 @@ impl HnswIndex {
             live: Vec::new(),
             tombstones: Vec::new(),
             free: Vec::new(),
+            version: IndexVersion::next(),
         })
     }
 
@@ -466,6 +471,7 @@ impl HnswIndex {
 
     /// Phase 3 of an add: the batch becomes visible, replaced vectors become tombstones.
     pub fn commit(&mut self, pending: PendingBatch) {
+        self.version = IndexVersion::next();
         for (&key, &slot) in pending.keys.iter().zip(&pending.slots) {
             if let Some(old) = self.slots.insert(key, slot) {
                 self.set_live(old, false);
@@ -484,6 +490,7 @@ impl HnswIndex {
     /// Removes the given keys (tombstones); unknown keys are ignored. Returns how many were
     /// removed.
     pub fn remove(&mut self, keys: &[u64]) -> usize {
+        self.version = IndexVersion::next();
         let mut removed = 0;
         for key in keys {
             if let Some(slot) = self.slots.remove(key) {
@@ -581,7 +588,7 @@ impl HnswIndex {
             return Ok(results);
         }
         let plan = self.plan(filter, ef);
-        if plan.admitted.as_ref().is_some_and(|a| a.slots.is_empty()) {
+        if plan.admitted.as_ref().is_some_and(|a| a.is_empty()) {
             return Ok(results);
         }
         let rows = results
@@ -626,24 +633,15 @@ impl HnswIndex {
                 exact: false,
             };
         };
-        let mut bits = vec![0u64; self.graph.capacity().div_ceil(64)];
-        let mut slots = Vec::new();
-        for key in filter.keys() {
-            if let Some(&slot) = self.slots.get(key) {
-                let word = &mut bits[slot as usize / 64];
-                let bit = 1u64 << (slot % 64);
-                if *word & bit == 0 {
-                    *word |= bit;
-                    slots.push(slot);
-                }
-            }
-        }
+        let slots = filter.slots_for(self.version, |keys| {
+            SlotSet::of_keys(keys, &self.slots, self.graph.capacity())
+        });
         let admitted = slots.len() as f64;
         let walk_cost = 2.0 * self.config.m as f64 * ef as f64 * self.len() as f64;
         SearchPlan {
             ef,
             exact: admitted * admitted <= walk_cost,
-            admitted: Some(Admitted { bits, slots }),
+            admitted: Some(slots),
         }
     }
 
@@ -671,17 +669,17 @@ impl HnswIndex {
         let expected = plan
             .admitted
             .as_ref()
-            .map_or(self.len(), |a| a.slots.len())
+            .map_or(self.len(), |a| a.len())
             .min(k);
         let mut hits: Vec<Scored> = Vec::new();
         let exact = match &plan.admitted {
-            Some(admitted) if plan.exact => Some(&admitted.slots),
+            Some(admitted) if plan.exact => Some(admitted.slots()),
             _ => None,
         };
         if exact.is_none() {
             self.graph.with_context(|ctx| match &plan.admitted {
                 Some(admitted) => {
-                    let admit = |s: u32| admitted.admits(s);
+                    let admit = |s: u32| admitted.admits(s as usize);
                     self.graph
                         .search(&row_query, k, plan.ef, &admit, ctx, &mut hits);
                 }
@@ -698,7 +696,7 @@ impl HnswIndex {
             let mut top = TopK::new(k);
             let mut offer = |slot: u32| top.push(row_query.distance(slot), slot);
             match &plan.admitted {
-                Some(admitted) => admitted.slots.iter().for_each(|&s| offer(s)),
+                Some(admitted) => admitted.slots().iter().for_each(|&s| offer(s)),
                 None => (0..self.used as u32)
                     .filter(|&s| self.is_live(s))
                     .for_each(offer),
@@ -739,21 +737,7 @@ fn check_ef(ef: usize) -> Result<()> {
 struct SearchPlan {
     ef: usize,
     /// Live slots the filter admits (`None`: no filter, every live slot).
-    admitted: Option<Admitted>,
+    admitted: Option<Arc<SlotSet>>,
     /// Scan the admitted slots instead of walking the graph.
     exact: bool,
-}
-
-struct Admitted {
-    bits: Vec<u64>,
-    slots: Vec<u32>,
-}
-
-impl Admitted {
-    #[inline]
-    fn admits(&self, slot: u32) -> bool {
-        self.bits
-            .get(slot as usize / 64)
-            .is_some_and(|w| w & (1 << (slot % 64)) != 0)
-    }
 }

@@ -3,6 +3,7 @@
 
 pub mod cancel;
 pub mod error;
+pub mod filter;
 pub mod flat_index;
 pub mod hnsw_index;
 pub mod insertion_order;
@@ -13,7 +14,8 @@ pub mod validate;
 
 pub use cancel::StopFlag;
 pub use error::{catch_panic, Error, Result};
-pub use flat_index::{CheckedBatch, FlatConfig, FlatIndex, GrownStorage, KeyFilter, SearchResults};
+pub use filter::{IndexVersion, KeyFilter, SlotSet};
+pub use flat_index::{CheckedBatch, FlatConfig, FlatIndex, GrownStorage, SearchResults};
 pub use hnsw_index::{HnswConfig, HnswIndex, HnswStats, LinkMode, PendingBatch, RelinkedSlots};
 pub use insertion_order::InsertionOrder;
 pub use matrix::distance_matrix;
