@@ -45,6 +45,8 @@ pub struct Graph {
     /// in-link would be dropped keeps it (see `build`), so no node becomes unreachable.
     in_degree: Vec<AtomicU32>,
     upper: Vec<Box<[AtomicU32]>>,
+    /// Words in all of `upper` (kept so that `memory_bytes` is O(1)).
+    upper_words: usize,
     locks: Vec<Mutex<()>>,
     /// `(level << 32) | node` of the entry point, or [`NO_ENTRY`].
     entry: AtomicU64,
@@ -63,6 +65,7 @@ impl Graph {
             layer0: Vec::new(),
             in_degree: Vec::new(),
             upper: Vec::new(),
+            upper_words: 0,
             locks: Vec::new(),
             entry: AtomicU64::new(NO_ENTRY),
             top_lock: Mutex::new(()),
@@ -102,6 +105,7 @@ impl Graph {
             let level = self.params.level_of(slot as u32);
             self.levels.push(level);
             let words = usize::from(level) * upper_stride;
+            self.upper_words += words;
             self.upper
                 .push((0..words).map(|_| AtomicU32::new(0)).collect());
         }
@@ -235,7 +239,7 @@ impl Graph {
 
     /// Bytes of link storage, levels, locks and pooled contexts.
     pub fn memory_bytes(&self) -> usize {
-        let upper: usize = self.upper.iter().map(|b| b.len() * 4).sum();
+        let upper = self.upper_words * 4;
         let contexts: usize = self.contexts.lock().iter().map(SearchContext::bytes).sum();
         self.layer0.capacity() * 4
             + upper
