@@ -1,0 +1,101 @@
+//! Binary codes: one bit per dimension, set when the value is above the dimension's mean in the
+//! training sample (centring first keeps the bits balanced on data that is not zero-mean). The
+//! query is encoded the same way and codes are compared by Hamming distance (XOR + popcount),
+//! a coarse proxy meant to be rescored with the full vectors.
+
+use vecdex_distance::Metric;
+
+use crate::codec::{check_metric, check_sample, Codec, QuantError};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BinaryCodec {
+    metric: Metric,
+    mean: Vec<f32>,
+    /// Mean absolute deviation from `mean`, per dimension: what `decode` puts back.
+    spread: Vec<f32>,
+}
+
+impl BinaryCodec {
+    /// Learns each dimension's mean (and spread, for decoding) from `sample`.
+    pub fn train(sample: &[f32], dim: usize, metric: Metric) -> Result<Self, QuantError> {
+        check_metric(metric, "binary")?;
+        let rows = check_sample(sample, dim, 1, "binary")?;
+        let mut mean = vec![0f64; dim];
+        for row in sample.chunks_exact(dim) {
+            for (m, x) in mean.iter_mut().zip(row) {
+                *m += f64::from(*x);
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= rows as f64);
+        let mut spread = vec![0f64; dim];
+        for row in sample.chunks_exact(dim) {
+            for ((s, m), x) in spread.iter_mut().zip(&mean).zip(row) {
+                *s += (f64::from(*x) - m).abs();
+            }
+        }
+        Ok(BinaryCodec {
+            metric,
+            mean: mean.iter().map(|m| *m as f32).collect(),
+            spread: spread.iter().map(|s| (*s / rows as f64) as f32).collect(),
+        })
+    }
+}
+
+impl Codec for BinaryCodec {
+    /// The query's own bits.
+    type Query = Vec<u8>;
+
+    fn dim(&self) -> usize {
+        self.mean.len()
+    }
+
+    fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    fn code_size(&self) -> usize {
+        self.dim().div_ceil(8)
+    }
+
+    fn encode(&self, vector: &[f32], code: &mut [u8]) {
+        code.fill(0);
+        for (d, (x, m)) in vector.iter().zip(&self.mean).enumerate() {
+            if x > m {
+                code[d / 8] |= 1 << (d % 8);
+            }
+        }
+    }
+
+    fn decode(&self, code: &[u8], out: &mut [f32]) {
+        for (d, x) in out.iter_mut().enumerate().take(self.dim()) {
+            let above = code[d / 8] & (1 << (d % 8)) != 0;
+            *x = if above {
+                self.mean[d] + self.spread[d]
+            } else {
+                self.mean[d] - self.spread[d]
+            };
+        }
+    }
+
+    fn prepare(&self, query: &[f32]) -> Vec<u8> {
+        let mut bits = vec![0u8; self.code_size()];
+        self.encode(query, &mut bits);
+        bits
+    }
+
+    /// Hamming distance between the query's bits and the code.
+    fn score(&self, query: &Vec<u8>, code: &[u8]) -> f32 {
+        let mut differing = 0u32;
+        let mut words_q = query.chunks_exact(8);
+        let mut words_c = code.chunks_exact(8);
+        for (q, c) in (&mut words_q).zip(&mut words_c) {
+            let q = u64::from_le_bytes([q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]]);
+            let c = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            differing += (q ^ c).count_ones();
+        }
+        for (q, c) in words_q.remainder().iter().zip(words_c.remainder()) {
+            differing += (q ^ c).count_ones();
+        }
+        differing as f32
+    }
+}

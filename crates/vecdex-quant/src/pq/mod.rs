@@ -1,0 +1,191 @@
+//! Product quantization (Jégou, Douze & Schmid, "Product Quantization for Nearest Neighbor
+//! Search", TPAMI 2011): the dimensions are split into `m` subspaces, each with its own
+//! codebook of up to 256 centroids learnt by k-means, and a vector is stored as one centroid
+//! index per subspace (`m` bytes).
+//!
+//! Scoring is asymmetric (ADC): a prepared query holds a table `m × 256` of the query's
+//! distance (l2sq) or inner product (dot, cosine) to every centroid of every subspace, and the
+//! score of a code is the sum of `m` table entries — exactly the distance to the decoded vector,
+//! as both metrics add up over disjoint subspaces.
+//!
+//! Layout: subspace `j` covers dimensions `starts[j] .. starts[j + 1]`; when `m` does not divide
+//! `dim`, the first `dim mod m` subspaces are one dimension wider. Codebook `j` is row-major,
+//! `centroids(j) × width(j)`, stored one after another in `codebooks`.
+
+use rayon::prelude::*;
+use vecdex_distance::Metric;
+
+use crate::codec::{check_metric, check_sample, Codec, QuantError};
+use crate::kmeans::{kmeans, nearest};
+
+/// Centroids per subspace: one byte per code.
+pub const CENTROIDS: usize = 256;
+
+/// Training options of a product quantizer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PqConfig {
+    /// Subspaces (`m`, bytes per code), 1 ..= dim.
+    pub subspaces: usize,
+    /// Lloyd iterations per codebook.
+    pub iterations: usize,
+    /// Seed of the k-means++ initialisation: training is deterministic for a given seed.
+    pub seed: u64,
+}
+
+impl PqConfig {
+    pub fn new(subspaces: usize) -> Self {
+        PqConfig {
+            subspaces,
+            iterations: 25,
+            seed: 0x5EED,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PqCodec {
+    metric: Metric,
+    dim: usize,
+    /// First dimension of each subspace, then `dim`.
+    starts: Vec<usize>,
+    /// Centroids per subspace (256, or fewer when trained on fewer rows).
+    sizes: Vec<usize>,
+    /// Offset of each codebook in `codebooks`.
+    offsets: Vec<usize>,
+    codebooks: Vec<f32>,
+}
+
+impl PqCodec {
+    /// Learns a codebook per subspace from `sample` (row-major, `dim` values per row).
+    pub fn train(
+        sample: &[f32],
+        dim: usize,
+        metric: Metric,
+        config: PqConfig,
+    ) -> Result<Self, QuantError> {
+        check_metric(metric, "PQ")?;
+        let rows = check_sample(sample, dim, 1, "PQ")?;
+        let m = config.subspaces;
+        if m == 0 || m > dim {
+            return Err(QuantError(format!(
+                "PQ: subspaces must be between 1 and the dimensions ({dim}), got {m}"
+            )));
+        }
+        let (base, extra) = (dim / m, dim % m);
+        let mut starts = vec![0usize];
+        for j in 0..m {
+            starts.push(starts[j] + base + usize::from(j < extra));
+        }
+        let k = CENTROIDS.min(rows);
+        let books: Vec<Vec<f32>> = (0..m)
+            .into_par_iter()
+            .map(|j| {
+                let (from, to) = (starts[j], starts[j + 1]);
+                let sub: Vec<f32> = sample
+                    .chunks_exact(dim)
+                    .flat_map(|row| row[from..to].iter().copied())
+                    .collect();
+                kmeans(
+                    &sub,
+                    to - from,
+                    k,
+                    config.iterations,
+                    config.seed ^ (j as u64).wrapping_mul(0x9E37_79B9),
+                )
+            })
+            .collect();
+        let mut offsets = Vec::with_capacity(m);
+        let mut codebooks = Vec::new();
+        for book in &books {
+            offsets.push(codebooks.len());
+            codebooks.extend_from_slice(book);
+        }
+        Ok(PqCodec {
+            metric,
+            dim,
+            starts,
+            sizes: vec![k; m],
+            offsets,
+            codebooks,
+        })
+    }
+
+    pub fn subspaces(&self) -> usize {
+        self.sizes.len()
+    }
+
+    fn codebook(&self, j: usize) -> &[f32] {
+        let width = self.starts[j + 1] - self.starts[j];
+        &self.codebooks[self.offsets[j]..self.offsets[j] + self.sizes[j] * width]
+    }
+}
+
+/// A query prepared for PQ: `m × 256` table entries (unused entries of smaller codebooks are 0).
+#[derive(Debug, Clone)]
+pub struct PqQuery {
+    table: Vec<f32>,
+}
+
+impl Codec for PqCodec {
+    type Query = PqQuery;
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    fn code_size(&self) -> usize {
+        self.subspaces()
+    }
+
+    fn encode(&self, vector: &[f32], code: &mut [u8]) {
+        for (j, c) in code.iter_mut().enumerate().take(self.subspaces()) {
+            let (from, to) = (self.starts[j], self.starts[j + 1]);
+            let (nearest_centroid, _) = nearest(&vector[from..to], self.codebook(j), to - from);
+            *c = nearest_centroid as u8;
+        }
+    }
+
+    fn decode(&self, code: &[u8], out: &mut [f32]) {
+        for (j, &c) in code.iter().enumerate().take(self.subspaces()) {
+            let (from, to) = (self.starts[j], self.starts[j + 1]);
+            let width = to - from;
+            out[from..to].copy_from_slice(
+                &self.codebook(j)[usize::from(c) * width..(usize::from(c) + 1) * width],
+            );
+        }
+    }
+
+    fn prepare(&self, query: &[f32]) -> PqQuery {
+        let mut table = vec![0f32; self.subspaces() * CENTROIDS];
+        for j in 0..self.subspaces() {
+            let (from, to) = (self.starts[j], self.starts[j + 1]);
+            let q = &query[from..to];
+            for (entry, centroid) in table[j * CENTROIDS..]
+                .iter_mut()
+                .zip(self.codebook(j).chunks_exact(to - from))
+            {
+                *entry = match self.metric {
+                    Metric::L2sq => q.iter().zip(centroid).map(|(a, b)| (a - b) * (a - b)).sum(),
+                    _ => q.iter().zip(centroid).map(|(a, b)| a * b).sum(),
+                };
+            }
+        }
+        PqQuery { table }
+    }
+
+    fn score(&self, query: &PqQuery, code: &[u8]) -> f32 {
+        let sum: f32 = code
+            .iter()
+            .enumerate()
+            .map(|(j, &c)| query.table[j * CENTROIDS + usize::from(c)])
+            .sum();
+        match self.metric {
+            Metric::L2sq => sum,
+            _ => 1.0 - sum,
+        }
+    }
+}
