@@ -165,6 +165,11 @@ impl Sq8Codec {
     pub fn step(&self, d: usize) -> f32 {
         self.ranges.step[d]
     }
+
+    /// Lower end and step of every dimension: value = `lower[d] + code·step[d]`.
+    pub fn ranges(&self) -> (&[f32], &[f32]) {
+        (&self.ranges.lo, &self.ranges.step)
+    }
 }
 
 impl Codec for Sq8Codec {
