@@ -201,6 +201,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         hits as f64 / (q * k) as f64
     };
     let admit = |_: u32| true;
+    let oversample: usize = std::env::var("OVERSAMPLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(usize::MAX / 64);
     for ef in [16, 24, 32, 48, 64, 96, 128, 192] {
         let mut results = [Vec::new(), Vec::new()];
         let mut qps = [Vec::new(), Vec::new()];
@@ -241,7 +245,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                                 }
                             };
                             graph.search(&prepared, ef, ef, &admit, ctx, &mut hits);
-                            // Rescore the ef candidates with the full vectors.
+                            // Rescore the best k × OVERSAMPLE candidates with the full vectors.
+                            hits.truncate(k * oversample);
                             for hit in hits.iter_mut() {
                                 hit.distance = rows.score(query, rows.row(hit.node));
                             }
