@@ -2,7 +2,8 @@
 //! f32 distances, and with SQ8 codes (asymmetric, AVX-512 kernel) followed by an f32 rescore of
 //! the `ef` candidates, and prints recall@10 and single-thread QPS of both over an efSearch sweep.
 //!
-//! cargo run --release -p vecdex --example hnsw_sq8 -- BASE.f32 QUERIES.f32 DIM METRIC
+//! node benchmark/dump.mjs glove-100k /tmp   # writes the two f32 files
+//! cargo run --release -p vecdex --example hnsw_sq8 -- /tmp/glove-100k.base.f32 /tmp/glove-100k.queries.f32 100 cosine
 
 use std::time::Instant;
 

@@ -2,7 +2,8 @@
 //! against an exact scan and single-thread QPS over an efSearch sweep. For profiling the graph
 //! outside Node (perf, callgrind); the benchmark suite `ann` is the measurement of record.
 //!
-//! cargo run --release -p vecdex --example hnsw_sweep -- BASE.f32 QUERIES.f32 DIM METRIC [ORDER]
+//! node benchmark/dump.mjs glove-100k /tmp   # writes the two f32 files
+//! cargo run --release -p vecdex --example hnsw_sweep -- /tmp/glove-100k.base.f32 /tmp/glove-100k.queries.f32 100 cosine [ORDER]
 
 use std::time::Instant;
 
