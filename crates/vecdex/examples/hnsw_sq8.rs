@@ -1,6 +1,7 @@
 //! Development harness for the compression issue: walks one HNSW graph (built on f32 rows) with
 //! f32 distances, and with SQ8 codes (asymmetric, AVX-512 kernel) followed by an f32 rescore of
-//! the `ef` candidates, and prints recall@10 and single-thread QPS of both over an efSearch sweep.
+//! the best candidates (all `ef` of them, or `k × OVERSAMPLE`), and prints recall@10 and
+//! single-thread QPS of both over an efSearch sweep.
 //!
 //! node benchmark/dump.mjs glove-100k /tmp   # writes the two f32 files
 //! cargo run --release -p vecdex --example hnsw_sq8 -- /tmp/glove-100k.base.f32 /tmp/glove-100k.queries.f32 100 cosine
