@@ -79,12 +79,19 @@ impl RowKernel {
 const PREFETCH_LINES: usize = 8;
 
 impl RowKernel {
-    /// `Σ wᵢ·cᵢ` over u8 codes (scalar-quantized rows). Lengths equal, a multiple of 16.
+    /// `Σ wᵢ·cᵢ` over u8 codes (scalar-quantized rows), for any equal lengths: SIMD over the
+    /// whole groups of 16, plain code for the rest.
     #[inline]
     pub fn dot_u8(self, weights: &[f32], codes: &[u8]) -> f32 {
-        let len = weights.len().min(codes.len()) / ROW_LANES * ROW_LANES;
-        let (weights, codes) = (&weights[..len], &codes[..len]);
-        match self.level {
+        let len = weights.len().min(codes.len());
+        let body = len / ROW_LANES * ROW_LANES;
+        let tail: f32 = weights[body..len]
+            .iter()
+            .zip(&codes[body..len])
+            .map(|(w, c)| w * f32::from(*c))
+            .sum();
+        let (weights, codes) = (&weights[..body], &codes[..body]);
+        tail + match self.level {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `new` never selects a level above what the CPU supports.
             SimdLevel::Avx512 => unsafe { x86::dot_u8_avx512(weights, codes) },
@@ -97,24 +104,28 @@ impl RowKernel {
     }
 
     /// `Σ (rᵢ − sᵢ·cᵢ)²` over u8 codes: the squared distance of a query (as `r = q − lo`) to a
-    /// scalar-quantized row with steps `s`. Lengths equal, a multiple of 16.
+    /// scalar-quantized row with steps `s`, for any equal lengths.
     #[inline]
     pub fn l2_u8(self, residual: &[f32], steps: &[f32], codes: &[u8]) -> f32 {
-        let len = residual.len().min(steps.len()).min(codes.len()) / ROW_LANES * ROW_LANES;
-        let (residual, steps, codes) = (&residual[..len], &steps[..len], &codes[..len]);
-        match self.level {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: as above.
-            SimdLevel::Avx512 => unsafe { x86::l2_u8_avx512(residual, steps, codes) },
-            _ => residual
-                .iter()
-                .zip(steps)
-                .zip(codes)
+        let len = residual.len().min(steps.len()).min(codes.len());
+        let body = len / ROW_LANES * ROW_LANES;
+        let plain = |r: &[f32], s: &[f32], c: &[u8]| -> f32 {
+            r.iter()
+                .zip(s)
+                .zip(c)
                 .map(|((r, s), c)| {
                     let d = r - s * f32::from(*c);
                     d * d
                 })
-                .sum(),
+                .sum()
+        };
+        let tail = plain(&residual[body..len], &steps[body..len], &codes[body..len]);
+        let (residual, steps, codes) = (&residual[..body], &steps[..body], &codes[..body]);
+        tail + match self.level {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            SimdLevel::Avx512 => unsafe { x86::l2_u8_avx512(residual, steps, codes) },
+            _ => plain(residual, steps, codes),
         }
     }
 }
@@ -330,7 +341,7 @@ mod tests {
 
     #[test]
     fn u8_code_kernels_match_plain_loops() {
-        for len in [16, 48, 112, 784] {
+        for len in [1, 15, 16, 48, 100, 112, 784, 785] {
             let weights: Vec<f32> = (0..len)
                 .map(|i| ((i * 37) % 11) as f32 * 0.25 - 1.0)
                 .collect();

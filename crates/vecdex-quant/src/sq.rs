@@ -8,7 +8,7 @@
 //! and a score is one multiply-add per dimension on the small integer codes. For `l2sq` the
 //! prepared query holds `q − lo` and `s`.
 
-use vecdex_distance::Metric;
+use vecdex_distance::{Metric, RowKernel};
 
 use crate::codec::{check_metric, check_sample, Codec, QuantError};
 
@@ -146,6 +146,8 @@ pub struct SqQuery {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sq8Codec {
     ranges: Ranges,
+    /// SIMD scoring of byte codes (the level chosen for this process).
+    kernel: RowKernel,
 }
 
 impl Sq8Codec {
@@ -158,6 +160,7 @@ impl Sq8Codec {
     ) -> Result<Self, QuantError> {
         Ok(Sq8Codec {
             ranges: Ranges::train(sample, dim, metric, config, 255, "SQ8")?,
+            kernel: RowKernel::default(),
         })
     }
 
@@ -204,7 +207,10 @@ impl Codec for Sq8Codec {
     }
 
     fn score(&self, query: &SqQuery, code: &[u8]) -> f32 {
-        self.ranges.score(query, code.iter().copied())
+        match self.ranges.metric {
+            Metric::L2sq => self.kernel.l2_u8(&query.weights, &self.ranges.step, code),
+            _ => 1.0 - query.constant - self.kernel.dot_u8(&query.weights, code),
+        }
     }
 }
 

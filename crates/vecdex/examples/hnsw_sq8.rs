@@ -1,5 +1,5 @@
 //! Development harness for the compression issue: walks one HNSW graph (built on f32 rows) with
-//! f32 distances, and with SQ8 codes (asymmetric, AVX-512 kernel) followed by an f32 rescore of
+//! f32 distances, and with codes (`CODEC=sq8|sq4|f16|pq`, default sq8) followed by an f32 rescore of
 //! the best candidates (all `ef` of them, or `k × OVERSAMPLE`), and prints recall@10 and
 //! single-thread QPS of both over an efSearch sweep.
 //!
@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use vecdex::{FlatConfig, FlatIndex, Metric, StopFlag};
 use vecdex_distance::{padded_len, prefetch_row, RowKernel};
 use vecdex_hnsw::{Graph, HnswParams, QueryDistance, Scored, Scorer};
-use vecdex_quant::{Sq8Codec, SqConfig};
+use vecdex_quant::{Codec, F16Codec, PqCodec, PqConfig, Sq4Codec, Sq8Codec, SqConfig};
 
 struct Rows {
     data: Vec<f32>,
@@ -55,39 +55,34 @@ impl Scorer for Rows {
     }
 }
 
-/// SQ8 codes padded to `stride` bytes, scored against a prepared f32 query.
-struct Codes {
-    data: Vec<u8>,
-    stride: usize,
-    kernel: RowKernel,
+/// A query prepared by a codec, scored against the codes of every node (`size` bytes each).
+struct CodeQuery<'a, C: Codec> {
+    codec: &'a C,
+    prepared: C::Query,
+    codes: &'a [u8],
+    size: usize,
 }
 
-struct CodeQuery<'a> {
-    codes: &'a Codes,
-    /// dot: `q ⊙ step`; l2: `q − lo` (padded with zeros).
-    weights: Vec<f32>,
-    steps: &'a [f32],
-    constant: f32,
-    l2: bool,
-}
-
-impl QueryDistance for CodeQuery<'_> {
+impl<C: Codec> QueryDistance for CodeQuery<'_, C> {
     fn distance(&self, node: u32) -> f32 {
-        let code = &self.codes.data[node as usize * self.codes.stride..][..self.codes.stride];
-        if self.l2 {
-            self.codes.kernel.l2_u8(&self.weights, self.steps, code)
-        } else {
-            1.0 - self.constant - self.codes.kernel.dot_u8(&self.weights, code)
-        }
+        self.codec.score(
+            &self.prepared,
+            &self.codes[node as usize * self.size..][..self.size],
+        )
     }
     fn prefetch(&self, node: u32) {
         #[cfg(target_arch = "x86_64")]
         {
-            let p = self.codes.data[node as usize * self.codes.stride..]
+            let p = self.codes[node as usize * self.size..]
                 .as_ptr()
                 .cast::<i8>();
             // SAFETY: prefetch never faults.
-            unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p) };
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p);
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    p.add(self.size.saturating_sub(1)),
+                );
+            }
         }
     }
 }
@@ -123,7 +118,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         normalize(&mut base, dim);
         normalize(&mut queries, dim);
     }
-    let (n, q, k) = (base.len() / dim, queries.len() / dim, 10);
+    let (n, k) = (base.len() / dim, 10);
     let l2 = metric == Metric::L2sq;
     let truth = {
         let mut exact = FlatIndex::new(FlatConfig { dim, metric })?;
@@ -162,34 +157,92 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let codec_metric = if l2 { Metric::L2sq } else { Metric::Dot };
+    // Codecs train on at most 20,000 rows (k-means for PQ is the slow part).
+    let sample = &base[..n.min(20_000) * dim];
+    let which = std::env::var("CODEC").unwrap_or_else(|_| "sq8".into());
     let start = Instant::now();
-    let codec = Sq8Codec::train(&base, dim, codec_metric, SqConfig::default())?;
-    let mut codes = Codes {
-        data: vec![0u8; n * stride],
-        stride,
-        kernel,
-    };
-    codes
-        .data
-        .par_chunks_mut(stride)
-        .zip(base.par_chunks(dim))
-        .for_each(|(code, row)| {
-            use vecdex_quant::Codec;
-            codec.encode(row, &mut code[..dim]);
-        });
-    println!(
-        "SQ8 trained and encoded in {:.2} s: {} bytes per vector (f32 {})",
-        start.elapsed().as_secs_f64(),
-        dim,
-        dim * 4
-    );
-    let (lo, step) = codec.ranges();
-    let padded_steps: Vec<f32> = step
-        .iter()
-        .copied()
-        .chain(std::iter::repeat_n(0.0, stride - dim))
-        .collect();
+    match which.as_str() {
+        "sq8" => run(
+            &Sq8Codec::train(sample, dim, codec_metric, SqConfig::default())?,
+            &which,
+            start,
+            &graph,
+            &rows,
+            &base,
+            &padded_queries,
+            &truth,
+            dim,
+            k,
+        ),
+        "sq4" => run(
+            &Sq4Codec::train(sample, dim, codec_metric, SqConfig::default())?,
+            &which,
+            start,
+            &graph,
+            &rows,
+            &base,
+            &padded_queries,
+            &truth,
+            dim,
+            k,
+        ),
+        "f16" => run(
+            &F16Codec::new(dim, codec_metric)?,
+            &which,
+            start,
+            &graph,
+            &rows,
+            &base,
+            &padded_queries,
+            &truth,
+            dim,
+            k,
+        ),
+        "pq" => run(
+            &PqCodec::train(sample, dim, codec_metric, PqConfig::new(dim / 4))?,
+            &which,
+            start,
+            &graph,
+            &rows,
+            &base,
+            &padded_queries,
+            &truth,
+            dim,
+            k,
+        ),
+        other => Err(format!("CODEC must be sq8, sq4, f16 or pq, got {other}").into()),
+    }
+}
 
+/// Encodes every row, then sweeps efSearch comparing the f32 walk with the walk on codes plus an
+/// f32 rescore.
+#[allow(clippy::too_many_arguments)]
+fn run<C: Codec>(
+    codec: &C,
+    name: &str,
+    start: Instant,
+    graph: &Graph,
+    rows: &Rows,
+    base: &[f32],
+    padded_queries: &[f32],
+    truth: &vecdex::SearchResults,
+    dim: usize,
+    k: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let size = codec.code_size();
+    let n = base.len() / dim;
+    let q = truth.counts.len();
+    let stride = rows.stride;
+    let mut codes = vec![0u8; n * size];
+    codes
+        .par_chunks_mut(size)
+        .zip(base.par_chunks(dim))
+        .for_each(|(code, row)| codec.encode(row, code));
+    println!(
+        "{name}: trained and encoded in {:.2} s: {size} bytes per vector ({:.3}× f32)",
+        start.elapsed().as_secs_f64(),
+        size as f64 / (dim * 4) as f64
+    );
     let recall = |found: &[Vec<u32>]| -> f64 {
         let hits: usize = found
             .iter()
@@ -221,30 +274,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         if mode == 0 {
                             graph.search(&RowQuery(&rows, query), k, ef, &admit, ctx, &mut hits);
                         } else {
-                            let prepared = if l2 {
-                                CodeQuery {
-                                    codes: &codes,
-                                    weights: query
-                                        .iter()
-                                        .zip(lo.iter().chain(std::iter::repeat(&0.0)))
-                                        .map(|(a, b)| a - b)
-                                        .collect(),
-                                    steps: &padded_steps,
-                                    constant: 0.0,
-                                    l2,
-                                }
-                            } else {
-                                CodeQuery {
-                                    codes: &codes,
-                                    weights: query
-                                        .iter()
-                                        .zip(&padded_steps)
-                                        .map(|(a, b)| a * b)
-                                        .collect(),
-                                    steps: &padded_steps,
-                                    constant: query.iter().zip(lo).map(|(a, b)| a * b).sum(),
-                                    l2,
-                                }
+                            let prepared = CodeQuery {
+                                codec,
+                                prepared: codec.prepare(&query[..dim]),
+                                codes: &codes,
+                                size,
                             };
                             graph.search(&prepared, ef, ef, &admit, ctx, &mut hits);
                             // Rescore the best k × OVERSAMPLE candidates with the full vectors.
@@ -266,7 +300,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             r.sort_by(f64::total_cmp);
         }
         println!(
-            "ef {ef:4}: f32 recall {:.4} qps {:7.0} | sq8+rescore recall {:.4} qps {:7.0} | qps ratio {:.2}",
+            "ef {ef:4}: f32 recall {:.4} qps {:7.0} | {name}+rescore recall {:.4} qps {:7.0} | qps ratio {:.2}",
             recall(&results[0]),
             qps[0][1],
             recall(&results[1]),
