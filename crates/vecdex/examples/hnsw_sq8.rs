@@ -272,7 +272,7 @@ fn run<C: Codec>(
                     let query = &padded_queries[i * stride..(i + 1) * stride];
                     graph.with_context(|ctx| {
                         if mode == 0 {
-                            graph.search(&RowQuery(&rows, query), k, ef, &admit, ctx, &mut hits);
+                            graph.search(&RowQuery(rows, query), k, ef, &admit, ctx, &mut hits);
                         } else {
                             let prepared = CodeQuery {
                                 codec,
