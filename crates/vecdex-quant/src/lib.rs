@@ -23,4 +23,4 @@ pub use binary::BinaryCodec;
 pub use codec::{Codec, QuantError};
 pub use half::{Bf16Codec, F16Codec};
 pub use pq::{PqCodec, PqConfig};
-pub use sq::{Sq4Codec, Sq8Codec, SqConfig};
+pub use sq::{ScalarCodec, Sq4Codec, Sq8Codec, SqConfig};

@@ -142,15 +142,23 @@ pub struct SqQuery {
     constant: f32,
 }
 
-/// 8-bit scalar quantization: one byte per dimension.
+/// Scalar quantization with `BITS` bits per dimension: 8 (one byte per dimension) or 4 (two
+/// dimensions per byte, dimension `2i` in the low nibble). Use [`Sq8Codec`] or [`Sq4Codec`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct Sq8Codec {
+pub struct ScalarCodec<const BITS: u32> {
     ranges: Ranges,
     /// SIMD scoring of byte codes (the level chosen for this process).
     kernel: RowKernel,
 }
 
-impl Sq8Codec {
+/// 8-bit scalar quantization: one byte per dimension, scored by SIMD kernels.
+pub type Sq8Codec = ScalarCodec<8>;
+/// 4-bit scalar quantization: two dimensions per byte.
+pub type Sq4Codec = ScalarCodec<4>;
+
+impl<const BITS: u32> ScalarCodec<BITS> {
+    const NAME: &'static str = if BITS == 8 { "SQ8" } else { "SQ4" };
+
     /// Learns the per-dimension ranges from `sample` (row-major, `dim` values per row).
     pub fn train(
         sample: &[f32],
@@ -158,8 +166,9 @@ impl Sq8Codec {
         metric: Metric,
         config: SqConfig,
     ) -> Result<Self, QuantError> {
-        Ok(Sq8Codec {
-            ranges: Ranges::train(sample, dim, metric, config, 255, "SQ8")?,
+        const { assert!(BITS == 8 || BITS == 4, "scalar codes have 8 or 4 bits") };
+        Ok(ScalarCodec {
+            ranges: Ranges::train(sample, dim, metric, config, (1 << BITS) - 1, Self::NAME)?,
             kernel: RowKernel::default(),
         })
     }
@@ -173,78 +182,17 @@ impl Sq8Codec {
     pub fn ranges(&self) -> (&[f32], &[f32]) {
         (&self.ranges.lo, &self.ranges.step)
     }
-}
 
-impl Codec for Sq8Codec {
-    type Query = SqQuery;
-
-    fn dim(&self) -> usize {
-        self.ranges.lo.len()
-    }
-
-    fn metric(&self) -> Metric {
-        self.ranges.metric
-    }
-
-    fn code_size(&self) -> usize {
-        self.dim()
-    }
-
-    fn encode(&self, vector: &[f32], code: &mut [u8]) {
-        for (d, (c, x)) in code.iter_mut().zip(vector).enumerate() {
-            *c = self.ranges.level(d, *x);
-        }
-    }
-
-    fn decode(&self, code: &[u8], out: &mut [f32]) {
-        for (d, (x, c)) in out.iter_mut().zip(code).enumerate() {
-            *x = self.ranges.value(d, *c);
-        }
-    }
-
-    fn prepare(&self, query: &[f32]) -> SqQuery {
-        self.ranges.prepare(query)
-    }
-
-    fn score(&self, query: &SqQuery, code: &[u8]) -> f32 {
-        match self.ranges.metric {
-            Metric::L2sq => self.kernel.l2_u8(&query.weights, &self.ranges.step, code),
-            _ => 1.0 - query.constant - self.kernel.dot_u8(&query.weights, code),
-        }
-    }
-}
-
-/// 4-bit scalar quantization: two dimensions per byte (dimension `2i` in the low nibble).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sq4Codec {
-    ranges: Ranges,
-}
-
-impl Sq4Codec {
-    /// Learns the per-dimension ranges from `sample` (row-major, `dim` values per row).
-    pub fn train(
-        sample: &[f32],
-        dim: usize,
-        metric: Metric,
-        config: SqConfig,
-    ) -> Result<Self, QuantError> {
-        Ok(Sq4Codec {
-            ranges: Ranges::train(sample, dim, metric, config, 15, "SQ4")?,
-        })
-    }
-
-    /// Width of one step of dimension `d` (the error bound is half of it).
-    pub fn step(&self, d: usize) -> f32 {
-        self.ranges.step[d]
-    }
-
+    /// The level of each dimension, in order.
     fn levels<'c>(&self, code: &'c [u8]) -> impl Iterator<Item = u8> + 'c {
-        let dim = self.dim();
-        code.iter().flat_map(|b| [b & 0x0f, b >> 4]).take(dim)
+        let per_byte = 8 / BITS as usize;
+        let mask = ((1u16 << BITS) - 1) as u8;
+        (0..self.dim())
+            .map(move |d| (code[d / per_byte] >> (BITS as usize * (d % per_byte))) & mask)
     }
 }
 
-impl Codec for Sq4Codec {
+impl<const BITS: u32> Codec for ScalarCodec<BITS> {
     type Query = SqQuery;
 
     fn dim(&self) -> usize {
@@ -256,13 +204,14 @@ impl Codec for Sq4Codec {
     }
 
     fn code_size(&self) -> usize {
-        self.dim().div_ceil(2)
+        (self.dim() * BITS as usize).div_ceil(8)
     }
 
     fn encode(&self, vector: &[f32], code: &mut [u8]) {
         code.fill(0);
+        let per_byte = 8 / BITS as usize;
         for (d, x) in vector.iter().enumerate() {
-            code[d / 2] |= self.ranges.level(d, *x) << (4 * (d % 2));
+            code[d / per_byte] |= self.ranges.level(d, *x) << (BITS as usize * (d % per_byte));
         }
     }
 
@@ -277,6 +226,12 @@ impl Codec for Sq4Codec {
     }
 
     fn score(&self, query: &SqQuery, code: &[u8]) -> f32 {
-        self.ranges.score(query, self.levels(code))
+        if BITS == 4 {
+            return self.ranges.score(query, self.levels(code));
+        }
+        match self.ranges.metric {
+            Metric::L2sq => self.kernel.l2_u8(&query.weights, &self.ranges.step, code),
+            _ => 1.0 - query.constant - self.kernel.dot_u8(&query.weights, code),
+        }
     }
 }

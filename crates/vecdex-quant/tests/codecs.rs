@@ -6,7 +6,8 @@ use rand::{Rng, SeedableRng};
 use vecdex_distance::Metric;
 use vecdex_quant::codec::metric_distance;
 use vecdex_quant::{
-    Bf16Codec, BinaryCodec, Codec, F16Codec, PqCodec, PqConfig, Sq4Codec, Sq8Codec, SqConfig,
+    Bf16Codec, BinaryCodec, Codec, F16Codec, PqCodec, PqConfig, ScalarCodec, Sq4Codec, Sq8Codec,
+    SqConfig,
 };
 
 const DIM: usize = 65;
@@ -52,15 +53,22 @@ fn assert_score_is_decoded_distance<C: Codec>(
     }
 }
 
-#[test]
-fn sq8_error_per_component_is_at_most_a_510th_of_the_range() {
-    let rows = data(ROWS, DIM, 1);
-    let codec = Sq8Codec::train(&rows, DIM, Metric::L2sq, SqConfig::default()).expect("train");
-    assert_eq!(codec.code_size(), DIM);
-    for row in rows.chunks_exact(DIM) {
-        for (d, (x, y)) in row.iter().zip(roundtrip(&codec, row)).enumerate() {
-            // step = range / 255; the error is at most half a step, plus float rounding.
-            let bound = codec.step(d) / 2.0 * (1.0 + 1e-4) + 1e-6;
+/// Every component of every row round-trips within `range / (2·levels)`, the range measured on
+/// the data itself; then scores equal distances to decoded rows under both metrics.
+fn check_scalar_codec<const BITS: u32>(seed: u64, code_size: usize) {
+    let rows = data(ROWS, DIM, seed);
+    let codec =
+        ScalarCodec::<BITS>::train(&rows, DIM, Metric::L2sq, SqConfig::default()).expect("train");
+    assert_eq!(codec.code_size(), code_size);
+    let levels = ((1u32 << BITS) - 1) as f32;
+    for d in 0..DIM {
+        let column = || rows.iter().skip(d).step_by(DIM);
+        let range = column().fold(f32::NEG_INFINITY, |a, &x| a.max(x))
+            - column().fold(f32::INFINITY, |a, &x| a.min(x));
+        // Half a step (range / 510 for 8 bits, range / 30 for 4), plus float rounding.
+        let bound = range / (2.0 * levels) * (1.0 + 1e-4) + 1e-6;
+        for row in rows.chunks_exact(DIM) {
+            let (x, y) = (row[d], roundtrip(&codec, row)[d]);
             assert!(
                 (x - y).abs() <= bound,
                 "dimension {d}: {x} → {y}, bound {bound}"
@@ -68,29 +76,20 @@ fn sq8_error_per_component_is_at_most_a_510th_of_the_range() {
         }
     }
     for metric in [Metric::L2sq, Metric::Dot] {
-        let codec = Sq8Codec::train(&rows, DIM, metric, SqConfig::default()).expect("train");
+        let codec =
+            ScalarCodec::<BITS>::train(&rows, DIM, metric, SqConfig::default()).expect("train");
         assert_score_is_decoded_distance(&codec, &rows, &rows[..DIM], 1e-4);
     }
 }
 
 #[test]
+fn sq8_error_per_component_is_at_most_a_510th_of_the_range() {
+    check_scalar_codec::<8>(1, DIM);
+}
+
+#[test]
 fn sq4_packs_two_codes_per_byte_within_a_30th_of_the_range() {
-    let rows = data(ROWS, DIM, 2);
-    let codec = Sq4Codec::train(&rows, DIM, Metric::L2sq, SqConfig::default()).expect("train");
-    assert_eq!(codec.code_size(), DIM.div_ceil(2));
-    for row in rows.chunks_exact(DIM) {
-        for (d, (x, y)) in row.iter().zip(roundtrip(&codec, row)).enumerate() {
-            let bound = codec.step(d) / 2.0 * (1.0 + 1e-4) + 1e-6;
-            assert!(
-                (x - y).abs() <= bound,
-                "dimension {d}: {x} → {y}, bound {bound}"
-            );
-        }
-    }
-    for metric in [Metric::L2sq, Metric::Dot] {
-        let codec = Sq4Codec::train(&rows, DIM, metric, SqConfig::default()).expect("train");
-        assert_score_is_decoded_distance(&codec, &rows, &rows[DIM..2 * DIM], 1e-4);
-    }
+    check_scalar_codec::<4>(2, DIM.div_ceil(2));
 }
 
 #[test]
