@@ -10,14 +10,13 @@ use napi::bindgen_prelude::{
 use napi::Env;
 use napi_derive::napi;
 use parking_lot::RwLockUpgradableReadGuard;
-use vecdex::{Error, FlatConfig, FlatIndex, StopFlag};
+use vecdex::{FlatConfig, FlatIndex, StopFlag};
 
-use crate::abort::{flag, NativeAbortHandle};
+use crate::abort::NativeAbortHandle;
 use crate::convert;
 use crate::error::{guarded, to_napi};
 use crate::handle::{
-    common_index_methods, filter_of, to_js_results, write_results, Handle, IndexFigures,
-    NativeKeyFilter, Shared,
+    common_index_methods, search_weak_into, Handle, IndexFigures, NativeKeyFilter, Shared,
 };
 
 /// Rows added or keys removed per hold of the write lock by async calls: bounds how long a
@@ -44,17 +43,15 @@ pub fn search_into_sync_fast(
     offset: u32,
     capacity: u32,
 ) -> napi::Result<u32> {
-    let shared = handle.upgrade().ok_or_else(|| to_napi(Error::Closed))?;
-    let filter = filter_of(filter.as_deref(), prepared);
-    let results = guarded(|| {
-        shared.index.read_recursive().search(
-            &queries,
-            k as usize,
-            filter.as_deref(),
-            &StopFlag::never(),
-        )
-    })?;
-    write_results(&results, out, offset, capacity)
+    search_weak_into(
+        handle,
+        filter.as_deref(),
+        prepared,
+        out,
+        offset,
+        capacity,
+        |index, filter| index.search(&queries, k as usize, filter, &StopFlag::never()),
+    )
 }
 
 /// Adds a batch in chunks, each under its own hold of the write lock. The whole batch is
@@ -142,12 +139,12 @@ impl NativeFlatIndex {
         abort: Option<&NativeAbortHandle>,
     ) -> napi::Result<Object<'env>> {
         let queries = queries.to_vec();
-        let filter = filter_of(filter.as_deref(), prepared);
-        let stop = flag(abort);
-        self.handle.spawn_read(
+        self.handle.spawn_search(
             env,
-            move |index| index.search(&queries, k as usize, filter.as_deref(), &stop),
-            |_, results| Ok(to_js_results(results)),
+            filter.as_deref(),
+            prepared,
+            abort,
+            move |index, filter, stop| index.search(&queries, k as usize, filter, stop),
         )
     }
 

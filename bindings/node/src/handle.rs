@@ -7,7 +7,7 @@
 //! the task threads in call order.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use napi::bindgen_prelude::{
     BigUint64Array, BigUint64ArraySlice, Float32Array, Object, ToNapiValue, Uint32Array,
@@ -356,6 +356,27 @@ impl<I: IndexFigures + Send + Sync + 'static> Handle<I> {
         )
     }
 
+    /// An async search on the task threads after earlier writes; the filter is copied now (the
+    /// queries are the caller's to copy into `search`), and the results become JS typed arrays.
+    pub fn spawn_search<'env>(
+        &self,
+        env: &'env Env,
+        filter: Option<&[u64]>,
+        prepared: Option<&NativeKeyFilter>,
+        abort: Option<&crate::abort::NativeAbortHandle>,
+        search: impl FnOnce(&I, Option<&KeyFilter>, &vecdex::StopFlag) -> vecdex::Result<SearchResults>
+            + Send
+            + 'static,
+    ) -> napi::Result<Object<'env>> {
+        let filter = filter_of(filter, prepared);
+        let stop = crate::abort::flag(abort);
+        self.spawn_read(
+            env,
+            move |index| search(index, filter.as_deref(), &stop),
+            |_, results| Ok(to_js_results(results)),
+        )
+    }
+
     /// Releases the index. Idempotent; in-flight tasks finish on their own reference.
     pub fn close(&mut self, env: &Env) -> napi::Result<()> {
         if self.inner.take().is_some() {
@@ -392,6 +413,24 @@ fn report_memory<I>(
         env.adjust_external_memory(now - before)?;
     }
     Ok(())
+}
+
+/// A sync search through a weak handle from `searchHandle()` (fails with ERR_CLOSED once the
+/// index is closed), with its results written into `out` (layout in [`write_results`]).
+pub fn search_weak_into<I>(
+    handle: &Weak<Shared<I>>,
+    filter: Option<&[u64]>,
+    prepared: Option<&NativeKeyFilter>,
+    out: Uint8ArraySlice,
+    offset: u32,
+    capacity: u32,
+    search: impl FnOnce(&I, Option<&KeyFilter>) -> vecdex::Result<SearchResults>,
+) -> napi::Result<u32> {
+    let shared = handle.upgrade().ok_or_else(|| to_napi(Error::Closed))?;
+    let filter = filter_of(filter, prepared);
+    let results =
+        crate::error::guarded(|| search(&shared.index.read_recursive(), filter.as_deref()))?;
+    write_results(&results, out, offset, capacity)
 }
 
 /// Results of a batch search, row-major: row `i` is query `i`, `k` columns, best first.

@@ -12,14 +12,13 @@ use napi::bindgen_prelude::{
 };
 use napi::Env;
 use napi_derive::napi;
-use vecdex::{Error, HnswConfig, HnswIndex, InsertionOrder, LinkMode, StopFlag};
+use vecdex::{HnswConfig, HnswIndex, InsertionOrder, LinkMode, StopFlag};
 
 use crate::abort::{flag, NativeAbortHandle};
 use crate::convert;
-use crate::error::{guarded, invalid, to_napi};
+use crate::error::{guarded, invalid};
 use crate::handle::{
-    common_index_methods, filter_of, to_js_results, write_results, Handle, IndexFigures,
-    NativeKeyFilter, Shared,
+    common_index_methods, search_weak_into, Handle, IndexFigures, NativeKeyFilter, Shared,
 };
 
 type HnswShared = Shared<HnswIndex>;
@@ -69,18 +68,15 @@ pub fn hnsw_search_into_sync_fast(
     offset: u32,
     capacity: u32,
 ) -> napi::Result<u32> {
-    let shared = handle.upgrade().ok_or_else(|| to_napi(Error::Closed))?;
-    let filter = filter_of(filter.as_deref(), prepared);
-    let results = guarded(|| {
-        shared.index.read_recursive().search(
-            &queries,
-            k as usize,
-            ef_of(ef),
-            filter.as_deref(),
-            &StopFlag::never(),
-        )
-    })?;
-    write_results(&results, out, offset, capacity)
+    search_weak_into(
+        handle,
+        filter.as_deref(),
+        prepared,
+        out,
+        offset,
+        capacity,
+        |index, filter| index.search(&queries, k as usize, ef_of(ef), filter, &StopFlag::never()),
+    )
 }
 
 fn ef_of(ef: u32) -> Option<usize> {
@@ -267,12 +263,12 @@ impl NativeHnswIndex {
         abort: Option<&NativeAbortHandle>,
     ) -> napi::Result<Object<'env>> {
         let queries = queries.to_vec();
-        let filter = filter_of(filter.as_deref(), prepared);
-        let stop = flag(abort);
-        self.handle.spawn_read(
+        self.handle.spawn_search(
             env,
-            move |index| index.search(&queries, k as usize, ef_of(ef), filter.as_deref(), &stop),
-            |_, results| Ok(to_js_results(results)),
+            filter.as_deref(),
+            prepared,
+            abort,
+            move |index, filter, stop| index.search(&queries, k as usize, ef_of(ef), filter, stop),
         )
     }
 }

@@ -34,8 +34,7 @@ impl Graph {
     /// Links `node` into the graph (its slot is reserved and its data readable through `scorer`).
     /// Safe to call from many threads at once for different nodes, and while searches run.
     pub fn insert<S: Scorer>(&self, node: u32, scorer: &S) {
-        let mut buffers = InsertBuffers::default();
-        self.with_context(|ctx| self.insert_with(node, scorer, ctx, &mut buffers));
+        self.insert_in_order(&[node], scorer, &|| false);
     }
 
     /// Links every node of `nodes`, in that order with one thread (deterministic), or spread over
@@ -49,44 +48,40 @@ impl Graph {
         stop: &(dyn Fn() -> bool + Sync),
     ) -> usize {
         if !parallel {
-            let mut buffers = InsertBuffers::default();
-            return self.with_context(|ctx| {
-                let mut done = 0;
-                for &node in nodes {
-                    if stop() {
-                        break;
-                    }
-                    self.insert_with(node, scorer, ctx, &mut buffers);
-                    done += 1;
-                }
-                done
-            });
+            return self.insert_in_order(nodes, scorer, stop);
         }
         // The first nodes go in one by one: a parallel start from a near-empty graph would race
         // on the top level and make a poorly linked core.
         let serial = nodes.len().min(256);
-        let mut done = self.insert_batch(&nodes[..serial], scorer, false, stop);
+        let done = self.insert_in_order(&nodes[..serial], scorer, stop);
         if done < serial {
             return done;
         }
-        done += nodes[serial..]
+        done + nodes[serial..]
             .par_chunks(64)
-            .map(|chunk| {
-                let mut buffers = InsertBuffers::default();
-                self.with_context(|ctx| {
-                    let mut linked = 0;
-                    for &node in chunk {
-                        if stop() {
-                            break;
-                        }
-                        self.insert_with(node, scorer, ctx, &mut buffers);
-                        linked += 1;
-                    }
-                    linked
-                })
-            })
-            .sum::<usize>();
-        done
+            .map(|chunk| self.insert_in_order(chunk, scorer, stop))
+            .sum::<usize>()
+    }
+
+    /// Links `nodes` one after another on this thread until `stop`; returns how many.
+    fn insert_in_order<S: Scorer>(
+        &self,
+        nodes: &[u32],
+        scorer: &S,
+        stop: &(dyn Fn() -> bool + Sync),
+    ) -> usize {
+        let mut buffers = InsertBuffers::default();
+        self.with_context(|ctx| {
+            let mut done = 0;
+            for &node in nodes {
+                if stop() {
+                    break;
+                }
+                self.insert_with(node, scorer, ctx, &mut buffers);
+                done += 1;
+            }
+            done
+        })
     }
 
     fn insert_with<S: Scorer>(
