@@ -8,6 +8,9 @@
 
 use std::time::Instant;
 
+mod common;
+use common::read_f32;
+
 use rayon::prelude::*;
 use vecdex::{FlatConfig, FlatIndex, Metric, StopFlag};
 use vecdex_distance::{padded_len, prefetch_row, RowKernel};
@@ -87,14 +90,6 @@ impl<C: Codec> QueryDistance for CodeQuery<'_, C> {
     }
 }
 
-fn read_f32(path: &str) -> Vec<f32> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
-
 fn normalize(rows: &mut [f32], dim: usize) {
     for row in rows.chunks_exact_mut(dim) {
         let norm = row
@@ -160,146 +155,137 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Codecs train on at most 20,000 rows (k-means for PQ is the slow part).
     let sample = &base[..n.min(20_000) * dim];
     let which = std::env::var("CODEC").unwrap_or_else(|_| "sq8".into());
+    let bench = Bench {
+        graph: &graph,
+        rows: &rows,
+        base: &base,
+        padded_queries: &padded_queries,
+        truth: &truth,
+        dim,
+        k,
+    };
     let start = Instant::now();
     match which.as_str() {
-        "sq8" => run(
+        "sq8" => bench.run(
             &Sq8Codec::train(sample, dim, codec_metric, SqConfig::default())?,
             &which,
             start,
-            &graph,
-            &rows,
-            &base,
-            &padded_queries,
-            &truth,
-            dim,
-            k,
         ),
-        "sq4" => run(
+        "sq4" => bench.run(
             &Sq4Codec::train(sample, dim, codec_metric, SqConfig::default())?,
             &which,
             start,
-            &graph,
-            &rows,
-            &base,
-            &padded_queries,
-            &truth,
-            dim,
-            k,
         ),
-        "f16" => run(
-            &F16Codec::new(dim, codec_metric)?,
-            &which,
-            start,
-            &graph,
-            &rows,
-            &base,
-            &padded_queries,
-            &truth,
-            dim,
-            k,
-        ),
-        "pq" => run(
+        "f16" => bench.run(&F16Codec::new(dim, codec_metric)?, &which, start),
+        "pq" => bench.run(
             &PqCodec::train(sample, dim, codec_metric, PqConfig::new(dim / 4))?,
             &which,
             start,
-            &graph,
-            &rows,
-            &base,
-            &padded_queries,
-            &truth,
-            dim,
-            k,
         ),
         other => Err(format!("CODEC must be sq8, sq4, f16 or pq, got {other}").into()),
     }
 }
 
-/// Encodes every row, then sweeps efSearch comparing the f32 walk with the walk on codes plus an
-/// f32 rescore.
-#[allow(clippy::too_many_arguments)]
-fn run<C: Codec>(
-    codec: &C,
-    name: &str,
-    start: Instant,
-    graph: &Graph,
-    rows: &Rows,
-    base: &[f32],
-    padded_queries: &[f32],
-    truth: &vecdex::SearchResults,
+/// One graph and data set, on which codecs are compared with the f32 walk.
+struct Bench<'a> {
+    graph: &'a Graph,
+    rows: &'a Rows,
+    base: &'a [f32],
+    padded_queries: &'a [f32],
+    truth: &'a vecdex::SearchResults,
     dim: usize,
     k: usize,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let size = codec.code_size();
-    let n = base.len() / dim;
-    let q = truth.counts.len();
-    let stride = rows.stride;
-    let mut codes = vec![0u8; n * size];
-    codes
-        .par_chunks_mut(size)
-        .zip(base.par_chunks(dim))
-        .for_each(|(code, row)| codec.encode(row, code));
-    println!(
-        "{name}: trained and encoded in {:.2} s: {size} bytes per vector ({:.3}× f32)",
-        start.elapsed().as_secs_f64(),
-        size as f64 / (dim * 4) as f64
-    );
-    let recall = |found: &[Vec<u32>]| -> f64 {
-        let hits: usize = found
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                f.iter()
-                    .filter(|&&x| truth.keys[i * k..(i + 1) * k].contains(&u64::from(x)))
-                    .count()
-            })
-            .sum();
-        hits as f64 / (q * k) as f64
-    };
-    let admit = |_: u32| true;
-    let oversample: usize = std::env::var("OVERSAMPLE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(usize::MAX / 64);
-    for ef in [16, 24, 32, 48, 64, 96, 128, 192] {
-        let mut results = [Vec::new(), Vec::new()];
-        let mut qps = [Vec::new(), Vec::new()];
-        for _round in 0..3 {
-            for (mode, (found, rate)) in results.iter_mut().zip(qps.iter_mut()).enumerate() {
-                let start = Instant::now();
-                let mut out = Vec::with_capacity(q);
-                let mut hits: Vec<Scored> = Vec::new();
-                for i in 0..q {
-                    let query = &padded_queries[i * stride..(i + 1) * stride];
-                    graph.with_context(|ctx| {
-                        if mode == 0 {
-                            graph.search(&RowQuery(rows, query), k, ef, &admit, ctx, &mut hits);
-                        } else {
-                            let prepared = CodeQuery {
-                                codec,
-                                prepared: codec.prepare(&query[..dim]),
-                                codes: &codes,
-                                size,
-                            };
-                            graph.search(&prepared, ef, ef, &admit, ctx, &mut hits);
-                            // Rescore the best k × OVERSAMPLE candidates with the full vectors.
-                            hits.truncate(k * oversample);
-                            for hit in hits.iter_mut() {
-                                hit.distance = rows.score(query, rows.row(hit.node));
-                            }
-                            hits.sort_unstable();
-                            hits.truncate(k);
-                        }
-                    });
-                    out.push(hits.iter().map(|h| h.node).collect::<Vec<u32>>());
-                }
-                rate.push(q as f64 / start.elapsed().as_secs_f64());
-                *found = out;
-            }
-        }
-        for r in &mut qps {
-            r.sort_by(f64::total_cmp);
-        }
+}
+
+impl Bench<'_> {
+    /// Encodes every row, then sweeps efSearch comparing the f32 walk with the walk on codes
+    /// plus an f32 rescore.
+    fn run<C: Codec>(
+        &self,
+        codec: &C,
+        name: &str,
+        start: Instant,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let Bench {
+            graph,
+            rows,
+            base,
+            padded_queries,
+            truth,
+            dim,
+            k,
+        } = *self;
+        let size = codec.code_size();
+        let n = base.len() / dim;
+        let q = truth.counts.len();
+        let stride = rows.stride;
+        let mut codes = vec![0u8; n * size];
+        codes
+            .par_chunks_mut(size)
+            .zip(base.par_chunks(dim))
+            .for_each(|(code, row)| codec.encode(row, code));
         println!(
+            "{name}: trained and encoded in {:.2} s: {size} bytes per vector ({:.3}× f32)",
+            start.elapsed().as_secs_f64(),
+            size as f64 / (dim * 4) as f64
+        );
+        let recall = |found: &[Vec<u32>]| -> f64 {
+            let hits: usize = found
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    f.iter()
+                        .filter(|&&x| truth.keys[i * k..(i + 1) * k].contains(&u64::from(x)))
+                        .count()
+                })
+                .sum();
+            hits as f64 / (q * k) as f64
+        };
+        let admit = |_: u32| true;
+        let oversample: usize = std::env::var("OVERSAMPLE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(usize::MAX / 64);
+        for ef in [16, 24, 32, 48, 64, 96, 128, 192] {
+            let mut results = [Vec::new(), Vec::new()];
+            let mut qps = [Vec::new(), Vec::new()];
+            for _round in 0..3 {
+                for (mode, (found, rate)) in results.iter_mut().zip(qps.iter_mut()).enumerate() {
+                    let start = Instant::now();
+                    let mut out = Vec::with_capacity(q);
+                    let mut hits: Vec<Scored> = Vec::new();
+                    for i in 0..q {
+                        let query = &padded_queries[i * stride..(i + 1) * stride];
+                        graph.with_context(|ctx| {
+                            if mode == 0 {
+                                graph.search(&RowQuery(rows, query), k, ef, &admit, ctx, &mut hits);
+                            } else {
+                                let prepared = CodeQuery {
+                                    codec,
+                                    prepared: codec.prepare(&query[..dim]),
+                                    codes: &codes,
+                                    size,
+                                };
+                                graph.search(&prepared, ef, ef, &admit, ctx, &mut hits);
+                                // Rescore the best k × OVERSAMPLE candidates with the full vectors.
+                                hits.truncate(k * oversample);
+                                for hit in hits.iter_mut() {
+                                    hit.distance = rows.score(query, rows.row(hit.node));
+                                }
+                                hits.sort_unstable();
+                                hits.truncate(k);
+                            }
+                        });
+                        out.push(hits.iter().map(|h| h.node).collect::<Vec<u32>>());
+                    }
+                    rate.push(q as f64 / start.elapsed().as_secs_f64());
+                    *found = out;
+                }
+            }
+            for r in &mut qps {
+                r.sort_by(f64::total_cmp);
+            }
+            println!(
             "ef {ef:4}: f32 recall {:.4} qps {:7.0} | {name}+rescore recall {:.4} qps {:7.0} | qps ratio {:.2}",
             recall(&results[0]),
             qps[0][1],
@@ -307,6 +293,7 @@ fn run<C: Codec>(
             qps[1][1],
             qps[1][1] / qps[0][1]
         );
+        }
+        Ok(())
     }
-    Ok(())
 }

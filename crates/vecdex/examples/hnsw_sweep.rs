@@ -7,15 +7,10 @@
 
 use std::time::Instant;
 
-use vecdex::{FlatConfig, FlatIndex, HnswConfig, HnswIndex, InsertionOrder, Metric, StopFlag};
+mod common;
+use common::read_f32;
 
-fn read_f32(path: &str) -> Vec<f32> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
+use vecdex::{FlatConfig, FlatIndex, HnswConfig, HnswIndex, InsertionOrder, Metric, StopFlag};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
