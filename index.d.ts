@@ -24,7 +24,7 @@ export declare class NativeAbortHandle {
 }
 
 export declare class NativeFlatIndex {
-  constructor(dim: number, metric: string)
+  constructor(dim: number, metric: string, options?: NativeCompressionOptions | undefined | null)
   /**
    * A handle for [`search_into_sync_fast`]: the same index, reachable without a class method
    * call (napi-rs checks a method's receiver on every call, about 0.3 µs). It does not keep
@@ -32,7 +32,7 @@ export declare class NativeFlatIndex {
    */
   searchHandle(): ExternalObject<'NativeFlatIndexHandle'>
   /** Async batch search on the pool; queries and filter are copied before queueing. */
-  search(queries: Float32Array, k: number, filter?: BigUint64Array | undefined | null, prepared?: NativeKeyFilter | undefined | null, abort?: NativeAbortHandle | undefined | null): Promise<NativeSearchResults>
+  search(queries: Float32Array, k: number, oversample: number, rescore: boolean, filter?: BigUint64Array | undefined | null, prepared?: NativeKeyFilter | undefined | null, abort?: NativeAbortHandle | undefined | null): Promise<NativeSearchResults>
   /**
    * Time of `iterations` searches of one query done entirely in Rust, in nanoseconds per
    * search: the baseline for measuring the binding's own overhead.
@@ -49,6 +49,20 @@ export declare class NativeFlatIndex {
   removeSync(keys: BigUint64Array): number
   /** Async twin of `removeSync`. */
   remove(keys: BigUint64Array): Promise<number>
+  /**
+   * Trains the compressed search form on a sample (row-major vectors) and
+   * re-encodes every stored vector.
+   */
+  trainSync(sample: Float32Array): void
+  /**
+   * Async twin of `trainSync` (the sample is copied first). Searches wait while
+   * the stored vectors are re-encoded.
+   */
+  train(sample: Float32Array): Promise<void>
+  /** Whether searches can run (an uncompressed index always can). */
+  get isTrained(): boolean
+  /** Sizes of the compressed form and of the full vectors kept for rescoring. */
+  compressionStats(): NativeCompressionStats
   get dim(): number
   get metric(): string
   get size(): number
@@ -78,7 +92,7 @@ export declare class NativeHnswIndex {
   /** A handle for [`hnsw_search_into_sync_fast`]; does not keep the index alive. */
   searchHandle(): ExternalObject<'NativeHnswIndexHandle'>
   /** Async batch search (parallel over queries on the pool); `ef` 0 means the default. */
-  search(queries: Float32Array, k: number, ef: number, filter?: BigUint64Array | undefined | null, prepared?: NativeKeyFilter | undefined | null, abort?: NativeAbortHandle | undefined | null): Promise<NativeSearchResults>
+  search(queries: Float32Array, k: number, ef: number, oversample: number, rescore: boolean, filter?: BigUint64Array | undefined | null, prepared?: NativeKeyFilter | undefined | null, abort?: NativeAbortHandle | undefined | null): Promise<NativeSearchResults>
   /** Adds vectors (row-major) under keys, replacing the vectors of keys already present. */
   addSync(keys: BigUint64Array, vectors: Float32Array): void
   /**
@@ -90,6 +104,20 @@ export declare class NativeHnswIndex {
   removeSync(keys: BigUint64Array): number
   /** Async twin of `removeSync`. */
   remove(keys: BigUint64Array): Promise<number>
+  /**
+   * Trains the compressed search form on a sample (row-major vectors) and
+   * re-encodes every stored vector.
+   */
+  trainSync(sample: Float32Array): void
+  /**
+   * Async twin of `trainSync` (the sample is copied first). Searches wait while
+   * the stored vectors are re-encoded.
+   */
+  train(sample: Float32Array): Promise<void>
+  /** Whether searches can run (an uncompressed index always can). */
+  get isTrained(): boolean
+  /** Sizes of the compressed form and of the full vectors kept for rescoring. */
+  compressionStats(): NativeCompressionStats
   get dim(): number
   get metric(): string
   get size(): number
@@ -147,7 +175,7 @@ export declare function distanceMatrix(queries: Float32Array, vectors: Float32Ar
 export declare function distanceMatrixSync(queries: Float32Array, vectors: Float32Array, dim: number, metric: string): Float32Array
 
 /** `searchIntoSyncFast` for an HNSW handle; `ef` 0 means the index's default. */
-export declare function hnswSearchIntoSyncFast(handle: ExternalObject<'NativeHnswIndexHandle'>, queries: Float32Array, k: number, ef: number, filter: BigUint64Array | undefined | null, prepared: NativeKeyFilter | undefined | null, out: Uint8Array, offset: number, capacity: number): number
+export declare function hnswSearchIntoSyncFast(handle: ExternalObject<'NativeHnswIndexHandle'>, queries: Float32Array, k: number, ef: number, oversample: number, rescore: boolean, filter: BigUint64Array | undefined | null, prepared: NativeKeyFilter | undefined | null, out: Uint8Array, offset: number, capacity: number): number
 
 /**
  * Memory read bandwidth in bytes per second: `bytes` summed over `threads` pool threads, best
@@ -168,6 +196,47 @@ export interface NativeCapabilities {
   os: string
 }
 
+/**
+ * How an index compresses its search form; every field is optional (validated again by the
+ * index).
+ */
+export interface NativeCompressionOptions {
+  /** 'none' | 'f16' | 'bf16' | 'sq8' | 'sq4' | 'binary' | 'pq'. */
+  quantization?: string
+  /** SQ: clip each dimension's range to these quantiles of the sample (0 ..< 0.5). */
+  clipQuantile?: number
+  /** SQ8: quantize the query too (faster, slightly less exact codes scores). */
+  symmetric?: boolean
+  /** PQ: subspaces (bytes per code); default a quarter of the searched dimensions. */
+  subspaces?: number
+  /** PQ: k-means iterations per subspace. */
+  iterations?: number
+  /** Candidates rescored per result. */
+  oversample?: number
+  /** Vectors held when the index trains by itself. */
+  trainingSize?: number
+  /** Matryoshka: search on the first `n` dimensions. */
+  prefixDimensions?: number
+  /** PCA: search on a learnt projection to `n` dimensions. */
+  pcaDimensions?: number
+}
+
+/** Figures about an index's compressed form. */
+export interface NativeCompressionStats {
+  quantization: string
+  trained: boolean
+  /** Dimensions searched (after a prefix or PCA reduction). */
+  searchDimensions: number
+  /** Bytes per vector of the searched form (0 when untrained or uncompressed). */
+  codeSize: number
+  /** Code bytes of the vectors held. */
+  codeBytes: number
+  /** Bytes of the full-precision vectors kept for rescoring. */
+  vectorBytes: number
+  /** Seconds the last training took. */
+  trainingSeconds: number
+}
+
 /** Construction options (validated again by the index). */
 export interface NativeHnswOptions {
   m?: number
@@ -177,6 +246,8 @@ export interface NativeHnswOptions {
   seed?: number
   /** 'given' | 'random' | 'lid'. */
   insertionOrder?: string
+  /** Compressed search form (quantization, reduction, rescoring). */
+  compression?: NativeCompressionOptions
 }
 
 /** Figures about the index. */
@@ -211,4 +282,4 @@ export interface NativeSearchResults {
  * nothing is allocated across the boundary, and no class method is called (napi-rs checks a
  * method's receiver on every call).
  */
-export declare function searchIntoSyncFast(handle: ExternalObject<'NativeFlatIndexHandle'>, queries: Float32Array, k: number, filter: BigUint64Array | undefined | null, prepared: NativeKeyFilter | undefined | null, out: Uint8Array, offset: number, capacity: number): number
+export declare function searchIntoSyncFast(handle: ExternalObject<'NativeFlatIndexHandle'>, queries: Float32Array, k: number, oversample: number, rescore: boolean, filter: BigUint64Array | undefined | null, prepared: NativeKeyFilter | undefined | null, out: Uint8Array, offset: number, capacity: number): number

@@ -59,9 +59,9 @@ describe('lifecycle', () => {
     index.addSync(new BigUint64Array([1n]), new Float32Array([1, 1]))
     const handle = index.searchHandle()
     const out = new Uint8Array(64)
-    expect(native.searchIntoSyncFast(handle, new Float32Array([1, 1]), 1, null, null, out, 0, 1)).toBe(1)
+    expect(native.searchIntoSyncFast(handle, new Float32Array([1, 1]), 1, 0, true, null, null, out, 0, 1)).toBe(1)
     index.close()
-    expect(() => native.searchIntoSyncFast(handle, new Float32Array([1, 1]), 1, null, null, out, 0, 1)).toThrow(/^ERR_CLOSED: /)
+    expect(() => native.searchIntoSyncFast(handle, new Float32Array([1, 1]), 1, 0, true, null, null, out, 0, 1)).toThrow(/^ERR_CLOSED: /)
   })
 
   it('memory accounting follows removes', async () => {

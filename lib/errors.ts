@@ -4,6 +4,7 @@
  * - `ERR_INVALID_ARGUMENT`: a value out of range or of the wrong type (NaN, k = 0, bad key, ...).
  * - `ERR_ZERO_VECTOR`: a zero vector under the cosine metric, which has no direction.
  * - `ERR_CLOSED`: the index was closed.
+ * - `ERR_NOT_TRAINED`: a compressed index was searched before its codec was trained.
  * - `ERR_ABORTED`: the operation's AbortSignal fired; it stopped with no partial effect.
  * - `ERR_INTERNAL`: a bug inside vecdex (a Rust panic included); the process lives on.
  */
@@ -12,6 +13,7 @@ export type ErrorCode =
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_ZERO_VECTOR'
   | 'ERR_CLOSED'
+  | 'ERR_NOT_TRAINED'
   | 'ERR_ABORTED'
   | 'ERR_INTERNAL'
 
@@ -20,6 +22,7 @@ const CODES = new Set<string>([
   'ERR_INVALID_ARGUMENT',
   'ERR_ZERO_VECTOR',
   'ERR_CLOSED',
+  'ERR_NOT_TRAINED',
   'ERR_ABORTED',
   'ERR_INTERNAL',
 ])

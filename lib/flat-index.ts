@@ -1,5 +1,6 @@
 import native = require('./native')
 import { abortHandle } from './abort'
+import { type CompressionOptions, nativeCompression } from './compression'
 import { awaitNative, callNative } from './errors'
 import { SearchResults } from './results'
 import { checkDimensions, checkK, checkMetric, checkObject, checkSignal, type Metric, type VectorsInput } from './validate'
@@ -7,8 +8,9 @@ import { type QueryArgs, type SearchOptions, VectorIndex } from './vector-index'
 
 export type { AddOptions, SearchOptions } from './vector-index'
 
-/** Options of a {@link FlatIndex}. */
-export interface FlatIndexOptions {
+/** Options of a {@link FlatIndex}; with compression options it scans compact codes and rescores
+ * the best candidates exactly (see {@link CompressionOptions}). */
+export interface FlatIndexOptions extends CompressionOptions {
   /** Dimensions of every vector (1 to 65,536). */
   dimensions: number
   /** Distance metric: 'cosine' (default; vectors are normalised when added), 'dot' or 'l2sq'. */
@@ -35,7 +37,8 @@ export class FlatIndex extends VectorIndex<native.NativeFlatIndex, FlatSearchHan
     checkObject(options, 'options')
     const dimensions = checkDimensions(options.dimensions)
     const metric = checkMetric(options.metric ?? 'cosine', ['cosine', 'dot', 'l2sq']) as Exclude<Metric, 'hamming'>
-    super(dimensions, metric, () => new native.NativeFlatIndex(dimensions, metric), (index) => index.searchHandle())
+    const compression = nativeCompression(options)
+    super(dimensions, metric, () => new native.NativeFlatIndex(dimensions, metric, compression), (index) => index.searchHandle())
   }
 
   /**
@@ -43,14 +46,14 @@ export class FlatIndex extends VectorIndex<native.NativeFlatIndex, FlatSearchHan
    * Runs on the thread pool; the query data is copied first, so the caller may reuse it.
    */
   async search(queries: VectorsInput, options: SearchOptions): Promise<SearchResults> {
-    const { k, matrix, filter, prepared } = this.queryArgs(queries, options)
+    const { k, matrix, filter, prepared, oversample, rescore } = this.queryArgs(queries, options)
     using link = abortHandle(checkSignal(options.signal))
-    const r = await awaitNative(callNative(() => this.handle().search(matrix, k, filter, prepared, link.native)))
+    const r = await awaitNative(callNative(() => this.handle().search(matrix, k, oversample, rescore, filter, prepared, link.native)))
     return new SearchResults(r.k, r.keys, r.distances, r.counts)
   }
 
   protected searchInto(handle: FlatSearchHandle, args: QueryArgs, _options: SearchOptions, query: Float32Array, out: Uint8Array, offset: number, cells: number): number {
-    return native.searchIntoSyncFast(handle, query, args.k, args.filter, args.prepared, out, offset, cells)
+    return native.searchIntoSyncFast(handle, query, args.k, args.oversample, args.rescore, args.filter, args.prepared, out, offset, cells)
   }
 
   /** For benchmarks: nanoseconds per single-query search measured inside Rust. */

@@ -1,5 +1,6 @@
 import native = require('./native')
 import { abortHandle } from './abort'
+import { type CompressionOptions, nativeCompression } from './compression'
 import { awaitNative, callNative, invalidArgument } from './errors'
 import { SearchResults } from './results'
 import { checkDimensions, checkMetric, checkObject, checkSignal, type Metric, type VectorsInput } from './validate'
@@ -9,7 +10,7 @@ import { type QueryArgs, type SearchOptions, VectorIndex } from './vector-index'
 export type InsertionOrder = 'given' | 'random' | 'lid'
 
 /** Options of an {@link HnswIndex}. Names follow the HNSW paper (Malkov & Yashunin). */
-export interface HnswIndexOptions {
+export interface HnswIndexOptions extends CompressionOptions {
   /** Dimensions of every vector (1 to 65,536). */
   dimensions: number
   /** Distance metric: 'cosine' (default; vectors are normalised when added), 'dot' or 'l2sq'. */
@@ -102,6 +103,7 @@ export class HnswIndex extends VectorIndex<native.NativeHnswIndex, HnswSearchHan
       efSearch: optionalInteger(options.efSearch, 'efSearch', 1, MAX_EF),
       seed: optionalInteger(options.seed, 'seed', 0, Number.MAX_SAFE_INTEGER),
       insertionOrder: options.insertionOrder,
+      compression: nativeCompression(options),
     }
     if (settings.insertionOrder !== undefined && !['given', 'random', 'lid'].includes(settings.insertionOrder)) {
       throw invalidArgument(`insertionOrder must be 'given', 'random' or 'lid', got ${String(settings.insertionOrder)}`)
@@ -123,15 +125,15 @@ export class HnswIndex extends VectorIndex<native.NativeHnswIndex, HnswSearchHan
    * first, so the caller may reuse it.
    */
   async search(queries: VectorsInput, options: HnswSearchOptions): Promise<SearchResults> {
-    const { k, matrix, filter, prepared } = this.queryArgs(queries, options)
+    const { k, matrix, filter, prepared, oversample, rescore } = this.queryArgs(queries, options)
     const ef = this.#ef(options)
     using link = abortHandle(checkSignal(options.signal))
-    const r = await awaitNative(callNative(() => this.handle().search(matrix, k, ef, filter, prepared, link.native)))
+    const r = await awaitNative(callNative(() => this.handle().search(matrix, k, ef, oversample, rescore, filter, prepared, link.native)))
     return new SearchResults(r.k, r.keys, r.distances, r.counts)
   }
 
   protected searchInto(handle: HnswSearchHandle, args: QueryArgs, options: HnswSearchOptions, query: Float32Array, out: Uint8Array, offset: number, cells: number): number {
-    return native.hnswSearchIntoSyncFast(handle, query, args.k, this.#ef(options), args.filter, args.prepared, out, offset, cells)
+    return native.hnswSearchIntoSyncFast(handle, query, args.k, this.#ef(options), args.oversample, args.rescore, args.filter, args.prepared, out, offset, cells)
   }
 
   /**

@@ -6,6 +6,7 @@
 export { FlatIndex, type FlatIndexOptions, type SearchOptions, type AddOptions } from './flat-index'
 export { HnswIndex, type HnswIndexOptions, type HnswSearchOptions, type HnswStats, type InsertionOrder } from './hnsw-index'
 export { KeyFilter } from './key-filter'
+export type { CompressionOptions, CompressionStats, Quantization, QuantizationType } from './compression'
 export { SearchResults, type QueryResult } from './results'
 export { distance, distanceMatrix, distanceMatrixSync, capabilities, type Capabilities, type DType, type DistanceOptions, type DistanceMatrixOptions } from './distance'
 export { VecdexError, type ErrorCode } from './errors'

@@ -2,6 +2,7 @@ import native = require('./native')
 import { abortHandle } from './abort'
 import { awaitNative, callNative, fromNative, invalidArgument, VecdexError } from './errors'
 import { KeyFilter } from './key-filter'
+import type { CompressionStats } from './compression'
 import { checkKey, type Key, type KeysInput, toKeyArray } from './keys'
 import { resultPool, SearchResults } from './results'
 import { type AddStreamOptions, type StreamItem, batchRows, ingest, type SearchStreamOptions } from './stream'
@@ -31,6 +32,11 @@ export interface SearchOptions {
   filter?: KeysInput | KeyFilter
   /** Stops the search between batches; the promise rejects with ERR_ABORTED. */
   signal?: AbortSignal
+  /** Compressed index: candidates rescored per result (default: the index's `oversample`). */
+  oversample?: number
+  /** Compressed index: rescore candidates with the full vectors (default true). `false`
+   * returns the codes' estimated distances. */
+  rescore?: boolean
 }
 
 /** Options of an async add. */
@@ -51,6 +57,10 @@ export interface NativeIndex {
   contains(key: bigint): boolean
   keys(): BigUint64Array
   close(): void
+  readonly isTrained: boolean
+  train(sample: Float32Array): Promise<void>
+  trainSync(sample: Float32Array): void
+  compressionStats(): native.NativeCompressionStats
 }
 
 /** A search's arguments after validation. */
@@ -60,6 +70,9 @@ export interface QueryArgs {
   /** The allow-list given with the call, or a prepared one (at most one of the two). */
   filter: BigUint64Array | undefined
   prepared: native.NativeKeyFilter | undefined
+  /** Candidates rescored per result (0: the index's own). */
+  oversample: number
+  rescore: boolean
 }
 
 /**
@@ -172,10 +185,44 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
     const k = checkK(options.k)
     // Fast path for the common case: one Float32Array query of the right length.
     const matrix = queries instanceof Float32Array && queries.length === this.dimensions ? queries : toMatrix(queries, this.dimensions, 'queries')
+    const { oversample = 0, rescore = true } = options
+    if (oversample !== 0 && (typeof oversample !== 'number' || !Number.isInteger(oversample) || oversample < 1 || oversample > 1000)) {
+      throw invalidArgument(`oversample must be an integer from 1 to 1000, got ${String(oversample)}`)
+    }
+    if (typeof rescore !== 'boolean') throw invalidArgument(`rescore must be a boolean, got ${String(rescore)}`)
     const given = options.filter
-    if (given instanceof KeyFilter) return { k, matrix, filter: undefined, prepared: given.native }
+    if (given instanceof KeyFilter) return { k, matrix, filter: undefined, prepared: given.native, oversample, rescore }
     const filter = given === undefined ? undefined : toKeyArray(given, 'filter')
-    return { k, matrix, filter, prepared: undefined }
+    return { k, matrix, filter, prepared: undefined, oversample, rescore }
+  }
+
+  /** Whether searches can run: always for an uncompressed index; a compressed one once its
+   * codec is trained (see {@link CompressionOptions}). */
+  get isTrained(): boolean {
+    return callNative(() => this.handle().isTrained)
+  }
+
+  /**
+   * Trains the compressed search form on a sample of vectors (like those to be stored) and
+   * re-encodes every vector already stored; replaces an earlier training. Searches wait while
+   * the stored vectors are re-encoded. An index without compression rejects with
+   * ERR_INVALID_ARGUMENT.
+   */
+  async train(sample: VectorsInput, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const matrix = toMatrix(sample, this.dimensions, 'sample')
+    if (checkSignal(options.signal)?.aborted) throw new VecdexError('ERR_ABORTED', 'the operation was aborted')
+    await awaitNative(callNative(() => this.handle().train(matrix)))
+  }
+
+  /** Blocking twin of {@link train}. */
+  trainSync(sample: VectorsInput): void {
+    const matrix = toMatrix(sample, this.dimensions, 'sample')
+    callNative(() => this.handle().trainSync(isShared(matrix) ? matrix.slice() : matrix))
+  }
+
+  /** Sizes of the compressed form, and of the full vectors kept for rescoring. */
+  compressionStats(): CompressionStats {
+    return callNative(() => this.handle().compressionStats()) as CompressionStats
   }
 
   /** The `k` nearest vectors of each query (one vector, or a flat n × dimensions batch). */

@@ -13,6 +13,7 @@ use parking_lot::RwLockUpgradableReadGuard;
 use vecdex::{FlatConfig, FlatIndex, StopFlag};
 
 use crate::abort::NativeAbortHandle;
+use crate::compression::{compression, rescore_params, NativeCompressionOptions};
 use crate::convert;
 use crate::error::{guarded, to_napi};
 use crate::handle::{
@@ -30,19 +31,22 @@ type FlatShared = Shared<FlatIndex>;
 /// nothing is allocated across the boundary, and no class method is called (napi-rs checks a
 /// method's receiver on every call).
 #[napi(
-    ts_args_type = "handle: ExternalObject<'NativeFlatIndexHandle'>, queries: Float32Array, k: number, filter: BigUint64Array | undefined | null, prepared: NativeKeyFilter | undefined | null, out: Uint8Array, offset: number, capacity: number"
+    ts_args_type = "handle: ExternalObject<'NativeFlatIndexHandle'>, queries: Float32Array, k: number, oversample: number, rescore: boolean, filter: BigUint64Array | undefined | null, prepared: NativeKeyFilter | undefined | null, out: Uint8Array, offset: number, capacity: number"
 )]
 #[allow(clippy::too_many_arguments)] // one argument per JS value: no object to unpack on the hot path
 pub fn search_into_sync_fast(
     handle: &External<Weak<FlatShared>>,
     queries: Float32ArraySlice,
     k: u32,
+    oversample: u32,
+    rescore: bool,
     filter: Option<BigUint64ArraySlice>,
     prepared: Option<&NativeKeyFilter>,
     out: Uint8ArraySlice,
     offset: u32,
     capacity: u32,
 ) -> napi::Result<u32> {
+    let params = rescore_params(oversample, rescore);
     search_weak_into(
         handle,
         filter.as_deref(),
@@ -50,7 +54,7 @@ pub fn search_into_sync_fast(
         out,
         offset,
         capacity,
-        |index, filter| index.search(&queries, k as usize, filter, &StopFlag::never()),
+        |index, filter| index.search_with(&queries, k as usize, params, filter, &StopFlag::never()),
     )
 }
 
@@ -106,13 +110,19 @@ pub struct NativeFlatIndex {
 #[napi]
 impl NativeFlatIndex {
     #[napi(constructor)]
-    pub fn new(env: Env, dim: u32, metric: String) -> napi::Result<Self> {
+    pub fn new(
+        env: Env,
+        dim: u32,
+        metric: String,
+        options: Option<NativeCompressionOptions>,
+    ) -> napi::Result<Self> {
         let metric = convert::metric(&metric)?;
         let config = FlatConfig {
             dim: dim as usize,
             metric,
         };
-        let index = guarded(|| FlatIndex::new(config))?;
+        let compression = compression(&options.unwrap_or_default(), dim as usize)?;
+        let index = guarded(|| FlatIndex::with_compression(config, compression))?;
         Ok(NativeFlatIndex {
             handle: Handle::new(&env, index)?,
             config,
@@ -129,22 +139,28 @@ impl NativeFlatIndex {
 
     /// Async batch search on the pool; queries and filter are copied before queueing.
     #[napi(ts_return_type = "Promise<NativeSearchResults>")]
+    #[allow(clippy::too_many_arguments)] // mirrors the JS call
     pub fn search<'env>(
         &self,
         env: &'env Env,
         queries: Float32ArraySlice,
         k: u32,
+        oversample: u32,
+        rescore: bool,
         filter: Option<BigUint64ArraySlice>,
         prepared: Option<&NativeKeyFilter>,
         abort: Option<&NativeAbortHandle>,
     ) -> napi::Result<Object<'env>> {
         let queries = queries.to_vec();
+        let params = rescore_params(oversample, rescore);
         self.handle.spawn_search(
             env,
             filter.as_deref(),
             prepared,
             abort,
-            move |index, filter, stop| index.search(&queries, k as usize, filter, stop),
+            move |index, filter, stop| {
+                index.search_with(&queries, k as usize, params, filter, stop)
+            },
         )
     }
 

@@ -30,9 +30,21 @@ pub trait IndexFigures {
     fn vector(&self, key: u64) -> Option<Vec<f32>>;
     fn key_list(&self) -> Vec<u64>;
     fn add_batch(&mut self, keys: &[u64], vectors: &[f32]) -> vecdex::Result<()>;
+    fn train_on(&mut self, sample: &[f32]) -> vecdex::Result<()>;
+    fn trained(&self) -> bool;
+    fn compression_figures(&self) -> vecdex::CompressionStats;
 }
 
 impl IndexFigures for FlatIndex {
+    fn train_on(&mut self, sample: &[f32]) -> vecdex::Result<()> {
+        self.train(sample)
+    }
+    fn trained(&self) -> bool {
+        self.is_trained()
+    }
+    fn compression_figures(&self) -> vecdex::CompressionStats {
+        self.compression_stats()
+    }
     fn stored(&self) -> usize {
         self.len()
     }
@@ -54,6 +66,15 @@ impl IndexFigures for FlatIndex {
 }
 
 impl IndexFigures for HnswIndex {
+    fn train_on(&mut self, sample: &[f32]) -> vecdex::Result<()> {
+        self.train(sample)
+    }
+    fn trained(&self) -> bool {
+        self.is_trained()
+    }
+    fn compression_figures(&self) -> vecdex::CompressionStats {
+        self.compression_stats()
+    }
     fn stored(&self) -> usize {
         self.len()
     }
@@ -135,6 +156,57 @@ macro_rules! common_index_methods {
                 let keys = keys.to_vec();
                 self.handle
                     .spawn_write(env, move |shared| Ok($remove(shared, &keys)))
+            }
+
+            /// Trains the compressed search form on a sample (row-major vectors) and
+            /// re-encodes every stored vector.
+            #[napi]
+            pub fn train_sync(
+                &self,
+                env: napi::Env,
+                sample: napi::bindgen_prelude::Float32ArraySlice,
+            ) -> napi::Result<()> {
+                self.handle.write_sync(&env, |shared| {
+                    let mut index = shared.index.write();
+                    let result = index.train_on(&sample);
+                    shared.refresh_stats(&index);
+                    result
+                })
+            }
+
+            /// Async twin of `trainSync` (the sample is copied first). Searches wait while
+            /// the stored vectors are re-encoded.
+            #[napi(ts_return_type = "Promise<void>")]
+            pub fn train<'env>(
+                &self,
+                env: &'env napi::Env,
+                sample: napi::bindgen_prelude::Float32ArraySlice,
+            ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
+                let sample = sample.to_vec();
+                self.handle.spawn_write(env, move |shared| {
+                    let mut index = shared.index.write();
+                    let result = index.train_on(&sample);
+                    shared.refresh_stats(&index);
+                    result
+                })
+            }
+
+            /// Whether searches can run (an uncompressed index always can).
+            #[napi(getter)]
+            pub fn is_trained(&self) -> napi::Result<bool> {
+                let shared = self.handle.shared()?;
+                Ok(shared.index.read_recursive().trained())
+            }
+
+            /// Sizes of the compressed form and of the full vectors kept for rescoring.
+            #[napi]
+            pub fn compression_stats(
+                &self,
+            ) -> napi::Result<$crate::compression::NativeCompressionStats> {
+                let shared = self.handle.shared()?;
+                $crate::error::guarded(|| {
+                    Ok(shared.index.read_recursive().compression_figures().into())
+                })
             }
 
             #[napi(getter)]

@@ -15,6 +15,7 @@ use napi_derive::napi;
 use vecdex::{HnswConfig, HnswIndex, InsertionOrder, LinkMode, StopFlag};
 
 use crate::abort::{flag, NativeAbortHandle};
+use crate::compression::{compression, rescore_params, NativeCompressionOptions};
 use crate::convert;
 use crate::error::{guarded, invalid};
 use crate::handle::{
@@ -33,6 +34,8 @@ pub struct NativeHnswOptions {
     pub seed: Option<f64>,
     /// 'given' | 'random' | 'lid'.
     pub insertion_order: Option<String>,
+    /// Compressed search form (quantization, reduction, rescoring).
+    pub compression: Option<NativeCompressionOptions>,
 }
 
 /// Figures about the index.
@@ -54,7 +57,7 @@ pub struct NativeHnswStats {
 
 /// `searchIntoSyncFast` for an HNSW handle; `ef` 0 means the index's default.
 #[napi(
-    ts_args_type = "handle: ExternalObject<'NativeHnswIndexHandle'>, queries: Float32Array, k: number, ef: number, filter: BigUint64Array | undefined | null, prepared: NativeKeyFilter | undefined | null, out: Uint8Array, offset: number, capacity: number"
+    ts_args_type = "handle: ExternalObject<'NativeHnswIndexHandle'>, queries: Float32Array, k: number, ef: number, oversample: number, rescore: boolean, filter: BigUint64Array | undefined | null, prepared: NativeKeyFilter | undefined | null, out: Uint8Array, offset: number, capacity: number"
 )]
 #[allow(clippy::too_many_arguments)] // one argument per JS value: no object to unpack on the hot path
 pub fn hnsw_search_into_sync_fast(
@@ -62,12 +65,15 @@ pub fn hnsw_search_into_sync_fast(
     queries: Float32ArraySlice,
     k: u32,
     ef: u32,
+    oversample: u32,
+    rescore: bool,
     filter: Option<BigUint64ArraySlice>,
     prepared: Option<&NativeKeyFilter>,
     out: Uint8ArraySlice,
     offset: u32,
     capacity: u32,
 ) -> napi::Result<u32> {
+    let params = rescore_params(oversample, rescore);
     search_weak_into(
         handle,
         filter.as_deref(),
@@ -75,7 +81,10 @@ pub fn hnsw_search_into_sync_fast(
         out,
         offset,
         capacity,
-        |index, filter| index.search(&queries, k as usize, ef_of(ef), filter, &StopFlag::never()),
+        |index, filter| {
+            let stop = StopFlag::never();
+            index.search_with(&queries, k as usize, ef_of(ef), params, filter, &stop)
+        },
     )
 }
 
@@ -154,7 +163,11 @@ impl NativeHnswIndex {
     ) -> napi::Result<Self> {
         let metric = convert::metric(&metric)?;
         let mut config = HnswConfig::new(dim as usize, metric);
+        let mut compressed = vecdex::Compression::default();
         if let Some(options) = options {
+            if let Some(c) = &options.compression {
+                compressed = compression(c, dim as usize)?;
+            }
             if let Some(m) = options.m {
                 config.m = m as usize;
             }
@@ -180,7 +193,7 @@ impl NativeHnswIndex {
                 })?;
             }
         }
-        let index = guarded(|| HnswIndex::new(config))?;
+        let index = guarded(|| HnswIndex::with_compression(config, compressed))?;
         Ok(NativeHnswIndex {
             handle: Handle::new(&env, index)?,
             config,
@@ -258,17 +271,22 @@ impl NativeHnswIndex {
         queries: Float32ArraySlice,
         k: u32,
         ef: u32,
+        oversample: u32,
+        rescore: bool,
         filter: Option<BigUint64ArraySlice>,
         prepared: Option<&NativeKeyFilter>,
         abort: Option<&NativeAbortHandle>,
     ) -> napi::Result<Object<'env>> {
         let queries = queries.to_vec();
+        let params = rescore_params(oversample, rescore);
         self.handle.spawn_search(
             env,
             filter.as_deref(),
             prepared,
             abort,
-            move |index, filter, stop| index.search(&queries, k as usize, ef_of(ef), filter, stop),
+            move |index, filter, stop| {
+                index.search_with(&queries, k as usize, ef_of(ef), params, filter, stop)
+            },
         )
     }
 }

@@ -3,6 +3,7 @@
 #![deny(clippy::unwrap_used)]
 
 mod abort;
+mod compression;
 mod convert;
 mod error;
 mod flat_index;
@@ -19,6 +20,7 @@ use napi_derive::napi;
 use vecdex_distance::{bf16, f16, KernelError};
 
 pub use abort::NativeAbortHandle;
+pub use compression::{NativeCompressionOptions, NativeCompressionStats};
 pub use flat_index::{search_into_sync_fast, NativeFlatIndex};
 pub use handle::{NativeKeyFilter, NativeSearchResults};
 pub use hnsw_index::{

@@ -5,6 +5,11 @@
 //! length handling and an f64 result. Here every row is padded with zeros to a multiple of
 //! [`ROW_LANES`] (padding changes neither inner products nor squared distances), so the loops
 //! have no tail, and rows start on 64-byte boundaries when the storage is aligned.
+//!
+//! The same walk over scalar-quantized codes uses the code kernels below: f32 weights against u8
+//! codes or 4-bit codes, and i8 weights against u8 codes (symmetric SQ8, AVX-512 VNNI). Codes
+//! are not padded (padding would cost memory per vector), so these take any length and read the
+//! last partial group with masked loads.
 
 use crate::dispatch::{simd_level, SimdLevel};
 
@@ -16,10 +21,19 @@ pub fn padded_len(dim: usize) -> usize {
     dim.div_ceil(ROW_LANES) * ROW_LANES
 }
 
-/// Inner product and squared L2 of padded rows at the level chosen for this process.
+/// Inner product and squared L2 of padded rows, and the code kernels of the scalar quantizers,
+/// at the level chosen for this process.
+///
+/// The code kernels (`*_u8`, `*_u4`, [`RowKernel::dot_i8_u8`]) take any length: their AVX-512
+/// path reads the last partial group with masked loads (AVX-512 BW and VL), so there is no
+/// scalar tail; [`RowKernel::dot_i8_u8`] uses AVX-512 VNNI (`vpdpbusd`) where the CPU has it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RowKernel {
     level: SimdLevel,
+    /// AVX-512 BW and VL (masked byte loads): the code kernels' AVX-512 path needs them.
+    bytes: bool,
+    /// AVX-512 VNNI (`vpdpbusd`), for [`RowKernel::dot_i8_u8`].
+    vnni: bool,
 }
 
 impl Default for RowKernel {
@@ -31,13 +45,38 @@ impl Default for RowKernel {
 impl RowKernel {
     /// A kernel at `level`, lowered to what this CPU supports.
     pub fn new(level: SimdLevel) -> Self {
+        let level = level.min(SimdLevel::detect());
+        #[cfg(target_arch = "x86_64")]
+        let (bytes, vnni) = {
+            let bytes = level == SimdLevel::Avx512
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512vl");
+            (
+                bytes,
+                bytes && std::arch::is_x86_feature_detected!("avx512vnni"),
+            )
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let (bytes, vnni) = (false, false);
+        RowKernel { level, bytes, vnni }
+    }
+
+    /// The same kernel without AVX-512 VNNI: [`RowKernel::dot_i8_u8`] widens to 16 bits
+    /// instead (the path of AVX-512 CPUs before Ice Lake; for tests and measurements).
+    pub fn without_vnni(self) -> Self {
         RowKernel {
-            level: level.min(SimdLevel::detect()),
+            vnni: false,
+            ..self
         }
     }
 
     pub fn level(self) -> SimdLevel {
         self.level
+    }
+
+    /// Whether [`RowKernel::dot_i8_u8`] runs on AVX-512 VNNI.
+    pub fn has_vnni(self) -> bool {
+        self.vnni
     }
 
     /// ⟨a, b⟩. `a` and `b` have the same length, a multiple of [`ROW_LANES`].
@@ -78,55 +117,198 @@ impl RowKernel {
 /// Cache lines of a row requested by [`prefetch_row`].
 const PREFETCH_LINES: usize = 8;
 
+/// Dimensions per block of the nibble-split order of 4-bit codes (16 code bytes); see
+/// [`nibble_split`].
+pub const NIBBLE_BLOCK: usize = 32;
+
+/// Per-dimension `values` in the order the 4-bit code kernels ([`RowKernel::dot_u4`],
+/// [`RowKernel::l2_u4`]) read them. 4-bit codes hold dimension `2i` in the low nibble of byte
+/// `i` and `2i + 1` in its high nibble; for each block of 16 code bytes (32 dimensions
+/// `32b..32b + 32`) the result holds the 16 even dimensions (the low nibbles), then the 16 odd
+/// ones (the high nibbles). The length is `values.len()` rounded up to a multiple of
+/// [`NIBBLE_BLOCK`], padded with zeros.
+pub fn nibble_split(values: &[f32]) -> Vec<f32> {
+    let mut out = vec![0f32; values.len().div_ceil(NIBBLE_BLOCK) * NIBBLE_BLOCK];
+    for (d, v) in values.iter().enumerate() {
+        let within = d % NIBBLE_BLOCK;
+        out[d - within + (within % 2) * (NIBBLE_BLOCK / 2) + within / 2] = *v;
+    }
+    out
+}
+
 impl RowKernel {
-    /// `Σ wᵢ·cᵢ` over u8 codes (scalar-quantized rows), for any equal lengths: SIMD over the
-    /// whole groups of 16, plain code for the rest.
+    /// `Σ wᵢ·cᵢ` over u8 codes (scalar-quantized rows), over the common length of `weights`
+    /// and `codes` (any length).
     #[inline]
     pub fn dot_u8(self, weights: &[f32], codes: &[u8]) -> f32 {
         let len = weights.len().min(codes.len());
-        let body = len / ROW_LANES * ROW_LANES;
-        let tail: f32 = weights[body..len]
-            .iter()
-            .zip(&codes[body..len])
-            .map(|(w, c)| w * f32::from(*c))
-            .sum();
-        let (weights, codes) = (&weights[..body], &codes[..body]);
-        tail + match self.level {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `new` never selects a level above what the CPU supports.
-            SimdLevel::Avx512 => unsafe { x86::dot_u8_avx512(weights, codes) },
-            _ => weights
-                .iter()
-                .zip(codes)
-                .map(|(w, c)| w * f32::from(*c))
-                .sum(),
+        let (weights, codes) = (&weights[..len], &codes[..len]);
+        #[cfg(target_arch = "x86_64")]
+        if self.bytes {
+            // SAFETY: `bytes` is set only when the CPU has AVX-512 F, BW and VL; equal lengths.
+            return unsafe { x86::dot_u8_avx512(weights, codes) };
         }
+        plain::dot_u8(weights, codes)
     }
 
     /// `Σ (rᵢ − sᵢ·cᵢ)²` over u8 codes: the squared distance of a query (as `r = q − lo`) to a
-    /// scalar-quantized row with steps `s`, for any equal lengths.
+    /// scalar-quantized row with steps `s`, over the common length of the three slices.
     #[inline]
     pub fn l2_u8(self, residual: &[f32], steps: &[f32], codes: &[u8]) -> f32 {
         let len = residual.len().min(steps.len()).min(codes.len());
-        let body = len / ROW_LANES * ROW_LANES;
-        let plain = |r: &[f32], s: &[f32], c: &[u8]| -> f32 {
-            r.iter()
-                .zip(s)
-                .zip(c)
-                .map(|((r, s), c)| {
-                    let d = r - s * f32::from(*c);
-                    d * d
-                })
-                .sum()
-        };
-        let tail = plain(&residual[body..len], &steps[body..len], &codes[body..len]);
-        let (residual, steps, codes) = (&residual[..body], &steps[..body], &codes[..body]);
-        tail + match self.level {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: as above.
-            SimdLevel::Avx512 => unsafe { x86::l2_u8_avx512(residual, steps, codes) },
-            _ => plain(residual, steps, codes),
+        let (residual, steps, codes) = (&residual[..len], &steps[..len], &codes[..len]);
+        #[cfg(target_arch = "x86_64")]
+        if self.bytes {
+            // SAFETY: as in `dot_u8`.
+            return unsafe { x86::l2_u8_avx512(residual, steps, codes) };
         }
+        plain::l2_u8(residual, steps, codes)
+    }
+
+    /// `Σ bᵢ·cᵢ` of i8 weights and u8 codes over their common length, exact in i32 (the form of
+    /// AVX-512 VNNI `vpdpbusd`). Exact up to 65,536 terms (|bᵢ·cᵢ| ≤ 128·255); beyond that the
+    /// sum wraps on every path alike.
+    #[inline]
+    pub fn dot_i8_u8(self, weights: &[i8], codes: &[u8]) -> i32 {
+        let len = weights.len().min(codes.len());
+        let (weights, codes) = (&weights[..len], &codes[..len]);
+        #[cfg(target_arch = "x86_64")]
+        if self.vnni {
+            // SAFETY: `vnni` is set only with `bytes` and the CPU's AVX-512 VNNI.
+            return unsafe { x86::dot_i8_u8_vnni(weights, codes) };
+        }
+        #[cfg(target_arch = "x86_64")]
+        if self.bytes {
+            // SAFETY: as in `dot_u8`.
+            return unsafe { x86::dot_i8_u8_avx512bw(weights, codes) };
+        }
+        plain::dot_i8_u8(weights, codes)
+    }
+
+    /// `Σ wᵢ·cᵢ` over 4-bit codes (two per byte, dimension `2i` in the low nibble of byte `i`),
+    /// with `weights` in the order of [`nibble_split`]. Reads `codes` up to
+    /// `weights.len() / 32 · 16` bytes; the weights of dimensions past the last one must be 0.
+    #[inline]
+    pub fn dot_u4(self, weights: &[f32], codes: &[u8]) -> f32 {
+        let bytes = codes
+            .len()
+            .min(weights.len() / NIBBLE_BLOCK * (NIBBLE_BLOCK / 2));
+        let codes = &codes[..bytes];
+        #[cfg(target_arch = "x86_64")]
+        if self.bytes {
+            // SAFETY: as in `dot_u8`; `weights` has 32 values for every 16 bytes of `codes`.
+            return unsafe { x86::dot_u4_avx512(weights, codes) };
+        }
+        plain::dot_u4(weights, codes)
+    }
+
+    /// `Σ (rᵢ − sᵢ·cᵢ)²` over 4-bit codes, with `residual` and `steps` in the order of
+    /// [`nibble_split`] (as [`RowKernel::dot_u4`]; zero past the last dimension).
+    #[inline]
+    pub fn l2_u4(self, residual: &[f32], steps: &[f32], codes: &[u8]) -> f32 {
+        let bytes = codes
+            .len()
+            .min(residual.len().min(steps.len()) / NIBBLE_BLOCK * (NIBBLE_BLOCK / 2));
+        let codes = &codes[..bytes];
+        #[cfg(target_arch = "x86_64")]
+        if self.bytes {
+            // SAFETY: as in `dot_u4`, for both `residual` and `steps`.
+            return unsafe { x86::l2_u4_avx512(residual, steps, codes) };
+        }
+        plain::l2_u4(residual, steps, codes)
+    }
+}
+
+/// Plain loops of the code kernels: the fallback and the reference of their SIMD paths. They
+/// keep independent sums per lane (as `dot_scalar`) so the compiler can use the target's
+/// baseline SIMD.
+mod plain {
+    use super::NIBBLE_BLOCK;
+
+    const LANES: usize = 8;
+    const HALF: usize = NIBBLE_BLOCK / 2;
+
+    /// `Σ f(aᵢ, cᵢ)` over equal-length slices, in eight interleaved sums.
+    #[inline(always)]
+    fn sum<A: Copy>(a: &[A], codes: &[u8], f: impl Fn(A, f32) -> f32) -> f32 {
+        let mut acc = [0f32; LANES];
+        let (a_chunks, c_chunks) = (a.chunks_exact(LANES), codes.chunks_exact(LANES));
+        let (a_rest, c_rest) = (a_chunks.remainder(), c_chunks.remainder());
+        for (a, c) in a_chunks.zip(c_chunks) {
+            for lane in 0..LANES {
+                acc[lane] += f(a[lane], f32::from(c[lane]));
+            }
+        }
+        for ((acc, a), c) in acc.iter_mut().zip(a_rest).zip(c_rest) {
+            *acc += f(*a, f32::from(*c));
+        }
+        acc.iter().sum()
+    }
+
+    pub fn dot_u8(weights: &[f32], codes: &[u8]) -> f32 {
+        let n = weights.len().min(codes.len());
+        sum(&weights[..n], &codes[..n], |w, c| w * c)
+    }
+
+    pub fn l2_u8(residual: &[f32], steps: &[f32], codes: &[u8]) -> f32 {
+        let n = residual.len().min(steps.len()).min(codes.len());
+        let (residual, steps, codes) = (&residual[..n], &steps[..n], &codes[..n]);
+        let mut acc = [0f32; LANES];
+        let chunks = residual
+            .chunks_exact(LANES)
+            .zip(steps.chunks_exact(LANES))
+            .zip(codes.chunks_exact(LANES));
+        for ((r, s), c) in chunks {
+            for lane in 0..LANES {
+                let d = r[lane] - s[lane] * f32::from(c[lane]);
+                acc[lane] += d * d;
+            }
+        }
+        let whole = n / LANES * LANES;
+        for (lane, i) in (whole..n).enumerate() {
+            let d = residual[i] - steps[i] * f32::from(codes[i]);
+            acc[lane] += d * d;
+        }
+        acc.iter().sum()
+    }
+
+    pub fn dot_i8_u8(weights: &[i8], codes: &[u8]) -> i32 {
+        weights.iter().zip(codes).fold(0i32, |acc, (w, c)| {
+            acc.wrapping_add(i32::from(*w) * i32::from(*c))
+        })
+    }
+
+    /// Calls `f(position, level)` for the low nibbles of `block` (positions `0..16`), then its
+    /// high nibbles (positions `16..32`) in the nibble-split order.
+    #[inline(always)]
+    fn nibbles(block: &[u8], mut f: impl FnMut(usize, f32)) {
+        for (j, c) in block.iter().enumerate() {
+            f(j, f32::from(c & 0x0F));
+            f(HALF + j, f32::from(c >> 4));
+        }
+    }
+
+    pub fn dot_u4(weights: &[f32], codes: &[u8]) -> f32 {
+        let mut acc = [0f32; NIBBLE_BLOCK];
+        for (w, block) in weights.chunks_exact(NIBBLE_BLOCK).zip(codes.chunks(HALF)) {
+            nibbles(block, |at, c| acc[at] += w[at] * c);
+        }
+        acc.iter().sum()
+    }
+
+    pub fn l2_u4(residual: &[f32], steps: &[f32], codes: &[u8]) -> f32 {
+        let mut acc = [0f32; NIBBLE_BLOCK];
+        for ((r, s), block) in residual
+            .chunks_exact(NIBBLE_BLOCK)
+            .zip(steps.chunks_exact(NIBBLE_BLOCK))
+            .zip(codes.chunks(HALF))
+        {
+            nibbles(block, |at, c| {
+                let d = r[at] - s[at] * c;
+                acc[at] += d * d;
+            });
+        }
+        acc.iter().sum()
     }
 }
 
@@ -230,49 +412,263 @@ mod x86 {
         _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1))
     }
 
+    /// Mask of the first `n` of 16 lanes (`n < 16`).
+    #[inline(always)]
+    fn mask16(n: usize) -> __mmask16 {
+        ((1u32 << n) - 1) as __mmask16
+    }
+
+    /// 16 u8 codes at `p` as f32, the lanes of `mask` only (the others 0, never read).
+    ///
     /// # Safety
-    /// The CPU supports AVX-512F; equal lengths, a multiple of 16.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn dot_u8_avx512(weights: &[f32], codes: &[u8]) -> f32 {
-        let n = weights.len();
-        let mut acc = _mm512_setzero_ps();
-        let mut i = 0;
-        // SAFETY: each step reads 16 f32 and 16 bytes at `i + 16 <= n`, inside both slices.
-        unsafe {
-            while i < n {
-                let c = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(
-                    codes.as_ptr().add(i).cast(),
-                )));
-                acc = _mm512_fmadd_ps(_mm512_loadu_ps(weights.as_ptr().add(i)), c, acc);
-                i += 16;
-            }
-        }
-        _mm512_reduce_add_ps(acc)
+    /// The CPU supports AVX-512 F, BW and VL; the lanes of `mask` are inside one allocation.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn codes16(p: *const u8, mask: __mmask16) -> __m512 {
+        // SAFETY: masked-off lanes are not accessed (no fault); the caller bounds the others.
+        _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(unsafe {
+            _mm_maskz_loadu_epi8(mask, p.cast())
+        }))
     }
 
     /// # Safety
-    /// As [`dot_u8_avx512`], for three slices.
-    #[target_feature(enable = "avx512f")]
+    /// The CPU supports AVX-512 F, BW and VL; `weights.len() == codes.len()`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub unsafe fn dot_u8_avx512(weights: &[f32], codes: &[u8]) -> f32 {
+        let n = weights.len().min(codes.len());
+        let (pw, pc) = (weights.as_ptr(), codes.as_ptr());
+        let mut acc0 = _mm512_setzero_ps();
+        let mut acc1 = _mm512_setzero_ps();
+        let mut i = 0;
+        // SAFETY: full steps read 16 lanes at `i + 16 <= n`; the last step reads the `n − i`
+        // lanes of its mask; all inside both slices.
+        unsafe {
+            while i + 32 <= n {
+                acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(pw.add(i)), codes16(pc.add(i), !0), acc0);
+                acc1 = _mm512_fmadd_ps(
+                    _mm512_loadu_ps(pw.add(i + 16)),
+                    codes16(pc.add(i + 16), !0),
+                    acc1,
+                );
+                i += 32;
+            }
+            if i + 16 <= n {
+                acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(pw.add(i)), codes16(pc.add(i), !0), acc0);
+                i += 16;
+            }
+            if i < n {
+                let m = mask16(n - i);
+                let w = _mm512_maskz_loadu_ps(m, pw.add(i));
+                acc1 = _mm512_fmadd_ps(w, codes16(pc.add(i), m), acc1);
+            }
+        }
+        _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1))
+    }
+
+    /// # Safety
+    /// As [`dot_u8_avx512`], for three slices of one length.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     pub unsafe fn l2_u8_avx512(residual: &[f32], steps: &[f32], codes: &[u8]) -> f32 {
-        let n = residual.len();
-        let mut acc = _mm512_setzero_ps();
+        let n = residual.len().min(steps.len()).min(codes.len());
+        let (pr, ps, pc) = (residual.as_ptr(), steps.as_ptr(), codes.as_ptr());
+        let mut acc0 = _mm512_setzero_ps();
+        let mut acc1 = _mm512_setzero_ps();
         let mut i = 0;
         // SAFETY: as in `dot_u8_avx512`.
         unsafe {
-            while i < n {
-                let c = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(
-                    codes.as_ptr().add(i).cast(),
-                )));
-                let d = _mm512_fnmadd_ps(
-                    _mm512_loadu_ps(steps.as_ptr().add(i)),
-                    c,
-                    _mm512_loadu_ps(residual.as_ptr().add(i)),
+            while i + 32 <= n {
+                let d0 = _mm512_fnmadd_ps(
+                    _mm512_loadu_ps(ps.add(i)),
+                    codes16(pc.add(i), !0),
+                    _mm512_loadu_ps(pr.add(i)),
                 );
-                acc = _mm512_fmadd_ps(d, d, acc);
+                let d1 = _mm512_fnmadd_ps(
+                    _mm512_loadu_ps(ps.add(i + 16)),
+                    codes16(pc.add(i + 16), !0),
+                    _mm512_loadu_ps(pr.add(i + 16)),
+                );
+                acc0 = _mm512_fmadd_ps(d0, d0, acc0);
+                acc1 = _mm512_fmadd_ps(d1, d1, acc1);
+                i += 32;
+            }
+            if i + 16 <= n {
+                let d = _mm512_fnmadd_ps(
+                    _mm512_loadu_ps(ps.add(i)),
+                    codes16(pc.add(i), !0),
+                    _mm512_loadu_ps(pr.add(i)),
+                );
+                acc0 = _mm512_fmadd_ps(d, d, acc0);
                 i += 16;
             }
+            if i < n {
+                let m = mask16(n - i);
+                let d = _mm512_fnmadd_ps(
+                    _mm512_maskz_loadu_ps(m, ps.add(i)),
+                    codes16(pc.add(i), m),
+                    _mm512_maskz_loadu_ps(m, pr.add(i)),
+                );
+                acc1 = _mm512_fmadd_ps(d, d, acc1);
+            }
         }
-        _mm512_reduce_add_ps(acc)
+        _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1))
+    }
+
+    /// # Safety
+    /// The CPU supports AVX-512 F, BW, VL and VNNI; `weights.len() == codes.len()`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub unsafe fn dot_i8_u8_vnni(weights: &[i8], codes: &[u8]) -> i32 {
+        let n = weights.len().min(codes.len());
+        let (pw, pc) = (weights.as_ptr(), codes.as_ptr());
+        let mut acc0 = _mm512_setzero_si512();
+        let mut acc1 = _mm512_setzero_si512();
+        let mut i = 0;
+        // SAFETY: full steps read 64 bytes at `i + 64 <= n`; the last reads the `n − i` bytes
+        // of its mask (masked-off bytes are not accessed); all inside both slices.
+        unsafe {
+            while i + 128 <= n {
+                let c0 = _mm512_loadu_si512(pc.add(i).cast());
+                let c1 = _mm512_loadu_si512(pc.add(i + 64).cast());
+                acc0 = _mm512_dpbusd_epi32(acc0, c0, _mm512_loadu_si512(pw.add(i).cast()));
+                acc1 = _mm512_dpbusd_epi32(acc1, c1, _mm512_loadu_si512(pw.add(i + 64).cast()));
+                i += 128;
+            }
+            if i + 64 <= n {
+                let c = _mm512_loadu_si512(pc.add(i).cast());
+                acc0 = _mm512_dpbusd_epi32(acc0, c, _mm512_loadu_si512(pw.add(i).cast()));
+                i += 64;
+            }
+            if i < n {
+                let m: __mmask64 = (1u64 << (n - i)) - 1;
+                let c = _mm512_maskz_loadu_epi8(m, pc.add(i).cast());
+                let w = _mm512_maskz_loadu_epi8(m, pw.add(i));
+                acc1 = _mm512_dpbusd_epi32(acc1, c, w);
+            }
+        }
+        _mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1))
+    }
+
+    /// AVX-512 BW without VNNI: widen both to i16, multiply and add pairs (`vpmaddwd`).
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512 F, BW and VL; `weights.len() == codes.len()`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub unsafe fn dot_i8_u8_avx512bw(weights: &[i8], codes: &[u8]) -> i32 {
+        let n = weights.len().min(codes.len());
+        let (pw, pc) = (weights.as_ptr(), codes.as_ptr());
+        let mut acc = _mm512_setzero_si512();
+        let mut i = 0;
+        // SAFETY: full steps read 32 bytes at `i + 32 <= n`; the last reads the `n − i` bytes
+        // of its mask; all inside both slices.
+        unsafe {
+            while i + 32 <= n {
+                let c = _mm512_cvtepu8_epi16(_mm256_loadu_si256(pc.add(i).cast()));
+                let w = _mm512_cvtepi8_epi16(_mm256_loadu_si256(pw.add(i).cast()));
+                acc = _mm512_add_epi32(acc, _mm512_madd_epi16(c, w));
+                i += 32;
+            }
+            if i < n {
+                let m: __mmask32 = (1u32 << (n - i)) - 1;
+                let c = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, pc.add(i).cast()));
+                let w = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, pw.add(i)));
+                acc = _mm512_add_epi32(acc, _mm512_madd_epi16(c, w));
+            }
+        }
+        _mm512_reduce_add_epi32(acc)
+    }
+
+    /// The low and high nibbles of 16 code bytes at `p` as f32 (the bytes of `mask` only).
+    ///
+    /// # Safety
+    /// As [`codes16`].
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn nibbles16(p: *const u8, mask: __mmask16) -> (__m512, __m512) {
+        // SAFETY: as in `codes16`.
+        let bytes = _mm512_cvtepu8_epi32(unsafe { _mm_maskz_loadu_epi8(mask, p.cast()) });
+        (
+            _mm512_cvtepi32_ps(_mm512_and_si512(bytes, _mm512_set1_epi32(0x0F))),
+            _mm512_cvtepi32_ps(_mm512_srli_epi32::<4>(bytes)),
+        )
+    }
+
+    /// # Safety
+    /// The CPU supports AVX-512 F, BW and VL; `weights` holds 32 values for every 16 bytes of
+    /// `codes` (a partial last group included).
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub unsafe fn dot_u4_avx512(weights: &[f32], codes: &[u8]) -> f32 {
+        let n = codes.len();
+        let (pw, pc) = (weights.as_ptr(), codes.as_ptr());
+        let mut acc = [_mm512_setzero_ps(); 4];
+        let mut i = 0;
+        // SAFETY: a block at byte `i` (a multiple of 16) reads 16 code bytes (or the `n − i` of
+        // its mask) and the 32 weights at `2i`, inside both slices by the contract.
+        unsafe {
+            let block = |i: usize, mask: __mmask16, acc: &mut [__m512]| {
+                let (lo, hi) = nibbles16(pc.add(i), mask);
+                acc[0] = _mm512_fmadd_ps(_mm512_loadu_ps(pw.add(2 * i)), lo, acc[0]);
+                acc[1] = _mm512_fmadd_ps(_mm512_loadu_ps(pw.add(2 * i + 16)), hi, acc[1]);
+            };
+            while i + 32 <= n {
+                block(i, !0, &mut acc[..2]);
+                block(i + 16, !0, &mut acc[2..]);
+                i += 32;
+            }
+            if i + 16 <= n {
+                block(i, !0, &mut acc[..2]);
+                i += 16;
+            }
+            if i < n {
+                block(i, mask16(n - i), &mut acc[2..]);
+            }
+        }
+        _mm512_reduce_add_ps(_mm512_add_ps(
+            _mm512_add_ps(acc[0], acc[1]),
+            _mm512_add_ps(acc[2], acc[3]),
+        ))
+    }
+
+    /// # Safety
+    /// As [`dot_u4_avx512`], for `residual` and `steps`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub unsafe fn l2_u4_avx512(residual: &[f32], steps: &[f32], codes: &[u8]) -> f32 {
+        let n = codes.len();
+        let (pr, ps, pc) = (residual.as_ptr(), steps.as_ptr(), codes.as_ptr());
+        let mut acc = [_mm512_setzero_ps(); 4];
+        let mut i = 0;
+        // SAFETY: as in `dot_u4_avx512`.
+        unsafe {
+            let block = |i: usize, mask: __mmask16, acc: &mut [__m512]| {
+                let (lo, hi) = nibbles16(pc.add(i), mask);
+                let d0 = _mm512_fnmadd_ps(
+                    _mm512_loadu_ps(ps.add(2 * i)),
+                    lo,
+                    _mm512_loadu_ps(pr.add(2 * i)),
+                );
+                let d1 = _mm512_fnmadd_ps(
+                    _mm512_loadu_ps(ps.add(2 * i + 16)),
+                    hi,
+                    _mm512_loadu_ps(pr.add(2 * i + 16)),
+                );
+                acc[0] = _mm512_fmadd_ps(d0, d0, acc[0]);
+                acc[1] = _mm512_fmadd_ps(d1, d1, acc[1]);
+            };
+            while i + 32 <= n {
+                block(i, !0, &mut acc[..2]);
+                block(i + 16, !0, &mut acc[2..]);
+                i += 32;
+            }
+            if i + 16 <= n {
+                block(i, !0, &mut acc[..2]);
+                i += 16;
+            }
+            if i < n {
+                block(i, mask16(n - i), &mut acc[2..]);
+            }
+        }
+        _mm512_reduce_add_ps(_mm512_add_ps(
+            _mm512_add_ps(acc[0], acc[1]),
+            _mm512_add_ps(acc[2], acc[3]),
+        ))
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -339,14 +735,25 @@ mod tests {
     use crate::scalar;
     use crate::Metric;
 
+    /// Every kernel this CPU can run: each level, and AVX-512 with and without VNNI.
+    fn kernels() -> Vec<RowKernel> {
+        SimdLevel::available()
+            .into_iter()
+            .flat_map(|level| [RowKernel::new(level), RowKernel::new(level).without_vnni()])
+            .collect()
+    }
+
     #[test]
     fn u8_code_kernels_match_plain_loops() {
-        for len in [1, 15, 16, 48, 100, 112, 784, 785] {
+        for len in [
+            1, 15, 16, 17, 31, 33, 48, 63, 64, 65, 100, 112, 127, 129, 784, 785,
+        ] {
             let weights: Vec<f32> = (0..len)
                 .map(|i| ((i * 37) % 11) as f32 * 0.25 - 1.0)
                 .collect();
             let steps: Vec<f32> = (0..len).map(|i| 0.01 + (i % 5) as f32 * 0.003).collect();
             let codes: Vec<u8> = (0..len).map(|i| (i * 97 % 256) as u8).collect();
+            let small: Vec<i8> = (0..len).map(|i| (i * 53 % 256) as u8 as i8).collect();
             let dot: f64 = weights
                 .iter()
                 .zip(&codes)
@@ -358,17 +765,92 @@ mod tests {
                 .zip(&codes)
                 .map(|((r, s), c)| (f64::from(*r) - f64::from(*s) * f64::from(*c)).powi(2))
                 .sum();
-            for level in SimdLevel::available() {
-                let kernel = RowKernel::new(level);
+            let exact: i64 = small
+                .iter()
+                .zip(&codes)
+                .map(|(w, c)| i64::from(*w) * i64::from(*c))
+                .sum();
+            for kernel in kernels() {
                 assert!(
                     (f64::from(kernel.dot_u8(&weights, &codes)) - dot).abs()
                         <= 1e-4 * dot.abs().max(1.0),
-                    "{level:?} dot {len}"
+                    "{kernel:?} dot {len}"
                 );
                 assert!(
                     (f64::from(kernel.l2_u8(&weights, &steps, &codes)) - l2).abs()
                         <= 1e-4 * l2.max(1.0),
-                    "{level:?} l2 {len}"
+                    "{kernel:?} l2 {len}"
+                );
+                assert_eq!(
+                    i64::from(kernel.dot_i8_u8(&small, &codes)),
+                    exact,
+                    "{kernel:?} i8·u8 {len}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn i8_u8_dot_is_exact_at_the_extremes() {
+        for len in [1, 63, 64, 65, 100, 1000] {
+            let codes = vec![255u8; len];
+            for w in [-128i8, 127] {
+                let weights = vec![w; len];
+                for kernel in kernels() {
+                    assert_eq!(
+                        kernel.dot_i8_u8(&weights, &codes),
+                        i32::from(w) * 255 * len as i32,
+                        "{kernel:?} {len}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nibble_split_orders_even_then_odd_dimensions_per_block() {
+        let values: Vec<f32> = (0..35).map(|d| d as f32).collect();
+        let split = nibble_split(&values);
+        assert_eq!(split.len(), 64);
+        assert_eq!(&split[..3], &[0.0, 2.0, 4.0]);
+        assert_eq!(&split[16..19], &[1.0, 3.0, 5.0]);
+        assert_eq!(&split[32..35], &[32.0, 34.0, 0.0]);
+        assert_eq!(split[48], 33.0);
+        assert!(split[49..].iter().all(|x| *x == 0.0));
+    }
+
+    #[test]
+    fn u4_code_kernels_match_plain_loops() {
+        for dim in [1usize, 2, 15, 17, 31, 32, 33, 65, 100, 129, 784] {
+            let weights: Vec<f32> = (0..dim)
+                .map(|i| ((i * 37) % 11) as f32 * 0.25 - 1.0)
+                .collect();
+            let steps: Vec<f32> = (0..dim).map(|i| 0.05 + (i % 5) as f32 * 0.01).collect();
+            let levels: Vec<u8> = (0..dim).map(|i| (i * 7 % 16) as u8).collect();
+            let mut codes = vec![0u8; dim.div_ceil(2)];
+            for (d, c) in levels.iter().enumerate() {
+                codes[d / 2] |= c << (4 * (d % 2));
+            }
+            let dot: f64 = weights
+                .iter()
+                .zip(&levels)
+                .map(|(w, c)| f64::from(*w) * f64::from(*c))
+                .sum();
+            let l2: f64 = weights
+                .iter()
+                .zip(&steps)
+                .zip(&levels)
+                .map(|((r, s), c)| (f64::from(*r) - f64::from(*s) * f64::from(*c)).powi(2))
+                .sum();
+            let (w, s) = (nibble_split(&weights), nibble_split(&steps));
+            for kernel in kernels() {
+                assert!(
+                    (f64::from(kernel.dot_u4(&w, &codes)) - dot).abs() <= 1e-4 * dot.abs().max(1.0),
+                    "{kernel:?} dot {dim}"
+                );
+                assert!(
+                    (f64::from(kernel.l2_u4(&w, &s, &codes)) - l2).abs() <= 1e-4 * l2.max(1.0),
+                    "{kernel:?} l2 {dim}"
                 );
             }
         }

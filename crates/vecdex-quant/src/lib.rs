@@ -16,11 +16,13 @@ pub mod binary;
 pub mod codec;
 pub mod half;
 pub mod kmeans;
+pub mod pca;
 pub mod pq;
 pub mod sq;
 
 pub use binary::BinaryCodec;
 pub use codec::{Codec, QuantError};
 pub use half::{Bf16Codec, F16Codec};
+pub use pca::{Pca, PcaConfig};
 pub use pq::{PqCodec, PqConfig};
 pub use sq::{ScalarCodec, Sq4Codec, Sq8Codec, SqConfig};

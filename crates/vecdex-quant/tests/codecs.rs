@@ -1,9 +1,10 @@
 //! Codec tests on odd sizes (dim 65, 513 vectors): error bounds, exact table scoring, code
-//! sizes, determinism and the ranking quality that rescoring relies on.
+//! sizes, determinism and the ranking quality that rescoring relies on; the SIMD scoring paths
+//! of the scalar codecs against their plain loops and decoded rows on odd dimensions.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use vecdex_distance::Metric;
+use vecdex_distance::{Metric, RowKernel, SimdLevel};
 use vecdex_quant::codec::metric_distance;
 use vecdex_quant::{
     Bf16Codec, BinaryCodec, Codec, F16Codec, PqCodec, PqConfig, ScalarCodec, Sq4Codec, Sq8Codec,
@@ -103,6 +104,7 @@ fn sq_clipping_narrows_the_range_and_clamps_outliers() {
         Metric::L2sq,
         SqConfig {
             clip_quantile: 0.01,
+            ..SqConfig::default()
         },
     )
     .expect("train");
@@ -113,7 +115,11 @@ fn sq_clipping_narrows_the_range_and_clamps_outliers() {
         "the outlier is clamped to the clipped range, got {}",
         back[0]
     );
-    assert!(Sq8Codec::train(&rows, DIM, Metric::L2sq, SqConfig { clip_quantile: 0.5 }).is_err());
+    let half = SqConfig {
+        clip_quantile: 0.5,
+        ..SqConfig::default()
+    };
+    assert!(Sq8Codec::train(&rows, DIM, Metric::L2sq, half).is_err());
 }
 
 #[test]
@@ -264,6 +270,7 @@ fn codes_rank_neighbours_well_enough_to_rescore() {
         hits as f64 / (queries.len() / DIM * 10) as f64
     }
     let sq8 = Sq8Codec::train(&rows, DIM, Metric::L2sq, SqConfig::default()).expect("sq8");
+    let sq8sym = Sq8Codec::train(&rows, DIM, Metric::L2sq, SYMMETRIC).expect("sq8sym");
     let sq4 = Sq4Codec::train(&rows, DIM, Metric::L2sq, SqConfig::default()).expect("sq4");
     let pq = PqCodec::train(
         &rows,
@@ -276,6 +283,142 @@ fn codes_rank_neighbours_well_enough_to_rescore() {
     )
     .expect("pq");
     assert!(recall(&sq8, &rows, &queries, &exact_top) >= 0.99);
+    assert!(recall(&sq8sym, &rows, &queries, &exact_top) >= 0.99);
     assert!(recall(&sq4, &rows, &queries, &exact_top) >= 0.9);
     assert!(recall(&pq, &rows, &queries, &exact_top) >= 0.7);
+}
+
+const SYMMETRIC: SqConfig = SqConfig {
+    clip_quantile: 0.0,
+    symmetric: true,
+};
+
+/// Odd dimensions: partial SIMD groups of every kernel (16 f32, 32 nibbles, 64 bytes).
+const ODD_DIMS: [usize; 7] = [1, 15, 17, 64, 65, 100, 129];
+
+/// Every kernel this CPU can run: each SIMD level, and AVX-512 with and without VNNI.
+fn kernels() -> Vec<RowKernel> {
+    SimdLevel::available()
+        .into_iter()
+        .flat_map(|level| [RowKernel::new(level), RowKernel::new(level).without_vnni()])
+        .collect()
+}
+
+/// The codec's score at each kernel equals the plain loop's (scalar level) within float
+/// tolerance, and the distance to the decoded row.
+fn check_kernels_agree<const BITS: u32>(dim: usize, metric: Metric, seed: u64) {
+    let rows = data(97, dim, seed);
+    let codec = ScalarCodec::<BITS>::train(&rows, dim, metric, SqConfig::default()).expect("train");
+    let plain = codec.clone().with_kernel(RowKernel::new(SimdLevel::Scalar));
+    let queries = data(3, dim, seed + 1);
+    let mut code = vec![0u8; codec.code_size()];
+    for kernel in kernels() {
+        let simd = codec.clone().with_kernel(kernel);
+        assert_eq!(simd.code_size(), (dim * BITS as usize).div_ceil(8));
+        for query in queries.chunks_exact(dim) {
+            assert_score_is_decoded_distance(&simd, &rows, query, 1e-4);
+            let (a, b) = (simd.prepare(query), plain.prepare(query));
+            for row in rows.chunks_exact(dim) {
+                simd.encode(row, &mut code);
+                let (got, want) = (simd.score(&a, &code), plain.score(&b, &code));
+                // Summation order differs: relative to the size of the terms, not the result.
+                let scale: f32 = query.iter().chain(row).map(|x| x * x).sum();
+                assert!(
+                    (got - want).abs() <= 1e-5 * scale.max(1.0),
+                    "SQ{BITS} {metric} dim {dim} {kernel:?}: {got} vs plain {want}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn sq8_simd_scores_equal_plain_loops_on_odd_dimensions() {
+    for (i, dim) in ODD_DIMS.into_iter().enumerate() {
+        for metric in [Metric::L2sq, Metric::Dot] {
+            check_kernels_agree::<8>(dim, metric, 20 + i as u64);
+        }
+    }
+}
+
+#[test]
+fn sq4_simd_scores_equal_plain_loops_on_odd_dimensions() {
+    for (i, dim) in ODD_DIMS.into_iter().enumerate() {
+        for metric in [Metric::L2sq, Metric::Dot] {
+            check_kernels_agree::<4>(dim, metric, 40 + i as u64);
+        }
+    }
+}
+
+/// The documented bound of symmetric SQ8: `(α/2)·Σ |c_i − 127.5|`, twice that for l2sq, with
+/// `α = max |w_i| / 127`, `w = q ⊙ s` (dot) or `(q − lo) ⊙ s` (l2sq).
+fn symmetric_bound(codec: &Sq8Codec, query: &[f32], code: &[u8]) -> f32 {
+    let (lo, step) = codec.ranges();
+    let l2 = codec.metric() == Metric::L2sq;
+    let alpha = (0..codec.dim())
+        .map(|d| ((if l2 { query[d] - lo[d] } else { query[d] }) * step[d]).abs())
+        .fold(0f32, f32::max)
+        / 127.0;
+    let spread: f32 = code[..codec.dim()]
+        .iter()
+        .map(|c| (f32::from(*c) - 127.5).abs())
+        .sum();
+    alpha / 2.0 * spread * if l2 { 2.0 } else { 1.0 }
+}
+
+#[test]
+fn symmetric_sq8_is_within_its_bound_of_asymmetric_on_every_kernel() {
+    for (i, dim) in ODD_DIMS.into_iter().enumerate() {
+        let rows = data(97, dim, 60 + i as u64);
+        let queries = data(3, dim, 80 + i as u64);
+        for metric in [Metric::L2sq, Metric::Dot] {
+            let asym = Sq8Codec::train(&rows, dim, metric, SqConfig::default()).expect("train");
+            let sym = Sq8Codec::train(&rows, dim, metric, SYMMETRIC).expect("train");
+            assert!(sym.is_symmetric() && !asym.is_symmetric());
+            assert_eq!(sym.ranges(), asym.ranges(), "same ranges");
+            let extra = if metric == Metric::L2sq { 4 } else { 0 };
+            assert_eq!(sym.code_size(), dim + extra);
+            let mut code = vec![0u8; sym.code_size()];
+            for query in queries.chunks_exact(dim) {
+                let a = asym.prepare(query);
+                let prepared: Vec<_> = kernels()
+                    .into_iter()
+                    .map(|k| {
+                        let codec = sym.clone().with_kernel(k);
+                        let q = codec.prepare(query);
+                        (codec, q)
+                    })
+                    .collect();
+                for row in rows.chunks_exact(dim) {
+                    sym.encode(row, &mut code);
+                    let want = asym.score(&a, &code[..dim]);
+                    let (first, q) = &prepared[0];
+                    let got = first.score(q, &code);
+                    // Float rounding of the expanded l2 form: relative to its largest terms.
+                    let scale = if metric == Metric::L2sq {
+                        query.iter().map(|x| x * x).sum::<f32>()
+                            + row.iter().map(|x| x * x).sum::<f32>()
+                    } else {
+                        want.abs()
+                    };
+                    let bound = symmetric_bound(&sym, query, &code) + 1e-5 * scale.max(1.0);
+                    assert!(
+                        (got - want).abs() <= bound,
+                        "{metric} dim {dim}: symmetric {got} vs asymmetric {want}, bound {bound}"
+                    );
+                    for (codec, q) in &prepared[1..] {
+                        // The integer sum is exact on every path: the same score, bit for bit.
+                        assert_eq!(codec.score(q, &code), got, "{metric} dim {dim}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn symmetric_scoring_is_sq8_only() {
+    let rows = data(10, 8, 99);
+    assert!(Sq4Codec::train(&rows, 8, Metric::Dot, SYMMETRIC).is_err());
+    assert!(Sq8Codec::train(&rows, 8, Metric::Dot, SYMMETRIC).is_ok());
 }

@@ -18,6 +18,8 @@ pub enum Error {
     Closed,
     /// The caller's AbortSignal fired; the operation stopped between batches with no effect.
     Aborted,
+    /// A quantized index was searched before its codec was trained.
+    NotTrained(String),
     /// A bug: a panic or a broken invariant inside vecdex. The process lives on.
     Internal(String),
 }
@@ -32,6 +34,7 @@ impl Error {
             Error::InvalidArgument(_) => "ERR_INVALID_ARGUMENT",
             Error::ZeroVector(_) => "ERR_ZERO_VECTOR",
             Error::Closed => "ERR_CLOSED",
+            Error::NotTrained(_) => "ERR_NOT_TRAINED",
             Error::Aborted => "ERR_ABORTED",
             Error::Internal(_) => "ERR_INTERNAL",
         }
@@ -52,7 +55,9 @@ impl fmt::Display for Error {
             } => {
                 write!(f, "{what}: expected {expected} dimensions, got {actual}")
             }
-            Error::InvalidArgument(m) | Error::ZeroVector(m) => f.write_str(m),
+            Error::InvalidArgument(m) | Error::ZeroVector(m) | Error::NotTrained(m) => {
+                f.write_str(m)
+            }
             Error::Closed => f.write_str("the index is closed"),
             Error::Aborted => f.write_str("the operation was aborted"),
             Error::Internal(m) => write!(f, "internal error (a bug in vecdex): {m}"),

@@ -18,6 +18,10 @@ use vecdex_distance::{
 use std::sync::Arc;
 
 use crate::cancel::StopFlag;
+use crate::compression::{
+    normalized_sample, training_sample, with_codec, CodeQuery, Codes, Compression,
+    CompressionStats, RescoreParams,
+};
 use crate::error::{Error, Result};
 use crate::filter::{IndexVersion, KeyFilter, SlotSet};
 use crate::threads;
@@ -99,10 +103,21 @@ pub struct FlatIndex {
     slots: HashMap<u64, u32>,
     /// Renewed whenever the key-to-slot mapping changes (see [`IndexVersion`]).
     version: IndexVersion,
+    /// The compressed search form (disabled by default); see [`crate::compression`].
+    codes: Codes,
 }
+
+/// Code slots scored per job (and between two checks of the stop flag) in a compressed scan.
+const CODES_PER_JOB: usize = 16_384;
 
 impl FlatIndex {
     pub fn new(config: FlatConfig) -> Result<Self> {
+        Self::with_compression(config, Compression::default())
+    }
+
+    /// An index that scans compressed codes and rescores the best candidates with the full
+    /// vectors (see [`crate::compression`]).
+    pub fn with_compression(config: FlatConfig, compression: Compression) -> Result<Self> {
         check_f32_config(config.dim, config.metric, "FlatIndex")?;
         Ok(FlatIndex {
             config,
@@ -110,11 +125,53 @@ impl FlatIndex {
             keys: Vec::new(),
             slots: HashMap::new(),
             version: IndexVersion::next(),
+            codes: Codes::new(compression, config.dim, config.metric)?,
         })
     }
 
     pub fn config(&self) -> FlatConfig {
         self.config
+    }
+
+    pub fn compression(&self) -> &Compression {
+        self.codes.config()
+    }
+
+    /// Whether searches can run: always for an uncompressed index, after training otherwise.
+    pub fn is_trained(&self) -> bool {
+        !self.codes.is_enabled() || self.codes.is_trained()
+    }
+
+    /// Sizes of the compressed form and of the full vectors kept for rescoring.
+    pub fn compression_stats(&self) -> CompressionStats {
+        self.codes.figures(self.len(), self.len() * self.dim() * 4)
+    }
+
+    /// Trains the compressed form on `sample` (row-major vectors) and re-encodes every stored
+    /// vector. Replaces an earlier training.
+    pub fn train(&mut self, sample: &[f32]) -> Result<()> {
+        let dim = self.dim();
+        if !self.codes.is_enabled() {
+            return Err(Error::invalid(
+                "train: this index has no quantization or reduction to train",
+            ));
+        }
+        check_matrix(
+            sample,
+            dim,
+            "training sample",
+            self.metric() == Metric::Cosine,
+        )?;
+        let sample = normalized_sample(sample, dim, self.metric());
+        self.codes.train(&sample, self.len())?;
+        self.encode((0..self.len() as u32).collect())
+    }
+
+    /// Writes the codes of `slots` from the stored vectors (nothing before training).
+    fn encode(&mut self, slots: Vec<u32>) -> Result<()> {
+        let vectors = &self.vectors;
+        let read = |s: u32, out: &mut [f32]| vectors.read(s as usize, out);
+        self.codes.encode_slots(&slots, &read)
     }
 
     pub fn dim(&self) -> usize {
@@ -146,6 +203,7 @@ impl FlatIndex {
             + self.vectors.allocated_bytes()
             + self.keys.capacity() * 8
             + map
+            + self.codes.memory_bytes()
     }
 
     /// Adds `keys.len()` vectors (row-major in `vectors`). A key already present has its vector
@@ -243,26 +301,45 @@ impl FlatIndex {
                 "a FlatIndex holds at most 4,294,967,295 vectors",
             ));
         }
+        let newly_trained = self.codes.wants_training(self.len() + new_keys);
+        if newly_trained {
+            // The sample: stored vectors and these rows (nothing has changed if it fails).
+            let held: Vec<u32> = (0..self.len() as u32).collect();
+            let mut sample =
+                training_sample(&held, dim, &|s, out| self.vectors.read(s as usize, out));
+            let room = crate::compression::AUTO_TRAINING_SAMPLE.saturating_sub(held.len());
+            let chunk = &vectors[..vectors.len().min(room * dim)];
+            sample.extend(normalized_sample(chunk, dim, self.metric()));
+            self.codes.train(&sample, self.len() + new_keys)?;
+        }
         self.vectors.reserve(new_keys);
         self.keys.reserve(new_keys);
         self.slots.reserve(new_keys);
         self.version = IndexVersion::next();
         let mut row = vec![0f32; dim];
+        let mut written = Vec::with_capacity(keys.len());
         for (key, vector) in keys.iter().zip(vectors.chunks_exact(dim)) {
             row.copy_from_slice(vector);
             if self.metric() == Metric::Cosine {
                 normalize(&mut row);
             }
             match self.slots.get(key) {
-                Some(&slot) => self.vectors.set(slot as usize, &row),
+                Some(&slot) => {
+                    self.vectors.set(slot as usize, &row);
+                    written.push(slot);
+                }
                 None => {
                     let slot = self.vectors.push(&row);
                     self.keys.push(*key);
                     self.slots.insert(*key, slot as u32);
+                    written.push(slot as u32);
                 }
             }
         }
-        Ok(())
+        if newly_trained {
+            written = (0..self.len() as u32).collect();
+        }
+        self.encode(written)
     }
 
     /// Removes the given keys; unknown keys are ignored. Returns how many were removed.
@@ -273,6 +350,7 @@ impl FlatIndex {
             if let Some(slot) = self.slots.remove(key) {
                 let slot = slot as usize;
                 if let Some(moved_from) = self.vectors.swap_remove(slot) {
+                    self.codes.move_code(moved_from, slot);
                     let moved_key = self.keys[moved_from];
                     self.keys[slot] = moved_key;
                     self.slots.insert(moved_key, slot as u32);
@@ -305,10 +383,28 @@ impl FlatIndex {
         filter: Option<&KeyFilter>,
         stop: &StopFlag,
     ) -> Result<SearchResults> {
+        self.search_with(queries, k, RescoreParams::default(), filter, stop)
+    }
+
+    /// [`search`](Self::search) with the rescoring settings of a compressed index (ignored
+    /// when the index is not compressed). A compressed index scores every code, keeps the best
+    /// `k × oversample` and rescores them with the full vectors; searching it before training
+    /// is [`Error::NotTrained`].
+    pub fn search_with(
+        &self,
+        queries: &[f32],
+        k: usize,
+        rescore: RescoreParams,
+        filter: Option<&KeyFilter>,
+        stop: &StopFlag,
+    ) -> Result<SearchResults> {
         let dim = self.dim();
         check_matrix(queries, dim, "queries", self.metric() == Metric::Cosine)?;
         if k == 0 {
             return Err(Error::invalid("k must be at least 1"));
+        }
+        if self.codes.is_enabled() {
+            self.codes.searchable()?;
         }
         let query_count = queries.len() / dim;
         let slot_filter = filter.map(|f| self.slot_filter(f));
@@ -325,6 +421,17 @@ impl FlatIndex {
         }
         let prepared = self.prepare_queries(queries);
         let tops = match &slot_filter {
+            _ if self.codes.is_enabled() => {
+                let candidates = rescore.candidates(columns, self.codes.config())?;
+                self.search_codes(
+                    &prepared,
+                    columns,
+                    candidates,
+                    rescore.rescore,
+                    slot_filter.as_deref(),
+                    stop,
+                )?
+            }
             Some(f) if f.len() * SPARSE_FILTER_RATIO < self.len() => {
                 self.search_sparse(&prepared, columns, f, stop)?
             }
@@ -469,6 +576,93 @@ impl FlatIndex {
             start = end;
         }
         Ok(sink.tops)
+    }
+
+    /// Compressed search: scores the codes of the admitted slots, keeps the best `candidates`
+    /// per query, and rescores them with the full vectors (unless `rescore` is off).
+    fn search_codes(
+        &self,
+        queries: &PreparedQueries,
+        k: usize,
+        candidates: usize,
+        rescore: bool,
+        filter: Option<&SlotSet>,
+        stop: &StopFlag,
+    ) -> Result<Vec<TopK>> {
+        let encoder = self.codes.searchable()?;
+        let (dim, len) = (self.dim(), self.len());
+        let query_count = queries.row_bias.len();
+        let codes = self.codes.bytes();
+        let chunks = len.div_ceil(CODES_PER_JOB);
+        // One job per (query, chunk of slots): a single query still spreads over the pool.
+        let scan = |q: usize, chunk: usize| -> Result<TopK> {
+            stop.check()?;
+            let mut scratch = Vec::new();
+            let reduced = encoder.reduce(&queries.data[q * dim..(q + 1) * dim], &mut scratch);
+            let slots =
+                (chunk * CODES_PER_JOB) as u32..((chunk + 1) * CODES_PER_JOB).min(len) as u32;
+            let mut top = TopK::new(candidates);
+            with_codec!(&encoder.codec, |codec| {
+                let code_query = CodeQuery::new(codec, reduced, codes);
+                match filter {
+                    None => slots.for_each(|s| top.push(code_query.score(s), s)),
+                    Some(f) => slots
+                        .filter(|&s| f.admits(s as usize))
+                        .for_each(|s| top.push(code_query.score(s), s)),
+                }
+            });
+            Ok(top)
+        };
+        let jobs: Vec<(usize, usize)> = (0..query_count)
+            .flat_map(|q| (0..chunks).map(move |c| (q, c)))
+            .collect();
+        let partials: Vec<TopK> = if jobs.len() <= 1 || threads::thread_count() == 1 {
+            jobs.iter()
+                .map(|&(q, c)| scan(q, c))
+                .collect::<Result<_>>()?
+        } else {
+            threads::run(|| {
+                jobs.par_iter()
+                    .map(|&(q, c)| scan(q, c))
+                    .collect::<Result<_>>()
+            })?
+        };
+        let mut merged: Vec<TopK> = (0..query_count).map(|_| TopK::new(candidates)).collect();
+        for (&(q, _), partial) in jobs.iter().zip(partials) {
+            merged[q].merge(partial);
+        }
+        let rescored = |row: &mut Vec<f32>, (q, top): (usize, TopK)| {
+            let mut best = TopK::new(k);
+            let query = &queries.data[q * dim..(q + 1) * dim];
+            for hit in top.into_sorted() {
+                let distance = if rescore {
+                    row.resize(dim, 0.0);
+                    self.vectors.read(hit.index as usize, row);
+                    match self.metric() {
+                        Metric::L2sq => exact_l2sq(query, row),
+                        _ => 1.0 - vecdex_distance::dot(query, row),
+                    }
+                } else {
+                    hit.distance
+                };
+                best.push(distance, hit.index);
+            }
+            best
+        };
+        if query_count == 1 {
+            return Ok(merged
+                .into_iter()
+                .enumerate()
+                .map(|job| rescored(&mut Vec::new(), job))
+                .collect());
+        }
+        threads::run(|| {
+            Ok(merged
+                .into_par_iter()
+                .enumerate()
+                .map_init(Vec::new, rescored)
+                .collect())
+        })
     }
 
     /// Scores only the admitted slots (selective filters).

@@ -28,6 +28,10 @@ use vecdex_distance::{
 use vecdex_hnsw::{Graph, GraphStats, HnswParams, QueryDistance, Scored, Scorer};
 
 use crate::cancel::StopFlag;
+use crate::compression::{
+    normalized_sample, training_sample, with_codec, CodeQuery, Codes, Compression,
+    CompressionStats, RescoreParams,
+};
 use crate::error::{Error, Result};
 use crate::filter::{IndexVersion, KeyFilter, SlotSet};
 use crate::flat_index::SearchResults;
@@ -80,6 +84,7 @@ pub struct HnswStats {
     pub free_slots: usize,
     pub graph: GraphStats,
     pub memory_bytes: usize,
+    pub compression: CompressionStats,
 }
 
 /// How a batch is linked: in order on the calling thread (deterministic), or over the pool.
@@ -142,6 +147,8 @@ pub struct HnswIndex {
     free: Vec<u32>,
     /// Renewed whenever the key-to-slot mapping changes (see [`IndexVersion`]).
     version: IndexVersion,
+    /// The compressed search form (disabled by default); see [`crate::compression`].
+    codes: Codes,
 }
 
 /// f32 storage aligned to 64 bytes.
@@ -268,7 +275,14 @@ const QUERIES_PER_STOP_CHECK: usize = 64;
 
 impl HnswIndex {
     pub fn new(config: HnswConfig) -> Result<Self> {
+        Self::with_compression(config, Compression::default())
+    }
+
+    /// An index whose searches walk compressed codes and rescore with the full vectors (see
+    /// [`crate::compression`]). The graph is built with full-precision distances.
+    pub fn with_compression(config: HnswConfig, compression: Compression) -> Result<Self> {
         check_f32_config(config.dim, config.metric, "HnswIndex")?;
+        let codes = Codes::new(compression, config.dim, config.metric)?;
         let params = HnswParams::new(config.m, config.ef_construction, config.seed)
             .map_err(|e| Error::invalid(e.0))?;
         check_ef(config.ef_search)?;
@@ -285,11 +299,21 @@ impl HnswIndex {
             tombstones: Vec::new(),
             free: Vec::new(),
             version: IndexVersion::next(),
+            codes,
         })
     }
 
     pub fn config(&self) -> HnswConfig {
         self.config
+    }
+
+    pub fn compression(&self) -> &Compression {
+        self.codes.config()
+    }
+
+    /// Whether searches can run: always for an uncompressed index, after training otherwise.
+    pub fn is_trained(&self) -> bool {
+        !self.codes.is_enabled() || self.codes.is_trained()
     }
 
     pub fn dim(&self) -> usize {
@@ -349,6 +373,13 @@ impl HnswIndex {
             + map
             + self.live.capacity() * 8
             + (self.free.capacity() + self.tombstones.capacity()) * 4
+            + self.codes.memory_bytes()
+    }
+
+    /// Sizes of the compressed form and of the full vectors kept for rescoring.
+    pub fn compression_stats(&self) -> CompressionStats {
+        let held = self.used - self.free.len();
+        self.codes.figures(held, held * self.dim() * 4)
     }
 
     pub fn stats(&self) -> HnswStats {
@@ -358,6 +389,7 @@ impl HnswIndex {
             free_slots: self.free.len(),
             graph: self.graph.stats(self.used),
             memory_bytes: self.memory_bytes(),
+            compression: self.compression_stats(),
         }
     }
 
@@ -397,6 +429,18 @@ impl HnswIndex {
     pub fn prepare(&mut self, keys: &[u64], vectors: &[f32]) -> Result<PendingBatch> {
         let dim = self.dim();
         check_keyed_batch(keys, vectors, dim, self.metric() == Metric::Cosine)?;
+        let held = self.used - self.free.len();
+        let newly_trained = self.codes.wants_training(held + keys.len());
+        if newly_trained {
+            // The sample: stored vectors and this batch (nothing has changed if it fails).
+            let mut sample = training_sample(&self.held_slots(), dim, &|s, out| {
+                out.copy_from_slice(&self.row(s)[..dim])
+            });
+            let room = crate::compression::AUTO_TRAINING_SAMPLE.saturating_sub(sample.len() / dim);
+            let batch = &vectors[..vectors.len().min(room * dim)];
+            sample.extend(normalized_sample(batch, dim, self.metric()));
+            self.codes.train(&sample, self.graph.capacity())?;
+        }
         let reused_count = self.free.len().min(keys.len());
         let fresh = keys.len() - reused_count;
         let wanted = self.used + fresh;
@@ -423,6 +467,12 @@ impl HnswIndex {
             }
             self.slot_keys[slot as usize] = key;
         }
+        let encode = if newly_trained {
+            self.held_slots()
+        } else {
+            slots.clone()
+        };
+        self.encode(&encode)?;
         Ok(PendingBatch {
             keys: keys.to_vec(),
             slots,
@@ -437,10 +487,54 @@ impl HnswIndex {
         }
         let target = slots.max(capacity + capacity / 2).max(64);
         self.rows.grow(target * self.stride)?;
+        self.codes.reserve(target)?;
         self.graph.reserve(target);
         self.live.resize(target.div_ceil(64), 0);
         self.slot_keys.reserve(target - self.slot_keys.len());
         Ok(())
+    }
+
+    fn row(&self, slot: u32) -> &[f32] {
+        &self.rows.values()[slot as usize * self.stride..][..self.stride]
+    }
+
+    /// Slots holding a vector (live, or removed but still linked), in slot order.
+    fn held_slots(&self) -> Vec<u32> {
+        let mut free = self.free.clone();
+        free.sort_unstable();
+        (0..self.used as u32)
+            .filter(|s| free.binary_search(s).is_err())
+            .collect()
+    }
+
+    /// Writes the codes of `slots` from their rows (nothing before training).
+    fn encode(&mut self, slots: &[u32]) -> Result<()> {
+        let (rows, stride, dim) = (self.rows.values(), self.stride, self.dim());
+        let read = |s: u32, out: &mut [f32]| {
+            out.copy_from_slice(&rows[s as usize * stride..][..dim]);
+        };
+        self.codes.encode_slots(slots, &read)
+    }
+
+    /// Trains the compressed form on `sample` (row-major vectors, normalised for cosine like
+    /// stored ones) and re-encodes every stored vector. Replaces an earlier training.
+    pub fn train(&mut self, sample: &[f32]) -> Result<()> {
+        let dim = self.dim();
+        if !self.codes.is_enabled() {
+            return Err(Error::invalid(
+                "train: this index has no quantization or reduction to train",
+            ));
+        }
+        check_matrix(
+            sample,
+            dim,
+            "training sample",
+            self.metric() == Metric::Cosine,
+        )?;
+        let sample = normalized_sample(sample, dim, self.metric());
+        self.codes.train(&sample, self.graph.capacity())?;
+        let held = self.held_slots();
+        self.encode(&held)
     }
 
     /// Phase 2 of an add: links the batch's nodes into the graph in the configured insertion
@@ -568,6 +662,29 @@ impl HnswIndex {
         filter: Option<&KeyFilter>,
         stop: &StopFlag,
     ) -> Result<SearchResults> {
+        self.search_with(
+            queries,
+            k,
+            ef_search,
+            RescoreParams::default(),
+            filter,
+            stop,
+        )
+    }
+
+    /// [`search`](Self::search) with the rescoring settings of a compressed index (ignored
+    /// when the index is not compressed). A compressed index walks the graph on codes, keeping
+    /// `max(ef, k × oversample)` candidates, and rescores the best `k × oversample` with the
+    /// full vectors; searching it before training is [`Error::NotTrained`].
+    pub fn search_with(
+        &self,
+        queries: &[f32],
+        k: usize,
+        ef_search: Option<usize>,
+        rescore: RescoreParams,
+        filter: Option<&KeyFilter>,
+        stop: &StopFlag,
+    ) -> Result<SearchResults> {
         let dim = self.dim();
         check_matrix(queries, dim, "queries", self.metric() == Metric::Cosine)?;
         if k == 0 {
@@ -575,6 +692,12 @@ impl HnswIndex {
         }
         let ef = ef_search.unwrap_or(self.config.ef_search);
         check_ef(ef)?;
+        let compressed = if self.codes.is_enabled() {
+            self.codes.searchable()?;
+            Some(rescore)
+        } else {
+            None
+        };
         let query_count = queries.len() / dim;
         let columns = k.min(self.len());
         let cells = query_count.saturating_mul(columns);
@@ -587,7 +710,10 @@ impl HnswIndex {
         if columns == 0 {
             return Ok(results);
         }
-        let plan = self.plan(filter, ef);
+        let mut plan = self.plan(filter, ef);
+        if let Some(rescore) = compressed {
+            plan.candidates = Some((rescore.candidates(k, self.codes.config())?, rescore.rescore));
+        }
         if plan.admitted.as_ref().is_some_and(|a| a.is_empty()) {
             return Ok(results);
         }
@@ -631,6 +757,7 @@ impl HnswIndex {
                 ef,
                 admitted: None,
                 exact: false,
+                candidates: None,
             };
         };
         let slots = filter.slots_for(self.version, |keys| {
@@ -642,6 +769,7 @@ impl HnswIndex {
             ef,
             exact: admitted * admitted <= walk_cost,
             admitted: Some(slots),
+            candidates: None,
         }
     }
 
@@ -677,18 +805,26 @@ impl HnswIndex {
             _ => None,
         };
         if exact.is_none() {
-            self.graph.with_context(|ctx| match &plan.admitted {
-                Some(admitted) => {
-                    let admit = |s: u32| admitted.admits(s as usize);
-                    self.graph
-                        .search(&row_query, k, plan.ef, &admit, ctx, &mut hits);
+            match (plan.candidates, self.codes.searchable()) {
+                (Some((candidates, rescore)), Ok(encoder)) => {
+                    let mut scratch = Vec::new();
+                    let reduced = encoder.reduce(&query[..dim], &mut scratch);
+                    let wanted = candidates.max(k);
+                    let codes = self.codes.bytes();
+                    with_codec!(&encoder.codec, |codec| {
+                        let code_query = CodeQuery::new(codec, reduced, codes);
+                        self.walk(&code_query, wanted, plan, &mut hits);
+                    });
+                    if rescore {
+                        for hit in &mut hits {
+                            hit.distance = row_query.distance(hit.node);
+                        }
+                        hits.sort_unstable();
+                    }
+                    hits.truncate(k);
                 }
-                None => {
-                    let admit = |s: u32| self.is_live(s);
-                    self.graph
-                        .search(&row_query, k, plan.ef, &admit, ctx, &mut hits);
-                }
-            });
+                _ => self.walk(&row_query, k, plan, &mut hits),
+            }
         }
         if exact.is_some() || hits.len() < expected {
             // Too few hits from the walk (a narrow filter, or a region cut off by removals):
@@ -724,6 +860,28 @@ impl HnswIndex {
     }
 }
 
+impl HnswIndex {
+    /// The `k` nearest admitted nodes by `query`'s distances, from a graph walk.
+    fn walk<Q: QueryDistance>(
+        &self,
+        query: &Q,
+        k: usize,
+        plan: &SearchPlan,
+        hits: &mut Vec<Scored>,
+    ) {
+        self.graph.with_context(|ctx| match &plan.admitted {
+            Some(admitted) => {
+                let admit = |s: u32| admitted.admits(s as usize);
+                self.graph.search(query, k, plan.ef, &admit, ctx, hits);
+            }
+            None => {
+                let admit = |s: u32| self.is_live(s);
+                self.graph.search(query, k, plan.ef, &admit, ctx, hits);
+            }
+        });
+    }
+}
+
 fn check_ef(ef: usize) -> Result<()> {
     if !(1..=vecdex_hnsw::MAX_EF).contains(&ef) {
         return Err(Error::invalid(format!(
@@ -740,4 +898,6 @@ struct SearchPlan {
     admitted: Option<Arc<SlotSet>>,
     /// Scan the admitted slots instead of walking the graph.
     exact: bool,
+    /// Compressed index: candidates taken from the codes, and whether to rescore them.
+    candidates: Option<(usize, bool)>,
 }

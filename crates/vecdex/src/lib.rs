@@ -2,6 +2,7 @@
 //! it sees raw user input and validates it before inner crates get typed, checked data.
 
 pub mod cancel;
+pub mod compression;
 pub mod error;
 pub mod filter;
 pub mod flat_index;
@@ -13,6 +14,9 @@ pub mod threads;
 pub mod validate;
 
 pub use cancel::StopFlag;
+pub use compression::{
+    Compression, CompressionStats, Quantization, Reduction, RescoreParams, DEFAULT_OVERSAMPLE,
+};
 pub use error::{catch_panic, Error, Result};
 pub use filter::{IndexVersion, KeyFilter, SlotSet};
 pub use flat_index::{CheckedBatch, FlatConfig, FlatIndex, GrownStorage, SearchResults};
@@ -21,3 +25,4 @@ pub use insertion_order::InsertionOrder;
 pub use matrix::distance_matrix;
 pub use vecdex_distance::{capabilities, Capabilities, ElementType, Metric};
 pub use vecdex_hnsw::GraphStats;
+pub use vecdex_quant::{PqConfig, SqConfig};

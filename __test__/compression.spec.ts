@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest'
+import { FlatIndex, HnswIndex, type Quantization, VecdexError } from '../dist/index.js'
+import { refDistance } from './helpers'
+import { clusteredMatrix, exactSearch, recallOf, row, seqKeys } from './hnsw-helpers'
+
+const DIM = 40
+const N = 3000
+const base = clusteredMatrix(N, DIM, 30, 7)
+const queries = clusteredMatrix(50, DIM, 30, 7, 0, 99)
+const keys = seqKeys(N)
+const vectorOf = (key: number) => row(base, DIM, key)
+
+function expectCode(fn: () => unknown, code: string) {
+  try {
+    fn()
+  } catch (error) {
+    expect(error).toBeInstanceOf(VecdexError)
+    expect((error as VecdexError).code).toBe(code)
+    return
+  }
+  throw new Error(`expected ${code}`)
+}
+
+describe('compressed search forms', () => {
+  const forms: [string, Quantization, number][] = [
+    ['sq8', 'sq8', 0.97],
+    ['sq8 symmetric', { type: 'sq8', symmetric: true }, 0.95],
+    ['sq4', 'sq4', 0.9],
+    ['pq', { type: 'pq', subspaces: 10 }, 0.85],
+    ['binary', 'binary', 0.7],
+    ['f16', 'f16', 0.99],
+  ]
+  for (const [name, quantization, floor] of forms) {
+    it(`${name}: HNSW and flat reach recall ${floor} after rescoring, with exact distances`, async () => {
+      const exact = await exactSearch(base, keys, DIM, 'cosine', queries, 10)
+      using hnsw = new HnswIndex({ dimensions: DIM, metric: 'cosine', quantization, trainingSize: 1000, oversample: 8 })
+      using flat = new FlatIndex({ dimensions: DIM, metric: 'cosine', quantization, trainingSize: 1000, oversample: 8 })
+      await hnsw.add(keys, base)
+      await flat.add(keys, base)
+      for (const index of [hnsw, flat]) {
+        expect(index.isTrained).toBe(true)
+        const got = await index.search(queries, { k: 10 })
+        expect(recallOf(got, exact, queries, DIM, 'cosine', vectorOf, 10)).toBeGreaterThanOrEqual(floor)
+        // Rescored distances are the exact ones.
+        const first = got.get(0)
+        const expected = refDistance(row(queries, DIM, 0), vectorOf(Number(first.keys[0])), 'cosine')
+        expect(first.distances[0]).toBeCloseTo(expected, 4)
+        // The sync path gives the same answers.
+        const sync = index.searchSync(row(queries, DIM, 3), { k: 10 }).get(0)
+        expect(Array.from(sync.keys)).toEqual(Array.from(got.get(3).keys))
+      }
+    })
+  }
+
+  it('refuses to search before training, trains by itself at trainingSize or with train()', async () => {
+    using hnsw = new HnswIndex({ dimensions: DIM, quantization: 'sq8', trainingSize: 2000 })
+    await hnsw.add(seqKeys(1000), base.subarray(0, 1000 * DIM))
+    expect(hnsw.isTrained).toBe(false)
+    expectCode(() => hnsw.searchSync(row(queries, DIM, 0), { k: 5 }), 'ERR_NOT_TRAINED')
+    await expect(hnsw.search(queries, { k: 5 })).rejects.toMatchObject({ code: 'ERR_NOT_TRAINED' })
+    expect(hnsw.compressionStats()).toMatchObject({ quantization: 'sq8', trained: false, codeSize: 0 })
+    await hnsw.add(seqKeys(1000, 1000), base.subarray(1000 * DIM, 2000 * DIM))
+    expect(hnsw.isTrained).toBe(true)
+    const stats = hnsw.compressionStats()
+    expect(stats).toMatchObject({ quantization: 'sq8', trained: true, searchDimensions: DIM, codeSize: DIM, codeBytes: 2000 * DIM, vectorBytes: 2000 * DIM * 4 })
+    expect(stats.trainingSeconds).toBeGreaterThanOrEqual(0)
+    // Vectors stored before training were encoded when it happened: each finds itself.
+    expect(Number(hnsw.searchSync(row(base, DIM, 5), { k: 1 }).get(0).keys[0])).toBe(5)
+
+    using flat = new FlatIndex({ dimensions: DIM, quantization: { type: 'pq', subspaces: 20 }, trainingSize: 100000 })
+    flat.addSync(keys, base)
+    expect(flat.isTrained).toBe(false)
+    await flat.train(base.subarray(0, 2000 * DIM))
+    expect(flat.isTrained).toBe(true)
+    expect(flat.compressionStats().codeSize).toBe(20)
+    // Rescoring 16 candidates per result finds (nearly) every self-query, which codes that
+    // ignore the training would not.
+    let found = 0
+    for (let i = 0; i < N; i += 30) found += Number(flat.searchSync(row(base, DIM, i), { k: 1, oversample: 16 }).get(0).keys[0]) === i ? 1 : 0
+    expect(found / (N / 30)).toBeGreaterThanOrEqual(0.95)
+  })
+
+  it('Matryoshka prefix and PCA reductions search fewer dimensions and rescore on all', async () => {
+    const exact = await exactSearch(base, keys, DIM, 'l2sq', queries, 10)
+    for (const options of [{ prefixDimensions: 32 }, { pcaDimensions: 24 }, { pcaDimensions: 24, quantization: 'sq8' as const }]) {
+      using index = new HnswIndex({ dimensions: DIM, metric: 'l2sq', trainingSize: 1000, oversample: 10, ...options })
+      await index.add(keys, base)
+      const stats = index.compressionStats()
+      expect(stats.searchDimensions).toBe(options.prefixDimensions ?? options.pcaDimensions)
+      const got = await index.search(queries, { k: 10 })
+      expect(recallOf(got, exact, queries, DIM, 'l2sq', vectorOf, 10), JSON.stringify(options)).toBeGreaterThanOrEqual(0.6)
+      // Stored vectors keep every dimension.
+      expect(index.get(3)).toHaveLength(DIM)
+    }
+  })
+
+  it('search options: oversample per call, rescore off returns the codes’ estimates', async () => {
+    using index = new FlatIndex({ dimensions: DIM, metric: 'l2sq', quantization: 'binary', trainingSize: 1000 })
+    index.addSync(keys, base)
+    const query = row(queries, DIM, 0)
+    const raw = index.searchSync(query, { k: 5, rescore: false }).get(0)
+    // Hamming distances are whole numbers of differing bits.
+    for (const d of raw.distances) expect(Number.isInteger(d)).toBe(true)
+    const wide = index.searchSync(query, { k: 5, oversample: 50 }).get(0)
+    for (let i = 0; i < wide.keys.length; i++) {
+      expect(wide.distances[i]).toBeCloseTo(refDistance(query, vectorOf(Number(wide.keys[i])), 'l2sq'), 2)
+    }
+    expectCode(() => index.searchSync(query, { k: 5, oversample: 0.5 }), 'ERR_INVALID_ARGUMENT')
+    expectCode(() => index.searchSync(query, { k: 5, oversample: 1001 }), 'ERR_INVALID_ARGUMENT')
+  })
+
+  it('bad compression options are typed errors', () => {
+    const bad: object[] = [
+      { quantization: 'int3' },
+      { quantization: 42 },
+      { quantization: { type: 'sq4', symmetric: true } },
+      { quantization: { type: 'sq8', clipQuantile: 0.5 } },
+      { quantization: { type: 'sq8', subspaces: 4 } },
+      { quantization: { type: 'pq', subspaces: 41 } },
+      { quantization: { type: 'pq', subspaces: 0 } },
+      { quantization: 'sq8', oversample: 0 },
+      { quantization: 'sq8', trainingSize: -1 },
+      { prefixDimensions: DIM },
+      { pcaDimensions: 0 },
+      { prefixDimensions: 8, pcaDimensions: 8 },
+    ]
+    for (const options of bad) {
+      expectCode(() => new HnswIndex({ dimensions: DIM, ...options }), 'ERR_INVALID_ARGUMENT')
+      expectCode(() => new FlatIndex({ dimensions: DIM, ...options }), 'ERR_INVALID_ARGUMENT')
+    }
+    using plain = new FlatIndex({ dimensions: DIM })
+    expectCode(() => plain.trainSync(base.subarray(0, 10 * DIM)), 'ERR_INVALID_ARGUMENT')
+    using quantized = new HnswIndex({ dimensions: DIM, quantization: 'sq8' })
+    expectCode(() => quantized.trainSync(base.subarray(0, 10 * DIM + 3)), 'ERR_DIMENSION_MISMATCH')
+    expectCode(() => quantized.trainSync(new Float32Array(DIM).fill(Number.NaN)), 'ERR_INVALID_ARGUMENT')
+  })
+})

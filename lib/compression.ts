@@ -1,0 +1,103 @@
+import type native = require('./native')
+import { invalidArgument } from './errors'
+import { describe } from './validate'
+
+/** Codecs of the compressed search form. */
+export type QuantizationType = 'none' | 'f16' | 'bf16' | 'sq8' | 'sq4' | 'binary' | 'pq'
+
+/**
+ * How stored vectors are encoded for search, by name or with settings:
+ * - 'f16' / 'bf16': 2 bytes per dimension.
+ * - 'sq8' / 'sq4': 8 or 4 bits per dimension, each dimension's range learnt from data
+ *   (`clipQuantile` trims outliers; `symmetric` (sq8, dot and cosine) quantizes the query too:
+ *   faster, coarser).
+ * - 'binary': 1 bit per dimension (sign after centring on the data mean), Hamming distance.
+ * - 'pq': product quantization, `subspaces` bytes per vector (default a quarter of the searched
+ *   dimensions), 256 k-means centroids per subspace (`iterations` Lloyd rounds, default 25).
+ */
+export type Quantization =
+  | QuantizationType
+  | { type: 'sq8' | 'sq4'; clipQuantile?: number; symmetric?: boolean }
+  | { type: 'pq'; subspaces?: number; iterations?: number }
+  | { type: 'none' | 'f16' | 'bf16' | 'binary' }
+
+/**
+ * Compression options shared by {@link FlatIndex} and {@link HnswIndex}: the index keeps its
+ * full f32 vectors, searches a compact form of them, and rescores the best
+ * `k × oversample` candidates with the full vectors. Codecs that learn from data train once:
+ * with {@link VectorIndex.train}, or by themselves when the index first holds `trainingSize`
+ * vectors. Until then searching throws ERR_NOT_TRAINED.
+ */
+export interface CompressionOptions {
+  /** Codec of the searched form (default 'none': full f32). */
+  quantization?: Quantization
+  /** Candidates rescored per result (1 to 1,000, default 4). */
+  oversample?: number
+  /** Vectors held when the index trains by itself (default 10,000 for 'pq', 1,000 otherwise). */
+  trainingSize?: number
+  /** Matryoshka funnel: search on the first n dimensions (renormalised for cosine), rescore
+   * on all. For embeddings trained with Matryoshka Representation Learning. */
+  prefixDimensions?: number
+  /** Search on a PCA projection to n dimensions learnt from the training sample (centred for
+   * l2sq, uncentred for dot and cosine), optionally quantized; rescore on all. */
+  pcaDimensions?: number
+}
+
+/** Sizes of an index's compressed form (see {@link VectorIndex.compressionStats}). */
+export interface CompressionStats {
+  quantization: QuantizationType
+  trained: boolean
+  /** Dimensions searched (after a prefix or PCA reduction). */
+  searchDimensions: number
+  /** Bytes per vector of the searched form (0 when untrained or uncompressed). */
+  codeSize: number
+  /** Code bytes of the vectors held. */
+  codeBytes: number
+  /** Bytes of the full-precision vectors kept for rescoring. */
+  vectorBytes: number
+  /** Seconds the last training took. */
+  trainingSeconds: number
+}
+
+const TYPES: readonly string[] = ['none', 'f16', 'bf16', 'sq8', 'sq4', 'binary', 'pq']
+
+function positiveInteger(value: unknown, name: string, max: number): number | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw invalidArgument(`${name} must be an integer from 1 to ${max}, got ${describe(value)}`)
+  }
+  return value
+}
+
+/** The native form of the compression options (undefined when none is set). */
+export function nativeCompression(options: CompressionOptions): native.NativeCompressionOptions | undefined {
+  const q = options.quantization
+  const spec: Record<string, unknown> = typeof q === 'string' || q === undefined ? { type: q } : q
+  if (q !== undefined && typeof q !== 'string' && (typeof q !== 'object' || q === null)) {
+    throw invalidArgument(`quantization must be a codec name or an object with a type, got ${describe(q)}`)
+  }
+  const type = spec.type ?? 'none'
+  if (typeof type !== 'string' || !TYPES.includes(type)) {
+    throw invalidArgument(`quantization must be one of ${TYPES.map((t) => `'${t}'`).join(', ')}, got ${describe(type)}`)
+  }
+  const { clipQuantile, symmetric } = spec
+  if (clipQuantile !== undefined && (typeof clipQuantile !== 'number' || !(clipQuantile >= 0 && clipQuantile < 0.5))) {
+    throw invalidArgument(`clipQuantile must be a number in [0, 0.5), got ${describe(clipQuantile)}`)
+  }
+  if (symmetric !== undefined && typeof symmetric !== 'boolean') {
+    throw invalidArgument(`symmetric must be a boolean, got ${describe(symmetric)}`)
+  }
+  const result: native.NativeCompressionOptions = {
+    quantization: type,
+    clipQuantile: clipQuantile as number | undefined,
+    symmetric: symmetric as boolean | undefined,
+    subspaces: positiveInteger(spec.subspaces, 'subspaces', 65536),
+    iterations: positiveInteger(spec.iterations, 'iterations', 1000),
+    oversample: positiveInteger(options.oversample, 'oversample', 1000),
+    trainingSize: positiveInteger(options.trainingSize, 'trainingSize', 4294967295),
+    prefixDimensions: positiveInteger(options.prefixDimensions, 'prefixDimensions', 65535),
+    pcaDimensions: positiveInteger(options.pcaDimensions, 'pcaDimensions', 65535),
+  }
+  const unset = Object.values(result).every((v) => v === undefined || v === 'none')
+  return unset ? undefined : result
+}
