@@ -23,8 +23,8 @@ function expectCode(fn: () => unknown, code: string) {
 
 describe('compressed search forms', () => {
   const forms: [string, Quantization, number][] = [
-    ['sq8', 'sq8', 0.97],
-    ['sq8 symmetric', { type: 'sq8', symmetric: true }, 0.95],
+    ['sq8 (symmetric)', 'sq8', 0.95],
+    ['sq8 asymmetric', { type: 'sq8', symmetric: false }, 0.97],
     ['sq4', 'sq4', 0.9],
     ['pq', { type: 'pq', subspaces: 10 }, 0.85],
     ['binary', 'binary', 0.7],

@@ -9,8 +9,9 @@ export type QuantizationType = 'none' | 'f16' | 'bf16' | 'sq8' | 'sq4' | 'binary
  * How stored vectors are encoded for search, by name or with settings:
  * - 'f16' / 'bf16': 2 bytes per dimension.
  * - 'sq8' / 'sq4': 8 or 4 bits per dimension, each dimension's range learnt from data
- *   (`clipQuantile` trims outliers; `symmetric` (sq8, dot and cosine) quantizes the query too:
- *   faster, coarser).
+ *   (`clipQuantile` trims outliers). SQ8 quantizes the query too by default (`symmetric`:
+ *   integer dot products, faster at the same recall after rescoring); `symmetric: false`
+ *   keeps the query f32.
  * - 'binary': 1 bit per dimension (sign after centring on the data mean), Hamming distance.
  * - 'pq': product quantization, `subspaces` bytes per vector (default a quarter of the searched
  *   dimensions), 256 k-means centroids per subspace (`iterations` Lloyd rounds, default 25).

@@ -17,7 +17,7 @@ pub struct NativeCompressionOptions {
     pub quantization: Option<String>,
     /// SQ: clip each dimension's range to these quantiles of the sample (0 ..< 0.5).
     pub clip_quantile: Option<f64>,
-    /// SQ8: quantize the query too (faster, slightly less exact codes scores).
+    /// SQ8: quantize the query too (default true: faster, same recall after rescoring).
     pub symmetric: Option<bool>,
     /// PQ: subspaces (bytes per code); default a quarter of the searched dimensions.
     pub subspaces: Option<u32>,
@@ -51,8 +51,14 @@ pub fn compression(options: &NativeCompressionOptions, dim: usize) -> napi::Resu
         Reduction::None => dim,
         Reduction::Prefix(n) | Reduction::Pca(n) => n,
     };
-    let sq = || {
-        let mut sq = SqConfig::default();
+    // SQ8 quantizes the query too unless told otherwise: in the `quant` suite it matched
+    // asymmetric recall and was 1.3–2× faster (VNNI integer dot products); SQ4 has no
+    // symmetric form.
+    let sq = |symmetric_by_default: bool| {
+        let mut sq = SqConfig {
+            symmetric: symmetric_by_default,
+            ..SqConfig::default()
+        };
         if let Some(q) = options.clip_quantile {
             sq.clip_quantile = q;
         }
@@ -66,8 +72,8 @@ pub fn compression(options: &NativeCompressionOptions, dim: usize) -> napi::Resu
         "none" => Quantization::None,
         "f16" => Quantization::F16,
         "bf16" => Quantization::Bf16,
-        "sq8" => Quantization::Sq8(sq()),
-        "sq4" => Quantization::Sq4(sq()),
+        "sq8" => Quantization::Sq8(sq(true)),
+        "sq4" => Quantization::Sq4(sq(false)),
         "binary" => Quantization::Binary,
         "pq" => {
             let mut pq = PqConfig::new(options.subspaces.map_or((searched / 4).max(1), |m| m as usize));

@@ -24,7 +24,9 @@ pub use dispatch::{
 pub use memory::advise_huge_pages;
 pub use metric::{ElementType, Metric, UnknownMetric};
 pub use panel::{Expansion, PanelMatrix, QueryRows, TileSink, TileTransform, LANES};
-pub use rows::{nibble_split, padded_len, prefetch_row, RowKernel, NIBBLE_BLOCK, ROW_LANES};
+pub use rows::{
+    nibble_split, padded_len, prefetch_row, HalfFloat, RowKernel, NIBBLE_BLOCK, ROW_LANES,
+};
 pub use simsimd::{bf16, f16};
 pub use topk::{Neighbor, TopK};
 

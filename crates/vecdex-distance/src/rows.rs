@@ -114,6 +114,26 @@ impl RowKernel {
     }
 }
 
+/// Storage formats of 2-byte floats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HalfFloat {
+    /// IEEE 754 binary16.
+    F16,
+    /// bfloat16: the high half of an f32.
+    Bf16,
+}
+
+impl HalfFloat {
+    /// The f32 value of the 2-byte float `bits`.
+    #[inline]
+    pub fn to_f32(self, bits: u16) -> f32 {
+        match self {
+            HalfFloat::F16 => half::f16::from_bits(bits).to_f32(),
+            HalfFloat::Bf16 => f32::from_bits(u32::from(bits) << 16),
+        }
+    }
+}
+
 /// Cache lines of a row requested by [`prefetch_row`].
 const PREFETCH_LINES: usize = 8;
 
@@ -163,6 +183,34 @@ impl RowKernel {
             return unsafe { x86::l2_u8_avx512(residual, steps, codes) };
         }
         plain::l2_u8(residual, steps, codes)
+    }
+
+    /// `Σ qᵢ·xᵢ` of an f32 query and a row stored as 2-byte floats (`format`, little-endian),
+    /// over `min(query.len(), code.len() / 2)` dimensions (any length).
+    #[inline]
+    pub fn dot_half(self, format: HalfFloat, query: &[f32], code: &[u8]) -> f32 {
+        let len = query.len().min(code.len() / 2);
+        let (query, code) = (&query[..len], &code[..2 * len]);
+        #[cfg(target_arch = "x86_64")]
+        if self.bytes {
+            // SAFETY: `bytes` is set only when the CPU has AVX-512 F, BW and VL; `code` holds
+            // `2 × query.len()` bytes.
+            return unsafe { x86::half_avx512::<false>(format, query, code) };
+        }
+        plain::half(format, query, code, |q, x| q * x)
+    }
+
+    /// `Σ (qᵢ − xᵢ)²` of an f32 query and a row of 2-byte floats; as [`RowKernel::dot_half`].
+    #[inline]
+    pub fn l2_half(self, format: HalfFloat, query: &[f32], code: &[u8]) -> f32 {
+        let len = query.len().min(code.len() / 2);
+        let (query, code) = (&query[..len], &code[..2 * len]);
+        #[cfg(target_arch = "x86_64")]
+        if self.bytes {
+            // SAFETY: as in `dot_half`.
+            return unsafe { x86::half_avx512::<true>(format, query, code) };
+        }
+        plain::half(format, query, code, |q, x| (q - x) * (q - x))
     }
 
     /// `Σ bᵢ·cᵢ` of i8 weights and u8 codes over their common length, exact in i32 (the form of
@@ -223,7 +271,16 @@ impl RowKernel {
 /// keep independent sums per lane (as `dot_scalar`) so the compiler can use the target's
 /// baseline SIMD.
 mod plain {
-    use super::NIBBLE_BLOCK;
+    use super::{HalfFloat, NIBBLE_BLOCK};
+
+    /// `Σ f(qᵢ, xᵢ)` of a query and a row of 2-byte floats, in eight interleaved sums.
+    pub fn half(format: HalfFloat, query: &[f32], code: &[u8], f: impl Fn(f32, f32) -> f32) -> f32 {
+        let mut acc = [0f32; LANES];
+        for (i, (q, x)) in query.iter().zip(code.chunks_exact(2)).enumerate() {
+            acc[i % LANES] += f(*q, format.to_f32(u16::from_le_bytes([x[0], x[1]])));
+        }
+        acc.iter().sum()
+    }
 
     const LANES: usize = 8;
     const HALF: usize = NIBBLE_BLOCK / 2;
@@ -429,6 +486,79 @@ mod x86 {
         _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(unsafe {
             _mm_maskz_loadu_epi8(mask, p.cast())
         }))
+    }
+
+    /// 16 two-byte floats at `p` as f32, the lanes of `mask` only (the others 0, never read).
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512 F, BW and VL; the lanes of `mask` are inside one allocation.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn halves16(format: super::HalfFloat, p: *const u8, mask: __mmask16) -> __m512 {
+        // SAFETY: masked-off lanes are not accessed (no fault); the caller bounds the others.
+        let bits = unsafe { _mm256_maskz_loadu_epi16(mask, p.cast()) };
+        match format {
+            super::HalfFloat::F16 => _mm512_cvtph_ps(bits),
+            super::HalfFloat::Bf16 => {
+                _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(bits)))
+            }
+        }
+    }
+
+    /// `Σ qᵢ·xᵢ` (or `Σ (qᵢ − xᵢ)²` when `L2`) of an f32 query and a row of 2-byte floats.
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512 F, BW and VL; `code.len() == 2 × query.len()`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub unsafe fn half_avx512<const L2: bool>(
+        format: super::HalfFloat,
+        query: &[f32],
+        code: &[u8],
+    ) -> f32 {
+        let n = query.len().min(code.len() / 2);
+        let (pq, pc) = (query.as_ptr(), code.as_ptr());
+        let mut acc0 = _mm512_setzero_ps();
+        let mut acc1 = _mm512_setzero_ps();
+        let step = |acc: __m512, q: __m512, x: __m512| {
+            if L2 {
+                let d = _mm512_sub_ps(q, x);
+                _mm512_fmadd_ps(d, d, acc)
+            } else {
+                _mm512_fmadd_ps(q, x, acc)
+            }
+        };
+        let mut i = 0;
+        // SAFETY: full steps read 16 values at `i + 16 <= n`; the last step reads the `n − i`
+        // values of its mask; all inside both slices.
+        unsafe {
+            while i + 32 <= n {
+                acc0 = step(
+                    acc0,
+                    _mm512_loadu_ps(pq.add(i)),
+                    halves16(format, pc.add(2 * i), !0),
+                );
+                acc1 = step(
+                    acc1,
+                    _mm512_loadu_ps(pq.add(i + 16)),
+                    halves16(format, pc.add(2 * i + 32), !0),
+                );
+                i += 32;
+            }
+            if i + 16 <= n {
+                acc0 = step(
+                    acc0,
+                    _mm512_loadu_ps(pq.add(i)),
+                    halves16(format, pc.add(2 * i), !0),
+                );
+                i += 16;
+            }
+            if i < n {
+                let m = mask16(n - i);
+                let q = _mm512_maskz_loadu_ps(m, pq.add(i));
+                acc1 = step(acc1, q, halves16(format, pc.add(2 * i), m));
+            }
+        }
+        _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1))
     }
 
     /// # Safety
@@ -733,6 +863,59 @@ mod x86 {
 mod tests {
     use super::*;
     use crate::scalar;
+
+    #[test]
+    fn half_float_kernels_match_plain_loops() {
+        let fast = RowKernel::default();
+        let mut seed = 0x9E37_79B9u32;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            (seed as f32 / u32::MAX as f32) * 4.0 - 2.0
+        };
+        for len in [1usize, 15, 16, 17, 31, 32, 33, 100, 129, 784] {
+            let query: Vec<f32> = (0..len).map(|_| next()).collect();
+            for format in [HalfFloat::F16, HalfFloat::Bf16] {
+                let code: Vec<u8> = (0..len)
+                    .flat_map(|_| {
+                        let x = next();
+                        let bits = match format {
+                            HalfFloat::F16 => half::f16::from_f32(x).to_bits(),
+                            HalfFloat::Bf16 => half::bf16::from_f32(x).to_bits(),
+                        };
+                        bits.to_le_bytes()
+                    })
+                    .collect();
+                let values: Vec<f64> = code
+                    .chunks_exact(2)
+                    .map(|b| f64::from(format.to_f32(u16::from_le_bytes([b[0], b[1]]))))
+                    .collect();
+                let dot: f64 = query
+                    .iter()
+                    .zip(&values)
+                    .map(|(q, x)| f64::from(*q) * x)
+                    .sum();
+                let l2: f64 = query
+                    .iter()
+                    .zip(&values)
+                    .map(|(q, x)| (f64::from(*q) - x).powi(2))
+                    .sum();
+                for kernel in [fast, RowKernel::new(SimdLevel::Scalar)] {
+                    let got_dot = f64::from(kernel.dot_half(format, &query, &code));
+                    let got_l2 = f64::from(kernel.l2_half(format, &query, &code));
+                    assert!(
+                        (got_dot - dot).abs() <= 1e-4 * (len as f64),
+                        "{format:?} {len} dot"
+                    );
+                    assert!(
+                        (got_l2 - l2).abs() <= 1e-4 * l2.max(1.0),
+                        "{format:?} {len} l2"
+                    );
+                }
+            }
+        }
+    }
     use crate::Metric;
 
     /// Every kernel this CPU can run: each level, and AVX-512 with and without VNNI.

@@ -1,17 +1,19 @@
-//! f16 and bf16 storage: two bytes per dimension, the query stays f32.
+//! f16 and bf16 storage: two bytes per dimension, the query stays f32 and each code is widened
+//! to f32 in SIMD registers as it is scored (`RowKernel::dot_half` / `l2_half`).
 
 use half::{bf16, f16};
-use vecdex_distance::Metric;
+use vecdex_distance::{HalfFloat, Metric, RowKernel};
 
 use crate::codec::{check_metric, Codec, QuantError};
 
 macro_rules! half_codec {
-    ($name:ident, $half:ty, $what:literal) => {
+    ($name:ident, $half:ty, $format:expr, $what:literal) => {
         #[doc = concat!("Stores each value as ", $what, " (little-endian); nothing to train.")]
         #[derive(Debug, Clone, PartialEq)]
         pub struct $name {
             dim: usize,
             metric: Metric,
+            kernel: RowKernel,
         }
 
         impl $name {
@@ -22,7 +24,11 @@ macro_rules! half_codec {
                         concat!($what, ": dimensions must be at least 1").into(),
                     ));
                 }
-                Ok($name { dim, metric })
+                Ok($name {
+                    dim,
+                    metric,
+                    kernel: RowKernel::default(),
+                })
             }
 
             #[inline]
@@ -62,27 +68,16 @@ macro_rules! half_codec {
                 query.to_vec()
             }
 
+            #[inline]
             fn score(&self, query: &Vec<f32>, code: &[u8]) -> f32 {
-                let mut acc = 0f32;
                 match self.metric {
-                    Metric::L2sq => {
-                        for (i, q) in query.iter().enumerate() {
-                            let d = q - Self::value(code, i);
-                            acc += d * d;
-                        }
-                        acc
-                    }
-                    _ => {
-                        for (i, q) in query.iter().enumerate() {
-                            acc += q * Self::value(code, i);
-                        }
-                        1.0 - acc
-                    }
+                    Metric::L2sq => self.kernel.l2_half($format, query, code),
+                    _ => 1.0 - self.kernel.dot_half($format, query, code),
                 }
             }
         }
     };
 }
 
-half_codec!(F16Codec, f16, "f16");
-half_codec!(Bf16Codec, bf16, "bf16");
+half_codec!(F16Codec, f16, HalfFloat::F16, "f16");
+half_codec!(Bf16Codec, bf16, HalfFloat::Bf16, "bf16");
