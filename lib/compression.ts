@@ -32,7 +32,7 @@ export type Quantization =
 export interface CompressionOptions {
   /** Codec of the searched form (default 'none': full f32). */
   quantization?: Quantization
-  /** Candidates rescored per result (1 to 1,000, default 4). */
+  /** Candidates rescored per result (1 to 1,000; default 10 for 'pq' and 'binary', 4 otherwise). */
   oversample?: number
   /** Vectors held when the index trains by itself (default 10,000 for 'pq', 1,000 otherwise). */
   trainingSize?: number

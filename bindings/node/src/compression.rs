@@ -102,7 +102,7 @@ pub fn compression(options: &NativeCompressionOptions, dim: usize) -> napi::Resu
         ));
     }
     if let Some(oversample) = options.oversample {
-        compression.oversample = oversample as usize;
+        compression.oversample = Some(oversample as usize);
     }
     if let Some(size) = options.training_size {
         if !(size >= 1.0 && size.fract() == 0.0 && size <= 4_294_967_295.0) {

@@ -15,7 +15,8 @@ pub mod validate;
 
 pub use cancel::StopFlag;
 pub use compression::{
-    Compression, CompressionStats, Quantization, Reduction, RescoreParams, DEFAULT_OVERSAMPLE,
+    Compression, CompressionStats, Quantization, Reduction, RescoreParams, COARSE_OVERSAMPLE,
+    DEFAULT_OVERSAMPLE,
 };
 pub use error::{catch_panic, Error, Result};
 pub use filter::{IndexVersion, KeyFilter, SlotSet};

@@ -367,7 +367,7 @@ fn bad_compression_settings_are_refused() {
     let config = HnswConfig::new(16, Metric::Cosine);
     let bad = [
         Compression {
-            oversample: 0,
+            oversample: Some(0),
             ..Compression::default()
         },
         compression(Quantization::None, Reduction::Prefix(16)),
