@@ -205,7 +205,7 @@ export interface NativeCompressionOptions {
   quantization?: string
   /** SQ: clip each dimension's range to these quantiles of the sample (0 ..< 0.5). */
   clipQuantile?: number
-  /** SQ8: quantize the query too (faster, slightly less exact codes scores). */
+  /** SQ8: quantize the query too (default true: faster, same recall after rescoring). */
   symmetric?: boolean
   /** PQ: subspaces (bytes per code); default a quarter of the searched dimensions. */
   subspaces?: number

@@ -123,6 +123,7 @@ describe('compressed search forms', () => {
       { prefixDimensions: DIM },
       { pcaDimensions: 0 },
       { prefixDimensions: 8, pcaDimensions: 8 },
+      { pcaDimensions: 8, trainingSize: 1 },
     ]
     for (const options of bad) {
       expectCode(() => new HnswIndex({ dimensions: DIM, ...options }), 'ERR_INVALID_ARGUMENT')

@@ -209,6 +209,11 @@ impl Compression {
             if size == 0 {
                 return Err(Error::invalid("trainingSize must be at least 1"));
             }
+            if size < 2 && matches!(self.reduction, Reduction::Pca(_)) {
+                return Err(Error::invalid(
+                    "trainingSize must be at least 2 with pcaDimensions (a PCA needs two vectors)",
+                ));
+            }
         }
         Ok(())
     }
