@@ -16,8 +16,10 @@ import * as overhead from './suites/overhead.mjs'
 import * as eventloop from './suites/eventloop.mjs'
 import * as ann from './suites/ann.mjs'
 import * as filter from './suites/filter.mjs'
+import * as quant from './suites/quant.mjs'
+import { CODEC_HELP, QUANT_PEERS, codecsPerEngine } from './adapters/quant/index.mjs'
 
-const SUITES = { exact, single, overhead, eventloop, ann, filter }
+const SUITES = { exact, single, overhead, eventloop, ann, filter, quant }
 
 /**
  * @typedef {object} SuiteContext
@@ -30,7 +32,8 @@ const SUITES = { exact, single, overhead, eventloop, ann, filter }
  * @property {number | undefined} runs   --runs, if given (suites have their own defaults)
  * @property {number | undefined} m               --m (ann)
  * @property {number | undefined} efConstruction  --ef-construction (ann)
- * @property {number[] | undefined} ef            --ef list (ann)
+ * @property {number[] | undefined} ef            --ef list (ann, quant)
+ * @property {string[] | undefined} codecs        --codecs list (quant)
  * @property {(msg: string) => void} log   progress, on stderr
  */
 
@@ -50,6 +53,7 @@ const OPTIONS = /** @type {const} */ ({
   'ef-construction': { type: 'string' },
   ef: { type: 'string' },
   orders: { type: 'string' },
+  codecs: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 })
 
@@ -68,18 +72,20 @@ Options:
   -s, --suite <name>          ${Object.keys(SUITES).join(' | ')} | all (required)
   -d, --dataset <name>        see Datasets (default: the suite's own)
       --peers <list>          all | comma-separated list (default all); exact and single:
-                              ${PEERS.join(',')}; ann: ${ANN_PEERS.join(',')}
-  -q, --queries <n>           queries to run (default: exact 1000, single 50, ann 1000)
+                              ${PEERS.join(',')}; ann: ${ANN_PEERS.join(',')}; quant: ${QUANT_PEERS.join(',')}
+  -q, --queries <n>           queries to run (default: exact 1000, single 50, ann and quant 1000)
   -k, --k <n>                 neighbours per query (default 10)
   -t, --threads <n>           threads for vecdex's pool (VECDEX_THREADS), usearch, OpenBLAS,
                               LanceDB (LANCE_CPU_THREADS); builds and batch searches (default 2)
       --limit <n>             use at most n base vectors
-      --runs <n>              timed runs per engine (exact: 5) or per sweep point and mode (ann: 3)
-      --m <n>                 ann: HNSW neighbours per node, every engine (default ${ann.DEFAULT_M})
-      --ef-construction <n>   ann: HNSW build candidate list, every engine (default ${ann.DEFAULT_EF_CONSTRUCTION})
+      --runs <n>              timed runs per engine (exact: 5) or per sweep point and mode (ann, quant: 3)
+      --m <n>                 ann, quant: HNSW neighbours per node, every engine (default ${ann.DEFAULT_M})
+      --ef-construction <n>   ann, quant: HNSW build candidate list, every engine (default ${ann.DEFAULT_EF_CONSTRUCTION})
       --orders <list>         ann: also measure vecdex with these insertion orders, e.g. random,lid
                               (engines "vecdex[random]", …; "vecdex" itself uses the default, given)
-      --ef <list>             ann: efSearch sweep, comma-separated (default ${ann.DEFAULT_EF.join(',')})
+      --ef <list>             ann, quant: efSearch sweep, comma-separated (default ${ann.DEFAULT_EF.join(',')})
+      --codecs <list>         quant: codecs to measure, comma-separated (default: all of each engine's
+                              defaults); ${CODEC_HELP}
       --queries-file <f>      .fvecs/.bvecs queries for file: datasets
       --groundtruth-file <f>  .ivecs exact neighbours for file: datasets
       --metric <m>            l2sq | cosine | dot for file: datasets (default l2sq)
@@ -131,7 +137,7 @@ async function main() {
       return 2
     }
   }
-  let threads, k, queries, limit, runs, m, efConstruction, ef
+  let threads, k, queries, limit, runs, m, efConstruction, ef, codecs
   try {
     threads = positiveInt(v.threads, '--threads')
     k = positiveInt(v.k, '--k')
@@ -141,6 +147,8 @@ async function main() {
     m = positiveInt(v.m, '--m')
     efConstruction = positiveInt(v['ef-construction'], '--ef-construction')
     ef = v.ef === undefined ? undefined : v.ef.split(',').map((s) => positiveInt(s.trim(), '--ef'))
+    codecs = v.codecs === undefined ? undefined : v.codecs.split(',').map((s) => s.trim()).filter(Boolean)
+    if (codecs) codecsPerEngine(codecs)
     peerNames(v.peers, ALL_PEERS)
     if (v.metric && !['l2sq', 'cosine', 'dot'].includes(v.metric)) throw new Error(`--metric must be l2sq, cosine or dot, got "${v.metric}"`)
   } catch (error) {
@@ -183,6 +191,7 @@ async function main() {
       efConstruction,
       ef,
       orders: v.orders?.split(',').map((s) => s.trim()).filter(Boolean),
+      codecs,
       log,
     }
     const started = new Date()

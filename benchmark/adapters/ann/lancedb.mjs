@@ -20,7 +20,7 @@ const REFINE_FACTOR = 2
 const IN_FLIGHT_PER_THREAD = 4
 
 /** Runs fn(0 … count − 1) with at most `limit` calls pending at once; results in input order. */
-async function mapLimited(count, limit, fn) {
+export async function mapLimited(count, limit, fn) {
   const out = new Array(count)
   let next = 0
   const worker = async () => {
@@ -33,8 +33,14 @@ async function mapLimited(count, limit, fn) {
   return out
 }
 
-/** @returns {import('./index.mjs').AnnAdapter} */
-export function createLancedbAnnAdapter({ threads, refineFactor = REFINE_FACTOR, inFlightPerThread = IN_FLIGHT_PER_THREAD }) {
+/**
+ * HNSW-SQ by default (the ann suite). The quant suite (adapters/quant/lancedb.mjs) also builds
+ * `ivfPq: { numPartitions, numSubVectors, numBits }` (IVF_PQ: flat PQ codes in numPartitions lists;
+ * setEf then sets nprobes, the lists searched) and picks its own refineFactor (0: no refine).
+ * @param {{ threads: number, refineFactor?: number, inFlightPerThread?: number, ivfPq?: { numPartitions: number, numSubVectors: number, numBits: 4 | 8 }, name?: string }} options
+ * @returns {import('./index.mjs').AnnAdapter}
+ */
+export function createLancedbAnnAdapter({ threads, refineFactor = REFINE_FACTOR, inFlightPerThread = IN_FLIGHT_PER_THREAD, ivfPq, name = 'lancedb' }) {
   /** @type {any} */
   let lancedb = null
   /** @type {any} */
@@ -47,23 +53,33 @@ export function createLancedbAnnAdapter({ threads, refineFactor = REFINE_FACTOR,
   let dim = 0
   let distanceType = 'l2'
   let ef = 64
+  /** refineFactor of the searches that follow (the quant suite's sweep may lower it). */
+  let refine = refineFactor
   let cpuThreads = threads
   const inFlight = inFlightPerThread * threads
   const details = {}
 
   /** One query: the rows' `id` column (Int32Array), best first. */
   const searchOne = async (query, k) => {
-    // LanceDB rejects ef < limit × refineFactor ("ef must be greater than or equal to k").
-    let q = table.vectorSearch(query).column('vector').distanceType(distanceType).nprobes(1).ef(Math.max(ef, k * (refineFactor || 1))).limit(k)
-    if (refineFactor) q = q.refineFactor(refineFactor)
+    let q = table.vectorSearch(query).column('vector').distanceType(distanceType)
+    // IVF_PQ: the sweep value is nprobes. HNSW-SQ: LanceDB rejects ef < limit × refineFactor
+    // ("ef must be greater than or equal to k").
+    q = ivfPq ? q.nprobes(ef).limit(k) : q.nprobes(1).ef(Math.max(ef, k * (refine || 1))).limit(k)
+    if (refine) q = q.refineFactor(refine)
     const result = await q.select(['id', '_distance']).toArrow()
     return result.getChild('id').toArray()
   }
 
+  const pqNotes = ivfPq && {
+    build: `createTable (Arrow table: id, vector) in a temp dir, then createIndex(Index.ivfPq({ numPartitions: ${ivfPq.numPartitions}, numSubVectors: ${ivfPq.numSubVectors}, numBits: ${ivfPq.numBits}, distanceType })): IVF k-means and PQ training happen inside createIndex`,
+    single: `one query at a time, awaited: vectorSearch(q).nprobes(sweep value)${refineFactor ? `.refineFactor(${refineFactor})` : ''}.limit(k).select(['id', '_distance']).toArrow()`,
+    batch: `the same query builder for every query, at most ${inFlight} in flight (${inFlightPerThread} per thread): LanceDB has no batch search call`,
+    other: `IVF_PQ: the nprobes nearest lists are scanned on PQ codes (${ivfPq.numSubVectors} × ${ivfPq.numBits} bits)${refineFactor ? `, then limit × ${refineFactor} candidates are re-ranked with the f32 vectors of the table (refineFactor ${refineFactor})` : ' (no refine step)'}`,
+  }
   return {
-    name: 'lancedb',
+    name,
     version: null,
-    notes: {
+    notes: pqNotes || {
       build: 'createTable (Arrow table: id, vector) in a temp dir, then createIndex(Index.hnswSq({ m, efConstruction, numPartitions: 1, distanceType })): HNSW-SQ, 8-bit scalar-quantised codes',
       single: `one query at a time, awaited: vectorSearch(q).nprobes(1).ef(max(ef, k × ${refineFactor || 1}))${refineFactor ? `.refineFactor(${refineFactor})` : ''}.limit(k).select(['id', '_distance']).toArrow() (async only: runs on LanceDB's threads)`,
       batch: `the same query builder for every query, at most ${inFlight} in flight (${inFlightPerThread} per thread): LanceDB has no batch search call`,
@@ -96,7 +112,10 @@ export function createLancedbAnnAdapter({ threads, refineFactor = REFINE_FACTOR,
       const started = performance.now()
       table = await db.createTable('vectors', new arrow.Table({ id: ids, vector: vectors }))
       const ingested = performance.now()
-      await table.createIndex('vector', { config: lancedb.Index.hnswSq({ distanceType, m, efConstruction, numPartitions: 1 }) })
+      const config = ivfPq
+        ? lancedb.Index.ivfPq({ distanceType, numPartitions: ivfPq.numPartitions, numSubVectors: ivfPq.numSubVectors, numBits: ivfPq.numBits })
+        : lancedb.Index.hnswSq({ distanceType, m, efConstruction, numPartitions: 1 })
+      await table.createIndex('vector', { config })
       const indexed = performance.now()
       const [index] = await table.listIndices()
       details.index = index ? { name: index.name, indexType: index.indexType, sizeBytes: index.sizeBytes, numIndexedRows: index.numIndexedRows } : undefined
@@ -115,13 +134,15 @@ export function createLancedbAnnAdapter({ threads, refineFactor = REFINE_FACTOR,
     async memory() {
       const bytes = details.index?.sizeBytes
       if (typeof bytes !== 'number') return undefined
-      return { bytes, source: `index files (listIndices sizeBytes: graph + SQ codes); the f32 vectors stay in the table (${details.tableDataBytes} bytes on disk)` }
+      return { bytes, source: `index files (listIndices sizeBytes: ${ivfPq ? 'IVF centroids + PQ codebooks and codes' : 'graph + SQ codes'}); the f32 vectors stay in the table (${details.tableDataBytes} bytes on disk)` }
     },
     stats() {
       return details
     },
+    /** value: ef (nprobes for IVF_PQ), or { efSearch, oversample } (the quant suite's sweep: oversample = refineFactor). */
     setEf(value) {
-      ef = value
+      ef = typeof value === 'object' ? value.efSearch : value
+      refine = typeof value === 'object' ? value.oversample : refineFactor
     },
     prepare(queries, q) {
       return rowViews(queries.subarray(0, q * dim), dim)

@@ -13,8 +13,19 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { loadPeer, makeTempDir, normaliseInto, normalisedRows, removeTempDir, rowKeys, rowViews } from '../common.mjs'
 
-/** @returns {import('./index.mjs').AnnAdapter} */
-export function createUsearchAnnAdapter() {
+/** usearch metric per dataset metric for f32 vectors (cosine: 'ip' on unit-length vectors). */
+const F32_METRICS = { cosine: 'ip', l2sq: 'l2sq', dot: 'ip' }
+
+/**
+ * Also drives usearch's compressed storage for the quant suite (adapters/quant/usearch.mjs):
+ * `quantization` ('f32' | 'i8' | 'b1' | …), `metrics` (usearch metric per dataset metric) and
+ * `centre` (subtract the mean of the first `params.sampleRows` base rows, after normalising,
+ * from every vector and query: usearch's b1 cast keeps the sign bit and its i8 cast scales each
+ * vector to unit length, so both work on centred data; l2 distances are unchanged by it).
+ * @param {{ quantization?: string, metrics?: Record<string, string>, centre?: boolean, name?: string }} [options]
+ * @returns {import('./index.mjs').AnnAdapter}
+ */
+export function createUsearchAnnAdapter({ quantization = 'f32', metrics = F32_METRICS, centre = false, name = 'usearch' } = {}) {
   /** @type {any} */
   let usearch = null
   /** @type {any} */
@@ -28,8 +39,17 @@ export function createUsearchAnnAdapter() {
   let cosine = false
   /** Scratch row for normalising one query (the binding copies nothing it keeps). */
   let unit = null
+  /** With `centre`: the mean subtracted from every (normalised) vector and query. */
+  let mean = null
+  /** Vectors or queries in the index's form: unit length for cosine, then centred if asked. */
+  const indexForm = (matrix, dim) => {
+    if (!cosine && !mean) return matrix
+    const out = cosine ? normalisedRows(matrix, dim) : matrix.slice()
+    if (mean) for (let i = 0; i < out.length; i += dim) for (let j = 0; j < dim; j++) out[i + j] -= mean[j]
+    return out
+  }
   return {
-    name: 'usearch',
+    name,
     version: null,
     notes: {
       build: 'Index.add(keys, vectors, threads): parallel insert',
@@ -46,21 +66,27 @@ export function createUsearchAnnAdapter() {
       return true
     },
     async build(dataset, params) {
-      const metrics = { cosine: 'ip', l2sq: 'l2sq', dot: 'ip' }
       cosine = dataset.metric === 'cosine'
       unit = new Float32Array(dataset.dim)
       threads = params.threads
+      if (centre) {
+        const rows = Math.min(dataset.n, params.sampleRows ?? dataset.n)
+        const sample = indexForm(dataset.base.subarray(0, rows * dataset.dim), dataset.dim)
+        mean = new Float32Array(dataset.dim)
+        for (let i = 0; i < sample.length; i += dataset.dim) for (let j = 0; j < dataset.dim; j++) mean[j] += sample[i + j]
+        for (let j = 0; j < dataset.dim; j++) mean[j] /= rows
+      }
       config = {
         dimensions: dataset.dim,
         metric: metrics[dataset.metric],
-        quantization: 'f32',
+        quantization,
         connectivity: params.m,
         expansion_add: params.efConstruction,
         expansion_search: 64,
         multi: false,
       }
       index = new usearch.Index(config)
-      index.add(rowKeys(dataset.n), cosine ? normalisedRows(dataset.base, dataset.dim) : dataset.base, threads)
+      index.add(rowKeys(dataset.n), indexForm(dataset.base, dataset.dim), threads)
       this.batchThreads = threads
       return { threads, threadsNote: 'threads argument of Index.add', details: { config } }
     },
@@ -87,12 +113,19 @@ export function createUsearchAnnAdapter() {
     async searchSequential(prepared, k, from, to) {
       const { rows } = prepared
       const out = new Array(to - from)
-      if (cosine) for (let i = from; i < to; i++) out[i - from] = index.search(normaliseInto(rows[i], unit), k, 1).keys
+      if (mean) {
+        for (let i = from; i < to; i++) {
+          if (cosine) normaliseInto(rows[i], unit)
+          else unit.set(rows[i])
+          for (let j = 0; j < unit.length; j++) unit[j] -= mean[j]
+          out[i - from] = index.search(unit, k, 1).keys
+        }
+      } else if (cosine) for (let i = from; i < to; i++) out[i - from] = index.search(normaliseInto(rows[i], unit), k, 1).keys
       else for (let i = from; i < to; i++) out[i - from] = index.search(rows[i], k, 1).keys
       return out
     },
     async searchBatch(prepared, k) {
-      const r = index.search(cosine ? normalisedRows(prepared.all, config.dimensions) : prepared.all, k, threads)
+      const r = index.search(indexForm(prepared.all, config.dimensions), k, threads)
       if (prepared.q === 1) return [r.keys]
       return { keys: r.keys, k: r.k, counts: r.counts }
     },
