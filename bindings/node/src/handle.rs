@@ -112,10 +112,7 @@ macro_rules! common_index_methods {
                 vectors: napi::bindgen_prelude::Float32ArraySlice,
             ) -> napi::Result<()> {
                 self.handle.write_sync(&env, |shared| {
-                    let mut index = shared.index.write();
-                    let result = index.add_batch(&keys, &vectors);
-                    shared.refresh_stats(&index);
-                    result
+                    shared.write(|index| index.add_batch(&keys, &vectors))
                 })
             }
 
@@ -166,12 +163,8 @@ macro_rules! common_index_methods {
                 env: napi::Env,
                 sample: napi::bindgen_prelude::Float32ArraySlice,
             ) -> napi::Result<()> {
-                self.handle.write_sync(&env, |shared| {
-                    let mut index = shared.index.write();
-                    let result = index.train_on(&sample);
-                    shared.refresh_stats(&index);
-                    result
-                })
+                self.handle
+                    .write_sync(&env, |shared| shared.write(|index| index.train_on(&sample)))
             }
 
             /// Async twin of `trainSync` (the sample is copied first). Searches wait while
@@ -184,10 +177,7 @@ macro_rules! common_index_methods {
             ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
                 let sample = sample.to_vec();
                 self.handle.spawn_write(env, move |shared| {
-                    let mut index = shared.index.write();
-                    let result = index.train_on(&sample);
-                    shared.refresh_stats(&index);
-                    result
+                    shared.write(|index| index.train_on(&sample))
                 })
             }
 
@@ -307,6 +297,14 @@ impl<I: IndexFigures> Shared<I> {
     pub fn refresh_stats(&self, index: &I) {
         self.len.store(index.stored() as u64, Ordering::Relaxed);
         self.memory.store(index.bytes() as u64, Ordering::Relaxed);
+    }
+
+    /// Runs `change` under the write lock, then refreshes the size and memory figures.
+    pub fn write<T>(&self, change: impl FnOnce(&mut I) -> vecdex::Result<T>) -> vecdex::Result<T> {
+        let mut index = self.index.write();
+        let result = change(&mut index);
+        self.refresh_stats(&index);
+        result
     }
 }
 

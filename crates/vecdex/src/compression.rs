@@ -26,7 +26,7 @@ use vecdex_quant::{
 
 use crate::error::{Error, Result};
 use crate::threads;
-use crate::validate::normalize;
+use crate::validate::{check_matrix, normalize};
 
 /// How stored vectors are encoded for search.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -502,7 +502,7 @@ impl Codes {
 
     /// Trains on `sample` (row-major full vectors, already normalised for cosine) and drops any
     /// earlier model: the caller re-encodes every stored vector next ([`Self::encode_slots`]).
-    pub(crate) fn train(&mut self, sample: &[f32], capacity: usize) -> Result<()> {
+    fn train(&mut self, sample: &[f32], capacity: usize) -> Result<()> {
         let started = Instant::now();
         let encoder = threads::run(|| self.build_encoder(sample))?;
         self.training_seconds = started.elapsed().as_secs_f64();
@@ -512,6 +512,50 @@ impl Codes {
         self.blocks = Vec::new();
         self.encoder = Some(encoder);
         self.grow_bytes(bytes)
+    }
+
+    /// Trains on a caller's `sample` (row-major vectors, validated here and normalised for
+    /// cosine like stored ones); the caller re-encodes every stored vector next.
+    pub(crate) fn train_on_sample(&mut self, sample: &[f32], capacity: usize) -> Result<()> {
+        if !self.is_enabled() {
+            return Err(Error::invalid(
+                "train: this index has no quantization or reduction to train",
+            ));
+        }
+        check_matrix(
+            sample,
+            self.dim,
+            "training sample",
+            self.metric == Metric::Cosine,
+        )?;
+        let sample = normalized_sample(sample, self.dim, self.metric);
+        self.train(&sample, capacity)
+    }
+
+    /// Trains by itself on up to [`AUTO_TRAINING_SAMPLE`] vectors: the `held` slots (evenly
+    /// spaced, read with `vector(slot, out)`), then rows of the incoming `batch` (validated,
+    /// not yet normalised). Nothing changes if training fails.
+    pub(crate) fn train_by_itself(
+        &mut self,
+        held: &[u32],
+        vector: &(dyn Fn(u32, &mut [f32]) + Sync),
+        batch: &[f32],
+        capacity: usize,
+    ) -> Result<()> {
+        let dim = self.dim;
+        let stored = held.len().min(AUTO_TRAINING_SAMPLE);
+        let mut sample = vec![0f32; stored * dim];
+        sample
+            .chunks_exact_mut(dim)
+            .enumerate()
+            .for_each(|(i, row)| vector(held[i * held.len() / stored], row));
+        let room = (AUTO_TRAINING_SAMPLE - stored) * dim;
+        sample.extend(normalized_sample(
+            &batch[..batch.len().min(room)],
+            dim,
+            self.metric,
+        ));
+        self.train(&sample, capacity)
     }
 
     /// Room for the codes of `slots` slots (nothing before training).
@@ -725,24 +769,8 @@ fn prefetch_bytes(bytes: &[u8]) {
     let _ = bytes;
 }
 
-/// Sample rows for training by itself: up to [`AUTO_TRAINING_SAMPLE`] of the `held` slots,
-/// evenly spaced, read with `vector(slot, out)`.
-pub(crate) fn training_sample(
-    slots: &[u32],
-    dim: usize,
-    vector: &(dyn Fn(u32, &mut [f32]) + Sync),
-) -> Vec<f32> {
-    let rows = slots.len().min(AUTO_TRAINING_SAMPLE);
-    let mut sample = vec![0f32; rows * dim];
-    sample
-        .chunks_exact_mut(dim)
-        .enumerate()
-        .for_each(|(i, row)| vector(slots[i * slots.len() / rows], row));
-    sample
-}
-
 /// A copy of `sample` (validated rows), normalised for cosine as stored vectors are.
-pub(crate) fn normalized_sample(sample: &[f32], dim: usize, metric: Metric) -> Vec<f32> {
+fn normalized_sample(sample: &[f32], dim: usize, metric: Metric) -> Vec<f32> {
     let mut rows = sample.to_vec();
     if metric == Metric::Cosine {
         rows.chunks_exact_mut(dim).for_each(normalize);

@@ -19,8 +19,7 @@ use std::sync::Arc;
 
 use crate::cancel::StopFlag;
 use crate::compression::{
-    normalized_sample, training_sample, with_codec, CodeQuery, Codes, Compression,
-    CompressionStats, RescoreParams,
+    with_codec, CodeQuery, Codes, Compression, CompressionStats, RescoreParams,
 };
 use crate::error::{Error, Result};
 use crate::filter::{IndexVersion, KeyFilter, SlotSet};
@@ -150,20 +149,7 @@ impl FlatIndex {
     /// Trains the compressed form on `sample` (row-major vectors) and re-encodes every stored
     /// vector. Replaces an earlier training.
     pub fn train(&mut self, sample: &[f32]) -> Result<()> {
-        let dim = self.dim();
-        if !self.codes.is_enabled() {
-            return Err(Error::invalid(
-                "train: this index has no quantization or reduction to train",
-            ));
-        }
-        check_matrix(
-            sample,
-            dim,
-            "training sample",
-            self.metric() == Metric::Cosine,
-        )?;
-        let sample = normalized_sample(sample, dim, self.metric());
-        self.codes.train(&sample, self.len())?;
+        self.codes.train_on_sample(sample, self.len())?;
         self.encode((0..self.len() as u32).collect())
     }
 
@@ -303,14 +289,11 @@ impl FlatIndex {
         }
         let newly_trained = self.codes.wants_training(self.len() + new_keys);
         if newly_trained {
-            // The sample: stored vectors and these rows (nothing has changed if it fails).
             let held: Vec<u32> = (0..self.len() as u32).collect();
-            let mut sample =
-                training_sample(&held, dim, &|s, out| self.vectors.read(s as usize, out));
-            let room = crate::compression::AUTO_TRAINING_SAMPLE.saturating_sub(held.len());
-            let chunk = &vectors[..vectors.len().min(room * dim)];
-            sample.extend(normalized_sample(chunk, dim, self.metric()));
-            self.codes.train(&sample, self.len() + new_keys)?;
+            let vectors_held = &self.vectors;
+            let read = |s: u32, out: &mut [f32]| vectors_held.read(s as usize, out);
+            self.codes
+                .train_by_itself(&held, &read, vectors, self.len() + new_keys)?;
         }
         self.vectors.reserve(new_keys);
         self.keys.reserve(new_keys);

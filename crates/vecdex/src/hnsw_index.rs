@@ -29,8 +29,7 @@ use vecdex_hnsw::{Graph, GraphStats, HnswParams, QueryDistance, Scored, Scorer};
 
 use crate::cancel::StopFlag;
 use crate::compression::{
-    normalized_sample, training_sample, with_codec, CodeQuery, Codes, Compression,
-    CompressionStats, RescoreParams,
+    with_codec, CodeQuery, Codes, Compression, CompressionStats, RescoreParams,
 };
 use crate::error::{Error, Result};
 use crate::filter::{IndexVersion, KeyFilter, SlotSet};
@@ -432,14 +431,10 @@ impl HnswIndex {
         let held = self.used - self.free.len();
         let newly_trained = self.codes.wants_training(held + keys.len());
         if newly_trained {
-            // The sample: stored vectors and this batch (nothing has changed if it fails).
-            let mut sample = training_sample(&self.held_slots(), dim, &|s, out| {
-                out.copy_from_slice(&self.row(s)[..dim])
-            });
-            let room = crate::compression::AUTO_TRAINING_SAMPLE.saturating_sub(sample.len() / dim);
-            let batch = &vectors[..vectors.len().min(room * dim)];
-            sample.extend(normalized_sample(batch, dim, self.metric()));
-            self.codes.train(&sample, self.graph.capacity())?;
+            let read = row_reader(self.rows.values(), self.stride, dim);
+            let capacity = self.graph.capacity();
+            self.codes
+                .train_by_itself(&self.held_slots(), &read, vectors, capacity)?;
         }
         let reused_count = self.free.len().min(keys.len());
         let fresh = keys.len() - reused_count;
@@ -494,10 +489,6 @@ impl HnswIndex {
         Ok(())
     }
 
-    fn row(&self, slot: u32) -> &[f32] {
-        &self.rows.values()[slot as usize * self.stride..][..self.stride]
-    }
-
     /// Slots holding a vector (live, or removed but still linked), in slot order.
     fn held_slots(&self) -> Vec<u32> {
         let mut free = self.free.clone();
@@ -509,30 +500,14 @@ impl HnswIndex {
 
     /// Writes the codes of `slots` from their rows (nothing before training).
     fn encode(&mut self, slots: &[u32]) -> Result<()> {
-        let (rows, stride, dim) = (self.rows.values(), self.stride, self.dim());
-        let read = |s: u32, out: &mut [f32]| {
-            out.copy_from_slice(&rows[s as usize * stride..][..dim]);
-        };
+        let read = row_reader(self.rows.values(), self.stride, self.dim());
         self.codes.encode_slots(slots, &read)
     }
 
     /// Trains the compressed form on `sample` (row-major vectors, normalised for cosine like
     /// stored ones) and re-encodes every stored vector. Replaces an earlier training.
     pub fn train(&mut self, sample: &[f32]) -> Result<()> {
-        let dim = self.dim();
-        if !self.codes.is_enabled() {
-            return Err(Error::invalid(
-                "train: this index has no quantization or reduction to train",
-            ));
-        }
-        check_matrix(
-            sample,
-            dim,
-            "training sample",
-            self.metric() == Metric::Cosine,
-        )?;
-        let sample = normalized_sample(sample, dim, self.metric());
-        self.codes.train(&sample, self.graph.capacity())?;
+        self.codes.train_on_sample(sample, self.graph.capacity())?;
         let held = self.held_slots();
         self.encode(&held)
     }
@@ -880,6 +855,11 @@ impl HnswIndex {
             }
         });
     }
+}
+
+/// Reads the first `dim` values of a slot's row from `rows` (rows `stride` apart).
+fn row_reader(rows: &[f32], stride: usize, dim: usize) -> impl Fn(u32, &mut [f32]) + Sync + '_ {
+    move |slot, out| out.copy_from_slice(&rows[slot as usize * stride..][..dim])
 }
 
 fn check_ef(ef: usize) -> Result<()> {
