@@ -23,6 +23,19 @@ export declare class NativeAbortHandle {
   get aborted(): boolean
 }
 
+/** MUVERA fixed-dimensional encoder of point clouds. */
+export declare class NativeFdeEncoder {
+  constructor(dim: number, options?: NativeFdeOptions | undefined | null)
+  get config(): NativeFdeConfig
+  /**
+   * Encodes point clouds (CSR) for the `side` ('query' | 'document'); returns the
+   * encodings row-major.
+   */
+  encodeSync(tokens: Float32Array, offsets: Uint32Array, side: string): Float32Array
+  /** Async twin of `encodeSync` (inputs copied first; runs on the pool). */
+  encode(tokens: Float32Array, offsets: Uint32Array, side: string, abort?: NativeAbortHandle | undefined | null): Promise<Float32Array>
+}
+
 export declare class NativeFlatIndex {
   constructor(dim: number, metric: string, options?: NativeCompressionOptions | undefined | null)
   /**
@@ -145,7 +158,62 @@ export declare class NativeKeyFilter {
   get size(): number
 }
 
+export declare class NativeMultiVectorIndex {
+  constructor(dim: number, metric: string, options?: NativeMultiVectorOptions | undefined | null)
+  get dim(): number
+  get metric(): string
+  get fde(): NativeFdeConfig
+  get strategy(): string
+  get candidates(): number
+  get m(): number
+  get efConstruction(): number
+  get efSearch(): number
+  get size(): number
+  get memoryBytes(): number
+  /** Bytes this index has reported to V8 as external memory (0 once closed). */
+  get reportedExternalBytes(): number
+  get closed(): boolean
+  /** Adds documents (CSR) under keys, replacing the documents of keys already present. */
+  addSync(keys: BigUint64Array, tokens: Float32Array, offsets: Uint32Array): void
+  /** Async twin of `addSync`: inputs are copied first; searches go on meanwhile. */
+  add(keys: BigUint64Array, tokens: Float32Array, offsets: Uint32Array, abort?: NativeAbortHandle | undefined | null): Promise<void>
+  /** Removes documents; returns how many were present. */
+  removeSync(keys: BigUint64Array): number
+  /** Async twin of `removeSync`. */
+  remove(keys: BigUint64Array): Promise<number>
+  /** Trains the compressed FDE form on sample documents (CSR). */
+  trainSync(tokens: Float32Array, offsets: Uint32Array): void
+  /** Async twin of `trainSync`. */
+  train(tokens: Float32Array, offsets: Uint32Array): Promise<void>
+  get isTrained(): boolean
+  compressionStats(): NativeCompressionStats
+  /** Relinks the FDE graph around removed documents; returns how many slots were freed. */
+  compactSync(): number
+  contains(key: bigint): boolean
+  /** The stored tokens of a key (row-major; normalised under cosine), or null. */
+  get(key: bigint): Float32Array | null
+  /** Every key. */
+  keys(): BigUint64Array
+  stats(): NativeMultiVectorStats
+  /**
+   * Blocking search of queries (CSR): FDE candidates, then exact Chamfer rerank. `candidates`
+   * and `ef` 0 mean the index's defaults.
+   */
+  searchSync(tokens: Float32Array, offsets: Uint32Array, k: number, candidates: number, ef: number, ballCarving?: number | undefined | null, strategy?: string | undefined | null, filter?: BigUint64Array | undefined | null, prepared?: NativeKeyFilter | undefined | null): NativeSearchResults
+  /** Async twin of `searchSync` (inputs copied first; queries run in parallel). */
+  search(tokens: Float32Array, offsets: Uint32Array, k: number, candidates: number, ef: number, ballCarving?: number | undefined | null, strategy?: string | undefined | null, filter?: BigUint64Array | undefined | null, prepared?: NativeKeyFilter | undefined | null, abort?: NativeAbortHandle | undefined | null): Promise<NativeSearchResults>
+  /** Blocking exact search: every document scored by Chamfer similarity. */
+  searchExactSync(tokens: Float32Array, offsets: Uint32Array, k: number, filter?: BigUint64Array | undefined | null, prepared?: NativeKeyFilter | undefined | null): NativeSearchResults
+  /** Async twin of `searchExactSync`. */
+  searchExact(tokens: Float32Array, offsets: Uint32Array, k: number, filter?: BigUint64Array | undefined | null, prepared?: NativeKeyFilter | undefined | null, abort?: NativeAbortHandle | undefined | null): Promise<NativeSearchResults>
+  /** Releases the index. Idempotent; in-flight tasks finish on their own reference. */
+  close(): void
+}
+
 export declare function capabilities(): NativeCapabilities
+
+/** Exact Chamfer similarity Σ_q max_d ⟨q, d⟩ of two token matrices (row-major, `dim` wide). */
+export declare function chamferSimilarity(query: Float32Array, document: Float32Array, dim: number): number
 
 /**
  * Panics inside native code, sync or async, to prove a panic reaches JS as ERR_INTERNAL.
@@ -237,6 +305,35 @@ export interface NativeCompressionStats {
   trainingSeconds: number
 }
 
+/** The resolved FDE configuration, as JS sees it. */
+export interface NativeFdeConfig {
+  dimension: number
+  numRepetitions: number
+  numSimhashProjections: number
+  seed: number
+  projectionType: string
+  projectionDimension: number
+  fillEmptyPartitions: boolean
+  finalProjectionDimension?: number
+  /** Length of every encoding. */
+  outputDimension: number
+  /** Version of the pinned random generator behind the encodings. */
+  rngVersion: number
+}
+
+/** FDE parameters (names of the MUVERA reference implementation); every field optional. */
+export interface NativeFdeOptions {
+  numRepetitions?: number
+  numSimhashProjections?: number
+  /** Below 2^53. */
+  seed?: number
+  /** 'identity' | 'amsSketch'. */
+  projectionType?: string
+  projectionDimension?: number
+  fillEmptyPartitions?: boolean
+  finalProjectionDimension?: number
+}
+
 /** Construction options (validated again by the index). */
 export interface NativeHnswOptions {
   m?: number
@@ -263,6 +360,31 @@ export interface NativeHnswStats {
   nodesPerLevel: Array<number>
   /** Mean links per node on layer 0. */
   meanDegree: number
+  memoryBytes: number
+}
+
+/** Construction options of a multi-vector index (validated again by the index). */
+export interface NativeMultiVectorOptions {
+  fde?: NativeFdeOptions
+  m?: number
+  efConstruction?: number
+  efSearch?: number
+  seed?: number
+  candidates?: number
+  ballCarving?: number
+  /** 'rerank' | 'walk'. */
+  strategy?: string
+  compression?: NativeCompressionOptions
+}
+
+/** Figures about a multi-vector index. */
+export interface NativeMultiVectorStats {
+  documents: number
+  tokens: number
+  deadTokens: number
+  fdeDimension: number
+  tokenBytes: number
+  fdeBytes: number
   memoryBytes: number
 }
 

@@ -836,10 +836,13 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeAbortHandle = nativeBinding.NativeAbortHandle
+module.exports.NativeFdeEncoder = nativeBinding.NativeFdeEncoder
 module.exports.NativeFlatIndex = nativeBinding.NativeFlatIndex
 module.exports.NativeHnswIndex = nativeBinding.NativeHnswIndex
 module.exports.NativeKeyFilter = nativeBinding.NativeKeyFilter
+module.exports.NativeMultiVectorIndex = nativeBinding.NativeMultiVectorIndex
 module.exports.capabilities = nativeBinding.capabilities
+module.exports.chamferSimilarity = nativeBinding.chamferSimilarity
 module.exports.debugPanic = nativeBinding.debugPanic
 module.exports.distanceBf16 = nativeBinding.distanceBf16
 module.exports.distanceBinary = nativeBinding.distanceBinary

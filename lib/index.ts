@@ -6,6 +6,17 @@
 export { FlatIndex, type FlatIndexOptions, type SearchOptions, type AddOptions } from './flat-index'
 export { HnswIndex, type HnswIndexOptions, type HnswSearchOptions, type HnswStats, type InsertionOrder } from './hnsw-index'
 export { KeyFilter } from './key-filter'
+export {
+  MultiVectorIndex,
+  type MultiVectorIndexOptions,
+  type MultiVectorSearchOptions,
+  type ExactSearchOptions,
+  type MultiVectorStats,
+  type DocumentItem,
+  type MultiVectorStrategy,
+} from './multi-vector-index'
+export { FdeEncoder, chamfer, type FdeOptions, type FdeConfig } from './fde-encoder'
+export type { PointCloud, PointCloudBatch, PointCloudsInput } from './point-clouds'
 export type { CompressionOptions, CompressionStats, Quantization, QuantizationType } from './compression'
 export { SearchResults, type QueryResult } from './results'
 export { distance, distanceMatrix, distanceMatrixSync, capabilities, type Capabilities, type DType, type DistanceOptions, type DistanceMatrixOptions } from './distance'

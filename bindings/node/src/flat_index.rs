@@ -17,7 +17,7 @@ use crate::compression::{compression, rescore_params, NativeCompressionOptions};
 use crate::convert;
 use crate::error::{guarded, to_napi};
 use crate::handle::{
-    common_index_methods, search_weak_into, Handle, IndexFigures, NativeKeyFilter, Shared,
+    common_index_methods, search_weak_into, Handle, NativeKeyFilter, Shared, StoredVectors,
 };
 
 /// Rows added or keys removed per hold of the write lock by async calls: bounds how long a

@@ -22,10 +22,14 @@ use crate::error::{invalid, to_napi};
 use crate::order::WriteOrder;
 use crate::tasks;
 
-/// What the shared JS methods need from an index.
+/// What the lifecycle and memory reports need from an index.
 pub trait IndexFigures {
     fn stored(&self) -> usize;
     fn bytes(&self) -> usize;
+}
+
+/// What the shared JS methods of the single-vector indexes (`common_index_methods!`) need.
+pub trait StoredVectors: IndexFigures {
     fn has(&self, key: u64) -> bool;
     fn vector(&self, key: u64) -> Option<Vec<f32>>;
     fn key_list(&self) -> Vec<u64>;
@@ -36,6 +40,15 @@ pub trait IndexFigures {
 }
 
 impl IndexFigures for FlatIndex {
+    fn stored(&self) -> usize {
+        self.len()
+    }
+    fn bytes(&self) -> usize {
+        self.memory_bytes()
+    }
+}
+
+impl StoredVectors for FlatIndex {
     fn train_on(&mut self, sample: &[f32]) -> vecdex::Result<()> {
         self.train(sample)
     }
@@ -44,12 +57,6 @@ impl IndexFigures for FlatIndex {
     }
     fn compression_figures(&self) -> vecdex::CompressionStats {
         self.compression_stats()
-    }
-    fn stored(&self) -> usize {
-        self.len()
-    }
-    fn bytes(&self) -> usize {
-        self.memory_bytes()
     }
     fn has(&self, key: u64) -> bool {
         self.contains(key)
@@ -66,6 +73,15 @@ impl IndexFigures for FlatIndex {
 }
 
 impl IndexFigures for HnswIndex {
+    fn stored(&self) -> usize {
+        self.len()
+    }
+    fn bytes(&self) -> usize {
+        self.memory_bytes()
+    }
+}
+
+impl StoredVectors for HnswIndex {
     fn train_on(&mut self, sample: &[f32]) -> vecdex::Result<()> {
         self.train(sample)
     }
@@ -74,12 +90,6 @@ impl IndexFigures for HnswIndex {
     }
     fn compression_figures(&self) -> vecdex::CompressionStats {
         self.compression_stats()
-    }
-    fn stored(&self) -> usize {
-        self.len()
-    }
-    fn bytes(&self) -> usize {
-        self.memory_bytes()
     }
     fn has(&self, key: u64) -> bool {
         self.contains(key)

@@ -19,7 +19,7 @@ use crate::compression::{compression, rescore_params, NativeCompressionOptions};
 use crate::convert;
 use crate::error::{guarded, invalid};
 use crate::handle::{
-    common_index_methods, search_weak_into, Handle, IndexFigures, NativeKeyFilter, Shared,
+    common_index_methods, search_weak_into, Handle, NativeKeyFilter, Shared, StoredVectors,
 };
 
 type HnswShared = Shared<HnswIndex>;

@@ -9,6 +9,7 @@ mod error;
 mod flat_index;
 mod handle;
 mod hnsw_index;
+mod multi_vector_index;
 mod order;
 mod tasks;
 
@@ -25,6 +26,10 @@ pub use flat_index::{search_into_sync_fast, NativeFlatIndex};
 pub use handle::{NativeKeyFilter, NativeSearchResults};
 pub use hnsw_index::{
     hnsw_search_into_sync_fast, NativeHnswIndex, NativeHnswOptions, NativeHnswStats,
+};
+pub use multi_vector_index::{
+    chamfer_similarity, NativeFdeConfig, NativeFdeEncoder, NativeFdeOptions,
+    NativeMultiVectorIndex, NativeMultiVectorOptions, NativeMultiVectorStats,
 };
 
 use crate::error::{guarded, to_napi};

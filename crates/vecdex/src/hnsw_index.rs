@@ -836,6 +836,62 @@ impl HnswIndex {
 }
 
 impl HnswIndex {
+    /// The `k` best live vectors (admitted by `filter`) under a caller's distance of keys, found
+    /// by walking the graph with `ef` candidates: the graph's links guide the walk, and every
+    /// node it visits is scored by `distance(key)` instead of the stored vectors. For a metric
+    /// the graph approximates (a multi-vector index walks its FDE graph with exact Chamfer).
+    /// A filter that admits few vectors is scanned instead. Best first, as `(key, distance)`.
+    pub fn walk_by_key(
+        &self,
+        distance: &(dyn Fn(u64) -> f32 + Sync),
+        k: usize,
+        ef: usize,
+        filter: Option<&KeyFilter>,
+    ) -> Result<Vec<(u64, f32)>> {
+        check_ef(ef)?;
+        if k == 0 || self.is_empty() {
+            return Ok(Vec::new());
+        }
+        struct KeyDistance<'a> {
+            keys: &'a [u64],
+            distance: &'a (dyn Fn(u64) -> f32 + Sync),
+        }
+        impl QueryDistance for KeyDistance<'_> {
+            fn distance(&self, node: u32) -> f32 {
+                (self.distance)(self.keys[node as usize])
+            }
+        }
+        let query = KeyDistance {
+            keys: &self.slot_keys,
+            distance,
+        };
+        let plan = self.plan(filter, ef.max(k));
+        let mut hits = Vec::new();
+        match &plan.admitted {
+            Some(admitted) if plan.exact => {
+                let mut top = TopK::new(k);
+                admitted
+                    .slots()
+                    .iter()
+                    .for_each(|&s| top.push(query.distance(s), s));
+                hits = top
+                    .into_sorted()
+                    .into_iter()
+                    .map(|n| Scored {
+                        distance: n.distance,
+                        node: n.index,
+                    })
+                    .collect();
+            }
+            _ => self.walk(&query, k, &plan, &mut hits),
+        }
+        Ok(hits
+            .iter()
+            .take(k)
+            .map(|h| (self.slot_keys[h.node as usize], h.distance))
+            .collect())
+    }
+
     /// The `k` nearest admitted nodes by `query`'s distances, from a graph walk.
     fn walk<Q: QueryDistance>(
         &self,

@@ -9,6 +9,7 @@ pub mod flat_index;
 pub mod hnsw_index;
 pub mod insertion_order;
 pub mod matrix;
+pub mod multi_vector_index;
 pub mod probe;
 pub mod threads;
 pub mod validate;
@@ -24,6 +25,11 @@ pub use flat_index::{CheckedBatch, FlatConfig, FlatIndex, GrownStorage, SearchRe
 pub use hnsw_index::{HnswConfig, HnswIndex, HnswStats, LinkMode, PendingBatch, RelinkedSlots};
 pub use insertion_order::InsertionOrder;
 pub use matrix::distance_matrix;
+pub use multi_vector_index::{
+    carve_balls, EncodedDocuments, MultiVectorConfig, MultiVectorIndex, MultiVectorSearch,
+    MultiVectorStats, PendingDocuments, Strategy, DEFAULT_CANDIDATES,
+};
 pub use vecdex_distance::{capabilities, Capabilities, ElementType, Metric};
+pub use vecdex_fde::{chamfer, FdeConfig, FdeEncoder, ProjectionType, Side, RNG_VERSION};
 pub use vecdex_hnsw::GraphStats;
 pub use vecdex_quant::{PqConfig, SqConfig};

@@ -1,0 +1,714 @@
+//! `NativeFdeEncoder` and `NativeMultiVectorIndex`: the JS handles of [`vecdex::FdeEncoder`]
+//! and [`vecdex::MultiVectorIndex`] (lifecycle and locking in [`crate::handle`]).
+//!
+//! Point clouds cross as CSR: one row-major Float32Array of every token and a Uint32Array of
+//! offsets (cloud `i` is tokens `offsets[i]..offsets[i+1]`). An async add encodes under a read
+//! lock, links the FDEs under a read lock, and takes the write lock only briefly to reserve
+//! slots and to publish the batch, so searches go on meanwhile.
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{
+    BigUint64ArraySlice, Float32Array, Float32ArraySlice, Object, Uint32ArraySlice,
+};
+use napi::Env;
+use napi_derive::napi;
+use vecdex::{
+    FdeConfig, FdeEncoder, HnswConfig, Metric, MultiVectorConfig, MultiVectorIndex,
+    MultiVectorSearch, ProjectionType, Side, StopFlag, Strategy,
+};
+
+use crate::abort::{flag, NativeAbortHandle};
+use crate::compression::{compression, NativeCompressionOptions};
+use crate::convert;
+use crate::error::{guarded, invalid};
+use crate::handle::{
+    to_js_results, Handle, IndexFigures, NativeKeyFilter, NativeSearchResults, Shared,
+};
+
+type MultiShared = Shared<MultiVectorIndex>;
+
+/// FDE parameters (names of the MUVERA reference implementation); every field optional.
+#[napi(object)]
+#[derive(Default)]
+pub struct NativeFdeOptions {
+    pub num_repetitions: Option<u32>,
+    pub num_simhash_projections: Option<u32>,
+    /// Below 2^53.
+    pub seed: Option<f64>,
+    /// 'identity' | 'amsSketch'.
+    pub projection_type: Option<String>,
+    pub projection_dimension: Option<u32>,
+    pub fill_empty_partitions: Option<bool>,
+    pub final_projection_dimension: Option<u32>,
+}
+
+/// The resolved FDE configuration, as JS sees it.
+#[napi(object)]
+pub struct NativeFdeConfig {
+    pub dimension: u32,
+    pub num_repetitions: u32,
+    pub num_simhash_projections: u32,
+    pub seed: f64,
+    pub projection_type: String,
+    pub projection_dimension: u32,
+    pub fill_empty_partitions: bool,
+    pub final_projection_dimension: Option<u32>,
+    /// Length of every encoding.
+    pub output_dimension: u32,
+    /// Version of the pinned random generator behind the encodings.
+    pub rng_version: u32,
+}
+
+fn seed_of(seed: f64) -> napi::Result<u64> {
+    if !(seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0) {
+        return Err(invalid(format!(
+            "seed must be an integer from 0 to 2^53 − 1, got {seed}"
+        )));
+    }
+    Ok(seed as u64)
+}
+
+fn fde_config(dim: u32, options: &NativeFdeOptions) -> napi::Result<FdeConfig> {
+    let mut config = FdeConfig::new(dim as usize);
+    if let Some(r) = options.num_repetitions {
+        config.num_repetitions = r as usize;
+    }
+    if let Some(k) = options.num_simhash_projections {
+        config.num_simhash_projections = k;
+    }
+    if let Some(seed) = options.seed {
+        config.seed = seed_of(seed)?;
+    }
+    match options.projection_type.as_deref() {
+        None | Some("amsSketch") => {}
+        Some("identity") => {
+            config.projection_type = ProjectionType::Identity;
+            config.projection_dimension = dim as usize;
+        }
+        Some(other) => {
+            return Err(invalid(format!(
+                "projectionType must be 'identity' or 'amsSketch', got '{other}'"
+            )))
+        }
+    }
+    if let Some(d) = options.projection_dimension {
+        config.projection_dimension = d as usize;
+    }
+    if let Some(fill) = options.fill_empty_partitions {
+        config.fill_empty_partitions = fill;
+    }
+    config.final_projection_dimension = options.final_projection_dimension.map(|d| d as usize);
+    Ok(config)
+}
+
+fn config_to_js(config: &FdeConfig) -> NativeFdeConfig {
+    NativeFdeConfig {
+        dimension: config.dimension as u32,
+        num_repetitions: config.num_repetitions as u32,
+        num_simhash_projections: config.num_simhash_projections,
+        seed: config.seed as f64,
+        projection_type: config.projection_type.name().to_string(),
+        projection_dimension: config.projection_dimension as u32,
+        fill_empty_partitions: config.fill_empty_partitions,
+        final_projection_dimension: config.final_projection_dimension.map(|d| d as u32),
+        output_dimension: config.output_dimension() as u32,
+        rng_version: vecdex::RNG_VERSION,
+    }
+}
+
+fn side_of(side: &str) -> napi::Result<Side> {
+    match side {
+        "query" => Ok(Side::Query),
+        "document" => Ok(Side::Document),
+        other => Err(invalid(format!(
+            "side must be 'query' or 'document', got '{other}'"
+        ))),
+    }
+}
+
+fn encode(
+    encoder: &FdeEncoder,
+    tokens: &[f32],
+    offsets: &[u32],
+    side: Side,
+    stop: &StopFlag,
+) -> vecdex::Result<Vec<f32>> {
+    let dim = encoder.dimension();
+    vecdex::validate::check_matrix(tokens, dim, "tokens", false)?;
+    vecdex::threads::run(|| {
+        encoder
+            .encode_batch(tokens, offsets, side, &|| stop.is_stopped())
+            .map_err(|e| vecdex::Error::invalid(e.to_string()))
+    })?
+    .ok_or(vecdex::Error::Aborted)
+}
+
+/// MUVERA fixed-dimensional encoder of point clouds.
+#[napi]
+pub struct NativeFdeEncoder {
+    encoder: Arc<FdeEncoder>,
+}
+
+#[napi]
+impl NativeFdeEncoder {
+    #[napi(constructor)]
+    pub fn new(dim: u32, options: Option<NativeFdeOptions>) -> napi::Result<Self> {
+        let config = fde_config(dim, &options.unwrap_or_default())?;
+        let encoder =
+            guarded(|| FdeEncoder::new(config).map_err(|e| vecdex::Error::invalid(e.to_string())))?;
+        Ok(NativeFdeEncoder {
+            encoder: Arc::new(encoder),
+        })
+    }
+
+    #[napi(getter)]
+    pub fn config(&self) -> NativeFdeConfig {
+        config_to_js(self.encoder.config())
+    }
+
+    /// Encodes point clouds (CSR) for the `side` ('query' | 'document'); returns the
+    /// encodings row-major.
+    #[napi]
+    pub fn encode_sync(
+        &self,
+        tokens: Float32ArraySlice,
+        offsets: Uint32ArraySlice,
+        side: String,
+    ) -> napi::Result<Float32Array> {
+        let side = side_of(&side)?;
+        guarded(|| encode(&self.encoder, &tokens, &offsets, side, &StopFlag::never()))
+            .map(Float32Array::new)
+    }
+
+    /// Async twin of `encodeSync` (inputs copied first; runs on the pool).
+    #[napi(ts_return_type = "Promise<Float32Array>")]
+    pub fn encode<'env>(
+        &self,
+        env: &'env Env,
+        tokens: Float32ArraySlice,
+        offsets: Uint32ArraySlice,
+        side: String,
+        abort: Option<&NativeAbortHandle>,
+    ) -> napi::Result<Object<'env>> {
+        let side = side_of(&side)?;
+        let (tokens, offsets) = (tokens.to_vec(), offsets.to_vec());
+        let encoder = self.encoder.clone();
+        let stop = flag(abort);
+        crate::tasks::spawn(
+            env,
+            move || encode(&encoder, &tokens, &offsets, side, &stop),
+            |_, out| Ok(Float32Array::new(out)),
+        )
+    }
+}
+
+/// Exact Chamfer similarity Σ_q max_d ⟨q, d⟩ of two token matrices (row-major, `dim` wide).
+#[napi]
+pub fn chamfer_similarity(
+    query: Float32ArraySlice,
+    document: Float32ArraySlice,
+    dim: u32,
+) -> napi::Result<f64> {
+    let dim = dim as usize;
+    guarded(|| {
+        if dim == 0 {
+            return Err(vecdex::Error::invalid("dim must be at least 1"));
+        }
+        vecdex::validate::check_matrix(&query, dim, "query", false)?;
+        vecdex::validate::check_matrix(&document, dim, "document", false)?;
+        Ok(f64::from(vecdex::chamfer(&query, &document, dim)))
+    })
+}
+
+/// Construction options of a multi-vector index (validated again by the index).
+#[napi(object)]
+pub struct NativeMultiVectorOptions {
+    pub fde: Option<NativeFdeOptions>,
+    pub m: Option<u32>,
+    pub ef_construction: Option<u32>,
+    pub ef_search: Option<u32>,
+    pub seed: Option<f64>,
+    pub candidates: Option<u32>,
+    pub ball_carving: Option<f64>,
+    /// 'rerank' | 'walk'.
+    pub strategy: Option<String>,
+    pub compression: Option<NativeCompressionOptions>,
+}
+
+fn strategy_of(name: &str) -> napi::Result<Strategy> {
+    match name {
+        "rerank" => Ok(Strategy::Rerank),
+        "walk" => Ok(Strategy::Walk),
+        other => Err(invalid(format!(
+            "strategy must be 'rerank' or 'walk', got '{other}'"
+        ))),
+    }
+}
+
+/// Figures about a multi-vector index.
+#[napi(object)]
+pub struct NativeMultiVectorStats {
+    pub documents: f64,
+    pub tokens: f64,
+    pub dead_tokens: f64,
+    pub fde_dimension: u32,
+    pub token_bytes: f64,
+    pub fde_bytes: f64,
+    pub memory_bytes: f64,
+}
+
+impl IndexFigures for MultiVectorIndex {
+    fn stored(&self) -> usize {
+        self.len()
+    }
+    fn bytes(&self) -> usize {
+        self.memory_bytes()
+    }
+}
+
+/// Adds in phases (see the module docs); on error or abort nothing changes.
+fn add_phased(
+    shared: &MultiShared,
+    keys: &[u64],
+    tokens: &[f32],
+    offsets: &[u32],
+    stop: &StopFlag,
+) -> vecdex::Result<()> {
+    let encoded = shared
+        .index
+        .read()
+        .encode_documents(keys, tokens, offsets, stop)?;
+    if shared.index.read().should_compact() {
+        shared.write(|index| index.compact(stop))?;
+    }
+    let pending = shared.index.write().prepare(encoded)?;
+    let linked = shared.index.read().link(&pending, stop);
+    shared.write(|index| match linked {
+        Ok(()) => {
+            index.commit(pending);
+            Ok(())
+        }
+        Err(error) => {
+            index.abandon(pending);
+            Err(error)
+        }
+    })
+}
+
+fn remove_keys(shared: &MultiShared, keys: &[u64]) -> u32 {
+    shared
+        .write(|index| Ok(index.remove(keys) as u32))
+        .unwrap_or(0)
+}
+
+/// Search settings from JS (0 means "the index's default").
+fn search_params(
+    k: u32,
+    candidates: u32,
+    ef: u32,
+    ball_carving: Option<f64>,
+    strategy: Option<String>,
+) -> napi::Result<MultiVectorSearch> {
+    Ok(MultiVectorSearch {
+        k: k as usize,
+        candidates: (candidates > 0).then_some(candidates as usize),
+        ef_search: (ef > 0).then_some(ef as usize),
+        ball_carving: ball_carving.map(|t| t as f32),
+        strategy: strategy.as_deref().map(strategy_of).transpose()?,
+    })
+}
+
+#[napi(custom_finalize)]
+pub struct NativeMultiVectorIndex {
+    handle: Handle<MultiVectorIndex>,
+    config: MultiVectorConfig,
+}
+
+#[napi]
+impl NativeMultiVectorIndex {
+    #[napi(constructor)]
+    pub fn new(
+        env: Env,
+        dim: u32,
+        metric: String,
+        options: Option<NativeMultiVectorOptions>,
+    ) -> napi::Result<Self> {
+        let metric = convert::metric(&metric)?;
+        let options = options.unwrap_or(NativeMultiVectorOptions {
+            fde: None,
+            m: None,
+            ef_construction: None,
+            ef_search: None,
+            seed: None,
+            candidates: None,
+            ball_carving: None,
+            strategy: None,
+            compression: None,
+        });
+        let fde = fde_config(
+            dim,
+            options.fde.as_ref().unwrap_or(&NativeFdeOptions::default()),
+        )?;
+        let mut config = MultiVectorConfig::new(fde, metric);
+        let mut graph = HnswConfig::new(fde.output_dimension().max(1), Metric::Dot);
+        if let Some(m) = options.m {
+            graph.m = m as usize;
+        }
+        if let Some(ef) = options.ef_construction {
+            graph.ef_construction = ef as usize;
+        }
+        if let Some(ef) = options.ef_search {
+            graph.ef_search = ef as usize;
+        }
+        if let Some(seed) = options.seed {
+            graph.seed = seed_of(seed)?;
+        }
+        config.graph = graph;
+        if let Some(c) = options.candidates {
+            config.candidates = c as usize;
+        }
+        config.ball_carving = options.ball_carving.map(|t| t as f32);
+        if let Some(strategy) = &options.strategy {
+            config.strategy = strategy_of(strategy)?;
+        }
+        if let Some(c) = &options.compression {
+            config.compression = compression(c, fde.output_dimension())?;
+        }
+        let index = guarded(|| MultiVectorIndex::new(config.clone()))?;
+        let config = index.config().clone();
+        Ok(NativeMultiVectorIndex {
+            handle: Handle::new(&env, index)?,
+            config,
+        })
+    }
+
+    #[napi(getter)]
+    pub fn dim(&self) -> napi::Result<u32> {
+        self.handle.shared()?;
+        Ok(self.config.fde.dimension as u32)
+    }
+
+    #[napi(getter)]
+    pub fn metric(&self) -> napi::Result<String> {
+        self.handle.shared()?;
+        Ok(self.config.metric.name().to_string())
+    }
+
+    #[napi(getter)]
+    pub fn fde(&self) -> NativeFdeConfig {
+        config_to_js(&self.config.fde)
+    }
+
+    #[napi(getter)]
+    pub fn strategy(&self) -> String {
+        self.config.strategy.name().to_string()
+    }
+
+    #[napi(getter)]
+    pub fn candidates(&self) -> u32 {
+        self.config.candidates as u32
+    }
+
+    #[napi(getter)]
+    pub fn m(&self) -> u32 {
+        self.config.graph.m as u32
+    }
+
+    #[napi(getter)]
+    pub fn ef_construction(&self) -> u32 {
+        self.config.graph.ef_construction as u32
+    }
+
+    #[napi(getter)]
+    pub fn ef_search(&self) -> u32 {
+        self.config.graph.ef_search as u32
+    }
+
+    #[napi(getter)]
+    pub fn size(&self) -> napi::Result<f64> {
+        self.handle.size()
+    }
+
+    #[napi(getter)]
+    pub fn memory_bytes(&self) -> napi::Result<f64> {
+        self.handle.memory_bytes()
+    }
+
+    /// Bytes this index has reported to V8 as external memory (0 once closed).
+    #[napi(getter)]
+    pub fn reported_external_bytes(&self) -> f64 {
+        self.handle.reported_external_bytes()
+    }
+
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
+    /// Adds documents (CSR) under keys, replacing the documents of keys already present.
+    #[napi]
+    pub fn add_sync(
+        &self,
+        env: Env,
+        keys: BigUint64ArraySlice,
+        tokens: Float32ArraySlice,
+        offsets: Uint32ArraySlice,
+    ) -> napi::Result<()> {
+        self.handle.write_sync(&env, |shared| {
+            add_phased(shared, &keys, &tokens, &offsets, &StopFlag::never())
+        })
+    }
+
+    /// Async twin of `addSync`: inputs are copied first; searches go on meanwhile.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn add<'env>(
+        &self,
+        env: &'env Env,
+        keys: BigUint64ArraySlice,
+        tokens: Float32ArraySlice,
+        offsets: Uint32ArraySlice,
+        abort: Option<&NativeAbortHandle>,
+    ) -> napi::Result<Object<'env>> {
+        let (keys, tokens, offsets) = (keys.to_vec(), tokens.to_vec(), offsets.to_vec());
+        let stop = flag(abort);
+        self.handle.spawn_write(env, move |shared| {
+            add_phased(shared, &keys, &tokens, &offsets, &stop)
+        })
+    }
+
+    /// Removes documents; returns how many were present.
+    #[napi]
+    pub fn remove_sync(&self, env: Env, keys: BigUint64ArraySlice) -> napi::Result<u32> {
+        self.handle
+            .write_sync(&env, |shared| Ok(remove_keys(shared, &keys)))
+    }
+
+    /// Async twin of `removeSync`.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn remove<'env>(
+        &self,
+        env: &'env Env,
+        keys: BigUint64ArraySlice,
+    ) -> napi::Result<Object<'env>> {
+        let keys = keys.to_vec();
+        self.handle
+            .spawn_write(env, move |shared| Ok(remove_keys(shared, &keys)))
+    }
+
+    /// Trains the compressed FDE form on sample documents (CSR).
+    #[napi]
+    pub fn train_sync(
+        &self,
+        env: Env,
+        tokens: Float32ArraySlice,
+        offsets: Uint32ArraySlice,
+    ) -> napi::Result<()> {
+        self.handle.write_sync(&env, |shared| {
+            shared.write(|index| index.train(&tokens, &offsets))
+        })
+    }
+
+    /// Async twin of `trainSync`.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn train<'env>(
+        &self,
+        env: &'env Env,
+        tokens: Float32ArraySlice,
+        offsets: Uint32ArraySlice,
+    ) -> napi::Result<Object<'env>> {
+        let (tokens, offsets) = (tokens.to_vec(), offsets.to_vec());
+        self.handle.spawn_write(env, move |shared| {
+            shared.write(|index| index.train(&tokens, &offsets))
+        })
+    }
+
+    #[napi(getter)]
+    pub fn is_trained(&self) -> napi::Result<bool> {
+        Ok(self.handle.shared()?.index.read_recursive().is_trained())
+    }
+
+    #[napi]
+    pub fn compression_stats(&self) -> napi::Result<crate::compression::NativeCompressionStats> {
+        let shared = self.handle.shared()?;
+        guarded(|| Ok(shared.index.read_recursive().compression_stats().into()))
+    }
+
+    /// Relinks the FDE graph around removed documents; returns how many slots were freed.
+    #[napi]
+    pub fn compact_sync(&self, env: Env) -> napi::Result<u32> {
+        self.handle.write_sync(&env, |shared| {
+            shared.write(|index| index.compact(&StopFlag::never()).map(|n| n as u32))
+        })
+    }
+
+    #[napi]
+    pub fn contains(&self, key: napi::bindgen_prelude::BigInt) -> napi::Result<bool> {
+        let key = convert::key(&key)?;
+        let shared = self.handle.shared()?;
+        guarded(|| Ok(shared.index.read_recursive().contains(key)))
+    }
+
+    /// The stored tokens of a key (row-major; normalised under cosine), or null.
+    #[napi]
+    pub fn get(&self, key: napi::bindgen_prelude::BigInt) -> napi::Result<Option<Float32Array>> {
+        let key = convert::key(&key)?;
+        let shared = self.handle.shared()?;
+        guarded(|| {
+            Ok(shared
+                .index
+                .read_recursive()
+                .get(key)
+                .map(Float32Array::new))
+        })
+    }
+
+    /// Every key.
+    #[napi]
+    pub fn keys(&self) -> napi::Result<napi::bindgen_prelude::BigUint64Array> {
+        let shared = self.handle.shared()?;
+        guarded(|| {
+            Ok(napi::bindgen_prelude::BigUint64Array::new(
+                shared.index.read_recursive().keys(),
+            ))
+        })
+    }
+
+    #[napi]
+    pub fn stats(&self) -> napi::Result<NativeMultiVectorStats> {
+        let shared = self.handle.shared()?;
+        guarded(|| {
+            let index = shared.index.read_recursive();
+            let s = index.stats();
+            Ok(NativeMultiVectorStats {
+                documents: s.documents as f64,
+                tokens: s.tokens as f64,
+                dead_tokens: s.dead_tokens as f64,
+                fde_dimension: s.fde_dimension as u32,
+                token_bytes: s.token_bytes as f64,
+                fde_bytes: s.fde_bytes as f64,
+                memory_bytes: index.memory_bytes() as f64,
+            })
+        })
+    }
+
+    /// Blocking search of queries (CSR): FDE candidates, then exact Chamfer rerank. `candidates`
+    /// and `ef` 0 mean the index's defaults.
+    #[napi]
+    #[allow(clippy::too_many_arguments)] // mirrors the JS call
+    pub fn search_sync(
+        &self,
+        tokens: Float32ArraySlice,
+        offsets: Uint32ArraySlice,
+        k: u32,
+        candidates: u32,
+        ef: u32,
+        ball_carving: Option<f64>,
+        strategy: Option<String>,
+        filter: Option<BigUint64ArraySlice>,
+        prepared: Option<&NativeKeyFilter>,
+    ) -> napi::Result<NativeSearchResults> {
+        let shared = self.handle.shared()?;
+        let filter = crate::handle::filter_of(filter.as_deref(), prepared);
+        let params = search_params(k, candidates, ef, ball_carving, strategy)?;
+        guarded(|| {
+            shared.index.read_recursive().search(
+                &tokens,
+                &offsets,
+                params,
+                filter.as_deref(),
+                &StopFlag::never(),
+            )
+        })
+        .map(to_js_results)
+    }
+
+    /// Async twin of `searchSync` (inputs copied first; queries run in parallel).
+    #[napi(ts_return_type = "Promise<NativeSearchResults>")]
+    #[allow(clippy::too_many_arguments)] // mirrors the JS call
+    pub fn search<'env>(
+        &self,
+        env: &'env Env,
+        tokens: Float32ArraySlice,
+        offsets: Uint32ArraySlice,
+        k: u32,
+        candidates: u32,
+        ef: u32,
+        ball_carving: Option<f64>,
+        strategy: Option<String>,
+        filter: Option<BigUint64ArraySlice>,
+        prepared: Option<&NativeKeyFilter>,
+        abort: Option<&NativeAbortHandle>,
+    ) -> napi::Result<Object<'env>> {
+        let (tokens, offsets) = (tokens.to_vec(), offsets.to_vec());
+        let params = search_params(k, candidates, ef, ball_carving, strategy)?;
+        self.handle.spawn_search(
+            env,
+            filter.as_deref(),
+            prepared,
+            abort,
+            move |index, filter, stop| index.search(&tokens, &offsets, params, filter, stop),
+        )
+    }
+
+    /// Blocking exact search: every document scored by Chamfer similarity.
+    #[napi]
+    pub fn search_exact_sync(
+        &self,
+        tokens: Float32ArraySlice,
+        offsets: Uint32ArraySlice,
+        k: u32,
+        filter: Option<BigUint64ArraySlice>,
+        prepared: Option<&NativeKeyFilter>,
+    ) -> napi::Result<NativeSearchResults> {
+        let shared = self.handle.shared()?;
+        let filter = crate::handle::filter_of(filter.as_deref(), prepared);
+        guarded(|| {
+            shared.index.read_recursive().search_exact(
+                &tokens,
+                &offsets,
+                k as usize,
+                filter.as_deref(),
+                &StopFlag::never(),
+            )
+        })
+        .map(to_js_results)
+    }
+
+    /// Async twin of `searchExactSync`.
+    #[napi(ts_return_type = "Promise<NativeSearchResults>")]
+    #[allow(clippy::too_many_arguments)] // mirrors the JS call
+    pub fn search_exact<'env>(
+        &self,
+        env: &'env Env,
+        tokens: Float32ArraySlice,
+        offsets: Uint32ArraySlice,
+        k: u32,
+        filter: Option<BigUint64ArraySlice>,
+        prepared: Option<&NativeKeyFilter>,
+        abort: Option<&NativeAbortHandle>,
+    ) -> napi::Result<Object<'env>> {
+        let (tokens, offsets) = (tokens.to_vec(), offsets.to_vec());
+        self.handle.spawn_search(
+            env,
+            filter.as_deref(),
+            prepared,
+            abort,
+            move |index, filter, stop| {
+                index.search_exact(&tokens, &offsets, k as usize, filter, stop)
+            },
+        )
+    }
+
+    /// Releases the index. Idempotent; in-flight tasks finish on their own reference.
+    #[napi]
+    pub fn close(&mut self, env: Env) -> napi::Result<()> {
+        self.handle.close(&env)
+    }
+}
+
+impl napi::bindgen_prelude::ObjectFinalize for NativeMultiVectorIndex {
+    fn finalize(self, env: Env) -> napi::Result<()> {
+        self.handle.release_memory(&env)
+    }
+}

@@ -1,0 +1,344 @@
+//! Chamfer / MaxSim similarity (ColBERT's late interaction; MUVERA §1):
+//! `Chamfer(Q, P) = Σ_{q∈Q} max_{p∈P} ⟨q, p⟩`, and exact multi-vector search by it.
+//!
+//! [`TokenStore`] keeps every document's tokens row-major, one document after another. A query is
+//! prepared once: its tokens transposed into groups of [`LANES`] (value `k` of query tokens
+//! `16g … 16g+15` side by side), so one SIMD register holds one query token per lane. Scoring a
+//! document then broadcasts each of its token's values against those registers, accumulates 16
+//! inner products per doc token without any horizontal sum, keeps a running per-lane max over
+//! the document's tokens, and sums the lanes once at the end: the max and the sum of Chamfer
+//! come out of the same registers as the products.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+use vecdex_distance::{Neighbor, SimdLevel, TopK};
+
+/// Query tokens per register group (one AVX-512 register of f32).
+pub const LANES: usize = 16;
+
+/// Plain Chamfer similarity of row-major token matrices (the test oracle: no blocking, sums in
+/// order). Both must be non-empty with lengths multiple of `dim`.
+pub fn chamfer(query: &[f32], document: &[f32], dim: usize) -> f32 {
+    query
+        .chunks_exact(dim)
+        .map(|q| {
+            document
+                .chunks_exact(dim)
+                .map(|p| q.iter().zip(p).map(|(a, b)| a * b).sum::<f32>())
+                .fold(f32::NEG_INFINITY, f32::max)
+        })
+        .sum()
+}
+
+/// A query prepared for scoring: its tokens transposed in groups of [`LANES`], zero-padded.
+/// Row `g · dim + k` holds value `k` of query tokens `16g … 16g + 15`.
+#[derive(Debug, Clone)]
+pub struct PreparedQuery {
+    dim: usize,
+    tokens: usize,
+    rows: Vec<[f32; LANES]>,
+}
+
+impl PreparedQuery {
+    /// `query`: row-major, non-empty, a whole number of `dim`-wide tokens.
+    pub fn new(query: &[f32], dim: usize) -> Self {
+        let tokens = query.len() / dim;
+        let groups = tokens.div_ceil(LANES);
+        let mut rows = vec![[0f32; LANES]; groups * dim];
+        for (t, token) in query.chunks_exact(dim).enumerate() {
+            let (g, lane) = (t / LANES, t % LANES);
+            for (k, &v) in token.iter().enumerate() {
+                rows[g * dim + k][lane] = v;
+            }
+        }
+        PreparedQuery { dim, tokens, rows }
+    }
+
+    pub fn tokens(&self) -> usize {
+        self.tokens
+    }
+
+    /// Lanes in use in group `g`.
+    fn lanes(&self, g: usize) -> usize {
+        (self.tokens - g * LANES).min(LANES)
+    }
+}
+
+/// Chamfer similarity of a prepared query with one document (row-major tokens).
+pub fn chamfer_prepared(level: SimdLevel, query: &PreparedQuery, document: &[f32]) -> f32 {
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx512 if SimdLevel::detect() >= SimdLevel::Avx512 => {
+            // SAFETY: the CPU supports AVX-512F (checked just above).
+            unsafe { x86::chamfer_avx512(query, document) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx2 | SimdLevel::Avx512 if SimdLevel::detect() >= SimdLevel::Avx2 => {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+            unsafe { x86::chamfer_avx2(query, document) }
+        }
+        _ => chamfer_lanes(query, document),
+    }
+}
+
+/// The portable kernel: lane arrays the compiler vectorises for whatever the build targets.
+#[inline(always)]
+fn chamfer_lanes(query: &PreparedQuery, document: &[f32]) -> f32 {
+    let dim = query.dim;
+    let mut total = 0f32;
+    for g in 0..query.rows.len() / dim {
+        let rows = &query.rows[g * dim..(g + 1) * dim];
+        let mut best = [f32::NEG_INFINITY; LANES];
+        for token in document.chunks_exact(dim) {
+            let mut acc = [0f32; LANES];
+            for (row, &x) in rows.iter().zip(token) {
+                for (a, q) in acc.iter_mut().zip(row) {
+                    *a += x * q;
+                }
+            }
+            for (b, a) in best.iter_mut().zip(&acc) {
+                *b = b.max(*a);
+            }
+        }
+        total += best[..query.lanes(g)].iter().sum::<f32>();
+    }
+    total
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{chamfer_lanes, PreparedQuery, LANES};
+    use std::arch::x86_64::*;
+
+    /// Doc tokens scored at once: four independent accumulators hide the FMA latency.
+    const TOKENS: usize = 4;
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn chamfer_avx2(query: &PreparedQuery, document: &[f32]) -> f32 {
+        chamfer_lanes(query, document)
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn chamfer_avx512(query: &PreparedQuery, document: &[f32]) -> f32 {
+        let dim = query.dim;
+        let n = document.len() / dim;
+        let doc = document.as_ptr();
+        let mut total = 0f32;
+        for g in 0..query.rows.len() / dim {
+            // SAFETY: rows g·dim .. (g+1)·dim exist (the loop bound); each is 16 f32.
+            let rows = unsafe { query.rows.as_ptr().add(g * dim) }.cast::<f32>();
+            let mut best = _mm512_set1_ps(f32::NEG_INFINITY);
+            let mut t = 0;
+            while t + TOKENS <= n {
+                let mut acc = [_mm512_setzero_ps(); TOKENS];
+                for k in 0..dim {
+                    // SAFETY: k < dim rows of 16 values; tokens t..t+4 < n have dim values.
+                    unsafe {
+                        let q = _mm512_loadu_ps(rows.add(k * LANES));
+                        for (j, a) in acc.iter_mut().enumerate() {
+                            let x = _mm512_set1_ps(*doc.add((t + j) * dim + k));
+                            *a = _mm512_fmadd_ps(x, q, *a);
+                        }
+                    }
+                }
+                best = _mm512_max_ps(
+                    best,
+                    _mm512_max_ps(_mm512_max_ps(acc[0], acc[1]), _mm512_max_ps(acc[2], acc[3])),
+                );
+                t += TOKENS;
+            }
+            while t < n {
+                let mut acc = _mm512_setzero_ps();
+                for k in 0..dim {
+                    // SAFETY: as above, for one token t < n.
+                    unsafe {
+                        let q = _mm512_loadu_ps(rows.add(k * LANES));
+                        acc = _mm512_fmadd_ps(_mm512_set1_ps(*doc.add(t * dim + k)), q, acc);
+                    }
+                }
+                best = _mm512_max_ps(best, acc);
+                t += 1;
+            }
+            let mask: __mmask16 = ((1u32 << query.lanes(g)) - 1) as __mmask16;
+            total += _mm512_mask_reduce_add_ps(mask, best);
+        }
+        total
+    }
+}
+
+/// Token vectors of many documents, row-major, one document after another.
+#[derive(Debug, Clone)]
+pub struct TokenStore {
+    dim: usize,
+    values: Vec<f32>,
+    /// Document `d` owns tokens `starts[d]..starts[d + 1]` (`len() + 1` entries).
+    starts: Vec<u32>,
+}
+
+/// Documents per parallel work item of an exact search (about 1 MiB of 100-d tokens at 10 per
+/// document, so a chunk stays in L2 while every query of the batch scores it).
+const CHUNK_DOCUMENTS: usize = 256;
+
+impl TokenStore {
+    pub fn new(dim: usize) -> Self {
+        TokenStore {
+            dim,
+            values: Vec::new(),
+            starts: vec![0],
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Documents stored.
+    pub fn len(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Tokens stored.
+    pub fn tokens(&self) -> usize {
+        self.values.len() / self.dim
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        (self.values.capacity() + self.starts.capacity()) * 4
+    }
+
+    pub fn token_range(&self, document: u32) -> Range<usize> {
+        let d = document as usize;
+        self.starts[d] as usize..self.starts[d + 1] as usize
+    }
+
+    /// Makes room for `documents` more documents of `tokens` tokens in all.
+    pub fn reserve(&mut self, documents: usize, tokens: usize) {
+        self.values.reserve(tokens * self.dim);
+        self.starts.reserve(documents);
+    }
+
+    /// Appends a document (row-major `tokens × dim`, non-empty) and returns its number. Panics if
+    /// the store would exceed 2³² − 1 tokens (callers check first with [`TokenStore::fits`]).
+    pub fn push(&mut self, tokens: &[f32]) -> u32 {
+        let document = u32::try_from(self.len()).expect("document count checked by the caller");
+        self.values.extend_from_slice(tokens);
+        let end = u32::try_from(self.tokens()).expect("token count checked by the caller");
+        self.starts.push(end);
+        document
+    }
+
+    /// Whether `documents` more documents with `tokens` more tokens keep every id in a u32.
+    pub fn fits(&self, documents: usize, tokens: usize) -> bool {
+        self.len() + documents < u32::MAX as usize && self.tokens() + tokens <= u32::MAX as usize
+    }
+
+    /// The tokens of `document`, row-major.
+    pub fn tokens_of(&self, document: u32) -> &[f32] {
+        let range = self.token_range(document);
+        &self.values[range.start * self.dim..range.end * self.dim]
+    }
+
+    /// The tokens of `document`, row-major, copied.
+    pub fn document(&self, document: u32) -> Vec<f32> {
+        self.tokens_of(document).to_vec()
+    }
+
+    /// A store of the documents `keep` (in that order), numbered 0…; for compaction.
+    pub fn select(&self, keep: &[u32]) -> TokenStore {
+        let mut out = TokenStore::new(self.dim);
+        let tokens = keep.iter().map(|&d| self.token_range(d).len()).sum();
+        out.reserve(keep.len(), tokens);
+        for &d in keep {
+            out.push(self.tokens_of(d));
+        }
+        out
+    }
+
+    /// Chamfer similarity of a prepared query with `document`.
+    pub fn chamfer(&self, level: SimdLevel, query: &PreparedQuery, document: u32) -> f32 {
+        chamfer_prepared(level, query, self.tokens_of(document))
+    }
+
+    /// Chamfer similarity of `query` (row-major, non-empty, `dim` wide) with each document of
+    /// `documents`, written to `scores`.
+    pub fn score(&self, level: SimdLevel, query: &[f32], documents: &[u32], scores: &mut [f32]) {
+        let prepared = PreparedQuery::new(query, self.dim);
+        for (&document, score) in documents.iter().zip(scores.iter_mut()) {
+            *score = self.chamfer(level, &prepared, document);
+        }
+    }
+
+    /// Exact top-`k` documents by Chamfer similarity for each query of a batch (CSR: query `i`
+    /// is tokens `offsets[i]..offsets[i+1]` of `queries`), among the documents `accept` admits.
+    /// Returns, per query, `(document, similarity)` pairs best first. Runs in parallel on the
+    /// current Rayon pool over chunks of documents, each scored by every query while it is in
+    /// cache; `should_stop` is polled between chunks (`None` when it fired).
+    pub fn search(
+        &self,
+        level: SimdLevel,
+        queries: &[f32],
+        offsets: &[u32],
+        k: usize,
+        accept: &(dyn Fn(u32) -> bool + Sync),
+        should_stop: &(dyn Fn() -> bool + Sync),
+    ) -> Option<Vec<Vec<(u32, f32)>>> {
+        let query_count = offsets.len().saturating_sub(1);
+        if query_count == 0 || self.is_empty() || k == 0 {
+            return Some(vec![Vec::new(); query_count]);
+        }
+        let dim = self.dim;
+        let prepared: Vec<PreparedQuery> = (0..query_count)
+            .map(|q| {
+                PreparedQuery::new(
+                    &queries[offsets[q] as usize * dim..offsets[q + 1] as usize * dim],
+                    dim,
+                )
+            })
+            .collect();
+        let chunks = self.len().div_ceil(CHUNK_DOCUMENTS);
+        let stopped = std::sync::atomic::AtomicBool::new(false);
+        let fresh = || -> Vec<TopK> { (0..query_count).map(|_| TopK::new(k)).collect() };
+        let tops = (0..chunks)
+            .into_par_iter()
+            .fold(fresh, |mut tops, chunk| {
+                if stopped.load(std::sync::atomic::Ordering::Relaxed) || should_stop() {
+                    stopped.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return tops;
+                }
+                let first = chunk * CHUNK_DOCUMENTS;
+                let end = (first + CHUNK_DOCUMENTS).min(self.len());
+                let admitted: Vec<u32> =
+                    (first as u32..end as u32).filter(|&d| accept(d)).collect();
+                for (query, top) in prepared.iter().zip(tops.iter_mut()) {
+                    for &document in &admitted {
+                        top.push(-self.chamfer(level, query, document), document);
+                    }
+                }
+                tops
+            })
+            .reduce(fresh, |mut a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    x.merge(y);
+                }
+                a
+            });
+        if stopped.into_inner() {
+            return None;
+        }
+        Some(
+            tops.into_iter()
+                .map(|top| {
+                    top.into_sorted()
+                        .into_iter()
+                        .map(|Neighbor { distance, index }| (index, -distance))
+                        .collect()
+                })
+                .collect(),
+        )
+    }
+}

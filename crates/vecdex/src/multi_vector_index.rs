@@ -1,0 +1,655 @@
+//! Multi-vector (late-interaction) retrieval: MUVERA (Dhulipala et al., NeurIPS 2024, arXiv
+//! 2405.19504). Each document is a set of token vectors; its fixed-dimensional encoding (FDE)
+//! goes into an HNSW index (optionally compressed) under the document's key, and its tokens into
+//! a blocked [`TokenStore`]. A search encodes the query's tokens, takes the `candidates` best
+//! FDE matches by inner product, and reranks them by exact Chamfer similarity
+//! `Σ_{q∈Q} max_{p∈P} ⟨q, p⟩` with the stored tokens. `search_exact` scores every document.
+//!
+//! Distances follow vecdex's convention (lower is closer): a hit's distance is `−Chamfer`.
+
+use std::collections::{HashMap, HashSet};
+
+use rayon::prelude::*;
+use vecdex_distance::{simd_level, Metric};
+use vecdex_fde::{check_offsets, FdeConfig, FdeEncoder, FdeError, PreparedQuery, Side, TokenStore};
+
+use crate::cancel::StopFlag;
+use crate::compression::{Compression, CompressionStats};
+use crate::error::{Error, Result};
+use crate::filter::KeyFilter;
+use crate::flat_index::SearchResults;
+use crate::hnsw_index::{HnswConfig, HnswIndex, LinkMode, PendingBatch};
+use crate::threads;
+use crate::validate::{check_matrix, normalize, try_filled};
+
+/// Default number of FDE candidates reranked by exact Chamfer per query.
+pub const DEFAULT_CANDIDATES: usize = 100;
+/// Largest `candidates` (as the largest efSearch).
+pub const MAX_CANDIDATES: usize = 65_536;
+
+/// How a search finds its documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// MUVERA: the `candidates` best documents by FDE inner product (a graph search with the
+    /// query's FDE), reranked by exact Chamfer.
+    #[default]
+    Rerank,
+    /// A walk of the FDE graph that scores every document it visits by exact Chamfer (keeping
+    /// `candidates` of them): the FDE graph gives the neighbourhoods, the true similarity steers.
+    Walk,
+}
+
+impl Strategy {
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Rerank => "rerank",
+            Strategy::Walk => "walk",
+        }
+    }
+}
+
+/// Settings of a [`MultiVectorIndex`].
+#[derive(Debug, Clone)]
+pub struct MultiVectorConfig {
+    /// The encoding; `fde.dimension` is the token dimension.
+    pub fde: FdeConfig,
+    /// Token similarity: `Dot` (tokens as given) or `Cosine` (tokens normalised on add and in
+    /// queries, as ColBERT's are). Chamfer is the sum of per-token maxima of this similarity.
+    pub metric: Metric,
+    /// Graph settings of the FDE index (`m`, `ef_construction`, `ef_search`, `seed`); its
+    /// dimension and metric (inner product) are set from the encoding.
+    pub graph: HnswConfig,
+    /// Compressed form of the FDEs in the graph walk (rescored with the full FDEs).
+    pub compression: Compression,
+    /// FDE candidates reranked per query unless a search gives its own.
+    pub candidates: usize,
+    /// Query ball carving threshold τ (paper §3): before the rerank, query tokens whose inner
+    /// product with an earlier cluster's first token is ≥ τ join that cluster, and each cluster
+    /// scores as the sum of its tokens. Fewer rows make the rerank faster; scores become
+    /// approximate (never above the exact Chamfer). `None`: off.
+    pub ball_carving: Option<f32>,
+    /// Search strategy unless a search gives its own.
+    pub strategy: Strategy,
+}
+
+impl MultiVectorConfig {
+    pub fn new(fde: FdeConfig, metric: Metric) -> Self {
+        MultiVectorConfig {
+            fde,
+            metric,
+            graph: HnswConfig::new(fde.output_dimension().max(1), Metric::Dot),
+            compression: Compression::default(),
+            candidates: DEFAULT_CANDIDATES,
+            ball_carving: None,
+            strategy: Strategy::Rerank,
+        }
+    }
+}
+
+/// Figures about a [`MultiVectorIndex`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultiVectorStats {
+    pub documents: usize,
+    /// Tokens of live documents.
+    pub tokens: usize,
+    /// Tokens of removed or replaced documents still held (dropped by compaction).
+    pub dead_tokens: usize,
+    pub fde_dimension: usize,
+    /// Bytes of the token store.
+    pub token_bytes: usize,
+    /// Bytes of the FDE index (graph, FDEs, codes).
+    pub fde_bytes: usize,
+}
+
+/// A batch of documents checked, normalised and encoded, ready for [`MultiVectorIndex::prepare`].
+#[derive(Debug)]
+pub struct EncodedDocuments {
+    keys: Vec<u64>,
+    tokens: Vec<f32>,
+    offsets: Vec<u32>,
+    fdes: Vec<f32>,
+}
+
+/// A batch between [`MultiVectorIndex::prepare`] and [`MultiVectorIndex::commit`].
+#[derive(Debug)]
+pub struct PendingDocuments {
+    documents: EncodedDocuments,
+    graph: PendingBatch,
+}
+
+pub struct MultiVectorIndex {
+    config: MultiVectorConfig,
+    encoder: FdeEncoder,
+    fdes: HnswIndex,
+    tokens: TokenStore,
+    /// Key → document number in `tokens`.
+    documents: HashMap<u64, u32>,
+    /// Per document number: its key, or `None` once removed or replaced.
+    document_keys: Vec<Option<u64>>,
+    live_tokens: usize,
+}
+
+fn fde_error(error: FdeError) -> Error {
+    match error {
+        FdeError::InvalidConfig(m) | FdeError::InvalidInput(m) | FdeError::EmptyPointCloud(m) => {
+            Error::InvalidArgument(m)
+        }
+    }
+}
+
+impl MultiVectorIndex {
+    pub fn new(config: MultiVectorConfig) -> Result<Self> {
+        if !matches!(config.metric, Metric::Dot | Metric::Cosine) {
+            return Err(Error::invalid(format!(
+                "a multi-vector index scores tokens by inner product: use 'cosine' or 'dot', got '{}'",
+                config.metric
+            )));
+        }
+        if config.candidates == 0 || config.candidates > MAX_CANDIDATES {
+            return Err(Error::invalid(format!(
+                "candidates must be from 1 to {MAX_CANDIDATES}, got {}",
+                config.candidates
+            )));
+        }
+        check_ball_carving(config.ball_carving)?;
+        let encoder = FdeEncoder::new(config.fde).map_err(fde_error)?;
+        let graph = HnswConfig {
+            dim: encoder.output_dimension(),
+            metric: Metric::Dot,
+            ..config.graph
+        };
+        let fdes = HnswIndex::with_compression(graph, config.compression)?;
+        let config = MultiVectorConfig { graph, ..config };
+        Ok(MultiVectorIndex {
+            tokens: TokenStore::new(config.fde.dimension),
+            config,
+            encoder,
+            fdes,
+            documents: HashMap::new(),
+            document_keys: Vec::new(),
+            live_tokens: 0,
+        })
+    }
+
+    pub fn config(&self) -> &MultiVectorConfig {
+        &self.config
+    }
+
+    pub fn encoder(&self) -> &FdeEncoder {
+        &self.encoder
+    }
+
+    /// Token dimension.
+    pub fn dim(&self) -> usize {
+        self.config.fde.dimension
+    }
+
+    pub fn metric(&self) -> Metric {
+        self.config.metric
+    }
+
+    /// Documents stored.
+    pub fn len(&self) -> usize {
+        self.documents.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.documents.is_empty()
+    }
+
+    pub fn contains(&self, key: u64) -> bool {
+        self.documents.contains_key(&key)
+    }
+
+    pub fn keys(&self) -> Vec<u64> {
+        self.document_keys.iter().flatten().copied().collect()
+    }
+
+    /// The stored tokens of `key` (row-major; normalised for cosine).
+    pub fn get(&self, key: u64) -> Option<Vec<f32>> {
+        self.documents.get(&key).map(|&d| self.tokens.document(d))
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        self.fdes.memory_bytes()
+            + self.tokens.memory_bytes()
+            + self.documents.capacity() * 16
+            + self.document_keys.capacity() * 16
+    }
+
+    pub fn stats(&self) -> MultiVectorStats {
+        MultiVectorStats {
+            documents: self.len(),
+            tokens: self.live_tokens,
+            dead_tokens: self.tokens.tokens() - self.live_tokens,
+            fde_dimension: self.encoder.output_dimension(),
+            token_bytes: self.tokens.memory_bytes(),
+            fde_bytes: self.fdes.memory_bytes(),
+        }
+    }
+
+    pub fn is_trained(&self) -> bool {
+        self.fdes.is_trained()
+    }
+
+    pub fn compression_stats(&self) -> CompressionStats {
+        self.fdes.compression_stats()
+    }
+
+    /// Checks query or document tokens in CSR form and returns them normalised for cosine.
+    fn checked_tokens(&self, tokens: &[f32], offsets: &[u32], what: &str) -> Result<Vec<f32>> {
+        let dim = self.dim();
+        check_offsets(tokens.len(), offsets, dim).map_err(|e| match e {
+            FdeError::InvalidInput(m) if !tokens.len().is_multiple_of(dim) => {
+                Error::DimensionMismatch {
+                    expected: dim,
+                    actual: tokens.len() % dim,
+                    what: format!("{what}: {m}"),
+                }
+            }
+            other => match fde_error(other) {
+                Error::InvalidArgument(m) => Error::InvalidArgument(format!("{what}: {m}")),
+                e => e,
+            },
+        })?;
+        let cosine = self.metric() == Metric::Cosine;
+        check_matrix(tokens, dim, what, cosine)?;
+        let mut tokens = tokens.to_vec();
+        if cosine {
+            tokens.chunks_exact_mut(dim).for_each(normalize);
+        }
+        Ok(tokens)
+    }
+
+    /// Phase 1 of an add, needing only shared access: checks the batch (documents in CSR form:
+    /// document `i` is tokens `offsets[i]..offsets[i+1]` of the row-major `tokens`), normalises
+    /// and encodes it in parallel. Nothing changes.
+    pub fn encode_documents(
+        &self,
+        keys: &[u64],
+        tokens: &[f32],
+        offsets: &[u32],
+        stop: &StopFlag,
+    ) -> Result<EncodedDocuments> {
+        stop.check()?;
+        if offsets.len() != keys.len() + 1 {
+            return Err(Error::invalid(format!(
+                "{} keys need {} offsets (one more than the documents), got {}",
+                keys.len(),
+                keys.len() + 1,
+                offsets.len()
+            )));
+        }
+        if keys.is_empty() {
+            return Err(Error::invalid(
+                "documents: empty batch, give at least one document",
+            ));
+        }
+        let mut seen = HashSet::with_capacity(keys.len());
+        if let Some(key) = keys.iter().find(|k| !seen.insert(**k)) {
+            return Err(Error::invalid(format!(
+                "key {key} appears twice in one batch"
+            )));
+        }
+        let tokens = self.checked_tokens(tokens, offsets, "documents")?;
+        if !self.tokens.fits(keys.len(), tokens.len() / self.dim()) {
+            return Err(Error::invalid(
+                "the index cannot hold more than 2^32 − 1 tokens",
+            ));
+        }
+        let fdes = threads::run(|| {
+            self.encoder
+                .encode_batch(&tokens, offsets, Side::Document, &|| stop.is_stopped())
+                .map_err(fde_error)
+        })?
+        .ok_or(Error::Aborted)?;
+        Ok(EncodedDocuments {
+            keys: keys.to_vec(),
+            tokens,
+            offsets: offsets.to_vec(),
+            fdes,
+        })
+    }
+
+    /// Phase 2 (exclusive access, brief): slots and rows of the FDE graph.
+    pub fn prepare(&mut self, documents: EncodedDocuments) -> Result<PendingDocuments> {
+        let graph = self.fdes.prepare(&documents.keys, &documents.fdes)?;
+        Ok(PendingDocuments { documents, graph })
+    }
+
+    /// Phase 3 (shared access, the long part): links the FDEs into the graph in parallel.
+    pub fn link(&self, pending: &PendingDocuments, stop: &StopFlag) -> Result<()> {
+        self.fdes.link(&pending.graph, stop, LinkMode::auto())
+    }
+
+    /// Phase 4 (exclusive access, brief): stores the tokens and makes the batch visible.
+    pub fn commit(&mut self, pending: PendingDocuments) {
+        let PendingDocuments { documents, graph } = pending;
+        self.fdes.commit(graph);
+        let dim = self.dim();
+        self.tokens
+            .reserve(documents.keys.len(), documents.tokens.len() / dim);
+        for (i, key) in documents.keys.iter().enumerate() {
+            let (start, end) = (
+                documents.offsets[i] as usize,
+                documents.offsets[i + 1] as usize,
+            );
+            let number = self.tokens.push(&documents.tokens[start * dim..end * dim]);
+            self.document_keys.push(Some(*key));
+            self.live_tokens += end - start;
+            if let Some(old) = self.documents.insert(*key, number) {
+                self.forget(old);
+            }
+        }
+        self.compact_tokens_if_sparse();
+    }
+
+    /// Gives back what [`prepare`](Self::prepare) took after a failed or aborted link.
+    pub fn abandon(&mut self, pending: PendingDocuments) {
+        self.fdes.abandon(pending.graph);
+    }
+
+    /// Adds documents (see [`encode_documents`](Self::encode_documents) for the layout); a
+    /// key already present has its document replaced. On error or abort nothing changes.
+    pub fn add(
+        &mut self,
+        keys: &[u64],
+        tokens: &[f32],
+        offsets: &[u32],
+        stop: &StopFlag,
+    ) -> Result<()> {
+        let encoded = self.encode_documents(keys, tokens, offsets, stop)?;
+        if self.fdes.should_compact() {
+            self.fdes.compact(stop)?;
+        }
+        let pending = self.prepare(encoded)?;
+        match self.link(&pending, stop) {
+            Ok(()) => {
+                self.commit(pending);
+                Ok(())
+            }
+            Err(error) => {
+                self.abandon(pending);
+                Err(error)
+            }
+        }
+    }
+
+    /// Whether the FDE graph has enough removed nodes to be worth compacting.
+    pub fn should_compact(&self) -> bool {
+        self.fdes.should_compact()
+    }
+
+    /// Relinks the FDE graph around removed documents (see [`HnswIndex::compact`]).
+    pub fn compact(&mut self, stop: &StopFlag) -> Result<usize> {
+        self.fdes.compact(stop)
+    }
+
+    /// Trains the compressed FDE form on a sample of documents (CSR) and re-encodes the
+    /// stored FDEs.
+    pub fn train(&mut self, tokens: &[f32], offsets: &[u32]) -> Result<()> {
+        let tokens = self.checked_tokens(tokens, offsets, "training documents")?;
+        let never = StopFlag::never();
+        let fdes = threads::run(|| {
+            self.encoder
+                .encode_batch(&tokens, offsets, Side::Document, &|| never.is_stopped())
+                .map_err(fde_error)
+        })?
+        .ok_or(Error::Aborted)?;
+        self.fdes.train(&fdes)
+    }
+
+    /// Removes documents; returns how many were present.
+    pub fn remove(&mut self, keys: &[u64]) -> usize {
+        let removed = self.fdes.remove(keys);
+        for key in keys {
+            if let Some(document) = self.documents.remove(key) {
+                self.forget(document);
+            }
+        }
+        self.compact_tokens_if_sparse();
+        removed
+    }
+
+    fn forget(&mut self, document: u32) {
+        self.document_keys[document as usize] = None;
+        self.live_tokens -= self.tokens.token_range(document).len();
+    }
+
+    /// Rewrites the token store without dead documents once they hold half its tokens.
+    fn compact_tokens_if_sparse(&mut self) {
+        let dead = self.tokens.tokens() - self.live_tokens;
+        if dead < 4096 || dead < self.live_tokens {
+            return;
+        }
+        let keep: Vec<u32> = (0..self.document_keys.len() as u32)
+            .filter(|&d| self.document_keys[d as usize].is_some())
+            .collect();
+        self.tokens = self.tokens.select(&keep);
+        self.document_keys = keep
+            .iter()
+            .map(|&d| self.document_keys[d as usize])
+            .collect();
+        for (number, key) in self.document_keys.iter().enumerate() {
+            if let Some(key) = key {
+                self.documents.insert(*key, number as u32);
+            }
+        }
+    }
+
+    /// Approximate top-`k` documents for each query of a batch (CSR, as documents): FDE
+    /// candidates from the graph (`candidates` of them, the configured number when `None`;
+    /// `ef_search` at least that), reranked by exact Chamfer (after ball carving when
+    /// configured). Filters restrict the candidates to the listed keys.
+    pub fn search(
+        &self,
+        queries: &[f32],
+        offsets: &[u32],
+        params: MultiVectorSearch,
+        filter: Option<&KeyFilter>,
+        stop: &StopFlag,
+    ) -> Result<SearchResults> {
+        let k = check_k(params.k)?;
+        let candidates = params.candidates.unwrap_or(self.config.candidates);
+        if candidates == 0 || candidates > MAX_CANDIDATES {
+            return Err(Error::invalid(format!(
+                "candidates must be from 1 to {MAX_CANDIDATES}, got {candidates}"
+            )));
+        }
+        let carving = params.ball_carving.or(self.config.ball_carving);
+        check_ball_carving(carving)?;
+        let queries = self.checked_tokens(queries, offsets, "queries")?;
+        let count = offsets.len() - 1;
+        let mut results = empty_results(count, k.min(self.len()))?;
+        if results.k == 0 {
+            return Ok(results);
+        }
+        let ef = params
+            .ef_search
+            .unwrap_or(self.config.graph.ef_search)
+            .max(candidates);
+        let dim = self.dim();
+        let level = simd_level();
+        let strategy = params.strategy.unwrap_or(self.config.strategy);
+        let one = |q: usize| -> Result<Vec<(u64, f32)>> {
+            stop.check()?;
+            let tokens = &queries[offsets[q] as usize * dim..offsets[q + 1] as usize * dim];
+            let prepared = match carving {
+                Some(tau) => PreparedQuery::new(&carve_balls(tokens, dim, tau), dim),
+                None => PreparedQuery::new(tokens, dim),
+            };
+            let mut hits: Vec<(u64, f32)> = match strategy {
+                Strategy::Rerank => {
+                    let fde = self
+                        .encoder
+                        .encode(tokens, Side::Query)
+                        .map_err(fde_error)?;
+                    let found =
+                        self.fdes
+                            .search(&fde, candidates, Some(ef), filter, &StopFlag::never())?;
+                    found.keys[..found.counts[0] as usize]
+                        .iter()
+                        .filter_map(|key| {
+                            let d = *self.documents.get(key)?;
+                            Some((*key, self.tokens.chamfer(level, &prepared, d)))
+                        })
+                        .collect()
+                }
+                Strategy::Walk => {
+                    let distance = |key: u64| {
+                        self.documents.get(&key).map_or(f32::INFINITY, |&d| {
+                            -self.tokens.chamfer(level, &prepared, d)
+                        })
+                    };
+                    self.fdes
+                        .walk_by_key(&distance, k, ef, filter)?
+                        .into_iter()
+                        .map(|(key, d)| (key, -d))
+                        .collect()
+                }
+            };
+            hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            hits.truncate(k);
+            Ok(hits)
+        };
+        let hits: Vec<Vec<(u64, f32)>> = if count == 1 {
+            vec![one(0)?]
+        } else {
+            threads::run(|| (0..count).into_par_iter().map(one).collect::<Result<_>>())?
+        };
+        fill_results(&mut results, &hits);
+        Ok(results)
+    }
+
+    /// Exact top-`k` documents by Chamfer similarity for each query of a batch (CSR), scoring
+    /// every document (the blocked scan of [`TokenStore::search`], in parallel on the pool).
+    /// Ground truth for the approximate search.
+    pub fn search_exact(
+        &self,
+        queries: &[f32],
+        offsets: &[u32],
+        k: usize,
+        filter: Option<&KeyFilter>,
+        stop: &StopFlag,
+    ) -> Result<SearchResults> {
+        let k = check_k(k)?;
+        let queries = self.checked_tokens(queries, offsets, "queries")?;
+        let count = offsets.len() - 1;
+        let mut results = empty_results(count, k.min(self.len()))?;
+        if results.k == 0 {
+            return Ok(results);
+        }
+        let allowed: Option<HashSet<u64>> = filter.map(|f| f.keys().iter().copied().collect());
+        let accept = |d: u32| match self.document_keys[d as usize] {
+            Some(key) => allowed.as_ref().is_none_or(|a| a.contains(&key)),
+            None => false,
+        };
+        let found = threads::run(|| {
+            self.tokens
+                .search(simd_level(), &queries, offsets, k, &accept, &|| {
+                    stop.is_stopped()
+                })
+                .ok_or(Error::Aborted)
+        })?;
+        let hits: Vec<Vec<(u64, f32)>> = found
+            .into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .filter_map(|(d, s)| self.document_keys[d as usize].map(|key| (key, s)))
+                    .collect()
+            })
+            .collect();
+        fill_results(&mut results, &hits);
+        Ok(results)
+    }
+}
+
+/// Per-search settings of [`MultiVectorIndex::search`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MultiVectorSearch {
+    pub k: usize,
+    /// FDE candidates to rerank (the index's default when `None`).
+    pub candidates: Option<usize>,
+    /// Graph candidates kept (at least `candidates`; the index's default when `None`).
+    pub ef_search: Option<usize>,
+    /// Ball carving threshold for this search (the index's setting when `None`).
+    pub ball_carving: Option<f32>,
+    /// Search strategy (the index's setting when `None`).
+    pub strategy: Option<Strategy>,
+}
+
+impl MultiVectorSearch {
+    pub fn new(k: usize) -> Self {
+        MultiVectorSearch {
+            k,
+            candidates: None,
+            ef_search: None,
+            ball_carving: None,
+            strategy: None,
+        }
+    }
+}
+
+fn check_k(k: usize) -> Result<usize> {
+    if k == 0 {
+        return Err(Error::invalid("k must be at least 1"));
+    }
+    Ok(k)
+}
+
+fn check_ball_carving(tau: Option<f32>) -> Result<()> {
+    match tau {
+        Some(t) if !t.is_finite() => Err(Error::invalid(format!(
+            "ballCarving must be a finite inner-product threshold, got {t}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Greedy ball carving of query tokens (MUVERA §3): each token joins the first cluster whose
+/// first token has inner product ≥ `tau` with it, or starts a new one; each cluster is replaced
+/// by the sum of its tokens.
+pub fn carve_balls(tokens: &[f32], dim: usize, tau: f32) -> Vec<f32> {
+    let mut centres: Vec<usize> = Vec::new();
+    let mut sums: Vec<f32> = Vec::new();
+    for (t, token) in tokens.chunks_exact(dim).enumerate() {
+        let joined = centres.iter().position(|&c| {
+            let centre = &tokens[c * dim..(c + 1) * dim];
+            centre.iter().zip(token).map(|(a, b)| a * b).sum::<f32>() >= tau
+        });
+        match joined {
+            Some(cluster) => sums[cluster * dim..(cluster + 1) * dim]
+                .iter_mut()
+                .zip(token)
+                .for_each(|(s, x)| *s += x),
+            None => {
+                centres.push(t);
+                sums.extend_from_slice(token);
+            }
+        }
+    }
+    sums
+}
+
+fn empty_results(queries: usize, columns: usize) -> Result<SearchResults> {
+    let cells = queries.saturating_mul(columns);
+    Ok(SearchResults {
+        k: columns,
+        keys: try_filled(cells, 0, "search results")?,
+        distances: try_filled(cells, f32::INFINITY, "search results")?,
+        counts: vec![0; queries],
+    })
+}
+
+/// Writes `(key, similarity)` hits, best first, as `−similarity` distances.
+fn fill_results(results: &mut SearchResults, hits: &[Vec<(u64, f32)>]) {
+    let columns = results.k;
+    for (q, row) in hits.iter().enumerate() {
+        let n = row.len().min(columns);
+        for (c, (key, score)) in row[..n].iter().enumerate() {
+            results.keys[q * columns + c] = *key;
+            results.distances[q * columns + c] = -score;
+        }
+        results.counts[q] = n as u32;
+    }
+}

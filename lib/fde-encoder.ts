@@ -1,0 +1,157 @@
+import native = require('./native')
+import { abortHandle } from './abort'
+import { awaitNative, callNative, invalidArgument } from './errors'
+import { type PointCloud, type PointCloudsInput, toCloud, toCsr } from './point-clouds'
+import { checkDimensions, checkObject, checkSignal, describe } from './validate'
+
+/**
+ * Parameters of a MUVERA fixed-dimensional encoding (Dhulipala et al., NeurIPS 2024, arXiv
+ * 2405.19504), named as in the paper's reference implementation.
+ *
+ * The encoding has `numRepetitions × 2^numSimhashProjections × projectionDimension` values
+ * (the token dimension instead of `projectionDimension` with the identity projection), or
+ * `finalProjectionDimension` when set. Defaults: 20 repetitions, 5 SimHash bits, AMS sketch to
+ * 16 values, empty partitions filled: 10,240 values, the paper's recommended trade-off.
+ */
+export interface FdeOptions {
+  /** Independent repetitions, concatenated (1 or more; default 20). More raise accuracy, size
+   * and encoding time linearly. */
+  numRepetitions?: number
+  /** SimHash bits per repetition (0 to 30; default 5): 2^k partitions of token space. */
+  numSimhashProjections?: number
+  /** Seed of every random draw (integer below 2^53; default 1). Encodings are reproducible
+   * from (options, seed) on every machine: vecdex pins its own generator (`config.rngVersion`). */
+  seed?: number
+  /** 'amsSketch' (default): each token is sketched to `projectionDimension` values; 'identity':
+   * tokens are kept whole. */
+  projectionType?: 'identity' | 'amsSketch'
+  /** Values per partition with 'amsSketch' (default 16). */
+  projectionDimension?: number
+  /** Document encodings: an empty partition takes the token whose SimHash signs are nearest to
+   * the partition's (default true). */
+  fillEmptyPartitions?: boolean
+  /** Count-Sketch the whole encoding to this many values (default: none). */
+  finalProjectionDimension?: number
+}
+
+/** The resolved configuration of an encoder. */
+export type FdeConfig = native.NativeFdeConfig
+
+function optionalCount(value: unknown, name: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalidArgument(`${name} must be an integer from ${min} to ${max}, got ${describe(value)}`)
+  }
+  return value
+}
+
+/** FDE options as the native layer takes them (validated again there). */
+export function nativeFde(options: FdeOptions | undefined): native.NativeFdeOptions | undefined {
+  if (options === undefined) return undefined
+  checkObject(options, 'fde')
+  const { projectionType, fillEmptyPartitions } = options
+  if (projectionType !== undefined && projectionType !== 'identity' && projectionType !== 'amsSketch') {
+    throw invalidArgument(`projectionType must be 'identity' or 'amsSketch', got ${describe(projectionType)}`)
+  }
+  if (fillEmptyPartitions !== undefined && typeof fillEmptyPartitions !== 'boolean') {
+    throw invalidArgument(`fillEmptyPartitions must be a boolean, got ${describe(fillEmptyPartitions)}`)
+  }
+  return {
+    numRepetitions: optionalCount(options.numRepetitions, 'numRepetitions', 1, 0xffff_ffff),
+    numSimhashProjections: optionalCount(options.numSimhashProjections, 'numSimhashProjections', 0, 30),
+    seed: optionalCount(options.seed, 'seed', 0, Number.MAX_SAFE_INTEGER),
+    projectionType,
+    projectionDimension: optionalCount(options.projectionDimension, 'projectionDimension', 1, 0xffff_ffff),
+    fillEmptyPartitions,
+    finalProjectionDimension: optionalCount(options.finalProjectionDimension, 'finalProjectionDimension', 1, 0xffff_ffff),
+  }
+}
+
+/**
+ * Turns point clouds (sets of token vectors, as late-interaction models like ColBERT give) into
+ * single vectors whose inner product approximates Chamfer similarity:
+ * `⟨encodeQuery(Q), encodeDocument(P)⟩ / numRepetitions ≈ Σ_{q∈Q} max_{p∈P} ⟨q, p⟩`.
+ * Queries and documents are encoded differently (sums versus means per partition).
+ *
+ * ```ts
+ * const fde = new FdeEncoder({ dimension: 128 })
+ * const docs = await fde.encodeDocuments(documentTokenSets)   // n × fde.outputDimension
+ * const q = fde.encodeQuery(queryTokens)
+ * ```
+ */
+export class FdeEncoder {
+  readonly #native: native.NativeFdeEncoder
+  /** The resolved configuration, with `outputDimension` and `rngVersion`. */
+  readonly config: FdeConfig
+
+  constructor(options: FdeOptions & { dimension: number }) {
+    checkObject(options, 'options')
+    const dimension = checkDimensions(options.dimension)
+    const settings = nativeFde(options)
+    this.#native = callNative(() => new native.NativeFdeEncoder(dimension, settings))
+    this.config = this.#native.config
+  }
+
+  /** Token dimension. */
+  get dimension(): number {
+    return this.config.dimension
+  }
+
+  /** Length of every encoding. */
+  get outputDimension(): number {
+    return this.config.outputDimension
+  }
+
+  /** Query-side encoding of one point cloud. */
+  encodeQuery(query: PointCloud): Float32Array {
+    return this.#one(query, 'query')
+  }
+
+  /** Document-side encoding of one point cloud. */
+  encodeDocument(document: PointCloud): Float32Array {
+    return this.#one(document, 'document')
+  }
+
+  #one(cloud: PointCloud, side: 'query' | 'document'): Float32Array {
+    const tokens = toCloud(cloud, this.dimension, side)
+    const offsets = Uint32Array.of(0, tokens.length / this.dimension)
+    return callNative(() => this.#native.encodeSync(tokens, offsets, side))
+  }
+
+  /** Query-side encodings of many clouds, row-major (`count × outputDimension`), in parallel
+   * off the event loop. */
+  encodeQueries(queries: PointCloudsInput, options: { signal?: AbortSignal } = {}): Promise<Float32Array> {
+    return this.#many(queries, 'query', options)
+  }
+
+  /** Document-side encodings of many clouds, row-major, in parallel off the event loop. */
+  encodeDocuments(documents: PointCloudsInput, options: { signal?: AbortSignal } = {}): Promise<Float32Array> {
+    return this.#many(documents, 'document', options)
+  }
+
+  /** Blocking twin of {@link encodeQueries}. */
+  encodeQueriesSync(queries: PointCloudsInput): Float32Array {
+    const { tokens, offsets } = toCsr(queries, this.dimension, 'queries')
+    return callNative(() => this.#native.encodeSync(tokens, offsets, 'query'))
+  }
+
+  /** Blocking twin of {@link encodeDocuments}. */
+  encodeDocumentsSync(documents: PointCloudsInput): Float32Array {
+    const { tokens, offsets } = toCsr(documents, this.dimension, 'documents')
+    return callNative(() => this.#native.encodeSync(tokens, offsets, 'document'))
+  }
+
+  async #many(clouds: PointCloudsInput, side: 'query' | 'document', options: { signal?: AbortSignal }): Promise<Float32Array> {
+    const { tokens, offsets } = toCsr(clouds, this.dimension, side === 'query' ? 'queries' : 'documents')
+    using link = abortHandle(checkSignal(options.signal))
+    return awaitNative(callNative(() => this.#native.encode(tokens, offsets, side, link.native)))
+  }
+}
+
+/** Exact Chamfer (MaxSim) similarity `Σ_{q∈Q} max_{p∈P} ⟨q, p⟩` of two point clouds. */
+export function chamfer(query: PointCloud, document: PointCloud, dimension: number): number {
+  checkDimensions(dimension)
+  const q = toCloud(query, dimension, 'query')
+  const d = toCloud(document, dimension, 'document')
+  return callNative(() => native.chamferSimilarity(q, d, dimension))
+}
