@@ -163,6 +163,7 @@ export declare class NativeMultiVectorIndex {
   get dim(): number
   get metric(): string
   get fde(): NativeFdeConfig
+  get fdeMetric(): string
   get strategy(): string
   get candidates(): number
   get m(): number
@@ -374,6 +375,8 @@ export interface NativeMultiVectorOptions {
   ballCarving?: number
   /** 'rerank' | 'walk'. */
   strategy?: string
+  /** 'cosine' | 'dot': how the graph compares FDEs. */
+  fdeMetric?: string
   compression?: NativeCompressionOptions
 }
 

@@ -263,7 +263,8 @@ describe('MultiVectorIndex', () => {
   })
 
   it('replaces, removes, filters, gets and streams documents', async () => {
-    using index = new MultiVectorIndex({ dimensions: dim, metric: 'dot', fde: { numRepetitions: 4, numSimhashProjections: 2, projectionDimension: 8 } })
+    using index = new MultiVectorIndex({ dimensions: dim, metric: 'dot', fdeMetric: 'dot', fde: { numRepetitions: 4, numSimhashProjections: 2, projectionDimension: 8 } })
+    expect(index.fdeMetric).toBe('dot')
     const added = await index.addStream((async function* () {
       for (let i = 0; i < 300; i++) yield { key: i, tokens: docs[i] }
     })(), { batchSize: 64 })
@@ -308,6 +309,7 @@ describe('MultiVectorIndex', () => {
     expectCode(() => index.searchSync(docs[0], { k: 1, ballCarving: NaN }), 'ERR_INVALID_ARGUMENT')
     expectCode(() => index.searchSync(docs[0], { k: 1, strategy: 'beam' as 'walk' }), 'ERR_INVALID_ARGUMENT')
     expectCode(() => new MultiVectorIndex({ dimensions: dim, metric: 'l2sq' as 'dot' }), 'ERR_INVALID_ARGUMENT')
+    expectCode(() => new MultiVectorIndex({ dimensions: dim, fdeMetric: 'l2sq' as 'dot' }), 'ERR_INVALID_ARGUMENT')
     expectCode(() => new MultiVectorIndex({ dimensions: dim, fde: { numSimhashProjections: 40 } }), 'ERR_INVALID_ARGUMENT')
     expect(index.searchSync(docs[0], { k: 3 }).get(0).keys.length).toBe(0)
     const controller = new AbortController()

@@ -17,9 +17,10 @@ import * as eventloop from './suites/eventloop.mjs'
 import * as ann from './suites/ann.mjs'
 import * as filter from './suites/filter.mjs'
 import * as quant from './suites/quant.mjs'
+import * as multivector from './suites/multivector.mjs'
 import { CODEC_HELP, QUANT_PEERS, codecsPerEngine } from './adapters/quant/index.mjs'
 
-const SUITES = { exact, single, overhead, eventloop, ann, filter, quant }
+const SUITES = { exact, single, overhead, eventloop, ann, filter, quant, multivector }
 
 /**
  * @typedef {object} SuiteContext
@@ -34,6 +35,9 @@ const SUITES = { exact, single, overhead, eventloop, ann, filter, quant }
  * @property {number | undefined} efConstruction  --ef-construction (ann)
  * @property {number[] | undefined} ef            --ef list (ann, quant)
  * @property {string[] | undefined} codecs        --codecs list (quant)
+ * @property {string[] | undefined} fde           --fde list (multivector)
+ * @property {number[] | undefined} candidates    --candidates list (multivector)
+ * @property {number | undefined} limit           --limit
  * @property {(msg: string) => void} log   progress, on stderr
  */
 
@@ -54,6 +58,8 @@ const OPTIONS = /** @type {const} */ ({
   ef: { type: 'string' },
   orders: { type: 'string' },
   codecs: { type: 'string' },
+  fde: { type: 'string' },
+  candidates: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 })
 
@@ -86,6 +92,10 @@ Options:
       --ef <list>             ann, quant: efSearch sweep, comma-separated (default ${ann.DEFAULT_EF.join(',')})
       --codecs <list>         quant: codecs to measure, comma-separated (default: all of each engine's
                               defaults); ${CODEC_HELP}
+      --fde <list>            multivector: FDE configurations, r<repetitions>k<SimHash bits>p<projection
+                              dims, 0 = identity>[f<final dims>], e.g. r10k4p4,r20k5p16 (default
+                              ${multivector.DEFAULT_FDE.join(',')})
+      --candidates <list>     multivector: candidate counts (default ${multivector.DEFAULT_CANDIDATES.join(',')})
       --queries-file <f>      .fvecs/.bvecs queries for file: datasets
       --groundtruth-file <f>  .ivecs exact neighbours for file: datasets
       --metric <m>            l2sq | cosine | dot for file: datasets (default l2sq)
@@ -137,7 +147,7 @@ async function main() {
       return 2
     }
   }
-  let threads, k, queries, limit, runs, m, efConstruction, ef, codecs
+  let threads, k, queries, limit, runs, m, efConstruction, ef, codecs, fde, candidates
   try {
     threads = positiveInt(v.threads, '--threads')
     k = positiveInt(v.k, '--k')
@@ -149,6 +159,9 @@ async function main() {
     ef = v.ef === undefined ? undefined : v.ef.split(',').map((s) => positiveInt(s.trim(), '--ef'))
     codecs = v.codecs === undefined ? undefined : v.codecs.split(',').map((s) => s.trim()).filter(Boolean)
     if (codecs) codecsPerEngine(codecs)
+    fde = v.fde === undefined ? undefined : v.fde.split(',').map((s) => s.trim()).filter(Boolean)
+    fde?.forEach(multivector.parseFde)
+    candidates = v.candidates === undefined ? undefined : v.candidates.split(',').map((s) => positiveInt(s.trim(), '--candidates'))
     peerNames(v.peers, ALL_PEERS)
     if (v.metric && !['l2sq', 'cosine', 'dot'].includes(v.metric)) throw new Error(`--metric must be l2sq, cosine or dot, got "${v.metric}"`)
   } catch (error) {
@@ -192,6 +205,9 @@ async function main() {
       ef,
       orders: v.orders?.split(',').map((s) => s.trim()).filter(Boolean),
       codecs,
+      fde,
+      candidates,
+      limit,
       log,
     }
     const started = new Date()

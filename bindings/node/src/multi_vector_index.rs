@@ -70,7 +70,12 @@ fn seed_of(seed: f64) -> napi::Result<u64> {
 }
 
 fn fde_config(dim: u32, options: &NativeFdeOptions) -> napi::Result<FdeConfig> {
-    let mut config = FdeConfig::new(dim as usize);
+    fde_config_from(FdeConfig::new(dim as usize), options)
+}
+
+/// `options` over `config`'s values.
+fn fde_config_from(mut config: FdeConfig, options: &NativeFdeOptions) -> napi::Result<FdeConfig> {
+    let dim = config.dimension as u32;
     if let Some(r) = options.num_repetitions {
         config.num_repetitions = r as usize;
     }
@@ -233,6 +238,8 @@ pub struct NativeMultiVectorOptions {
     pub ball_carving: Option<f64>,
     /// 'rerank' | 'walk'.
     pub strategy: Option<String>,
+    /// 'cosine' | 'dot': how the graph compares FDEs.
+    pub fde_metric: Option<String>,
     pub compression: Option<NativeCompressionOptions>,
 }
 
@@ -344,6 +351,7 @@ impl NativeMultiVectorIndex {
             candidates: None,
             ball_carving: None,
             strategy: None,
+            fde_metric: None,
             compression: None,
         });
         let fde = fde_config(
@@ -372,6 +380,9 @@ impl NativeMultiVectorIndex {
         if let Some(strategy) = &options.strategy {
             config.strategy = strategy_of(strategy)?;
         }
+        if let Some(metric) = &options.fde_metric {
+            config.fde_metric = convert::metric(metric)?;
+        }
         if let Some(c) = &options.compression {
             config.compression = compression(c, fde.output_dimension())?;
         }
@@ -398,6 +409,11 @@ impl NativeMultiVectorIndex {
     #[napi(getter)]
     pub fn fde(&self) -> NativeFdeConfig {
         config_to_js(&self.config.fde)
+    }
+
+    #[napi(getter)]
+    pub fn fde_metric(&self) -> String {
+        self.config.fde_metric.name().to_string()
     }
 
     #[napi(getter)]

@@ -1,4 +1,4 @@
-//! Experiment harness for MUVERA settings on a CSR dump (`node benchmark/dump-multivector.mjs`):
+//! Experiment harness for MUVERA settings on a CSR dump (`node benchmark/dump.mjs wordnet-multivector /tmp`):
 //! `/tmp/wn.{base,queries}.{f32,u32}`. Env: R, K, P (projection dim, 0 = identity), FINAL,
 //! M, EFC, CANDS (list), EF, QUANT (none|sq8|…), QUERIES. Prints exact and FDE figures.
 
@@ -60,6 +60,11 @@ fn main() {
         ..FdeConfig::new(dim)
     };
     let mut config = MultiVectorConfig::new(fde, Metric::Cosine);
+    config.fde_metric = if env("FDE_DOT", 0) == 1 {
+        Metric::Dot
+    } else {
+        Metric::Cosine
+    };
     config.graph = HnswConfig {
         m: env("M", 16),
         ef_construction: env("EFC", 128),

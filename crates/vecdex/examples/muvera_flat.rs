@@ -1,12 +1,13 @@
 //! Candidate quality of FDE configurations, without a graph: exact inner-product scan over the
 //! FDEs (FlatIndex), exact Chamfer rerank of the top C, recall@10 against exact Chamfer
-//! (`/tmp/wn.gt1000` written by the `muvera` example). Also the mean-vector baseline (MEAN=1).
+//! (`/tmp/wn.gt1000` written by the `muvera` example; data from `node benchmark/dump.mjs wordnet-multivector /tmp`). Also the mean-vector baseline (MEAN=1).
 //! Env: R, K, P (0 = identity), FINAL, CANDS.
 
 use std::time::Instant;
 
 use vecdex::{
-    FdeConfig, FdeEncoder, FlatConfig, FlatIndex, Metric, ProjectionType, Side, StopFlag,
+    FdeConfig, FdeEncoder, FlatConfig, FlatIndex, HnswConfig, HnswIndex, Metric, ProjectionType,
+    Side, StopFlag,
 };
 use vecdex_distance::simd_level;
 use vecdex_fde::TokenStore;
@@ -157,5 +158,44 @@ fn main() {
             hit as f64 / (q * 10) as f64,
             s * 1000.0 / q as f64
         );
+    }
+    // How well an HNSW graph over the FDEs returns their true top-C by inner product (GRAPH=1),
+    // with the graph built on inner products (dot) or on angles (cosine).
+    if env("GRAPH", 0) == 1 {
+        for metric in [Metric::Dot, Metric::Cosine] {
+            let mut hnsw = HnswIndex::new(HnswConfig::new(width, metric)).expect("hnsw");
+            let t = Instant::now();
+            hnsw.add(&keys, &doc_vecs, &StopFlag::never()).expect("add");
+            println!(
+                "graph ({metric}) built in {:.1} s",
+                t.elapsed().as_secs_f64()
+            );
+            for &c in &cands {
+                let t = Instant::now();
+                let r = hnsw
+                    .search(&query_vecs, c, Some(c), None, &StopFlag::never())
+                    .expect("search");
+                let s = t.elapsed().as_secs_f64();
+                let mut hit = 0;
+                let mut hit10 = 0;
+                for i in 0..q {
+                    let want: std::collections::HashSet<u64> = found.keys
+                        [i * found.k..i * found.k + c]
+                        .iter()
+                        .copied()
+                        .collect();
+                    hit += r.keys[i * r.k..i * r.k + r.counts[i] as usize]
+                        .iter()
+                        .filter(|k| want.contains(k))
+                        .count();
+                    let tr = &truth[i * 100..i * 100 + 10];
+                    hit10 += r.keys[i * r.k..i * r.k + r.counts[i] as usize]
+                        .iter()
+                        .filter(|k| tr.contains(k))
+                        .count();
+                }
+                println!("  ef=C={c}: graph recall of the FDE top-C {:.3}, Chamfer top-10 covered {:.3}, {:.0} QPS", hit as f64 / (q * c) as f64, hit10 as f64 / (q * 10) as f64, q as f64 / s);
+            }
+        }
     }
 }
