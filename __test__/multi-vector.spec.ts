@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { chamfer, FdeEncoder, MultiVectorIndex, VecdexError } from '../dist/index.js'
-import { rng } from './helpers'
+import { expectCode, rng } from './helpers'
 
 /** `n` random unit tokens, flat. */
 function unitTokens(n: number, dim: number, next: () => number): Float32Array {
@@ -37,17 +37,6 @@ function dot(a: Float32Array, b: Float32Array): number {
   let s = 0
   for (let i = 0; i < a.length; i++) s += a[i] * b[i]
   return s
-}
-
-function expectCode(fn: () => unknown, code: string) {
-  try {
-    fn()
-  } catch (error) {
-    expect(error).toBeInstanceOf(VecdexError)
-    expect((error as VecdexError).code).toBe(code)
-    return
-  }
-  throw new Error(`expected ${code}`)
 }
 
 describe('FdeEncoder properties (MUVERA)', () => {
@@ -174,20 +163,20 @@ describe('FdeEncoder properties (MUVERA)', () => {
     expect(Array.from(a.encodeQueriesSync({ tokens: docs[1], offsets: [0, 7] }))).toEqual(Array.from(b.encodeQuery(docs[1])))
   })
 
-  it('refuses bad configurations and inputs with typed errors', () => {
-    expectCode(() => new FdeEncoder({ dimension: 0 }), 'ERR_INVALID_ARGUMENT')
-    expectCode(() => new FdeEncoder({ dimension: dim, numSimhashProjections: 31 }), 'ERR_INVALID_ARGUMENT')
-    expectCode(() => new FdeEncoder({ dimension: dim, numSimhashProjections: 30 }), 'ERR_INVALID_ARGUMENT')
-    expectCode(() => new FdeEncoder({ dimension: dim, numRepetitions: 0 }), 'ERR_INVALID_ARGUMENT')
-    expectCode(() => new FdeEncoder({ dimension: dim, projectionType: 'gaussian' as 'identity' }), 'ERR_INVALID_ARGUMENT')
-    expectCode(() => new FdeEncoder({ dimension: dim, projectionType: 'identity', projectionDimension: 4 }), 'ERR_INVALID_ARGUMENT')
+  it('refuses bad configurations and inputs with typed errors', async () => {
+    await expectCode(() => new FdeEncoder({ dimension: 0 }), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => new FdeEncoder({ dimension: dim, numSimhashProjections: 31 }), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => new FdeEncoder({ dimension: dim, numSimhashProjections: 30 }), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => new FdeEncoder({ dimension: dim, numRepetitions: 0 }), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => new FdeEncoder({ dimension: dim, projectionType: 'gaussian' as 'identity' }), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => new FdeEncoder({ dimension: dim, projectionType: 'identity', projectionDimension: 4 }), 'ERR_INVALID_ARGUMENT')
     const fde = new FdeEncoder({ dimension: dim })
-    expectCode(() => fde.encodeQuery(new Float32Array(0)), 'ERR_INVALID_ARGUMENT')
-    expectCode(() => fde.encodeQuery(new Float32Array(dim + 1)), 'ERR_DIMENSION_MISMATCH')
-    expectCode(() => fde.encodeDocument(new Float32Array(dim).fill(NaN)), 'ERR_INVALID_ARGUMENT')
-    expectCode(() => fde.encodeDocumentsSync({ tokens: new Float32Array(2 * dim), offsets: [0, 0, 2] }), 'ERR_INVALID_ARGUMENT')
-    expectCode(() => fde.encodeDocumentsSync({ tokens: new Float32Array(2 * dim), offsets: [0, 3] }), 'ERR_INVALID_ARGUMENT')
-    expectCode(() => fde.encodeDocumentsSync({ tokens: new Float32Array(2 * dim), offsets: [1, 2] }), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => fde.encodeQuery(new Float32Array(0)), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => fde.encodeQuery(new Float32Array(dim + 1)), 'ERR_DIMENSION_MISMATCH')
+    await expectCode(() => fde.encodeDocument(new Float32Array(dim).fill(NaN)), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => fde.encodeDocumentsSync({ tokens: new Float32Array(2 * dim), offsets: [0, 0, 2] }), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => fde.encodeDocumentsSync({ tokens: new Float32Array(2 * dim), offsets: [0, 3] }), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => fde.encodeDocumentsSync({ tokens: new Float32Array(2 * dim), offsets: [1, 2] }), 'ERR_INVALID_ARGUMENT')
   })
 
   it('chamfer() equals the plain reference', () => {
@@ -298,19 +287,19 @@ describe('MultiVectorIndex', () => {
 
   it('validates input and lifecycle with typed errors', async () => {
     const index = new MultiVectorIndex({ dimensions: dim })
-    expectCode(() => index.addSync([1, 2], [docs[0]]), 'ERR_INVALID_ARGUMENT')
-    expectCode(() => index.addSync([1], [new Float32Array(dim + 1)]), 'ERR_DIMENSION_MISMATCH')
-    expectCode(() => index.addSync([1], [new Float32Array(dim)]), 'ERR_ZERO_VECTOR')
-    expectCode(() => index.addSync([1, 1], [docs[0], docs[1]]), 'ERR_INVALID_ARGUMENT')
-    expectCode(() => index.addSync([1], { tokens: docs[0], offsets: [0, 1] }), 'ERR_INVALID_ARGUMENT')
-    expectCode(() => index.addSync([1], [new Float32Array(0)]), 'ERR_INVALID_ARGUMENT')
-    expectCode(() => index.searchSync(docs[0], { k: 0 }), 'ERR_INVALID_ARGUMENT')
-    expectCode(() => index.searchSync(docs[0], { k: 1, candidates: 0 }), 'ERR_INVALID_ARGUMENT')
-    expectCode(() => index.searchSync(docs[0], { k: 1, ballCarving: NaN }), 'ERR_INVALID_ARGUMENT')
-    expectCode(() => index.searchSync(docs[0], { k: 1, strategy: 'beam' as 'walk' }), 'ERR_INVALID_ARGUMENT')
-    expectCode(() => new MultiVectorIndex({ dimensions: dim, metric: 'l2sq' as 'dot' }), 'ERR_INVALID_ARGUMENT')
-    expectCode(() => new MultiVectorIndex({ dimensions: dim, fdeMetric: 'l2sq' as 'dot' }), 'ERR_INVALID_ARGUMENT')
-    expectCode(() => new MultiVectorIndex({ dimensions: dim, fde: { numSimhashProjections: 40 } }), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => index.addSync([1, 2], [docs[0]]), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => index.addSync([1], [new Float32Array(dim + 1)]), 'ERR_DIMENSION_MISMATCH')
+    await expectCode(() => index.addSync([1], [new Float32Array(dim)]), 'ERR_ZERO_VECTOR')
+    await expectCode(() => index.addSync([1, 1], [docs[0], docs[1]]), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => index.addSync([1], { tokens: docs[0], offsets: [0, 1] }), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => index.addSync([1], [new Float32Array(0)]), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => index.searchSync(docs[0], { k: 0 }), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => index.searchSync(docs[0], { k: 1, candidates: 0 }), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => index.searchSync(docs[0], { k: 1, ballCarving: NaN }), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => index.searchSync(docs[0], { k: 1, strategy: 'beam' as 'walk' }), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => new MultiVectorIndex({ dimensions: dim, metric: 'l2sq' as 'dot' }), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => new MultiVectorIndex({ dimensions: dim, fdeMetric: 'l2sq' as 'dot' }), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => new MultiVectorIndex({ dimensions: dim, fde: { numSimhashProjections: 40 } }), 'ERR_INVALID_ARGUMENT')
     expect(index.searchSync(docs[0], { k: 3 }).get(0).keys.length).toBe(0)
     const controller = new AbortController()
     controller.abort()
@@ -318,8 +307,8 @@ describe('MultiVectorIndex', () => {
     expect(index.size).toBe(0)
     index.close()
     index.close()
-    expectCode(() => index.size, 'ERR_CLOSED')
-    expectCode(() => index.searchSync(docs[0], { k: 1 }), 'ERR_CLOSED')
+    await expectCode(() => index.size, 'ERR_CLOSED')
+    await expectCode(() => index.searchSync(docs[0], { k: 1 }), 'ERR_CLOSED')
   })
 })
 

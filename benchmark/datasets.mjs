@@ -112,7 +112,7 @@ function readF32(file) {
 }
 
 /** A seeded Fisher–Yates permutation of 0 … n − 1. */
-function shuffled(n, seed) {
+export function shuffled(n, seed) {
   const order = new Int32Array(n)
   for (let i = 0; i < n; i++) order[i] = i
   const rand = mulberry32(seed)

@@ -30,7 +30,7 @@
 // Nothing is written to disk here (loadGloveAll keeps its own GloVe cache in benchmark/.cache).
 
 import fs from 'node:fs'
-import { aptInstallOnce, DatasetUnavailable, loadGloveAll, mulberry32 } from './datasets.mjs'
+import { aptInstallOnce, DatasetUnavailable, loadGloveAll, shuffled } from './datasets.mjs'
 
 /**
  * @typedef {object} MultiVectorSet
@@ -107,20 +107,6 @@ function makeTokenizer(vocab) {
   }
 }
 
-/** A seeded Fisher–Yates permutation of 0 … n − 1. */
-function permutation(n, seed) {
-  const order = new Int32Array(n)
-  for (let i = 0; i < n; i++) order[i] = i
-  const rand = mulberry32(seed)
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1))
-    const t = order[i]
-    order[i] = order[j]
-    order[j] = t
-  }
-  return order
-}
-
 /**
  * CSR rows of the given documents, each token a unit-length copy of its GloVe row.
  * @param {number[][]} docs vocabulary rows per document
@@ -194,7 +180,7 @@ export function loadWordnetMultivector({ queries = 1000, limit, words = false, l
     }
   }
 
-  const order = permutation(docs.length, SEED)
+  const order = shuffled(docs.length, SEED)
   const q = Math.min(queries, docs.length)
   const queryIdx = Array.from(order.subarray(0, q))
   const baseEnd = limit ? Math.min(docs.length, q + limit) : docs.length
