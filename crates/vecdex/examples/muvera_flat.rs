@@ -65,11 +65,17 @@ fn main() {
         out
     };
     let (doc_vecs, query_vecs, width, label) = if env("MEAN", 0) == 1 {
+        // Document means scaled to unit length: inner products rank by angle.
+        let mut docs = mean(&base, &bo);
+        for row in docs.chunks_exact_mut(dim) {
+            let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+            row.iter_mut().for_each(|x| *x /= norm);
+        }
         (
-            mean(&base, &bo),
+            docs,
             mean(&queries, &qo),
             dim,
-            "mean vector".to_string(),
+            "normalised mean vector".to_string(),
         )
     } else {
         let p = env("P", 16);

@@ -520,11 +520,19 @@ impl MultiVectorIndex {
                     let found =
                         self.fdes
                             .search(&fde, candidates, Some(ef), filter, &StopFlag::never())?;
-                    found.keys[..found.counts[0] as usize]
+                    let hits: Vec<(u64, u32)> = found.keys[..found.counts[0] as usize]
                         .iter()
-                        .filter_map(|key| {
-                            let d = *self.documents.get(key)?;
-                            Some((*key, self.tokens.chamfer(level, &prepared, d)))
+                        .filter_map(|key| Some((*key, *self.documents.get(key)?)))
+                        .collect();
+                    // Candidates sit anywhere in the store: fetch the next one's tokens while
+                    // this one is scored, so the kernel does not wait on memory.
+                    hits.iter()
+                        .enumerate()
+                        .map(|(i, &(key, d))| {
+                            if let Some(&(_, next)) = hits.get(i + 1) {
+                                self.tokens.prefetch(next);
+                            }
+                            (key, self.tokens.chamfer(level, &prepared, d))
                         })
                         .collect()
                 }
