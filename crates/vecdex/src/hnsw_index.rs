@@ -804,22 +804,7 @@ impl HnswIndex {
         if exact.is_some() || hits.len() < expected {
             // Too few hits from the walk (a narrow filter, or a region cut off by removals):
             // score the admitted vectors exactly.
-            let mut top = TopK::new(k);
-            let mut offer = |slot: u32| top.push(row_query.distance(slot), slot);
-            match &plan.admitted {
-                Some(admitted) => admitted.slots().iter().for_each(|&s| offer(s)),
-                None => (0..self.used as u32)
-                    .filter(|&s| self.is_live(s))
-                    .for_each(offer),
-            }
-            hits = top
-                .into_sorted()
-                .into_iter()
-                .map(|n| Scored {
-                    distance: n.distance,
-                    node: n.index,
-                })
-                .collect();
+            hits = self.scan_exact(&row_query, k, plan.admitted.as_deref());
         }
         let cosine = self.metric() == Metric::Cosine;
         for ((hit, key), distance) in hits.iter().zip(keys.iter_mut()).zip(distances.iter_mut()) {
@@ -866,30 +851,48 @@ impl HnswIndex {
             distance,
         };
         let plan = self.plan(filter, ef.max(k));
+        let expected = plan
+            .admitted
+            .as_ref()
+            .map_or(self.len(), |a| a.len())
+            .min(k);
         let mut hits = Vec::new();
-        match &plan.admitted {
-            Some(admitted) if plan.exact => {
-                let mut top = TopK::new(k);
-                admitted
-                    .slots()
-                    .iter()
-                    .for_each(|&s| top.push(query.distance(s), s));
-                hits = top
-                    .into_sorted()
-                    .into_iter()
-                    .map(|n| Scored {
-                        distance: n.distance,
-                        node: n.index,
-                    })
-                    .collect();
-            }
-            _ => self.walk(&query, k, &plan, &mut hits),
+        if !plan.exact {
+            self.walk(&query, k, &plan, &mut hits);
+        }
+        if plan.exact || hits.len() < expected {
+            // As in `search_one`: a narrow filter, or a walk that found too few.
+            hits = self.scan_exact(&query, k, plan.admitted.as_deref());
         }
         Ok(hits
             .iter()
             .take(k)
             .map(|h| (self.slot_keys[h.node as usize], h.distance))
             .collect())
+    }
+
+    /// The `k` nearest of the admitted slots (every live slot when `None`), scoring each.
+    fn scan_exact<Q: QueryDistance>(
+        &self,
+        query: &Q,
+        k: usize,
+        admitted: Option<&SlotSet>,
+    ) -> Vec<Scored> {
+        let mut top = TopK::new(k);
+        let mut offer = |slot: u32| top.push(query.distance(slot), slot);
+        match admitted {
+            Some(admitted) => admitted.slots().iter().for_each(|&s| offer(s)),
+            None => (0..self.used as u32)
+                .filter(|&s| self.is_live(s))
+                .for_each(offer),
+        }
+        top.into_sorted()
+            .into_iter()
+            .map(|n| Scored {
+                distance: n.distance,
+                node: n.index,
+            })
+            .collect()
     }
 
     /// The `k` nearest admitted nodes by `query`'s distances, from a graph walk.
