@@ -351,7 +351,7 @@ export class MultiVectorIndex implements Disposable {
     return new SearchResults(r.k, r.keys, r.distances, r.counts)
   }
 
-  /** Exact search: every document scored by Chamfer similarity (a blocked matrix scan in
+  /** Exact search: every document scored by Chamfer similarity (a SIMD scan in
    * parallel). Ground truth for {@link search}; its cost grows with the total token count. */
   async searchExact(queries: PointCloud | PointCloudBatch, options: ExactSearchOptions): Promise<SearchResults> {
     checkObject(options, 'options')

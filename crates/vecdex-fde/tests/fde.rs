@@ -1,5 +1,5 @@
 //! Deterministic properties of the encodings (issue: multi-vector retrieval, point 4) and the
-//! blocked Chamfer scorer against the plain one.
+//! SIMD Chamfer scorer (every level) against the plain one.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap: a failure is the message we want
 
@@ -418,7 +418,7 @@ fn bad_configs_and_inputs_are_errors() {
 }
 
 #[test]
-fn blocked_chamfer_equals_plain_at_every_level() {
+fn simd_chamfer_equals_plain_at_every_level() {
     let dim = 37;
     let mut rng = StdRng::seed_from_u64(9);
     let mut store = TokenStore::new(dim);

@@ -1,9 +1,11 @@
 //! Multi-vector (late-interaction) retrieval: MUVERA (Dhulipala et al., NeurIPS 2024, arXiv
 //! 2405.19504). Each document is a set of token vectors; its fixed-dimensional encoding (FDE)
 //! goes into an HNSW index (optionally compressed) under the document's key, and its tokens into
-//! a blocked [`TokenStore`]. A search encodes the query's tokens, takes the `candidates` best
-//! FDE matches by inner product, and reranks them by exact Chamfer similarity
-//! `Σ_{q∈Q} max_{p∈P} ⟨q, p⟩` with the stored tokens. `search_exact` scores every document.
+//! a row-major [`TokenStore`]. A search ([`Strategy::Rerank`]) encodes the query's tokens, takes
+//! the `candidates` best FDE matches (by angle, or by inner product with `fde_metric: Dot`), and
+//! reranks them by exact Chamfer similarity `Σ_{q∈Q} max_{p∈P} ⟨q, p⟩` with the stored tokens;
+//! [`Strategy::Walk`] instead walks the FDE graph scoring each visited document by exact Chamfer.
+//! `search_exact` scores every document.
 //!
 //! Distances follow vecdex's convention (lower is closer): a hit's distance is `−Chamfer`.
 
@@ -563,7 +565,7 @@ impl MultiVectorIndex {
     }
 
     /// Exact top-`k` documents by Chamfer similarity for each query of a batch (CSR), scoring
-    /// every document (the blocked scan of [`TokenStore::search`], in parallel on the pool).
+    /// every document ([`TokenStore::search`]: the SIMD kernel over chunks of documents in parallel).
     /// Ground truth for the approximate search.
     pub fn search_exact(
         &self,
