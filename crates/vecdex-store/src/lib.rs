@@ -1,0 +1,18 @@
+//! The vecdex index file: one little-endian format for every index kind (`format.rs` documents
+//! the layout), written atomically and read by a parser that validates every byte first.
+//!
+//! This crate knows bytes and sections, not indexes: the facade turns an index into a
+//! configuration and sections (vectors, codes, graph levels and links, keys, tombstones,
+//! codebooks) and back, checking the cross-field invariants of what it reads.
+
+pub mod crc;
+pub mod error;
+pub mod format;
+pub mod read;
+pub mod write;
+
+pub use crc::crc32c;
+pub use error::StoreError;
+pub use format::{IndexKind, FORMAT_VERSION, MAGIC};
+pub use read::{parse, Section, StoredFile};
+pub use write::{encode, save_atomic, FileHeader};

@@ -1,0 +1,129 @@
+//! Building a file image, and saving it so that a crash never leaves a damaged file behind.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::crc::crc32c;
+use crate::error::StoreError;
+use crate::format::{
+    aligned, IndexKind, FIXED_HEADER, FORMAT_VERSION, MAGIC, MAX_CONFIG, MAX_SECTIONS,
+    SECTION_ENTRY,
+};
+
+/// The header fields of a file (see `format.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileHeader {
+    pub kind: IndexKind,
+    /// Metric code: 0 cosine, 1 dot, 2 l2sq, 3 hamming.
+    pub metric: u8,
+    pub dimensions: u32,
+    pub count: u64,
+    /// Kind-specific configuration bytes.
+    pub config: Vec<u8>,
+}
+
+/// Lays out a file: the header, then each `(id, payload)` section in order.
+pub fn encode(header: &FileHeader, sections: &[(u32, &[u8])]) -> Result<Vec<u8>, StoreError> {
+    if header.config.len() > MAX_CONFIG || sections.len() > MAX_SECTIONS {
+        return Err(StoreError::invalid(
+            "too many sections or too much configuration for one file",
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some((id, _)) = sections.iter().find(|(id, _)| !seen.insert(*id)) {
+        return Err(StoreError::invalid(format!("section {id} given twice")));
+    }
+    let overflow = || StoreError::invalid("the index is too large for one file");
+    let table = aligned(FIXED_HEADER + header.config.len()).ok_or_else(overflow)?;
+    let header_len = table + SECTION_ENTRY * sections.len() + 4;
+    let mut offsets = Vec::with_capacity(sections.len());
+    let mut end = aligned(header_len).ok_or_else(overflow)?;
+    for (_, payload) in sections {
+        offsets.push(end);
+        end = end.checked_add(payload.len()).ok_or_else(overflow)?;
+        end = aligned(end).ok_or_else(overflow)?;
+    }
+    let total = offsets
+        .last()
+        .zip(sections.last())
+        .map_or(header_len, |(o, (_, p))| o + p.len());
+    let mut out = Vec::new();
+    out.try_reserve_exact(total).map_err(|_| overflow())?;
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(header_len as u32).to_le_bytes());
+    out.push(header.kind as u8);
+    out.push(header.metric);
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&header.dimensions.to_le_bytes());
+    out.extend_from_slice(&header.count.to_le_bytes());
+    out.extend_from_slice(&(header.config.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(sections.len() as u32).to_le_bytes());
+    out.extend_from_slice(&header.config);
+    out.resize(table, 0);
+    for ((id, payload), offset) in sections.iter().zip(&offsets) {
+        out.extend_from_slice(&id.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&(*offset as u64).to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&crc32c(payload).to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+    }
+    let header_crc = crc32c(&out);
+    out.extend_from_slice(&header_crc.to_le_bytes());
+    for ((_, payload), offset) in sections.iter().zip(&offsets) {
+        out.resize(*offset, 0);
+        out.extend_from_slice(payload);
+    }
+    out.resize(total, 0);
+    Ok(out)
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder is written and
+/// fsynced, renamed over `path`, and the folder is fsynced, so after a crash at any moment
+/// `path` holds either its old contents or `bytes`, never a mix. A failed save removes its
+/// temporary file and leaves `path` as it was.
+pub fn save_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| StoreError::invalid(format!("{} is not a file path", path.display())))?;
+    let temp = dir.join(format!(
+        ".{}.{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id(),
+        unique()
+    ));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&temp, path)?;
+        // The rename is durable only once the folder's entry is on disk.
+        #[cfg(unix)]
+        File::open(&dir)?.sync_all()?;
+        Ok::<(), std::io::Error>(())
+    })();
+    if let Err(error) = result {
+        let _ = fs::remove_file(&temp);
+        return Err(StoreError::Io(format!(
+            "cannot save {}: {error}",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
