@@ -51,6 +51,21 @@ export declare class NativeFlatIndex {
    * search: the baseline for measuring the binding's own overhead.
    */
   measureRustSearchNanos(query: Float32Array, k: number, iterations: number): number
+  get size(): number
+  get memoryBytes(): number
+  /** Bytes this index has reported to V8 as external memory (0 once closed). */
+  get reportedExternalBytes(): number
+  get closed(): boolean
+  contains(key: bigint): boolean
+  /**
+   * The stored vector of a key (normalised, for cosine), or null; for a multi-vector
+   * index, the document's tokens (row-major).
+   */
+  get(key: bigint): Float32Array | null
+  /** Every key, in storage order. */
+  keys(): BigUint64Array
+  /** Releases the index. Idempotent; in-flight tasks finish on their own reference. */
+  close(): void
   /** Adds vectors (row-major) under keys, replacing the vectors of keys already present. */
   addSync(keys: BigUint64Array, vectors: Float32Array): void
   /**
@@ -78,18 +93,6 @@ export declare class NativeFlatIndex {
   compressionStats(): NativeCompressionStats
   get dim(): number
   get metric(): string
-  get size(): number
-  get memoryBytes(): number
-  /** Bytes this index has reported to V8 as external memory (0 once closed). */
-  get reportedExternalBytes(): number
-  get closed(): boolean
-  contains(key: bigint): boolean
-  /** The stored vector of a key (normalised, for cosine), or null. */
-  get(key: bigint): Float32Array | null
-  /** Every key, in storage order. */
-  keys(): BigUint64Array
-  /** Releases the index. Idempotent; in-flight tasks finish on their own reference. */
-  close(): void
 }
 
 export declare class NativeHnswIndex {
@@ -106,6 +109,21 @@ export declare class NativeHnswIndex {
   searchHandle(): ExternalObject<'NativeHnswIndexHandle'>
   /** Async batch search (parallel over queries on the pool); `ef` 0 means the default. */
   search(queries: Float32Array, k: number, ef: number, oversample: number, rescore: boolean, filter?: BigUint64Array | undefined | null, prepared?: NativeKeyFilter | undefined | null, abort?: NativeAbortHandle | undefined | null): Promise<NativeSearchResults>
+  get size(): number
+  get memoryBytes(): number
+  /** Bytes this index has reported to V8 as external memory (0 once closed). */
+  get reportedExternalBytes(): number
+  get closed(): boolean
+  contains(key: bigint): boolean
+  /**
+   * The stored vector of a key (normalised, for cosine), or null; for a multi-vector
+   * index, the document's tokens (row-major).
+   */
+  get(key: bigint): Float32Array | null
+  /** Every key, in storage order. */
+  keys(): BigUint64Array
+  /** Releases the index. Idempotent; in-flight tasks finish on their own reference. */
+  close(): void
   /** Adds vectors (row-major) under keys, replacing the vectors of keys already present. */
   addSync(keys: BigUint64Array, vectors: Float32Array): void
   /**
@@ -133,18 +151,6 @@ export declare class NativeHnswIndex {
   compressionStats(): NativeCompressionStats
   get dim(): number
   get metric(): string
-  get size(): number
-  get memoryBytes(): number
-  /** Bytes this index has reported to V8 as external memory (0 once closed). */
-  get reportedExternalBytes(): number
-  get closed(): boolean
-  contains(key: bigint): boolean
-  /** The stored vector of a key (normalised, for cosine), or null. */
-  get(key: bigint): Float32Array | null
-  /** Every key, in storage order. */
-  keys(): BigUint64Array
-  /** Releases the index. Idempotent; in-flight tasks finish on their own reference. */
-  close(): void
 }
 
 /**
@@ -159,6 +165,21 @@ export declare class NativeKeyFilter {
 }
 
 export declare class NativeMultiVectorIndex {
+  get size(): number
+  get memoryBytes(): number
+  /** Bytes this index has reported to V8 as external memory (0 once closed). */
+  get reportedExternalBytes(): number
+  get closed(): boolean
+  contains(key: bigint): boolean
+  /**
+   * The stored vector of a key (normalised, for cosine), or null; for a multi-vector
+   * index, the document's tokens (row-major).
+   */
+  get(key: bigint): Float32Array | null
+  /** Every key, in storage order. */
+  keys(): BigUint64Array
+  /** Releases the index. Idempotent; in-flight tasks finish on their own reference. */
+  close(): void
   constructor(dim: number, metric: string, options?: NativeMultiVectorOptions | undefined | null)
   get dim(): number
   get metric(): string
@@ -169,11 +190,6 @@ export declare class NativeMultiVectorIndex {
   get m(): number
   get efConstruction(): number
   get efSearch(): number
-  get size(): number
-  get memoryBytes(): number
-  /** Bytes this index has reported to V8 as external memory (0 once closed). */
-  get reportedExternalBytes(): number
-  get closed(): boolean
   /** Adds documents (CSR) under keys, replacing the documents of keys already present. */
   addSync(keys: BigUint64Array, tokens: Float32Array, offsets: Uint32Array): void
   /** Async twin of `addSync`: inputs are copied first; searches go on meanwhile. */
@@ -190,11 +206,6 @@ export declare class NativeMultiVectorIndex {
   compressionStats(): NativeCompressionStats
   /** Relinks the FDE graph around removed documents; returns how many slots were freed. */
   compactSync(): number
-  contains(key: bigint): boolean
-  /** The stored tokens of a key (row-major; normalised under cosine), or null. */
-  get(key: bigint): Float32Array | null
-  /** Every key. */
-  keys(): BigUint64Array
   stats(): NativeMultiVectorStats
   /**
    * Blocking search of queries (CSR): FDE candidates, then exact Chamfer rerank. `candidates`
@@ -207,8 +218,6 @@ export declare class NativeMultiVectorIndex {
   searchExactSync(tokens: Float32Array, offsets: Uint32Array, k: number, filter?: BigUint64Array | undefined | null, prepared?: NativeKeyFilter | undefined | null): NativeSearchResults
   /** Async twin of `searchExactSync`. */
   searchExact(tokens: Float32Array, offsets: Uint32Array, k: number, filter?: BigUint64Array | undefined | null, prepared?: NativeKeyFilter | undefined | null, abort?: NativeAbortHandle | undefined | null): Promise<NativeSearchResults>
-  /** Releases the index. Idempotent; in-flight tasks finish on their own reference. */
-  close(): void
 }
 
 export declare function capabilities(): NativeCapabilities

@@ -28,11 +28,16 @@ pub trait IndexFigures {
     fn bytes(&self) -> usize;
 }
 
-/// What the shared JS methods of the single-vector indexes (`common_index_methods!`) need.
-pub trait StoredVectors: IndexFigures {
+/// Reads by key that every index class offers (`keyed_index_methods!`).
+pub trait KeyedReads: IndexFigures {
     fn has(&self, key: u64) -> bool;
+    /// The stored vector of a key (a multi-vector index: its document's tokens, row-major).
     fn vector(&self, key: u64) -> Option<Vec<f32>>;
     fn key_list(&self) -> Vec<u64>;
+}
+
+/// What the shared JS methods of the single-vector indexes (`common_index_methods!`) need.
+pub trait StoredVectors: KeyedReads {
     fn add_batch(&mut self, keys: &[u64], vectors: &[f32]) -> vecdex::Result<()>;
     fn train_on(&mut self, sample: &[f32]) -> vecdex::Result<()>;
     fn trained(&self) -> bool;
@@ -48,6 +53,18 @@ impl IndexFigures for FlatIndex {
     }
 }
 
+impl KeyedReads for FlatIndex {
+    fn has(&self, key: u64) -> bool {
+        self.contains(key)
+    }
+    fn vector(&self, key: u64) -> Option<Vec<f32>> {
+        self.get(key)
+    }
+    fn key_list(&self) -> Vec<u64> {
+        self.keys().to_vec()
+    }
+}
+
 impl StoredVectors for FlatIndex {
     fn train_on(&mut self, sample: &[f32]) -> vecdex::Result<()> {
         self.train(sample)
@@ -57,15 +74,6 @@ impl StoredVectors for FlatIndex {
     }
     fn compression_figures(&self) -> vecdex::CompressionStats {
         self.compression_stats()
-    }
-    fn has(&self, key: u64) -> bool {
-        self.contains(key)
-    }
-    fn vector(&self, key: u64) -> Option<Vec<f32>> {
-        self.get(key)
-    }
-    fn key_list(&self) -> Vec<u64> {
-        self.keys().to_vec()
     }
     fn add_batch(&mut self, keys: &[u64], vectors: &[f32]) -> vecdex::Result<()> {
         self.add(keys, vectors, &vecdex::StopFlag::never())
@@ -81,6 +89,18 @@ impl IndexFigures for HnswIndex {
     }
 }
 
+impl KeyedReads for HnswIndex {
+    fn has(&self, key: u64) -> bool {
+        self.contains(key)
+    }
+    fn vector(&self, key: u64) -> Option<Vec<f32>> {
+        self.get(key)
+    }
+    fn key_list(&self) -> Vec<u64> {
+        self.keys()
+    }
+}
+
 impl StoredVectors for HnswIndex {
     fn train_on(&mut self, sample: &[f32]) -> vecdex::Result<()> {
         self.train(sample)
@@ -91,26 +111,103 @@ impl StoredVectors for HnswIndex {
     fn compression_figures(&self) -> vecdex::CompressionStats {
         self.compression_stats()
     }
-    fn has(&self, key: u64) -> bool {
-        self.contains(key)
-    }
-    fn vector(&self, key: u64) -> Option<Vec<f32>> {
-        self.get(key)
-    }
-    fn key_list(&self) -> Vec<u64> {
-        self.keys()
-    }
     fn add_batch(&mut self, keys: &[u64], vectors: &[f32]) -> vecdex::Result<()> {
         self.add(keys, vectors, &vecdex::StopFlag::never())
     }
 }
 
-/// The JS methods every index class has, over its `handle: Handle<_>` and `config` (with `dim`
+/// The JS methods the single-vector index classes share, over their `handle: Handle<_>` and `config` (with `dim`
 /// and `metric`) fields: napi-rs classes cannot share methods through a trait or a generic.
 /// `$add` and `$remove` are the async write paths: `fn(&Shared<_>, &[u64], &[f32], &StopFlag)
 /// -> vecdex::Result<()>` and `fn(&Shared<_>, &[u64]) -> u32`.
+/// The lifecycle and keyed reads of every index class, over its `handle: Handle<_>` field (the
+/// index implementing [`KeyedReads`]): size and memory figures, `contains`, `get`, `keys`, an
+/// idempotent `close` and the finalizer that hands memory back to V8.
+macro_rules! keyed_index_methods {
+    ($class:ident) => {
+        #[napi]
+        impl $class {
+            #[napi(getter)]
+            pub fn size(&self) -> napi::Result<f64> {
+                self.handle.size()
+            }
+
+            #[napi(getter)]
+            pub fn memory_bytes(&self) -> napi::Result<f64> {
+                self.handle.memory_bytes()
+            }
+
+            /// Bytes this index has reported to V8 as external memory (0 once closed).
+            #[napi(getter)]
+            pub fn reported_external_bytes(&self) -> f64 {
+                self.handle.reported_external_bytes()
+            }
+
+            #[napi(getter)]
+            pub fn closed(&self) -> bool {
+                self.handle.is_closed()
+            }
+
+            #[napi]
+            pub fn contains(&self, key: napi::bindgen_prelude::BigInt) -> napi::Result<bool> {
+                let key = $crate::convert::key(&key)?;
+                let shared = self.handle.shared()?;
+                $crate::error::guarded(|| {
+                    Ok($crate::handle::KeyedReads::has(
+                        &*shared.index.read_recursive(),
+                        key,
+                    ))
+                })
+            }
+
+            /// The stored vector of a key (normalised, for cosine), or null; for a multi-vector
+            /// index, the document's tokens (row-major).
+            #[napi]
+            pub fn get(
+                &self,
+                key: napi::bindgen_prelude::BigInt,
+            ) -> napi::Result<Option<napi::bindgen_prelude::Float32Array>> {
+                let key = $crate::convert::key(&key)?;
+                let shared = self.handle.shared()?;
+                $crate::error::guarded(|| {
+                    let index = shared.index.read_recursive();
+                    Ok($crate::handle::KeyedReads::vector(&*index, key)
+                        .map(napi::bindgen_prelude::Float32Array::new))
+                })
+            }
+
+            /// Every key, in storage order.
+            #[napi]
+            pub fn keys(&self) -> napi::Result<napi::bindgen_prelude::BigUint64Array> {
+                let shared = self.handle.shared()?;
+                $crate::error::guarded(|| {
+                    let index = shared.index.read_recursive();
+                    Ok(napi::bindgen_prelude::BigUint64Array::new(
+                        $crate::handle::KeyedReads::key_list(&*index),
+                    ))
+                })
+            }
+
+            /// Releases the index. Idempotent; in-flight tasks finish on their own reference.
+            #[napi]
+            pub fn close(&mut self, env: napi::Env) -> napi::Result<()> {
+                self.handle.close(&env)
+            }
+        }
+
+        impl napi::bindgen_prelude::ObjectFinalize for $class {
+            fn finalize(self, env: napi::Env) -> napi::Result<()> {
+                self.handle.release_memory(&env)
+            }
+        }
+    };
+}
+pub(crate) use keyed_index_methods;
+
 macro_rules! common_index_methods {
     ($class:ident, add: $add:path, remove: $remove:path) => {
+        $crate::handle::keyed_index_methods!($class);
+
         #[napi]
         impl $class {
             /// Adds vectors (row-major) under keys, replacing the vectors of keys already present.
@@ -219,74 +316,6 @@ macro_rules! common_index_methods {
             pub fn metric(&self) -> napi::Result<String> {
                 self.handle.shared()?;
                 Ok(self.config.metric.name().to_string())
-            }
-
-            #[napi(getter)]
-            pub fn size(&self) -> napi::Result<f64> {
-                self.handle.size()
-            }
-
-            #[napi(getter)]
-            pub fn memory_bytes(&self) -> napi::Result<f64> {
-                self.handle.memory_bytes()
-            }
-
-            /// Bytes this index has reported to V8 as external memory (0 once closed).
-            #[napi(getter)]
-            pub fn reported_external_bytes(&self) -> f64 {
-                self.handle.reported_external_bytes()
-            }
-
-            #[napi(getter)]
-            pub fn closed(&self) -> bool {
-                self.handle.is_closed()
-            }
-
-            #[napi]
-            pub fn contains(&self, key: napi::bindgen_prelude::BigInt) -> napi::Result<bool> {
-                let key = $crate::convert::key(&key)?;
-                let shared = self.handle.shared()?;
-                $crate::error::guarded(|| Ok(shared.index.read_recursive().has(key)))
-            }
-
-            /// The stored vector of a key (normalised, for cosine), or null.
-            #[napi]
-            pub fn get(
-                &self,
-                key: napi::bindgen_prelude::BigInt,
-            ) -> napi::Result<Option<napi::bindgen_prelude::Float32Array>> {
-                let key = $crate::convert::key(&key)?;
-                let shared = self.handle.shared()?;
-                $crate::error::guarded(|| {
-                    Ok(shared
-                        .index
-                        .read_recursive()
-                        .vector(key)
-                        .map(napi::bindgen_prelude::Float32Array::new))
-                })
-            }
-
-            /// Every key, in storage order.
-            #[napi]
-            pub fn keys(&self) -> napi::Result<napi::bindgen_prelude::BigUint64Array> {
-                let shared = self.handle.shared()?;
-                $crate::error::guarded(|| {
-                    Ok(napi::bindgen_prelude::BigUint64Array::new(
-                        shared.index.read_recursive().key_list(),
-                    ))
-                })
-            }
-
-            /// Releases the index. Idempotent; in-flight tasks finish on their own reference.
-            #[napi]
-            pub fn close(&mut self, env: napi::Env) -> napi::Result<()> {
-                self.handle.close(&env)
-            }
-        }
-
-        impl napi::bindgen_prelude::ObjectFinalize for $class {
-            fn finalize(self, env: napi::Env) -> napi::Result<()> {
-                self.handle.release_memory(&env)
             }
         }
     };

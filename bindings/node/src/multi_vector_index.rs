@@ -23,7 +23,8 @@ use crate::compression::{compression, NativeCompressionOptions};
 use crate::convert;
 use crate::error::{guarded, invalid};
 use crate::handle::{
-    to_js_results, Handle, IndexFigures, NativeKeyFilter, NativeSearchResults, Shared,
+    keyed_index_methods, to_js_results, Handle, IndexFigures, KeyedReads, NativeKeyFilter,
+    NativeSearchResults, Shared,
 };
 
 type MultiShared = Shared<MultiVectorIndex>;
@@ -274,6 +275,18 @@ impl IndexFigures for MultiVectorIndex {
     }
 }
 
+impl KeyedReads for MultiVectorIndex {
+    fn has(&self, key: u64) -> bool {
+        self.contains(key)
+    }
+    fn vector(&self, key: u64) -> Option<Vec<f32>> {
+        self.get(key)
+    }
+    fn key_list(&self) -> Vec<u64> {
+        self.keys()
+    }
+}
+
 /// Adds in phases (see the module docs); on error or abort nothing changes.
 fn add_phased(
     shared: &MultiShared,
@@ -331,6 +344,8 @@ pub struct NativeMultiVectorIndex {
     handle: Handle<MultiVectorIndex>,
     config: MultiVectorConfig,
 }
+
+keyed_index_methods!(NativeMultiVectorIndex);
 
 #[napi]
 impl NativeMultiVectorIndex {
@@ -441,27 +456,6 @@ impl NativeMultiVectorIndex {
         self.config.graph.ef_search as u32
     }
 
-    #[napi(getter)]
-    pub fn size(&self) -> napi::Result<f64> {
-        self.handle.size()
-    }
-
-    #[napi(getter)]
-    pub fn memory_bytes(&self) -> napi::Result<f64> {
-        self.handle.memory_bytes()
-    }
-
-    /// Bytes this index has reported to V8 as external memory (0 once closed).
-    #[napi(getter)]
-    pub fn reported_external_bytes(&self) -> f64 {
-        self.handle.reported_external_bytes()
-    }
-
-    #[napi(getter)]
-    pub fn closed(&self) -> bool {
-        self.handle.is_closed()
-    }
-
     /// Adds documents (CSR) under keys, replacing the documents of keys already present.
     #[napi]
     pub fn add_sync(
@@ -555,38 +549,6 @@ impl NativeMultiVectorIndex {
     pub fn compact_sync(&self, env: Env) -> napi::Result<u32> {
         self.handle.write_sync(&env, |shared| {
             shared.write(|index| index.compact(&StopFlag::never()).map(|n| n as u32))
-        })
-    }
-
-    #[napi]
-    pub fn contains(&self, key: napi::bindgen_prelude::BigInt) -> napi::Result<bool> {
-        let key = convert::key(&key)?;
-        let shared = self.handle.shared()?;
-        guarded(|| Ok(shared.index.read_recursive().contains(key)))
-    }
-
-    /// The stored tokens of a key (row-major; normalised under cosine), or null.
-    #[napi]
-    pub fn get(&self, key: napi::bindgen_prelude::BigInt) -> napi::Result<Option<Float32Array>> {
-        let key = convert::key(&key)?;
-        let shared = self.handle.shared()?;
-        guarded(|| {
-            Ok(shared
-                .index
-                .read_recursive()
-                .get(key)
-                .map(Float32Array::new))
-        })
-    }
-
-    /// Every key.
-    #[napi]
-    pub fn keys(&self) -> napi::Result<napi::bindgen_prelude::BigUint64Array> {
-        let shared = self.handle.shared()?;
-        guarded(|| {
-            Ok(napi::bindgen_prelude::BigUint64Array::new(
-                shared.index.read_recursive().keys(),
-            ))
         })
     }
 
@@ -714,17 +676,5 @@ impl NativeMultiVectorIndex {
                 index.search_exact(&tokens, &offsets, k as usize, filter, stop)
             },
         )
-    }
-
-    /// Releases the index. Idempotent; in-flight tasks finish on their own reference.
-    #[napi]
-    pub fn close(&mut self, env: Env) -> napi::Result<()> {
-        self.handle.close(&env)
-    }
-}
-
-impl napi::bindgen_prelude::ObjectFinalize for NativeMultiVectorIndex {
-    fn finalize(self, env: Env) -> napi::Result<()> {
-        self.handle.release_memory(&env)
     }
 }
