@@ -8,7 +8,7 @@ import { checkKey, type Key, type KeysInput, toKeyArray } from './keys'
 import { type PointCloud, type PointCloudBatch, type PointCloudsInput, queriesToCsr, toCloud, toCsr } from './point-clouds'
 import { SearchResults } from './results'
 import { checkDimensions, checkK, checkMetric, checkObject, checkSignal, describe } from './validate'
-import { keyArrayOf } from './vector-index'
+import { isShared, keyArrayOf } from './vector-index'
 
 /** Options of a {@link MultiVectorIndex}. */
 export interface MultiVectorIndexOptions extends CompressionOptions {
@@ -239,7 +239,9 @@ export class MultiVectorIndex implements Disposable {
   /** Blocking twin of {@link add}. */
   addSync(keys: KeysInput | Key, documents: PointCloudsInput): void {
     const { keyArray, tokens, offsets } = this.#batch(keys, documents)
-    callNative(() => this.#handle().addSync(keyArray, tokens.slice(), offsets.slice()))
+    // Validated memory must not change under the native call: copy what other threads share.
+    const stable = (a: Float32Array | Uint32Array) => (isShared(a) ? a.slice() : a)
+    callNative(() => this.#handle().addSync(keyArray, stable(tokens) as Float32Array, stable(offsets) as Uint32Array))
   }
 
   /**

@@ -14,7 +14,7 @@ const SMALL_K = 1024
 const HAS_SHARED_MEMORY = typeof SharedArrayBuffer !== 'undefined'
 
 /** Whether a typed array's memory is a SharedArrayBuffer (other threads may write it). */
-function isShared(array: ArrayBufferView): boolean {
+export function isShared(array: ArrayBufferView): boolean {
   return HAS_SHARED_MEMORY && array.buffer instanceof SharedArrayBuffer
 }
 

@@ -2,42 +2,23 @@
 //! `/tmp/wn.{base,queries}.{f32,u32}`. Env: R, K, P (projection dim, 0 = identity), FINAL,
 //! M, EFC, CANDS (list), EF, QUANT (none|sq8|…), QUERIES. Prints exact and FDE figures.
 
+mod common;
+
 use std::time::Instant;
+
+use common::{env_usize as env, read_f32, read_u32};
 
 use vecdex::{
     Compression, FdeConfig, HnswConfig, Metric, MultiVectorConfig, MultiVectorIndex,
     MultiVectorSearch, ProjectionType, Quantization, SqConfig, StopFlag, Strategy,
 };
 
-fn read<T: Copy>(path: &str) -> Vec<T> {
-    let bytes = std::fs::read(path).expect("dump file");
-    let n = bytes.len() / std::mem::size_of::<T>();
-    let mut out = Vec::with_capacity(n);
-    // SAFETY: f32/u32 from a little-endian dump; length computed above.
-    unsafe {
-        std::ptr::copy_nonoverlapping(
-            bytes.as_ptr(),
-            out.as_mut_ptr() as *mut u8,
-            n * std::mem::size_of::<T>(),
-        );
-        out.set_len(n);
-    }
-    out
-}
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     let dim = 100;
-    let base: Vec<f32> = read("/tmp/wn.base.f32");
-    let base_offsets: Vec<u32> = read("/tmp/wn.base.u32");
-    let queries: Vec<f32> = read("/tmp/wn.queries.f32");
-    let mut query_offsets: Vec<u32> = read("/tmp/wn.queries.u32");
+    let base: Vec<f32> = read_f32("/tmp/wn.base.f32");
+    let base_offsets: Vec<u32> = read_u32("/tmp/wn.base.u32");
+    let queries: Vec<f32> = read_f32("/tmp/wn.queries.f32");
+    let mut query_offsets: Vec<u32> = read_u32("/tmp/wn.queries.u32");
     let q = env("QUERIES", 1000).min(query_offsets.len() - 1);
     query_offsets.truncate(q + 1);
     let queries = &queries[..query_offsets[q] as usize * dim];

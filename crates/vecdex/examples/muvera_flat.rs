@@ -3,7 +3,11 @@
 //! (`/tmp/wn.gt1000` written by the `muvera` example; data from `node benchmark/dump.mjs wordnet-multivector /tmp`). Also the mean-vector baseline (MEAN=1).
 //! Env: R, K, P (0 = identity), FINAL, CANDS.
 
+mod common;
+
 use std::time::Instant;
+
+use common::{env_usize as env, read_f32, read_u32};
 
 use vecdex::{
     FdeConfig, FdeEncoder, FlatConfig, FlatIndex, HnswConfig, HnswIndex, Metric, ProjectionType,
@@ -12,35 +16,12 @@ use vecdex::{
 use vecdex_distance::simd_level;
 use vecdex_fde::TokenStore;
 
-fn read<T: Copy>(path: &str) -> Vec<T> {
-    let bytes = std::fs::read(path).expect("dump file");
-    let n = bytes.len() / std::mem::size_of::<T>();
-    let mut out = Vec::with_capacity(n);
-    // SAFETY: plain data copied from a dump of the same layout.
-    unsafe {
-        std::ptr::copy_nonoverlapping(
-            bytes.as_ptr(),
-            out.as_mut_ptr() as *mut u8,
-            n * std::mem::size_of::<T>(),
-        );
-        out.set_len(n);
-    }
-    out
-}
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     let dim = 100;
-    let base: Vec<f32> = read("/tmp/wn.base.f32");
-    let bo: Vec<u32> = read("/tmp/wn.base.u32");
-    let queries: Vec<f32> = read("/tmp/wn.queries.f32");
-    let qo: Vec<u32> = read("/tmp/wn.queries.u32");
+    let base: Vec<f32> = read_f32("/tmp/wn.base.f32");
+    let bo: Vec<u32> = read_u32("/tmp/wn.base.u32");
+    let queries: Vec<f32> = read_f32("/tmp/wn.queries.f32");
+    let qo: Vec<u32> = read_u32("/tmp/wn.queries.u32");
     let truth: Vec<u64> = std::fs::read("/tmp/wn.gt1000")
         .expect("gt")
         .chunks_exact(8)
