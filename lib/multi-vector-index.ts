@@ -240,8 +240,8 @@ export class MultiVectorIndex implements Disposable {
   addSync(keys: KeysInput | Key, documents: PointCloudsInput): void {
     const { keyArray, tokens, offsets } = this.#batch(keys, documents)
     // Validated memory must not change under the native call: copy what other threads share.
-    const stable = (a: Float32Array | Uint32Array) => (isShared(a) ? a.slice() : a)
-    callNative(() => this.#handle().addSync(keyArray, stable(tokens) as Float32Array, stable(offsets) as Uint32Array))
+    const stable = <T extends Float32Array | Uint32Array | BigUint64Array>(a: T): T => (isShared(a) ? (a.slice() as T) : a)
+    callNative(() => this.#handle().addSync(stable(keyArray), stable(tokens), stable(offsets)))
   }
 
   /**
