@@ -82,8 +82,54 @@ impl Graph {
         self.capacity
     }
 
-    fn layer0_stride(&self) -> usize {
+    pub(crate) fn layer0_stride(&self) -> usize {
         1 + 2 * self.params.m
+    }
+
+    pub(crate) fn layer0_words(&self) -> &[AtomicU32] {
+        &self.layer0
+    }
+
+    /// The upper-layer words of `node` (layers `1 ..= level`, each `1 + m` words).
+    pub(crate) fn upper_words(&self, node: u32) -> &[AtomicU32] {
+        &self.upper[node as usize]
+    }
+
+    /// Levels, locks and in-degree counters for slots `0 .. used` of an empty graph, without
+    /// link storage (see `fill_links`).
+    pub(crate) fn reserve_levels(&mut self, used: usize) {
+        self.levels = (0..used as u32).map(|s| self.params.level_of(s)).collect();
+        self.locks.resize_with(used, || Mutex::new(()));
+        self.in_degree.resize_with(used, || AtomicU32::new(0));
+    }
+
+    /// Installs checked saved links (see `persist.rs`) for the slots `reserve_levels` made.
+    pub(crate) fn fill_links(&mut self, used: usize, layer0: &[u8], upper: &[u8]) {
+        let stride = self.layer0_stride();
+        let mut words = Vec::with_capacity(used * stride);
+        vecdex_distance::advise_huge_pages(&words);
+        words.extend(crate::persist::atomic_words(layer0));
+        self.layer0 = words;
+        let upper_stride = 1 + self.params.m;
+        let mut at = 0;
+        self.upper = Vec::with_capacity(used);
+        self.upper_words = 0;
+        for node in 0..used {
+            let len = usize::from(self.levels[node]) * upper_stride * 4;
+            self.upper
+                .push(crate::persist::atomic_words(&upper[at..at + len]).collect());
+            at += len;
+            self.upper_words += len / 4;
+        }
+        for node in 0..used {
+            let list = &self.layer0[node * stride..(node + 1) * stride];
+            let count = list[0].load(Ordering::Relaxed) as usize;
+            for id in &list[1..=count] {
+                self.in_degree[id.load(Ordering::Relaxed) as usize]
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.capacity = used;
     }
 
     /// Makes room for node ids below `capacity`: link storage, levels and locks for new slots.

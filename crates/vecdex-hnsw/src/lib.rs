@@ -17,11 +17,13 @@ pub mod build;
 pub mod config;
 pub mod graph;
 pub mod heuristic;
+pub mod persist;
 pub mod scorer;
 pub mod search;
 pub mod visited;
 
 pub use config::{splitmix64, HnswParams, ParamError, MAX_EF, MAX_LEVEL, MAX_M};
 pub use graph::{Graph, GraphStats};
+pub use persist::SavedGraph;
 pub use scorer::{QueryDistance, Scorer};
 pub use search::{Scored, SearchContext};

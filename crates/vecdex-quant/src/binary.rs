@@ -6,12 +6,14 @@
 use vecdex_distance::Metric;
 
 use crate::codec::{check_metric, check_sample, Codec, QuantError};
+use crate::model::{check_all, check_len, model_len, put_f32s, Reader};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BinaryCodec {
     metric: Metric,
     mean: Vec<f32>,
-    /// Mean absolute deviation from `mean`, per dimension: what `decode` puts back.
+    /// Mean absolute deviation from `mean`, per dimension: what `decode` puts back. Finite and
+    /// not negative.
     spread: Vec<f32>,
 }
 
@@ -33,10 +35,52 @@ impl BinaryCodec {
                 *s += (f64::from(*x) - m).abs();
             }
         }
+        // A mean absolute deviation is at most half the range (≤ f32::MAX): always finite.
         Ok(BinaryCodec {
             metric,
             mean: mean.iter().map(|m| *m as f32).collect(),
             spread: spread.iter().map(|s| (*s / rows as f64) as f32).collect(),
+        })
+    }
+
+    /// The trained state, little-endian: the mean of each dimension (`dim` f32), then the
+    /// spread of each dimension (`dim` f32), in dimension order; `8·dim` bytes. The metric is
+    /// not included: [`BinaryCodec::from_model_bytes`] takes it.
+    pub fn model_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 * self.dim());
+        put_f32s(&mut out, &self.mean);
+        put_f32s(&mut out, &self.spread);
+        out
+    }
+
+    /// The codec whose [`BinaryCodec::model_bytes`] are `bytes`, with the `dim` and `metric` it
+    /// was trained with: it encodes, decodes and scores bit for bit as the trained one did.
+    /// Errors when `train` would refuse `dim` or `metric`, the length is not exactly `8·dim`, a
+    /// mean is not finite, or a spread is not finite and non-negative.
+    pub fn from_model_bytes(bytes: &[u8], dim: usize, metric: Metric) -> Result<Self, QuantError> {
+        check_metric(metric, "binary")?;
+        if dim == 0 {
+            return Err(QuantError(
+                "binary: dimensions must be at least 1".to_string(),
+            ));
+        }
+        let len = model_len(&[&[dim, 4], &[dim, 4]], "binary")?;
+        check_len(bytes, len, &format!("{dim} dimensions"), "binary")?;
+        let mut reader = Reader::new(bytes, "binary");
+        let mean = reader.f32s(dim, "means")?;
+        let spread = reader.f32s(dim, "spreads")?;
+        reader.finish()?;
+        check_all(
+            &spread,
+            |s| s.is_finite() && s.is_sign_positive(),
+            "spread of dimension",
+            "is not finite and non-negative",
+            "binary",
+        )?;
+        Ok(BinaryCodec {
+            metric,
+            mean,
+            spread,
         })
     }
 }

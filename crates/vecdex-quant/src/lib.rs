@@ -11,11 +11,19 @@
 //! - [`binary`]: one bit per dimension, the sign after centring on the data mean.
 //! - [`pq`]: product quantization, 256 centroids per subspace, asymmetric distance by tables.
 //! - [`kmeans`]: seeded, parallel k-means with k-means++ initialisation (PQ's trainer).
+//! - [`pca`]: a learnt linear reduction to fewer dimensions (LeanVec-style PCA).
+//!
+//! Codecs that learn from data (scalar, binary, PQ, and PCA) save what they learnt with
+//! `model_bytes` (little-endian, layout documented on each) and load it with
+//! `from_model_bytes`, given the same construction parameters as `train`: the loaded codec
+//! encodes and scores bit for bit as the trained one. A saved index should store
+//! [`MODEL_VERSION`] next to the bytes.
 
 pub mod binary;
 pub mod codec;
 pub mod half;
 pub mod kmeans;
+mod model;
 pub mod pca;
 pub mod pq;
 pub mod sq;
@@ -26,3 +34,8 @@ pub use half::{Bf16Codec, F16Codec};
 pub use pca::{Pca, PcaConfig};
 pub use pq::{PqCodec, PqConfig};
 pub use sq::{ScalarCodec, Sq4Codec, Sq8Codec, SqConfig};
+
+/// Version of the layouts of every codec's `model_bytes` (see the crate docs). Bump it when any
+/// of them changes, so that a file written with an older layout is refused (or converted)
+/// instead of being misread.
+pub const MODEL_VERSION: u32 = 1;

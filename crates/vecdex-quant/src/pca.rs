@@ -35,6 +35,7 @@ use rayon::prelude::*;
 use vecdex_distance::{simd_level, SimdLevel};
 
 use crate::codec::{check_sample, QuantError};
+use crate::model::{check_len, model_len, put_f32s, put_f64s, Reader};
 
 /// Training options of a [`Pca`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,12 +86,8 @@ impl Pca {
     /// has fewer than 2 rows, or holds a non-finite value.
     pub fn train(sample: &[f32], dim: usize, config: PcaConfig) -> Result<Self, QuantError> {
         let rows = check_sample(sample, dim, 2, "PCA")?;
+        check_config(dim, config)?;
         let out_dim = config.out_dim;
-        if out_dim == 0 || out_dim > dim {
-            return Err(QuantError(format!(
-                "PCA: output dimensions must be between 1 and {dim}, got {out_dim}"
-            )));
-        }
         let level = simd_level();
         let center = if config.centered {
             mean(sample, dim)
@@ -109,6 +106,88 @@ impl Pca {
             mean: center.iter().map(|&m| m as f32).collect(),
             components: vectors.iter().map(|&c| c as f32).collect(),
             eigenvalues: values,
+            total,
+        })
+    }
+
+    /// The trained state, little-endian, in this order:
+    ///
+    /// | field         | type | count            |
+    /// |---------------|------|------------------|
+    /// | `total`       | f64  | 1                |
+    /// | `eigenvalues` | f64  | `out_dim`        |
+    /// | `mean` (`μ`)  | f32  | `dim`            |
+    /// | `components`  | f32  | `out_dim × dim`  |
+    ///
+    /// `8 + 8·out_dim + 4·dim + 4·out_dim·dim` bytes (the f64 first, so every value is aligned to
+    /// its size). `components` is row-major, one component per row, by eigenvalue descending;
+    /// `mean` is all zeros when not centered. `dim` and [`PcaConfig`] (`out_dim`, `centered`)
+    /// are not included: [`Pca::from_model_bytes`] takes them.
+    pub fn model_bytes(&self) -> Vec<u8> {
+        let mut out =
+            Vec::with_capacity(8 + 8 * self.out_dim + 4 * self.dim + 4 * self.components.len());
+        put_f64s(&mut out, &[self.total]);
+        put_f64s(&mut out, &self.eigenvalues);
+        put_f32s(&mut out, &self.mean);
+        put_f32s(&mut out, &self.components);
+        out
+    }
+
+    /// The projection whose [`Pca::model_bytes`] are `bytes`, with the `dim` and `config` it
+    /// was trained with: it projects bit for bit as the trained one did. Errors when `train`
+    /// would refuse `dim` or `config`, the length is not exactly as [`Pca::model_bytes`]
+    /// documents, a value is not finite, `total` is negative, the eigenvalues are not in
+    /// descending order, or the mean of an uncentered projection is not all zeros.
+    pub fn from_model_bytes(
+        bytes: &[u8],
+        dim: usize,
+        config: PcaConfig,
+    ) -> Result<Self, QuantError> {
+        if dim == 0 {
+            return Err(QuantError("PCA: dimensions must be at least 1".to_string()));
+        }
+        check_config(dim, config)?;
+        let out_dim = config.out_dim;
+        let len = model_len(&[&[8], &[out_dim, 8], &[dim, 4], &[out_dim, dim, 4]], "PCA")?;
+        check_len(
+            bytes,
+            len,
+            &format!("{out_dim} components of {dim} dimensions"),
+            "PCA",
+        )?;
+        let mut reader = Reader::new(bytes, "PCA");
+        let total = reader.f64s(1, "the total")?;
+        let eigenvalues = reader.f64s(out_dim, "the eigenvalues")?;
+        let mean = reader.f32s(dim, "the mean")?;
+        let components = reader.f32s(out_dim * dim, "the components")?;
+        reader.finish()?;
+        let total = total.first().copied().unwrap_or(0.0);
+        if total < 0.0 {
+            return Err(QuantError(format!(
+                "PCA model: the total variance is negative ({total})"
+            )));
+        }
+        if let Some(i) = eigenvalues
+            .windows(2)
+            .position(|w| w[0].total_cmp(&w[1]).is_lt())
+        {
+            return Err(QuantError(format!(
+                "PCA model: eigenvalue {} is larger than eigenvalue {i}",
+                i + 1
+            )));
+        }
+        if !config.centered && mean.iter().any(|&m| m.to_bits() != 0) {
+            return Err(QuantError(
+                "PCA model: the mean of an uncentered projection must be zeros".to_string(),
+            ));
+        }
+        Ok(Pca {
+            dim,
+            out_dim,
+            centered: config.centered,
+            mean,
+            components,
+            eigenvalues,
             total,
         })
     }
@@ -170,6 +249,17 @@ impl Pca {
             1.0
         }
     }
+}
+
+/// Errors unless `train` accepts `config` for `dim` dimensions.
+fn check_config(dim: usize, config: PcaConfig) -> Result<(), QuantError> {
+    let out_dim = config.out_dim;
+    if out_dim == 0 || out_dim > dim {
+        return Err(QuantError(format!(
+            "PCA: output dimensions must be between 1 and {dim}, got {out_dim}"
+        )));
+    }
+    Ok(())
 }
 
 /// Mean of the rows, in f64 (per-chunk sums in parallel, added in chunk order).

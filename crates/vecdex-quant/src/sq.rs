@@ -27,6 +27,7 @@
 use vecdex_distance::{nibble_split, Metric, RowKernel};
 
 use crate::codec::{check_metric, check_sample, Codec, QuantError};
+use crate::model::{check_all, check_len, model_len, put_f32s, Reader};
 
 /// Training options of a scalar quantizer.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -46,12 +47,13 @@ pub struct SqConfig {
 struct Ranges {
     metric: Metric,
     lo: Vec<f32>,
-    /// Step per level: `(hi − lo) / levels` (1 where a dimension is constant, so codes are 0).
+    /// Step per level: `(hi − lo) / levels`, always finite and positive (see [`step_of`]).
     step: Vec<f32>,
     levels: u32,
 }
 
 impl Ranges {
+    /// The ranges of `sample`; the caller has checked `metric` and `config`.
     fn train(
         sample: &[f32],
         dim: usize,
@@ -60,14 +62,7 @@ impl Ranges {
         levels: u32,
         codec: &str,
     ) -> Result<Self, QuantError> {
-        check_metric(metric, codec)?;
         let rows = check_sample(sample, dim, 1, codec)?;
-        if !(0.0..0.5).contains(&config.clip_quantile) {
-            return Err(QuantError(format!(
-                "{codec}: clip quantile must be in [0, 0.5), got {}",
-                config.clip_quantile
-            )));
-        }
         let mut lo = vec![0f32; dim];
         let mut step = vec![1f32; dim];
         let mut column = Vec::with_capacity(rows);
@@ -86,12 +81,7 @@ impl Ranges {
                     })
             };
             lo[d] = min;
-            let span = max - min;
-            step[d] = if span > 0.0 {
-                span / levels as f32
-            } else {
-                1.0
-            };
+            step[d] = step_of(min, max, levels);
         }
         Ok(Ranges {
             metric,
@@ -99,6 +89,26 @@ impl Ranges {
             step,
             levels,
         })
+    }
+
+    /// Errors unless every lower end is finite and every step finite and positive, as
+    /// [`Ranges::train`] guarantees.
+    fn check(&self, codec: &str) -> Result<(), QuantError> {
+        let finite = "is not finite";
+        check_all(
+            &self.lo,
+            f32::is_finite,
+            "lower end of dimension",
+            finite,
+            codec,
+        )?;
+        check_all(
+            &self.step,
+            |s| s.is_finite() && s > 0.0,
+            "step of dimension",
+            "is not finite and positive",
+            codec,
+        )
     }
 
     #[inline]
@@ -111,6 +121,23 @@ impl Ranges {
     #[inline]
     fn value(&self, d: usize, level: u8) -> f32 {
         self.lo[d] + f32::from(level) * self.step[d]
+    }
+}
+
+/// The step of a range `[min, max]` cut into `levels` steps: finite and positive. A constant
+/// dimension gets 1 (its codes are all 0), and so does a range so narrow that the step would
+/// underflow to 0 (every value of it rounds to level 0 anyway). A range wider than `f32::MAX`
+/// is divided before the subtraction.
+fn step_of(min: f32, max: f32, levels: u32) -> f32 {
+    let levels = levels as f32;
+    let span = max - min;
+    let step = span / levels;
+    if step > 0.0 && step.is_finite() {
+        step
+    } else if span == f32::INFINITY {
+        max / levels - min / levels
+    } else {
+        1.0
     }
 }
 
@@ -157,6 +184,8 @@ const MID_LEVEL: f64 = 127.5;
 
 impl<const BITS: u32> ScalarCodec<BITS> {
     const NAME: &'static str = if BITS == 8 { "SQ8" } else { "SQ4" };
+    /// Highest level: 255 or 15.
+    const LEVELS: u32 = (1 << BITS) - 1;
 
     /// Learns the per-dimension ranges from `sample` (row-major, `dim` values per row).
     pub fn train(
@@ -165,6 +194,50 @@ impl<const BITS: u32> ScalarCodec<BITS> {
         metric: Metric,
         config: SqConfig,
     ) -> Result<Self, QuantError> {
+        Self::check_config(dim, metric, config)?;
+        let ranges = Ranges::train(sample, dim, metric, config, Self::LEVELS, Self::NAME)?;
+        Ok(Self::from_ranges(ranges, config.symmetric))
+    }
+
+    /// The trained state, little-endian: the lower end of each dimension (`dim` f32), then the
+    /// step of each dimension (`dim` f32), in dimension order; `8·dim` bytes. The metric and
+    /// [`SqConfig`] are not included: [`ScalarCodec::from_model_bytes`] takes them.
+    pub fn model_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 * self.dim());
+        put_f32s(&mut out, &self.ranges.lo);
+        put_f32s(&mut out, &self.ranges.step);
+        out
+    }
+
+    /// The codec whose [`ScalarCodec::model_bytes`] are `bytes`, with the `dim`, `metric` and
+    /// `config` it was trained with: it encodes and scores bit for bit as the trained one did.
+    /// Errors when the configuration is one [`ScalarCodec::train`] refuses, the length is not
+    /// exactly `8·dim`, a lower end is not finite, or a step is not finite and positive.
+    pub fn from_model_bytes(
+        bytes: &[u8],
+        dim: usize,
+        metric: Metric,
+        config: SqConfig,
+    ) -> Result<Self, QuantError> {
+        Self::check_config(dim, metric, config)?;
+        let len = model_len(&[&[dim, 4], &[dim, 4]], Self::NAME)?;
+        check_len(bytes, len, &format!("{dim} dimensions"), Self::NAME)?;
+        let mut reader = Reader::new(bytes, Self::NAME);
+        let lo = reader.f32s(dim, "lower ends")?;
+        let step = reader.f32s(dim, "steps")?;
+        reader.finish()?;
+        let ranges = Ranges {
+            metric,
+            lo,
+            step,
+            levels: Self::LEVELS,
+        };
+        ranges.check(Self::NAME)?;
+        Ok(Self::from_ranges(ranges, config.symmetric))
+    }
+
+    /// Errors unless `train` accepts `dim`, `metric` and `config`.
+    fn check_config(dim: usize, metric: Metric, config: SqConfig) -> Result<(), QuantError> {
         const { assert!(BITS == 8 || BITS == 4, "scalar codes have 8 or 4 bits") };
         if config.symmetric && BITS != 8 {
             return Err(QuantError(format!(
@@ -178,18 +251,36 @@ impl<const BITS: u32> ScalarCodec<BITS> {
                 Self::NAME
             )));
         }
-        let ranges = Ranges::train(sample, dim, metric, config, (1 << BITS) - 1, Self::NAME)?;
-        let split_step = if BITS == 4 && metric == Metric::L2sq {
+        check_metric(metric, Self::NAME)?;
+        if dim == 0 {
+            return Err(QuantError(format!(
+                "{}: dimensions must be at least 1",
+                Self::NAME
+            )));
+        }
+        if !(0.0..0.5).contains(&config.clip_quantile) {
+            return Err(QuantError(format!(
+                "{}: clip quantile must be in [0, 0.5), got {}",
+                Self::NAME,
+                config.clip_quantile
+            )));
+        }
+        Ok(())
+    }
+
+    /// The codec of learnt (or loaded) ranges: every derived field is computed here only.
+    fn from_ranges(ranges: Ranges, symmetric: bool) -> Self {
+        let split_step = if BITS == 4 && ranges.metric == Metric::L2sq {
             nibble_split(&ranges.step)
         } else {
             Vec::new()
         };
-        Ok(ScalarCodec {
+        ScalarCodec {
             ranges,
             split_step,
-            symmetric: config.symmetric,
+            symmetric,
             kernel: RowKernel::default(),
-        })
+        }
     }
 
     /// Width of one step of dimension `d` (the error bound is half of it).

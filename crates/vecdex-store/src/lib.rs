@@ -11,8 +11,8 @@ pub mod format;
 pub mod read;
 pub mod write;
 
-pub use crc::crc32c;
+pub use crc::{crc32c, crc32c_portable};
 pub use error::StoreError;
 pub use format::{IndexKind, FORMAT_VERSION, MAGIC};
 pub use read::{parse, Section, StoredFile};
-pub use write::{encode, save_atomic, FileHeader};
+pub use write::{encode, save_atomic, save_file, FileHeader};

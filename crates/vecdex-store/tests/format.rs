@@ -4,7 +4,10 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap: a failure is the message we want
 
 use rand::{rngs::StdRng, Rng, SeedableRng};
-use vecdex_store::{crc32c, encode, parse, save_atomic, FileHeader, IndexKind, StoreError};
+use vecdex_store::{
+    crc32c, crc32c_portable, encode, parse, save_atomic, save_file, FileHeader, IndexKind,
+    StoreError,
+};
 
 fn sample() -> Vec<u8> {
     let header = FileHeader {
@@ -149,5 +152,37 @@ fn saves_replace_the_file_atomically() {
         bytes,
         "a failed save elsewhere changes nothing"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn hardware_checksum_equals_the_table() {
+    let mut rng = StdRng::seed_from_u64(5);
+    let data: Vec<u8> = (0..5000).map(|_| rng.gen()).collect();
+    for len in (0..64).chain([999, 4096, 4999, 5000]) {
+        for start in 0..3 {
+            let part = &data[start..start + len.min(data.len() - 3)];
+            assert_eq!(crc32c(part), crc32c_portable(part), "len {len} at {start}");
+        }
+    }
+}
+
+#[test]
+fn streamed_save_writes_the_encoded_image() {
+    let header = FileHeader {
+        kind: IndexKind::Flat,
+        metric: 1,
+        dimensions: 7,
+        count: 2,
+        config: vec![1, 2, 3],
+    };
+    let a: Vec<u8> = (0..29u8).collect();
+    let b = [5u8; 3];
+    let sections: [(u32, &[u8]); 2] = [(4, &a), (9, &b)];
+    let dir = std::env::temp_dir().join(format!("vecdex-store-stream-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("index.vdx");
+    save_file(&path, &header, &sections).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), encode(&header, &sections).unwrap());
     std::fs::remove_dir_all(&dir).unwrap();
 }

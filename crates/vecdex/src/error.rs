@@ -20,6 +20,15 @@ pub enum Error {
     Aborted,
     /// A quantized index was searched before its codec was trained.
     NotTrained(String),
+    /// A file or buffer is not a valid vecdex index (damaged, truncated, or inconsistent): the
+    /// message says which check failed. Nothing of it was used.
+    CorruptFile(String),
+    /// A vecdex index of a format version or kind this build cannot read.
+    UnsupportedFormat(String),
+    /// The operating system refused to read or write a file.
+    Io(String),
+    /// The index is a read-only view of a file; load it to change it.
+    ReadOnly,
     /// A bug: a panic or a broken invariant inside vecdex. The process lives on.
     Internal(String),
 }
@@ -36,6 +45,10 @@ impl Error {
             Error::Closed => "ERR_CLOSED",
             Error::NotTrained(_) => "ERR_NOT_TRAINED",
             Error::Aborted => "ERR_ABORTED",
+            Error::CorruptFile(_) => "ERR_CORRUPT_FILE",
+            Error::UnsupportedFormat(_) => "ERR_UNSUPPORTED_FORMAT",
+            Error::Io(_) => "ERR_IO",
+            Error::ReadOnly => "ERR_READ_ONLY",
             Error::Internal(_) => "ERR_INTERNAL",
         }
     }
@@ -55,9 +68,15 @@ impl fmt::Display for Error {
             } => {
                 write!(f, "{what}: expected {expected} dimensions, got {actual}")
             }
-            Error::InvalidArgument(m) | Error::ZeroVector(m) | Error::NotTrained(m) => {
-                f.write_str(m)
-            }
+            Error::InvalidArgument(m)
+            | Error::ZeroVector(m)
+            | Error::NotTrained(m)
+            | Error::UnsupportedFormat(m)
+            | Error::Io(m) => f.write_str(m),
+            Error::CorruptFile(m) => write!(f, "corrupt index file: {m}"),
+            Error::ReadOnly => f.write_str(
+                "the index is a read-only view of a file: load it to change it",
+            ),
             Error::Closed => f.write_str("the index is closed"),
             Error::Aborted => f.write_str("the operation was aborted"),
             Error::Internal(m) => write!(f, "internal error (a bug in vecdex): {m}"),
@@ -66,6 +85,18 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<vecdex_store::StoreError> for Error {
+    fn from(error: vecdex_store::StoreError) -> Self {
+        use vecdex_store::StoreError;
+        match error {
+            StoreError::Corrupt(m) => Error::CorruptFile(m),
+            StoreError::Unsupported(m) => Error::UnsupportedFormat(m),
+            StoreError::Invalid(m) => Error::InvalidArgument(m),
+            StoreError::Io(m) => Error::Io(m),
+        }
+    }
+}
 
 /// Runs `f`, turning a panic into [`Error::Internal`] so it never unwinds into the host.
 pub fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {

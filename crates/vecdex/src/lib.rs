@@ -10,6 +10,7 @@ pub mod hnsw_index;
 pub mod insertion_order;
 pub mod matrix;
 pub mod multi_vector_index;
+pub(crate) mod persist;
 pub mod probe;
 pub mod threads;
 pub mod validate;

@@ -17,6 +17,7 @@ use vecdex_distance::Metric;
 
 use crate::codec::{check_metric, check_sample, Codec, QuantError};
 use crate::kmeans::{kmeans, nearest};
+use crate::model::{check_len, model_len, put_f32s, Reader};
 
 /// Centroids per subspace: one byte per code.
 pub const CENTROIDS: usize = 256;
@@ -65,17 +66,9 @@ impl PqCodec {
     ) -> Result<Self, QuantError> {
         check_metric(metric, "PQ")?;
         let rows = check_sample(sample, dim, 1, "PQ")?;
+        check_config(dim, metric, config)?;
         let m = config.subspaces;
-        if m == 0 || m > dim {
-            return Err(QuantError(format!(
-                "PQ: subspaces must be between 1 and the dimensions ({dim}), got {m}"
-            )));
-        }
-        let (base, extra) = (dim / m, dim % m);
-        let mut starts = vec![0usize];
-        for j in 0..m {
-            starts.push(starts[j] + base + usize::from(j < extra));
-        }
+        let starts = starts(dim, m);
         let k = CENTROIDS.min(rows);
         let books: Vec<Vec<f32>> = (0..m)
             .into_par_iter()
@@ -94,20 +87,79 @@ impl PqCodec {
                 )
             })
             .collect();
-        let mut offsets = Vec::with_capacity(m);
-        let mut codebooks = Vec::new();
-        for book in &books {
-            offsets.push(codebooks.len());
-            codebooks.extend_from_slice(book);
-        }
-        Ok(PqCodec {
+        Ok(Self::from_codebooks(metric, starts, k, books.concat()))
+    }
+
+    /// The trained state, little-endian: the centroids per subspace `k` (u32, 1 ..= 256: 256, or
+    /// the training rows when fewer), then the codebooks (f32) of subspaces `0 .. m` in order,
+    /// codebook `j` row-major `k × width(j)` (centroid by centroid); `4 + 4·k·dim` bytes. The
+    /// subspace widths follow from `dim` and `m` (see the module docs), so they are not stored;
+    /// nor are the metric and [`PqConfig`]: [`PqCodec::from_model_bytes`] takes them.
+    pub fn model_bytes(&self) -> Vec<u8> {
+        let k = self.sizes.first().copied().unwrap_or(0);
+        let mut out = Vec::with_capacity(4 + 4 * self.codebooks.len());
+        out.extend_from_slice(&(k as u32).to_le_bytes());
+        put_f32s(&mut out, &self.codebooks);
+        out
+    }
+
+    /// The codec whose [`PqCodec::model_bytes`] are `bytes`, with the `dim`, `metric` and
+    /// `config` it was trained with (only `config.subspaces` matters): it encodes and scores bit
+    /// for bit as the trained one did. Errors when `train` would refuse `dim`, `metric` or the
+    /// subspace count, `k` is not in `1 ..= 256`, the length is not exactly `4 + 4·k·dim`, or a
+    /// centroid value is not finite.
+    pub fn from_model_bytes(
+        bytes: &[u8],
+        dim: usize,
+        metric: Metric,
+        config: PqConfig,
+    ) -> Result<Self, QuantError> {
+        check_config(dim, metric, config)?;
+        let mut reader = Reader::new(bytes, "PQ");
+        let k = reader.u32("the centroid count")?;
+        let k = usize::try_from(k)
+            .ok()
+            .filter(|k| (1..=CENTROIDS).contains(k))
+            .ok_or_else(|| {
+                QuantError(format!(
+                    "PQ model: centroids per subspace must be between 1 and {CENTROIDS}, got {k}"
+                ))
+            })?;
+        let len = model_len(&[&[4], &[k, dim, 4]], "PQ")?;
+        check_len(
+            bytes,
+            len,
+            &format!("{k} centroids of {dim} dimensions"),
+            "PQ",
+        )?;
+        let codebooks = reader.f32s(k * dim, "the codebooks")?;
+        reader.finish()?;
+        Ok(Self::from_codebooks(
             metric,
-            dim,
+            starts(dim, config.subspaces),
+            k,
+            codebooks,
+        ))
+    }
+
+    /// The codec of learnt (or loaded) codebooks, `k` centroids per subspace, subspace `j`
+    /// covering `starts[j] .. starts[j + 1]`: every derived field is computed here only.
+    fn from_codebooks(metric: Metric, starts: Vec<usize>, k: usize, codebooks: Vec<f32>) -> Self {
+        let m = starts.len() - 1;
+        let mut offsets = Vec::with_capacity(m);
+        let mut offset = 0;
+        for j in 0..m {
+            offsets.push(offset);
+            offset += k * (starts[j + 1] - starts[j]);
+        }
+        PqCodec {
+            metric,
+            dim: starts[m],
             starts,
             sizes: vec![k; m],
             offsets,
             codebooks,
-        })
+        }
     }
 
     pub fn subspaces(&self) -> usize {
@@ -118,6 +170,29 @@ impl PqCodec {
         let width = self.starts[j + 1] - self.starts[j];
         &self.codebooks[self.offsets[j]..self.offsets[j] + self.sizes[j] * width]
     }
+}
+
+/// Errors unless `train` accepts `dim`, `metric` and `config`.
+fn check_config(dim: usize, metric: Metric, config: PqConfig) -> Result<(), QuantError> {
+    check_metric(metric, "PQ")?;
+    let m = config.subspaces;
+    if m == 0 || m > dim {
+        return Err(QuantError(format!(
+            "PQ: subspaces must be between 1 and the dimensions ({dim}), got {m}"
+        )));
+    }
+    Ok(())
+}
+
+/// First dimension of each of the `m` subspaces, then `dim` (`1 ≤ m ≤ dim`): the first
+/// `dim mod m` subspaces are one dimension wider.
+fn starts(dim: usize, m: usize) -> Vec<usize> {
+    let (base, extra) = (dim / m, dim % m);
+    let mut starts = vec![0usize];
+    for j in 0..m {
+        starts.push(starts[j] + base + usize::from(j < extra));
+    }
+    starts
 }
 
 /// A query prepared for PQ: `m × 256` table entries (unused entries of smaller codebooks are 0).

@@ -1,0 +1,128 @@
+//! A [`FlatIndex`] as a file (kind 1), and back.
+//!
+//! Configuration bytes: the compression (see `persist::write_compression`). The header's count
+//! is the number of vectors `n`. Sections:
+//! ```text
+//! KEYS         n × u64        keys in slot order (distinct)
+//! VECTORS      n × dim f32    row-major vectors as stored (normalised for cosine)
+//! CODEC_MODEL  optional       the trained compression model (Codes::saved_model)
+//! CODES        optional       n × code size
+//! ```
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use vecdex_distance::PanelMatrix;
+use vecdex_store::{FileHeader, IndexKind};
+
+use super::{FlatConfig, FlatIndex};
+use crate::compression::Codes;
+use crate::error::{Error, Result};
+use crate::filter::IndexVersion;
+use crate::persist::{
+    as_le_bytes, corrupt, expect_len, from_le_bytes, metric_code, metric_from_code,
+    codec_sections, read_compression, required, section, write_compression, ConfigReader, ConfigWriter,
+};
+use crate::validate::check_f32_config;
+
+impl FlatIndex {
+    fn write_file(&self, out: impl FnOnce(&FileHeader, &[(u32, &[u8])]) -> Result<()>) -> Result<()> {
+        let mut config = ConfigWriter::default();
+        write_compression(&mut config, self.codes.config());
+        let header = FileHeader {
+            kind: IndexKind::Flat,
+            metric: metric_code(self.metric()),
+            dimensions: self.dim() as u32,
+            count: self.len() as u64,
+            config: config.0,
+        };
+        let dim = self.dim();
+        let mut rows = vec![0f32; self.len() * dim];
+        for (slot, row) in rows.chunks_exact_mut(dim).enumerate() {
+            self.vectors.read(slot, row);
+        }
+        let rows = as_le_bytes(&rows);
+        let keys = as_le_bytes(&self.keys);
+        let model = self.codes.saved_model();
+        let mut sections: Vec<(u32, &[u8])> = vec![(section::KEYS, &keys), (section::VECTORS, &rows)];
+        if let Some(model) = &model {
+            sections.push((section::CODEC_MODEL, model));
+        }
+        let codes = self.codes.saved_codes(self.len());
+        if !codes.is_empty() {
+            sections.push((section::CODES, codes));
+        }
+        out(&header, &sections)
+    }
+
+    /// Saves the index to `path` atomically: a crash or an error at any moment leaves the
+    /// previous file at `path` intact.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        self.write_file(|header, sections| {
+            vecdex_store::save_file(path, header, sections).map_err(Error::from)
+        })
+    }
+
+    /// The index as one file image in memory (what [`save`](Self::save) writes).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.write_file(|header, sections| {
+            out = vecdex_store::encode(header, sections)?;
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Loads an index saved by [`save`](Self::save).
+    pub fn load(path: &Path) -> Result<Self> {
+        Self::from_bytes(&crate::persist::read_file(path)?)
+    }
+
+    /// Rebuilds an index from a file image after checking it whole (see `HnswIndex::from_bytes`).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let file = crate::persist::parse_kind(bytes, IndexKind::Flat)?;
+        let header = &file.header;
+        let metric = metric_from_code(header.metric)?;
+        let dim = header.dimensions as usize;
+        check_f32_config(dim, metric, "FlatIndex").map_err(|e| corrupt(e.to_string()))?;
+        let mut input = ConfigReader::new(&header.config);
+        let compression = read_compression(&mut input, dim)?;
+        input.finish()?;
+        let len = usize::try_from(header.count)
+            .ok()
+            .filter(|&n| n <= u32::MAX as usize)
+            .ok_or_else(|| corrupt(format!("{} vectors exceed 2^32 − 1", header.count)))?;
+        let keys: Vec<u64> = from_le_bytes(required(&file, section::KEYS, "keys")?, len, "keys")?;
+        let rows = required(&file, section::VECTORS, "vectors")?;
+        expect_len(rows, len, dim * 4, "vectors")?;
+        let mut slots = HashMap::with_capacity(len);
+        for (slot, &key) in keys.iter().enumerate() {
+            if slots.insert(key, slot as u32).is_some() {
+                return Err(corrupt(format!("key {key} appears twice")));
+            }
+        }
+        let mut vectors = PanelMatrix::new(dim);
+        vectors.reserve(len);
+        let mut row = vec![0f32; dim];
+        for (slot, bytes) in rows.chunks_exact(dim * 4).enumerate() {
+            for (value, b) in row.iter_mut().zip(bytes.chunks_exact(4)) {
+                let mut le = [0u8; 4];
+                le.copy_from_slice(b);
+                *value = f32::from_le_bytes(le);
+            }
+            if !row.iter().all(|x| x.is_finite()) {
+                return Err(corrupt(format!("slot {slot} holds a non-finite value")));
+            }
+            vectors.push(&row);
+        }
+        let (model, code_bytes) = codec_sections(&file)?;
+        Ok(FlatIndex {
+            config: FlatConfig { dim, metric },
+            vectors,
+            keys,
+            slots,
+            version: IndexVersion::next(),
+            codes: Codes::restore(compression, dim, metric, model, code_bytes, len)?,
+        })
+    }
+}

@@ -1,0 +1,282 @@
+//! An [`HnswIndex`] as a file (kind 2), and back.
+//!
+//! Configuration bytes (little-endian):
+//! ```text
+//! u64 m, u64 efConstruction, u64 efSearch, u64 seed,
+//! u8 insertion order (0 given, 1 random, 2 lid),
+//! compression (see persist::write_compression),
+//! u64 slots: nodes saved (`used`), live vectors + tombstones + free slots
+//! ```
+//! Sections (`slots` = the count above, `stride` = dimensions rounded up to 16):
+//! ```text
+//! KEYS         slots × u64         key of each slot (0 for free slots)
+//! SLOT_STATES  slots × u8          0 free, 1 live, 2 removed (a tombstone, still a waypoint)
+//! VECTORS      slots × stride f32  rows as stored (normalised for cosine), zero padded
+//! LAYER0       graph layer 0       (see vecdex_hnsw::persist)
+//! UPPER        graph upper layers  (see vecdex_hnsw::persist)
+//! ENTRY        u64                 entry point slot, or u64::MAX when no slot is held
+//! CODEC_MODEL  optional            the trained compression model (Codes::saved_model)
+//! CODES        optional            slots × code size
+//! ```
+//! The header's count is the number of live vectors.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use vecdex_distance::{padded_len, Metric};
+use vecdex_hnsw::{Graph, HnswParams, SavedGraph};
+use vecdex_store::{FileHeader, IndexKind};
+
+use super::{check_ef, AlignedRows, HnswConfig, HnswIndex};
+use crate::compression::Codes;
+use crate::error::{Error, Result};
+use crate::filter::IndexVersion;
+use crate::insertion_order::InsertionOrder;
+use crate::persist::{
+    as_le_bytes, corrupt, expect_len, from_le_bytes, metric_code, metric_from_code,
+    codec_sections, read_compression, required, section, write_compression, ConfigReader, ConfigWriter,
+};
+use crate::validate::check_f32_config;
+
+const FREE: u8 = 0;
+const LIVE: u8 = 1;
+const REMOVED: u8 = 2;
+
+/// Everything a save writes, borrowed or snapshotted from the index.
+struct Snapshot<'a> {
+    header: FileHeader,
+    keys: &'a [u64],
+    states: Vec<u8>,
+    rows: &'a [f32],
+    layer0: Vec<u8>,
+    upper: Vec<u8>,
+    entry: u64,
+    model: Option<Vec<u8>>,
+    codes: &'a [u8],
+}
+
+impl Snapshot<'_> {
+    fn write(&self, out: impl FnOnce(&FileHeader, &[(u32, &[u8])]) -> Result<()>) -> Result<()> {
+        let rows = as_le_bytes(self.rows);
+        let keys = as_le_bytes(self.keys);
+        let entry = self.entry.to_le_bytes();
+        let mut sections: Vec<(u32, &[u8])> = vec![
+            (section::KEYS, &keys),
+            (section::SLOT_STATES, &self.states),
+            (section::VECTORS, &rows),
+            (section::LAYER0, &self.layer0),
+            (section::UPPER, &self.upper),
+            (section::ENTRY, &entry),
+        ];
+        if let Some(model) = &self.model {
+            sections.push((section::CODEC_MODEL, model));
+        }
+        if !self.codes.is_empty() {
+            sections.push((section::CODES, self.codes));
+        }
+        out(&self.header, &sections)
+    }
+}
+
+impl HnswIndex {
+    /// A consistent picture of the index. Needs only shared access: a batch being linked
+    /// meanwhile is not acknowledged yet, so its slots are saved as removed (waypoints whose
+    /// links stay valid), and its keys are not in the file.
+    fn snapshot(&self) -> Snapshot<'_> {
+        let used = self.used;
+        let mut states = vec![REMOVED; used];
+        for &slot in &self.free {
+            states[slot as usize] = FREE;
+        }
+        for slot in 0..used as u32 {
+            if self.is_live(slot) {
+                states[slot as usize] = LIVE;
+            }
+        }
+        let config = self.config;
+        let mut bytes = ConfigWriter::default();
+        bytes
+            .u64(config.m as u64)
+            .u64(config.ef_construction as u64)
+            .u64(config.ef_search as u64)
+            .u64(config.seed)
+            .u8(match config.insertion_order {
+                InsertionOrder::Given => 0,
+                InsertionOrder::Random => 1,
+                InsertionOrder::DescendingLid => 2,
+            });
+        write_compression(&mut bytes, self.codes.config());
+        bytes.u64(used as u64);
+        let model = self.codes.saved_model();
+        Snapshot {
+            header: FileHeader {
+                kind: IndexKind::Hnsw,
+                metric: metric_code(config.metric),
+                dimensions: config.dim as u32,
+                count: states.iter().filter(|&&s| s == LIVE).count() as u64,
+                config: bytes.0,
+            },
+            keys: &self.slot_keys[..used],
+            states,
+            rows: &self.rows.values()[..used * self.stride],
+            layer0: self.graph.saved_layer0(used),
+            upper: self.graph.saved_upper(used),
+            entry: self.graph.entry().map_or(u64::MAX, |(n, _)| u64::from(n)),
+            codes: self.codes.saved_codes(used),
+            model,
+        }
+    }
+
+    /// Saves the index to `path` atomically: a crash or an error at any moment leaves the
+    /// previous file at `path` intact (see `vecdex_store::save_atomic`).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        self.snapshot().write(|header, sections| {
+            vecdex_store::save_file(path, header, sections).map_err(Error::from)
+        })
+    }
+
+    /// The index as one file image in memory (what [`save`](Self::save) writes).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.snapshot().write(|header, sections| {
+            out = vecdex_store::encode(header, sections)?;
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Loads an index saved by [`save`](Self::save).
+    pub fn load(path: &Path) -> Result<Self> {
+        Self::from_bytes(&crate::persist::read_file(path)?)
+    }
+
+    /// Rebuilds an index from a file image, after checking every checksum and every
+    /// cross-field invariant: a damaged or crafted image is an [`Error::CorruptFile`] (or
+    /// [`Error::UnsupportedFormat`]), never a panic.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let file = crate::persist::parse_kind(bytes, IndexKind::Hnsw)?;
+        let header = &file.header;
+        let metric = metric_from_code(header.metric)?;
+        let dim = header.dimensions as usize;
+        check_f32_config(dim, metric, "HnswIndex").map_err(|e| corrupt(e.to_string()))?;
+        let mut input = ConfigReader::new(&header.config);
+        let m = input.usize()?;
+        let ef_construction = input.usize()?;
+        let ef_search = input.usize()?;
+        let seed = input.u64()?;
+        let insertion_order = match input.u8()? {
+            0 => InsertionOrder::Given,
+            1 => InsertionOrder::Random,
+            2 => InsertionOrder::DescendingLid,
+            t => return Err(corrupt(format!("insertion order {t}"))),
+        };
+        let compression = read_compression(&mut input, dim)?;
+        let used = input.usize()?;
+        input.finish()?;
+        let params =
+            HnswParams::new(m, ef_construction, seed).map_err(|e| corrupt(e.0.clone()))?;
+        check_ef(ef_search).map_err(|e| corrupt(e.to_string()))?;
+        if used > u32::MAX as usize {
+            return Err(corrupt(format!("{used} slots exceed 2^32 − 1")));
+        }
+        let config = HnswConfig {
+            dim,
+            metric,
+            m,
+            ef_construction,
+            ef_search,
+            seed,
+            insertion_order,
+        };
+
+        let keys: Vec<u64> = from_le_bytes(required(&file, section::KEYS, "keys")?, used, "keys")?;
+        let states = required(&file, section::SLOT_STATES, "slot states")?;
+        expect_len(states, used, 1, "slot states")?;
+        if let Some(s) = states.iter().find(|&&s| s > REMOVED) {
+            return Err(corrupt(format!("slot state {s}")));
+        }
+        let live_count = states.iter().filter(|&&s| s == LIVE).count();
+        if live_count as u64 != header.count {
+            return Err(corrupt(format!(
+                "the header counts {} vectors, the slots hold {live_count}",
+                header.count
+            )));
+        }
+        let mut slots = HashMap::with_capacity(live_count);
+        let mut live = vec![0u64; used.div_ceil(64)];
+        let (mut tombstones, mut free) = (Vec::new(), Vec::new());
+        for (slot, &state) in states.iter().enumerate() {
+            match state {
+                LIVE => {
+                    if slots.insert(keys[slot], slot as u32).is_some() {
+                        return Err(corrupt(format!("key {} is live twice", keys[slot])));
+                    }
+                    live[slot / 64] |= 1 << (slot % 64);
+                }
+                REMOVED => tombstones.push(slot as u32),
+                _ => free.push(slot as u32),
+            }
+        }
+        // Later inserts take free slots from the end: lowest slots first.
+        free.reverse();
+
+        let stride = padded_len(dim);
+        let row_bytes = required(&file, section::VECTORS, "vectors")?;
+        expect_len(row_bytes, used, stride * 4, "vectors")?;
+        let mut rows = AlignedRows::default();
+        rows.grow(used * stride)?;
+        for (value, bytes) in rows.values_mut().iter_mut().zip(row_bytes.chunks_exact(4)) {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(bytes);
+            *value = f32::from_le_bytes(b);
+        }
+        for (slot, row) in rows.values().chunks_exact(stride).enumerate() {
+            if states[slot] != FREE && !row[..dim].iter().all(|x| x.is_finite()) {
+                return Err(corrupt(format!("slot {slot} holds a non-finite value")));
+            }
+            if row[dim..].iter().any(|&x| x.to_bits() != 0) {
+                return Err(corrupt(format!("slot {slot}: row padding is not zero")));
+            }
+        }
+
+        let entry = required(&file, section::ENTRY, "entry point")?;
+        let entry: Vec<u64> = from_le_bytes(entry, 1, "entry point")?;
+        let entry = match entry[0] {
+            u64::MAX => None,
+            n => Some(u32::try_from(n).map_err(|_| corrupt(format!("entry point {n}")))?),
+        };
+        let held = |slot: u32| states.get(slot as usize).is_some_and(|&s| s != FREE);
+        let graph = Graph::from_saved(
+            params,
+            SavedGraph {
+                used,
+                layer0: required(&file, section::LAYER0, "layer 0")?,
+                upper: required(&file, section::UPPER, "upper layers")?,
+                entry,
+            },
+            &held,
+        )
+        .map_err(corrupt)?;
+
+        let (model, code_bytes) = codec_sections(&file)?;
+        let codes = Codes::restore(compression, dim, metric, model, code_bytes, used)?;
+        let mut index = HnswIndex {
+            config,
+            kernel: vecdex_distance::RowKernel::default(),
+            stride,
+            rows,
+            graph,
+            used,
+            slot_keys: keys,
+            slots,
+            live,
+            tombstones,
+            free,
+            version: IndexVersion::next(),
+            codes,
+        };
+        index.codes.reserve(used)?;
+        debug_assert!(index.metric() != Metric::Hamming);
+        Ok(index)
+    }
+}

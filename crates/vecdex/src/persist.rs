@@ -1,0 +1,332 @@
+//! What the indexes share to become files and come back: the configuration encoding, section
+//! ids, little-endian slice conversions, and reading files (whole, or memory-mapped).
+//!
+//! Every index kind writes a `vecdex-store` file (layout in `vecdex_store::format`): its
+//! configuration bytes and sections are documented where each kind saves itself
+//! (`hnsw_index/persist.rs`, `flat_index.rs`). A loader checks every cross-field invariant
+//! before building anything, so a file that passes the checksums but lies (a crafted file)
+//! is still an [`Error::CorruptFile`], never a panic or an out-of-bounds read.
+
+use std::path::Path;
+
+use vecdex_distance::Metric;
+
+use crate::compression::{Compression, Quantization, Reduction};
+use crate::error::{Error, Result};
+use crate::{PqConfig, SqConfig};
+
+/// Section ids (stable across format versions; a kind uses the ones it needs).
+pub(crate) mod section {
+    /// u64 key per slot.
+    pub const KEYS: u32 = 1;
+    /// f32 vectors (layout per kind).
+    pub const VECTORS: u32 = 2;
+    /// One state byte per slot (kind-specific meaning).
+    pub const SLOT_STATES: u32 = 3;
+    /// HNSW layer-0 link words.
+    pub const LAYER0: u32 = 4;
+    /// HNSW upper-layer link words.
+    pub const UPPER: u32 = 5;
+    /// HNSW entry point: u64 node, or u64::MAX when empty.
+    pub const ENTRY: u32 = 6;
+    /// The trained compression model (see `compression.rs`).
+    pub const CODEC_MODEL: u32 = 7;
+    /// Compressed codes, `code_size` bytes per slot.
+    pub const CODES: u32 = 8;
+}
+
+/// Metric code in files: 0 cosine, 1 dot, 2 l2sq, 3 hamming.
+pub(crate) fn metric_code(metric: Metric) -> u8 {
+    match metric {
+        Metric::Cosine => 0,
+        Metric::Dot => 1,
+        Metric::L2sq => 2,
+        Metric::Hamming => 3,
+    }
+}
+
+pub(crate) fn metric_from_code(code: u8) -> Result<Metric> {
+    match code {
+        0 => Ok(Metric::Cosine),
+        1 => Ok(Metric::Dot),
+        2 => Ok(Metric::L2sq),
+        3 => Ok(Metric::Hamming),
+        _ => Err(corrupt(format!("metric code {code}"))),
+    }
+}
+
+pub(crate) fn corrupt(message: impl Into<String>) -> Error {
+    Error::CorruptFile(message.into())
+}
+
+/// Little-endian configuration bytes being written.
+#[derive(Default)]
+pub(crate) struct ConfigWriter(pub Vec<u8>);
+
+impl ConfigWriter {
+    pub fn u8(&mut self, v: u8) -> &mut Self {
+        self.0.push(v);
+        self
+    }
+    pub fn u32(&mut self, v: u32) -> &mut Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    pub fn u64(&mut self, v: u64) -> &mut Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    pub fn f64(&mut self, v: f64) -> &mut Self {
+        self.u64(v.to_bits())
+    }
+}
+
+/// Reads configuration bytes; running short or leaving bytes over is a corrupt file.
+pub(crate) struct ConfigReader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> ConfigReader<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        ConfigReader { bytes, at: 0 }
+    }
+
+    fn take<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let end = self.at + N;
+        let slice = self
+            .bytes
+            .get(self.at..end)
+            .ok_or_else(|| corrupt("the configuration is shorter than its fields"))?;
+        self.at = end;
+        let mut out = [0u8; N];
+        out.copy_from_slice(slice);
+        Ok(out)
+    }
+    pub fn u8(&mut self) -> Result<u8> {
+        Ok(self.take::<1>()?[0])
+    }
+    pub fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.take()?))
+    }
+    pub fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.take()?))
+    }
+    pub fn f64(&mut self) -> Result<f64> {
+        Ok(f64::from_bits(self.u64()?))
+    }
+    /// A u64 that must fit in usize.
+    pub fn usize(&mut self) -> Result<usize> {
+        usize::try_from(self.u64()?).map_err(|_| corrupt("a size does not fit in memory"))
+    }
+    pub fn finish(self) -> Result<()> {
+        if self.at == self.bytes.len() {
+            Ok(())
+        } else {
+            Err(corrupt(format!(
+                "{} configuration bytes left over",
+                self.bytes.len() - self.at
+            )))
+        }
+    }
+}
+
+/// Writes a [`Compression`]: quantization tag and its parameters, reduction tag and size,
+/// oversample (0 = default), training size (0 = default), and the codec model version.
+///
+/// ```text
+/// u8 quantization: 0 none, 1 f16, 2 bf16, 3 sq8, 4 sq4, 5 binary, 6 pq
+///   sq8/sq4: f64 clipQuantile, u8 symmetric     pq: u64 subspaces, u64 iterations, u64 seed
+/// u8 reduction: 0 none, 1 prefix, 2 pca;  u64 dimensions (0 for none)
+/// u64 oversample (0 = codec default);  u64 trainingSize (0 = default)
+/// u32 model version (vecdex_quant::MODEL_VERSION)
+/// ```
+pub(crate) fn write_compression(out: &mut ConfigWriter, c: &Compression) {
+    match c.quantization {
+        Quantization::None => out.u8(0),
+        Quantization::F16 => out.u8(1),
+        Quantization::Bf16 => out.u8(2),
+        Quantization::Sq8(sq) | Quantization::Sq4(sq) => out
+            .u8(if matches!(c.quantization, Quantization::Sq8(_)) {
+                3
+            } else {
+                4
+            })
+            .f64(sq.clip_quantile)
+            .u8(u8::from(sq.symmetric)),
+        Quantization::Binary => out.u8(5),
+        Quantization::Pq(pq) => out
+            .u8(6)
+            .u64(pq.subspaces as u64)
+            .u64(pq.iterations as u64)
+            .u64(pq.seed),
+    };
+    let (tag, dims) = match c.reduction {
+        Reduction::None => (0, 0),
+        Reduction::Prefix(n) => (1, n),
+        Reduction::Pca(n) => (2, n),
+    };
+    out.u8(tag)
+        .u64(dims as u64)
+        .u64(c.oversample.unwrap_or(0) as u64)
+        .u64(c.training_size.unwrap_or(0) as u64)
+        .u32(vecdex_quant::MODEL_VERSION);
+}
+
+/// Reads what [`write_compression`] wrote and checks it against `dim` as a new index would.
+pub(crate) fn read_compression(input: &mut ConfigReader<'_>, dim: usize) -> Result<Compression> {
+    let sq = |input: &mut ConfigReader<'_>| -> Result<SqConfig> {
+        let clip_quantile = input.f64()?;
+        let symmetric = match input.u8()? {
+            0 => false,
+            1 => true,
+            b => return Err(corrupt(format!("symmetric flag {b}"))),
+        };
+        Ok(SqConfig {
+            clip_quantile,
+            symmetric,
+        })
+    };
+    let quantization = match input.u8()? {
+        0 => Quantization::None,
+        1 => Quantization::F16,
+        2 => Quantization::Bf16,
+        3 => Quantization::Sq8(sq(input)?),
+        4 => Quantization::Sq4(sq(input)?),
+        5 => Quantization::Binary,
+        6 => Quantization::Pq(PqConfig {
+            subspaces: input.usize()?,
+            iterations: input.usize()?,
+            seed: input.u64()?,
+        }),
+        t => return Err(corrupt(format!("quantization tag {t}"))),
+    };
+    let reduction = match (input.u8()?, input.usize()?) {
+        (0, 0) => Reduction::None,
+        (1, n) => Reduction::Prefix(n),
+        (2, n) => Reduction::Pca(n),
+        (t, n) => return Err(corrupt(format!("reduction tag {t} with {n} dimensions"))),
+    };
+    let optional = |n: usize| (n != 0).then_some(n);
+    let compression = Compression {
+        quantization,
+        reduction,
+        oversample: optional(input.usize()?),
+        training_size: optional(input.usize()?),
+    };
+    let model_version = input.u32()?;
+    if model_version != vecdex_quant::MODEL_VERSION {
+        return Err(Error::UnsupportedFormat(format!(
+            "codec model version {model_version}; this build reads version {}",
+            vecdex_quant::MODEL_VERSION
+        )));
+    }
+    compression
+        .check(dim)
+        .map_err(|e| corrupt(format!("compression settings: {e}")))?;
+    Ok(compression)
+}
+
+/// Little-endian bytes of a slice of plain numbers, borrowed where the machine is
+/// little-endian (every platform we ship), copied otherwise.
+pub(crate) trait LeBytes: Copy {
+    const SIZE: usize;
+    #[cfg_attr(target_endian = "little", allow(dead_code))] // big-endian machines only
+    fn put(self, out: &mut Vec<u8>);
+    fn get(bytes: &[u8]) -> Self;
+}
+
+macro_rules! le_bytes {
+    ($($t:ty),*) => {$(
+        impl LeBytes for $t {
+            const SIZE: usize = std::mem::size_of::<$t>();
+            fn put(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn get(bytes: &[u8]) -> Self {
+                let mut b = [0u8; std::mem::size_of::<$t>()];
+                b.copy_from_slice(bytes);
+                <$t>::from_le_bytes(b)
+            }
+        }
+    )*};
+}
+le_bytes!(u32, u64, f32);
+
+pub(crate) fn as_le_bytes<T: LeBytes>(values: &[T]) -> std::borrow::Cow<'_, [u8]> {
+    #[cfg(target_endian = "little")]
+    {
+        // SAFETY: `T` is u32, u64 or f32 (no padding, every bit pattern valid as bytes), and on
+        // a little-endian machine their memory is their little-endian encoding.
+        std::borrow::Cow::Borrowed(unsafe {
+            std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values))
+        })
+    }
+    #[cfg(not(target_endian = "little"))]
+    {
+        let mut out = Vec::with_capacity(values.len() * T::SIZE);
+        values.iter().for_each(|v| v.put(&mut out));
+        std::borrow::Cow::Owned(out)
+    }
+}
+
+/// Decodes a section of `count` values, which must be exactly `count × size` bytes.
+pub(crate) fn from_le_bytes<T: LeBytes>(bytes: &[u8], count: usize, what: &str) -> Result<Vec<T>> {
+    if count.checked_mul(T::SIZE) != Some(bytes.len()) {
+        return Err(corrupt(format!(
+            "{what}: {} bytes, not {count} × {}",
+            bytes.len(),
+            T::SIZE
+        )));
+    }
+    Ok(bytes.chunks_exact(T::SIZE).map(T::get).collect())
+}
+
+/// Checks that a section holds exactly `count × size` bytes.
+pub(crate) fn expect_len(bytes: &[u8], count: usize, size: usize, what: &str) -> Result<()> {
+    if count.checked_mul(size) == Some(bytes.len()) {
+        Ok(())
+    } else {
+        Err(corrupt(format!(
+            "{what}: {} bytes, not {count} × {size}",
+            bytes.len()
+        )))
+    }
+}
+
+/// A required section.
+pub(crate) fn required<'a>(file: &vecdex_store::StoredFile<'a>, id: u32, what: &str) -> Result<&'a [u8]> {
+    file.sections
+        .iter()
+        .find(|s| s.id == id)
+        .map(|s| s.bytes)
+        .ok_or_else(|| corrupt(format!("the {what} section is missing")))
+}
+
+/// The optional model and codes sections (`Codes::restore` checks them against the codec).
+pub(crate) fn codec_sections<'a>(
+    file: &vecdex_store::StoredFile<'a>,
+) -> Result<(Option<&'a [u8]>, Option<&'a [u8]>)> {
+    let find = |id| file.sections.iter().find(|s| s.id == id).map(|s| s.bytes);
+    Ok((find(section::CODEC_MODEL), find(section::CODES)))
+}
+
+/// Reads a whole file.
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))
+}
+
+/// Parses a file image and checks it holds `kind` with a supported layout.
+pub(crate) fn parse_kind(
+    bytes: &[u8],
+    kind: vecdex_store::IndexKind,
+) -> Result<vecdex_store::StoredFile<'_>> {
+    let file = vecdex_store::parse(bytes)?;
+    if file.header.kind != kind {
+        return Err(Error::invalid(format!(
+            "the file holds a {:?} index, not a {kind:?} index",
+            file.header.kind
+        )));
+    }
+    Ok(file)
+}
