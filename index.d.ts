@@ -91,8 +91,32 @@ export declare class NativeFlatIndex {
   get isTrained(): boolean
   /** Sizes of the compressed form and of the full vectors kept for rescoring. */
   compressionStats(): NativeCompressionStats
+  /**
+   * Saves the index to a file atomically (temporary file, fsync, rename, folder
+   * fsync): a failed or killed save leaves the previous file intact.
+   */
+  saveSync(path: string): void
+  /** Async twin of `saveSync`: saves what every write called before it left. */
+  save(path: string): Promise<void>
+  /** The index as one file image (what `saveSync` writes), in a Buffer. */
+  toBufferSync(): Buffer
+  /** Async twin of `toBufferSync`. */
+  toBuffer(): Promise<Buffer>
   get dim(): number
   get metric(): string
+  /**
+   * Loads an index saved by `save` / `saveSync`, checking the whole file first
+   * (ERR_CORRUPT_FILE, ERR_UNSUPPORTED_FORMAT, ERR_IO).
+   */
+  static loadSync(path: string): NativeFlatIndex
+  /** Rebuilds an index from a `toBuffer` image, checking it whole first. */
+  static fromBufferSync(buffer: Uint8Array): NativeFlatIndex
+  /** Async twin of `loadSync`: resolves with a handle for `adoptLoaded`. */
+  static loadLoaded(path: string): Promise<ExternalObject<'LoadedFlatIndex'>>
+  /** Async twin of `fromBufferSync` (the buffer is copied first). */
+  static fromBufferLoaded(buffer: Uint8Array): Promise<ExternalObject<'LoadedFlatIndex'>>
+  /** The index of a handle from `loadLoaded` / `fromBufferLoaded`, as an instance. */
+  static adoptLoaded(loaded: ExternalObject<Loaded<FlatIndex>>): NativeFlatIndex
 }
 
 export declare class NativeHnswIndex {
@@ -149,8 +173,32 @@ export declare class NativeHnswIndex {
   get isTrained(): boolean
   /** Sizes of the compressed form and of the full vectors kept for rescoring. */
   compressionStats(): NativeCompressionStats
+  /**
+   * Saves the index to a file atomically (temporary file, fsync, rename, folder
+   * fsync): a failed or killed save leaves the previous file intact.
+   */
+  saveSync(path: string): void
+  /** Async twin of `saveSync`: saves what every write called before it left. */
+  save(path: string): Promise<void>
+  /** The index as one file image (what `saveSync` writes), in a Buffer. */
+  toBufferSync(): Buffer
+  /** Async twin of `toBufferSync`. */
+  toBuffer(): Promise<Buffer>
   get dim(): number
   get metric(): string
+  /**
+   * Loads an index saved by `save` / `saveSync`, checking the whole file first
+   * (ERR_CORRUPT_FILE, ERR_UNSUPPORTED_FORMAT, ERR_IO).
+   */
+  static loadSync(path: string): NativeHnswIndex
+  /** Rebuilds an index from a `toBuffer` image, checking it whole first. */
+  static fromBufferSync(buffer: Uint8Array): NativeHnswIndex
+  /** Async twin of `loadSync`: resolves with a handle for `adoptLoaded`. */
+  static loadLoaded(path: string): Promise<ExternalObject<'LoadedHnswIndex'>>
+  /** Async twin of `fromBufferSync` (the buffer is copied first). */
+  static fromBufferLoaded(buffer: Uint8Array): Promise<ExternalObject<'LoadedHnswIndex'>>
+  /** The index of a handle from `loadLoaded` / `fromBufferLoaded`, as an instance. */
+  static adoptLoaded(loaded: ExternalObject<Loaded<HnswIndex>>): NativeHnswIndex
 }
 
 /**

@@ -6,6 +6,11 @@
  * - `ERR_CLOSED`: the index was closed.
  * - `ERR_NOT_TRAINED`: a compressed index was searched before its codec was trained.
  * - `ERR_ABORTED`: the operation's AbortSignal fired; it stopped with no partial effect.
+ * - `ERR_CORRUPT_FILE`: a file or buffer is not a valid vecdex index (damaged, truncated or
+ *   inconsistent); nothing of it was used.
+ * - `ERR_UNSUPPORTED_FORMAT`: a vecdex index of a format version or kind this build cannot read.
+ * - `ERR_IO`: the operating system refused to read or write a file.
+ * - `ERR_READ_ONLY`: the index is a read-only view of a file.
  * - `ERR_INTERNAL`: a bug inside vecdex (a Rust panic included); the process lives on.
  */
 export type ErrorCode =
@@ -15,6 +20,10 @@ export type ErrorCode =
   | 'ERR_CLOSED'
   | 'ERR_NOT_TRAINED'
   | 'ERR_ABORTED'
+  | 'ERR_CORRUPT_FILE'
+  | 'ERR_UNSUPPORTED_FORMAT'
+  | 'ERR_IO'
+  | 'ERR_READ_ONLY'
   | 'ERR_INTERNAL'
 
 const CODES = new Set<string>([
@@ -24,6 +33,10 @@ const CODES = new Set<string>([
   'ERR_CLOSED',
   'ERR_NOT_TRAINED',
   'ERR_ABORTED',
+  'ERR_CORRUPT_FILE',
+  'ERR_UNSUPPORTED_FORMAT',
+  'ERR_IO',
+  'ERR_READ_ONLY',
   'ERR_INTERNAL',
 ])
 

@@ -4,7 +4,7 @@ import { type CompressionOptions, nativeCompression } from './compression'
 import { awaitNative, callNative } from './errors'
 import { SearchResults } from './results'
 import { checkDimensions, checkK, checkMetric, checkObject, checkSignal, type Metric, type VectorsInput } from './validate'
-import { type QueryArgs, type SearchOptions, VectorIndex } from './vector-index'
+import { checkBuffer, checkPath, LoadedNative, loadedParts, type NativeParts, type QueryArgs, type SearchOptions, VectorIndex } from './vector-index'
 
 export type { AddOptions, SearchOptions } from './vector-index'
 
@@ -32,13 +32,51 @@ type FlatSearchHandle = ReturnType<native.NativeFlatIndex['searchHandle']>
  * const hits = (await index.search([0.9, 0.1, 0], { k: 1 })).get(0)
  * ```
  */
+function flatParts(options: FlatIndexOptions | LoadedNative<native.NativeFlatIndex>): NativeParts<native.NativeFlatIndex> {
+  if (options instanceof LoadedNative) return loadedParts(options)
+  checkObject(options, 'options')
+  const dimensions = checkDimensions(options.dimensions)
+  const metric = checkMetric(options.metric ?? 'cosine', ['cosine', 'dot', 'l2sq']) as Exclude<Metric, 'hamming'>
+  const compression = nativeCompression(options)
+  return { dimensions, metric, create: () => new native.NativeFlatIndex(dimensions, metric, compression) }
+}
+
 export class FlatIndex extends VectorIndex<native.NativeFlatIndex, FlatSearchHandle, SearchOptions> {
   constructor(options: FlatIndexOptions) {
-    checkObject(options, 'options')
-    const dimensions = checkDimensions(options.dimensions)
-    const metric = checkMetric(options.metric ?? 'cosine', ['cosine', 'dot', 'l2sq']) as Exclude<Metric, 'hamming'>
-    const compression = nativeCompression(options)
-    super(dimensions, metric, () => new native.NativeFlatIndex(dimensions, metric, compression), (index) => index.searchHandle())
+    super(flatParts(options), (index) => index.searchHandle())
+  }
+
+  /** Loads an index saved by {@link save}, off the event loop. The whole file is checked
+   * first: a damaged or crafted file rejects with ERR_CORRUPT_FILE (ERR_UNSUPPORTED_FORMAT for
+   * a newer format, ERR_IO when it cannot be read). */
+  static async load(path: string): Promise<FlatIndex> {
+    const file = checkPath(path)
+    const loaded = await awaitNative(callNative(() => native.NativeFlatIndex.loadLoaded(file)))
+    return FlatIndex.#wrap(() => native.NativeFlatIndex.adoptLoaded(loaded))
+  }
+
+  /** Blocking twin of {@link load}. */
+  static loadSync(path: string): FlatIndex {
+    const file = checkPath(path)
+    return FlatIndex.#wrap(() => native.NativeFlatIndex.loadSync(file))
+  }
+
+  /** Rebuilds an index from a {@link toBuffer} image (copied first), off the event loop;
+   * checked like a file. */
+  static async fromBuffer(buffer: Uint8Array): Promise<FlatIndex> {
+    const bytes = checkBuffer(buffer)
+    const loaded = await awaitNative(callNative(() => native.NativeFlatIndex.fromBufferLoaded(bytes)))
+    return FlatIndex.#wrap(() => native.NativeFlatIndex.adoptLoaded(loaded))
+  }
+
+  /** Blocking twin of {@link fromBuffer}. */
+  static fromBufferSync(buffer: Uint8Array): FlatIndex {
+    const bytes = checkBuffer(buffer)
+    return FlatIndex.#wrap(() => native.NativeFlatIndex.fromBufferSync(bytes))
+  }
+
+  static #wrap(make: () => native.NativeFlatIndex): FlatIndex {
+    return new FlatIndex(new LoadedNative(callNative(make)) as unknown as FlatIndexOptions)
   }
 
   /**

@@ -4,7 +4,7 @@ import { type CompressionOptions, nativeCompression } from './compression'
 import { awaitNative, callNative, invalidArgument } from './errors'
 import { SearchResults } from './results'
 import { checkDimensions, checkMetric, checkObject, checkSignal, type Metric, type VectorsInput } from './validate'
-import { type QueryArgs, type SearchOptions, VectorIndex } from './vector-index'
+import { checkBuffer, checkPath, LoadedNative, loadedParts, type NativeParts, type QueryArgs, type SearchOptions, VectorIndex } from './vector-index'
 
 /** Order in which a batch is linked into the graph (see {@link HnswIndexOptions.insertionOrder}). */
 export type InsertionOrder = 'given' | 'random' | 'lid'
@@ -88,31 +88,70 @@ const MAX_EF = 65536
  * const hits = index.searchSync(query, { k: 10, efSearch: 128 }).get(0)
  * ```
  */
+function hnswParts(options: HnswIndexOptions | LoadedNative<native.NativeHnswIndex>): NativeParts<native.NativeHnswIndex> {
+  if (options instanceof LoadedNative) return loadedParts(options)
+  checkObject(options, 'options')
+  const dimensions = checkDimensions(options.dimensions)
+  const metric = checkMetric(options.metric ?? 'cosine', ['cosine', 'dot', 'l2sq']) as Exclude<Metric, 'hamming'>
+  const settings = {
+    m: optionalInteger(options.m, 'm', 2, 256),
+    efConstruction: optionalInteger(options.efConstruction, 'efConstruction', 1, MAX_EF),
+    efSearch: optionalInteger(options.efSearch, 'efSearch', 1, MAX_EF),
+    seed: optionalInteger(options.seed, 'seed', 0, Number.MAX_SAFE_INTEGER),
+    insertionOrder: options.insertionOrder,
+    compression: nativeCompression(options),
+  }
+  if (settings.insertionOrder !== undefined && !['given', 'random', 'lid'].includes(settings.insertionOrder)) {
+    throw invalidArgument(`insertionOrder must be 'given', 'random' or 'lid', got ${String(settings.insertionOrder)}`)
+  }
+  return { dimensions, metric, create: () => new native.NativeHnswIndex(dimensions, metric, settings) }
+}
+
 export class HnswIndex extends VectorIndex<native.NativeHnswIndex, HnswSearchHandle, HnswSearchOptions> {
   readonly m: number
   readonly efConstruction: number
   readonly efSearch: number
 
   constructor(options: HnswIndexOptions) {
-    checkObject(options, 'options')
-    const dimensions = checkDimensions(options.dimensions)
-    const metric = checkMetric(options.metric ?? 'cosine', ['cosine', 'dot', 'l2sq']) as Exclude<Metric, 'hamming'>
-    const settings = {
-      m: optionalInteger(options.m, 'm', 2, 256),
-      efConstruction: optionalInteger(options.efConstruction, 'efConstruction', 1, MAX_EF),
-      efSearch: optionalInteger(options.efSearch, 'efSearch', 1, MAX_EF),
-      seed: optionalInteger(options.seed, 'seed', 0, Number.MAX_SAFE_INTEGER),
-      insertionOrder: options.insertionOrder,
-      compression: nativeCompression(options),
-    }
-    if (settings.insertionOrder !== undefined && !['given', 'random', 'lid'].includes(settings.insertionOrder)) {
-      throw invalidArgument(`insertionOrder must be 'given', 'random' or 'lid', got ${String(settings.insertionOrder)}`)
-    }
-    super(dimensions, metric, () => new native.NativeHnswIndex(dimensions, metric, settings), (index) => index.searchHandle())
+    super(hnswParts(options), (index) => index.searchHandle())
     const created = this.handle()
     this.m = created.m
     this.efConstruction = created.efConstruction
     this.efSearch = created.efSearch
+  }
+
+  /** Loads an index saved by {@link save}, off the event loop. The whole file is checked
+   * first (every checksum, every link, level and count): a damaged or crafted file rejects with
+   * ERR_CORRUPT_FILE (ERR_UNSUPPORTED_FORMAT for a newer format, ERR_IO when it cannot be
+   * read). */
+  static async load(path: string): Promise<HnswIndex> {
+    const file = checkPath(path)
+    const loaded = await awaitNative(callNative(() => native.NativeHnswIndex.loadLoaded(file)))
+    return HnswIndex.#wrap(() => native.NativeHnswIndex.adoptLoaded(loaded))
+  }
+
+  /** Blocking twin of {@link load}. */
+  static loadSync(path: string): HnswIndex {
+    const file = checkPath(path)
+    return HnswIndex.#wrap(() => native.NativeHnswIndex.loadSync(file))
+  }
+
+  /** Rebuilds an index from a {@link toBuffer} image (copied first), off the event loop;
+   * checked like a file. */
+  static async fromBuffer(buffer: Uint8Array): Promise<HnswIndex> {
+    const bytes = checkBuffer(buffer)
+    const loaded = await awaitNative(callNative(() => native.NativeHnswIndex.fromBufferLoaded(bytes)))
+    return HnswIndex.#wrap(() => native.NativeHnswIndex.adoptLoaded(loaded))
+  }
+
+  /** Blocking twin of {@link fromBuffer}. */
+  static fromBufferSync(buffer: Uint8Array): HnswIndex {
+    const bytes = checkBuffer(buffer)
+    return HnswIndex.#wrap(() => native.NativeHnswIndex.fromBufferSync(bytes))
+  }
+
+  static #wrap(make: () => native.NativeHnswIndex): HnswIndex {
+    return new HnswIndex(new LoadedNative(callNative(make)) as unknown as HnswIndexOptions)
   }
 
   #ef(options: HnswSearchOptions): number {

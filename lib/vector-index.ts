@@ -61,6 +61,48 @@ export interface NativeIndex {
   train(sample: Float32Array): Promise<void>
   trainSync(sample: Float32Array): void
   compressionStats(): native.NativeCompressionStats
+  save(path: string): Promise<void>
+  saveSync(path: string): void
+  toBuffer(): Promise<Buffer>
+  toBufferSync(): Buffer
+  readonly dim: number
+  readonly metric: string
+}
+
+/** A native index made by a static loader (`load`, `fromBuffer`), handed to a subclass
+ * constructor in place of options. Not exported from the package. */
+export class LoadedNative<N extends NativeIndex> {
+  constructor(readonly native: N) {}
+}
+
+/** What a subclass constructor passes to {@link VectorIndex}'s: its shape, and how to make the
+ * native index. */
+export interface NativeParts<N extends NativeIndex> {
+  dimensions: number
+  metric: Exclude<Metric, 'hamming'>
+  create: () => N
+}
+
+/** The parts of an index a static loader made. */
+export function loadedParts<N extends NativeIndex>(loaded: LoadedNative<N>): NativeParts<N> {
+  const index = loaded.native
+  return { dimensions: index.dim, metric: index.metric as Exclude<Metric, 'hamming'>, create: () => index }
+}
+
+/** Checks a file path argument. */
+export function checkPath(path: unknown): string {
+  if (typeof path !== 'string' || path.length === 0 || path.includes('\0')) {
+    throw invalidArgument(`path must be a non-empty string, got ${typeof path === 'string' ? JSON.stringify(path) : typeof path}`)
+  }
+  return path
+}
+
+/** Checks a buffer argument (any Uint8Array, Buffer included). */
+export function checkBuffer(buffer: unknown): Uint8Array {
+  if (!(buffer instanceof Uint8Array)) {
+    throw invalidArgument(`buffer must be a Uint8Array or Buffer, got ${buffer === null ? 'null' : typeof buffer}`)
+  }
+  return buffer
 }
 
 /** A search's arguments after validation. */
@@ -87,7 +129,7 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
   readonly dimensions: number
   readonly metric: Exclude<Metric, 'hamming'>
 
-  protected constructor(dimensions: number, metric: Exclude<Metric, 'hamming'>, create: () => N, searchHandle: (index: N) => H) {
+  protected constructor({ dimensions, metric, create }: NativeParts<N>, searchHandle: (index: N) => H) {
     this.dimensions = dimensions
     this.metric = metric
     this.#native = callNative(create)
@@ -311,6 +353,34 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
         await pending.catch(() => {})
       }
     }
+  }
+
+  /**
+   * Saves the index to `path` atomically: it writes a temporary file in the same folder, fsyncs
+   * it, renames it over `path` and fsyncs the folder, so a save that fails or is killed leaves
+   * the previous file intact. Saves what every write called before it left; the file is
+   * checksummed (CRC-32C per section) and loads with the class's static `load`.
+   */
+  async save(path: string): Promise<void> {
+    const file = checkPath(path)
+    return awaitNative(callNative(() => this.handle().save(file)))
+  }
+
+  /** Blocking twin of {@link save}. */
+  saveSync(path: string): void {
+    const file = checkPath(path)
+    callNative(() => this.handle().saveSync(file))
+  }
+
+  /** The index as one file image (what {@link save} writes), for storing elsewhere; the
+   * class's static `fromBuffer` reads it back. */
+  async toBuffer(): Promise<Buffer> {
+    return awaitNative(callNative(() => this.handle().toBuffer()))
+  }
+
+  /** Blocking twin of {@link toBuffer}. */
+  toBufferSync(): Buffer {
+    return callNative(() => this.handle().toBufferSync())
   }
 
   /** Frees the native index now. Idempotent; later calls throw ERR_CLOSED; searches already

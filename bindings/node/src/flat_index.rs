@@ -17,7 +17,8 @@ use crate::compression::{compression, rescore_params, NativeCompressionOptions};
 use crate::convert;
 use crate::error::{guarded, to_napi};
 use crate::handle::{
-    common_index_methods, search_weak_into, Handle, NativeKeyFilter, Shared, StoredVectors,
+    common_index_methods, loader_methods, search_weak_into, Handle, NativeKeyFilter, Shared,
+    StoredVectors,
 };
 
 /// Rows added or keys removed per hold of the write lock by async calls: bounds how long a
@@ -123,8 +124,13 @@ impl NativeFlatIndex {
         };
         let compression = compression(&options.unwrap_or_default(), dim as usize)?;
         let index = guarded(|| FlatIndex::with_compression(config, compression))?;
+        Self::wrap(&env, index)
+    }
+
+    fn wrap(env: &Env, index: FlatIndex) -> napi::Result<Self> {
+        let config = index.config();
         Ok(NativeFlatIndex {
-            handle: Handle::new(&env, index)?,
+            handle: Handle::new(env, index)?,
             config,
         })
     }
@@ -188,3 +194,8 @@ impl NativeFlatIndex {
 }
 
 common_index_methods!(NativeFlatIndex, add: add_chunked, remove: remove_chunked);
+loader_methods!(
+    NativeFlatIndex,
+    FlatIndex,
+    "Promise<ExternalObject<'LoadedFlatIndex'>>"
+);

@@ -44,6 +44,60 @@ pub trait StoredVectors: KeyedReads {
     fn compression_figures(&self) -> vecdex::CompressionStats;
 }
 
+/// Saving to a file or a buffer, which the persisted index classes share.
+pub trait Persisted: Sized {
+    fn save_to(&self, path: &std::path::Path) -> vecdex::Result<()>;
+    fn image(&self) -> vecdex::Result<Vec<u8>>;
+    fn load_from(path: &std::path::Path) -> vecdex::Result<Self>;
+    fn from_image(bytes: &[u8]) -> vecdex::Result<Self>;
+}
+
+macro_rules! persisted {
+    ($($index:ty),*) => {$(
+        impl Persisted for $index {
+            fn save_to(&self, path: &std::path::Path) -> vecdex::Result<()> {
+                self.save(path)
+            }
+            fn image(&self) -> vecdex::Result<Vec<u8>> {
+                self.to_bytes()
+            }
+            fn load_from(path: &std::path::Path) -> vecdex::Result<Self> {
+                Self::load(path)
+            }
+            fn from_image(bytes: &[u8]) -> vecdex::Result<Self> {
+                Self::from_bytes(bytes)
+            }
+        }
+    )*};
+}
+persisted!(FlatIndex, HnswIndex);
+
+/// An index loaded on a task thread, waiting for the JS thread to wrap it in its class
+/// (`adoptLoaded`): a class instance can only be made on the JS thread.
+pub struct Loaded<I>(parking_lot::Mutex<Option<I>>);
+
+impl<I> Loaded<I> {
+    /// The loaded index, once.
+    pub fn take(&self) -> napi::Result<I> {
+        self.0
+            .lock()
+            .take()
+            .ok_or_else(|| invalid("this loaded index was already adopted"))
+    }
+}
+
+/// Loads an index on a task thread; resolves with an opaque [`Loaded`] handle.
+pub fn spawn_load<'env, I: Send + 'static>(
+    env: &'env Env,
+    load: impl FnOnce() -> vecdex::Result<I> + Send + 'static,
+) -> napi::Result<Object<'env>> {
+    tasks::spawn(env, load, |_, index| {
+        Ok(napi::bindgen_prelude::External::new(Loaded(
+            parking_lot::Mutex::new(Some(index)),
+        )))
+    })
+}
+
 impl IndexFigures for FlatIndex {
     fn stored(&self) -> usize {
         self.len()
@@ -306,6 +360,56 @@ macro_rules! common_index_methods {
                 })
             }
 
+            /// Saves the index to a file atomically (temporary file, fsync, rename, folder
+            /// fsync): a failed or killed save leaves the previous file intact.
+            #[napi]
+            pub fn save_sync(&self, path: String) -> napi::Result<()> {
+                let shared = self.handle.shared()?;
+                $crate::error::guarded(|| {
+                    let index = shared.index.read_recursive();
+                    $crate::handle::Persisted::save_to(&*index, std::path::Path::new(&path))
+                })
+            }
+
+            /// Async twin of `saveSync`: saves what every write called before it left.
+            #[napi(ts_return_type = "Promise<void>")]
+            pub fn save<'env>(
+                &self,
+                env: &'env napi::Env,
+                path: String,
+            ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
+                self.handle.spawn_read(
+                    env,
+                    move |index| {
+                        $crate::handle::Persisted::save_to(index, std::path::Path::new(&path))
+                    },
+                    |_, ()| Ok(()),
+                )
+            }
+
+            /// The index as one file image (what `saveSync` writes), in a Buffer.
+            #[napi]
+            pub fn to_buffer_sync(&self) -> napi::Result<napi::bindgen_prelude::Buffer> {
+                let shared = self.handle.shared()?;
+                $crate::error::guarded(|| {
+                    $crate::handle::Persisted::image(&*shared.index.read_recursive())
+                })
+                .map(napi::bindgen_prelude::Buffer::from)
+            }
+
+            /// Async twin of `toBufferSync`.
+            #[napi(ts_return_type = "Promise<Buffer>")]
+            pub fn to_buffer<'env>(
+                &self,
+                env: &'env napi::Env,
+            ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
+                self.handle.spawn_read(
+                    env,
+                    |index| $crate::handle::Persisted::image(index),
+                    |_, bytes| Ok(napi::bindgen_prelude::Buffer::from(bytes)),
+                )
+            }
+
             #[napi(getter)]
             pub fn dim(&self) -> napi::Result<u32> {
                 self.handle.shared()?;
@@ -321,6 +425,70 @@ macro_rules! common_index_methods {
     };
 }
 pub(crate) use common_index_methods;
+
+/// The static loaders of a persisted index class `$class` over `$index`; the class has a
+/// `fn wrap(env: &Env, index: $index) -> napi::Result<Self>`.
+macro_rules! loader_methods {
+    ($class:ident, $index:ty, $loaded:literal) => {
+        #[napi]
+        impl $class {
+            /// Loads an index saved by `save` / `saveSync`, checking the whole file first
+            /// (ERR_CORRUPT_FILE, ERR_UNSUPPORTED_FORMAT, ERR_IO).
+            #[napi(factory)]
+            pub fn load_sync(env: napi::Env, path: String) -> napi::Result<Self> {
+                let index = $crate::error::guarded(|| {
+                    <$index as $crate::handle::Persisted>::load_from(std::path::Path::new(&path))
+                })?;
+                Self::wrap(&env, index)
+            }
+
+            /// Rebuilds an index from a `toBuffer` image, checking it whole first.
+            #[napi(factory)]
+            pub fn from_buffer_sync(
+                env: napi::Env,
+                buffer: napi::bindgen_prelude::Uint8ArraySlice,
+            ) -> napi::Result<Self> {
+                let index = $crate::error::guarded(|| {
+                    <$index as $crate::handle::Persisted>::from_image(&buffer)
+                })?;
+                Self::wrap(&env, index)
+            }
+
+            /// Async twin of `loadSync`: resolves with a handle for `adoptLoaded`.
+            #[napi(ts_return_type = $loaded)]
+            pub fn load_loaded<'env>(
+                env: &'env napi::Env,
+                path: String,
+            ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
+                $crate::handle::spawn_load(env, move || {
+                    <$index as $crate::handle::Persisted>::load_from(std::path::Path::new(&path))
+                })
+            }
+
+            /// Async twin of `fromBufferSync` (the buffer is copied first).
+            #[napi(ts_return_type = $loaded)]
+            pub fn from_buffer_loaded<'env>(
+                env: &'env napi::Env,
+                buffer: napi::bindgen_prelude::Uint8ArraySlice,
+            ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
+                let bytes = buffer.to_vec();
+                $crate::handle::spawn_load(env, move || {
+                    <$index as $crate::handle::Persisted>::from_image(&bytes)
+                })
+            }
+
+            /// The index of a handle from `loadLoaded` / `fromBufferLoaded`, as an instance.
+            #[napi(factory)]
+            pub fn adopt_loaded(
+                env: napi::Env,
+                loaded: &napi::bindgen_prelude::External<$crate::handle::Loaded<$index>>,
+            ) -> napi::Result<Self> {
+                Self::wrap(&env, loaded.take()?)
+            }
+        }
+    };
+}
+pub(crate) use loader_methods;
 
 pub struct Shared<I> {
     pub index: RwLock<I>,

@@ -19,7 +19,8 @@ use crate::compression::{compression, rescore_params, NativeCompressionOptions};
 use crate::convert;
 use crate::error::{guarded, invalid};
 use crate::handle::{
-    common_index_methods, search_weak_into, Handle, NativeKeyFilter, Shared, StoredVectors,
+    common_index_methods, loader_methods, search_weak_into, Handle, NativeKeyFilter, Shared,
+    StoredVectors,
 };
 
 type HnswShared = Shared<HnswIndex>;
@@ -194,8 +195,13 @@ impl NativeHnswIndex {
             }
         }
         let index = guarded(|| HnswIndex::with_compression(config, compressed))?;
+        Self::wrap(&env, index)
+    }
+
+    fn wrap(env: &Env, index: HnswIndex) -> napi::Result<Self> {
+        let config = index.config();
         Ok(NativeHnswIndex {
-            handle: Handle::new(&env, index)?,
+            handle: Handle::new(env, index)?,
             config,
         })
     }
@@ -292,3 +298,8 @@ impl NativeHnswIndex {
 }
 
 common_index_methods!(NativeHnswIndex, add: add_phased, remove: remove_keys);
+loader_methods!(
+    NativeHnswIndex,
+    HnswIndex,
+    "Promise<ExternalObject<'LoadedHnswIndex'>>"
+);

@@ -125,8 +125,7 @@ impl Graph {
             let list = &self.layer0[node * stride..(node + 1) * stride];
             let count = list[0].load(Ordering::Relaxed) as usize;
             for id in &list[1..=count] {
-                self.in_degree[id.load(Ordering::Relaxed) as usize]
-                    .fetch_add(1, Ordering::Relaxed);
+                self.in_degree[id.load(Ordering::Relaxed) as usize].fetch_add(1, Ordering::Relaxed);
             }
         }
         self.capacity = used;

@@ -87,9 +87,7 @@ impl Graph {
         // Levels first (they size the upper lists); links are stored below.
         graph.reserve_levels(used);
         let stride_up = 1 + params.m;
-        let upper_words: usize = (0..used as u32)
-            .map(|n| graph.level(n) * stride_up)
-            .sum();
+        let upper_words: usize = (0..used as u32).map(|n| graph.level(n) * stride_up).sum();
         if upper.len() != upper_words * 4 {
             return Err(format!(
                 "upper layers have {} bytes, not the {upper_words} words the node levels need",

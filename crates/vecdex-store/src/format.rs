@@ -51,6 +51,15 @@ pub enum IndexKind {
 }
 
 impl IndexKind {
+    /// The name in messages: "flat", "HNSW" or "multi-vector".
+    pub fn name(self) -> &'static str {
+        match self {
+            IndexKind::Flat => "flat",
+            IndexKind::Hnsw => "HNSW",
+            IndexKind::MultiVector => "multi-vector",
+        }
+    }
+
     pub fn from_byte(byte: u8) -> Option<Self> {
         match byte {
             1 => Some(IndexKind::Flat),

@@ -72,9 +72,14 @@ pub fn parse(bytes: &[u8]) -> Result<StoredFile<'_>, StoreError> {
     // Small by the limits above: no overflow possible.
     let table = aligned(FIXED_HEADER + config_len).unwrap_or(usize::MAX);
     let expected_header = table + SECTION_ENTRY * section_count + 4;
-    if header_len != expected_header || header_len > bytes.len() {
+    if header_len != expected_header {
         return corrupt(format!(
-            "header length {header_len} does not match its contents ({expected_header}) or the file ({} bytes)",
+            "header length {header_len} does not match its contents ({expected_header} bytes)"
+        ));
+    }
+    if header_len > bytes.len() {
+        return corrupt(format!(
+            "the file is {} bytes, shorter than its {header_len}-byte header (truncated?)",
             bytes.len()
         ));
     }

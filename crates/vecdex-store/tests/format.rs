@@ -183,6 +183,9 @@ fn streamed_save_writes_the_encoded_image() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("index.vdx");
     save_file(&path, &header, &sections).unwrap();
-    assert_eq!(std::fs::read(&path).unwrap(), encode(&header, &sections).unwrap());
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        encode(&header, &sections).unwrap()
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -742,7 +742,9 @@ impl Codes {
             if codec_bytes.is_empty() {
                 Ok(codec)
             } else {
-                Err(corrupt("codec model: bytes saved for a codec without a model"))
+                Err(corrupt(
+                    "codec model: bytes saved for a codec without a model",
+                ))
             }
         };
         let quant = |e: QuantError| Error::invalid(e.0);
@@ -753,7 +755,9 @@ impl Codes {
                 metric,
                 kernel: RowKernel::default(),
             }))?,
-            Quantization::F16 => no_model(AnyCodec::F16(F16Codec::new(dim, metric).map_err(quant)?))?,
+            Quantization::F16 => {
+                no_model(AnyCodec::F16(F16Codec::new(dim, metric).map_err(quant)?))?
+            }
             Quantization::Bf16 => {
                 no_model(AnyCodec::Bf16(Bf16Codec::new(dim, metric).map_err(quant)?))?
             }

@@ -74,9 +74,9 @@ impl fmt::Display for Error {
             | Error::UnsupportedFormat(m)
             | Error::Io(m) => f.write_str(m),
             Error::CorruptFile(m) => write!(f, "corrupt index file: {m}"),
-            Error::ReadOnly => f.write_str(
-                "the index is a read-only view of a file: load it to change it",
-            ),
+            Error::ReadOnly => {
+                f.write_str("the index is a read-only view of a file: load it to change it")
+            }
             Error::Closed => f.write_str("the index is closed"),
             Error::Aborted => f.write_str("the operation was aborted"),
             Error::Internal(m) => write!(f, "internal error (a bug in vecdex): {m}"),

@@ -295,7 +295,11 @@ pub(crate) fn expect_len(bytes: &[u8], count: usize, size: usize, what: &str) ->
 }
 
 /// A required section.
-pub(crate) fn required<'a>(file: &vecdex_store::StoredFile<'a>, id: u32, what: &str) -> Result<&'a [u8]> {
+pub(crate) fn required<'a>(
+    file: &vecdex_store::StoredFile<'a>,
+    id: u32,
+    what: &str,
+) -> Result<&'a [u8]> {
     file.sections
         .iter()
         .find(|s| s.id == id)
@@ -304,11 +308,17 @@ pub(crate) fn required<'a>(file: &vecdex_store::StoredFile<'a>, id: u32, what: &
 }
 
 /// The optional model and codes sections (`Codes::restore` checks them against the codec).
-pub(crate) fn codec_sections<'a>(
-    file: &vecdex_store::StoredFile<'a>,
-) -> Result<(Option<&'a [u8]>, Option<&'a [u8]>)> {
+pub(crate) struct CodecSections<'a> {
+    pub model: Option<&'a [u8]>,
+    pub codes: Option<&'a [u8]>,
+}
+
+pub(crate) fn codec_sections<'a>(file: &vecdex_store::StoredFile<'a>) -> CodecSections<'a> {
     let find = |id| file.sections.iter().find(|s| s.id == id).map(|s| s.bytes);
-    Ok((find(section::CODEC_MODEL), find(section::CODES)))
+    CodecSections {
+        model: find(section::CODEC_MODEL),
+        codes: find(section::CODES),
+    }
 }
 
 /// Reads a whole file.

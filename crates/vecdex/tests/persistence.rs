@@ -63,13 +63,23 @@ fn hnsw(metric: Metric, compression: Compression, seed: u64) -> HnswIndex {
     let stop = StopFlag::never();
     let keys: Vec<u64> = (0..600).map(|k| k * 7 + 3).collect();
     index
-        .add_with(&keys, &rows(&mut rng, 600, DIM), &stop, LinkMode::Sequential)
+        .add_with(
+            &keys,
+            &rows(&mut rng, 600, DIM),
+            &stop,
+            LinkMode::Sequential,
+        )
         .unwrap();
     index.remove(&keys[..40]);
     index.compact(&stop).unwrap();
     index.remove(&keys[100..130]);
     index
-        .add_with(&keys[..20], &rows(&mut rng, 20, DIM), &stop, LinkMode::Sequential)
+        .add_with(
+            &keys[..20],
+            &rows(&mut rng, 20, DIM),
+            &stop,
+            LinkMode::Sequential,
+        )
         .unwrap();
     index
 }
@@ -109,9 +119,16 @@ fn hnsw_round_trips_with_every_codec() {
             for &key in keys.iter().step_by(37) {
                 assert_eq!(index.get(key), loaded.get(key));
             }
-            same_results(&search_hnsw(&index, &queries), &search_hnsw(&loaded, &queries));
+            same_results(
+                &search_hnsw(&index, &queries),
+                &search_hnsw(&loaded, &queries),
+            );
             // Saving the loaded index gives the same bytes.
-            assert_eq!(loaded.to_bytes().unwrap(), bytes, "{metric:?} {compression:?}");
+            assert_eq!(
+                loaded.to_bytes().unwrap(),
+                bytes,
+                "{metric:?} {compression:?}"
+            );
         }
     }
 }
@@ -236,8 +253,11 @@ fn damaged_files_are_errors() {
 fn crafted(bytes: &[u8], edit: impl FnOnce(&mut FileHeader, &mut Vec<(u32, Vec<u8>)>)) -> Vec<u8> {
     let file = parse(bytes).unwrap();
     let mut header = file.header.clone();
-    let mut sections: Vec<(u32, Vec<u8>)> =
-        file.sections.iter().map(|s| (s.id, s.bytes.to_vec())).collect();
+    let mut sections: Vec<(u32, Vec<u8>)> = file
+        .sections
+        .iter()
+        .map(|s| (s.id, s.bytes.to_vec()))
+        .collect();
     edit(&mut header, &mut sections);
     let borrowed: Vec<(u32, &[u8])> = sections.iter().map(|(id, b)| (*id, &b[..])).collect();
     encode(&header, &borrowed).unwrap()
@@ -260,69 +280,126 @@ fn crafted_files_with_valid_checksums_are_errors() {
     let layer0_stride = (1 + 2 * 4) * 4;
     type Edit = Box<dyn Fn(&mut FileHeader, &mut Vec<(u32, Vec<u8>)>)>;
     let cases: Vec<(&str, Edit)> = vec![
-        ("link id past the count", Box::new(|_, s| {
-            let l0 = section_mut(s, LAYER0);
-            l0[4..8].copy_from_slice(&5000u32.to_le_bytes());
-        })),
-        ("link count past the capacity", Box::new(|_, s| {
-            section_mut(s, LAYER0)[0..4].copy_from_slice(&99u32.to_le_bytes());
-        })),
-        ("self link", Box::new(move |_, s| {
-            let l0 = section_mut(s, LAYER0);
-            l0[layer0_stride + 4..layer0_stride + 8].copy_from_slice(&1u32.to_le_bytes());
-        })),
-        ("entry past the count", Box::new(|_, s| {
-            *section_mut(s, ENTRY) = 777u64.to_le_bytes().to_vec();
-        })),
-        ("no entry point", Box::new(|_, s| {
-            *section_mut(s, ENTRY) = u64::MAX.to_le_bytes().to_vec();
-        })),
-        ("short layer 0", Box::new(|_, s| {
-            section_mut(s, LAYER0).truncate(100);
-        })),
-        ("upper layers of the wrong size", Box::new(|_, s| {
-            section_mut(s, UPPER).extend_from_slice(&[0; 4]);
-        })),
-        ("duplicate live key", Box::new(|_, s| {
-            let keys = section_mut(s, KEYS);
-            let first: Vec<u8> = keys[40..48].to_vec();
-            keys[48..56].copy_from_slice(&first);
-        })),
-        ("unknown slot state", Box::new(|_, s| {
-            section_mut(s, STATES)[7] = 9;
-        })),
-        ("count disagrees with the slots", Box::new(|h, _| {
-            h.count += 1;
-        })),
-        ("NaN vector", Box::new(|_, s| {
-            section_mut(s, VECTORS)[16 * 4 * 10..16 * 4 * 10 + 4]
-                .copy_from_slice(&f32::NAN.to_le_bytes());
-        })),
-        ("nonzero row padding", Box::new(|_, s| {
-            section_mut(s, VECTORS)[60..64].copy_from_slice(&1.0f32.to_le_bytes());
-        })),
-        ("missing section", Box::new(|_, s| {
-            s.retain(|(id, _)| *id != KEYS);
-        })),
-        ("configuration with a byte left over", Box::new(|h, _| {
-            h.config.push(0);
-        })),
-        ("truncated configuration", Box::new(|h, _| {
-            h.config.pop();
-        })),
-        ("m out of range", Box::new(|h, _| {
-            h.config[0..8].copy_from_slice(&1u64.to_le_bytes());
-        })),
-        ("dimensions zero", Box::new(|h, _| {
-            h.dimensions = 0;
-        })),
-        ("slot count past the sections", Box::new(|h, _| {
-            let n = h.config.len();
-            h.config[n - 8..].copy_from_slice(&u64::MAX.to_le_bytes());
-        })),
-        ("hamming metric", Box::new(|h, _| {
-            h.metric = 3;
-        })),
+        (
+            "link id past the count",
+            Box::new(|_, s| {
+                let l0 = section_mut(s, LAYER0);
+                l0[4..8].copy_from_slice(&5000u32.to_le_bytes());
+            }),
+        ),
+        (
+            "link count past the capacity",
+            Box::new(|_, s| {
+                section_mut(s, LAYER0)[0..4].copy_from_slice(&99u32.to_le_bytes());
+            }),
+        ),
+        (
+            "self link",
+            Box::new(move |_, s| {
+                let l0 = section_mut(s, LAYER0);
+                l0[layer0_stride + 4..layer0_stride + 8].copy_from_slice(&1u32.to_le_bytes());
+            }),
+        ),
+        (
+            "entry past the count",
+            Box::new(|_, s| {
+                *section_mut(s, ENTRY) = 777u64.to_le_bytes().to_vec();
+            }),
+        ),
+        (
+            "no entry point",
+            Box::new(|_, s| {
+                *section_mut(s, ENTRY) = u64::MAX.to_le_bytes().to_vec();
+            }),
+        ),
+        (
+            "short layer 0",
+            Box::new(|_, s| {
+                section_mut(s, LAYER0).truncate(100);
+            }),
+        ),
+        (
+            "upper layers of the wrong size",
+            Box::new(|_, s| {
+                section_mut(s, UPPER).extend_from_slice(&[0; 4]);
+            }),
+        ),
+        (
+            "duplicate live key",
+            Box::new(|_, s| {
+                let keys = section_mut(s, KEYS);
+                let first: Vec<u8> = keys[40..48].to_vec();
+                keys[48..56].copy_from_slice(&first);
+            }),
+        ),
+        (
+            "unknown slot state",
+            Box::new(|_, s| {
+                section_mut(s, STATES)[7] = 9;
+            }),
+        ),
+        (
+            "count disagrees with the slots",
+            Box::new(|h, _| {
+                h.count += 1;
+            }),
+        ),
+        (
+            "NaN vector",
+            Box::new(|_, s| {
+                section_mut(s, VECTORS)[16 * 4 * 10..16 * 4 * 10 + 4]
+                    .copy_from_slice(&f32::NAN.to_le_bytes());
+            }),
+        ),
+        (
+            "nonzero row padding",
+            Box::new(|_, s| {
+                section_mut(s, VECTORS)[60..64].copy_from_slice(&1.0f32.to_le_bytes());
+            }),
+        ),
+        (
+            "missing section",
+            Box::new(|_, s| {
+                s.retain(|(id, _)| *id != KEYS);
+            }),
+        ),
+        (
+            "configuration with a byte left over",
+            Box::new(|h, _| {
+                h.config.push(0);
+            }),
+        ),
+        (
+            "truncated configuration",
+            Box::new(|h, _| {
+                h.config.pop();
+            }),
+        ),
+        (
+            "m out of range",
+            Box::new(|h, _| {
+                h.config[0..8].copy_from_slice(&1u64.to_le_bytes());
+            }),
+        ),
+        (
+            "dimensions zero",
+            Box::new(|h, _| {
+                h.dimensions = 0;
+            }),
+        ),
+        (
+            "slot count past the sections",
+            Box::new(|h, _| {
+                let n = h.config.len();
+                h.config[n - 8..].copy_from_slice(&u64::MAX.to_le_bytes());
+            }),
+        ),
+        (
+            "hamming metric",
+            Box::new(|h, _| {
+                h.metric = 3;
+            }),
+        ),
     ];
     for (name, edit) in cases {
         let bad = crafted(&bytes, edit);

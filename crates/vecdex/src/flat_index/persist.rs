@@ -20,13 +20,16 @@ use crate::compression::Codes;
 use crate::error::{Error, Result};
 use crate::filter::IndexVersion;
 use crate::persist::{
-    as_le_bytes, corrupt, expect_len, from_le_bytes, metric_code, metric_from_code,
-    codec_sections, read_compression, required, section, write_compression, ConfigReader, ConfigWriter,
+    as_le_bytes, codec_sections, corrupt, expect_len, from_le_bytes, metric_code, metric_from_code,
+    read_compression, required, section, write_compression, ConfigReader, ConfigWriter,
 };
 use crate::validate::check_f32_config;
 
 impl FlatIndex {
-    fn write_file(&self, out: impl FnOnce(&FileHeader, &[(u32, &[u8])]) -> Result<()>) -> Result<()> {
+    fn write_file(
+        &self,
+        out: impl FnOnce(&FileHeader, &[(u32, &[u8])]) -> Result<()>,
+    ) -> Result<()> {
         let mut config = ConfigWriter::default();
         write_compression(&mut config, self.codes.config());
         let header = FileHeader {
@@ -44,7 +47,8 @@ impl FlatIndex {
         let rows = as_le_bytes(&rows);
         let keys = as_le_bytes(&self.keys);
         let model = self.codes.saved_model();
-        let mut sections: Vec<(u32, &[u8])> = vec![(section::KEYS, &keys), (section::VECTORS, &rows)];
+        let mut sections: Vec<(u32, &[u8])> =
+            vec![(section::KEYS, &keys), (section::VECTORS, &rows)];
         if let Some(model) = &model {
             sections.push((section::CODEC_MODEL, model));
         }
@@ -115,14 +119,14 @@ impl FlatIndex {
             }
             vectors.push(&row);
         }
-        let (model, code_bytes) = codec_sections(&file)?;
+        let saved = codec_sections(&file);
         Ok(FlatIndex {
             config: FlatConfig { dim, metric },
             vectors,
             keys,
             slots,
             version: IndexVersion::next(),
-            codes: Codes::restore(compression, dim, metric, model, code_bytes, len)?,
+            codes: Codes::restore(compression, dim, metric, saved.model, saved.codes, len)?,
         })
     }
 }

@@ -33,8 +33,8 @@ use crate::error::{Error, Result};
 use crate::filter::IndexVersion;
 use crate::insertion_order::InsertionOrder;
 use crate::persist::{
-    as_le_bytes, corrupt, expect_len, from_le_bytes, metric_code, metric_from_code,
-    codec_sections, read_compression, required, section, write_compression, ConfigReader, ConfigWriter,
+    as_le_bytes, codec_sections, corrupt, expect_len, from_le_bytes, metric_code, metric_from_code,
+    read_compression, required, section, write_compression, ConfigReader, ConfigWriter,
 };
 use crate::validate::check_f32_config;
 
@@ -173,8 +173,7 @@ impl HnswIndex {
         let compression = read_compression(&mut input, dim)?;
         let used = input.usize()?;
         input.finish()?;
-        let params =
-            HnswParams::new(m, ef_construction, seed).map_err(|e| corrupt(e.0.clone()))?;
+        let params = HnswParams::new(m, ef_construction, seed).map_err(|e| corrupt(e.0.clone()))?;
         check_ef(ef_search).map_err(|e| corrupt(e.to_string()))?;
         if used > u32::MAX as usize {
             return Err(corrupt(format!("{used} slots exceed 2^32 − 1")));
@@ -258,8 +257,8 @@ impl HnswIndex {
         )
         .map_err(corrupt)?;
 
-        let (model, code_bytes) = codec_sections(&file)?;
-        let codes = Codes::restore(compression, dim, metric, model, code_bytes, used)?;
+        let saved = codec_sections(&file);
+        let codes = Codes::restore(compression, dim, metric, saved.model, saved.codes, used)?;
         let mut index = HnswIndex {
             config,
             kernel: vecdex_distance::RowKernel::default(),
