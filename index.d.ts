@@ -121,6 +121,15 @@ export declare class NativeFlatIndex {
 
 export declare class NativeHnswIndex {
   constructor(dim: number, metric: string, options?: NativeHnswOptions | undefined | null)
+  /**
+   * A read-only view of a saved index: the file is memory-mapped and searched in place,
+   * after the same checks as `loadSync`; writes throw ERR_READ_ONLY.
+   */
+  static viewSync(path: string): NativeHnswIndex
+  /** Async twin of `viewSync`: resolves with a handle for `adoptLoaded`. */
+  static viewLoaded(path: string): Promise<ExternalObject<'LoadedHnswIndex'>>
+  /** Whether this index is a read-only view of a file. */
+  get readOnly(): boolean
   get m(): number
   get efConstruction(): number
   get efSearch(): number
@@ -272,6 +281,12 @@ export declare function capabilities(): NativeCapabilities
 
 /** Exact Chamfer similarity Σ_q max_d ⟨q, d⟩ of two token matrices (row-major, `dim` wide). */
 export declare function chamferSimilarity(query: Float32Array, document: Float32Array, dim: number): number
+
+/**
+ * Makes the next guarded native call (any method that runs index code, sync or async) panic
+ * inside its guard, to prove every entry point turns a panic into ERR_INTERNAL. Tests only.
+ */
+export declare function debugArmPanic(armed: boolean): void
 
 /**
  * Panics inside native code, sync or async, to prove a panic reaches JS as ERR_INTERNAL.

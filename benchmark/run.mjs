@@ -18,9 +18,10 @@ import * as ann from './suites/ann.mjs'
 import * as filter from './suites/filter.mjs'
 import * as quant from './suites/quant.mjs'
 import * as multivector from './suites/multivector.mjs'
+import * as persist from './suites/persist.mjs'
 import { CODEC_HELP, QUANT_PEERS, codecsPerEngine } from './adapters/quant/index.mjs'
 
-const SUITES = { exact, single, overhead, eventloop, ann, filter, quant, multivector }
+const SUITES = { exact, single, overhead, eventloop, ann, filter, quant, multivector, persist }
 
 /**
  * @typedef {object} SuiteContext

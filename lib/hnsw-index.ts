@@ -136,6 +136,32 @@ export class HnswIndex extends VectorIndex<native.NativeHnswIndex, HnswSearchHan
     return HnswIndex.#wrap(() => native.NativeHnswIndex.loadSync(file))
   }
 
+  /**
+   * A read-only view of a saved index: the file is memory-mapped and searched in place, so it
+   * opens in a fraction of a load's time and its vectors and links live in the operating
+   * system's page cache (shared between processes viewing the same file), not in this
+   * process's heap. The file is checked like a load first. Writes (add, remove, train,
+   * compact) throw ERR_READ_ONLY. Views suit files only vecdex writes: vecdex's saves replace a
+   * file (the view keeps reading the old one), but another program rewriting it in place would
+   * pull it from under the view.
+   */
+  static async view(path: string): Promise<HnswIndex> {
+    const file = checkPath(path)
+    const loaded = await awaitNative(callNative(() => native.NativeHnswIndex.viewLoaded(file)))
+    return HnswIndex.#wrap(() => native.NativeHnswIndex.adoptLoaded(loaded))
+  }
+
+  /** Blocking twin of {@link view}. */
+  static viewSync(path: string): HnswIndex {
+    const file = checkPath(path)
+    return HnswIndex.#wrap(() => native.NativeHnswIndex.viewSync(file))
+  }
+
+  /** Whether this index is a read-only view of a file (see {@link view}). */
+  get readOnly(): boolean {
+    return callNative(() => this.handle().readOnly)
+  }
+
   /** Rebuilds an index from a {@link toBuffer} image (copied first), off the event loop;
    * checked like a file. */
   static async fromBuffer(buffer: Uint8Array): Promise<HnswIndex> {

@@ -92,14 +92,14 @@ fn add_chunked(
     Ok(())
 }
 
-fn remove_chunked(shared: &FlatShared, keys: &[u64]) -> u32 {
+fn remove_chunked(shared: &FlatShared, keys: &[u64]) -> vecdex::Result<u32> {
     let mut removed = 0;
     for chunk in keys.chunks(WRITE_CHUNK) {
         let mut index = shared.index.write();
         removed += index.remove(chunk) as u32;
         shared.refresh_stats(&index);
     }
-    removed
+    Ok(removed)
 }
 
 #[napi(custom_finalize)]

@@ -173,7 +173,7 @@ impl StoredVectors for HnswIndex {
 /// The JS methods the single-vector index classes share, over their `handle: Handle<_>` and `config` (with `dim`
 /// and `metric`) fields: napi-rs classes cannot share methods through a trait or a generic.
 /// `$add` and `$remove` are the async write paths: `fn(&Shared<_>, &[u64], &[f32], &StopFlag)
-/// -> vecdex::Result<()>` and `fn(&Shared<_>, &[u64]) -> u32`.
+/// -> vecdex::Result<()>` and `fn(&Shared<_>, &[u64]) -> vecdex::Result<u32>`.
 /// The lifecycle and keyed reads of every index class, over its `handle: Handle<_>` field (the
 /// index implementing [`KeyedReads`]): size and memory figures, `contains`, `get`, `keys`, an
 /// idempotent `close` and the finalizer that hands memory back to V8.
@@ -301,7 +301,7 @@ macro_rules! common_index_methods {
                 keys: napi::bindgen_prelude::BigUint64ArraySlice,
             ) -> napi::Result<u32> {
                 self.handle
-                    .write_sync(&env, |shared| Ok($remove(shared, &keys)))
+                    .write_sync(&env, |shared| $remove(shared, &keys))
             }
 
             /// Async twin of `removeSync`.
@@ -313,7 +313,7 @@ macro_rules! common_index_methods {
             ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
                 let keys = keys.to_vec();
                 self.handle
-                    .spawn_write(env, move |shared| Ok($remove(shared, &keys)))
+                    .spawn_write(env, move |shared| $remove(shared, &keys))
             }
 
             /// Trains the compressed search form on a sample (row-major vectors) and

@@ -140,11 +140,8 @@ fn compact_phased(shared: &HnswShared, stop: &StopFlag) -> vecdex::Result<u32> {
     Ok(freed as u32)
 }
 
-fn remove_keys(shared: &HnswShared, keys: &[u64]) -> u32 {
-    let mut index = shared.index.write();
-    let removed = index.remove(keys) as u32;
-    shared.refresh_stats(&index);
-    removed
+fn remove_keys(shared: &HnswShared, keys: &[u64]) -> vecdex::Result<u32> {
+    shared.write(|index| index.remove(keys).map(|n| n as u32))
 }
 
 #[napi(custom_finalize)]
@@ -196,6 +193,26 @@ impl NativeHnswIndex {
         }
         let index = guarded(|| HnswIndex::with_compression(config, compressed))?;
         Self::wrap(&env, index)
+    }
+
+    /// A read-only view of a saved index: the file is memory-mapped and searched in place,
+    /// after the same checks as `loadSync`; writes throw ERR_READ_ONLY.
+    #[napi(factory)]
+    pub fn view_sync(env: Env, path: String) -> napi::Result<Self> {
+        let index = guarded(|| HnswIndex::view(std::path::Path::new(&path)))?;
+        Self::wrap(&env, index)
+    }
+
+    /// Async twin of `viewSync`: resolves with a handle for `adoptLoaded`.
+    #[napi(ts_return_type = "Promise<ExternalObject<'LoadedHnswIndex'>>")]
+    pub fn view_loaded<'env>(env: &'env Env, path: String) -> napi::Result<Object<'env>> {
+        crate::handle::spawn_load(env, move || HnswIndex::view(std::path::Path::new(&path)))
+    }
+
+    /// Whether this index is a read-only view of a file.
+    #[napi(getter)]
+    pub fn read_only(&self) -> napi::Result<bool> {
+        Ok(self.handle.shared()?.index.read_recursive().is_read_only())
     }
 
     fn wrap(env: &Env, index: HnswIndex) -> napi::Result<Self> {

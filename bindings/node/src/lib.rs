@@ -195,6 +195,13 @@ pub fn capabilities() -> NativeCapabilities {
     }
 }
 
+/// Makes the next guarded native call (any method that runs index code, sync or async) panic
+/// inside its guard, to prove every entry point turns a panic into ERR_INTERNAL. Tests only.
+#[napi]
+pub fn debug_arm_panic(armed: bool) {
+    crate::error::arm_panic(armed);
+}
+
 /// Panics inside native code, sync or async, to prove a panic reaches JS as ERR_INTERNAL.
 /// For tests only.
 #[napi]

@@ -316,10 +316,8 @@ fn add_phased(
     })
 }
 
-fn remove_keys(shared: &MultiShared, keys: &[u64]) -> u32 {
-    shared
-        .write(|index| Ok(index.remove(keys) as u32))
-        .unwrap_or(0)
+fn remove_keys(shared: &MultiShared, keys: &[u64]) -> vecdex::Result<u32> {
+    shared.write(|index| index.remove(keys).map(|n| n as u32))
 }
 
 /// Search settings from JS (0 means "the index's default").
@@ -491,7 +489,7 @@ impl NativeMultiVectorIndex {
     #[napi]
     pub fn remove_sync(&self, env: Env, keys: BigUint64ArraySlice) -> napi::Result<u32> {
         self.handle
-            .write_sync(&env, |shared| Ok(remove_keys(shared, &keys)))
+            .write_sync(&env, |shared| remove_keys(shared, &keys))
     }
 
     /// Async twin of `removeSync`.
@@ -503,7 +501,7 @@ impl NativeMultiVectorIndex {
     ) -> napi::Result<Object<'env>> {
         let keys = keys.to_vec();
         self.handle
-            .spawn_write(env, move |shared| Ok(remove_keys(shared, &keys)))
+            .spawn_write(env, move |shared| remove_keys(shared, &keys))
     }
 
     /// Trains the compressed FDE form on sample documents (CSR).

@@ -22,6 +22,10 @@ where
 {
     let (deferred, promise) = env.create_deferred()?;
     let pool = vecdex::threads::task_pool().map_err(to_napi)?;
+    let work = move || {
+        crate::error::panic_if_armed();
+        work()
+    };
     pool.spawn(move || match vecdex::catch_panic(work) {
         Ok(value) => deferred.resolve(move |env| to_js(env, value)),
         Err(error) => deferred.reject(to_napi(error)),

@@ -33,6 +33,50 @@ pub struct GraphStats {
     pub isolated: usize,
 }
 
+/// Words of a read-only mapping (e.g. a memory-mapped index file) that a graph reads but never
+/// writes: a view's layer 0.
+pub trait SharedWords: Send + Sync + std::fmt::Debug {
+    fn words(&self) -> &[AtomicU32];
+}
+
+/// Layer-0 link storage: owned, or shared read-only (see [`SharedWords`]).
+#[derive(Debug)]
+pub enum Layer0 {
+    Owned(Vec<AtomicU32>),
+    Shared(std::sync::Arc<dyn SharedWords>),
+}
+
+impl Layer0 {
+    /// Owned words, taken over without copying.
+    pub fn from_words(words: Vec<u32>) -> Self {
+        Layer0::Owned(crate::persist::into_atomic(words))
+    }
+
+    #[inline]
+    fn words(&self) -> &[AtomicU32] {
+        match self {
+            Layer0::Owned(words) => words,
+            Layer0::Shared(shared) => shared.words(),
+        }
+    }
+
+    /// Owned storage, copying shared words first: writes never reach a shared mapping.
+    fn owned(&mut self) -> &mut Vec<AtomicU32> {
+        if let Layer0::Shared(shared) = self {
+            let copy = shared
+                .words()
+                .iter()
+                .map(|w| AtomicU32::new(w.load(Ordering::Relaxed)))
+                .collect();
+            *self = Layer0::Owned(copy);
+        }
+        match self {
+            Layer0::Owned(words) => words,
+            Layer0::Shared(_) => unreachable!("made owned just above"),
+        }
+    }
+}
+
 /// The HNSW graph: links, levels and entry point; no vectors.
 #[derive(Debug)]
 pub struct Graph {
@@ -40,7 +84,7 @@ pub struct Graph {
     capacity: usize,
     /// Level of each slot, fixed when the slot is reserved (see [`HnswParams::level_of`]).
     levels: Vec<u8>,
-    layer0: Vec<AtomicU32>,
+    layer0: Layer0,
     /// Number of layer-0 lists holding each node, kept by every write: a node whose only
     /// in-link would be dropped keeps it (see `build`), so no node becomes unreachable.
     in_degree: Vec<AtomicU32>,
@@ -62,7 +106,7 @@ impl Graph {
             params,
             capacity: 0,
             levels: Vec::new(),
-            layer0: Vec::new(),
+            layer0: Layer0::Owned(Vec::new()),
             in_degree: Vec::new(),
             upper: Vec::new(),
             upper_words: 0,
@@ -87,7 +131,12 @@ impl Graph {
     }
 
     pub(crate) fn layer0_words(&self) -> &[AtomicU32] {
-        &self.layer0
+        self.layer0.words()
+    }
+
+    /// Whether layer 0 lives in a shared read-only mapping (a view).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.layer0, Layer0::Shared(_))
     }
 
     /// The upper-layer words of `node` (layers `1 ..= level`, each `1 + m` words).
@@ -95,38 +144,38 @@ impl Graph {
         &self.upper[node as usize]
     }
 
-    /// Levels, locks and in-degree counters for slots `0 .. used` of an empty graph, without
-    /// link storage (see `fill_links`).
+    /// Levels and locks for slots `0 .. used` of an empty graph, without link storage (see
+    /// `fill_links`).
     pub(crate) fn reserve_levels(&mut self, used: usize) {
         self.levels = (0..used as u32).map(|s| self.params.level_of(s)).collect();
         self.locks.resize_with(used, || Mutex::new(()));
-        self.in_degree.resize_with(used, || AtomicU32::new(0));
     }
 
     /// Installs checked saved links (see `persist.rs`) for the slots `reserve_levels` made.
-    pub(crate) fn fill_links(&mut self, used: usize, layer0: &[u8], upper: &[u8]) {
+    pub(crate) fn fill_links(&mut self, used: usize, layer0: Layer0, upper: &[u32]) {
         let stride = self.layer0_stride();
-        let mut words = Vec::with_capacity(used * stride);
-        vecdex_distance::advise_huge_pages(&words);
-        words.extend(crate::persist::atomic_words(layer0));
-        self.layer0 = words;
+        let mut in_degree = vec![0u32; used];
+        for list in layer0.words().chunks_exact(stride) {
+            let count = list[0].load(Ordering::Relaxed) as usize;
+            for id in &list[1..=count] {
+                in_degree[id.load(Ordering::Relaxed) as usize] += 1;
+            }
+        }
+        self.in_degree = crate::persist::into_atomic(in_degree);
+        self.layer0 = layer0;
         let upper_stride = 1 + self.params.m;
         let mut at = 0;
         self.upper = Vec::with_capacity(used);
-        self.upper_words = 0;
+        self.upper_words = upper.len();
         for node in 0..used {
-            let len = usize::from(self.levels[node]) * upper_stride * 4;
-            self.upper
-                .push(crate::persist::atomic_words(&upper[at..at + len]).collect());
+            let len = usize::from(self.levels[node]) * upper_stride;
+            self.upper.push(
+                upper[at..at + len]
+                    .iter()
+                    .map(|&w| AtomicU32::new(w))
+                    .collect(),
+            );
             at += len;
-            self.upper_words += len / 4;
-        }
-        for node in 0..used {
-            let list = &self.layer0[node * stride..(node + 1) * stride];
-            let count = list[0].load(Ordering::Relaxed) as usize;
-            for id in &list[1..=count] {
-                self.in_degree[id.load(Ordering::Relaxed) as usize].fetch_add(1, Ordering::Relaxed);
-            }
         }
         self.capacity = used;
     }
@@ -138,11 +187,10 @@ impl Graph {
             return;
         }
         let stride = self.layer0_stride();
-        self.layer0
-            .reserve_exact((capacity - self.capacity) * stride);
-        vecdex_distance::advise_huge_pages(&self.layer0);
-        self.layer0
-            .resize_with(capacity * stride, || AtomicU32::new(0));
+        let layer0 = self.layer0.owned();
+        layer0.reserve_exact((capacity - self.capacity) * stride);
+        vecdex_distance::advise_huge_pages(layer0);
+        layer0.resize_with(capacity * stride, || AtomicU32::new(0));
         self.locks.resize_with(capacity, || Mutex::new(()));
         self.in_degree.resize_with(capacity, || AtomicU32::new(0));
         let upper_stride = 1 + self.params.m;
@@ -169,7 +217,7 @@ impl Graph {
         if layer == 0 {
             let stride = self.layer0_stride();
             let start = node as usize * stride;
-            &self.layer0[start..start + stride]
+            &self.layer0.words()[start..start + stride]
         } else {
             let stride = 1 + self.params.m;
             let start = (layer - 1) * stride;
@@ -192,7 +240,7 @@ impl Graph {
         if layer == 0 {
             use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
             let start = node as usize * self.layer0_stride();
-            if let Some(words) = self.layer0.get(start..start + self.layer0_stride()) {
+            if let Some(words) = self.layer0.words().get(start..start + self.layer0_stride()) {
                 let p = words.as_ptr().cast::<i8>();
                 // SAFETY: prefetch never faults; both addresses are inside the list.
                 unsafe {
@@ -286,7 +334,11 @@ impl Graph {
     pub fn memory_bytes(&self) -> usize {
         let upper = self.upper_words * 4;
         let contexts: usize = self.contexts.lock().iter().map(SearchContext::bytes).sum();
-        self.layer0.capacity() * 4
+        let layer0 = match &self.layer0 {
+            Layer0::Owned(words) => words.capacity() * 4,
+            Layer0::Shared(_) => 0,
+        };
+        layer0
             + upper
             + self.upper.capacity() * std::mem::size_of::<Box<[AtomicU32]>>()
             + self.levels.capacity()

@@ -11,16 +11,19 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::config::HnswParams;
-use crate::graph::Graph;
+use rayon::prelude::*;
 
-/// Saved graph words, borrowed from a file.
-#[derive(Debug, Clone, Copy)]
+use crate::config::HnswParams;
+use crate::graph::{Graph, Layer0};
+
+/// Saved graph words, as read from a file.
+#[derive(Debug)]
 pub struct SavedGraph<'a> {
     /// Nodes saved (`0 .. used`).
     pub used: usize,
-    /// Layer-0 words as little-endian bytes.
-    pub layer0: &'a [u8],
+    /// Layer-0 words (in machine order), taken over by the graph: owned (a load) or a
+    /// read-only mapping (a view).
+    pub layer0: Layer0,
     /// Upper-layer words as little-endian bytes.
     pub upper: &'a [u8],
     /// Entry point node, if any; its level is its own.
@@ -32,6 +35,9 @@ fn word(bytes: &[u8], index: usize) -> u32 {
     b.copy_from_slice(&bytes[index * 4..index * 4 + 4]);
     u32::from_le_bytes(b)
 }
+
+/// Nodes per parallel job of the layer-0 check.
+const CHECK_CHUNK: usize = 4096;
 
 impl Graph {
     /// Layer-0 words of nodes `0 .. used` as little-endian bytes (a snapshot: links written
@@ -64,7 +70,7 @@ impl Graph {
     pub fn from_saved(
         params: HnswParams,
         saved: SavedGraph<'_>,
-        held: &dyn Fn(u32) -> bool,
+        held: &(dyn Fn(u32) -> bool + Sync),
     ) -> Result<Graph, String> {
         let SavedGraph {
             used,
@@ -76,15 +82,18 @@ impl Graph {
             return Err(format!("{used} nodes exceed the 2^32 − 1 a graph holds"));
         }
         let stride0 = 1 + 2 * params.m;
-        let expected0 = used.checked_mul(stride0 * 4);
-        if expected0 != Some(layer0.len()) {
+        let words = match &layer0 {
+            Layer0::Owned(words) => words.as_slice(),
+            Layer0::Shared(shared) => shared.words(),
+        };
+        if used.checked_mul(stride0) != Some(words.len()) {
             return Err(format!(
-                "layer 0 has {} bytes, not {used} nodes × {stride0} words",
-                layer0.len()
+                "layer 0 has {} words, not {used} nodes × {stride0}",
+                words.len()
             ));
         }
         let mut graph = Graph::new(params);
-        // Levels first (they size the upper lists); links are stored below.
+        // Levels first (they size the upper lists); links are installed below.
         graph.reserve_levels(used);
         let stride_up = 1 + params.m;
         let upper_words: usize = (0..used as u32).map(|n| graph.level(n) * stride_up).sum();
@@ -94,19 +103,23 @@ impl Graph {
                 upper.len()
             ));
         }
-        let check_list = |node: u32, layer: usize, list: &[u8], max: usize| -> Result<(), String> {
-            let count = word(list, 0) as usize;
+        let levels = &graph;
+        let check_list = |node: u32,
+                          layer: usize,
+                          list: &[AtomicU32],
+                          max: usize|
+         -> Result<(), String> {
+            let count = list[0].load(Ordering::Relaxed) as usize;
             if count > max {
                 return Err(format!(
                     "node {node} has {count} links on layer {layer}, above its {max}"
                 ));
             }
-            let node_held = held(node);
-            if !node_held && count > 0 {
+            if count > 0 && !held(node) {
                 return Err(format!("free node {node} has links on layer {layer}"));
             }
-            for i in 1..=count {
-                let id = word(list, i);
+            for id in &list[1..=count] {
+                let id = id.load(Ordering::Relaxed);
                 if id as usize >= used || id == node {
                     return Err(format!(
                         "node {node} links to {id} on layer {layer} (nodes are 0 .. {used}, not itself)"
@@ -115,7 +128,7 @@ impl Graph {
                 if !held(id) {
                     return Err(format!("node {node} links to free node {id}"));
                 }
-                if graph.level(id) < layer {
+                if levels.level(id) < layer {
                     return Err(format!(
                         "node {node} links to {id} on layer {layer}, above that node's level"
                     ));
@@ -123,15 +136,23 @@ impl Graph {
             }
             Ok(())
         };
-        for node in 0..used {
-            let list = &layer0[node * stride0 * 4..(node + 1) * stride0 * 4];
-            check_list(node as u32, 0, list, 2 * params.m)?;
-        }
+        words
+            .par_chunks(stride0 * CHECK_CHUNK)
+            .enumerate()
+            .try_for_each(|(chunk, lists)| {
+                lists
+                    .chunks_exact(stride0)
+                    .enumerate()
+                    .try_for_each(|(i, list)| {
+                        check_list((chunk * CHECK_CHUNK + i) as u32, 0, list, 2 * params.m)
+                    })
+            })?;
+        let upper_lists: Vec<u32> = (0..upper.len() / 4).map(|i| word(upper, i)).collect();
+        let upper_atomic: Vec<AtomicU32> = upper_lists.iter().map(|&w| AtomicU32::new(w)).collect();
         let mut at = 0;
         for node in 0..used as u32 {
             for layer in 1..=graph.level(node) {
-                let list = &upper[at * 4..(at + stride_up) * 4];
-                check_list(node, layer, list, params.m)?;
+                check_list(node, layer, &upper_atomic[at..at + stride_up], params.m)?;
                 at += stride_up;
             }
         }
@@ -144,17 +165,22 @@ impl Graph {
             }
             _ => {}
         }
-        graph.fill_links(used, layer0, upper);
+        graph.fill_links(used, layer0, &upper_lists);
         graph.set_entry(entry.map(|n| (n, graph.level(n))));
         Ok(graph)
     }
 }
 
-/// Decodes little-endian words into atomics.
-pub(crate) fn atomic_words(bytes: &[u8]) -> impl Iterator<Item = AtomicU32> + '_ {
-    bytes.chunks_exact(4).map(|w| {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(w);
-        AtomicU32::new(u32::from_le_bytes(b))
-    })
+/// Words as atomics, without copying.
+pub(crate) fn into_atomic(words: Vec<u32>) -> Vec<AtomicU32> {
+    let mut words = std::mem::ManuallyDrop::new(words);
+    // SAFETY: `AtomicU32` has the same size, alignment and bit validity as `u32`; the vector's
+    // allocation is handed over whole (pointer, length, capacity) and never used again.
+    unsafe {
+        Vec::from_raw_parts(
+            words.as_mut_ptr().cast::<AtomicU32>(),
+            words.len(),
+            words.capacity(),
+        )
+    }
 }

@@ -13,11 +13,11 @@
 //! 32      4    configuration length C
 //! 36      4    section count S (at most MAX_SECTIONS)
 //! 40      C    configuration bytes (kind-specific: graph, codec, FDE parameters, RNG version)
-//! 40+C    pad  zeros up to a multiple of 8
+//! 40+C    pad  zeros up to a multiple of 64
 //! T      32·S  section table, one entry per section:
 //!                id u32, reserved u32 (0), offset u64, length u64, crc32c u32, reserved u32 (0)
 //! T+32S   4    CRC-32C of bytes 0 .. T+32S
-//! H       …    section payloads at their offsets: each 8-byte aligned, in table order, after the
+//! H       …    section payloads at their offsets: each 64-byte aligned, in table order, after the
 //!              header, not overlapping, zero padding between them, the file ending at the end of
 //!              the last one.
 //! ```
@@ -39,8 +39,9 @@ pub const SECTION_ENTRY: usize = 32;
 pub const MAX_SECTIONS: usize = 256;
 /// Configuration bytes, at most.
 pub const MAX_CONFIG: usize = 1 << 20;
-/// Payload alignment.
-pub const ALIGN: usize = 8;
+/// Payload alignment: a cache line, so vectors read in place from a memory-mapped file (a
+/// view) start on cache-line boundaries as they do in memory.
+pub const ALIGN: usize = 64;
 
 /// What kind of index a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,8 +11,11 @@ pub mod format;
 pub mod read;
 pub mod write;
 
-pub use crc::{crc32c, crc32c_portable};
+pub use crc::{combine as crc32c_combine, crc32c, crc32c_portable, Crc32c};
 pub use error::StoreError;
 pub use format::{IndexKind, FORMAT_VERSION, MAGIC};
-pub use read::{parse, Section, StoredFile};
+pub use read::{
+    announced_header_len, parse, parse_layout, FileReader, Layout, Section, SectionEntry,
+    StoredFile,
+};
 pub use write::{encode, save_atomic, save_file, FileHeader};

@@ -1,7 +1,16 @@
-//! Reading a file image: every field is checked, with checked arithmetic, before anything in it
-//! is trusted; a bad file is an error, never a panic, a huge allocation or a read out of bounds.
+//! Reading a file: every field is checked, with checked arithmetic, before anything in it is
+//! trusted; a bad file is an error, never a panic, a huge allocation or a read out of bounds.
+//!
+//! Two ways in: [`parse`] validates a whole image in memory and borrows its sections;
+//! [`FileReader`] validates the header and section table of a file, then reads each section
+//! straight into the caller's buffer (its final home: no intermediate copy of the file),
+//! checking its CRC as it goes.
 
-use crate::crc::crc32c;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use crate::crc::{crc32c, Crc32c};
 use crate::error::StoreError;
 use crate::format::{
     aligned, IndexKind, ALIGN, FIXED_HEADER, FORMAT_VERSION, MAGIC, MAX_CONFIG, MAX_SECTIONS,
@@ -9,7 +18,7 @@ use crate::format::{
 };
 use crate::write::FileHeader;
 
-/// One section of a parsed file.
+/// One section of a parsed image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Section<'a> {
     pub id: u32,
@@ -31,6 +40,45 @@ impl StoredFile<'_> {
     }
 }
 
+/// Where a section lies in its file, and its checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SectionEntry {
+    pub id: u32,
+    pub offset: usize,
+    pub len: usize,
+    pub crc: u32,
+}
+
+/// A validated header and section table; the payloads are not read yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub version: u32,
+    pub header: FileHeader,
+    /// Bytes of the header (up to and including its checksum).
+    pub header_len: usize,
+    pub sections: Vec<SectionEntry>,
+}
+
+impl Layout {
+    /// The entry of section `id`, if present.
+    pub fn entry(&self, id: u32) -> Option<&SectionEntry> {
+        self.sections.iter().find(|s| s.id == id)
+    }
+
+    /// The padding ranges `(start, end)` between the header and the payloads, which must be 0.
+    pub fn gaps(&self) -> Vec<(usize, usize)> {
+        let mut end = self.header_len;
+        let mut gaps = Vec::new();
+        for entry in &self.sections {
+            if entry.offset > end {
+                gaps.push((end, entry.offset));
+            }
+            end = entry.offset + entry.len;
+        }
+        gaps
+    }
+}
+
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
     let mut b = [0u8; 4];
     b.copy_from_slice(&bytes[at..at + 4]);
@@ -43,27 +91,32 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b)
 }
 
-/// Parses and validates a whole file image (see `format.rs` for every rule checked).
-pub fn parse(bytes: &[u8]) -> Result<StoredFile<'_>, StoreError> {
-    let corrupt = |m: String| Err(StoreError::Corrupt(m));
-    if bytes.len() < 8 || bytes[..8] != MAGIC {
+fn corrupt<T>(message: String) -> Result<T, StoreError> {
+    Err(StoreError::Corrupt(message))
+}
+
+/// The header length a file announces, from its first [`FIXED_HEADER`] bytes (or fewer, which
+/// is an error): magic, version and the configuration and section counts are checked, so the
+/// result is small (below 2 MiB) and safe to read.
+pub fn announced_header_len(prefix: &[u8]) -> Result<usize, StoreError> {
+    if prefix.len() < 8 || prefix[..8] != MAGIC {
         return corrupt("not a vecdex index file (bad magic)".into());
     }
-    if bytes.len() < FIXED_HEADER {
+    if prefix.len() < FIXED_HEADER {
         return corrupt(format!(
             "{} bytes is shorter than the {FIXED_HEADER}-byte header",
-            bytes.len()
+            prefix.len()
         ));
     }
-    let version = u32_at(bytes, 8);
+    let version = u32_at(prefix, 8);
     if version == 0 || version > FORMAT_VERSION {
         return Err(StoreError::Unsupported(format!(
             "index file format version {version}; this build reads versions 1 to {FORMAT_VERSION}"
         )));
     }
-    let header_len = u32_at(bytes, 12) as usize;
-    let config_len = u32_at(bytes, 32) as usize;
-    let section_count = u32_at(bytes, 36) as usize;
+    let header_len = u32_at(prefix, 12) as usize;
+    let config_len = u32_at(prefix, 32) as usize;
+    let section_count = u32_at(prefix, 36) as usize;
     if config_len > MAX_CONFIG || section_count > MAX_SECTIONS {
         return corrupt(format!(
             "{config_len} configuration bytes or {section_count} sections exceed the limits"
@@ -71,20 +124,26 @@ pub fn parse(bytes: &[u8]) -> Result<StoredFile<'_>, StoreError> {
     }
     // Small by the limits above: no overflow possible.
     let table = aligned(FIXED_HEADER + config_len).unwrap_or(usize::MAX);
-    let expected_header = table + SECTION_ENTRY * section_count + 4;
-    if header_len != expected_header {
+    let expected = table + SECTION_ENTRY * section_count + 4;
+    if header_len != expected {
         return corrupt(format!(
-            "header length {header_len} does not match its contents ({expected_header} bytes)"
+            "header length {header_len} does not match its contents ({expected} bytes)"
         ));
     }
-    if header_len > bytes.len() {
+    Ok(header_len)
+}
+
+/// Validates the header and section table of a file of `file_len` bytes whose first bytes are
+/// `head` (at least the header). Payloads and padding are not checked here.
+pub fn parse_layout(head: &[u8], file_len: usize) -> Result<Layout, StoreError> {
+    let header_len = announced_header_len(head)?;
+    if header_len > head.len() || header_len > file_len {
         return corrupt(format!(
-            "the file is {} bytes, shorter than its {header_len}-byte header (truncated?)",
-            bytes.len()
+            "the file is {file_len} bytes, shorter than its {header_len}-byte header (truncated?)"
         ));
     }
-    let stored_crc = u32_at(bytes, header_len - 4);
-    if crc32c(&bytes[..header_len - 4]) != stored_crc {
+    let bytes = &head[..header_len];
+    if crc32c(&bytes[..header_len - 4]) != u32_at(bytes, header_len - 4) {
         return corrupt("header checksum mismatch".into());
     }
     let kind = IndexKind::from_byte(bytes[16]).ok_or_else(|| {
@@ -94,6 +153,9 @@ pub fn parse(bytes: &[u8]) -> Result<StoredFile<'_>, StoreError> {
     if metric > 3 {
         return corrupt(format!("metric code {metric} is not 0 to 3"));
     }
+    let config_len = u32_at(bytes, 32) as usize;
+    let section_count = u32_at(bytes, 36) as usize;
+    let table = aligned(FIXED_HEADER + config_len).unwrap_or(usize::MAX);
     if bytes[18] != 0
         || bytes[19] != 0
         || bytes[FIXED_HEADER + config_len..table]
@@ -109,54 +171,176 @@ pub fn parse(bytes: &[u8]) -> Result<StoredFile<'_>, StoreError> {
         count: u64_at(bytes, 24),
         config: bytes[FIXED_HEADER..FIXED_HEADER + config_len].to_vec(),
     };
-    let mut sections = Vec::with_capacity(section_count);
+    let mut sections: Vec<SectionEntry> = Vec::with_capacity(section_count);
     let mut end = header_len;
     for i in 0..section_count {
-        let entry = table + i * SECTION_ENTRY;
-        let id = u32_at(bytes, entry);
-        let offset = u64_at(bytes, entry + 8);
-        let length = u64_at(bytes, entry + 16);
-        let crc = u32_at(bytes, entry + 24);
-        if u32_at(bytes, entry + 4) != 0 || u32_at(bytes, entry + 28) != 0 {
+        let at = table + i * SECTION_ENTRY;
+        let id = u32_at(bytes, at);
+        if u32_at(bytes, at + 4) != 0 || u32_at(bytes, at + 28) != 0 {
             return corrupt(format!("section entry {i}: reserved fields are not zero"));
         }
-        if sections.iter().any(|s: &Section<'_>| s.id == id) {
+        if sections.iter().any(|s| s.id == id) {
             return corrupt(format!("section {id} appears twice"));
         }
-        let (Ok(offset), Ok(length)) = (usize::try_from(offset), usize::try_from(length)) else {
+        let (Ok(offset), Ok(len)) = (
+            usize::try_from(u64_at(bytes, at + 8)),
+            usize::try_from(u64_at(bytes, at + 16)),
+        ) else {
             return corrupt(format!(
                 "section {id}: offset or length does not fit in memory"
             ));
         };
-        let Some(stop) = offset.checked_add(length) else {
+        let Some(stop) = offset.checked_add(len) else {
             return corrupt(format!("section {id}: offset + length overflows"));
         };
         let padded_end = aligned(end).unwrap_or(usize::MAX);
-        if offset % ALIGN != 0 || offset != padded_end || stop > bytes.len() {
+        if offset % ALIGN != 0 || offset != padded_end || stop > file_len {
             return corrupt(format!(
-                "section {id}: bytes {offset}..{stop} are not the next aligned range after {end} within the file ({} bytes)",
-                bytes.len()
+                "section {id}: bytes {offset}..{stop} are not the next aligned range after {end} within the file ({file_len} bytes)"
             ));
         }
-        if bytes[end..offset].iter().any(|&b| b != 0) {
-            return corrupt(format!("section {id}: padding before it is not zero"));
-        }
-        let payload = &bytes[offset..stop];
-        if crc32c(payload) != crc {
-            return corrupt(format!("section {id}: checksum mismatch"));
-        }
-        sections.push(Section { id, bytes: payload });
+        sections.push(SectionEntry {
+            id,
+            offset,
+            len,
+            crc: u32_at(bytes, at + 24),
+        });
         end = stop;
     }
-    if end != bytes.len() {
+    if end != file_len {
         return corrupt(format!(
-            "{} bytes after the last section",
-            bytes.len() - end
+            "the file is {file_len} bytes, but its sections end at {end}"
         ));
     }
-    Ok(StoredFile {
-        version,
+    Ok(Layout {
+        version: u32_at(bytes, 8),
         header,
+        header_len,
         sections,
     })
+}
+
+/// Parses and validates a whole file image (see `format.rs` for every rule checked).
+pub fn parse(bytes: &[u8]) -> Result<StoredFile<'_>, StoreError> {
+    let layout = parse_layout(bytes, bytes.len())?;
+    for (start, end) in layout.gaps() {
+        if bytes[start..end].iter().any(|&b| b != 0) {
+            return corrupt(format!("padding at {start}..{end} is not zero"));
+        }
+    }
+    let mut sections = Vec::with_capacity(layout.sections.len());
+    for entry in &layout.sections {
+        let payload = &bytes[entry.offset..entry.offset + entry.len];
+        if crc32c(payload) != entry.crc {
+            return corrupt(format!("section {}: checksum mismatch", entry.id));
+        }
+        sections.push(Section {
+            id: entry.id,
+            bytes: payload,
+        });
+    }
+    Ok(StoredFile {
+        version: layout.version,
+        header: layout.header,
+        sections,
+    })
+}
+
+/// Bytes read between two checksum updates: the chunk is checked while still in cache.
+const READ_CHUNK: usize = 4 << 20;
+
+/// A file being read section by section (see the module docs).
+#[derive(Debug)]
+pub struct FileReader {
+    file: File,
+    layout: Layout,
+    path: String,
+}
+
+impl FileReader {
+    /// Opens `path` and validates its header, section table and padding.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let shown = path.display().to_string();
+        let io = |e: std::io::Error| StoreError::Io(format!("cannot read {shown}: {e}"));
+        let mut file = File::open(path).map_err(io)?;
+        let metadata = file.metadata().map_err(io)?;
+        if !metadata.is_file() {
+            return Err(StoreError::Io(format!("{shown} is not a file")));
+        }
+        let file_len = usize::try_from(metadata.len())
+            .map_err(|_| StoreError::Corrupt(format!("{shown} is too large for memory")))?;
+        let mut prefix = vec![0u8; FIXED_HEADER.min(file_len)];
+        file.read_exact(&mut prefix).map_err(io)?;
+        let header_len = announced_header_len(&prefix)?;
+        if header_len > file_len {
+            return corrupt(format!(
+                "the file is {file_len} bytes, shorter than its {header_len}-byte header (truncated?)"
+            ));
+        }
+        let mut head = prefix;
+        head.resize(header_len, 0);
+        file.read_exact(&mut head[FIXED_HEADER..]).map_err(io)?;
+        let layout = parse_layout(&head, file_len)?;
+        let mut reader = FileReader {
+            file,
+            layout,
+            path: shown,
+        };
+        for (start, end) in reader.layout.gaps() {
+            let mut padding = [0u8; ALIGN];
+            let padding = &mut padding[..end - start];
+            reader.read_at(start, padding)?;
+            if padding.iter().any(|&b| b != 0) {
+                return corrupt(format!("padding at {start}..{end} is not zero"));
+            }
+        }
+        Ok(reader)
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn read_at(&mut self, offset: usize, out: &mut [u8]) -> Result<(), StoreError> {
+        let path = &self.path;
+        let io = |e: std::io::Error| StoreError::Io(format!("cannot read {path}: {e}"));
+        self.file.seek(SeekFrom::Start(offset as u64)).map_err(io)?;
+        self.file.read_exact(out).map_err(io)
+    }
+
+    /// Reads section `id` into `out`, which must be exactly its length, and checks its CRC.
+    pub fn read_into(&mut self, id: u32, out: &mut [u8]) -> Result<(), StoreError> {
+        let entry = *self
+            .layout
+            .entry(id)
+            .ok_or_else(|| StoreError::Corrupt(format!("section {id} is missing")))?;
+        if out.len() != entry.len {
+            return corrupt(format!(
+                "section {id} has {} bytes, not the {} expected",
+                entry.len,
+                out.len()
+            ));
+        }
+        let mut crc = Crc32c::new();
+        let mut at = entry.offset;
+        for chunk in out.chunks_mut(READ_CHUNK) {
+            self.read_at(at, chunk)?;
+            crc.update(chunk);
+            at += chunk.len();
+        }
+        if crc.finish() != entry.crc {
+            return corrupt(format!("section {id}: checksum mismatch"));
+        }
+        Ok(())
+    }
+
+    /// Section `id` as a new vector (for small sections), or `None` when absent.
+    pub fn read_vec(&mut self, id: u32) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(len) = self.layout.entry(id).map(|e| e.len) else {
+            return Ok(None);
+        };
+        let mut out = vec![0u8; len];
+        self.read_into(id, &mut out)?;
+        Ok(Some(out))
+    }
 }

@@ -5,8 +5,8 @@
 
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use vecdex_store::{
-    crc32c, crc32c_portable, encode, parse, save_atomic, save_file, FileHeader, IndexKind,
-    StoreError,
+    crc32c, crc32c_combine, crc32c_portable, encode, parse, save_atomic, save_file, FileHeader,
+    IndexKind, StoreError,
 };
 
 fn sample() -> Vec<u8> {
@@ -159,11 +159,15 @@ fn saves_replace_the_file_atomically() {
 fn hardware_checksum_equals_the_table() {
     let mut rng = StdRng::seed_from_u64(5);
     let data: Vec<u8> = (0..5000).map(|_| rng.gen()).collect();
-    for len in (0..64).chain([999, 4096, 4999, 5000]) {
+    for len in (0..64).chain([999, 3071, 3072, 3080, 4096, 4999]) {
         for start in 0..3 {
             let part = &data[start..start + len.min(data.len() - 3)];
             assert_eq!(crc32c(part), crc32c_portable(part), "len {len} at {start}");
         }
+    }
+    for split in [0, 1, 7, 100, 2500, 5000] {
+        let (a, b) = data.split_at(split);
+        assert_eq!(crc32c_combine(crc32c(a), crc32c(b), b.len()), crc32c(&data));
     }
 }
 

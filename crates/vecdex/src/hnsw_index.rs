@@ -150,12 +150,16 @@ pub struct HnswIndex {
     version: IndexVersion,
     /// The compressed search form (disabled by default); see [`crate::compression`].
     codes: Codes,
+    /// A view of a mapped file ([`HnswIndex::view`]): every write is an [`Error::ReadOnly`].
+    read_only: bool,
 }
 
-/// f32 storage aligned to 64 bytes.
+/// f32 storage aligned to 64 bytes: owned, or read in place from a mapped file (a view).
 #[derive(Debug, Default)]
 struct AlignedRows {
     lanes: Vec<Lane>,
+    /// The rows of a view; `lanes` is empty then.
+    shared: Option<crate::mapped::MappedRange>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -163,7 +167,17 @@ struct AlignedRows {
 struct Lane([f32; ROW_LANES]);
 
 impl AlignedRows {
+    fn shared(range: crate::mapped::MappedRange) -> Self {
+        AlignedRows {
+            lanes: Vec::new(),
+            shared: Some(range),
+        }
+    }
+
     fn values(&self) -> &[f32] {
+        if let Some(shared) = &self.shared {
+            return shared.floats();
+        }
         // SAFETY: `Lane` is `repr(C)` around `[f32; 16]` with size 64 (no padding), so the lanes
         // are `16 × len` contiguous, initialised f32 values.
         unsafe {
@@ -175,6 +189,7 @@ impl AlignedRows {
     }
 
     fn values_mut(&mut self) -> &mut [f32] {
+        self.own();
         // SAFETY: as in `values`, with exclusive access.
         unsafe {
             std::slice::from_raw_parts_mut(
@@ -184,7 +199,48 @@ impl AlignedRows {
         }
     }
 
+    /// Storage for `values` zeros, straight from the allocator's zeroed pages (a load fills
+    /// it next, so writing zeros first would be wasted work).
+    fn zeroed(values: usize) -> Result<Self> {
+        let lanes = values.div_ceil(ROW_LANES);
+        if lanes == 0 {
+            return Ok(AlignedRows::default());
+        }
+        let too_large = || Error::invalid("the index does not fit in memory");
+        let layout = std::alloc::Layout::array::<Lane>(lanes).map_err(|_| too_large())?;
+        // SAFETY: `layout` has a non-zero size. An all-zero `Lane` is valid (f32 zeros), and the
+        // allocation is exactly `lanes` lanes with `Lane`'s alignment, as `Vec` requires.
+        let lanes = unsafe {
+            let pointer = std::alloc::alloc_zeroed(layout).cast::<Lane>();
+            if pointer.is_null() {
+                return Err(too_large());
+            }
+            Vec::from_raw_parts(pointer, lanes, lanes)
+        };
+        advise_huge_pages(&lanes);
+        Ok(AlignedRows {
+            lanes,
+            shared: None,
+        })
+    }
+
+    /// Copies shared rows into owned storage: writes never reach a mapping.
+    fn own(&mut self) {
+        if let Some(shared) = self.shared.take() {
+            let values = shared.floats();
+            self.lanes = values
+                .chunks(ROW_LANES)
+                .map(|chunk| {
+                    let mut lane = Lane::default();
+                    lane.0[..chunk.len()].copy_from_slice(chunk);
+                    lane
+                })
+                .collect();
+        }
+    }
+
     fn grow(&mut self, values: usize) -> Result<()> {
+        self.own();
         let lanes = values / ROW_LANES;
         if lanes > self.lanes.len() {
             self.lanes
@@ -301,6 +357,7 @@ impl HnswIndex {
             free: Vec::new(),
             version: IndexVersion::next(),
             codes,
+            read_only: false,
         })
     }
 
@@ -428,6 +485,7 @@ impl HnswIndex {
     /// Phase 1 of an add: validates the batch, assigns slots (reusing compacted ones first) and
     /// writes the rows. Nothing is visible to searches yet.
     pub fn prepare(&mut self, keys: &[u64], vectors: &[f32]) -> Result<PendingBatch> {
+        self.check_writable()?;
         let dim = self.dim();
         check_keyed_batch(keys, vectors, dim, self.metric() == Metric::Cosine)?;
         let held = self.used - self.free.len();
@@ -509,6 +567,7 @@ impl HnswIndex {
     /// Trains the compressed form on `sample` (row-major vectors, normalised for cosine like
     /// stored ones) and re-encodes every stored vector. Replaces an earlier training.
     pub fn train(&mut self, sample: &[f32]) -> Result<()> {
+        self.check_writable()?;
         self.codes.train_on_sample(sample, self.graph.capacity())?;
         let held = self.held_slots();
         self.encode(&held)
@@ -560,7 +619,8 @@ impl HnswIndex {
 
     /// Removes the given keys (tombstones); unknown keys are ignored. Returns how many were
     /// removed.
-    pub fn remove(&mut self, keys: &[u64]) -> usize {
+    pub fn remove(&mut self, keys: &[u64]) -> Result<usize> {
+        self.check_writable()?;
         self.version = IndexVersion::next();
         let mut removed = 0;
         for key in keys {
@@ -570,7 +630,20 @@ impl HnswIndex {
                 removed += 1;
             }
         }
-        removed
+        Ok(removed)
+    }
+
+    /// Whether this index is a read-only view of a file ([`HnswIndex::view`]).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            Err(Error::ReadOnly)
+        } else {
+            Ok(())
+        }
     }
 
     /// Whether tombstones have reached [`AUTO_COMPACT_FRACTION`] of the slots, so the next add
@@ -590,6 +663,7 @@ impl HnswIndex {
     /// Phase 1 of [`compact`](Self::compact): relinks the graph around the current tombstones.
     /// Needs only shared access: searches may run meanwhile (they never return tombstones).
     pub fn relink_removed(&self, stop: &StopFlag) -> Result<RelinkedSlots> {
+        self.check_writable()?;
         stop.check()?;
         let scorer = self.scorer();
         let removed = |slot: u32| !self.is_live(slot);

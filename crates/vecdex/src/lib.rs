@@ -8,6 +8,7 @@ pub mod filter;
 pub mod flat_index;
 pub mod hnsw_index;
 pub mod insertion_order;
+pub(crate) mod mapped;
 pub mod matrix;
 pub mod multi_vector_index;
 pub(crate) mod persist;

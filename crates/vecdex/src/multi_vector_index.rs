@@ -435,15 +435,15 @@ impl MultiVectorIndex {
     }
 
     /// Removes documents; returns how many were present.
-    pub fn remove(&mut self, keys: &[u64]) -> usize {
-        let removed = self.fdes.remove(keys);
+    pub fn remove(&mut self, keys: &[u64]) -> Result<usize> {
+        let removed = self.fdes.remove(keys)?;
         for key in keys {
             if let Some(document) = self.documents.remove(key) {
                 self.forget(document);
             }
         }
         self.compact_tokens_if_sparse();
-        removed
+        Ok(removed)
     }
 
     fn forget(&mut self, document: u32) {

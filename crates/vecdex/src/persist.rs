@@ -11,6 +11,8 @@ use std::path::Path;
 
 use vecdex_distance::Metric;
 
+use vecdex_store::{FileHeader, FileReader, IndexKind};
+
 use crate::compression::{Compression, Quantization, Reduction};
 use crate::error::{Error, Result};
 use crate::{PqConfig, SqConfig};
@@ -233,7 +235,9 @@ pub(crate) trait LeBytes: Copy {
     const SIZE: usize;
     #[cfg_attr(target_endian = "little", allow(dead_code))] // big-endian machines only
     fn put(self, out: &mut Vec<u8>);
-    fn get(bytes: &[u8]) -> Self;
+    /// The value whose little-endian bytes are this value's memory.
+    #[cfg_attr(target_endian = "little", allow(dead_code))] // big-endian machines only
+    fn reread_as_le(self) -> Self;
 }
 
 macro_rules! le_bytes {
@@ -243,10 +247,8 @@ macro_rules! le_bytes {
             fn put(self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_le_bytes());
             }
-            fn get(bytes: &[u8]) -> Self {
-                let mut b = [0u8; std::mem::size_of::<$t>()];
-                b.copy_from_slice(bytes);
-                <$t>::from_le_bytes(b)
+            fn reread_as_le(self) -> Self {
+                <$t>::from_le_bytes(self.to_ne_bytes())
             }
         }
     )*};
@@ -270,18 +272,6 @@ pub(crate) fn as_le_bytes<T: LeBytes>(values: &[T]) -> std::borrow::Cow<'_, [u8]
     }
 }
 
-/// Decodes a section of `count` values, which must be exactly `count × size` bytes.
-pub(crate) fn from_le_bytes<T: LeBytes>(bytes: &[u8], count: usize, what: &str) -> Result<Vec<T>> {
-    if count.checked_mul(T::SIZE) != Some(bytes.len()) {
-        return Err(corrupt(format!(
-            "{what}: {} bytes, not {count} × {}",
-            bytes.len(),
-            T::SIZE
-        )));
-    }
-    Ok(bytes.chunks_exact(T::SIZE).map(T::get).collect())
-}
-
 /// Checks that a section holds exactly `count × size` bytes.
 pub(crate) fn expect_len(bytes: &[u8], count: usize, size: usize, what: &str) -> Result<()> {
     if count.checked_mul(size) == Some(bytes.len()) {
@@ -294,49 +284,155 @@ pub(crate) fn expect_len(bytes: &[u8], count: usize, size: usize, what: &str) ->
     }
 }
 
-/// A required section.
-pub(crate) fn required<'a>(
-    file: &vecdex_store::StoredFile<'a>,
-    id: u32,
-    what: &str,
-) -> Result<&'a [u8]> {
-    file.sections
-        .iter()
-        .find(|s| s.id == id)
-        .map(|s| s.bytes)
-        .ok_or_else(|| corrupt(format!("the {what} section is missing")))
-}
+/// Where a loader reads sections from: a file image already checked in memory, or a file
+/// read section by section straight into the index's own buffers ([`FileReader`]).
+pub(crate) trait SectionSource {
+    fn header(&self) -> &FileHeader;
+    /// Bytes of section `id`, if present.
+    fn section_len(&self, id: u32) -> Option<usize>;
+    /// Fills `out` (exactly the section's length) with section `id`, checksum checked.
+    fn read_into(&mut self, id: u32, out: &mut [u8]) -> Result<()>;
 
-/// The optional model and codes sections (`Codes::restore` checks them against the codec).
-pub(crate) struct CodecSections<'a> {
-    pub model: Option<&'a [u8]>,
-    pub codes: Option<&'a [u8]>,
-}
+    /// Section `id` in place in a read-only mapping, when the source is one (a view).
+    fn mapped(&self, _id: u32) -> Option<crate::mapped::MappedRange> {
+        None
+    }
 
-pub(crate) fn codec_sections<'a>(file: &vecdex_store::StoredFile<'a>) -> CodecSections<'a> {
-    let find = |id| file.sections.iter().find(|s| s.id == id).map(|s| s.bytes);
-    CodecSections {
-        model: find(section::CODEC_MODEL),
-        codes: find(section::CODES),
+    /// Section `id` as a new vector, or `None` when absent (for small sections).
+    fn read_vec(&mut self, id: u32) -> Result<Option<Vec<u8>>> {
+        let Some(len) = self.section_len(id) else {
+            return Ok(None);
+        };
+        let mut out = vec![0u8; len];
+        self.read_into(id, &mut out)?;
+        Ok(Some(out))
+    }
+
+    /// A section that must be present.
+    fn required_vec(&mut self, id: u32, what: &str) -> Result<Vec<u8>> {
+        self.read_vec(id)?
+            .ok_or_else(|| corrupt(format!("the {what} section is missing")))
+    }
+
+    /// Fills `out` from a section that must hold exactly `out.len()` bytes.
+    fn required_into(&mut self, id: u32, out: &mut [u8], what: &str) -> Result<()> {
+        match self.section_len(id) {
+            None => Err(corrupt(format!("the {what} section is missing"))),
+            Some(len) if len != out.len() => Err(corrupt(format!(
+                "{what}: {len} bytes, not the {} the header implies",
+                out.len()
+            ))),
+            Some(_) => self.read_into(id, out),
+        }
+    }
+
+    /// `count` little-endian values of a section that must hold exactly that many.
+    fn required_values<T: LeBytes + Default + Clone>(
+        &mut self,
+        id: u32,
+        count: usize,
+        what: &str,
+    ) -> Result<Vec<T>> {
+        let bytes = count
+            .checked_mul(T::SIZE)
+            .ok_or_else(|| corrupt(format!("{what}: {count} values overflow")))?;
+        match self.section_len(id) {
+            None => return Err(corrupt(format!("the {what} section is missing"))),
+            Some(len) if len != bytes => {
+                return Err(corrupt(format!(
+                    "{what}: {len} bytes, not {count} × {}",
+                    T::SIZE
+                )))
+            }
+            _ => {}
+        }
+        let mut values = vec![T::default(); count];
+        self.read_into(id, as_bytes_mut(&mut values))?;
+        from_le_in_place(&mut values);
+        Ok(values)
     }
 }
 
-/// Reads a whole file.
-pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))
+/// A file image in memory, parsed (every checksum checked) up front.
+pub(crate) struct MemorySections<'a>(vecdex_store::StoredFile<'a>);
+
+impl SectionSource for MemorySections<'_> {
+    fn header(&self) -> &FileHeader {
+        &self.0.header
+    }
+    fn section_len(&self, id: u32) -> Option<usize> {
+        self.0.section(id).map(<[u8]>::len)
+    }
+    fn read_into(&mut self, id: u32, out: &mut [u8]) -> Result<()> {
+        let bytes = self
+            .0
+            .section(id)
+            .ok_or_else(|| corrupt(format!("section {id} is missing")))?;
+        if bytes.len() != out.len() {
+            return Err(corrupt(format!("section {id}: unexpected length")));
+        }
+        out.copy_from_slice(bytes);
+        Ok(())
+    }
 }
 
-/// Parses a file image and checks it holds `kind` with a supported layout.
-pub(crate) fn parse_kind(
-    bytes: &[u8],
-    kind: vecdex_store::IndexKind,
-) -> Result<vecdex_store::StoredFile<'_>> {
-    let file = vecdex_store::parse(bytes)?;
-    if file.header.kind != kind {
+impl SectionSource for FileReader {
+    fn header(&self) -> &FileHeader {
+        &self.layout().header
+    }
+    fn section_len(&self, id: u32) -> Option<usize> {
+        self.layout().entry(id).map(|e| e.len)
+    }
+    fn read_into(&mut self, id: u32, out: &mut [u8]) -> Result<()> {
+        FileReader::read_into(self, id, out).map_err(Error::from)
+    }
+}
+
+/// Checks the kind of a source.
+fn check_kind(header: &FileHeader, kind: IndexKind) -> Result<()> {
+    if header.kind != kind {
         return Err(Error::invalid(format!(
-            "the file holds a {:?} index, not a {kind:?} index",
-            file.header.kind
+            "the file holds a {} index, not a {} index",
+            header.kind.name(),
+            kind.name()
         )));
     }
-    Ok(file)
+    Ok(())
+}
+
+/// A file image in memory, checked whole, holding `kind`.
+pub(crate) fn memory_source(bytes: &[u8], kind: IndexKind) -> Result<MemorySections<'_>> {
+    let file = vecdex_store::parse(bytes)?;
+    check_kind(&file.header, kind)?;
+    Ok(MemorySections(file))
+}
+
+/// A file opened for reading section by section, holding `kind`.
+pub(crate) fn file_source(path: &Path, kind: IndexKind) -> Result<FileReader> {
+    let reader = FileReader::open(path)?;
+    check_kind(&reader.layout().header, kind)?;
+    Ok(reader)
+}
+
+/// The bytes of plain numbers, to read into.
+pub(crate) fn as_bytes_mut<T: LeBytes>(values: &mut [T]) -> &mut [u8] {
+    // SAFETY: `T` is a plain number type (u32, u64 or f32: no padding, every bit pattern
+    // valid), so its memory may be written as bytes.
+    unsafe {
+        std::slice::from_raw_parts_mut(
+            values.as_mut_ptr().cast::<u8>(),
+            std::mem::size_of_val(values),
+        )
+    }
+}
+
+/// Turns values read as little-endian bytes into machine order (nothing to do on
+/// little-endian machines).
+pub(crate) fn from_le_in_place<T: LeBytes>(values: &mut [T]) {
+    #[cfg(not(target_endian = "little"))]
+    for v in values.iter_mut() {
+        *v = v.reread_as_le();
+    }
+    #[cfg(target_endian = "little")]
+    let _ = values;
 }

@@ -70,9 +70,9 @@ fn hnsw(metric: Metric, compression: Compression, seed: u64) -> HnswIndex {
             LinkMode::Sequential,
         )
         .unwrap();
-    index.remove(&keys[..40]);
+    index.remove(&keys[..40]).unwrap();
     index.compact(&stop).unwrap();
-    index.remove(&keys[100..130]);
+    index.remove(&keys[100..130]).unwrap();
     index
         .add_with(
             &keys[..20],
@@ -142,7 +142,7 @@ fn loaded_indexes_keep_working() {
     let more: Vec<u64> = (10_000..10_300).collect();
     let vectors = rows(&mut rng, 300, DIM);
     loaded.add(&more, &vectors, &stop).unwrap();
-    loaded.remove(&more[..10]);
+    loaded.remove(&more[..10]).unwrap();
     loaded.compact(&stop).unwrap();
     for (i, key) in more.iter().enumerate().skip(10) {
         let hits = loaded
@@ -207,7 +207,7 @@ fn small_file() -> Vec<u8> {
     index
         .add_with(&keys, &rows(&mut rng, 120, 8), &stop, LinkMode::Sequential)
         .unwrap();
-    index.remove(&keys[..5]);
+    index.remove(&keys[..5]).unwrap();
     index.to_bytes().unwrap()
 }
 
@@ -410,4 +410,80 @@ fn crafted_files_with_valid_checksums_are_errors() {
             result.err()
         );
     }
+}
+
+#[test]
+fn damaged_files_on_disk_are_errors() {
+    let bytes = small_file();
+    let dir = std::env::temp_dir().join(format!("vecdex-damaged-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("index.vdx");
+    std::fs::write(&path, &bytes).unwrap();
+    let loaded = HnswIndex::load(&path).unwrap();
+    assert_eq!(loaded.to_bytes().unwrap(), bytes);
+    let mut rng = StdRng::seed_from_u64(12);
+    let check = |bad: &[u8], what: &str| {
+        std::fs::write(&path, bad).unwrap();
+        assert!(is_file_error(&HnswIndex::load(&path)), "{what}");
+    };
+    for at in 0..bytes.len() {
+        let mut bad = bytes.clone();
+        bad[at] ^= 1 << (at % 8);
+        check(&bad, &format!("flip at {at}"));
+        if at % 7 == 0 {
+            check(&bytes[..at], &format!("truncated at {at}"));
+        }
+    }
+    for _ in 0..2_000 {
+        let mut bad = bytes.clone();
+        for _ in 0..rng.gen_range(1..=8) {
+            let at = rng.gen_range(0..bad.len());
+            bad[at] = rng.gen();
+        }
+        if bad != bytes {
+            check(&bad, "random mutation");
+        }
+    }
+    assert!(matches!(HnswIndex::load(&dir), Err(Error::Io(_))));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn views_search_in_place_and_refuse_writes() {
+    let dir = std::env::temp_dir().join(format!("vecdex-view-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("index.vdx");
+    let mut rng = StdRng::seed_from_u64(21);
+    let queries = rows(&mut rng, 25, DIM);
+    for compression in [Compression::default(), compressions()[3]] {
+        let index = hnsw(Metric::Dot, compression, 6);
+        index.save(&path).unwrap();
+        let view = HnswIndex::view(&path).unwrap();
+        assert!(view.is_read_only() && !index.is_read_only());
+        same_results(
+            &search_hnsw(&index, &queries),
+            &search_hnsw(&view, &queries),
+        );
+        assert_eq!(view.to_bytes().unwrap(), index.to_bytes().unwrap());
+        let mut view = view;
+        let stop = StopFlag::never();
+        assert_eq!(view.add(&[1], &queries[..DIM], &stop), Err(Error::ReadOnly));
+        assert_eq!(view.remove(&[3]), Err(Error::ReadOnly));
+        assert_eq!(view.compact(&stop), Err(Error::ReadOnly));
+        assert_eq!(view.train(&queries), Err(Error::ReadOnly));
+        // A save over the file replaces it; the view keeps reading the old one.
+        hnsw(Metric::Dot, compression, 7).save(&path).unwrap();
+        same_results(
+            &search_hnsw(&index, &queries),
+            &search_hnsw(&view, &queries),
+        );
+    }
+    let bytes = small_file();
+    for at in (0..bytes.len()).step_by(13) {
+        let mut bad = bytes.clone();
+        bad[at] ^= 0x40;
+        std::fs::write(&path, &bad).unwrap();
+        assert!(is_file_error(&HnswIndex::view(&path)), "flip at {at}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -20,8 +20,8 @@ use crate::compression::Codes;
 use crate::error::{Error, Result};
 use crate::filter::IndexVersion;
 use crate::persist::{
-    as_le_bytes, codec_sections, corrupt, expect_len, from_le_bytes, metric_code, metric_from_code,
-    read_compression, required, section, write_compression, ConfigReader, ConfigWriter,
+    as_le_bytes, corrupt, file_source, memory_source, metric_code, metric_from_code,
+    read_compression, section, write_compression, ConfigReader, ConfigWriter, SectionSource,
 };
 use crate::validate::check_f32_config;
 
@@ -77,15 +77,18 @@ impl FlatIndex {
         Ok(out)
     }
 
-    /// Loads an index saved by [`save`](Self::save).
+    /// Loads an index saved by [`save`](Self::save), checking it whole first.
     pub fn load(path: &Path) -> Result<Self> {
-        Self::from_bytes(&crate::persist::read_file(path)?)
+        Self::from_source(&mut file_source(path, IndexKind::Flat)?)
     }
 
     /// Rebuilds an index from a file image after checking it whole (see `HnswIndex::from_bytes`).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let file = crate::persist::parse_kind(bytes, IndexKind::Flat)?;
-        let header = &file.header;
+        Self::from_source(&mut memory_source(bytes, IndexKind::Flat)?)
+    }
+
+    fn from_source(source: &mut impl SectionSource) -> Result<Self> {
+        let header = source.header().clone();
         let metric = metric_from_code(header.metric)?;
         let dim = header.dimensions as usize;
         check_f32_config(dim, metric, "FlatIndex").map_err(|e| corrupt(e.to_string()))?;
@@ -96,37 +99,41 @@ impl FlatIndex {
             .ok()
             .filter(|&n| n <= u32::MAX as usize)
             .ok_or_else(|| corrupt(format!("{} vectors exceed 2^32 − 1", header.count)))?;
-        let keys: Vec<u64> = from_le_bytes(required(&file, section::KEYS, "keys")?, len, "keys")?;
-        let rows = required(&file, section::VECTORS, "vectors")?;
-        expect_len(rows, len, dim * 4, "vectors")?;
+        let keys: Vec<u64> = source.required_values(section::KEYS, len, "keys")?;
         let mut slots = HashMap::with_capacity(len);
         for (slot, &key) in keys.iter().enumerate() {
             if slots.insert(key, slot as u32).is_some() {
                 return Err(corrupt(format!("key {key} appears twice")));
             }
         }
+        let values = len
+            .checked_mul(dim)
+            .ok_or_else(|| corrupt("vector storage size overflows"))?;
+        let rows: Vec<f32> = source.required_values(section::VECTORS, values, "vectors")?;
         let mut vectors = PanelMatrix::new(dim);
         vectors.reserve(len);
-        let mut row = vec![0f32; dim];
-        for (slot, bytes) in rows.chunks_exact(dim * 4).enumerate() {
-            for (value, b) in row.iter_mut().zip(bytes.chunks_exact(4)) {
-                let mut le = [0u8; 4];
-                le.copy_from_slice(b);
-                *value = f32::from_le_bytes(le);
-            }
+        for (slot, row) in rows.chunks_exact(dim).enumerate() {
             if !row.iter().all(|x| x.is_finite()) {
                 return Err(corrupt(format!("slot {slot} holds a non-finite value")));
             }
-            vectors.push(&row);
+            vectors.push(row);
         }
-        let saved = codec_sections(&file);
+        let model = source.read_vec(section::CODEC_MODEL)?;
+        let codes = source.read_vec(section::CODES)?;
         Ok(FlatIndex {
             config: FlatConfig { dim, metric },
             vectors,
             keys,
             slots,
             version: IndexVersion::next(),
-            codes: Codes::restore(compression, dim, metric, saved.model, saved.codes, len)?,
+            codes: Codes::restore(
+                compression,
+                dim,
+                metric,
+                model.as_deref(),
+                codes.as_deref(),
+                len,
+            )?,
         })
     }
 }

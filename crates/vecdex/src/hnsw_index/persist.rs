@@ -23,8 +23,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use vecdex_distance::{padded_len, Metric};
-use vecdex_hnsw::{Graph, HnswParams, SavedGraph};
+use rayon::prelude::*;
+use vecdex_distance::padded_len;
+use vecdex_hnsw::{Graph, HnswParams, Layer0, SavedGraph};
 use vecdex_store::{FileHeader, IndexKind};
 
 use super::{check_ef, AlignedRows, HnswConfig, HnswIndex};
@@ -33,8 +34,9 @@ use crate::error::{Error, Result};
 use crate::filter::IndexVersion;
 use crate::insertion_order::InsertionOrder;
 use crate::persist::{
-    as_le_bytes, codec_sections, corrupt, expect_len, from_le_bytes, metric_code, metric_from_code,
-    read_compression, required, section, write_compression, ConfigReader, ConfigWriter,
+    as_bytes_mut, as_le_bytes, corrupt, expect_len, file_source, from_le_in_place, memory_source,
+    metric_code, metric_from_code, read_compression, section, write_compression, ConfigReader,
+    ConfigWriter, SectionSource,
 };
 use crate::validate::check_f32_config;
 
@@ -145,17 +147,29 @@ impl HnswIndex {
         Ok(out)
     }
 
-    /// Loads an index saved by [`save`](Self::save).
+    /// Loads an index saved by [`save`](Self::save), reading each section straight into the
+    /// index's own memory and checking it before use (see [`from_bytes`](Self::from_bytes)).
     pub fn load(path: &Path) -> Result<Self> {
-        Self::from_bytes(&crate::persist::read_file(path)?)
+        Self::from_source(&mut file_source(path, IndexKind::Hnsw)?)
+    }
+
+    /// A read-only view of an index file: the file is memory-mapped and searched in place
+    /// (vectors and layer-0 links are not copied; the operating system pages them in as
+    /// searches touch them), after the same checks as [`load`](Self::load). Writes are
+    /// [`Error::ReadOnly`]. See `mapped.rs` for why views suit files only vecdex writes.
+    pub fn view(path: &Path) -> Result<Self> {
+        Self::from_source(&mut crate::mapped::map_file(path, IndexKind::Hnsw)?)
     }
 
     /// Rebuilds an index from a file image, after checking every checksum and every
     /// cross-field invariant: a damaged or crafted image is an [`Error::CorruptFile`] (or
     /// [`Error::UnsupportedFormat`]), never a panic.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let file = crate::persist::parse_kind(bytes, IndexKind::Hnsw)?;
-        let header = &file.header;
+        Self::from_source(&mut memory_source(bytes, IndexKind::Hnsw)?)
+    }
+
+    fn from_source(source: &mut impl SectionSource) -> Result<Self> {
+        let header = source.header().clone();
         let metric = metric_from_code(header.metric)?;
         let dim = header.dimensions as usize;
         check_f32_config(dim, metric, "HnswIndex").map_err(|e| corrupt(e.to_string()))?;
@@ -188,9 +202,9 @@ impl HnswIndex {
             insertion_order,
         };
 
-        let keys: Vec<u64> = from_le_bytes(required(&file, section::KEYS, "keys")?, used, "keys")?;
-        let states = required(&file, section::SLOT_STATES, "slot states")?;
-        expect_len(states, used, 1, "slot states")?;
+        // Small sections first: a file whose counts disagree fails before the big reads.
+        let states = source.required_vec(section::SLOT_STATES, "slot states")?;
+        expect_len(&states, used, 1, "slot states")?;
         if let Some(s) = states.iter().find(|&&s| s > REMOVED) {
             return Err(corrupt(format!("slot state {s}")));
         }
@@ -201,6 +215,18 @@ impl HnswIndex {
                 header.count
             )));
         }
+        let entry: Vec<u64> = source.required_values(section::ENTRY, 1, "entry point")?;
+        let entry = match entry[0] {
+            u64::MAX => None,
+            n => Some(u32::try_from(n).map_err(|_| corrupt(format!("entry point {n}")))?),
+        };
+        let upper = source.required_vec(section::UPPER, "upper layers")?;
+        let stride0 = 1 + 2 * m;
+        let layer0_words = used
+            .checked_mul(stride0)
+            .ok_or_else(|| corrupt("layer 0 size overflows"))?;
+
+        let keys: Vec<u64> = source.required_values(section::KEYS, used, "keys")?;
         let mut slots = HashMap::with_capacity(live_count);
         let mut live = vec![0u64; used.div_ceil(64)];
         let (mut tombstones, mut free) = (Vec::new(), Vec::new());
@@ -220,45 +246,63 @@ impl HnswIndex {
         free.reverse();
 
         let stride = padded_len(dim);
-        let row_bytes = required(&file, section::VECTORS, "vectors")?;
-        expect_len(row_bytes, used, stride * 4, "vectors")?;
-        let mut rows = AlignedRows::default();
-        rows.grow(used * stride)?;
-        for (value, bytes) in rows.values_mut().iter_mut().zip(row_bytes.chunks_exact(4)) {
-            let mut b = [0u8; 4];
-            b.copy_from_slice(bytes);
-            *value = f32::from_le_bytes(b);
-        }
-        for (slot, row) in rows.values().chunks_exact(stride).enumerate() {
-            if states[slot] != FREE && !row[..dim].iter().all(|x| x.is_finite()) {
-                return Err(corrupt(format!("slot {slot} holds a non-finite value")));
+        let values = used
+            .checked_mul(stride)
+            .ok_or_else(|| corrupt("vector storage size overflows"))?;
+        let mapped_rows = source.mapped(section::VECTORS);
+        let read_only = mapped_rows.is_some();
+        let rows = match mapped_rows {
+            Some(range) => {
+                expect_len(range.bytes(), values, 4, "vectors")?;
+                AlignedRows::shared(range)
             }
-            if row[dim..].iter().any(|&x| x.to_bits() != 0) {
-                return Err(corrupt(format!("slot {slot}: row padding is not zero")));
+            None => {
+                let mut rows = AlignedRows::zeroed(values)?;
+                source.required_into(
+                    section::VECTORS,
+                    as_bytes_mut(&mut rows.values_mut()[..values]),
+                    "vectors",
+                )?;
+                from_le_in_place(rows.values_mut());
+                rows
             }
-        }
+        };
+        check_rows(&rows.values()[..values], stride, dim, &states)?;
 
-        let entry = required(&file, section::ENTRY, "entry point")?;
-        let entry: Vec<u64> = from_le_bytes(entry, 1, "entry point")?;
-        let entry = match entry[0] {
-            u64::MAX => None,
-            n => Some(u32::try_from(n).map_err(|_| corrupt(format!("entry point {n}")))?),
+        let layer0 = match source.mapped(section::LAYER0) {
+            Some(range) => {
+                expect_len(range.bytes(), layer0_words, 4, "layer 0")?;
+                Layer0::Shared(std::sync::Arc::new(range))
+            }
+            None => Layer0::from_words(source.required_values(
+                section::LAYER0,
+                layer0_words,
+                "layer 0",
+            )?),
         };
         let held = |slot: u32| states.get(slot as usize).is_some_and(|&s| s != FREE);
         let graph = Graph::from_saved(
             params,
             SavedGraph {
                 used,
-                layer0: required(&file, section::LAYER0, "layer 0")?,
-                upper: required(&file, section::UPPER, "upper layers")?,
+                layer0,
+                upper: &upper,
                 entry,
             },
             &held,
         )
         .map_err(corrupt)?;
 
-        let saved = codec_sections(&file);
-        let codes = Codes::restore(compression, dim, metric, saved.model, saved.codes, used)?;
+        let model = source.read_vec(section::CODEC_MODEL)?;
+        let code_bytes = source.read_vec(section::CODES)?;
+        let codes = Codes::restore(
+            compression,
+            dim,
+            metric,
+            model.as_deref(),
+            code_bytes.as_deref(),
+            used,
+        )?;
         let mut index = HnswIndex {
             config,
             kernel: vecdex_distance::RowKernel::default(),
@@ -273,9 +317,38 @@ impl HnswIndex {
             free,
             version: IndexVersion::next(),
             codes,
+            read_only,
         };
         index.codes.reserve(used)?;
-        debug_assert!(index.metric() != Metric::Hamming);
         Ok(index)
     }
+}
+
+/// Rows per parallel job of the row check.
+const CHECK_ROWS: usize = 2048;
+
+/// Every held row finite, every row's padding zero.
+fn check_rows(values: &[f32], stride: usize, dim: usize, states: &[u8]) -> Result<()> {
+    values
+        .par_chunks(stride * CHECK_ROWS)
+        .enumerate()
+        .try_for_each(|(chunk, rows)| {
+            for (i, row) in rows.chunks_exact(stride).enumerate() {
+                let slot = chunk * CHECK_ROWS + i;
+                let Some(&state) = states.get(slot) else {
+                    return Ok(());
+                };
+                // Exponent all ones: infinity or NaN. Branch-free over the row, so it vectorises.
+                let non_finite = row[..dim].iter().fold(0u32, |acc, x| {
+                    acc | u32::from(x.to_bits() & 0x7F80_0000 == 0x7F80_0000)
+                });
+                if state != FREE && non_finite != 0 {
+                    return Err(corrupt(format!("slot {slot} holds a non-finite value")));
+                }
+                if row[dim..].iter().any(|&x| x.to_bits() != 0) {
+                    return Err(corrupt(format!("slot {slot}: row padding is not zero")));
+                }
+            }
+            Ok(())
+        })
 }
