@@ -66,6 +66,17 @@ export declare class NativeFlatIndex {
   keys(): BigUint64Array
   /** Releases the index. Idempotent; in-flight tasks finish on their own reference. */
   close(): void
+  /**
+   * Saves the index to a file atomically (temporary file, fsync, rename, folder
+   * fsync): a failed or killed save leaves the previous file intact.
+   */
+  saveSync(path: string): void
+  /** Async twin of `saveSync`: saves what every write called before it left. */
+  save(path: string): Promise<void>
+  /** The index as one file image (what `saveSync` writes), in a Buffer. */
+  toBufferSync(): Buffer
+  /** Async twin of `toBufferSync`. */
+  toBuffer(): Promise<Buffer>
   /** Adds vectors (row-major) under keys, replacing the vectors of keys already present. */
   addSync(keys: BigUint64Array, vectors: Float32Array): void
   /**
@@ -91,17 +102,6 @@ export declare class NativeFlatIndex {
   get isTrained(): boolean
   /** Sizes of the compressed form and of the full vectors kept for rescoring. */
   compressionStats(): NativeCompressionStats
-  /**
-   * Saves the index to a file atomically (temporary file, fsync, rename, folder
-   * fsync): a failed or killed save leaves the previous file intact.
-   */
-  saveSync(path: string): void
-  /** Async twin of `saveSync`: saves what every write called before it left. */
-  save(path: string): Promise<void>
-  /** The index as one file image (what `saveSync` writes), in a Buffer. */
-  toBufferSync(): Buffer
-  /** Async twin of `toBufferSync`. */
-  toBuffer(): Promise<Buffer>
   get dim(): number
   get metric(): string
   /**
@@ -157,6 +157,17 @@ export declare class NativeHnswIndex {
   keys(): BigUint64Array
   /** Releases the index. Idempotent; in-flight tasks finish on their own reference. */
   close(): void
+  /**
+   * Saves the index to a file atomically (temporary file, fsync, rename, folder
+   * fsync): a failed or killed save leaves the previous file intact.
+   */
+  saveSync(path: string): void
+  /** Async twin of `saveSync`: saves what every write called before it left. */
+  save(path: string): Promise<void>
+  /** The index as one file image (what `saveSync` writes), in a Buffer. */
+  toBufferSync(): Buffer
+  /** Async twin of `toBufferSync`. */
+  toBuffer(): Promise<Buffer>
   /** Adds vectors (row-major) under keys, replacing the vectors of keys already present. */
   addSync(keys: BigUint64Array, vectors: Float32Array): void
   /**
@@ -182,17 +193,6 @@ export declare class NativeHnswIndex {
   get isTrained(): boolean
   /** Sizes of the compressed form and of the full vectors kept for rescoring. */
   compressionStats(): NativeCompressionStats
-  /**
-   * Saves the index to a file atomically (temporary file, fsync, rename, folder
-   * fsync): a failed or killed save leaves the previous file intact.
-   */
-  saveSync(path: string): void
-  /** Async twin of `saveSync`: saves what every write called before it left. */
-  save(path: string): Promise<void>
-  /** The index as one file image (what `saveSync` writes), in a Buffer. */
-  toBufferSync(): Buffer
-  /** Async twin of `toBufferSync`. */
-  toBuffer(): Promise<Buffer>
   get dim(): number
   get metric(): string
   /**
@@ -237,6 +237,30 @@ export declare class NativeMultiVectorIndex {
   keys(): BigUint64Array
   /** Releases the index. Idempotent; in-flight tasks finish on their own reference. */
   close(): void
+  /**
+   * Saves the index to a file atomically (temporary file, fsync, rename, folder
+   * fsync): a failed or killed save leaves the previous file intact.
+   */
+  saveSync(path: string): void
+  /** Async twin of `saveSync`: saves what every write called before it left. */
+  save(path: string): Promise<void>
+  /** The index as one file image (what `saveSync` writes), in a Buffer. */
+  toBufferSync(): Buffer
+  /** Async twin of `toBufferSync`. */
+  toBuffer(): Promise<Buffer>
+  /**
+   * Loads an index saved by `save` / `saveSync`, checking the whole file first
+   * (ERR_CORRUPT_FILE, ERR_UNSUPPORTED_FORMAT, ERR_IO).
+   */
+  static loadSync(path: string): NativeMultiVectorIndex
+  /** Rebuilds an index from a `toBuffer` image, checking it whole first. */
+  static fromBufferSync(buffer: Uint8Array): NativeMultiVectorIndex
+  /** Async twin of `loadSync`: resolves with a handle for `adoptLoaded`. */
+  static loadLoaded(path: string): Promise<ExternalObject<'LoadedMultiVectorIndex'>>
+  /** Async twin of `fromBufferSync` (the buffer is copied first). */
+  static fromBufferLoaded(buffer: Uint8Array): Promise<ExternalObject<'LoadedMultiVectorIndex'>>
+  /** The index of a handle from `loadLoaded` / `fromBufferLoaded`, as an instance. */
+  static adoptLoaded(loaded: ExternalObject<Loaded<MultiVectorIndex>>): NativeMultiVectorIndex
   constructor(dim: number, metric: string, options?: NativeMultiVectorOptions | undefined | null)
   get dim(): number
   get metric(): string

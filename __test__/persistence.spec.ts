@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { FlatIndex, HnswIndex, VecdexError } from '../dist/index.js'
+import { FlatIndex, HnswIndex, MultiVectorIndex, VecdexError } from '../dist/index.js'
 import { randomMatrix } from './helpers'
 
 const dir = mkdtempSync(join(tmpdir(), 'vecdex-persistence-'))
@@ -67,6 +67,28 @@ describe('save and load', () => {
     expect(loaded.isTrained).toBe(true)
     expect((await loaded.search(queries, { k: 5 })).keys).toEqual((await index.search(queries, { k: 5 })).keys)
     expect(loaded.compressionStats().quantization).toBe('sq4')
+  })
+
+  it('a multi-vector index round-trips with its encoding and tokens', async () => {
+    using index = new MultiVectorIndex({ dimensions: 8, metric: 'dot', fde: { numRepetitions: 3, numSimhashProjections: 2, projectionDimension: 4 } })
+    const docs = Array.from({ length: 60 }, (_, i) => randomMatrix(3 + (i % 5), 8, 100 + i))
+    await index.add(Array.from({ length: 60 }, (_, i) => i), docs)
+    await index.remove([5, 6])
+    const file = join(dir, 'multi.vdx')
+    await index.save(file)
+    const query = randomMatrix(4, 8, 99)
+    const want = await index.search(query, { k: 5 })
+    for (const loaded of [await MultiVectorIndex.load(file), MultiVectorIndex.fromBufferSync(index.toBufferSync())]) {
+      using _ = loaded
+      expect(loaded.size).toBe(58)
+      expect(loaded.fde).toEqual(index.fde)
+      const got = await loaded.search(query, { k: 5 })
+      expect(got.keys).toEqual(want.keys)
+      expect(got.distances).toEqual(want.distances)
+      expect(loaded.get(7)).toEqual(index.get(7))
+    }
+    expect(await codeOf(() => MultiVectorIndex.fromBufferSync(index.toBufferSync().subarray(0, 200)))).toBe('ERR_CORRUPT_FILE')
+    expect(await codeOf(() => HnswIndex.loadSync(file))).toBe('ERR_INVALID_ARGUMENT')
   })
 
   it('a save replaces the file atomically and leaves no temporary file', async () => {
@@ -137,12 +159,12 @@ describe('committed fixtures of file format version 1', () => {
   const expected = JSON.parse(readFileSync(join(fixtures, 'expected.json'), 'utf8')) as {
     dimensions: number
     queries: number[]
-    fixtures: Record<string, { kind: 'hnsw' | 'flat'; size: number; keys: string[]; distances: number[] }>
+    fixtures: Record<string, { kind: 'hnsw' | 'flat' | 'multivector'; size: number; keys: string[]; distances: number[] }>
   }
   for (const [name, want] of Object.entries(expected.fixtures)) {
     it(`${name} loads and answers as when it was saved`, async () => {
       const file = join(fixtures, name)
-      const Index = want.kind === 'hnsw' ? HnswIndex : FlatIndex
+      const Index = { hnsw: HnswIndex, flat: FlatIndex, multivector: MultiVectorIndex }[want.kind]
       using index = await Index.load(file)
       expect(index.size).toBe(want.size)
       const hits = await index.search(Float32Array.from(expected.queries), { k: 10 })

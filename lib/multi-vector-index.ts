@@ -8,7 +8,7 @@ import { checkKey, type Key, type KeysInput, toKeyArray } from './keys'
 import { type PointCloud, type PointCloudBatch, type PointCloudsInput, queriesToCsr, toCloud, toCsr } from './point-clouds'
 import { SearchResults } from './results'
 import { checkDimensions, checkK, checkMetric, checkObject, checkSignal, describe } from './validate'
-import { isShared, keyArrayOf } from './vector-index'
+import { checkBuffer, checkPath, isShared, keyArrayOf } from './vector-index'
 
 /** Options of a {@link MultiVectorIndex}. */
 export interface MultiVectorIndexOptions extends CompressionOptions {
@@ -155,6 +155,30 @@ function filterArgs(filter: unknown): [BigUint64Array | undefined, native.Native
  * const hits = (await index.search(queryTokens, { k: 10 })).get(0)
  * ```
  */
+/** A native index made by a static loader, handed to the constructor in place of options. */
+class LoadedMultiVector {
+  constructor(readonly native: native.NativeMultiVectorIndex) {}
+}
+
+function createNative(options: MultiVectorIndexOptions): native.NativeMultiVectorIndex {
+  checkObject(options, 'options')
+  const dimensions = checkDimensions(options.dimensions)
+  const metric = checkMetric(options.metric ?? 'cosine', ['cosine', 'dot']) as 'cosine' | 'dot'
+  const settings: native.NativeMultiVectorOptions = {
+    fde: nativeFde(options.fde),
+    m: optionalInteger(options.m, 'm', 2, 256),
+    efConstruction: optionalInteger(options.efConstruction, 'efConstruction', 1, MAX_EF),
+    efSearch: optionalInteger(options.efSearch, 'efSearch', 1, MAX_EF),
+    seed: optionalInteger(options.seed, 'seed', 0, Number.MAX_SAFE_INTEGER),
+    candidates: optionalInteger(options.candidates, 'candidates', 1, MAX_EF),
+    ballCarving: optionalThreshold(options.ballCarving),
+    strategy: optionalStrategy(options.strategy),
+    fdeMetric: options.fdeMetric === undefined ? undefined : checkMetric(options.fdeMetric, ['cosine', 'dot']),
+    compression: nativeCompression(options),
+  }
+  return callNative(() => new native.NativeMultiVectorIndex(dimensions, metric, settings))
+}
+
 export class MultiVectorIndex implements Disposable {
   #native: native.NativeMultiVectorIndex | null
   readonly dimensions: number
@@ -169,24 +193,9 @@ export class MultiVectorIndex implements Disposable {
   readonly efSearch: number
 
   constructor(options: MultiVectorIndexOptions) {
-    checkObject(options, 'options')
-    const dimensions = checkDimensions(options.dimensions)
-    const metric = checkMetric(options.metric ?? 'cosine', ['cosine', 'dot']) as 'cosine' | 'dot'
-    const settings: native.NativeMultiVectorOptions = {
-      fde: nativeFde(options.fde),
-      m: optionalInteger(options.m, 'm', 2, 256),
-      efConstruction: optionalInteger(options.efConstruction, 'efConstruction', 1, MAX_EF),
-      efSearch: optionalInteger(options.efSearch, 'efSearch', 1, MAX_EF),
-      seed: optionalInteger(options.seed, 'seed', 0, Number.MAX_SAFE_INTEGER),
-      candidates: optionalInteger(options.candidates, 'candidates', 1, MAX_EF),
-      ballCarving: optionalThreshold(options.ballCarving),
-      strategy: optionalStrategy(options.strategy),
-      fdeMetric: options.fdeMetric === undefined ? undefined : checkMetric(options.fdeMetric, ['cosine', 'dot']),
-      compression: nativeCompression(options),
-    }
-    this.dimensions = dimensions
-    this.metric = metric
-    const created = callNative(() => new native.NativeMultiVectorIndex(dimensions, metric, settings))
+    const created = options instanceof LoadedMultiVector ? options.native : createNative(options)
+    this.dimensions = created.dim
+    this.metric = created.metric as 'cosine' | 'dot'
     this.#native = created
     this.fde = created.fde
     this.candidates = created.candidates
@@ -195,6 +204,61 @@ export class MultiVectorIndex implements Disposable {
     this.m = created.m
     this.efConstruction = created.efConstruction
     this.efSearch = created.efSearch
+  }
+
+  /** Loads an index saved by {@link save}, off the event loop, checking the whole file first
+   * (the FDE encoding, its RNG version, the token store and the FDE graph): ERR_CORRUPT_FILE,
+   * ERR_UNSUPPORTED_FORMAT or ERR_IO otherwise. */
+  static async load(path: string): Promise<MultiVectorIndex> {
+    const file = checkPath(path)
+    const loaded = await awaitNative(callNative(() => native.NativeMultiVectorIndex.loadLoaded(file)))
+    return MultiVectorIndex.#wrap(() => native.NativeMultiVectorIndex.adoptLoaded(loaded))
+  }
+
+  /** Blocking twin of {@link load}. */
+  static loadSync(path: string): MultiVectorIndex {
+    const file = checkPath(path)
+    return MultiVectorIndex.#wrap(() => native.NativeMultiVectorIndex.loadSync(file))
+  }
+
+  /** Rebuilds an index from a {@link toBuffer} image (copied first), off the event loop. */
+  static async fromBuffer(buffer: Uint8Array): Promise<MultiVectorIndex> {
+    const bytes = checkBuffer(buffer)
+    const loaded = await awaitNative(callNative(() => native.NativeMultiVectorIndex.fromBufferLoaded(bytes)))
+    return MultiVectorIndex.#wrap(() => native.NativeMultiVectorIndex.adoptLoaded(loaded))
+  }
+
+  /** Blocking twin of {@link fromBuffer}. */
+  static fromBufferSync(buffer: Uint8Array): MultiVectorIndex {
+    const bytes = checkBuffer(buffer)
+    return MultiVectorIndex.#wrap(() => native.NativeMultiVectorIndex.fromBufferSync(bytes))
+  }
+
+  static #wrap(make: () => native.NativeMultiVectorIndex): MultiVectorIndex {
+    return new MultiVectorIndex(new LoadedMultiVector(callNative(make)) as unknown as MultiVectorIndexOptions)
+  }
+
+  /** Saves the index to `path` atomically (temporary file, fsync, rename, folder fsync): a
+   * save that fails or is killed leaves the previous file intact. */
+  async save(path: string): Promise<void> {
+    const file = checkPath(path)
+    return awaitNative(callNative(() => this.#handle().save(file)))
+  }
+
+  /** Blocking twin of {@link save}. */
+  saveSync(path: string): void {
+    const file = checkPath(path)
+    callNative(() => this.#handle().saveSync(file))
+  }
+
+  /** The index as one file image (what {@link save} writes). */
+  async toBuffer(): Promise<Buffer> {
+    return awaitNative(callNative(() => this.#handle().toBuffer()))
+  }
+
+  /** Blocking twin of {@link toBuffer}. */
+  toBufferSync(): Buffer {
+    return callNative(() => this.#handle().toBufferSync())
   }
 
   #handle(): native.NativeMultiVectorIndex {

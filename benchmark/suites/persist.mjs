@@ -105,7 +105,7 @@ function engines(dataset, { m, efConstruction, threads }) {
       async build() {
         const index = new this.module.HierarchicalNSW(this.space, dataset.dim)
         index.initIndex({ maxElements: dataset.n, m, efConstruction, randomSeed: 100 })
-        for (let i = 0; i < dataset.n; i++) index.addPoint(base.subarray(i * dataset.dim, (i + 1) * dataset.dim), i)
+        for (let i = 0; i < dataset.n; i++) index.addPoint(Array.from(base.subarray(i * dataset.dim, (i + 1) * dataset.dim)), i)
         index.setEf(64)
         return index
       },

@@ -70,7 +70,7 @@ macro_rules! persisted {
         }
     )*};
 }
-persisted!(FlatIndex, HnswIndex);
+persisted!(FlatIndex, HnswIndex, vecdex::MultiVectorIndex);
 
 /// An index loaded on a task thread, waiting for the JS thread to wrap it in its class
 /// (`adoptLoaded`): a class instance can only be made on the JS thread.
@@ -258,9 +258,69 @@ macro_rules! keyed_index_methods {
 }
 pub(crate) use keyed_index_methods;
 
+/// Saving to a file or a buffer, over a `handle: Handle<_>` whose index is [`Persisted`].
+macro_rules! save_methods {
+    ($class:ident) => {
+        #[napi]
+        impl $class {
+            /// Saves the index to a file atomically (temporary file, fsync, rename, folder
+            /// fsync): a failed or killed save leaves the previous file intact.
+            #[napi]
+            pub fn save_sync(&self, path: String) -> napi::Result<()> {
+                let shared = self.handle.shared()?;
+                $crate::error::guarded(|| {
+                    let index = shared.index.read_recursive();
+                    $crate::handle::Persisted::save_to(&*index, std::path::Path::new(&path))
+                })
+            }
+
+            /// Async twin of `saveSync`: saves what every write called before it left.
+            #[napi(ts_return_type = "Promise<void>")]
+            pub fn save<'env>(
+                &self,
+                env: &'env napi::Env,
+                path: String,
+            ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
+                self.handle.spawn_read(
+                    env,
+                    move |index| {
+                        $crate::handle::Persisted::save_to(index, std::path::Path::new(&path))
+                    },
+                    |_, ()| Ok(()),
+                )
+            }
+
+            /// The index as one file image (what `saveSync` writes), in a Buffer.
+            #[napi]
+            pub fn to_buffer_sync(&self) -> napi::Result<napi::bindgen_prelude::Buffer> {
+                let shared = self.handle.shared()?;
+                $crate::error::guarded(|| {
+                    $crate::handle::Persisted::image(&*shared.index.read_recursive())
+                })
+                .map(napi::bindgen_prelude::Buffer::from)
+            }
+
+            /// Async twin of `toBufferSync`.
+            #[napi(ts_return_type = "Promise<Buffer>")]
+            pub fn to_buffer<'env>(
+                &self,
+                env: &'env napi::Env,
+            ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
+                self.handle.spawn_read(
+                    env,
+                    |index| $crate::handle::Persisted::image(index),
+                    |_, bytes| Ok(napi::bindgen_prelude::Buffer::from(bytes)),
+                )
+            }
+        }
+    };
+}
+pub(crate) use save_methods;
+
 macro_rules! common_index_methods {
     ($class:ident, add: $add:path, remove: $remove:path) => {
         $crate::handle::keyed_index_methods!($class);
+        $crate::handle::save_methods!($class);
 
         #[napi]
         impl $class {
@@ -358,56 +418,6 @@ macro_rules! common_index_methods {
                 $crate::error::guarded(|| {
                     Ok(shared.index.read_recursive().compression_figures().into())
                 })
-            }
-
-            /// Saves the index to a file atomically (temporary file, fsync, rename, folder
-            /// fsync): a failed or killed save leaves the previous file intact.
-            #[napi]
-            pub fn save_sync(&self, path: String) -> napi::Result<()> {
-                let shared = self.handle.shared()?;
-                $crate::error::guarded(|| {
-                    let index = shared.index.read_recursive();
-                    $crate::handle::Persisted::save_to(&*index, std::path::Path::new(&path))
-                })
-            }
-
-            /// Async twin of `saveSync`: saves what every write called before it left.
-            #[napi(ts_return_type = "Promise<void>")]
-            pub fn save<'env>(
-                &self,
-                env: &'env napi::Env,
-                path: String,
-            ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
-                self.handle.spawn_read(
-                    env,
-                    move |index| {
-                        $crate::handle::Persisted::save_to(index, std::path::Path::new(&path))
-                    },
-                    |_, ()| Ok(()),
-                )
-            }
-
-            /// The index as one file image (what `saveSync` writes), in a Buffer.
-            #[napi]
-            pub fn to_buffer_sync(&self) -> napi::Result<napi::bindgen_prelude::Buffer> {
-                let shared = self.handle.shared()?;
-                $crate::error::guarded(|| {
-                    $crate::handle::Persisted::image(&*shared.index.read_recursive())
-                })
-                .map(napi::bindgen_prelude::Buffer::from)
-            }
-
-            /// Async twin of `toBufferSync`.
-            #[napi(ts_return_type = "Promise<Buffer>")]
-            pub fn to_buffer<'env>(
-                &self,
-                env: &'env napi::Env,
-            ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
-                self.handle.spawn_read(
-                    env,
-                    |index| $crate::handle::Persisted::image(index),
-                    |_, bytes| Ok(napi::bindgen_prelude::Buffer::from(bytes)),
-                )
             }
 
             #[napi(getter)]

@@ -23,8 +23,8 @@ use crate::compression::{compression, NativeCompressionOptions};
 use crate::convert;
 use crate::error::{guarded, invalid};
 use crate::handle::{
-    keyed_index_methods, to_js_results, Handle, IndexFigures, KeyedReads, NativeKeyFilter,
-    NativeSearchResults, Shared,
+    keyed_index_methods, loader_methods, save_methods, to_js_results, Handle, IndexFigures,
+    KeyedReads, NativeKeyFilter, NativeSearchResults, Shared,
 };
 
 type MultiShared = Shared<MultiVectorIndex>;
@@ -344,6 +344,12 @@ pub struct NativeMultiVectorIndex {
 }
 
 keyed_index_methods!(NativeMultiVectorIndex);
+save_methods!(NativeMultiVectorIndex);
+loader_methods!(
+    NativeMultiVectorIndex,
+    MultiVectorIndex,
+    "Promise<ExternalObject<'LoadedMultiVectorIndex'>>"
+);
 
 #[napi]
 impl NativeMultiVectorIndex {
@@ -400,9 +406,13 @@ impl NativeMultiVectorIndex {
             config.compression = compression(c, fde.output_dimension())?;
         }
         let index = guarded(|| MultiVectorIndex::new(config.clone()))?;
+        Self::wrap(&env, index)
+    }
+
+    fn wrap(env: &Env, index: MultiVectorIndex) -> napi::Result<Self> {
         let config = index.config().clone();
         Ok(NativeMultiVectorIndex {
-            handle: Handle::new(&env, index)?,
+            handle: Handle::new(env, index)?,
             config,
         })
     }

@@ -248,6 +248,43 @@ impl TokenStore {
         self.tokens_of(document).to_vec()
     }
 
+    /// Every token value, row-major (`tokens() × dim`), and the document starts (`len() + 1`
+    /// token numbers): the saved form of the store.
+    pub fn parts(&self) -> (&[f32], &[u32]) {
+        (&self.values, &self.starts)
+    }
+
+    /// A store rebuilt from [`parts`](Self::parts), after checking them: starts begin at 0,
+    /// never decrease, every document has at least one token, and the last start is the token
+    /// count; every value is finite.
+    pub fn from_parts(dim: usize, values: Vec<f32>, starts: Vec<u32>) -> Result<Self, String> {
+        if dim == 0 || !values.len().is_multiple_of(dim) {
+            return Err(format!(
+                "{} token values are not whole {dim}-value tokens",
+                values.len()
+            ));
+        }
+        let tokens = values.len() / dim;
+        if starts.first() != Some(&0) || starts.last().map(|&s| s as usize) != Some(tokens) {
+            return Err(format!(
+                "document starts must run from 0 to the {tokens} tokens stored"
+            ));
+        }
+        if let Some(d) = starts.windows(2).position(|w| w[1] <= w[0]) {
+            return Err(format!(
+                "document {d} has no tokens or a negative token count"
+            ));
+        }
+        if let Some(i) = values.iter().position(|x| !x.is_finite()) {
+            return Err(format!("token {} holds a non-finite value", i / dim));
+        }
+        Ok(TokenStore {
+            dim,
+            values,
+            starts,
+        })
+    }
+
     /// A store of the documents `keep` (in that order), numbered 0…; for compaction.
     pub fn select(&self, keep: &[u32]) -> TokenStore {
         let mut out = TokenStore::new(self.dim);

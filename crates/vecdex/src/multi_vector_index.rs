@@ -9,6 +9,8 @@
 //!
 //! Distances follow vecdex's convention (lower is closer): a hit's distance is `−Chamfer`.
 
+mod persist;
+
 use std::collections::{HashMap, HashSet};
 
 use rayon::prelude::*;

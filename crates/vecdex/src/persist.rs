@@ -35,6 +35,12 @@ pub(crate) mod section {
     pub const CODEC_MODEL: u32 = 7;
     /// Compressed codes, `code_size` bytes per slot.
     pub const CODES: u32 = 8;
+    /// A multi-vector index's FDE graph: a whole nested HNSW file.
+    pub const FDE_INDEX: u32 = 9;
+    /// Multi-vector token values.
+    pub const TOKENS: u32 = 10;
+    /// Multi-vector document starts in the token values.
+    pub const TOKEN_STARTS: u32 = 11;
 }
 
 /// Metric code in files: 0 cosine, 1 dot, 2 l2sq, 3 hamming.

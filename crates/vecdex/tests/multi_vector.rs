@@ -122,3 +122,35 @@ fn a_failed_or_aborted_add_changes_nothing() {
     assert_eq!(index.get(3).expect("kept"), document(&tokens, &offsets, 3));
     assert!(!index.contains(100));
 }
+
+#[test]
+fn saved_indexes_load_with_the_same_answers_and_damage_is_an_error() {
+    let stop = StopFlag::never();
+    let (tokens, offsets) = documents(300, 5);
+    let keys: Vec<u64> = (0..300).map(|k| k * 13 + 1).collect();
+    let mut index = index();
+    index.add(&keys, &tokens, &offsets, &stop).expect("add");
+    index.remove(&keys[..40]).expect("remove");
+    let bytes = index.to_bytes().expect("save");
+    let loaded = MultiVectorIndex::from_bytes(&bytes).expect("load");
+    assert_eq!(loaded.len(), 260);
+    assert_eq!(loaded.to_bytes().expect("save again"), bytes);
+    let (queries, query_offsets) = documents(10, 6);
+    let params = MultiVectorSearch::new(10);
+    let search = |i: &MultiVectorIndex| {
+        i.search(&queries, &query_offsets, params, None, &stop)
+            .expect("search")
+    };
+    assert_eq!(search(&index), search(&loaded));
+    assert_eq!(loaded.get(keys[100]), index.get(keys[100]));
+    let mut rng = StdRng::seed_from_u64(9);
+    for _ in 0..3000 {
+        let mut bad = bytes.clone();
+        let at = rng.gen_range(0..bad.len());
+        bad[at] ^= 1 << rng.gen_range(0..8);
+        assert!(MultiVectorIndex::from_bytes(&bad).is_err());
+    }
+    for len in (0..bytes.len()).step_by(97) {
+        assert!(MultiVectorIndex::from_bytes(&bytes[..len]).is_err());
+    }
+}
