@@ -15,7 +15,7 @@ use vecdex::{FlatConfig, FlatIndex, StopFlag};
 use crate::abort::NativeAbortHandle;
 use crate::compression::{compression, rescore_params, NativeCompressionOptions};
 use crate::convert;
-use crate::error::{guarded, to_napi};
+use crate::error::guarded;
 use crate::handle::{
     common_index_methods, loader_methods, search_weak_into, Handle, NativeKeyFilter, Shared,
     StoredVectors,
@@ -180,16 +180,16 @@ impl NativeFlatIndex {
         iterations: u32,
     ) -> napi::Result<f64> {
         let shared = self.handle.shared()?;
-        let index = shared.index.read_recursive();
         let query = query.to_vec();
-        let start = std::time::Instant::now();
-        for _ in 0..iterations.max(1) {
-            let results = index
-                .search(&query, k as usize, None, &StopFlag::never())
-                .map_err(to_napi)?;
-            std::hint::black_box(results);
-        }
-        Ok(start.elapsed().as_nanos() as f64 / f64::from(iterations.max(1)))
+        guarded(|| {
+            let index = shared.index.read_recursive();
+            let start = std::time::Instant::now();
+            for _ in 0..iterations.max(1) {
+                let results = index.search(&query, k as usize, None, &StopFlag::never())?;
+                std::hint::black_box(results);
+            }
+            Ok(start.elapsed().as_nanos() as f64 / f64::from(iterations.max(1)))
+        })
     }
 }
 

@@ -21,7 +21,7 @@ pub use dispatch::{
     capabilities, distance, hamming, simd_level, Capabilities, KernelError, SimdLevel,
     SpatialElement,
 };
-pub use memory::advise_huge_pages;
+pub use memory::{advise_huge_pages, advise_huge_pages_range};
 pub use metric::{ElementType, Metric, UnknownMetric};
 pub use panel::{Expansion, PanelMatrix, QueryRows, TileSink, TileTransform, LANES};
 pub use rows::{

@@ -31,6 +31,10 @@ impl ProjectionType {
 pub const MAX_FDE_DIMENSION: usize = 1 << 24;
 /// Largest token dimension accepted (as the indexes).
 pub const MAX_TOKEN_DIMENSION: usize = 65_536;
+/// Most random values an encoder may draw (SimHash Gaussians and sketch entries over all
+/// repetitions, about 4 bytes each): a bound on an encoder's memory, so no configuration (or
+/// crafted index file) can make one allocate gigabytes.
+pub const MAX_RANDOM_VALUES: usize = 1 << 27;
 /// Largest number of SimHash projections (as the reference).
 pub const MAX_SIMHASH_PROJECTIONS: u32 = 30;
 
@@ -166,6 +170,14 @@ impl FdeConfig {
                         * (self.block_dimension() as u128)
                 ));
             }
+        }
+        let random = (self.num_repetitions as u128)
+            * (self.dimension as u128)
+            * (u128::from(self.num_simhash_projections) + 1);
+        if random > MAX_RANDOM_VALUES as u128 {
+            return bad(format!(
+                "numRepetitions × dimension × (numSimhashProjections + 1) = {random} random values exceed {MAX_RANDOM_VALUES}: the encoder would not fit in reasonable memory"
+            ));
         }
         if let Some(out) = self.final_projection_dimension {
             if out == 0 || out > MAX_FDE_DIMENSION {

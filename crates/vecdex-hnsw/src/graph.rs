@@ -13,6 +13,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
+use rayon::prelude::*;
 
 use crate::config::HnswParams;
 use crate::search::SearchContext;
@@ -87,7 +88,9 @@ pub struct Graph {
     layer0: Layer0,
     /// Number of layer-0 lists holding each node, kept by every write: a node whose only
     /// in-link would be dropped keeps it (see `build`), so no node becomes unreachable.
-    in_degree: Vec<AtomicU32>,
+    /// Counted from the links on first use after a load (a searched-only index never needs
+    /// it), kept by every write from then on.
+    in_degree: std::sync::OnceLock<Vec<AtomicU32>>,
     upper: Vec<Box<[AtomicU32]>>,
     /// Words in all of `upper` (kept so that `memory_bytes` is O(1)).
     upper_words: usize,
@@ -107,7 +110,7 @@ impl Graph {
             capacity: 0,
             levels: Vec::new(),
             layer0: Layer0::Owned(Vec::new()),
-            in_degree: Vec::new(),
+            in_degree: std::sync::OnceLock::from(Vec::new()),
             upper: Vec::new(),
             upper_words: 0,
             locks: Vec::new(),
@@ -147,21 +150,17 @@ impl Graph {
     /// Levels and locks for slots `0 .. used` of an empty graph, without link storage (see
     /// `fill_links`).
     pub(crate) fn reserve_levels(&mut self, used: usize) {
-        self.levels = (0..used as u32).map(|s| self.params.level_of(s)).collect();
+        let params = self.params;
+        self.levels = (0..used as u32)
+            .into_par_iter()
+            .map(|s| params.level_of(s))
+            .collect();
         self.locks.resize_with(used, || Mutex::new(()));
     }
 
     /// Installs checked saved links (see `persist.rs`) for the slots `reserve_levels` made.
     pub(crate) fn fill_links(&mut self, used: usize, layer0: Layer0, upper: &[u32]) {
-        let stride = self.layer0_stride();
-        let mut in_degree = vec![0u32; used];
-        for list in layer0.words().chunks_exact(stride) {
-            let count = list[0].load(Ordering::Relaxed) as usize;
-            for id in &list[1..=count] {
-                in_degree[id.load(Ordering::Relaxed) as usize] += 1;
-            }
-        }
-        self.in_degree = crate::persist::into_atomic(in_degree);
+        self.in_degree = std::sync::OnceLock::new();
         self.layer0 = layer0;
         let upper_stride = 1 + self.params.m;
         let mut at = 0;
@@ -192,7 +191,10 @@ impl Graph {
         vecdex_distance::advise_huge_pages(layer0);
         layer0.resize_with(capacity * stride, || AtomicU32::new(0));
         self.locks.resize_with(capacity, || Mutex::new(()));
-        self.in_degree.resize_with(capacity, || AtomicU32::new(0));
+        let in_degree = self.in_degrees().len();
+        if let Some(counts) = self.in_degree.get_mut() {
+            counts.resize_with(capacity.max(in_degree), || AtomicU32::new(0));
+        }
         let upper_stride = 1 + self.params.m;
         for slot in self.capacity..capacity {
             let level = self.params.level_of(slot as u32);
@@ -264,18 +266,20 @@ impl Graph {
 
     /// Replaces `node`'s list on `layer`. The caller holds `node`'s lock.
     pub(crate) fn write_list(&self, node: u32, layer: usize, ids: &[u32]) {
+        // Counts first: they may still have to be made from the lists as they are now.
+        let in_degree = (layer == 0).then(|| self.in_degrees());
         let list = self.list(node, layer);
-        if layer == 0 {
+        if let Some(counts) = in_degree {
             let old = (list[0].load(Ordering::Acquire) as usize).min(list.len() - 1);
             for id in &list[1..=old] {
-                self.in_degree[id.load(Ordering::Acquire) as usize].fetch_sub(1, Ordering::Relaxed);
+                counts[id.load(Ordering::Acquire) as usize].fetch_sub(1, Ordering::Relaxed);
             }
         }
         let count = ids.len().min(list.len() - 1);
         for (slot, id) in list[1..=count].iter().zip(ids) {
             slot.store(*id, Ordering::Release);
-            if layer == 0 {
-                self.in_degree[*id as usize].fetch_add(1, Ordering::Relaxed);
+            if let Some(counts) = in_degree {
+                counts[*id as usize].fetch_add(1, Ordering::Relaxed);
             }
         }
         list[0].store(count as u32, Ordering::Release);
@@ -283,6 +287,7 @@ impl Graph {
 
     /// Appends one id if there is room; false when the list is full. The caller holds the lock.
     pub(crate) fn push_link(&self, node: u32, layer: usize, id: u32) -> bool {
+        let in_degree = (layer == 0).then(|| self.in_degrees());
         let list = self.list(node, layer);
         let count = list[0].load(Ordering::Acquire) as usize;
         if count + 1 >= list.len() {
@@ -290,16 +295,35 @@ impl Graph {
         }
         list[count + 1].store(id, Ordering::Release);
         list[0].store(count as u32 + 1, Ordering::Release);
-        if layer == 0 {
-            self.in_degree[id as usize].fetch_add(1, Ordering::Relaxed);
+        if let Some(counts) = in_degree {
+            counts[id as usize].fetch_add(1, Ordering::Relaxed);
         }
         true
+    }
+
+    /// Layer-0 in-links per slot, counted from the lists the first time a write needs them
+    /// (after a load). Every write that changes a layer-0 list asks for these counts before
+    /// changing it, so the count runs while no list changes (others wait for it).
+    fn in_degrees(&self) -> &[AtomicU32] {
+        self.in_degree.get_or_init(|| {
+            let stride = self.layer0_stride();
+            let mut counts = vec![0u32; self.capacity];
+            for list in self.layer0.words().chunks_exact(stride) {
+                let count = (list[0].load(Ordering::Acquire) as usize).min(stride - 1);
+                for id in &list[1..=count] {
+                    if let Some(c) = counts.get_mut(id.load(Ordering::Acquire) as usize) {
+                        *c += 1;
+                    }
+                }
+            }
+            crate::persist::into_atomic(counts)
+        })
     }
 
     /// Links on layer 0 that lead to `node` (a snapshot; other threads may change it).
     #[inline]
     pub fn in_degree(&self, node: u32) -> u32 {
-        self.in_degree[node as usize].load(Ordering::Relaxed)
+        self.in_degrees()[node as usize].load(Ordering::Relaxed)
     }
 
     #[inline]
@@ -342,7 +366,7 @@ impl Graph {
             + upper
             + self.upper.capacity() * std::mem::size_of::<Box<[AtomicU32]>>()
             + self.levels.capacity()
-            + self.in_degree.capacity() * 4
+            + self.in_degree.get().map_or(0, Vec::capacity) * 4
             + self.locks.capacity() * std::mem::size_of::<Mutex<()>>()
             + contexts
     }

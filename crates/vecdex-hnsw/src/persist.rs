@@ -128,7 +128,7 @@ impl Graph {
                 if !held(id) {
                     return Err(format!("node {node} links to free node {id}"));
                 }
-                if levels.level(id) < layer {
+                if layer > 0 && levels.level(id) < layer {
                     return Err(format!(
                         "node {node} links to {id} on layer {layer}, above that node's level"
                     ));

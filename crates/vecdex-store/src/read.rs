@@ -7,10 +7,12 @@
 //! checking its CRC as it goes.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::Path;
 
-use crate::crc::{crc32c, Crc32c};
+use rayon::prelude::*;
+
+use crate::crc::{combine, crc32c};
 use crate::error::StoreError;
 use crate::format::{
     aligned, IndexKind, ALIGN, FIXED_HEADER, FORMAT_VERSION, MAGIC, MAX_CONFIG, MAX_SECTIONS,
@@ -246,8 +248,32 @@ pub fn parse(bytes: &[u8]) -> Result<StoredFile<'_>, StoreError> {
     })
 }
 
-/// Bytes read between two checksum updates: the chunk is checked while still in cache.
-const READ_CHUNK: usize = 4 << 20;
+/// Bytes per read of a large section: one job of the parallel read, checksummed while still in
+/// cache.
+const READ_CHUNK: usize = 1 << 20;
+
+/// Fills `out` from `file` at `offset`, without moving a shared file position (so chunks can
+/// be read from several threads at once).
+#[cfg(unix)]
+fn read_exact_at(file: &File, out: &mut [u8], offset: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.read_exact_at(out, offset)
+}
+
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut out: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !out.is_empty() {
+        match file.seek_read(out, offset)? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                out = &mut out[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
+}
 
 /// A file being read section by section (see the module docs).
 #[derive(Debug)]
@@ -281,7 +307,7 @@ impl FileReader {
         head.resize(header_len, 0);
         file.read_exact(&mut head[FIXED_HEADER..]).map_err(io)?;
         let layout = parse_layout(&head, file_len)?;
-        let mut reader = FileReader {
+        let reader = FileReader {
             file,
             layout,
             path: shown,
@@ -301,14 +327,14 @@ impl FileReader {
         &self.layout
     }
 
-    fn read_at(&mut self, offset: usize, out: &mut [u8]) -> Result<(), StoreError> {
-        let path = &self.path;
-        let io = |e: std::io::Error| StoreError::Io(format!("cannot read {path}: {e}"));
-        self.file.seek(SeekFrom::Start(offset as u64)).map_err(io)?;
-        self.file.read_exact(out).map_err(io)
+    fn read_at(&self, offset: usize, out: &mut [u8]) -> Result<(), StoreError> {
+        read_exact_at(&self.file, out, offset as u64)
+            .map_err(|e| StoreError::Io(format!("cannot read {}: {e}", self.path)))
     }
 
     /// Reads section `id` into `out`, which must be exactly its length, and checks its CRC.
+    /// Large sections are read in chunks on the Rayon pool the caller runs in (both the
+    /// kernel's copy and the checksum then use every core); the chunks' CRCs are combined.
     pub fn read_into(&mut self, id: u32, out: &mut [u8]) -> Result<(), StoreError> {
         let entry = *self
             .layout
@@ -321,14 +347,19 @@ impl FileReader {
                 out.len()
             ));
         }
-        let mut crc = Crc32c::new();
-        let mut at = entry.offset;
-        for chunk in out.chunks_mut(READ_CHUNK) {
-            self.read_at(at, chunk)?;
-            crc.update(chunk);
-            at += chunk.len();
-        }
-        if crc.finish() != entry.crc {
+        let this = &*self;
+        let crcs: Vec<(u32, usize)> = out
+            .par_chunks_mut(READ_CHUNK)
+            .enumerate()
+            .map(|(i, chunk)| {
+                this.read_at(entry.offset + i * READ_CHUNK, chunk)?;
+                Ok((crc32c(chunk), chunk.len()))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let crc = crcs
+            .iter()
+            .fold(crc32c(&[]), |crc, &(next, len)| combine(crc, next, len));
+        if crc != entry.crc {
             return corrupt(format!("section {id}: checksum mismatch"));
         }
         Ok(())

@@ -6,7 +6,7 @@
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use vecdex_store::{
     crc32c, crc32c_combine, crc32c_portable, encode, parse, save_atomic, save_file, FileHeader,
-    IndexKind, StoreError,
+    FileReader, IndexKind, StoreError,
 };
 
 fn sample() -> Vec<u8> {
@@ -191,5 +191,41 @@ fn streamed_save_writes_the_encoded_image() {
         std::fs::read(&path).unwrap(),
         encode(&header, &sections).unwrap()
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn large_sections_read_in_parallel_chunks_are_checked() {
+    let mut rng = StdRng::seed_from_u64(8);
+    let big: Vec<u8> = (0..(3 << 20) + 12345).map(|_| rng.gen()).collect();
+    let small = [1u8, 2, 3];
+    let header = FileHeader {
+        kind: IndexKind::Hnsw,
+        metric: 2,
+        dimensions: 4,
+        count: 1,
+        config: vec![7; 5],
+    };
+    let image = encode(&header, &[(3, &small), (5, &big)]).unwrap();
+    let dir = std::env::temp_dir().join(format!("vecdex-store-chunks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("big.vdx");
+    std::fs::write(&path, &image).unwrap();
+    let mut reader = FileReader::open(&path).unwrap();
+    let mut out = vec![0u8; big.len()];
+    reader.read_into(5, &mut out).unwrap();
+    assert_eq!(out, big);
+    assert!(reader.read_into(5, &mut out[1..]).is_err());
+    assert_eq!(reader.read_vec(3).unwrap().unwrap(), small);
+    // A flip deep inside the third chunk of the big section.
+    let mut bad = image.clone();
+    let at = image.len() - 20_000;
+    bad[at] ^= 1;
+    std::fs::write(&path, &bad).unwrap();
+    let mut reader = FileReader::open(&path).unwrap();
+    assert!(matches!(
+        reader.read_into(5, &mut out),
+        Err(StoreError::Corrupt(_))
+    ));
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -153,4 +153,17 @@ fn saved_indexes_load_with_the_same_answers_and_damage_is_an_error() {
     for len in (0..bytes.len()).step_by(97) {
         assert!(MultiVectorIndex::from_bytes(&bytes[..len]).is_err());
     }
+    // A crafted configuration (valid checksums) asking for a huge encoder is refused before
+    // the encoder draws anything.
+    let file = vecdex_store::parse(&bytes).expect("parse");
+    let mut header = file.header.clone();
+    header.config[8..16].copy_from_slice(&16_384u64.to_le_bytes());
+    let sections: Vec<(u32, &[u8])> = file.sections.iter().map(|s| (s.id, s.bytes)).collect();
+    let crafted = vecdex_store::encode(&header, &sections).expect("encode");
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        MultiVectorIndex::from_bytes(&crafted),
+        Err(vecdex::Error::CorruptFile(_))
+    ));
+    assert!(started.elapsed().as_secs_f64() < 0.5);
 }

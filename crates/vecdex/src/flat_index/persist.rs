@@ -79,7 +79,8 @@ impl FlatIndex {
 
     /// Loads an index saved by [`save`](Self::save), checking it whole first.
     pub fn load(path: &Path) -> Result<Self> {
-        Self::from_source(&mut file_source(path, IndexKind::Flat)?)
+        // On vecdex's pool: large sections are read in parallel chunks.
+        crate::threads::run(|| Self::from_source(&mut file_source(path, IndexKind::Flat)?))
     }
 
     /// Rebuilds an index from a file image after checking it whole (see `HnswIndex::from_bytes`).

@@ -150,7 +150,8 @@ impl HnswIndex {
     /// Loads an index saved by [`save`](Self::save), reading each section straight into the
     /// index's own memory and checking it before use (see [`from_bytes`](Self::from_bytes)).
     pub fn load(path: &Path) -> Result<Self> {
-        Self::from_source(&mut file_source(path, IndexKind::Hnsw)?)
+        // On vecdex's pool: large sections are read in parallel chunks.
+        crate::threads::run(|| Self::from_source(&mut file_source(path, IndexKind::Hnsw)?))
     }
 
     /// A read-only view of an index file: the file is memory-mapped and searched in place
@@ -168,7 +169,7 @@ impl HnswIndex {
         Self::from_source(&mut memory_source(bytes, IndexKind::Hnsw)?)
     }
 
-    fn from_source(source: &mut impl SectionSource) -> Result<Self> {
+    fn from_source(source: &mut (impl SectionSource + Send)) -> Result<Self> {
         let header = source.header().clone();
         let metric = metric_from_code(header.metric)?;
         let dim = header.dimensions as usize;
@@ -227,47 +228,24 @@ impl HnswIndex {
             .ok_or_else(|| corrupt("layer 0 size overflows"))?;
 
         let keys: Vec<u64> = source.required_values(section::KEYS, used, "keys")?;
-        let mut slots = HashMap::with_capacity(live_count);
-        let mut live = vec![0u64; used.div_ceil(64)];
-        let (mut tombstones, mut free) = (Vec::new(), Vec::new());
-        for (slot, &state) in states.iter().enumerate() {
-            match state {
-                LIVE => {
-                    if slots.insert(keys[slot], slot as u32).is_some() {
-                        return Err(corrupt(format!("key {} is live twice", keys[slot])));
-                    }
-                    live[slot / 64] |= 1 << (slot % 64);
-                }
-                REMOVED => tombstones.push(slot as u32),
-                _ => free.push(slot as u32),
-            }
-        }
-        // Later inserts take free slots from the end: lowest slots first.
-        free.reverse();
-
         let stride = padded_len(dim);
         let values = used
             .checked_mul(stride)
             .ok_or_else(|| corrupt("vector storage size overflows"))?;
-        let mapped_rows = source.mapped(section::VECTORS);
-        let read_only = mapped_rows.is_some();
-        let rows = match mapped_rows {
-            Some(range) => {
-                expect_len(range.bytes(), values, 4, "vectors")?;
-                AlignedRows::shared(range)
-            }
-            None => {
-                let mut rows = AlignedRows::zeroed(values)?;
-                source.required_into(
-                    section::VECTORS,
-                    as_bytes_mut(&mut rows.values_mut()[..values]),
-                    "vectors",
-                )?;
-                from_le_in_place(rows.values_mut());
-                rows
-            }
-        };
-        check_rows(&rows.values()[..values], stride, dim, &states)?;
+        // The key map is built on one core while the vectors are read and checked on the other.
+        let (slot_sets, rows) = crate::threads::run(|| {
+            Ok(rayon::join(
+                || SlotSets::new(&keys, &states, live_count),
+                || read_rows(&mut *source, values, stride, dim, &states),
+            ))
+        })?;
+        let SlotSets {
+            slots,
+            live,
+            tombstones,
+            free,
+        } = slot_sets?;
+        let (rows, read_only) = rows?;
 
         let layer0 = match source.mapped(section::LAYER0) {
             Some(range) => {
@@ -322,6 +300,71 @@ impl HnswIndex {
         index.codes.reserve(used)?;
         Ok(index)
     }
+}
+
+/// The key map and slot lists of a loaded index.
+struct SlotSets {
+    slots: HashMap<u64, u32>,
+    live: Vec<u64>,
+    tombstones: Vec<u32>,
+    free: Vec<u32>,
+}
+
+impl SlotSets {
+    fn new(keys: &[u64], states: &[u8], live_count: usize) -> Result<Self> {
+        let mut slots = HashMap::with_capacity(live_count);
+        let mut live = vec![0u64; states.len().div_ceil(64)];
+        let (mut tombstones, mut free) = (Vec::new(), Vec::new());
+        for (slot, &state) in states.iter().enumerate() {
+            match state {
+                LIVE => {
+                    if slots.insert(keys[slot], slot as u32).is_some() {
+                        return Err(corrupt(format!("key {} is live twice", keys[slot])));
+                    }
+                    live[slot / 64] |= 1 << (slot % 64);
+                }
+                REMOVED => tombstones.push(slot as u32),
+                _ => free.push(slot as u32),
+            }
+        }
+        // Later inserts take free slots from the end: lowest slots first.
+        free.reverse();
+        Ok(SlotSets {
+            slots,
+            live,
+            tombstones,
+            free,
+        })
+    }
+}
+
+/// The vectors: read into owned storage, or in place from a mapping (then the index is a
+/// read-only view); checked either way. Returns the rows and whether they are mapped.
+fn read_rows(
+    source: &mut impl SectionSource,
+    values: usize,
+    stride: usize,
+    dim: usize,
+    states: &[u8],
+) -> Result<(AlignedRows, bool)> {
+    let (rows, mapped) = match source.mapped(section::VECTORS) {
+        Some(range) => {
+            expect_len(range.bytes(), values, 4, "vectors")?;
+            (AlignedRows::shared(range), true)
+        }
+        None => {
+            let mut rows = AlignedRows::zeroed(values)?;
+            source.required_into(
+                section::VECTORS,
+                as_bytes_mut(&mut rows.values_mut()[..values]),
+                "vectors",
+            )?;
+            from_le_in_place(rows.values_mut());
+            (rows, false)
+        }
+    };
+    check_rows(&rows.values()[..values], stride, dim, states)?;
+    Ok((rows, mapped))
 }
 
 /// Rows per parallel job of the row check.

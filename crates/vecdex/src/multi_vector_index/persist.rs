@@ -108,7 +108,8 @@ impl MultiVectorIndex {
 
     /// Loads an index saved by [`save`](Self::save), checking it whole first.
     pub fn load(path: &Path) -> Result<Self> {
-        Self::from_source(&mut file_source(path, IndexKind::MultiVector)?)
+        // On vecdex's pool: large sections are read in parallel chunks.
+        crate::threads::run(|| Self::from_source(&mut file_source(path, IndexKind::MultiVector)?))
     }
 
     /// Rebuilds an index from a file image after checking it whole: the nested FDE index as an
@@ -167,17 +168,19 @@ impl MultiVectorIndex {
             1 => Some(tau),
             _ => return Err(corrupt("ball carving settings")),
         };
-        let encoder = FdeEncoder::new(fde).map_err(|e| corrupt(fde_error(e).to_string()))?;
-
+        fde.validate()
+            .map_err(|e| corrupt(fde_error(e).to_string()))?;
+        // The FDE graph (whose size the file bounds) must match the encoding before the encoder
+        // draws its random matrices, so a crafted configuration cannot make it allocate much.
         let nested = source.required_vec(section::FDE_INDEX, "FDE index")?;
         let fdes = HnswIndex::from_bytes(&nested).map_err(|e| match e {
             Error::CorruptFile(m) => corrupt(format!("FDE index: {m}")),
             other => other,
         })?;
-        if fdes.dim() != encoder.output_dimension() || fdes.metric() != vecdex_distance::Metric::Dot
-        {
+        if fdes.dim() != fde.output_dimension() || fdes.metric() != vecdex_distance::Metric::Dot {
             return Err(corrupt("the FDE index does not match the encoding"));
         }
+        let encoder = FdeEncoder::new(fde).map_err(|e| corrupt(fde_error(e).to_string()))?;
         let config = MultiVectorConfig {
             fde,
             metric,
