@@ -275,6 +275,28 @@ fn read_exact_at(file: &File, mut out: &mut [u8], mut offset: u64) -> std::io::R
     Ok(())
 }
 
+/// A raw destination pointer handed to the parallel chunk reads (each writes its own range).
+#[cfg(unix)]
+#[derive(Clone, Copy)]
+struct SendPtr(*mut u8);
+
+// SAFETY: the chunks written through it are disjoint, and the caller of `read_into_uninit`
+// keeps the memory alive and unaliased for the whole call.
+#[cfg(unix)]
+unsafe impl Send for SendPtr {}
+#[cfg(unix)]
+unsafe impl Sync for SendPtr {}
+
+#[cfg(unix)]
+impl SendPtr {
+    /// # Safety
+    /// `offset` must stay inside the destination range.
+    unsafe fn add(self, offset: usize) -> *mut u8 {
+        // SAFETY: forwarded to the caller.
+        unsafe { self.0.add(offset) }
+    }
+}
+
 /// A file being read section by section (see the module docs).
 #[derive(Debug)]
 pub struct FileReader {
@@ -361,6 +383,100 @@ impl FileReader {
             .fold(crc32c(&[]), |crc, &(next, len)| combine(crc, next, len));
         if crc != entry.crc {
             return corrupt(format!("section {id}: checksum mismatch"));
+        }
+        Ok(())
+    }
+
+    /// [`read_into`](Self::read_into) for `len` bytes at `out` that need not be initialised
+    /// (a fresh allocation: no zeroing pass before the read). On success all `len` bytes are
+    /// written; on error their contents are unspecified.
+    ///
+    /// # Safety
+    /// `out` must be valid for writes of `len` bytes, and nothing may read or write them during
+    /// the call.
+    pub unsafe fn read_into_uninit(
+        &mut self,
+        id: u32,
+        out: *mut u8,
+        len: usize,
+    ) -> Result<(), StoreError> {
+        #[cfg(unix)]
+        {
+            let entry = *self
+                .layout
+                .entry(id)
+                .ok_or_else(|| StoreError::Corrupt(format!("section {id} is missing")))?;
+            if len != entry.len {
+                return corrupt(format!(
+                    "section {id} has {} bytes, not the {len} expected",
+                    entry.len
+                ));
+            }
+            let base = SendPtr(out);
+            let this = &*self;
+            let chunks = len.div_ceil(READ_CHUNK);
+            let crcs: Vec<(u32, usize)> = (0..chunks)
+                .into_par_iter()
+                .map(|i| {
+                    let start = i * READ_CHUNK;
+                    let size = READ_CHUNK.min(len - start);
+                    // SAFETY: chunks are disjoint ranges inside the caller's `len` bytes.
+                    let chunk = unsafe { base.add(start) };
+                    this.pread_raw(entry.offset + start, chunk, size)?;
+                    // SAFETY: `pread_raw` wrote all `size` bytes, so they are initialised.
+                    let bytes = unsafe { std::slice::from_raw_parts(chunk, size) };
+                    Ok((crc32c(bytes), size))
+                })
+                .collect::<Result<_, StoreError>>()?;
+            let crc = crcs
+                .iter()
+                .fold(crc32c(&[]), |crc, &(next, len)| combine(crc, next, len));
+            if crc != entry.crc {
+                return corrupt(format!("section {id}: checksum mismatch"));
+            }
+            Ok(())
+        }
+        #[cfg(not(unix))]
+        {
+            // SAFETY: the caller guarantees `len` writable bytes at `out`.
+            unsafe { std::ptr::write_bytes(out, 0, len) };
+            // SAFETY: as above, and the bytes are initialised now.
+            self.read_into(id, unsafe { std::slice::from_raw_parts_mut(out, len) })
+        }
+    }
+
+    /// Reads exactly `len` bytes at `offset` into `out` with `pread`.
+    #[cfg(unix)]
+    fn pread_raw(
+        &self,
+        mut offset: usize,
+        mut out: *mut u8,
+        mut len: usize,
+    ) -> Result<(), StoreError> {
+        use std::os::unix::io::AsRawFd;
+        let error = |e: std::io::Error| StoreError::Io(format!("cannot read {}: {e}", self.path));
+        while len > 0 {
+            let at = libc::off_t::try_from(offset)
+                .map_err(|_| error(std::io::ErrorKind::InvalidInput.into()))?;
+            // SAFETY: `out` is valid for `len` writes (the caller's contract), and `pread`
+            // writes at most `len` bytes there.
+            let read = unsafe { libc::pread(self.file.as_raw_fd(), out.cast(), len, at) };
+            match read {
+                n if n > 0 => {
+                    let n = n as usize;
+                    offset += n;
+                    len -= n;
+                    // SAFETY: `n ≤ len`, so the pointer stays inside the caller's range.
+                    out = unsafe { out.add(n) };
+                }
+                0 => return Err(error(std::io::ErrorKind::UnexpectedEof.into())),
+                _ => {
+                    let e = std::io::Error::last_os_error();
+                    if e.kind() != std::io::ErrorKind::Interrupted {
+                        return Err(error(e));
+                    }
+                }
+            }
         }
         Ok(())
     }

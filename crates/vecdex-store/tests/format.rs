@@ -215,6 +215,15 @@ fn large_sections_read_in_parallel_chunks_are_checked() {
     let mut out = vec![0u8; big.len()];
     reader.read_into(5, &mut out).unwrap();
     assert_eq!(out, big);
+    let mut fresh: Vec<u8> = Vec::with_capacity(big.len());
+    // SAFETY: `fresh` has `big.len()` bytes of capacity, all written by a successful read.
+    unsafe {
+        reader
+            .read_into_uninit(5, fresh.as_mut_ptr(), big.len())
+            .unwrap();
+        fresh.set_len(big.len());
+    }
+    assert_eq!(fresh, big);
     assert!(reader.read_into(5, &mut out[1..]).is_err());
     assert_eq!(reader.read_vec(3).unwrap().unwrap(), small);
     // A flip deep inside the third chunk of the big section.
@@ -227,5 +236,8 @@ fn large_sections_read_in_parallel_chunks_are_checked() {
         reader.read_into(5, &mut out),
         Err(StoreError::Corrupt(_))
     ));
+    // SAFETY: `out` has room for the section; the failed read leaves initialised bytes.
+    let result = unsafe { reader.read_into_uninit(5, out.as_mut_ptr(), out.len()) };
+    assert!(matches!(result, Err(StoreError::Corrupt(_))));
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -199,26 +199,35 @@ impl AlignedRows {
         }
     }
 
-    /// Storage for `values` zeros from the allocator's zeroed memory (a load fills it next).
-    /// The huge-page hint comes after the pages are first touched: the kernel then collapses
-    /// them in the background (khugepaged), where a hint before the first touch would make the
-    /// load itself wait for 2 MiB pages to be compacted and cleared (measured slower here).
-    fn zeroed(values: usize) -> Result<Self> {
+    /// Storage for `values` values filled by `fill` (given the bytes to write, which it must
+    /// write whole or fail), with no zeroing pass first: a load reads the file straight into
+    /// fresh pages. The huge-page hint comes after the pages are first touched: the kernel then
+    /// collapses them in the background (khugepaged), where a hint before the first touch would
+    /// make the load itself wait for 2 MiB pages to be compacted and cleared (measured slower).
+    fn filled(values: usize, fill: impl FnOnce(*mut u8, usize) -> Result<()>) -> Result<Self> {
         let lanes = values.div_ceil(ROW_LANES);
         if lanes == 0 {
             return Ok(AlignedRows::default());
         }
         let too_large = || Error::invalid("the index does not fit in memory");
         let layout = std::alloc::Layout::array::<Lane>(lanes).map_err(|_| too_large())?;
-        // SAFETY: `layout` has a non-zero size. An all-zero `Lane` is valid (f32 zeros), and the
-        // allocation is exactly `lanes` lanes with `Lane`'s alignment, as `Vec` requires.
-        let lanes = unsafe {
-            let pointer = std::alloc::alloc_zeroed(layout).cast::<Lane>();
-            if pointer.is_null() {
-                return Err(too_large());
-            }
-            Vec::from_raw_parts(pointer, lanes, lanes)
-        };
+        // SAFETY: `layout` has a non-zero size.
+        let pointer = unsafe { std::alloc::alloc(layout) };
+        if pointer.is_null() {
+            return Err(too_large());
+        }
+        let bytes = values * 4;
+        // The tail of the last lane past `values` is not part of the section: zero it.
+        // SAFETY: `bytes ≤ layout.size()`, inside the allocation.
+        unsafe { std::ptr::write_bytes(pointer.add(bytes), 0, layout.size() - bytes) };
+        if let Err(error) = fill(pointer, bytes) {
+            // SAFETY: allocated above with `layout`; no `Vec` owns it yet.
+            unsafe { std::alloc::dealloc(pointer, layout) };
+            return Err(error);
+        }
+        // SAFETY: every byte is written now (by `fill`, and the tail above); any bits are a
+        // valid `Lane`; the allocation is `lanes` lanes with `Lane`'s layout, as `Vec` requires.
+        let lanes = unsafe { Vec::from_raw_parts(pointer.cast::<Lane>(), lanes, lanes) };
         advise_huge_pages(&lanes);
         Ok(AlignedRows {
             lanes,

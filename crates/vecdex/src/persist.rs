@@ -299,6 +299,19 @@ pub(crate) trait SectionSource {
     /// Fills `out` (exactly the section's length) with section `id`, checksum checked.
     fn read_into(&mut self, id: u32, out: &mut [u8]) -> Result<()>;
 
+    /// [`read_into`](Self::read_into) for `len` bytes at `out` that need not be initialised.
+    ///
+    /// # Safety
+    /// `out` must be valid for writes of `len` bytes and unaliased during the call; on success
+    /// all of them are written.
+    unsafe fn read_into_uninit(&mut self, id: u32, out: *mut u8, len: usize) -> Result<()> {
+        // SAFETY: the caller's contract; the bytes are zeroed, so initialised, before the slice.
+        unsafe {
+            std::ptr::write_bytes(out, 0, len);
+            self.read_into(id, std::slice::from_raw_parts_mut(out, len))
+        }
+    }
+
     /// Section `id` in place in a read-only mapping, when the source is one (a view).
     fn mapped(&self, _id: u32) -> Option<crate::mapped::MappedRange> {
         None
@@ -318,18 +331,6 @@ pub(crate) trait SectionSource {
     fn required_vec(&mut self, id: u32, what: &str) -> Result<Vec<u8>> {
         self.read_vec(id)?
             .ok_or_else(|| corrupt(format!("the {what} section is missing")))
-    }
-
-    /// Fills `out` from a section that must hold exactly `out.len()` bytes.
-    fn required_into(&mut self, id: u32, out: &mut [u8], what: &str) -> Result<()> {
-        match self.section_len(id) {
-            None => Err(corrupt(format!("the {what} section is missing"))),
-            Some(len) if len != out.len() => Err(corrupt(format!(
-                "{what}: {len} bytes, not the {} the header implies",
-                out.len()
-            ))),
-            Some(_) => self.read_into(id, out),
-        }
     }
 
     /// `count` little-endian values of a section that must hold exactly that many.
@@ -391,6 +392,10 @@ impl SectionSource for FileReader {
     }
     fn read_into(&mut self, id: u32, out: &mut [u8]) -> Result<()> {
         FileReader::read_into(self, id, out).map_err(Error::from)
+    }
+    unsafe fn read_into_uninit(&mut self, id: u32, out: *mut u8, len: usize) -> Result<()> {
+        // SAFETY: forwarded from the caller.
+        unsafe { FileReader::read_into_uninit(self, id, out, len) }.map_err(Error::from)
     }
 }
 

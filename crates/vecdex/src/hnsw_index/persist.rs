@@ -34,9 +34,9 @@ use crate::error::{Error, Result};
 use crate::filter::IndexVersion;
 use crate::insertion_order::InsertionOrder;
 use crate::persist::{
-    as_bytes_mut, as_le_bytes, corrupt, expect_len, file_source, from_le_in_place, memory_source,
-    metric_code, metric_from_code, read_compression, section, write_compression, ConfigReader,
-    ConfigWriter, SectionSource,
+    as_le_bytes, corrupt, expect_len, file_source, from_le_in_place, memory_source, metric_code,
+    metric_from_code, read_compression, section, write_compression, ConfigReader, ConfigWriter,
+    SectionSource,
 };
 use crate::validate::check_f32_config;
 
@@ -353,12 +353,19 @@ fn read_rows(
             (AlignedRows::shared(range), true)
         }
         None => {
-            let mut rows = AlignedRows::zeroed(values)?;
-            source.required_into(
-                section::VECTORS,
-                as_bytes_mut(&mut rows.values_mut()[..values]),
-                "vectors",
-            )?;
+            match source.section_len(section::VECTORS) {
+                None => return Err(corrupt("the vectors section is missing")),
+                Some(len) if Some(len) != values.checked_mul(4) => {
+                    return Err(corrupt(format!(
+                        "vectors: {len} bytes, not {values} values × 4"
+                    )))
+                }
+                _ => {}
+            }
+            let mut rows = AlignedRows::filled(values, |out, len| {
+                // SAFETY: `filled` hands over `len` writable, unaliased bytes.
+                unsafe { source.read_into_uninit(section::VECTORS, out, len) }
+            })?;
             from_le_in_place(rows.values_mut());
             (rows, false)
         }
