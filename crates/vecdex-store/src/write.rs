@@ -155,12 +155,9 @@ fn write_atomic(
     let name = path
         .file_name()
         .ok_or_else(|| StoreError::invalid(format!("{} is not a file path", path.display())))?;
-    let temp = dir.join(format!(
-        ".{}.{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id(),
-        unique()
-    ));
+    let name = name.to_string_lossy();
+    remove_stale_temporaries(&dir, &name);
+    let temp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), unique()));
     let result = (|| {
         let mut file = OpenOptions::new()
             .write(true)
@@ -183,6 +180,44 @@ fn write_atomic(
         )));
     }
     Ok(())
+}
+
+/// Removes temporary files that saves of `name` left in `dir` when their process was killed
+/// (`.{name}.{pid}.{n}.tmp` whose process no longer exists), so crashes do not pile up files.
+/// Files of live processes (a save in progress) are kept. Best effort: errors are ignored.
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    #[cfg(unix)]
+    {
+        let prefix = format!(".{name}.");
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name();
+            let Some(rest) = file
+                .to_str()
+                .and_then(|f| f.strip_prefix(&prefix))
+                .and_then(|f| f.strip_suffix(".tmp"))
+            else {
+                continue;
+            };
+            let Some(pid) = rest
+                .split_once('.')
+                .and_then(|(pid, n)| n.parse::<u64>().ok().and(pid.parse::<libc::pid_t>().ok()))
+            else {
+                continue;
+            };
+            // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
+            let gone = pid > 0
+                && unsafe { libc::kill(pid, 0) } == -1
+                && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+            if gone {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (dir, name);
 }
 
 fn unique() -> u64 {
