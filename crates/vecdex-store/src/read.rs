@@ -276,18 +276,14 @@ fn read_exact_at(file: &File, mut out: &mut [u8], mut offset: u64) -> std::io::R
 }
 
 /// A raw destination pointer handed to the parallel chunk reads (each writes its own range).
-#[cfg(unix)]
 #[derive(Clone, Copy)]
 struct SendPtr(*mut u8);
 
 // SAFETY: the chunks written through it are disjoint, and the caller of `read_into_uninit`
 // keeps the memory alive and unaliased for the whole call.
-#[cfg(unix)]
 unsafe impl Send for SendPtr {}
-#[cfg(unix)]
 unsafe impl Sync for SendPtr {}
 
-#[cfg(unix)]
 impl SendPtr {
     /// # Safety
     /// `offset` must stay inside the destination range.
@@ -358,33 +354,8 @@ impl FileReader {
     /// Large sections are read in chunks on the Rayon pool the caller runs in (both the
     /// kernel's copy and the checksum then use every core); the chunks' CRCs are combined.
     pub fn read_into(&mut self, id: u32, out: &mut [u8]) -> Result<(), StoreError> {
-        let entry = *self
-            .layout
-            .entry(id)
-            .ok_or_else(|| StoreError::Corrupt(format!("section {id} is missing")))?;
-        if out.len() != entry.len {
-            return corrupt(format!(
-                "section {id} has {} bytes, not the {} expected",
-                entry.len,
-                out.len()
-            ));
-        }
-        let this = &*self;
-        let crcs: Vec<(u32, usize)> = out
-            .par_chunks_mut(READ_CHUNK)
-            .enumerate()
-            .map(|(i, chunk)| {
-                this.read_at(entry.offset + i * READ_CHUNK, chunk)?;
-                Ok((crc32c(chunk), chunk.len()))
-            })
-            .collect::<Result<_, StoreError>>()?;
-        let crc = crcs
-            .iter()
-            .fold(crc32c(&[]), |crc, &(next, len)| combine(crc, next, len));
-        if crc != entry.crc {
-            return corrupt(format!("section {id}: checksum mismatch"));
-        }
-        Ok(())
+        // SAFETY: `out` is valid for writes of its whole length and borrowed exclusively.
+        unsafe { self.read_into_uninit(id, out.as_mut_ptr(), out.len()) }
     }
 
     /// [`read_into`](Self::read_into) for `len` bytes at `out` that need not be initialised
@@ -400,54 +371,68 @@ impl FileReader {
         out: *mut u8,
         len: usize,
     ) -> Result<(), StoreError> {
-        #[cfg(unix)]
-        {
-            let entry = *self
-                .layout
-                .entry(id)
-                .ok_or_else(|| StoreError::Corrupt(format!("section {id} is missing")))?;
-            if len != entry.len {
-                return corrupt(format!(
-                    "section {id} has {} bytes, not the {len} expected",
-                    entry.len
-                ));
-            }
-            let base = SendPtr(out);
-            let this = &*self;
-            let chunks = len.div_ceil(READ_CHUNK);
-            let crcs: Vec<(u32, usize)> = (0..chunks)
-                .into_par_iter()
-                .map(|i| {
-                    let start = i * READ_CHUNK;
-                    let size = READ_CHUNK.min(len - start);
-                    // SAFETY: chunks are disjoint ranges inside the caller's `len` bytes.
-                    let chunk = unsafe { base.add(start) };
-                    this.pread_raw(entry.offset + start, chunk, size)?;
-                    // SAFETY: `pread_raw` wrote all `size` bytes, so they are initialised.
-                    let bytes = unsafe { std::slice::from_raw_parts(chunk, size) };
-                    Ok((crc32c(bytes), size))
-                })
-                .collect::<Result<_, StoreError>>()?;
-            let crc = crcs
-                .iter()
-                .fold(crc32c(&[]), |crc, &(next, len)| combine(crc, next, len));
-            if crc != entry.crc {
+        let entry = *self
+            .layout
+            .entry(id)
+            .ok_or_else(|| StoreError::Corrupt(format!("section {id} is missing")))?;
+        if len != entry.len {
+            return corrupt(format!(
+                "section {id} has {} bytes, not the {len} expected",
+                entry.len
+            ));
+        }
+        if len <= READ_CHUNK {
+            // One chunk: read it here, without handing work to the pool.
+            // SAFETY: the caller's contract: `len` writable bytes at `out`, touched by no one.
+            unsafe { self.read_raw(entry.offset, out, len) }?;
+            // SAFETY: `read_raw` wrote all `len` bytes, so they are initialised.
+            let bytes = unsafe { std::slice::from_raw_parts(out, len) };
+            if crc32c(bytes) != entry.crc {
                 return corrupt(format!("section {id}: checksum mismatch"));
             }
-            Ok(())
+            return Ok(());
         }
-        #[cfg(not(unix))]
-        {
-            // SAFETY: the caller guarantees `len` writable bytes at `out`.
-            unsafe { std::ptr::write_bytes(out, 0, len) };
-            // SAFETY: as above, and the bytes are initialised now.
-            self.read_into(id, unsafe { std::slice::from_raw_parts_mut(out, len) })
+        let base = SendPtr(out);
+        let this = &*self;
+        let crcs: Vec<(u32, usize)> = (0..len.div_ceil(READ_CHUNK))
+            .into_par_iter()
+            .map(|i| {
+                let start = i * READ_CHUNK;
+                let size = READ_CHUNK.min(len - start);
+                // SAFETY: chunks are disjoint ranges inside the caller's `len` bytes.
+                let chunk = unsafe { base.add(start) };
+                // SAFETY: as above: `size` writable bytes at `chunk`, touched by no one else.
+                unsafe { this.read_raw(entry.offset + start, chunk, size) }?;
+                // SAFETY: `read_raw` wrote all `size` bytes, so they are initialised.
+                let bytes = unsafe { std::slice::from_raw_parts(chunk, size) };
+                Ok((crc32c(bytes), size))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let crc = crcs
+            .iter()
+            .fold(crc32c(&[]), |crc, &(next, len)| combine(crc, next, len));
+        if crc != entry.crc {
+            return corrupt(format!("section {id}: checksum mismatch"));
         }
+        Ok(())
     }
 
-    /// Reads exactly `len` bytes at `offset` into `out` with `pread`.
+    /// Reads exactly `len` bytes at `offset` into `out` (`len` writable bytes, touched by no
+    /// one else) without initialising them first where the platform allows.
+    #[cfg(not(unix))]
+    unsafe fn read_raw(&self, offset: usize, out: *mut u8, len: usize) -> Result<(), StoreError> {
+        // SAFETY: the caller's contract; the bytes are zeroed, so initialised, before the slice.
+        let out = unsafe {
+            std::ptr::write_bytes(out, 0, len);
+            std::slice::from_raw_parts_mut(out, len)
+        };
+        self.read_at(offset, out)
+    }
+
+    /// Reads exactly `len` bytes at `offset` into `out` (`len` writable bytes, touched by no
+    /// one else) with `pread`, straight into memory that need not be initialised.
     #[cfg(unix)]
-    fn pread_raw(
+    unsafe fn read_raw(
         &self,
         mut offset: usize,
         mut out: *mut u8,

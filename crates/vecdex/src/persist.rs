@@ -43,6 +43,54 @@ pub(crate) mod section {
     pub const TOKEN_STARTS: u32 = 11;
 }
 
+/// `save`, `to_bytes`, `load` and `from_bytes` of an index type, the same for every kind, over
+/// its own `write_file(&self, out)` (hands the header and sections to `out`) and
+/// `from_source(&mut source)` (rebuilds the index from checked sections).
+macro_rules! persist_methods {
+    ($index:ty, $kind:expr) => {
+        impl $index {
+            /// Saves the index to `path` atomically: a temporary file in the same folder is
+            /// written and fsynced, renamed over `path`, and the folder fsynced, so a crash or an
+            /// error at any moment leaves the previous file at `path` intact.
+            pub fn save(&self, path: &std::path::Path) -> $crate::error::Result<()> {
+                self.write_file(|header, sections| {
+                    vecdex_store::save_file(path, header, sections)
+                        .map_err($crate::error::Error::from)
+                })
+            }
+
+            /// The index as one file image in memory (what [`save`](Self::save) writes).
+            pub fn to_bytes(&self) -> $crate::error::Result<Vec<u8>> {
+                let mut out = Vec::new();
+                self.write_file(|header, sections| {
+                    out = vecdex_store::encode(header, sections)?;
+                    Ok(())
+                })?;
+                Ok(out)
+            }
+
+            /// Loads an index saved by [`save`](Self::save), reading each section straight
+            /// into the index's memory (large ones in parallel chunks) and checking every
+            /// checksum and cross-field invariant before use, on vecdex's pool.
+            pub fn load(path: &std::path::Path) -> $crate::error::Result<Self> {
+                $crate::threads::run(|| {
+                    Self::from_source(&mut $crate::persist::file_source(path, $kind)?)
+                })
+            }
+
+            /// Rebuilds an index from a file image after the same checks as
+            /// [`load`](Self::load): a damaged or crafted image is an `Error::CorruptFile` (or
+            /// `Error::UnsupportedFormat`), never a panic.
+            pub fn from_bytes(bytes: &[u8]) -> $crate::error::Result<Self> {
+                $crate::threads::run(|| {
+                    Self::from_source(&mut $crate::persist::memory_source(bytes, $kind)?)
+                })
+            }
+        }
+    };
+}
+pub(crate) use persist_methods;
+
 /// Metric code in files: 0 cosine, 1 dot, 2 l2sq, 3 hamming.
 pub(crate) fn metric_code(metric: Metric) -> u8 {
     match metric {

@@ -10,20 +10,21 @@
 //! ```
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use vecdex_distance::PanelMatrix;
 use vecdex_store::{FileHeader, IndexKind};
 
 use super::{FlatConfig, FlatIndex};
 use crate::compression::Codes;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::filter::IndexVersion;
 use crate::persist::{
-    as_le_bytes, corrupt, file_source, memory_source, metric_code, metric_from_code,
-    read_compression, section, write_compression, ConfigReader, ConfigWriter, SectionSource,
+    as_le_bytes, corrupt, metric_code, metric_from_code, read_compression, section,
+    write_compression, ConfigReader, ConfigWriter, SectionSource,
 };
 use crate::validate::check_f32_config;
+
+crate::persist::persist_methods!(FlatIndex, IndexKind::Flat);
 
 impl FlatIndex {
     fn write_file(
@@ -57,35 +58,6 @@ impl FlatIndex {
             sections.push((section::CODES, codes));
         }
         out(&header, &sections)
-    }
-
-    /// Saves the index to `path` atomically: a crash or an error at any moment leaves the
-    /// previous file at `path` intact.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        self.write_file(|header, sections| {
-            vecdex_store::save_file(path, header, sections).map_err(Error::from)
-        })
-    }
-
-    /// The index as one file image in memory (what [`save`](Self::save) writes).
-    pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        self.write_file(|header, sections| {
-            out = vecdex_store::encode(header, sections)?;
-            Ok(())
-        })?;
-        Ok(out)
-    }
-
-    /// Loads an index saved by [`save`](Self::save), checking it whole first.
-    pub fn load(path: &Path) -> Result<Self> {
-        // On vecdex's pool: large sections are read in parallel chunks.
-        crate::threads::run(|| Self::from_source(&mut file_source(path, IndexKind::Flat)?))
-    }
-
-    /// Rebuilds an index from a file image after checking it whole (see `HnswIndex::from_bytes`).
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        Self::from_source(&mut memory_source(bytes, IndexKind::Flat)?)
     }
 
     fn from_source(source: &mut impl SectionSource) -> Result<Self> {

@@ -30,13 +30,12 @@ use vecdex_store::{FileHeader, IndexKind};
 
 use super::{check_ef, AlignedRows, HnswConfig, HnswIndex};
 use crate::compression::Codes;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::filter::IndexVersion;
 use crate::insertion_order::InsertionOrder;
 use crate::persist::{
-    as_le_bytes, corrupt, expect_len, file_source, from_le_in_place, memory_source, metric_code,
-    metric_from_code, read_compression, section, write_compression, ConfigReader, ConfigWriter,
-    SectionSource,
+    as_le_bytes, corrupt, expect_len, from_le_in_place, metric_code, metric_from_code,
+    read_compression, section, write_compression, ConfigReader, ConfigWriter, SectionSource,
 };
 use crate::validate::check_f32_config;
 
@@ -79,6 +78,8 @@ impl Snapshot<'_> {
         out(&self.header, &sections)
     }
 }
+
+crate::persist::persist_methods!(HnswIndex, IndexKind::Hnsw);
 
 impl HnswIndex {
     /// A consistent picture of the index. Needs only shared access: a batch being linked
@@ -129,29 +130,11 @@ impl HnswIndex {
         }
     }
 
-    /// Saves the index to `path` atomically: a crash or an error at any moment leaves the
-    /// previous file at `path` intact (see `vecdex_store::save_atomic`).
-    pub fn save(&self, path: &Path) -> Result<()> {
-        self.snapshot().write(|header, sections| {
-            vecdex_store::save_file(path, header, sections).map_err(Error::from)
-        })
-    }
-
-    /// The index as one file image in memory (what [`save`](Self::save) writes).
-    pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        self.snapshot().write(|header, sections| {
-            out = vecdex_store::encode(header, sections)?;
-            Ok(())
-        })?;
-        Ok(out)
-    }
-
-    /// Loads an index saved by [`save`](Self::save), reading each section straight into the
-    /// index's own memory and checking it before use (see [`from_bytes`](Self::from_bytes)).
-    pub fn load(path: &Path) -> Result<Self> {
-        // On vecdex's pool: large sections are read in parallel chunks.
-        crate::threads::run(|| Self::from_source(&mut file_source(path, IndexKind::Hnsw)?))
+    fn write_file(
+        &self,
+        out: impl FnOnce(&FileHeader, &[(u32, &[u8])]) -> Result<()>,
+    ) -> Result<()> {
+        self.snapshot().write(out)
     }
 
     /// A read-only view of an index file: the file is memory-mapped and searched in place
@@ -160,13 +143,6 @@ impl HnswIndex {
     /// [`Error::ReadOnly`]. See `mapped.rs` for why views suit files only vecdex writes.
     pub fn view(path: &Path) -> Result<Self> {
         Self::from_source(&mut crate::mapped::map_file(path, IndexKind::Hnsw)?)
-    }
-
-    /// Rebuilds an index from a file image, after checking every checksum and every
-    /// cross-field invariant: a damaged or crafted image is an [`Error::CorruptFile`] (or
-    /// [`Error::UnsupportedFormat`]), never a panic.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        Self::from_source(&mut memory_source(bytes, IndexKind::Hnsw)?)
     }
 
     fn from_source(source: &mut (impl SectionSource + Send)) -> Result<Self> {

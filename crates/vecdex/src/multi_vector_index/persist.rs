@@ -20,7 +20,6 @@
 //! ```
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use vecdex_fde::{FdeConfig, FdeEncoder, ProjectionType, TokenStore, RNG_VERSION};
 use vecdex_store::{FileHeader, IndexKind};
@@ -29,9 +28,11 @@ use super::{fde_error, MultiVectorConfig, MultiVectorIndex, Strategy};
 use crate::error::{Error, Result};
 use crate::hnsw_index::HnswIndex;
 use crate::persist::{
-    as_le_bytes, corrupt, file_source, memory_source, metric_code, metric_from_code, section,
-    ConfigReader, ConfigWriter, SectionSource,
+    as_le_bytes, corrupt, metric_code, metric_from_code, section, ConfigReader, ConfigWriter,
+    SectionSource,
 };
+
+crate::persist::persist_methods!(MultiVectorIndex, IndexKind::MultiVector);
 
 impl MultiVectorIndex {
     fn write_file(
@@ -87,36 +88,6 @@ impl MultiVectorIndex {
                 (section::SLOT_STATES, &live),
             ],
         )
-    }
-
-    /// Saves the index to `path` atomically (see `HnswIndex::save`).
-    pub fn save(&self, path: &Path) -> Result<()> {
-        self.write_file(|header, sections| {
-            vecdex_store::save_file(path, header, sections).map_err(Error::from)
-        })
-    }
-
-    /// The index as one file image in memory (what [`save`](Self::save) writes).
-    pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        self.write_file(|header, sections| {
-            out = vecdex_store::encode(header, sections)?;
-            Ok(())
-        })?;
-        Ok(out)
-    }
-
-    /// Loads an index saved by [`save`](Self::save), checking it whole first.
-    pub fn load(path: &Path) -> Result<Self> {
-        // On vecdex's pool: large sections are read in parallel chunks.
-        crate::threads::run(|| Self::from_source(&mut file_source(path, IndexKind::MultiVector)?))
-    }
-
-    /// Rebuilds an index from a file image after checking it whole: the nested FDE index as an
-    /// HNSW file, the token store's shape, and that the live documents and the FDE index hold
-    /// the same keys.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        Self::from_source(&mut memory_source(bytes, IndexKind::MultiVector)?)
     }
 
     fn from_source(source: &mut impl SectionSource) -> Result<Self> {
