@@ -46,9 +46,15 @@ fn codecs() -> Vec<(&'static str, Compression)> {
                 Reduction::None,
             ),
         ),
-        ("sq4prefix", with(Quantization::Sq4(sq), Reduction::Prefix(6))),
+        (
+            "sq4prefix",
+            with(Quantization::Sq4(sq), Reduction::Prefix(6)),
+        ),
         ("binary", with(Quantization::Binary, Reduction::None)),
-        ("pq", with(Quantization::Pq(PqConfig::new(4)), Reduction::None)),
+        (
+            "pq",
+            with(Quantization::Pq(PqConfig::new(4)), Reduction::None),
+        ),
         ("pca", with(Quantization::None, Reduction::Pca(4))),
         ("sq8pca", with(Quantization::Sq8(sq), Reduction::Pca(4))),
     ]
@@ -195,5 +201,8 @@ fn main() {
         total += write(store_dir, &format!("generic-{i}"), &image.unwrap());
         files += 1;
     }
-    println!("wrote {files} files, {total} bytes, under {}", root.display());
+    println!(
+        "wrote {files} files, {total} bytes, under {}",
+        root.display()
+    );
 }

@@ -27,7 +27,9 @@ fn shape(message: &str) -> String {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let target = args.next().expect("usage: corpus_stats <load_hnsw|load_flat> DIR");
+    let target = args
+        .next()
+        .expect("usage: corpus_stats <load_hnsw|load_flat> DIR");
     let dir = args.next().expect("a corpus folder");
     let load: fn(&[u8]) -> vecdex::Result<Vec<u8>> = match target.as_str() {
         "load_hnsw" => |d| HnswIndex::from_bytes(d).and_then(|i| i.to_bytes()),
@@ -75,7 +77,7 @@ fn main() {
     }
     println!("{inputs} inputs: {loaded} loaded ({not_canonical} not canonical)");
     let mut by_count: Vec<_> = errors.into_iter().collect();
-    by_count.sort_by(|a, b| b.1.cmp(&a.1));
+    by_count.sort_by_key(|e| std::cmp::Reverse(e.1));
     println!("{} distinct refusals:", by_count.len());
     for (message, count) in by_count {
         println!("{count:7}  {message}");

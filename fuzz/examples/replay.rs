@@ -5,7 +5,9 @@
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let target = args.next().expect("usage: replay <load_hnsw|load_flat|parse_store> FILE…");
+    let target = args
+        .next()
+        .expect("usage: replay <load_hnsw|load_flat|parse_store> FILE…");
     let run: fn(&[u8]) = match target.as_str() {
         "load_hnsw" => |d| vecdex_fuzz::run_loader(d, vecdex_fuzz::check_hnsw),
         "load_flat" => |d| vecdex_fuzz::run_loader(d, vecdex_fuzz::check_flat),
@@ -16,6 +18,10 @@ fn main() {
         let bytes = std::fs::read(&path).expect("readable input");
         let started = std::time::Instant::now();
         run(&bytes);
-        println!("{path}: {} bytes, ok in {:?}", bytes.len(), started.elapsed());
+        println!(
+            "{path}: {} bytes, ok in {:?}",
+            bytes.len(),
+            started.elapsed()
+        );
     }
 }

@@ -94,7 +94,11 @@ fn assert_file_error(error: &Error) {
 /// A small query of `dim` values, nonzero (cosine refuses zero vectors).
 fn query(dim: usize) -> Option<Vec<f32>> {
     // Larger dimensions are valid but make no new paths, only slow runs.
-    (dim <= 4096).then(|| (0..dim).map(|i| ((i * 7 % 13) as f32 - 6.0) / 6.0 + 0.05).collect())
+    (dim <= 4096).then(|| {
+        (0..dim)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 6.0 + 0.05)
+            .collect()
+    })
 }
 
 /// `HnswIndex::from_bytes`: never a panic; an error is a file error; an index it accepts
