@@ -342,6 +342,12 @@ export declare function distanceMatrixSync(queries: Float32Array, vectors: Float
 /** `searchIntoSyncFast` for an HNSW handle; `ef` 0 means the index's default. */
 export declare function hnswSearchIntoSyncFast(handle: ExternalObject<'NativeHnswIndexHandle'>, queries: Float32Array, k: number, ef: number, oversample: number, rescore: boolean, filter: BigUint64Array | undefined | null, prepared: NativeKeyFilter | undefined | null, out: Uint8Array, offset: number, capacity: number): number
 
+/** Async twin of `inspectIndexFileSync`. */
+export declare function inspectIndexFile(path: string): Promise<NativeIndexFileInfo>
+
+/** Reads the header and section table of the index file at `path` (a few small reads). */
+export declare function inspectIndexFileSync(path: string): NativeIndexFileInfo
+
 /**
  * Memory read bandwidth in bytes per second: `bytes` summed over `threads` pool threads, best
  * of `repeats`. For benchmark reports (single-query scans are bounded by it).
@@ -460,6 +466,20 @@ export interface NativeHnswStats {
   memoryBytes: number
 }
 
+/** What `vecdex::inspect_file` reads from a file's header. */
+export interface NativeIndexFileInfo {
+  formatVersion: number
+  /** "flat", "hnsw" or "multiVector". */
+  kind: string
+  metric: string
+  dimensions: number
+  count: number
+  fileBytes: number
+  headerBytes: number
+  sections: Array<NativeSectionInfo>
+  settings: Array<NativeSetting>
+}
+
 /** Construction options of a multi-vector index (validated again by the index). */
 export interface NativeMultiVectorOptions {
   fde?: NativeFdeOptions
@@ -495,6 +515,24 @@ export interface NativeSearchResults {
   distances: Float32Array
   /** Valid hits per row (fewer than `k` when a filter admits fewer vectors). */
   counts: Uint32Array
+}
+
+/** One section of an index file. */
+export interface NativeSectionInfo {
+  id: number
+  /** What it holds: "keys", "vectors", "layer 0", … ("unknown" for ids this build does not use). */
+  name: string
+  /** Byte offset in the file. */
+  offset: number
+  bytes: number
+  crc: number
+}
+
+/** One setting the index was built with, named as its option. */
+export interface NativeSetting {
+  name: string
+  /** Integers above 2^53 (seeds) are decimal strings. */
+  value: number | string | boolean
 }
 
 /**

@@ -853,5 +853,7 @@ module.exports.distanceI8 = nativeBinding.distanceI8
 module.exports.distanceMatrix = nativeBinding.distanceMatrix
 module.exports.distanceMatrixSync = nativeBinding.distanceMatrixSync
 module.exports.hnswSearchIntoSyncFast = nativeBinding.hnswSearchIntoSyncFast
+module.exports.inspectIndexFile = nativeBinding.inspectIndexFile
+module.exports.inspectIndexFileSync = nativeBinding.inspectIndexFileSync
 module.exports.measureReadBandwidth = nativeBinding.measureReadBandwidth
 module.exports.searchIntoSyncFast = nativeBinding.searchIntoSyncFast

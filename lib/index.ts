@@ -20,6 +20,7 @@ export type { PointCloud, PointCloudBatch, PointCloudsInput } from './point-clou
 export type { CompressionOptions, CompressionStats, Quantization, QuantizationType } from './compression'
 export { SearchResults, type QueryResult } from './results'
 export { distance, distanceMatrix, distanceMatrixSync, capabilities, type Capabilities, type DType, type DistanceOptions, type DistanceMatrixOptions } from './distance'
+export { inspectIndexFile, inspectIndexFileSync, type IndexFileInfo, type IndexFileSection } from './inspect'
 export { VecdexError, type ErrorCode } from './errors'
 export type { Key, KeysInput } from './keys'
 export type { Metric, VectorsInput } from './validate'

@@ -19,7 +19,7 @@ import { parseLayout, resealHeader, KIND_BYTE } from './lib/format.mjs'
 
 export const title = 'bad input'
 
-const { FlatIndex, HnswIndex, MultiVectorIndex, FdeEncoder, KeyFilter, chamfer } = vecdex
+const { FlatIndex, HnswIndex, MultiVectorIndex, FdeEncoder, KeyFilter, chamfer, inspectIndexFile, inspectIndexFileSync } = vecdex
 
 const INVALID = 'ERR_INVALID_ARGUMENT'
 const DIMS = 'ERR_DIMENSION_MISMATCH'
@@ -267,12 +267,20 @@ const CASES = [
   ['FdeEncoder.encodeDocumentsSync', 'Infinity in a token', (f) => f.fde.encodeDocumentsSync([[[1, Infinity, 1, 1]]]), INVALID],
   ['chamfer', 'dimension 0', () => chamfer([V], [V], 0), INVALID],
   ['KeyFilter.new', 'negative key', () => new KeyFilter([-1]), INVALID],
+  ['inspectIndexFileSync', 'missing file', (f) => inspectIndexFileSync(f.missing), IO],
+  ['inspectIndexFileSync', 'empty file', (f) => inspectIndexFileSync(f.emptyFile), CORRUPT],
+  ['inspectIndexFileSync', 'path as a number', () => inspectIndexFileSync(42), INVALID],
+  ['inspectIndexFile', 'a folder as the path', (f) => inspectIndexFile(f.folder), IO],
+  ['inspectIndexFile', 'an index image whose header is cut', (f) => {
+    writeFileSync(join(f.dir, 'cut-header.idx'), f.hnswBuf.subarray(0, 100))
+    return inspectIndexFile(join(f.dir, 'cut-header.idx'))
+  }, CORRUPT],
 ]
 
 /** Public methods by reflection: `Class.method` (instance; close takes no input), `Class.static`
  * and `Class.new`. */
 function publicMethods() {
-  const names = new Set(['chamfer', 'KeyFilter.new'])
+  const names = new Set(['chamfer', 'KeyFilter.new', 'inspectIndexFile', 'inspectIndexFileSync'])
   for (const C of [FlatIndex, HnswIndex, MultiVectorIndex, FdeEncoder]) {
     names.add(`${C.name}.new`)
     for (const method of publicMembers(C).methods) if (method !== 'close') names.add(`${C.name}.${method}`)
@@ -297,7 +305,7 @@ export async function run() {
       const before = fx.live.map((index) => index.size)
       const outcome = await outcomeOf(() => call(fx))
       const after = fx.live.map((index) => index.size)
-      const asyncMethod = ASYNC_METHODS.has(method.split('.')[1])
+      const asyncMethod = ASYNC_METHODS.has(method.split('.').at(-1))
       const problems = []
       if (outcome.code !== expected) problems.push(`got ${outcome.code}, expected ${expected}`)
       if (outcome.code !== 'OK' && asyncMethod && outcome.threw) problems.push('threw synchronously instead of rejecting')

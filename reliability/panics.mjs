@@ -18,7 +18,7 @@ import { ASYNC_METHODS, createResult, native, outcomeOf, randomMatrix, seqKeys, 
 
 export const title = 'panics'
 
-const { FlatIndex, HnswIndex, MultiVectorIndex, FdeEncoder, chamfer } = vecdex
+const { FlatIndex, HnswIndex, MultiVectorIndex, FdeEncoder, chamfer, inspectIndexFile, inspectIndexFileSync } = vecdex
 const DIM = 8
 const ROWS = 64
 const DATA = randomMatrix(ROWS, DIM, 51)
@@ -135,6 +135,8 @@ const ENTRIES = [
   ['FdeEncoder.encodeQueriesSync', (f) => f.fde.encodeQueriesSync(DOCS), 'fde'],
   ['FdeEncoder.encodeDocumentsSync', (f) => f.fde.encodeDocumentsSync(DOCS), 'fde'],
   ['chamfer', () => chamfer(DOCS[0], DOCS[1], DIM)],
+  ['inspectIndexFile', (f) => inspectIndexFile(f.multiFile)],
+  ['inspectIndexFileSync', (f) => inspectIndexFileSync(f.multiFile)],
 ]
 
 /** Whether the object `which` of fixtures `f` still works, and its size if it has one. */
@@ -157,7 +159,7 @@ export async function run() {
       native.debugArmPanic(true)
       const outcome = await outcomeOf(() => call(f))
       native.debugArmPanic(false) // in case the call never reached a guard
-      const asyncMethod = ASYNC_METHODS.has(name.split('.')[1])
+      const asyncMethod = ASYNC_METHODS.has(name.split('.').at(-1))
       const shape = asyncMethod ? outcome.rejected : outcome.threw
       if (outcome.code !== 'ERR_INTERNAL' || !shape) {
         wrong++

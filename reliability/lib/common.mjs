@@ -72,7 +72,7 @@ export function seqKeys(n, start = 0) {
  * must arrive as rejections, never as synchronous throws. */
 export const ASYNC_METHODS = new Set([
   'add', 'remove', 'search', 'searchExact', 'searchStream', 'train', 'save', 'toBuffer', 'load', 'fromBuffer',
-  'view', 'compact', 'addStream', 'encodeQueries', 'encodeDocuments',
+  'view', 'compact', 'addStream', 'encodeQueries', 'encodeDocuments', 'inspectIndexFile',
 ])
 
 /** Prototype members of the index classes that are TypeScript-`protected`, not public API. */

@@ -9,6 +9,7 @@ mod error;
 mod flat_index;
 mod handle;
 mod hnsw_index;
+pub mod inspect;
 mod multi_vector_index;
 mod order;
 mod tasks;

@@ -466,6 +466,28 @@ impl FileReader {
         Ok(())
     }
 
+    /// The header and section table of a whole file stored as section `id` (an index kept
+    /// inside another, such as a multi-vector index's FDE graph), read and checked without
+    /// reading the nested payloads; `None` when the section is absent.
+    pub fn nested_layout(&self, id: u32) -> Result<Option<Layout>, StoreError> {
+        let Some(entry) = self.layout.entry(id).copied() else {
+            return Ok(None);
+        };
+        let mut prefix = vec![0u8; FIXED_HEADER.min(entry.len)];
+        self.read_at(entry.offset, &mut prefix)?;
+        let header_len = announced_header_len(&prefix)?;
+        if header_len > entry.len {
+            return corrupt(format!(
+                "section {id} is {} bytes, shorter than the {header_len}-byte header of the file it holds",
+                entry.len
+            ));
+        }
+        let mut head = prefix;
+        head.resize(header_len, 0);
+        self.read_at(entry.offset + FIXED_HEADER, &mut head[FIXED_HEADER..])?;
+        parse_layout(&head, entry.len).map(Some)
+    }
+
     /// Section `id` as a new vector (for small sections), or `None` when absent.
     pub fn read_vec(&mut self, id: u32) -> Result<Option<Vec<u8>>, StoreError> {
         let Some(len) = self.layout.entry(id).map(|e| e.len) else {

@@ -7,7 +7,7 @@
 //!
 //! Slots are dense: removing a key moves the last vector into its slot, so scans never skip holes.
 
-mod persist;
+pub(crate) mod persist;
 
 use std::borrow::Cow;
 use std::collections::HashMap;

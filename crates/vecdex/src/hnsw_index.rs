@@ -18,7 +18,7 @@
 //! admitted slots costs `s·n`; so the search scans exactly when `admitted² ≤ 2m·ef·n`, and also
 //! when a walk returns fewer hits than the filter admits.
 
-mod persist;
+pub(crate) mod persist;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -9,7 +9,7 @@
 //!
 //! Distances follow vecdex's convention (lower is closer): a hit's distance is `−Chamfer`.
 
-mod persist;
+pub(crate) mod persist;
 
 use std::collections::{HashMap, HashSet};
 

@@ -15,7 +15,7 @@ use vecdex_distance::PanelMatrix;
 use vecdex_store::{FileHeader, IndexKind};
 
 use super::{FlatConfig, FlatIndex};
-use crate::compression::Codes;
+use crate::compression::{Codes, Compression};
 use crate::error::Result;
 use crate::filter::IndexVersion;
 use crate::persist::{
@@ -62,12 +62,7 @@ impl FlatIndex {
 
     fn from_source(source: &mut impl SectionSource) -> Result<Self> {
         let header = source.header().clone();
-        let metric = metric_from_code(header.metric)?;
-        let dim = header.dimensions as usize;
-        check_f32_config(dim, metric, "FlatIndex").map_err(|e| corrupt(e.to_string()))?;
-        let mut input = ConfigReader::new(&header.config);
-        let compression = read_compression(&mut input, dim)?;
-        input.finish()?;
+        let (FlatConfig { dim, metric }, compression) = read_config(&header)?;
         let len = usize::try_from(header.count)
             .ok()
             .filter(|&n| n <= u32::MAX as usize)
@@ -109,4 +104,15 @@ impl FlatIndex {
             )?,
         })
     }
+}
+
+/// The configuration of a flat file, decoded and checked as a new index's would be.
+pub(crate) fn read_config(header: &FileHeader) -> Result<(FlatConfig, Compression)> {
+    let metric = metric_from_code(header.metric)?;
+    let dim = header.dimensions as usize;
+    check_f32_config(dim, metric, "FlatIndex").map_err(|e| corrupt(e.to_string()))?;
+    let mut input = ConfigReader::new(&header.config);
+    let compression = read_compression(&mut input, dim)?;
+    input.finish()?;
+    Ok((FlatConfig { dim, metric }, compression))
 }

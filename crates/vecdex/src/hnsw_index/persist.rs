@@ -29,7 +29,7 @@ use vecdex_hnsw::{Graph, HnswParams, Layer0, SavedGraph};
 use vecdex_store::{FileHeader, IndexKind};
 
 use super::{check_ef, AlignedRows, HnswConfig, HnswIndex};
-use crate::compression::Codes;
+use crate::compression::{Codes, Compression};
 use crate::error::Result;
 use crate::filter::IndexVersion;
 use crate::insertion_order::InsertionOrder;
@@ -42,6 +42,54 @@ use crate::validate::check_f32_config;
 const FREE: u8 = 0;
 const LIVE: u8 = 1;
 const REMOVED: u8 = 2;
+
+/// The configuration bytes of an HNSW file, decoded and checked as a new index's would be.
+pub(crate) struct StoredConfig {
+    pub config: HnswConfig,
+    pub compression: Compression,
+    /// Slots saved: live vectors, tombstones and free slots.
+    pub slots: usize,
+}
+
+impl StoredConfig {
+    pub fn read(header: &FileHeader) -> Result<Self> {
+        let metric = metric_from_code(header.metric)?;
+        let dim = header.dimensions as usize;
+        check_f32_config(dim, metric, "HnswIndex").map_err(|e| corrupt(e.to_string()))?;
+        let mut input = ConfigReader::new(&header.config);
+        let m = input.usize()?;
+        let ef_construction = input.usize()?;
+        let ef_search = input.usize()?;
+        let seed = input.u64()?;
+        let insertion_order = match input.u8()? {
+            0 => InsertionOrder::Given,
+            1 => InsertionOrder::Random,
+            2 => InsertionOrder::DescendingLid,
+            t => return Err(corrupt(format!("insertion order {t}"))),
+        };
+        let compression = read_compression(&mut input, dim)?;
+        let slots = input.usize()?;
+        input.finish()?;
+        HnswParams::new(m, ef_construction, seed).map_err(|e| corrupt(e.0.clone()))?;
+        check_ef(ef_search).map_err(|e| corrupt(e.to_string()))?;
+        if slots > u32::MAX as usize {
+            return Err(corrupt(format!("{slots} slots exceed 2^32 − 1")));
+        }
+        Ok(StoredConfig {
+            config: HnswConfig {
+                dim,
+                metric,
+                m,
+                ef_construction,
+                ef_search,
+                seed,
+                insertion_order,
+            },
+            compression,
+            slots,
+        })
+    }
+}
 
 /// Everything a save writes, borrowed or snapshotted from the index.
 struct Snapshot<'a> {
@@ -147,37 +195,14 @@ impl HnswIndex {
 
     fn from_source(source: &mut (impl SectionSource + Send)) -> Result<Self> {
         let header = source.header().clone();
-        let metric = metric_from_code(header.metric)?;
-        let dim = header.dimensions as usize;
-        check_f32_config(dim, metric, "HnswIndex").map_err(|e| corrupt(e.to_string()))?;
-        let mut input = ConfigReader::new(&header.config);
-        let m = input.usize()?;
-        let ef_construction = input.usize()?;
-        let ef_search = input.usize()?;
-        let seed = input.u64()?;
-        let insertion_order = match input.u8()? {
-            0 => InsertionOrder::Given,
-            1 => InsertionOrder::Random,
-            2 => InsertionOrder::DescendingLid,
-            t => return Err(corrupt(format!("insertion order {t}"))),
-        };
-        let compression = read_compression(&mut input, dim)?;
-        let used = input.usize()?;
-        input.finish()?;
-        let params = HnswParams::new(m, ef_construction, seed).map_err(|e| corrupt(e.0.clone()))?;
-        check_ef(ef_search).map_err(|e| corrupt(e.to_string()))?;
-        if used > u32::MAX as usize {
-            return Err(corrupt(format!("{used} slots exceed 2^32 − 1")));
-        }
-        let config = HnswConfig {
-            dim,
-            metric,
-            m,
-            ef_construction,
-            ef_search,
-            seed,
-            insertion_order,
-        };
+        let StoredConfig {
+            config,
+            compression,
+            slots: used,
+        } = StoredConfig::read(&header)?;
+        let (dim, metric, m) = (config.dim, config.metric, config.m);
+        let params = HnswParams::new(m, config.ef_construction, config.seed)
+            .map_err(|e| corrupt(e.0.clone()))?;
 
         // Small sections first: a file whose counts disagree fails before the big reads.
         let states = source.required_vec(section::SLOT_STATES, "slot states")?;

@@ -34,6 +34,77 @@ use crate::persist::{
 
 crate::persist::persist_methods!(MultiVectorIndex, IndexKind::MultiVector);
 
+/// The settings of a multi-vector file (all but the FDE graph's, which its nested file holds),
+/// decoded; the FDE random generator must be the one this build draws with.
+pub(crate) struct StoredSettings {
+    pub fde: FdeConfig,
+    pub metric: vecdex_distance::Metric,
+    pub candidates: usize,
+    pub ball_carving: Option<f32>,
+    pub strategy: Strategy,
+    pub fde_metric: vecdex_distance::Metric,
+}
+
+impl StoredSettings {
+    pub fn read(header: &FileHeader) -> Result<Self> {
+        let metric = metric_from_code(header.metric)?;
+        let mut input = ConfigReader::new(&header.config);
+        let fde = FdeConfig {
+            dimension: input.usize()?,
+            num_repetitions: input.usize()?,
+            num_simhash_projections: input.u32()?,
+            seed: input.u64()?,
+            projection_type: match input.u8()? {
+                0 => ProjectionType::Identity,
+                1 => ProjectionType::AmsSketch,
+                t => return Err(corrupt(format!("projection type {t}"))),
+            },
+            projection_dimension: input.usize()?,
+            fill_empty_partitions: match input.u8()? {
+                0 => false,
+                1 => true,
+                b => return Err(corrupt(format!("fillEmptyPartitions flag {b}"))),
+            },
+            final_projection_dimension: match input.usize()? {
+                0 => None,
+                n => Some(n),
+            },
+        };
+        let rng_version = input.u32()?;
+        let candidates = input.usize()?;
+        let carving_on = input.u8()?;
+        let tau = f32::from_bits(input.u32()?);
+        let strategy = match input.u8()? {
+            0 => Strategy::Rerank,
+            1 => Strategy::Walk,
+            s => return Err(corrupt(format!("strategy {s}"))),
+        };
+        let fde_metric = metric_from_code(input.u8()?)?;
+        input.finish()?;
+        if rng_version != RNG_VERSION {
+            return Err(Error::UnsupportedFormat(format!(
+            "FDE random generator version {rng_version}; this build draws with version {RNG_VERSION}"
+        )));
+        }
+        if fde.dimension != header.dimensions as usize {
+            return Err(corrupt("the FDE dimension differs from the header's"));
+        }
+        let ball_carving = match carving_on {
+            0 if tau.to_bits() == 0 => None,
+            1 => Some(tau),
+            _ => return Err(corrupt("ball carving settings")),
+        };
+        Ok(StoredSettings {
+            fde,
+            metric,
+            candidates,
+            ball_carving,
+            strategy,
+            fde_metric,
+        })
+    }
+}
+
 impl MultiVectorIndex {
     fn write_file(
         &self,
@@ -92,53 +163,14 @@ impl MultiVectorIndex {
 
     fn from_source(source: &mut impl SectionSource) -> Result<Self> {
         let header = source.header().clone();
-        let metric = metric_from_code(header.metric)?;
-        let mut input = ConfigReader::new(&header.config);
-        let fde = FdeConfig {
-            dimension: input.usize()?,
-            num_repetitions: input.usize()?,
-            num_simhash_projections: input.u32()?,
-            seed: input.u64()?,
-            projection_type: match input.u8()? {
-                0 => ProjectionType::Identity,
-                1 => ProjectionType::AmsSketch,
-                t => return Err(corrupt(format!("projection type {t}"))),
-            },
-            projection_dimension: input.usize()?,
-            fill_empty_partitions: match input.u8()? {
-                0 => false,
-                1 => true,
-                b => return Err(corrupt(format!("fillEmptyPartitions flag {b}"))),
-            },
-            final_projection_dimension: match input.usize()? {
-                0 => None,
-                n => Some(n),
-            },
-        };
-        let rng_version = input.u32()?;
-        let candidates = input.usize()?;
-        let carving_on = input.u8()?;
-        let tau = f32::from_bits(input.u32()?);
-        let strategy = match input.u8()? {
-            0 => Strategy::Rerank,
-            1 => Strategy::Walk,
-            s => return Err(corrupt(format!("strategy {s}"))),
-        };
-        let fde_metric = metric_from_code(input.u8()?)?;
-        input.finish()?;
-        if rng_version != RNG_VERSION {
-            return Err(Error::UnsupportedFormat(format!(
-                "FDE random generator version {rng_version}; this build draws with version {RNG_VERSION}"
-            )));
-        }
-        if fde.dimension != header.dimensions as usize {
-            return Err(corrupt("the FDE dimension differs from the header's"));
-        }
-        let ball_carving = match carving_on {
-            0 if tau.to_bits() == 0 => None,
-            1 => Some(tau),
-            _ => return Err(corrupt("ball carving settings")),
-        };
+        let StoredSettings {
+            fde,
+            metric,
+            candidates,
+            ball_carving,
+            strategy,
+            fde_metric,
+        } = StoredSettings::read(&header)?;
         fde.validate()
             .map_err(|e| corrupt(fde_error(e).to_string()))?;
         // The FDE graph (whose size the file bounds) must match the encoding before the encoder
