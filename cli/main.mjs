@@ -1,0 +1,120 @@
+// `vecdex <command>`: build, query, info and bench. Exit codes: 0 done, 1 the work failed (the
+// error's code is printed, e.g. ERR_CORRUPT_FILE, ERR_INPUT_FORMAT, ERR_IO), 2 a usage error.
+// With --json, results (and errors, as {"error": {code, message}}) go to stdout as JSON.
+
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { CliError } from './vector-files.mjs'
+
+export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+
+const COMMANDS = {
+  build: { summary: 'build an index from a .fvecs, .bvecs, .npy or JSON-lines file and save it', load: () => import('./commands/build.mjs') },
+  query: { summary: 'search a saved index with query vectors from a file or the command line', load: () => import('./commands/query.mjs') },
+  info: { summary: "describe a saved index file: header, sizes, sections, settings (--verify loads it)", load: () => import('./commands/info.mjs') },
+  bench: { summary: 'run the benchmark suites against peer libraries; writes JSON, markdown and a recall–QPS plot', load: () => import('./commands/bench.mjs') },
+}
+
+function version() {
+  return JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')).version
+}
+
+function usage() {
+  return `vecdex ${version()}: vector search for Node.js with a Rust core
+
+Usage: vecdex <command> [options]        vecdex <command> --help for its options
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(7)} ${c.summary}`)
+  .join('\n')}
+
+Options:
+  -h, --help      this text
+  -v, --version   the version
+
+Exit codes: 0 done, 1 failed (the error code is printed, e.g. ERR_CORRUPT_FILE, ERR_INPUT_FORMAT),
+2 wrong usage. With --json, a command prints its result (or {"error": {"code", "message"}}) as JSON.`
+}
+
+/** Parses a command's options; a usage error is a CliError('ERR_USAGE'). */
+export function parseCommandArgs(args, options, { positionals = 0 } = {}) {
+  let parsed
+  try {
+    parsed = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' } }, strict: true, allowPositionals: true })
+  } catch (error) {
+    throw new CliError('ERR_USAGE', error.message)
+  }
+  if (!parsed.values.help && parsed.positionals.length !== positionals) {
+    throw new CliError('ERR_USAGE', positionals === 1 ? `expected one file, got ${parsed.positionals.length ? parsed.positionals.join(' ') : 'none'}` : `unexpected arguments: ${parsed.positionals.join(' ')}`)
+  }
+  return parsed
+}
+
+/** A positive integer option, or `fallback` when absent. */
+export function positiveInt(values, name, fallback) {
+  const raw = values[name]
+  if (raw === undefined) return fallback
+  const n = Number(raw)
+  if (!Number.isSafeInteger(n) || n < 1) throw new CliError('ERR_USAGE', `--${name} must be a positive integer, got "${raw}"`)
+  return n
+}
+
+/** A non-negative integer option, or `fallback` when absent. */
+export function nonNegativeInt(values, name, fallback) {
+  const raw = values[name]
+  if (raw === undefined) return fallback
+  const n = Number(raw)
+  if (!Number.isSafeInteger(n) || n < 0) throw new CliError('ERR_USAGE', `--${name} must be a non-negative integer, got "${raw}"`)
+  return n
+}
+
+/** vecdex itself, loaded after --threads has set the pool size (the pool reads it once). */
+export async function loadVecdex(threads) {
+  if (threads !== undefined) process.env.VECDEX_THREADS = String(threads)
+  return import('../dist/esm.mjs')
+}
+
+/** JSON with bigints as numbers when exact, else decimal strings. */
+export function toJson(value) {
+  return JSON.stringify(value, (_, v) => (typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString()) : v), 2)
+}
+
+/**
+ * @param {string[]} argv  arguments after `vecdex`
+ * @returns {Promise<number>} the exit code
+ */
+export async function main(argv) {
+  const [name, ...rest] = argv
+  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+    console.log(usage())
+    return name === undefined ? 2 : 0
+  }
+  if (name === '-v' || name === '--version') {
+    console.log(version())
+    return 0
+  }
+  const command = COMMANDS[name]
+  const json = rest.includes('--json')
+  if (!command) return report(new CliError('ERR_USAGE', `unknown command "${name}": use ${Object.keys(COMMANDS).join(', ')} (vecdex --help)`), name, json)
+  const module = await command.load()
+  try {
+    return (await module.run(rest)) ?? 0
+  } catch (error) {
+    return report(error, name, json, module.usage)
+  }
+}
+
+function report(error, name, json, commandUsage) {
+  const code = typeof error?.code === 'string' && error.code.startsWith('ERR_') ? error.code : 'ERR_INTERNAL'
+  const message = error?.message ?? String(error)
+  if (json) console.log(toJson({ error: { code, message } }))
+  else {
+    console.error(`vecdex ${name}: ${code}: ${message}`)
+    if (code === 'ERR_USAGE') console.error(commandUsage ? `\n${commandUsage()}` : '\nvecdex --help lists the commands')
+    else if (code === 'ERR_INTERNAL' && error?.stack) console.error(error.stack)
+  }
+  return code === 'ERR_USAGE' ? 2 : 1
+}
