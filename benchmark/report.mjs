@@ -3,6 +3,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { benchDir } from './datasets.mjs'
+import { writePlots } from './plot.mjs'
 
 export const resultsDir = path.join(benchDir, 'results')
 
@@ -79,15 +80,35 @@ function timestamp(date = new Date()) {
 }
 
 /**
- * Writes `results/<suite>-<dataset>-<timestamp>.json` and `.md`; returns their paths.
- * @param {{ suite: string, dataset: string, markdown: string, json: object }} result
+ * Writes `<dir>/<suite>-<dataset>-<timestamp>.json` and `.md`. Results with recall–QPS sweeps
+ * (ann, quant, multivector) also get `<stem>.svg` — and `<stem>.png` when @resvg/resvg-js loads —
+ * with an image link appended to the markdown. A plot that cannot be drawn never fails the
+ * run: the reason comes back in `plotNotes` (and, for a missing PNG, in the markdown).
+ * @param {{ suite: string, dataset: string, markdown: string, json: object, dir?: string }} result
+ *   dir: where to write (default `resultsDir`, benchmark/results)
+ * @returns {{ jsonFile: string, mdFile: string, svgFile?: string, pngFile?: string, plotNotes?: string[] }}
  */
-export function writeResult({ suite, dataset, markdown, json }) {
-  fs.mkdirSync(resultsDir, { recursive: true })
+export function writeResult({ suite, dataset, markdown, json, dir = resultsDir }) {
+  fs.mkdirSync(dir, { recursive: true })
   const stem = `${suite}-${dataset.replace(/[^A-Za-z0-9._-]+/g, '_')}-${timestamp()}`
-  const jsonFile = path.join(resultsDir, `${stem}.json`)
-  const mdFile = path.join(resultsDir, `${stem}.md`)
-  fs.writeFileSync(jsonFile, JSON.stringify(json, (_, v) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n')
-  fs.writeFileSync(mdFile, markdown.endsWith('\n') ? markdown : markdown + '\n')
-  return { jsonFile, mdFile }
+  const jsonFile = path.join(dir, `${stem}.json`)
+  const mdFile = path.join(dir, `${stem}.md`)
+  const text = JSON.stringify(json, (_, v) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n'
+  fs.writeFileSync(jsonFile, text)
+  let md = markdown.endsWith('\n') ? markdown : markdown + '\n'
+  // The plot is drawn from the JSON as written (bigints as strings), like a later re-render.
+  const forPlot = JSON.parse(text)
+  forPlot.suite ??= suite
+  const plots = writePlots(forPlot, { dir, stem })
+  if (plots.svgFile) {
+    const link = (file) => encodeURI(path.basename(file))
+    md += `\n### Recall–QPS plot\n\n![recall–QPS plot: ${`${suite} on ${dataset}`.replace(/[[\]]/g, '')}](${link(plots.svgFile)})\n`
+    md += plots.pngFile ? `\nPNG: [${path.basename(plots.pngFile)}](${link(plots.pngFile)})\n` : `\n(${plots.notes.join('; ') || 'no PNG'})\n`
+  }
+  fs.writeFileSync(mdFile, md)
+  const files = { jsonFile, mdFile }
+  if (plots.svgFile) files.svgFile = plots.svgFile
+  if (plots.pngFile) files.pngFile = plots.pngFile
+  if (plots.notes.length) files.plotNotes = plots.notes
+  return files
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // vecdex benchmark harness. `npm run bench -- --suite <name> [options]`, or --help.
-// Writes benchmark/results/<suite>-<dataset>-<timestamp>.{json,md} and prints the markdown.
+// Writes benchmark/results/<suite>-<dataset>-<timestamp>.{json,md} (and .svg/.png recall–QPS plots
+// for sweeps) and prints the markdown; `vecdex bench` runs it (cli/commands/bench.mjs).
 
 import fs from 'node:fs'
 import os from 'node:os'
@@ -263,6 +264,7 @@ async function main() {
     const written = [files.jsonFile, files.mdFile, files.svgFile, files.pngFile].filter(Boolean)
     if (v.json) console.log(JSON.stringify({ ...json, files: written }, (_, x) => (typeof x === 'bigint' ? x.toString() : x)))
     else console.log(fs.readFileSync(files.mdFile, 'utf8'))
+    for (const note of files.plotNotes ?? []) log(`plot: ${note}`)
     log(`wrote ${written.map((f) => path.relative(command.cwd, f)).join(', ')}`)
   }
   return failures ? 1 : 0
