@@ -12,6 +12,8 @@
  * - `ERR_IO`: the operating system refused to read or write a file.
  * - `ERR_READ_ONLY`: the index is a read-only view of a file.
  * - `ERR_INTERNAL`: a bug inside vecdex (a Rust panic included); the process lives on.
+ * - `ERR_NO_BINARY`: (when `vecdex` is first required) no prebuilt binary for this platform is
+ *   installed; the message names the platform and the package it needs.
  */
 export type ErrorCode =
   | 'ERR_DIMENSION_MISMATCH'
@@ -25,6 +27,7 @@ export type ErrorCode =
   | 'ERR_IO'
   | 'ERR_READ_ONLY'
   | 'ERR_INTERNAL'
+  | 'ERR_NO_BINARY'
 
 const CODES = new Set<string>([
   'ERR_DIMENSION_MISMATCH',
@@ -38,6 +41,7 @@ const CODES = new Set<string>([
   'ERR_IO',
   'ERR_READ_ONLY',
   'ERR_INTERNAL',
+  'ERR_NO_BINARY',
 ])
 
 /** Every error vecdex throws or rejects with. */

@@ -3,6 +3,7 @@
  *
  * Distances follow one convention everywhere: lower is closer.
  */
+import './binary' // first: a missing native binary fails with an error naming the platform
 export { FlatIndex, type FlatIndexOptions, type SearchOptions, type AddOptions } from './flat-index'
 export { HnswIndex, type HnswIndexOptions, type HnswSearchOptions, type HnswStats, type InsertionOrder } from './hnsw-index'
 export { KeyFilter } from './key-filter'

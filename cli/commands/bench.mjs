@@ -2,6 +2,7 @@
 // --expose-gc, so engines are measured after a full collection; the ann suite by default.
 
 import { spawn } from 'node:child_process'
+import os from 'node:os'
 import path from 'node:path'
 import { packageRoot } from '../main.mjs'
 
@@ -24,7 +25,8 @@ export async function run(args) {
     child.on('exit', (code, signal) => {
       process.off('SIGINT', forward)
       process.off('SIGTERM', forward)
-      resolve(code ?? (signal ? 128 + 2 : 1))
+      // A child killed by a signal exits the way a shell reports it: 128 + the signal's number.
+      resolve(code ?? 128 + (os.constants.signals[signal] ?? 0))
     })
   })
 }

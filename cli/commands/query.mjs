@@ -69,7 +69,7 @@ export async function run(args) {
   const limit = positiveInt(values, 'limit', Infinity)
   const batchRows = positiveInt(values, 'batch', 1000)
   const show = values.json ? Infinity : Number(values.show)
-  if (!Number.isSafeInteger(show) && show !== Infinity) throw new CliError('ERR_USAGE', `--show must be an integer, got "${values.show}"`)
+  if (!(Number.isSafeInteger(show) && show >= 0) && show !== Infinity) throw new CliError('ERR_USAGE', `--show must be a non-negative integer, got "${values.show}"`)
   const threads = positiveInt(values, 'threads', undefined)
 
   let queries
