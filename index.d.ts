@@ -289,12 +289,12 @@ export declare class NativeMultiVectorIndex {
   compactSync(): number
   stats(): NativeMultiVectorStats
   /**
-   * Blocking search of queries (CSR): FDE candidates, then exact Chamfer rerank. `candidates`
-   * and `ef` 0 mean the index's defaults.
+   * Blocking search of queries (CSR): candidates (FDE graph or token retrieval), then exact
+   * Chamfer rerank. `candidates`, `ef` and `token_neighbours` 0 mean the defaults.
    */
-  searchSync(tokens: Float32Array, offsets: Uint32Array, k: number, candidates: number, ef: number, ballCarving?: number | undefined | null, strategy?: string | undefined | null, filter?: BigUint64Array | undefined | null, prepared?: NativeKeyFilter | undefined | null): NativeSearchResults
+  searchSync(tokens: Float32Array, offsets: Uint32Array, k: number, candidates: number, ef: number, ballCarving: number | undefined | null, strategy: string | undefined | null, tokenNeighbours: number, filter?: BigUint64Array | undefined | null, prepared?: NativeKeyFilter | undefined | null): NativeSearchResults
   /** Async twin of `searchSync` (inputs copied first; queries run in parallel). */
-  search(tokens: Float32Array, offsets: Uint32Array, k: number, candidates: number, ef: number, ballCarving?: number | undefined | null, strategy?: string | undefined | null, filter?: BigUint64Array | undefined | null, prepared?: NativeKeyFilter | undefined | null, abort?: NativeAbortHandle | undefined | null): Promise<NativeSearchResults>
+  search(tokens: Float32Array, offsets: Uint32Array, k: number, candidates: number, ef: number, ballCarving: number | undefined | null, strategy: string | undefined | null, tokenNeighbours: number, filter?: BigUint64Array | undefined | null, prepared?: NativeKeyFilter | undefined | null, abort?: NativeAbortHandle | undefined | null): Promise<NativeSearchResults>
   /** Blocking exact search: every document scored by Chamfer similarity. */
   searchExactSync(tokens: Float32Array, offsets: Uint32Array, k: number, filter?: BigUint64Array | undefined | null, prepared?: NativeKeyFilter | undefined | null): NativeSearchResults
   /** Async twin of `searchExactSync`. */
@@ -489,7 +489,7 @@ export interface NativeMultiVectorOptions {
   seed?: number
   candidates?: number
   ballCarving?: number
-  /** 'rerank' | 'walk'. */
+  /** 'rerank' | 'walk' | 'tokens'. */
   strategy?: string
   /** 'cosine' | 'dot': how the graph compares FDEs. */
   fdeMetric?: string

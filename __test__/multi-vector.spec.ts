@@ -246,6 +246,21 @@ describe('MultiVectorIndex', () => {
       got.numberKeys().forEach((k, r) => expect(-got.distances[r]).toBeCloseTo(refChamfer(normalise(q), normalise(docs[k]), dim), 3))
     })
     expect(walkHits / (10 * queries.length)).toBeGreaterThan(0.8)
+    // Token retrieval: no FDE; its index of distinct tokens is built by the first such search.
+    const batch = { tokens: concat(queries), offsets: offsetsOf(queries) }
+    const byTokens = await index.search(batch, { k: 10, candidates: 200, strategy: 'tokens', tokenNeighbours: 32 })
+    let tokenHits = 0
+    queries.forEach((q, qi) => {
+      const got = byTokens.get(qi)
+      const want = new Set(truth[qi].map((t) => t.i))
+      tokenHits += got.numberKeys().filter((k) => want.has(k)).length
+      got.numberKeys().forEach((k, r) => expect(-got.distances[r]).toBeCloseTo(refChamfer(normalise(q), normalise(docs[k]), dim), 3))
+    })
+    expect(tokenHits / (10 * queries.length)).toBeGreaterThan(0.8)
+    expect(index.searchSync(queries[0], { k: 3, strategy: 'tokens' }).get(0).numberKeys()).toHaveLength(3)
+    await expectCode(() => index.search(queries[0], { k: 3, strategy: 'tokens', tokenNeighbours: 0 }), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => index.search(queries[0], { k: 3, strategy: 'tokens', tokenNeighbours: 5000 }), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => index.search(queries[0], { k: 3, strategy: 'nearest' as never }), 'ERR_INVALID_ARGUMENT')
     const stats = index.stats()
     expect(stats.documents).toBe(docs.length)
     expect(stats.fdeDimension).toBe(10 * 8 * 8)

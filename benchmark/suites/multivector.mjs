@@ -27,6 +27,8 @@ export const summary = 'multi-vector (Chamfer/MaxSim) retrieval: MUVERA FDE + re
 /** FDE grid: r<repetitions>k<simhash bits>p<projection dims, 0 = identity>[f<final dims>]. */
 export const DEFAULT_FDE = ['r10k4p4', 'r10k6p4']
 export const DEFAULT_CANDIDATES = [50, 100, 200, 400, 1000]
+/** tokenNeighbours values of the 'tokens' strategy sweep. */
+export const TOKEN_NEIGHBOURS = [8, 16, 32]
 /** Acceptance of the multi-vector issue. */
 const RECALL_MIN = 0.9
 const SPEEDUP_MIN = 20
@@ -137,8 +139,31 @@ export async function run(ctx) {
   const configs = []
   const meanStats = meanIndex.stats()
   const meanPoints = await sweep(meanIndex, 'r1k0p0 (token mean)')
-  meanIndex.close()
   configs.push({ label: 'r1k0p0 (token mean)', fde: meanFde, dims: dim, encodeDocsPerSecond: undefined, buildSeconds: meanBuild, bytesPerDocument: meanStats.memoryBytes / n, fdeBytesPerDocument: meanStats.fdeBytes / n, tokenBytesPerDocument: meanStats.tokenBytes / n, points: meanPoints })
+
+  // Token retrieval (strategy 'tokens'): no FDE; the first search builds the index of distinct
+  // tokens (timed apart as its build), then each tokenNeighbours value is swept over candidates.
+  {
+    t = performance.now()
+    await meanIndex.search(warmup, { k, strategy: 'tokens' })
+    const tokenBuild = (performance.now() - t) / 1e3
+    const tokenBytes = meanIndex.stats().memoryBytes - meanStats.memoryBytes
+    log(`multivector: token index built in ${fmt(tokenBuild)} s (${fmtBytes(tokenBytes)})`)
+    for (const tokenNeighbours of TOKEN_NEIGHBOURS) {
+      const label = `tokens, ${tokenNeighbours} per query token`
+      const points = []
+      for (const candidates of candidateGrid) {
+        await meanIndex.search(warmup, { k, candidates, strategy: 'tokens', tokenNeighbours })
+        const timed = await timeBatch(() => meanIndex.search(queryBatch, { k, candidates, strategy: 'tokens', tokenNeighbours }), q, runs)
+        const r = timed.result
+        const recall = recallAt10((i) => Array.from(r.keys.subarray(i * r.k, i * r.k + r.counts[i])), k, truthRows, q)
+        points.push({ label, strategy: 'tokens', candidates, tokenNeighbours, recall, qps: timed.qps, speedup: ratio(timed.qps) })
+        log(`multivector: ${label}, candidates ${candidates}: recall@10 ${recall.toFixed(3)}, ${fmt(timed.qps)} QPS (${fmt(ratio(timed.qps))}× exact)`)
+      }
+      configs.push({ label, dims: 0, buildSeconds: tokenBuild, bytesPerDocument: tokenBytes / n, fdeBytesPerDocument: tokenBytes / n, tokenBytesPerDocument: meanStats.tokenBytes / n, points })
+    }
+  }
+  meanIndex.close()
   {
     const means = meanVectors(base)
     const queryMeans = meanVectors(queries)

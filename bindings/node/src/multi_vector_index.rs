@@ -237,7 +237,7 @@ pub struct NativeMultiVectorOptions {
     pub seed: Option<f64>,
     pub candidates: Option<u32>,
     pub ball_carving: Option<f64>,
-    /// 'rerank' | 'walk'.
+    /// 'rerank' | 'walk' | 'tokens'.
     pub strategy: Option<String>,
     /// 'cosine' | 'dot': how the graph compares FDEs.
     pub fde_metric: Option<String>,
@@ -248,8 +248,9 @@ fn strategy_of(name: &str) -> napi::Result<Strategy> {
     match name {
         "rerank" => Ok(Strategy::Rerank),
         "walk" => Ok(Strategy::Walk),
+        "tokens" => Ok(Strategy::Tokens),
         other => Err(invalid(format!(
-            "strategy must be 'rerank' or 'walk', got '{other}'"
+            "strategy must be 'rerank', 'walk' or 'tokens', got '{other}'"
         ))),
     }
 }
@@ -327,6 +328,7 @@ fn search_params(
     ef: u32,
     ball_carving: Option<f64>,
     strategy: Option<String>,
+    token_neighbours: u32,
 ) -> napi::Result<MultiVectorSearch> {
     Ok(MultiVectorSearch {
         k: k as usize,
@@ -334,6 +336,7 @@ fn search_params(
         ef_search: (ef > 0).then_some(ef as usize),
         ball_carving: ball_carving.map(|t| t as f32),
         strategy: strategy.as_deref().map(strategy_of).transpose()?,
+        token_neighbours: (token_neighbours > 0).then_some(token_neighbours as usize),
     })
 }
 
@@ -578,8 +581,8 @@ impl NativeMultiVectorIndex {
         })
     }
 
-    /// Blocking search of queries (CSR): FDE candidates, then exact Chamfer rerank. `candidates`
-    /// and `ef` 0 mean the index's defaults.
+    /// Blocking search of queries (CSR): candidates (FDE graph or token retrieval), then exact
+    /// Chamfer rerank. `candidates`, `ef` and `token_neighbours` 0 mean the defaults.
     #[napi]
     #[allow(clippy::too_many_arguments)] // mirrors the JS call
     pub fn search_sync(
@@ -591,12 +594,13 @@ impl NativeMultiVectorIndex {
         ef: u32,
         ball_carving: Option<f64>,
         strategy: Option<String>,
+        token_neighbours: u32,
         filter: Option<BigUint64ArraySlice>,
         prepared: Option<&NativeKeyFilter>,
     ) -> napi::Result<NativeSearchResults> {
         let shared = self.handle.shared()?;
         let filter = crate::handle::filter_of(filter.as_deref(), prepared);
-        let params = search_params(k, candidates, ef, ball_carving, strategy)?;
+        let params = search_params(k, candidates, ef, ball_carving, strategy, token_neighbours)?;
         guarded(|| {
             shared.index.read_recursive().search(
                 &tokens,
@@ -622,12 +626,13 @@ impl NativeMultiVectorIndex {
         ef: u32,
         ball_carving: Option<f64>,
         strategy: Option<String>,
+        token_neighbours: u32,
         filter: Option<BigUint64ArraySlice>,
         prepared: Option<&NativeKeyFilter>,
         abort: Option<&NativeAbortHandle>,
     ) -> napi::Result<Object<'env>> {
         let (tokens, offsets) = (tokens.to_vec(), offsets.to_vec());
-        let params = search_params(k, candidates, ef, ball_carving, strategy)?;
+        let params = search_params(k, candidates, ef, ball_carving, strategy, token_neighbours)?;
         self.handle.spawn_search(
             env,
             filter.as_deref(),

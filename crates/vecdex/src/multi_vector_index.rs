@@ -10,6 +10,7 @@
 //! Distances follow vecdex's convention (lower is closer): a hit's distance is `−Chamfer`.
 
 pub(crate) mod persist;
+mod token_index;
 
 use std::collections::{HashMap, HashSet};
 
@@ -43,6 +44,10 @@ pub fn default_fde(dimension: usize) -> FdeConfig {
 pub const DEFAULT_CANDIDATES: usize = 100;
 /// Largest `candidates` (as the largest efSearch).
 pub const MAX_CANDIDATES: usize = 65_536;
+/// Distinct document tokens retrieved per query token by the `tokens` strategy, by default.
+pub const DEFAULT_TOKEN_NEIGHBOURS: usize = 16;
+/// Largest `token_neighbours`.
+pub const MAX_TOKEN_NEIGHBOURS: usize = 4096;
 
 /// How a search finds its documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,6 +59,12 @@ pub enum Strategy {
     /// A walk of the FDE graph that scores every document it visits by exact Chamfer (keeping
     /// `candidates` of them): the FDE graph gives the neighbourhoods, the true similarity steers.
     Walk,
+    /// Token retrieval (ColBERT's end-to-end retrieval with XTR's imputation, see
+    /// `token_index.rs`): each query token's `token_neighbours` nearest distinct document tokens
+    /// give every document an estimated Chamfer; the `candidates` best are reranked exactly.
+    /// Needs no FDE; its index of distinct tokens is built by the first such search after
+    /// documents are added.
+    Tokens,
 }
 
 impl Strategy {
@@ -61,6 +72,7 @@ impl Strategy {
         match self {
             Strategy::Rerank => "rerank",
             Strategy::Walk => "walk",
+            Strategy::Tokens => "tokens",
         }
     }
 }
@@ -151,6 +163,10 @@ pub struct MultiVectorIndex {
     /// Per document number: its key, or `None` once removed or replaced.
     document_keys: Vec<Option<u64>>,
     live_tokens: usize,
+    /// Bumped when the token store is rewritten (document numbers change).
+    store_generation: u64,
+    /// The `tokens` strategy's index, built and caught up by the searches that use it.
+    token_index: std::sync::RwLock<Option<token_index::TokenIndex>>,
 }
 
 fn fde_error(error: FdeError) -> Error {
@@ -198,6 +214,8 @@ impl MultiVectorIndex {
             documents: HashMap::new(),
             document_keys: Vec::new(),
             live_tokens: 0,
+            store_generation: 0,
+            token_index: std::sync::RwLock::new(None),
         })
     }
 
@@ -245,6 +263,10 @@ impl MultiVectorIndex {
             + self.tokens.memory_bytes()
             + self.documents.capacity() * 16
             + self.document_keys.capacity() * 16
+            + self
+                .token_index
+                .read()
+                .map_or(0, |t| t.as_ref().map_or(0, |t| t.memory_bytes()))
     }
 
     pub fn stats(&self) -> MultiVectorStats {
@@ -463,6 +485,7 @@ impl MultiVectorIndex {
             .filter(|&d| self.document_keys[d as usize].is_some())
             .collect();
         self.tokens = self.tokens.select(&keep);
+        self.store_generation += 1;
         self.document_keys = keep
             .iter()
             .map(|&d| self.document_keys[d as usize])
@@ -472,6 +495,47 @@ impl MultiVectorIndex {
                 self.documents.insert(*key, number as u32);
             }
         }
+    }
+
+    /// The token index, caught up with the documents (built on first use; see `token_index.rs`).
+    fn ready_token_index(
+        &self,
+        stop: &StopFlag,
+    ) -> Result<std::sync::RwLockReadGuard<'_, Option<token_index::TokenIndex>>> {
+        let poisoned = || Error::Internal("the token index lock is poisoned".into());
+        {
+            let guard = self.token_index.read().map_err(|_| poisoned())?;
+            if guard
+                .as_ref()
+                .is_some_and(|t| !t.is_stale(&self.tokens, self.store_generation))
+            {
+                return Ok(guard);
+            }
+        }
+        {
+            let mut guard = self.token_index.write().map_err(|_| poisoned())?;
+            if guard.is_none() {
+                let graph = &self.config.graph;
+                *guard = Some(token_index::TokenIndex::new(
+                    self.dim(),
+                    graph.m,
+                    graph.ef_construction,
+                    graph.seed,
+                )?);
+            }
+            if let Some(index) = guard.as_mut() {
+                if index.is_stale(&self.tokens, self.store_generation) {
+                    let updated =
+                        threads::run(|| index.update(&self.tokens, self.store_generation, stop));
+                    if let Err(error) = updated {
+                        // An aborted update leaves ids without graph nodes: start over next time.
+                        *guard = None;
+                        return Err(error);
+                    }
+                }
+            }
+        }
+        self.token_index.read().map_err(|_| poisoned())
     }
 
     /// Approximate top-`k` documents for each query of a batch (CSR, as documents): FDE
@@ -508,6 +572,24 @@ impl MultiVectorIndex {
         let dim = self.dim();
         let level = simd_level();
         let strategy = params.strategy.unwrap_or(self.config.strategy);
+        let neighbours = params.token_neighbours.unwrap_or(DEFAULT_TOKEN_NEIGHBOURS);
+        if neighbours == 0 || neighbours > MAX_TOKEN_NEIGHBOURS {
+            return Err(Error::invalid(format!(
+                "tokenNeighbours must be from 1 to {MAX_TOKEN_NEIGHBOURS}, got {neighbours}"
+            )));
+        }
+        let token_index = match strategy {
+            Strategy::Tokens => Some(self.ready_token_index(stop)?),
+            _ => None,
+        };
+        let allowed: Option<HashSet<u64>> = match strategy {
+            Strategy::Tokens => filter.map(|f| f.keys().iter().copied().collect()),
+            _ => None,
+        };
+        let live = |d: u32| match self.document_keys[d as usize] {
+            Some(key) => allowed.as_ref().is_none_or(|a| a.contains(&key)),
+            None => false,
+        };
         let one = |q: usize| -> Result<Vec<(u64, f32)>> {
             stop.check()?;
             let tokens = &queries[offsets[q] as usize * dim..offsets[q + 1] as usize * dim];
@@ -537,6 +619,30 @@ impl MultiVectorIndex {
                                 self.tokens.prefetch(next);
                             }
                             (key, self.tokens.chamfer(level, &prepared, d))
+                        })
+                        .collect()
+                }
+                Strategy::Tokens => {
+                    let index = token_index
+                        .as_ref()
+                        .and_then(|guard| guard.as_ref())
+                        .ok_or_else(|| Error::Internal("the token index is missing".into()))?;
+                    let found = index.candidates(
+                        tokens,
+                        neighbours,
+                        candidates,
+                        self.tokens.len(),
+                        &live,
+                    )?;
+                    found
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, &d)| {
+                            if let Some(&next) = found.get(i + 1) {
+                                self.tokens.prefetch(next);
+                            }
+                            let key = self.document_keys[d as usize]?;
+                            Some((key, self.tokens.chamfer(level, &prepared, d)))
                         })
                         .collect()
                 }
@@ -621,6 +727,9 @@ pub struct MultiVectorSearch {
     pub ball_carving: Option<f32>,
     /// Search strategy (the index's setting when `None`).
     pub strategy: Option<Strategy>,
+    /// `tokens` strategy: distinct document tokens retrieved per query token
+    /// ([`DEFAULT_TOKEN_NEIGHBOURS`] when `None`).
+    pub token_neighbours: Option<usize>,
 }
 
 impl MultiVectorSearch {
@@ -631,6 +740,7 @@ impl MultiVectorSearch {
             ef_search: None,
             ball_carving: None,
             strategy: None,
+            token_neighbours: None,
         }
     }
 }

@@ -167,3 +167,175 @@ fn saved_indexes_load_with_the_same_answers_and_damage_is_an_error() {
     ));
     assert!(started.elapsed().as_secs_f64() < 0.5);
 }
+
+/// Documents drawn from a small vocabulary of token vectors, so that documents share tokens
+/// (as words do): `vocabulary` distinct tokens, 3–9 per document.
+fn documents_from_vocabulary(n: usize, vocabulary: usize, seed: u64) -> (Vec<f32>, Vec<u32>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let words: Vec<f32> = (0..vocabulary * DIM)
+        .map(|_| rng.gen::<f32>() * 2.0 - 1.0)
+        .collect();
+    let mut tokens = Vec::new();
+    let mut offsets = vec![0u32];
+    for _ in 0..n {
+        let count = rng.gen_range(3..10);
+        for _ in 0..count {
+            let w = rng.gen_range(0..vocabulary);
+            tokens.extend_from_slice(&words[w * DIM..(w + 1) * DIM]);
+        }
+        offsets.push(offsets[offsets.len() - 1] + count as u32);
+    }
+    (tokens, offsets)
+}
+
+fn tokens_search(neighbours: usize, candidates: usize, k: usize) -> MultiVectorSearch {
+    MultiVectorSearch {
+        candidates: Some(candidates),
+        strategy: Some(Strategy::Tokens),
+        token_neighbours: Some(neighbours),
+        ..MultiVectorSearch::new(k)
+    }
+}
+
+#[test]
+fn token_retrieval_finds_the_exact_top_k_and_follows_adds_removals_and_compaction() {
+    let stop = StopFlag::never();
+    let (tokens, offsets) = documents_from_vocabulary(1500, 150, 21);
+    let keys: Vec<u64> = (0..1500).map(|k| k * 5 + 2).collect();
+    let mut index = index();
+    index.add(&keys, &tokens, &offsets, &stop).expect("add");
+    let (queries, query_offsets) = documents_from_vocabulary(12, 150, 22);
+    let k = 5;
+    let check = |index: &MultiVectorIndex, what: &str| {
+        // Every distinct token retrieved and every document a candidate: exactly the exact search.
+        let found = index
+            .search(
+                &queries,
+                &query_offsets,
+                tokens_search(4096, 4096, k),
+                None,
+                &stop,
+            )
+            .expect("tokens search");
+        let exact = index
+            .search_exact(&queries, &query_offsets, k, None, &stop)
+            .expect("exact");
+        for q in 0..12 {
+            let row = q * found.k;
+            let n = found.counts[q] as usize;
+            assert_eq!(n, exact.counts[q] as usize, "{what}: query {q}");
+            for j in 0..n {
+                assert!(
+                    (found.distances[row + j] - exact.distances[row + j]).abs() < 1e-4,
+                    "{what}: query {q}, hit {j}: {} vs {}",
+                    found.distances[row + j],
+                    exact.distances[row + j]
+                );
+            }
+        }
+        // Small budgets still return k live documents, scored exactly.
+        let small = index
+            .search(
+                &queries,
+                &query_offsets,
+                tokens_search(2, 20, k),
+                None,
+                &stop,
+            )
+            .expect("small tokens search");
+        for q in 0..12 {
+            assert_eq!(small.counts[q] as usize, k, "{what}: query {q}");
+            for j in 0..k {
+                let key = small.keys[q * small.k + j];
+                let doc = index.get(key).expect("a live document");
+                let query =
+                    &queries[query_offsets[q] as usize * DIM..query_offsets[q + 1] as usize * DIM];
+                let score = chamfer(query, &doc, DIM);
+                assert!((small.distances[q * small.k + j] + score).abs() < 1e-4);
+            }
+        }
+    };
+    check(&index, "built");
+
+    // New documents are indexed by the next search.
+    let (more, more_offsets) = documents_from_vocabulary(50, 150, 23);
+    let more_keys: Vec<u64> = (0..50).map(|k| 10_000 + k).collect();
+    index
+        .add(&more_keys, &more, &more_offsets, &stop)
+        .expect("add more");
+    check(&index, "after an add");
+    // A copy of the first query as a document is its own best match.
+    let copy = &queries[..query_offsets[1] as usize * DIM];
+    index
+        .add(&[99_999], copy, &[0, query_offsets[1]], &stop)
+        .expect("add the copy");
+    let top = index
+        .search(
+            copy,
+            &[0, query_offsets[1]],
+            tokens_search(8, 30, 1),
+            None,
+            &stop,
+        )
+        .expect("search");
+    assert_eq!(top.keys[0], 99_999);
+
+    // Removed documents never come back, before and after the token store compacts.
+    index.remove(&[99_999]).expect("remove");
+    check(&index, "after a removal");
+    index.remove(&keys[..1300]).expect("remove most");
+    assert!(
+        index.stats().dead_tokens < index.stats().tokens,
+        "the store compacted"
+    );
+    check(&index, "after compaction");
+    let all = index
+        .search(
+            &queries,
+            &query_offsets,
+            tokens_search(64, 500, 100),
+            None,
+            &stop,
+        )
+        .expect("search");
+    assert!(all.keys.iter().all(|key| *key == 0 || index.contains(*key)));
+
+    // A filter admits only its keys.
+    let allowed: Vec<u64> = keys[1400..1420].to_vec();
+    let filter = vecdex::KeyFilter::new(allowed.clone());
+    let filtered = index
+        .search(
+            &queries,
+            &query_offsets,
+            tokens_search(16, 100, k),
+            Some(&filter),
+            &stop,
+        )
+        .expect("filtered");
+    for q in 0..12 {
+        let n = filtered.counts[q] as usize;
+        assert!(n > 0);
+        for &key in &filtered.keys[q * filtered.k..q * filtered.k + n] {
+            assert!(allowed.contains(&key));
+        }
+    }
+    // Out-of-range settings are errors.
+    assert!(index
+        .search(
+            &queries,
+            &query_offsets,
+            tokens_search(0, 10, k),
+            None,
+            &stop
+        )
+        .is_err());
+    assert!(index
+        .search(
+            &queries,
+            &query_offsets,
+            tokens_search(5000, 10, k),
+            None,
+            &stop
+        )
+        .is_err());
+}

@@ -7,7 +7,7 @@
 //!      u8 projection (0 identity, 1 AMS sketch), u64 projectionDimension,
 //!      u8 fillEmptyPartitions, u64 finalProjectionDimension (0 = none),
 //!      u32 RNG version (vecdex_fde::RNG_VERSION: the random draws depend on it)
-//! u64 candidates, u8 ball carving on, f32 τ, u8 strategy (0 rerank, 1 walk),
+//! u64 candidates, u8 ball carving on, f32 τ, u8 strategy (0 rerank, 1 walk, 2 tokens),
 //! u8 FDE metric (persist::metric_code)
 //! ```
 //! Sections:
@@ -77,6 +77,7 @@ impl StoredSettings {
         let strategy = match input.u8()? {
             0 => Strategy::Rerank,
             1 => Strategy::Walk,
+            2 => Strategy::Tokens,
             s => return Err(corrupt(format!("strategy {s}"))),
         };
         let fde_metric = metric_from_code(input.u8()?)?;
@@ -131,6 +132,7 @@ impl MultiVectorIndex {
             .u8(match self.config.strategy {
                 Strategy::Rerank => 0,
                 Strategy::Walk => 1,
+                Strategy::Tokens => 2,
             })
             .u8(metric_code(self.config.fde_metric));
         let header = FileHeader {
@@ -250,6 +252,8 @@ impl MultiVectorIndex {
             documents,
             document_keys,
             live_tokens,
+            store_generation: 0,
+            token_index: std::sync::RwLock::new(None),
         })
     }
 }
