@@ -112,6 +112,7 @@ fn main() {
                 ef_search: Some(env("EF", 0).max(c)),
                 ball_carving: None,
                 strategy: Some(strategy),
+                token_neighbours: None,
             };
             let t = Instant::now();
             let r = index
