@@ -133,7 +133,9 @@ function commandLine() {
   const quote = (s) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`)
   const args = process.argv.slice(2).map(quote).join(' ')
   const node = `node ${process.execArgv.map(quote).join(' ')} ${quote(path.relative(process.cwd(), process.argv[1]))} ${args}`.replace(/\s+/g, ' ').trim()
-  const npm = process.env.npm_lifecycle_event ? `npm run ${process.env.npm_lifecycle_event} -- ${args}` : undefined
+  const lifecycle = process.env.npm_lifecycle_event
+  const cli = process.env.VECDEX_BENCH_COMMAND // set by `vecdex bench`
+  const npm = cli ? `${lifecycle === 'npx' ? 'npx ' : ''}${cli} ${args}` : lifecycle ? `npm run ${lifecycle} -- ${args}` : undefined
   return { command: npm ?? node, node, argv: process.argv, execArgv: process.execArgv, cwd: process.cwd() }
 }
 

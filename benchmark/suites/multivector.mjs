@@ -160,7 +160,7 @@ export async function run(ctx) {
         points.push({ label, strategy: 'tokens', candidates, tokenNeighbours, recall, qps: timed.qps, speedup: ratio(timed.qps) })
         log(`multivector: ${label}, candidates ${candidates}: recall@10 ${recall.toFixed(3)}, ${fmt(timed.qps)} QPS (${fmt(ratio(timed.qps))}× exact)`)
       }
-      configs.push({ label, dims: 0, buildSeconds: tokenBuild, bytesPerDocument: tokenBytes / n, fdeBytesPerDocument: tokenBytes / n, tokenBytesPerDocument: meanStats.tokenBytes / n, points })
+      configs.push({ label, dims: '–', buildSeconds: tokenBuild, bytesPerDocument: tokenBytes / n, fdeBytesPerDocument: tokenBytes / n, tokenBytesPerDocument: meanStats.tokenBytes / n, points })
     }
   }
   meanIndex.close()
@@ -267,9 +267,9 @@ export async function run(ctx) {
   const meanBest = Math.max(...configs.filter((c) => c.baseline).flatMap((c) => c.points.map((p) => p.recall)))
   lines.push('### Acceptance (multi-vector issue)', '')
   lines.push(`- recall@10 ≥ ${RECALL_MIN} at ≥ ${SPEEDUP_MIN}× exact QPS: **${passing.length ? 'PASS' : 'FAIL'}**` +
-    (passing.length ? ` (${passing.map((p) => `${p.label} ${p.strategy} ${p.candidates}: ${p.recall.toFixed(3)} at ${fmt(p.speedup)}×`).join('; ')})` : '') +
-    `. Best recall at ≥ ${SPEEDUP_MIN}×: ${bestAtSpeed ? `${bestAtSpeed.recall.toFixed(3)} (${bestAtSpeed.label} ${bestAtSpeed.strategy} ${bestAtSpeed.candidates})` : 'none that fast'}; best recall overall: ${bestRecall ? `${bestRecall.recall.toFixed(3)} at ${fmt(bestRecall.speedup)}× (${bestRecall.label} ${bestRecall.strategy} ${bestRecall.candidates})` : '–'}.`)
-  lines.push(`- above the mean-vector baseline (one normalised mean per document, top-10 by cosine, no rerank): best FDE recall ${bestRecall ? bestRecall.recall.toFixed(3) : '–'} against ${meanBest.toFixed(3)}; at ≥ ${SPEEDUP_MIN}× ${bestAtSpeed ? bestAtSpeed.recall.toFixed(3) : '–'}.`, '')
+    (passing.length ? ` (${passing.map((p) => `${p.label} · ${p.strategy} · ${p.candidates} candidates: ${p.recall.toFixed(3)} at ${fmt(p.speedup)}×`).join('; ')})` : '') +
+    `. Best recall at ≥ ${SPEEDUP_MIN}×: ${bestAtSpeed ? `${bestAtSpeed.recall.toFixed(3)} (${bestAtSpeed.label} · ${bestAtSpeed.strategy} · ${bestAtSpeed.candidates} candidates)` : 'none that fast'}; best recall overall: ${bestRecall ? `${bestRecall.recall.toFixed(3)} at ${fmt(bestRecall.speedup)}× (${bestRecall.label} · ${bestRecall.strategy} · ${bestRecall.candidates} candidates)` : '–'}.`)
+  lines.push(`- above the mean-vector baseline (one normalised mean per document, top-10 by cosine, no rerank): best recall ${bestRecall ? bestRecall.recall.toFixed(3) : '–'} against ${meanBest.toFixed(3)}; at ≥ ${SPEEDUP_MIN}× ${bestAtSpeed ? bestAtSpeed.recall.toFixed(3) : '–'}.`, '')
   json.acceptance = { passing, bestAtSpeed, bestRecall, meanBest }
   return { datasetName: data.name, markdown: lines.join('\n'), json }
 }

@@ -160,49 +160,95 @@ impl TokenIndex {
             None,
             &StopFlag::never(),
         )?;
-        let mut scratch = Scratch {
-            total: vec![0f32; documents],
-            best: vec![0f32; documents],
-            local: Vec::new(),
-        };
-        let mut touched = scratch.accumulate(&found, &self.postings, false);
-        touched.retain(|&d| live(d));
-        if touched.len() < candidates {
-            // Too few documents beat the imputed values (e.g. every token retrieved is as close
-            // as the last one): count the ties as well.
-            for &d in &touched {
-                scratch.total[d as usize] = 0.0;
+        SCRATCH.with(|cell| {
+            let mut scratch = cell.borrow_mut();
+            scratch.prepare(documents);
+            let mut touched = scratch.accumulate(&found, &self.postings, false);
+            let mut admitted: Vec<u32> = touched.iter().copied().filter(|&d| live(d)).collect();
+            if admitted.len() < candidates {
+                // Too few documents beat the imputed values (e.g. every token retrieved is as
+                // close as the last one): count the ties as well.
+                scratch.clear(&touched);
+                touched = scratch.accumulate(&found, &self.postings, true);
+                admitted = touched.iter().copied().filter(|&d| live(d)).collect();
             }
-            touched = scratch.accumulate(&found, &self.postings, true);
-            touched.retain(|&d| live(d));
-        }
-        let total = &scratch.total;
-        let by_estimate = |a: &u32, b: &u32| {
-            total[*b as usize]
-                .total_cmp(&total[*a as usize])
-                .then(a.cmp(b))
-        };
-        if touched.len() > candidates {
-            touched.select_nth_unstable_by(candidates, by_estimate);
-            touched.truncate(candidates);
-        }
-        Ok(touched)
+            let chosen = best_by_estimate(admitted, &scratch, candidates);
+            // Leaves `total` all zeros for the next query on this thread.
+            scratch.clear(&touched);
+            Ok(chosen)
+        })
     }
 }
 
-/// Per-query accumulators over every document number.
+/// The `candidates` documents of `admitted` with the highest `total` (ties by number).
+fn best_by_estimate(mut admitted: Vec<u32>, scratch: &Scratch, candidates: usize) -> Vec<u32> {
+    let by_estimate = |a: &u32, b: &u32| {
+        scratch
+            .total(*b)
+            .total_cmp(&scratch.total(*a))
+            .then(a.cmp(b))
+    };
+    if admitted.len() > candidates {
+        admitted.select_nth_unstable_by(candidates, by_estimate);
+        admitted.truncate(candidates);
+    }
+    admitted
+}
+
+thread_local! {
+    /// Each worker thread's accumulators, reused across queries (sized to the largest store).
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+/// Per-query accumulators over every document number, one 8-byte entry per document so that
+/// crediting a posting touches one cache line. `total` is zero between queries (the documents a
+/// query touched are cleared after it); `stamp` marks the documents already credited for the
+/// current query token with a counter that never repeats, so it needs no clearing.
+#[derive(Default)]
 struct Scratch {
+    entries: Vec<Entry>,
+    counter: u32,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Entry {
+    /// The last query token (by `counter`) that credited the document.
+    stamp: u32,
     /// Σ over query tokens of the document's gain above the imputed similarity.
-    total: Vec<f32>,
-    /// The document's best gain for the current query token (0 = none yet).
-    best: Vec<f32>,
-    /// Documents with a gain for the current query token.
-    local: Vec<u32>,
+    total: f32,
 }
 
 impl Scratch {
-    /// Adds every query token's gains to `total`; returns the documents that gained. With
-    /// `include_floor`, the last retrieved token (gain 0) counts as a minimal gain.
+    fn prepare(&mut self, documents: usize) {
+        if self.entries.len() < documents {
+            self.entries.resize(documents, Entry::default());
+        }
+    }
+
+    fn total(&self, document: u32) -> f32 {
+        self.entries[document as usize].total
+    }
+
+    fn clear(&mut self, documents: &[u32]) {
+        for &d in documents {
+            self.entries[d as usize].total = 0.0;
+        }
+    }
+
+    /// A fresh stamp value for the next query token.
+    fn next_stamp(&mut self) -> u32 {
+        if self.counter == u32::MAX {
+            self.entries.iter_mut().for_each(|e| e.stamp = 0);
+            self.counter = 0;
+        }
+        self.counter += 1;
+        self.counter
+    }
+
+    /// Adds every query token's gains to the totals; returns the documents that gained. The
+    /// retrieved tokens come best first, so a document's first posting under a query token
+    /// carries its best gain for it. With `include_floor`, the last retrieved token (gain 0)
+    /// counts as a minimal gain.
     fn accumulate(
         &mut self,
         found: &crate::SearchResults,
@@ -216,6 +262,7 @@ impl Scratch {
             if n == 0 {
                 continue;
             }
+            let stamp = self.next_stamp();
             // Dot distance is 1 − ⟨a, b⟩.
             let floor = 1.0 - found.distances[row + n - 1];
             for j in 0..n {
@@ -224,27 +271,20 @@ impl Scratch {
                     gain = gain.max(f32::MIN_POSITIVE);
                 }
                 if gain <= 0.0 {
-                    continue;
+                    break; // the rest are ties with the floor
                 }
                 for &d in &postings[found.keys[row + j] as usize] {
-                    let slot = &mut self.best[d as usize];
-                    if *slot == 0.0 {
-                        self.local.push(d);
+                    let entry = &mut self.entries[d as usize];
+                    if entry.stamp == stamp {
+                        continue;
                     }
-                    if gain > *slot {
-                        *slot = gain;
+                    entry.stamp = stamp;
+                    if entry.total == 0.0 {
+                        touched.push(d);
                     }
+                    entry.total += gain;
                 }
             }
-            for &d in &self.local {
-                let slot = &mut self.total[d as usize];
-                if *slot == 0.0 {
-                    touched.push(d);
-                }
-                *slot += self.best[d as usize];
-                self.best[d as usize] = 0.0;
-            }
-            self.local.clear();
         }
         touched
     }
