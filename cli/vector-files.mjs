@@ -151,34 +151,45 @@ function openVecs(file, format, size) {
     dim,
     rows,
     bytes: size,
-    async *batches(batchRows, limit = Infinity) {
-      const total = Math.min(rows, limit)
-      const fd = fs.openSync(file, 'r')
-      try {
-        // A fresh (unpooled) buffer starts at offset 0, so float rows are 4-byte aligned.
-        const buffer = new Uint8Array(Math.min(batchRows, Math.max(total, 1)) * stride)
-        const view = new DataView(buffer.buffer)
-        for (let first = 0; first < total; first += batchRows) {
-          const count = Math.min(batchRows, total - first)
-          const bytes = buffer.subarray(0, count * stride)
-          readExactly(fd, bytes, first * stride, file)
-          const vectors = new Float32Array(count * dim)
-          for (let i = 0; i < count; i++) {
-            const at = i * stride
-            const rowDim = view.getInt32(at, true)
-            if (rowDim !== dim) throw inputError(file, `row ${first + i} has dimension ${rowDim}, row 0 has ${dim}`)
-            const out = vectors.subarray(i * dim, (i + 1) * dim)
-            if (format === '.bvecs') out.set(buffer.subarray(at + 4, at + 4 + dim))
-            else if (format === '.ivecs') out.set(new Int32Array(buffer.buffer, at + 4, dim))
-            else out.set(new Float32Array(buffer.buffer, at + 4, dim))
-          }
-          if (format === '.fvecs') checkFinite(file, vectors, dim, first)
-          yield { vectors, first, count, bytesRead: (first + count) * stride }
-        }
-      } finally {
-        fs.closeSync(fd)
+    batches: fixedRowBatches(file, { rows, rowBytes: stride, dataStart: 0 }, (buffer, view, count, first) => {
+      const vectors = new Float32Array(count * dim)
+      for (let i = 0; i < count; i++) {
+        const at = i * stride
+        const rowDim = view.getInt32(at, true)
+        if (rowDim !== dim) throw inputError(file, `row ${first + i} has dimension ${rowDim}, row 0 has ${dim}`)
+        const out = vectors.subarray(i * dim, (i + 1) * dim)
+        // Little-endian hosts (every platform vecdex ships for) read the values in place.
+        if (format === '.bvecs') out.set(buffer.subarray(at + 4, at + 4 + dim))
+        else if (format === '.ivecs') out.set(new Int32Array(buffer.buffer, at + 4, dim))
+        else out.set(new Float32Array(buffer.buffer, at + 4, dim))
       }
-    },
+      if (format === '.fvecs') checkFinite(file, vectors, dim, first)
+      return vectors
+    }),
+  }
+}
+
+/**
+ * `batches` of a file of fixed-size rows from `dataStart` on: reads up to `batchRows` rows at a
+ * time into one reused buffer (fresh, so it starts 4-byte aligned) and decodes them with
+ * `decode(buffer, view, count, first)` → Float32Array.
+ */
+function fixedRowBatches(file, { rows, rowBytes, dataStart }, decode) {
+  return async function* batches(batchRows, limit = Infinity) {
+    const total = Math.min(rows, limit)
+    const fd = fs.openSync(file, 'r')
+    try {
+      const buffer = new Uint8Array(Math.min(batchRows, Math.max(total, 1)) * rowBytes)
+      const view = new DataView(buffer.buffer)
+      for (let first = 0; first < total; first += batchRows) {
+        const count = Math.min(batchRows, total - first)
+        readExactly(fd, buffer.subarray(0, count * rowBytes), dataStart + first * rowBytes, file)
+        const vectors = decode(buffer, view, count, first)
+        yield { vectors, first, count, bytesRead: dataStart + (first + count) * rowBytes }
+      }
+    } finally {
+      fs.closeSync(fd)
+    }
   }
 }
 
@@ -245,36 +256,24 @@ function openNpy(file, size) {
   const expected = dataStart + rows * dim * itemSize
   if (size !== expected) throw inputError(file, `${size} bytes, but the header's shape (${rows}, ${dim}) of ${type} needs ${expected}: truncated or damaged`)
   const rowBytes = dim * itemSize
+  const le = !bigEndian
   return {
     file,
     format: '.npy',
     dim,
     rows,
     bytes: size,
-    async *batches(batchRows, limit = Infinity) {
-      const total = Math.min(rows, limit)
-      const fd = fs.openSync(file, 'r')
-      try {
-        const buffer = new Uint8Array(Math.min(batchRows, Math.max(total, 1)) * rowBytes)
-        const view = new DataView(buffer.buffer)
-        for (let first = 0; first < total; first += batchRows) {
-          const count = Math.min(batchRows, total - first)
-          readExactly(fd, buffer.subarray(0, count * rowBytes), dataStart + first * rowBytes, file)
-          const n = count * dim
-          const vectors = new Float32Array(n)
-          const le = !bigEndian
-          if (type === 'f4') for (let i = 0; i < n; i++) vectors[i] = view.getFloat32(i * 4, le)
-          else if (type === 'f8') for (let i = 0; i < n; i++) vectors[i] = view.getFloat64(i * 8, le)
-          else if (type === 'f2') for (let i = 0; i < n; i++) vectors[i] = halfToNumber(view.getUint16(i * 2, le))
-          else if (type === 'i1') for (let i = 0; i < n; i++) vectors[i] = view.getInt8(i)
-          else vectors.set(buffer.subarray(0, n))
-          checkFinite(file, vectors, dim, first)
-          yield { vectors, first, count, bytesRead: dataStart + (first + count) * rowBytes }
-        }
-      } finally {
-        fs.closeSync(fd)
-      }
-    },
+    batches: fixedRowBatches(file, { rows, rowBytes, dataStart }, (buffer, view, count, first) => {
+      const n = count * dim
+      const vectors = new Float32Array(n)
+      if (type === 'f4') for (let i = 0; i < n; i++) vectors[i] = view.getFloat32(i * 4, le)
+      else if (type === 'f8') for (let i = 0; i < n; i++) vectors[i] = view.getFloat64(i * 8, le)
+      else if (type === 'f2') for (let i = 0; i < n; i++) vectors[i] = halfToNumber(view.getUint16(i * 2, le))
+      else if (type === 'i1') for (let i = 0; i < n; i++) vectors[i] = view.getInt8(i)
+      else vectors.set(buffer.subarray(0, n))
+      checkFinite(file, vectors, dim, first)
+      return vectors
+    }),
   }
 }
 

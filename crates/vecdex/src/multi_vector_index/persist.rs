@@ -165,14 +165,8 @@ impl MultiVectorIndex {
 
     fn from_source(source: &mut impl SectionSource) -> Result<Self> {
         let header = source.header().clone();
-        let StoredSettings {
-            fde,
-            metric,
-            candidates,
-            ball_carving,
-            strategy,
-            fde_metric,
-        } = StoredSettings::read(&header)?;
+        let stored = StoredSettings::read(&header)?;
+        let fde = stored.fde;
         fde.validate()
             .map_err(|e| corrupt(fde_error(e).to_string()))?;
         // The FDE graph (whose size the file bounds) must match the encoding before the encoder
@@ -188,13 +182,13 @@ impl MultiVectorIndex {
         let encoder = FdeEncoder::new(fde).map_err(|e| corrupt(fde_error(e).to_string()))?;
         let config = MultiVectorConfig {
             fde,
-            metric,
+            metric: stored.metric,
             graph: fdes.config(),
             compression: *fdes.compression(),
-            candidates,
-            ball_carving,
-            strategy,
-            fde_metric,
+            candidates: stored.candidates,
+            ball_carving: stored.ball_carving,
+            strategy: stored.strategy,
+            fde_metric: stored.fde_metric,
         };
         // Checks the settings as a new index would.
         MultiVectorIndex::new(config.clone()).map_err(|e| corrupt(e.to_string()))?;
