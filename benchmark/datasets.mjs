@@ -6,11 +6,13 @@
 // Keys are row numbers of `base` (0 … n − 1) for every adapter and for the ground truth.
 
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import zlib from 'node:zlib'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
+import { readVecsSync } from '../cli/vector-files.mjs'
 
 /** @typedef {'l2sq' | 'cosine' | 'dot'} Metric */
 /**
@@ -37,7 +39,11 @@ import { createRequire } from 'node:module'
 
 export const benchDir = path.dirname(fileURLToPath(import.meta.url))
 export const repoRoot = path.resolve(benchDir, '..')
-export const cacheDir = path.join(benchDir, '.cache')
+/** Converted datasets and ground truths: beside the harness in a source checkout; for an installed
+ * package VECDEX_CACHE_DIR, else ~/.cache/vecdex (never inside node_modules). */
+export const cacheDir = fs.existsSync(path.join(repoRoot, 'Cargo.toml'))
+  ? path.join(benchDir, '.cache')
+  : path.resolve(process.env.VECDEX_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'vecdex'))
 /** The shared data folder (see ../shared/data/README.md): VECDEX_DATA_DIR, else beside the checkout. */
 export const sharedDataDir = path.resolve(process.env.VECDEX_DATA_DIR ?? path.join(repoRoot, '..', 'shared', 'data'))
 
@@ -251,30 +257,11 @@ function readTsv(file, columns) {
 }
 
 /**
- * Reads .fvecs (float32), .bvecs (uint8) or .ivecs (int32) files: each vector is a little-endian
- * int32 dimension followed by that many values. Returns float32 rows (int32 for .ivecs).
+ * Reads .fvecs (float32), .bvecs (uint8) or .ivecs (int32) files (each vector a little-endian
+ * int32 dimension, then its values) with the command line's checked reader: float32 rows
+ * (.ivecs: the exact ids, as float64).
  */
-export function readVecs(file, maxRows = Infinity) {
-  const bytes = fs.readFileSync(file)
-  const ext = path.extname(file).toLowerCase()
-  const width = ext === '.bvecs' ? 1 : 4
-  if (!['.fvecs', '.bvecs', '.ivecs'].includes(ext)) throw new Error(`${file}: expected .fvecs, .bvecs or .ivecs`)
-  if (bytes.length < 4) throw new Error(`${file}: empty`)
-  const dim = bytes.readInt32LE(0)
-  const stride = 4 + dim * width
-  if (dim <= 0 || bytes.length % stride !== 0) throw new Error(`${file}: size ${bytes.length} is not a multiple of the row size ${stride} (dim ${dim})`)
-  const rows = Math.min(bytes.length / stride, maxRows)
-  const out = ext === '.ivecs' ? new Int32Array(rows * dim) : new Float32Array(rows * dim)
-  for (let i = 0; i < rows; i++) {
-    const at = i * stride
-    if (bytes.readInt32LE(at) !== dim) throw new Error(`${file}: row ${i} has dimension ${bytes.readInt32LE(at)}, expected ${dim}`)
-    for (let j = 0; j < dim; j++) {
-      const p = at + 4 + j * width
-      out[i * dim + j] = ext === '.bvecs' ? bytes[p] : ext === '.ivecs' ? bytes.readInt32LE(p) : bytes.readFloatLE(p)
-    }
-  }
-  return { rows, dim, data: out }
-}
+export const readVecs = readVecsSync
 
 function requireFile(file, hint) {
   if (!fs.existsSync(file)) throw new DatasetUnavailable(`${file} is missing: ${hint}`)

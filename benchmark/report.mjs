@@ -96,10 +96,7 @@ export function writeResult({ suite, dataset, markdown, json, dir = resultsDir }
   const text = JSON.stringify(json, (_, v) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n'
   fs.writeFileSync(jsonFile, text)
   let md = markdown.endsWith('\n') ? markdown : markdown + '\n'
-  // The plot is drawn from the JSON as written (bigints as strings), like a later re-render.
-  const forPlot = JSON.parse(text)
-  forPlot.suite ??= suite
-  const plots = writePlots(forPlot, { dir, stem })
+  const plots = writePlots({ suite, ...json }, { dir, stem })
   if (plots.svgFile) {
     const link = (file) => encodeURI(path.basename(file))
     md += `\n### Recall–QPS plot\n\n![recall–QPS plot: ${`${suite} on ${dataset}`.replace(/[[\]]/g, '')}](${link(plots.svgFile)})\n`

@@ -71,6 +71,12 @@ export function nonNegativeInt(values, name, fallback) {
   return n
 }
 
+/** A string option that must be one of `allowed` (when given). */
+export function oneOf(values, name, allowed) {
+  const value = values[name]
+  if (value !== undefined && !allowed.includes(value)) throw new CliError('ERR_USAGE', `--${name} must be ${allowed.join(' | ')}, got "${value}"`)
+}
+
 /** vecdex itself, loaded after --threads has set the pool size (the pool reads it once). */
 export async function loadVecdex(threads) {
   if (threads !== undefined) process.env.VECDEX_THREADS = String(threads)
@@ -108,7 +114,10 @@ export async function main(argv) {
 }
 
 function report(error, name, json, commandUsage) {
-  const code = typeof error?.code === 'string' && error.code.startsWith('ERR_') ? error.code : 'ERR_INTERNAL'
+  // Codes of vecdex's own errors and the CLI's; a failed system call (open, read) is ERR_IO;
+  // anything else (Node's own ERR_* codes included) is a bug: ERR_INTERNAL, with its stack.
+  const typed = error instanceof CliError || error?.name === 'VecdexError'
+  const code = typed ? error.code : typeof error?.syscall === 'string' ? 'ERR_IO' : 'ERR_INTERNAL'
   const message = error?.message ?? String(error)
   if (json) console.log(toJson({ error: { code, message } }))
   else {

@@ -9,6 +9,9 @@
 //       (`id` for `key`, `values` or `embedding` for `vector`); keys non-negative integers, as
 //       numbers or decimal strings (beyond 2^53); either every line has a key or none has.
 //       Blank lines are skipped.
+// With `{ integers: true }` (neighbour ids of a ground-truth file) the rows are integers, read
+// exactly into a Float64Array: .ivecs, a .npy of int32/uint32/int64/uint64 (below 2^53), or JSON
+// lines of integer arrays.
 
 import fs from 'node:fs'
 import path from 'node:path'
@@ -58,8 +61,60 @@ const MAX_DIM = 65_536
  * @param {string} file
  * @returns {Promise<VectorFile>}
  */
-export async function openVectorFile(file) {
+export async function openVectorFile(file, { integers = false } = {}) {
   const format = path.extname(file).toLowerCase()
+  const size = fileSize(file)
+  switch (format) {
+    case '.fvecs':
+    case '.bvecs':
+    case '.ivecs':
+      return openVecs(file, format, size, integers)
+    case '.npy':
+      return openNpy(file, size, integers)
+    case '.jsonl':
+    case '.ndjson':
+      return openJsonLines(file, format, size, integers)
+    default:
+      throw inputError(file, `unknown vector format "${format || '(no extension)'}": use ${VECTOR_FORMATS.join(', ')}`)
+  }
+}
+
+/**
+ * Every row of a vector file at once: `{ dim, rows, data, keys? }` (data: Float32Array, or
+ * Float64Array with `{ integers: true }`).
+ */
+export async function readVectorFile(file, limit = Infinity, options = {}) {
+  const input = await openVectorFile(file, options)
+  const batches = []
+  for await (const batch of input.batches(65_536, limit)) batches.push(batch)
+  return gather(input, batches, options.integers ? Float64Array : Float32Array)
+}
+
+/**
+ * A whole .fvecs / .bvecs / .ivecs file, synchronously (the benchmark's datasets):
+ * `{ dim, rows, data }`, data Float32Array (.ivecs: Float64Array of the exact ids).
+ */
+export function readVecsSync(file, limit = Infinity) {
+  const format = path.extname(file).toLowerCase()
+  if (!['.fvecs', '.bvecs', '.ivecs'].includes(format)) throw inputError(file, 'expected .fvecs, .bvecs or .ivecs')
+  const integers = format === '.ivecs'
+  const input = openVecs(file, format, fileSize(file), integers)
+  return gather(input, [...input.rowsSync(65_536, limit)], integers ? Float64Array : Float32Array)
+}
+
+/** One array of every batch's rows (and keys, when the file gives them). */
+function gather(input, batches, Rows) {
+  const rows = batches.reduce((n, b) => n + b.count, 0)
+  const data = new Rows(rows * input.dim)
+  const keys = batches.some((b) => b.keys) ? new BigUint64Array(rows) : undefined
+  for (const b of batches) {
+    data.set(b.vectors, b.first * input.dim)
+    keys?.set(b.keys, b.first)
+  }
+  return { dim: input.dim, rows, data, keys, format: input.format }
+}
+
+function fileSize(file) {
   let stat
   try {
     stat = fs.statSync(file)
@@ -67,48 +122,7 @@ export async function openVectorFile(file) {
     throw new CliError('ERR_IO', `cannot read ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`)
   }
   if (!stat.isFile()) throw new CliError('ERR_IO', `${file} is not a file`)
-  switch (format) {
-    case '.fvecs':
-    case '.bvecs':
-    case '.ivecs':
-      return openVecs(file, format, stat.size)
-    case '.npy':
-      return openNpy(file, stat.size)
-    case '.jsonl':
-    case '.ndjson':
-      return openJsonLines(file, format, stat.size)
-    default:
-      throw inputError(file, `unknown vector format "${format || '(no extension)'}": use ${VECTOR_FORMATS.join(', ')}`)
-  }
-}
-
-/** Every row of a vector file at once: `{ dim, rows, data, keys? }` (data: Float32Array). */
-export async function readVectorFile(file, limit = Infinity) {
-  const input = await openVectorFile(file)
-  const parts = []
-  const keyParts = []
-  let rows = 0
-  for await (const batch of input.batches(65_536, limit)) {
-    parts.push(batch.vectors)
-    if (batch.keys) keyParts.push(batch.keys)
-    rows += batch.count
-  }
-  const data = new Float32Array(rows * input.dim)
-  let at = 0
-  for (const p of parts) {
-    data.set(p, at)
-    at += p.length
-  }
-  let keys
-  if (keyParts.length) {
-    keys = new BigUint64Array(rows)
-    let k = 0
-    for (const p of keyParts) {
-      keys.set(p, k)
-      k += p.length
-    }
-  }
-  return { dim: input.dim, rows, data, keys, format: input.format }
+  return stat.size
 }
 
 function readExactly(fd, buffer, position, file) {
@@ -126,8 +140,9 @@ function checkDim(file, dim, where) {
 
 // --- texmex .fvecs / .bvecs / .ivecs ----------------------------------------------------------
 
-function openVecs(file, format, size) {
+function openVecs(file, format, size, integers) {
   const width = format === '.bvecs' ? 1 : 4
+  if (integers && format !== '.ivecs') throw inputError(file, `neighbour ids come as .ivecs, an integer .npy or JSON lines, not ${format}`)
   if (size === 0) throw inputError(file, 'the file is empty')
   if (size < 4) throw inputError(file, `${size} bytes is shorter than a row's dimension field`)
   const fd = fs.openSync(file, 'r')
@@ -151,8 +166,8 @@ function openVecs(file, format, size) {
     dim,
     rows,
     bytes: size,
-    batches: fixedRowBatches(file, { rows, rowBytes: stride, dataStart: 0 }, (buffer, view, count, first) => {
-      const vectors = new Float32Array(count * dim)
+    ...fixedRowBatches(file, { rows, rowBytes: stride, dataStart: 0 }, (buffer, view, count, first) => {
+      const vectors = new (integers ? Float64Array : Float32Array)(count * dim)
       for (let i = 0; i < count; i++) {
         const at = i * stride
         const rowDim = view.getInt32(at, true)
@@ -170,12 +185,12 @@ function openVecs(file, format, size) {
 }
 
 /**
- * `batches` of a file of fixed-size rows from `dataStart` on: reads up to `batchRows` rows at a
- * time into one reused buffer (fresh, so it starts 4-byte aligned) and decodes them with
- * `decode(buffer, view, count, first)` → Float32Array.
+ * `batches` (async) and `rowsSync` of a file of fixed-size rows from `dataStart` on: reads up
+ * to `batchRows` rows at a time into one reused buffer (fresh, so it starts 4-byte aligned) and
+ * decodes them with `decode(buffer, view, count, first)` → the rows as a typed array.
  */
 function fixedRowBatches(file, { rows, rowBytes, dataStart }, decode) {
-  return async function* batches(batchRows, limit = Infinity) {
+  function* rowsSync(batchRows, limit = Infinity) {
     const total = Math.min(rows, limit)
     const fd = fs.openSync(file, 'r')
     try {
@@ -191,6 +206,12 @@ function fixedRowBatches(file, { rows, rowBytes, dataStart }, decode) {
       fs.closeSync(fd)
     }
   }
+  return {
+    rowsSync,
+    async *batches(batchRows, limit) {
+      yield* rowsSync(batchRows, limit)
+    },
+  }
 }
 
 function checkFinite(file, vectors, dim, first) {
@@ -205,7 +226,8 @@ function checkFinite(file, vectors, dim, first) {
 
 const NPY_MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]) // "\x93NUMPY"
 /** dtype character and size → how to read one value. */
-const NPY_TYPES = { f4: 4, f8: 8, f2: 2, i1: 1, u1: 1 }
+const NPY_TYPES = { f4: 4, f8: 8, f2: 2, i1: 1, u1: 1, i4: 4, u4: 4, i8: 8, u8: 8 }
+const NPY_INTEGERS = ['i4', 'u4', 'i8', 'u8']
 
 /** IEEE half → number. */
 function halfToNumber(h) {
@@ -217,7 +239,7 @@ function halfToNumber(h) {
   return sign * (1 + fraction / 1024) * 2 ** (exponent - 15)
 }
 
-function openNpy(file, size) {
+function openNpy(file, size, integers) {
   const fd = fs.openSync(file, 'r')
   let header
   let dataStart
@@ -244,7 +266,10 @@ function openNpy(file, size) {
   if (!descr || !fortran || !shape) throw inputError(file, `cannot read the .npy header ${JSON.stringify(header.trim())}`)
   const type = `${descr[2]}${descr[3]}`
   const itemSize = NPY_TYPES[type]
-  if (!itemSize) throw inputError(file, `dtype ${descr[1]}${type} is not supported: use float32, float64, float16, int8 or uint8`)
+  if (!itemSize) throw inputError(file, `dtype ${descr[1]}${type} is not supported: use float32, float64, float16, int8 or uint8 (integers up to 64 bits for neighbour ids)`)
+  if (integers !== NPY_INTEGERS.includes(type)) {
+    throw inputError(file, integers ? `dtype ${type}: neighbour ids must be int32, uint32, int64 or uint64` : `dtype ${type} holds ids, not vectors: use float32, float64, float16, int8 or uint8`)
+  }
   const bigEndian = descr[1] === '>'
   const dims = shape[1].split(',').map((s) => s.trim()).filter(Boolean).map(Number)
   if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw inputError(file, `shape (${shape[1]}) is not a list of sizes`)
@@ -263,14 +288,29 @@ function openNpy(file, size) {
     dim,
     rows,
     bytes: size,
-    batches: fixedRowBatches(file, { rows, rowBytes, dataStart }, (buffer, view, count, first) => {
+    ...fixedRowBatches(file, { rows, rowBytes, dataStart }, (buffer, view, count, first) => {
       const n = count * dim
-      const vectors = new Float32Array(n)
-      if (type === 'f4') for (let i = 0; i < n; i++) vectors[i] = view.getFloat32(i * 4, le)
-      else if (type === 'f8') for (let i = 0; i < n; i++) vectors[i] = view.getFloat64(i * 8, le)
-      else if (type === 'f2') for (let i = 0; i < n; i++) vectors[i] = halfToNumber(view.getUint16(i * 2, le))
-      else if (type === 'i1') for (let i = 0; i < n; i++) vectors[i] = view.getInt8(i)
-      else vectors.set(buffer.subarray(0, n))
+      const vectors = new (integers ? Float64Array : Float32Array)(n)
+      // The batch buffer is fresh (offset 0, aligned): little-endian data is copied whole.
+      if (type === 'f4') {
+        if (le) vectors.set(new Float32Array(buffer.buffer, 0, n))
+        else for (let i = 0; i < n; i++) vectors[i] = view.getFloat32(i * 4, false)
+      } else if (type === 'f8') {
+        if (le) vectors.set(new Float64Array(buffer.buffer, 0, n))
+        else for (let i = 0; i < n; i++) vectors[i] = view.getFloat64(i * 8, false)
+      } else if (type === 'f2') for (let i = 0; i < n; i++) vectors[i] = halfToNumber(view.getUint16(i * 2, le))
+      else if (type === 'i1') vectors.set(new Int8Array(buffer.buffer, 0, n))
+      else if (type === 'u1') vectors.set(buffer.subarray(0, n))
+      else if (type === 'i4') for (let i = 0; i < n; i++) vectors[i] = view.getInt32(i * 4, le)
+      else if (type === 'u4') for (let i = 0; i < n; i++) vectors[i] = view.getUint32(i * 4, le)
+      else {
+        for (let i = 0; i < n; i++) {
+          const id = type === 'i8' ? view.getBigInt64(i * 8, le) : view.getBigUint64(i * 8, le)
+          if (id > BigInt(Number.MAX_SAFE_INTEGER) || id < -BigInt(Number.MAX_SAFE_INTEGER)) throw inputError(file, `row ${first + Math.floor(i / dim)}: id ${id} is beyond 2^53`)
+          vectors[i] = Number(id)
+        }
+      }
+      if (integers) return vectors
       checkFinite(file, vectors, dim, first)
       return vectors
     }),
@@ -290,7 +330,7 @@ function parseKey(file, line, value) {
 }
 
 /** One parsed line: `{ vector: number[], key?: bigint }`. */
-function parseLine(file, line, text) {
+function parseLine(file, line, text, integers = false) {
   let value
   try {
     value = JSON.parse(text)
@@ -306,14 +346,14 @@ function parseLine(file, line, text) {
   }
   if (!Array.isArray(vector)) throw inputError(file, `line ${line}: expected an array of numbers or {"key", "vector"}`)
   for (let j = 0; j < vector.length; j++) {
-    if (typeof vector[j] !== 'number' || !Number.isFinite(vector[j])) {
-      throw inputError(file, `line ${line}: component ${j} is ${JSON.stringify(vector[j])}, not a finite number`)
+    if (typeof vector[j] !== 'number' || !(integers ? Number.isSafeInteger(vector[j]) : Number.isFinite(vector[j]))) {
+      throw inputError(file, `line ${line}: component ${j} is ${JSON.stringify(vector[j])}, not ${integers ? 'an integer' : 'a finite number'}`)
     }
   }
   return { vector, key }
 }
 
-async function openJsonLines(file, format, size) {
+async function openJsonLines(file, format, size, integers) {
   if (size === 0) throw inputError(file, 'the file is empty')
   // The first vector gives the dimension (and whether lines carry keys).
   let first
@@ -323,7 +363,7 @@ async function openJsonLines(file, format, size) {
     for await (const text of lines) {
       lineNumber++
       if (text.trim() === '') continue
-      first = parseLine(file, lineNumber, text)
+      first = parseLine(file, lineNumber, text, integers)
       break
     }
   } finally {
@@ -344,12 +384,13 @@ async function openJsonLines(file, format, size) {
       const input = readline.createInterface({ input: stream, crlfDelay: Infinity })
       let line = 0
       let rows = 0
-      let vectors = new Float32Array(batchRows * dim)
+      const Rows = integers ? Float64Array : Float32Array
+      let vectors = new Rows(batchRows * dim)
       let keys = keyed ? new BigUint64Array(batchRows) : undefined
       let count = 0
       const flush = () => {
         const batch = { vectors: vectors.subarray(0, count * dim), keys: keys?.subarray(0, count), first: rows - count, count, bytesRead: stream.bytesRead }
-        vectors = new Float32Array(batchRows * dim)
+        vectors = new Rows(batchRows * dim)
         keys = keyed ? new BigUint64Array(batchRows) : undefined
         count = 0
         return batch
@@ -359,7 +400,7 @@ async function openJsonLines(file, format, size) {
           line++
           if (text.trim() === '') continue
           if (rows >= limit) break
-          const { vector, key } = parseLine(file, line, text)
+          const { vector, key } = parseLine(file, line, text, integers)
           if (vector.length !== dim) throw inputError(file, `line ${line}: ${vector.length} components, the first vector has ${dim}`)
           if ((key !== undefined) !== keyed) throw inputError(file, `line ${line}: ${keyed ? 'no key, but the first line has one' : 'a key, but the first line has none'}`)
           vectors.set(vector, count * dim)

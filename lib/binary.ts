@@ -17,11 +17,13 @@ try {
   require('../index.js')
 } catch (error) {
   const name = platformName()
-  throw new VecdexError(
-    'ERR_NO_BINARY',
-    `vecdex has no native binary for this platform (${name}, Node ${process.version}): install the optional dependency vecdex-${name} ` +
+  // A binary that exists but does not load (an older glibc, a damaged file) says why.
+  const reason = String((error as Error)?.message ?? error).split('\n')[0]
+  const message = reason.startsWith('Cannot find native binding')
+    ? `vecdex has no native binary for this platform (${name}, Node ${process.version}): install the optional dependency vecdex-${name} ` +
       '(npm installs it with vecdex unless optional dependencies are omitted, e.g. --omit=optional or a lockfile made without it), ' +
-      'or build from source with Rust (npm run build). Prebuilt: linux x64/arm64 gnu and musl, darwin x64/arm64, win32 x64/arm64.',
-    { cause: error },
-  )
+      'or build from source with Rust (npm run build). Prebuilt: linux x64/arm64 gnu and musl, darwin x64/arm64, win32 x64/arm64.'
+    : `vecdex's native binary for this platform (${name}, Node ${process.version}) does not load: ${reason}. ` +
+      `Reinstall vecdex-${name}, or build from source with Rust (npm run build).`
+  throw new VecdexError('ERR_NO_BINARY', message, { cause: error })
 }

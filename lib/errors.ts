@@ -12,8 +12,8 @@
  * - `ERR_IO`: the operating system refused to read or write a file.
  * - `ERR_READ_ONLY`: the index is a read-only view of a file.
  * - `ERR_INTERNAL`: a bug inside vecdex (a Rust panic included); the process lives on.
- * - `ERR_NO_BINARY`: (when `vecdex` is first required) no prebuilt binary for this platform is
- *   installed; the message names the platform and the package it needs.
+ * - `ERR_NO_BINARY`: (when `vecdex` is first required) this platform's prebuilt binary is missing
+ *   or does not load; the message names the platform, the package and the reason.
  */
 export type ErrorCode =
   | 'ERR_DIMENSION_MISMATCH'

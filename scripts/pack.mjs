@@ -146,10 +146,11 @@ function publishedManifest(manifest, platforms) {
   if (Object.keys(installScripts).length > 0) published.scripts = installScripts
   published.optionalDependencies = Object.fromEntries(platforms.map((p) => [p.name, manifest.version]))
 
-  // The repository's optional dependencies are benchmark peers: none may reach a user.
+  // The repository's optional dependencies are benchmark peers: none may reach a user (the
+  // published optionalDependencies were just rebuilt from the platforms; check the rest).
   for (const peer of Object.keys(manifest.optionalDependencies ?? {})) {
     if (platforms.some((p) => p.name === peer)) continue
-    for (const field of ['dependencies', 'optionalDependencies', 'peerDependencies']) {
+    for (const field of ['dependencies', 'peerDependencies']) {
       if (published[field]?.[peer]) fail(`benchmark peer ${peer} would be published in ${field}`)
     }
   }
@@ -273,7 +274,8 @@ async function main() {
     try {
       checkMain(tarball, published, options.strict)
     } catch (error) {
-      rmSync(tarball.path, { force: true }) // leave no tarball that must not be published
+      // Leave no tarball of a failed pack behind: none of them may be published.
+      for (const t of [tarball, ...tarballs]) rmSync(t.path, { force: true })
       throw error
     }
     tarballs.push({ kind: 'main', name: tarball.name, version: tarball.version, path: tarball.path })

@@ -2,7 +2,7 @@
 
 import fs from 'node:fs'
 import { CliError, VECTOR_FORMATS, openVectorFile } from '../vector-files.mjs'
-import { loadVecdex, nonNegativeInt, parseCommandArgs, positiveInt, toJson } from '../main.mjs'
+import { loadVecdex, nonNegativeInt, oneOf, parseCommandArgs, positiveInt, toJson } from '../main.mjs'
 import { progressBar } from '../progress.mjs'
 import { fmt, fmtBytes } from '../../benchmark/report.mjs'
 
@@ -69,7 +69,10 @@ export async function run(args) {
     return 0
   }
   if (!values.output) throw new CliError('ERR_USAGE', '--output <index-file> is required')
-  if (!['hnsw', 'flat'].includes(values.index)) throw new CliError('ERR_USAGE', `--index must be hnsw or flat, got "${values.index}"`)
+  oneOf(values, 'index', ['hnsw', 'flat'])
+  oneOf(values, 'metric', ['cosine', 'dot', 'l2sq'])
+  oneOf(values, 'insertion-order', ['given', 'random', 'lid'])
+  oneOf(values, 'quantization', ['none', 'f16', 'bf16', 'sq8', 'sq4', 'binary', 'pq'])
   const limit = positiveInt(values, 'limit', Infinity)
   const batchRows = positiveInt(values, 'batch', 10_000)
   const startKey = nonNegativeInt(values, 'start-key', 0)
@@ -110,7 +113,9 @@ export async function run(args) {
   let added = 0
   try {
     for await (const batch of input.batches(batchRows, limit)) {
-      const keys = batch.keys ?? BigUint64Array.from({ length: batch.count }, (_, i) => BigInt(startKey + batch.first + i))
+      if (batch.keys && values['start-key'] !== undefined) throw new CliError('ERR_USAGE', `--start-key: ${input.file} gives its own keys`)
+      // Plain numbers take the library's fast key path (beyond 2^53 − 1 it refuses them, typed).
+      const keys = batch.keys ?? Array.from({ length: batch.count }, (_, i) => startKey + batch.first + i)
       await index.add(keys, batch.vectors)
       added += batch.count
       bar.update(added)

@@ -1,7 +1,7 @@
 // vecdex query <index-file>: searches a saved flat or HNSW index with vectors from a file or the
 // command line; with --groundtruth, recall@k against the true neighbours.
 
-import { CliError, VECTOR_FORMATS, openVectorFile, readVectorFile } from '../vector-files.mjs'
+import { CliError, VECTOR_FORMATS, readVectorFile } from '../vector-files.mjs'
 import { loadVecdex, parseCommandArgs, positiveInt, toJson } from '../main.mjs'
 import { progressBar } from '../progress.mjs'
 import { fmt } from '../../benchmark/report.mjs'
@@ -44,17 +44,21 @@ Options:
   -h, --help                 this text`
 }
 
-async function openIndex(vecdex, file, view) {
+/** Loads (or maps) the index after checking, from its header, that the queries fit it. */
+async function openIndex(vecdex, file, { view, dim, efSearch }) {
   const info = await vecdex.inspectIndexFile(file)
-  switch (info.kind) {
-    case 'hnsw':
-      return { info, index: view ? await vecdex.HnswIndex.view(file) : await vecdex.HnswIndex.load(file) }
-    case 'flat':
-      if (view) throw new CliError('ERR_USAGE', '--view applies to HNSW index files; this one is a flat index')
-      return { info, index: await vecdex.FlatIndex.load(file) }
-    default:
-      throw new CliError('ERR_USAGE', `${file} is a multi-vector index: its queries are point clouds (token matrices); search it with the MultiVectorIndex API`)
+  if (info.kind === 'multiVector') {
+    throw new CliError('ERR_USAGE', `${file} is a multi-vector index: its queries are point clouds (token matrices); search it with the MultiVectorIndex API`)
   }
+  if (info.kind === 'flat') {
+    if (view) throw new CliError('ERR_USAGE', '--view applies to HNSW index files; this one is a flat index')
+    if (efSearch !== undefined) throw new CliError('ERR_USAGE', '--ef-search applies to HNSW index files; this one is a flat index')
+  }
+  if (dim !== info.dimensions) {
+    throw new vecdex.VecdexError('ERR_DIMENSION_MISMATCH', `the queries have ${dim} dimensions, the index ${info.dimensions}`)
+  }
+  if (info.kind === 'flat') return { info, index: await vecdex.FlatIndex.load(file) }
+  return { info, index: view ? await vecdex.HnswIndex.view(file) : await vecdex.HnswIndex.load(file) }
 }
 
 export async function run(args) {
@@ -90,21 +94,18 @@ export async function run(args) {
   }
   let truth
   if (values.groundtruth !== undefined) {
-    const gt = await openVectorFile(values.groundtruth)
-    if (gt.dim < k) throw new CliError('ERR_INPUT_FORMAT', `${values.groundtruth}: ${gt.dim} neighbours per row, fewer than k = ${k}`)
-    truth = await readVectorFile(values.groundtruth, queries.rows)
+    // Read as integers (exact ids, also beyond 2^24).
+    truth = await readVectorFile(values.groundtruth, queries.rows, { integers: true })
+    if (truth.dim < k) throw new CliError('ERR_INPUT_FORMAT', `${values.groundtruth}: ${truth.dim} neighbours per row, fewer than k = ${k}`)
     if (truth.rows < queries.rows) throw new CliError('ERR_INPUT_FORMAT', `${values.groundtruth}: ${truth.rows} rows for ${queries.rows} queries`)
   }
 
   const vecdex = await loadVecdex(threads)
   const file = positionals[0]
-  const { info, index } = await openIndex(vecdex, file, values.view)
+  const { info, index } = await openIndex(vecdex, file, { view: values.view, dim: queries.dim, efSearch })
   const enabled = values['no-progress'] ? false : values.progress ? true : undefined
   const bar = progressBar('searching', { total: queries.rows, unit: ' queries', enabled })
   try {
-    if (queries.dim !== info.dimensions) {
-      throw new vecdex.VecdexError('ERR_DIMENSION_MISMATCH', `the queries have ${queries.dim} dimensions, the index ${info.dimensions}`)
-    }
     const keys = new BigUint64Array(queries.rows * k)
     const distances = new Float32Array(queries.rows * k).fill(NaN)
     const counts = new Uint32Array(queries.rows)

@@ -101,20 +101,37 @@ fn query(dim: usize) -> Option<Vec<f32>> {
     })
 }
 
+/// Loads `data`; an error must be a file error (then `None`); an accepted index must save to
+/// bytes that load and save to the same bytes.
+fn load_and_round_trip<T>(
+    data: &[u8],
+    from_bytes: fn(&[u8]) -> vecdex::Result<T>,
+    to_bytes: fn(&T) -> vecdex::Result<Vec<u8>>,
+) -> Option<T> {
+    let index = match from_bytes(data) {
+        Ok(index) => index,
+        Err(e) => {
+            assert_file_error(&e);
+            return None;
+        }
+    };
+    let saved = to_bytes(&index).expect("a loaded index saves");
+    let again = from_bytes(&saved).expect("a saved index loads");
+    assert!(
+        to_bytes(&again).expect("saves") == saved,
+        "save → load → save changed the bytes"
+    );
+    Some(index)
+}
+
 /// `HnswIndex::from_bytes`: never a panic; an error is a file error; an index it accepts
 /// searches, takes an insert and a removal, and saves to bytes that load to the same bytes.
 pub fn check_hnsw(data: &[u8]) {
-    let mut index = match HnswIndex::from_bytes(data) {
-        Ok(index) => index,
-        Err(e) => return assert_file_error(&e),
+    let Some(mut index) = load_and_round_trip(data, HnswIndex::from_bytes, HnswIndex::to_bytes)
+    else {
+        return;
     };
     let stop = StopFlag::never();
-    let saved = index.to_bytes().expect("a loaded index saves");
-    let again = HnswIndex::from_bytes(&saved).expect("a saved index loads");
-    assert!(
-        again.to_bytes().expect("saves") == saved,
-        "save → load → save changed the bytes"
-    );
     let _ = index.stats();
     let keys = index.keys();
     if let Some(&key) = keys.first() {
@@ -135,17 +152,11 @@ pub fn check_hnsw(data: &[u8]) {
 
 /// `FlatIndex::from_bytes`, as [`check_hnsw`].
 pub fn check_flat(data: &[u8]) {
-    let mut index = match FlatIndex::from_bytes(data) {
-        Ok(index) => index,
-        Err(e) => return assert_file_error(&e),
+    let Some(mut index) = load_and_round_trip(data, FlatIndex::from_bytes, FlatIndex::to_bytes)
+    else {
+        return;
     };
     let stop = StopFlag::never();
-    let saved = index.to_bytes().expect("a loaded index saves");
-    let again = FlatIndex::from_bytes(&saved).expect("a saved index loads");
-    assert!(
-        again.to_bytes().expect("saves") == saved,
-        "save → load → save changed the bytes"
-    );
     let keys = index.keys().to_vec();
     if let Some(&key) = keys.first() {
         let _ = index.get(key);

@@ -7,7 +7,6 @@
 //! checking its CRC as it goes.
 
 use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -293,6 +292,29 @@ impl SendPtr {
     }
 }
 
+/// Reads and checks the header and section table of a file image of `len` bytes starting at
+/// byte `base` of `file`: the file itself, or a whole file kept in one of its sections. `what`
+/// names the image in messages.
+fn read_layout(file: &File, base: usize, len: usize, what: &str) -> Result<Layout, StoreError> {
+    let io = |e: std::io::Error| StoreError::Io(e.to_string());
+    let mut head = vec![0u8; FIXED_HEADER.min(len)];
+    read_exact_at(file, &mut head, base as u64).map_err(io)?;
+    let header_len = announced_header_len(&head)?;
+    if header_len > len {
+        return corrupt(format!(
+            "{what} is {len} bytes, shorter than its {header_len}-byte header (truncated?)"
+        ));
+    }
+    head.resize(header_len, 0);
+    read_exact_at(
+        file,
+        &mut head[FIXED_HEADER..],
+        (base + FIXED_HEADER) as u64,
+    )
+    .map_err(io)?;
+    parse_layout(&head, len)
+}
+
 /// A file being read section by section (see the module docs).
 #[derive(Debug)]
 pub struct FileReader {
@@ -306,25 +328,17 @@ impl FileReader {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let shown = path.display().to_string();
         let io = |e: std::io::Error| StoreError::Io(format!("cannot read {shown}: {e}"));
-        let mut file = File::open(path).map_err(io)?;
+        let file = File::open(path).map_err(io)?;
         let metadata = file.metadata().map_err(io)?;
         if !metadata.is_file() {
             return Err(StoreError::Io(format!("{shown} is not a file")));
         }
         let file_len = usize::try_from(metadata.len())
             .map_err(|_| StoreError::Corrupt(format!("{shown} is too large for memory")))?;
-        let mut prefix = vec![0u8; FIXED_HEADER.min(file_len)];
-        file.read_exact(&mut prefix).map_err(io)?;
-        let header_len = announced_header_len(&prefix)?;
-        if header_len > file_len {
-            return corrupt(format!(
-                "the file is {file_len} bytes, shorter than its {header_len}-byte header (truncated?)"
-            ));
-        }
-        let mut head = prefix;
-        head.resize(header_len, 0);
-        file.read_exact(&mut head[FIXED_HEADER..]).map_err(io)?;
-        let layout = parse_layout(&head, file_len)?;
+        let layout = read_layout(&file, 0, file_len, "the file").map_err(|e| match e {
+            StoreError::Io(m) => StoreError::Io(format!("cannot read {shown}: {m}")),
+            other => other,
+        })?;
         let reader = FileReader {
             file,
             layout,
@@ -473,19 +487,13 @@ impl FileReader {
         let Some(entry) = self.layout.entry(id).copied() else {
             return Ok(None);
         };
-        let mut prefix = vec![0u8; FIXED_HEADER.min(entry.len)];
-        self.read_at(entry.offset, &mut prefix)?;
-        let header_len = announced_header_len(&prefix)?;
-        if header_len > entry.len {
-            return corrupt(format!(
-                "section {id} is {} bytes, shorter than the {header_len}-byte header of the file it holds",
-                entry.len
-            ));
-        }
-        let mut head = prefix;
-        head.resize(header_len, 0);
-        self.read_at(entry.offset + FIXED_HEADER, &mut head[FIXED_HEADER..])?;
-        parse_layout(&head, entry.len).map(Some)
+        let what = format!("section {id}");
+        read_layout(&self.file, entry.offset, entry.len, &what)
+            .map(Some)
+            .map_err(|e| match e {
+                StoreError::Io(m) => StoreError::Io(format!("cannot read {}: {m}", self.path)),
+                other => other,
+            })
     }
 
     /// Section `id` as a new vector (for small sections), or `None` when absent.

@@ -134,16 +134,14 @@ pub fn inspect_file(path: &Path) -> Result<FileInfo> {
 }
 
 fn check_nested(layout: &Layout) -> Result<()> {
-    if layout.header.kind != IndexKind::Hnsw || layout.header.metric != metric_code_dot() {
+    if layout.header.kind != IndexKind::Hnsw
+        || layout.header.metric != crate::persist::metric_code(Metric::Dot)
+    {
         return Err(Error::CorruptFile(
             "the FDE index is not an inner-product HNSW file".into(),
         ));
     }
     Ok(())
-}
-
-fn metric_code_dot() -> u8 {
-    crate::persist::metric_code(Metric::Dot)
 }
 
 /// The file ends where its last section ends (or with the header when it has none).

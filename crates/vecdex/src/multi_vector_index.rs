@@ -497,6 +497,11 @@ impl MultiVectorIndex {
         }
     }
 
+    /// Whether document number `d` is live and, with a filter, one of its keys.
+    fn admits(&self, d: u32, allowed: Option<&HashSet<u64>>) -> bool {
+        self.document_keys[d as usize].is_some_and(|key| allowed.is_none_or(|a| a.contains(&key)))
+    }
+
     /// The token index, caught up with the documents (built on first use; see `token_index.rs`).
     fn ready_token_index(
         &self,
@@ -582,14 +587,12 @@ impl MultiVectorIndex {
             Strategy::Tokens => Some(self.ready_token_index(stop)?),
             _ => None,
         };
-        let allowed: Option<HashSet<u64>> = match strategy {
-            Strategy::Tokens => filter.map(|f| f.keys().iter().copied().collect()),
+        // The FDE strategies filter inside the graph; token retrieval filters document numbers.
+        let allowed = match strategy {
+            Strategy::Tokens => allowed_keys(filter),
             _ => None,
         };
-        let live = |d: u32| match self.document_keys[d as usize] {
-            Some(key) => allowed.as_ref().is_none_or(|a| a.contains(&key)),
-            None => false,
-        };
+        let live = |d: u32| self.admits(d, allowed.as_ref());
         let one = |q: usize| -> Result<Vec<(u64, f32)>> {
             stop.check()?;
             let tokens = &queries[offsets[q] as usize * dim..offsets[q + 1] as usize * dim];
@@ -690,11 +693,8 @@ impl MultiVectorIndex {
         if results.k == 0 {
             return Ok(results);
         }
-        let allowed: Option<HashSet<u64>> = filter.map(|f| f.keys().iter().copied().collect());
-        let accept = |d: u32| match self.document_keys[d as usize] {
-            Some(key) => allowed.as_ref().is_none_or(|a| a.contains(&key)),
-            None => false,
-        };
+        let allowed = allowed_keys(filter);
+        let accept = |d: u32| self.admits(d, allowed.as_ref());
         let found = threads::run(|| {
             self.tokens
                 .search(simd_level(), &queries, offsets, k, &accept, &|| {
@@ -743,6 +743,11 @@ impl MultiVectorSearch {
             token_neighbours: None,
         }
     }
+}
+
+/// A filter's keys as a set, for filtering document numbers.
+fn allowed_keys(filter: Option<&KeyFilter>) -> Option<HashSet<u64>> {
+    filter.map(|f| f.keys().iter().copied().collect())
 }
 
 fn check_k(k: usize) -> Result<usize> {
