@@ -94,8 +94,9 @@ export declare class NativeFlatIndex {
    */
   trainSync(sample: Float32Array): void
   /**
-   * Async twin of `trainSync` (the sample is copied first). Searches wait while
-   * the stored vectors are re-encoded.
+   * Async twin of `trainSync` (the sample is copied first). Reads go on with the
+   * old model while the new one is learnt; they wait only while the stored vectors
+   * are re-encoded.
    */
   train(sample: Float32Array): Promise<void>
   /** Whether searches can run (an uncompressed index always can). */
@@ -185,8 +186,9 @@ export declare class NativeHnswIndex {
    */
   trainSync(sample: Float32Array): void
   /**
-   * Async twin of `trainSync` (the sample is copied first). Searches wait while
-   * the stored vectors are re-encoded.
+   * Async twin of `trainSync` (the sample is copied first). Reads go on with the
+   * old model while the new one is learnt; they wait only while the stored vectors
+   * are re-encoded.
    */
   train(sample: Float32Array): Promise<void>
   /** Whether searches can run (an uncompressed index always can). */

@@ -80,6 +80,30 @@ describe('compressed search forms', () => {
     expect(found / (N / 30)).toBeGreaterThanOrEqual(0.95)
   })
 
+  it('retrains in the background: searches called before train() see the old model, later ones the new, as trainSync', async () => {
+    const options = { dimensions: DIM, quantization: { type: 'pq', subspaces: 10 } as Quantization, trainingSize: 100000 }
+    using background = new FlatIndex(options)
+    using blocking = new FlatIndex(options)
+    for (const index of [background, blocking]) {
+      index.addSync(keys, base)
+      index.trainSync(base.subarray(0, 500 * DIM))
+    }
+    // The codes' own estimates (no rescoring) tell the two models apart.
+    const estimates = { k: 10, rescore: false }
+    const old = background.searchSync(queries, estimates)
+    const [before, , after] = await Promise.all([
+      background.search(queries, estimates),
+      background.train(base.subarray(500 * DIM)),
+      background.search(queries, estimates),
+    ])
+    blocking.trainSync(base.subarray(500 * DIM))
+    const retrained = blocking.searchSync(queries, estimates)
+    expect(before.distances).toEqual(old.distances)
+    expect(after.distances).toEqual(retrained.distances)
+    expect(after.keys).toEqual(retrained.keys)
+    expect(after.distances).not.toEqual(old.distances)
+  })
+
   it('Matryoshka prefix and PCA reductions search fewer dimensions and rescore on all', async () => {
     const exact = await exactSearch(base, keys, DIM, 'l2sq', queries, 10)
     for (const options of [{ prefixDimensions: 32 }, { pcaDimensions: 24 }, { pcaDimensions: 24, quantization: 'sq8' as const }]) {

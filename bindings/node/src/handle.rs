@@ -16,7 +16,7 @@ use napi::bindgen_prelude::{
 use napi::Env;
 use napi_derive::napi;
 use parking_lot::RwLock;
-use vecdex::{Error, FlatIndex, HnswIndex, KeyFilter, SearchResults};
+use vecdex::{Error, FlatIndex, HnswIndex, KeyFilter, SearchResults, TrainedEncoder};
 
 use crate::error::{invalid, to_napi};
 use crate::order::WriteOrder;
@@ -39,7 +39,10 @@ pub trait KeyedReads: IndexFigures {
 /// What the shared JS methods of the single-vector indexes (`common_index_methods!`) need.
 pub trait StoredVectors: KeyedReads {
     fn add_batch(&mut self, keys: &[u64], vectors: &[f32]) -> vecdex::Result<()>;
-    fn train_on(&mut self, sample: &[f32]) -> vecdex::Result<()>;
+    /// Learns a compression model from `sample` without changing the index (shared access).
+    fn fit(&self, sample: &[f32]) -> vecdex::Result<TrainedEncoder>;
+    /// Puts a model from `fit` in place and re-encodes the stored vectors (exclusive access).
+    fn install_training(&mut self, trained: TrainedEncoder) -> vecdex::Result<()>;
     fn trained(&self) -> bool;
     fn compression_figures(&self) -> vecdex::CompressionStats;
 }
@@ -120,8 +123,11 @@ impl KeyedReads for FlatIndex {
 }
 
 impl StoredVectors for FlatIndex {
-    fn train_on(&mut self, sample: &[f32]) -> vecdex::Result<()> {
-        self.train(sample)
+    fn fit(&self, sample: &[f32]) -> vecdex::Result<TrainedEncoder> {
+        FlatIndex::fit(self, sample)
+    }
+    fn install_training(&mut self, trained: TrainedEncoder) -> vecdex::Result<()> {
+        FlatIndex::install_training(self, trained)
     }
     fn trained(&self) -> bool {
         self.is_trained()
@@ -156,8 +162,11 @@ impl KeyedReads for HnswIndex {
 }
 
 impl StoredVectors for HnswIndex {
-    fn train_on(&mut self, sample: &[f32]) -> vecdex::Result<()> {
-        self.train(sample)
+    fn fit(&self, sample: &[f32]) -> vecdex::Result<TrainedEncoder> {
+        HnswIndex::fit(self, sample)
+    }
+    fn install_training(&mut self, trained: TrainedEncoder) -> vecdex::Result<()> {
+        HnswIndex::install_training(self, trained)
     }
     fn trained(&self) -> bool {
         self.is_trained()
@@ -384,12 +393,12 @@ macro_rules! common_index_methods {
                 env: napi::Env,
                 sample: napi::bindgen_prelude::Float32ArraySlice,
             ) -> napi::Result<()> {
-                self.handle
-                    .write_sync(&env, |shared| shared.write(|index| index.train_on(&sample)))
+                self.handle.write_sync(&env, |shared| shared.train(&sample))
             }
 
-            /// Async twin of `trainSync` (the sample is copied first). Searches wait while
-            /// the stored vectors are re-encoded.
+            /// Async twin of `trainSync` (the sample is copied first). Reads go on with the
+            /// old model while the new one is learnt; they wait only while the stored vectors
+            /// are re-encoded.
             #[napi(ts_return_type = "Promise<void>")]
             pub fn train<'env>(
                 &self,
@@ -397,9 +406,8 @@ macro_rules! common_index_methods {
                 sample: napi::bindgen_prelude::Float32ArraySlice,
             ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
                 let sample = sample.to_vec();
-                self.handle.spawn_write(env, move |shared| {
-                    shared.write(|index| index.train_on(&sample))
-                })
+                self.handle
+                    .spawn_write(env, move |shared| shared.train(&sample))
             }
 
             /// Whether searches can run (an uncompressed index always can).
@@ -522,6 +530,17 @@ impl<I: IndexFigures> Shared<I> {
         let result = change(&mut index);
         self.refresh_stats(&index);
         result
+    }
+
+    /// Trains in two steps: the model is learnt under the read lock (k-means or PCA can take
+    /// seconds: searches go on), then installed under the write lock. The caller holds its
+    /// write-order ticket throughout, so no other write comes in between.
+    pub fn train(&self, sample: &[f32]) -> vecdex::Result<()>
+    where
+        I: StoredVectors,
+    {
+        let trained = self.index.read_recursive().fit(sample)?;
+        self.write(|index| index.install_training(trained))
     }
 }
 

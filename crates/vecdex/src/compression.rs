@@ -376,6 +376,21 @@ pub(crate) struct Codes {
     training_seconds: f64,
 }
 
+/// A model learnt from a training sample, not yet in place: see [`HnswIndex::fit`] and
+/// [`FlatIndex::fit`] (learnt under shared access), then `install_training` (exclusive).
+///
+/// [`HnswIndex::fit`]: crate::HnswIndex::fit
+/// [`FlatIndex::fit`]: crate::FlatIndex::fit
+#[derive(Debug)]
+pub struct TrainedEncoder {
+    encoder: Encoder,
+    seconds: f64,
+    /// The settings it was learnt for: installing it elsewhere is refused.
+    dim: usize,
+    metric: Metric,
+    config: Compression,
+}
+
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(64))]
 struct Block([u8; 64]);
@@ -503,20 +518,45 @@ impl Codes {
     /// Trains on `sample` (row-major full vectors, already normalised for cosine) and drops any
     /// earlier model: the caller re-encodes every stored vector next ([`Self::encode_slots`]).
     fn train(&mut self, sample: &[f32], capacity: usize) -> Result<()> {
+        let trained = self.fit(sample)?;
+        self.install(trained, capacity)
+    }
+
+    /// The model learnt from `sample`, with its training time; `self` is untouched.
+    fn fit(&self, sample: &[f32]) -> Result<TrainedEncoder> {
         let started = Instant::now();
         let encoder = threads::run(|| self.build_encoder(sample))?;
-        self.training_seconds = started.elapsed().as_secs_f64();
+        Ok(TrainedEncoder {
+            encoder,
+            seconds: started.elapsed().as_secs_f64(),
+            dim: self.dim,
+            metric: self.metric,
+            config: self.config,
+        })
+    }
+
+    /// Replaces the model with `trained` and sizes the codes for `capacity` slots; the caller
+    /// re-encodes every stored vector next ([`Self::encode_slots`]).
+    pub(crate) fn install(&mut self, trained: TrainedEncoder, capacity: usize) -> Result<()> {
+        if (trained.dim, trained.metric, trained.config) != (self.dim, self.metric, self.config) {
+            return Err(Error::invalid(
+                "train: the model was trained for another index's settings",
+            ));
+        }
         let bytes = capacity
-            .checked_mul(encoder.code_size())
+            .checked_mul(trained.encoder.code_size())
             .ok_or_else(|| Error::invalid("the index does not fit in memory"))?;
         self.blocks = Vec::new();
-        self.encoder = Some(encoder);
+        self.encoder = Some(trained.encoder);
+        self.training_seconds = trained.seconds;
         self.grow_bytes(bytes)
     }
 
-    /// Trains on a caller's `sample` (row-major vectors, validated here and normalised for
-    /// cosine like stored ones); the caller re-encodes every stored vector next.
-    pub(crate) fn train_on_sample(&mut self, sample: &[f32], capacity: usize) -> Result<()> {
+    /// Learns a model from a caller's `sample` (row-major vectors, validated here and normalised
+    /// for cosine like stored ones) without changing the index: the slow part of an explicit
+    /// training (k-means, PCA), which needs only shared access, so searches go on meanwhile.
+    /// [`Self::install`] puts it in place.
+    pub(crate) fn fit_sample(&self, sample: &[f32]) -> Result<TrainedEncoder> {
         if !self.is_enabled() {
             return Err(Error::invalid(
                 "train: this index has no quantization or reduction to train",
@@ -528,8 +568,7 @@ impl Codes {
             "training sample",
             self.metric == Metric::Cosine,
         )?;
-        let sample = normalized_sample(sample, self.dim, self.metric);
-        self.train(&sample, capacity)
+        self.fit(&normalized_sample(sample, self.dim, self.metric))
     }
 
     /// Trains by itself on up to [`AUTO_TRAINING_SAMPLE`] vectors: the `held` slots (evenly

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use crate::cancel::StopFlag;
 use crate::compression::{
-    with_codec, CodeQuery, Codes, Compression, CompressionStats, RescoreParams,
+    with_codec, CodeQuery, Codes, Compression, CompressionStats, RescoreParams, TrainedEncoder,
 };
 use crate::error::{Error, Result};
 use crate::filter::{IndexVersion, KeyFilter, SlotSet};
@@ -151,7 +151,20 @@ impl FlatIndex {
     /// Trains the compressed form on `sample` (row-major vectors) and re-encodes every stored
     /// vector. Replaces an earlier training.
     pub fn train(&mut self, sample: &[f32]) -> Result<()> {
-        self.codes.train_on_sample(sample, self.len())?;
+        let trained = self.fit(sample)?;
+        self.install_training(trained)
+    }
+
+    /// The slow half of [`Self::train`]: learns the model from `sample` with shared access
+    /// only (searches go on meanwhile); the index is unchanged until [`Self::install_training`].
+    pub fn fit(&self, sample: &[f32]) -> Result<TrainedEncoder> {
+        self.codes.fit_sample(sample)
+    }
+
+    /// The quick half of [`Self::train`]: puts a model from [`Self::fit`] in place and
+    /// re-encodes every stored vector with it.
+    pub fn install_training(&mut self, trained: TrainedEncoder) -> Result<()> {
+        self.codes.install(trained, self.len())?;
         self.encode((0..self.len() as u32).collect())
     }
 

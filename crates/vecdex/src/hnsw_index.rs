@@ -31,7 +31,7 @@ use vecdex_hnsw::{Graph, GraphStats, HnswParams, QueryDistance, Scored, Scorer};
 
 use crate::cancel::StopFlag;
 use crate::compression::{
-    with_codec, CodeQuery, Codes, Compression, CompressionStats, RescoreParams,
+    with_codec, CodeQuery, Codes, Compression, CompressionStats, RescoreParams, TrainedEncoder,
 };
 use crate::error::{Error, Result};
 use crate::filter::{IndexVersion, KeyFilter, SlotSet};
@@ -578,8 +578,22 @@ impl HnswIndex {
     /// Trains the compressed form on `sample` (row-major vectors, normalised for cosine like
     /// stored ones) and re-encodes every stored vector. Replaces an earlier training.
     pub fn train(&mut self, sample: &[f32]) -> Result<()> {
+        let trained = self.fit(sample)?;
+        self.install_training(trained)
+    }
+
+    /// The slow half of [`Self::train`]: learns the model from `sample` with shared access
+    /// only (searches go on meanwhile); the index is unchanged until [`Self::install_training`].
+    pub fn fit(&self, sample: &[f32]) -> Result<TrainedEncoder> {
         self.check_writable()?;
-        self.codes.train_on_sample(sample, self.graph.capacity())?;
+        self.codes.fit_sample(sample)
+    }
+
+    /// The quick half of [`Self::train`]: puts a model from [`Self::fit`] in place and
+    /// re-encodes every stored vector with it.
+    pub fn install_training(&mut self, trained: TrainedEncoder) -> Result<()> {
+        self.check_writable()?;
+        self.codes.install(trained, self.graph.capacity())?;
         let held = self.held_slots();
         self.encode(&held)
     }

@@ -19,8 +19,8 @@ pub mod validate;
 
 pub use cancel::StopFlag;
 pub use compression::{
-    Compression, CompressionStats, Quantization, Reduction, RescoreParams, COARSE_OVERSAMPLE,
-    DEFAULT_OVERSAMPLE,
+    Compression, CompressionStats, Quantization, Reduction, RescoreParams, TrainedEncoder,
+    COARSE_OVERSAMPLE, DEFAULT_OVERSAMPLE,
 };
 pub use error::{catch_panic, Error, Result};
 pub use filter::{IndexVersion, KeyFilter, SlotSet};

@@ -285,6 +285,75 @@ fn explicit_training_encodes_what_is_stored_and_uncompressed_indexes_refuse_it()
 }
 
 #[test]
+fn a_model_is_learnt_beside_searches_and_changes_nothing_until_installed() {
+    let (base, queries) = data();
+    let form = Compression {
+        training_size: Some(1_000_000),
+        ..compression(Quantization::Pq(PqConfig::new(12)), Reduction::None)
+    };
+    let params = RescoreParams {
+        oversample: Some(10),
+        rescore: false,
+    };
+    let lock = std::sync::RwLock::new(
+        HnswIndex::with_compression(HnswConfig::new(DIM, Metric::Cosine), form).expect("config"),
+    );
+    {
+        let mut index = lock.write().expect("lock");
+        index
+            .add(&keys(ROWS), &base, &StopFlag::never())
+            .expect("add");
+        index.train(&base[..1_000 * DIM]).expect("first training");
+    }
+    let search = |index: &HnswIndex| {
+        index
+            .search_with(&queries, K, None, params, None, &StopFlag::never())
+            .expect("search")
+    };
+    let before = search(&lock.read().expect("lock"));
+    // Fitting holds a read guard; searches hold others at the same time and see the old codes.
+    let (trained, during) = std::thread::scope(|scope| {
+        let fitting = scope.spawn(|| lock.read().expect("lock").fit(&base[1_000 * DIM..]));
+        let during = search(&lock.read().expect("lock"));
+        (fitting.join().expect("fit thread"), during)
+    });
+    let trained = trained.expect("fit");
+    assert_eq!(during.keys, before.keys);
+    assert_eq!(during.distances, before.distances);
+
+    let mut index = lock.write().expect("lock");
+    index.install_training(trained).expect("install");
+    let truth = exact(&base, &queries, Metric::Cosine);
+    let rescored = RescoreParams {
+        rescore: true,
+        ..params
+    };
+    let got = index
+        .search_with(&queries, K, None, rescored, None, &StopFlag::never())
+        .expect("search");
+    assert!(recall(&got, &truth) >= 0.85, "{}", recall(&got, &truth));
+    // The same sample through train() gives the same codes, hence the same estimates.
+    let installed = search(&index);
+    index.train(&base[1_000 * DIM..]).expect("train");
+    assert_eq!(search(&index).distances, installed.distances);
+
+    // A model fitted for another index is refused, and the index keeps working.
+    let other = FlatIndex::with_compression(
+        FlatConfig {
+            dim: DIM,
+            metric: Metric::Cosine,
+        },
+        compression(Quantization::Pq(PqConfig::new(6)), Reduction::None),
+    )
+    .expect("config")
+    .fit(&base[..1_000 * DIM])
+    .expect("fit");
+    let error = index.install_training(other).expect_err("foreign model");
+    assert_eq!(error.code(), "ERR_INVALID_ARGUMENT");
+    assert_eq!(search(&index).distances, installed.distances);
+}
+
+#[test]
 fn flat_codes_follow_their_vectors_through_upserts_and_swap_removals() {
     let (base, _) = data();
     let form = compression(Quantization::Sq8(sq()), Reduction::None);
