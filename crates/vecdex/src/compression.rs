@@ -546,10 +546,17 @@ impl Codes {
         let bytes = capacity
             .checked_mul(trained.encoder.code_size())
             .ok_or_else(|| Error::invalid("the index does not fit in memory"))?;
-        self.blocks = Vec::new();
-        self.encoder = Some(trained.encoder);
+        // The old model and codes stay until the new storage is allocated, so a failure here
+        // leaves the index as it was.
+        let old_blocks = std::mem::take(&mut self.blocks);
+        let old_encoder = self.encoder.replace(trained.encoder);
+        if let Err(error) = self.grow_bytes(bytes) {
+            self.blocks = old_blocks;
+            self.encoder = old_encoder;
+            return Err(error);
+        }
         self.training_seconds = trained.seconds;
-        self.grow_bytes(bytes)
+        Ok(())
     }
 
     /// Learns a model from a caller's `sample` (row-major vectors, validated here and normalised
