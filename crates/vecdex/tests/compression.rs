@@ -53,6 +53,14 @@ fn compression(quantization: Quantization, reduction: Reduction) -> Compression 
     }
 }
 
+/// PQ with `subspaces` that never trains by itself on the test data: only `train` trains it.
+fn pq_trained_only_when_told(subspaces: usize) -> Compression {
+    Compression {
+        training_size: Some(1_000_000),
+        ..compression(Quantization::Pq(PqConfig::new(subspaces)), Reduction::None)
+    }
+}
+
 fn sq() -> SqConfig {
     SqConfig::default()
 }
@@ -246,10 +254,7 @@ fn searching_before_training_is_an_error_and_training_by_itself_happens_at_the_t
 #[test]
 fn explicit_training_encodes_what_is_stored_and_uncompressed_indexes_refuse_it() {
     let (base, queries) = data();
-    let form = Compression {
-        training_size: Some(1_000_000),
-        ..compression(Quantization::Pq(PqConfig::new(12)), Reduction::None)
-    };
+    let form = pq_trained_only_when_told(12);
     let mut hnsw =
         HnswIndex::with_compression(HnswConfig::new(DIM, Metric::Cosine), form).expect("config");
     hnsw.add(&keys(ROWS), &base, &StopFlag::never())
@@ -287,10 +292,7 @@ fn explicit_training_encodes_what_is_stored_and_uncompressed_indexes_refuse_it()
 #[test]
 fn a_model_is_learnt_beside_searches_and_changes_nothing_until_installed() {
     let (base, queries) = data();
-    let form = Compression {
-        training_size: Some(1_000_000),
-        ..compression(Quantization::Pq(PqConfig::new(12)), Reduction::None)
-    };
+    let form = pq_trained_only_when_told(12);
     let params = RescoreParams {
         oversample: Some(10),
         rescore: false,
