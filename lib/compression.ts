@@ -27,7 +27,8 @@ export type Quantization =
  * full f32 vectors, searches a compact form of them, and rescores the best
  * `k × oversample` candidates with the full vectors. Codecs that learn from data train once:
  * with {@link VectorIndex.train}, or by themselves when the index first holds `trainingSize`
- * vectors. Until then searching throws ERR_NOT_TRAINED.
+ * vectors. Until then searching throws ERR_NOT_TRAINED. Either way the model is learnt without
+ * holding up searches; they wait only while the stored vectors are re-encoded.
  */
 export interface CompressionOptions {
   /** Codec of the searched form (default 'none': full f32). */

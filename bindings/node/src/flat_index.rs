@@ -76,14 +76,16 @@ fn add_chunked(
         let end = (start + WRITE_CHUNK).min(batch.len());
         // Growing copies the whole index: do that under an upgradable read, while searches and
         // JS-thread reads go on, then take the write lock only to swap storage and insert.
+        // So is learning the model of a chunk that makes a compressed index train by itself.
         let reading = shared.index.upgradable_read();
         let grown = (!reading.has_room(batch.len() - start))
             .then(|| reading.grown_storage(batch.len() - start));
+        let model = reading.fit_for_rows(&batch, start..end)?;
         let mut index = RwLockUpgradableReadGuard::upgrade(reading);
         let retired = grown
             .map(|storage| index.install_storage(storage))
             .transpose()?;
-        index.insert(&batch, start..end)?;
+        index.insert_with(&batch, start..end, model)?;
         shared.refresh_stats(&index);
         drop(index);
         drop(retired); // freed outside the lock

@@ -105,9 +105,13 @@ fn add_phased(
     if shared.index.read().should_compact() {
         compact_phased(shared, stop)?;
     }
+    // A batch that makes a compressed index train by itself: the model is learnt under the read
+    // lock (PQ's k-means takes seconds), so searches go on; the write-order ticket the caller
+    // holds keeps other writes out until it is installed.
+    let model = shared.index.read().fit_for_batch(keys, vectors)?;
     let pending = {
         let mut index = shared.index.write();
-        let pending = index.prepare(keys, vectors)?;
+        let pending = index.prepare_with(keys, vectors, model)?;
         shared.refresh_stats(&index);
         pending
     };

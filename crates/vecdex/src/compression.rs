@@ -515,13 +515,6 @@ impl Codes {
         })
     }
 
-    /// Trains on `sample` (row-major full vectors, already normalised for cosine) and drops any
-    /// earlier model: the caller re-encodes every stored vector next ([`Self::encode_slots`]).
-    fn train(&mut self, sample: &[f32], capacity: usize) -> Result<()> {
-        let trained = self.fit(sample)?;
-        self.install(trained, capacity)
-    }
-
     /// The model learnt from `sample`, with its training time; `self` is untouched.
     fn fit(&self, sample: &[f32]) -> Result<TrainedEncoder> {
         let started = Instant::now();
@@ -578,16 +571,16 @@ impl Codes {
         self.fit(&normalized_sample(sample, self.dim, self.metric))
     }
 
-    /// Trains by itself on up to [`AUTO_TRAINING_SAMPLE`] vectors: the `held` slots (evenly
-    /// spaced, read with `vector(slot, out)`), then rows of the incoming `batch` (validated,
-    /// not yet normalised). Nothing changes if training fails.
-    pub(crate) fn train_by_itself(
-        &mut self,
+    /// The model an index learns by itself, from up to [`AUTO_TRAINING_SAMPLE`] vectors: the
+    /// `held` slots (evenly spaced, read with `vector(slot, out)`), then rows of the incoming
+    /// `batch` (validated, not yet normalised). Needs only shared access; [`Self::install`]
+    /// puts it in place.
+    pub(crate) fn fit_by_itself(
+        &self,
         held: &[u32],
         vector: &(dyn Fn(u32, &mut [f32]) + Sync),
         batch: &[f32],
-        capacity: usize,
-    ) -> Result<()> {
+    ) -> Result<TrainedEncoder> {
         let dim = self.dim;
         let stored = held.len().min(AUTO_TRAINING_SAMPLE);
         let mut sample = vec![0f32; stored * dim];
@@ -601,7 +594,7 @@ impl Codes {
             dim,
             self.metric,
         ));
-        self.train(&sample, capacity)
+        self.fit(&sample)
     }
 
     /// Room for the codes of `slots` slots (nothing before training).

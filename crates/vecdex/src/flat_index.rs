@@ -148,6 +148,38 @@ impl FlatIndex {
         self.codes.figures(self.len(), self.len() * self.dim() * 4)
     }
 
+    /// Keys and vectors of `rows` of a checked batch, and how many of the keys are new; errors
+    /// for a batch checked for another configuration or an index that would pass 2³² − 1.
+    fn rows_of<'a>(
+        &self,
+        batch: &CheckedBatch<'a>,
+        rows: std::ops::Range<usize>,
+    ) -> Result<(&'a [u64], &'a [f32], usize)> {
+        if batch.config != self.config {
+            return Err(Error::Internal(
+                "batch checked for another index configuration".into(),
+            ));
+        }
+        let dim = self.dim();
+        let keys = &batch.keys[rows.clone()];
+        let vectors = &batch.vectors[rows.start * dim..rows.end * dim];
+        let new_keys = keys.iter().filter(|k| !self.slots.contains_key(k)).count();
+        if self.len() + new_keys > u32::MAX as usize {
+            return Err(Error::invalid(
+                "a FlatIndex holds at most 4,294,967,295 vectors",
+            ));
+        }
+        Ok((keys, vectors, new_keys))
+    }
+
+    /// The model this index learns by itself from what it stores and the incoming `vectors`.
+    fn fit_by_itself(&self, vectors: &[f32]) -> Result<TrainedEncoder> {
+        let held: Vec<u32> = (0..self.len() as u32).collect();
+        let stored = &self.vectors;
+        let read = |s: u32, out: &mut [f32]| stored.read(s as usize, out);
+        self.codes.fit_by_itself(&held, &read, vectors)
+    }
+
     /// Trains the compressed form on `sample` (row-major vectors) and re-encodes every stored
     /// vector. Replaces an earlier training.
     pub fn train(&mut self, sample: &[f32]) -> Result<()> {
@@ -286,29 +318,44 @@ impl FlatIndex {
     }
 
     /// Inserts rows `rows` of a checked batch (upserting keys already present). Fails only if
-    /// the batch was checked for another configuration or the index would pass 2³² − 1 vectors.
+    /// the batch was checked for another configuration, the index would pass 2³² − 1 vectors,
+    /// or a compressed index reaching its training size fails to train by itself.
     pub fn insert(&mut self, batch: &CheckedBatch<'_>, rows: std::ops::Range<usize>) -> Result<()> {
-        if batch.config != self.config {
-            return Err(Error::Internal(
-                "batch checked for another index configuration".into(),
-            ));
+        self.insert_with(batch, rows, None)
+    }
+
+    /// The model that inserting `rows` of `batch` would make the index train by itself (None
+    /// when it would not), learnt with shared access only: searches go on meanwhile. Hand it to
+    /// [`Self::insert_with`] before any other write.
+    pub fn fit_for_rows(
+        &self,
+        batch: &CheckedBatch<'_>,
+        rows: std::ops::Range<usize>,
+    ) -> Result<Option<TrainedEncoder>> {
+        let (_, vectors, new_keys) = self.rows_of(batch, rows)?;
+        if !self.codes.wants_training(self.len() + new_keys) {
+            return Ok(None);
         }
+        self.fit_by_itself(vectors).map(Some)
+    }
+
+    /// [`Self::insert`] with the model from [`Self::fit_for_rows`], if one was learnt; without
+    /// one, an index that reaches its training size learns it here, under exclusive access.
+    pub fn insert_with(
+        &mut self,
+        batch: &CheckedBatch<'_>,
+        rows: std::ops::Range<usize>,
+        model: Option<TrainedEncoder>,
+    ) -> Result<()> {
+        let (keys, vectors, new_keys) = self.rows_of(batch, rows)?;
         let dim = self.dim();
-        let keys = &batch.keys[rows.clone()];
-        let vectors = &batch.vectors[rows.start * dim..rows.end * dim];
-        let new_keys = keys.iter().filter(|k| !self.slots.contains_key(k)).count();
-        if self.len() + new_keys > u32::MAX as usize {
-            return Err(Error::invalid(
-                "a FlatIndex holds at most 4,294,967,295 vectors",
-            ));
-        }
         let newly_trained = self.codes.wants_training(self.len() + new_keys);
         if newly_trained {
-            let held: Vec<u32> = (0..self.len() as u32).collect();
-            let vectors_held = &self.vectors;
-            let read = |s: u32, out: &mut [f32]| vectors_held.read(s as usize, out);
-            self.codes
-                .train_by_itself(&held, &read, vectors, self.len() + new_keys)?;
+            let model = match model {
+                Some(model) => model,
+                None => self.fit_by_itself(vectors)?,
+            };
+            self.codes.install(model, self.len() + new_keys)?;
         }
         self.vectors.reserve(new_keys);
         self.keys.reserve(new_keys);

@@ -447,8 +447,13 @@ impl HnswIndex {
 
     /// Sizes of the compressed form and of the full vectors kept for rescoring.
     pub fn compression_stats(&self) -> CompressionStats {
-        let held = self.used - self.free.len();
+        let held = self.held_count();
         self.codes.figures(held, held * self.dim() * 4)
+    }
+
+    /// Slots holding a row: live vectors and tombstones (not the compacted, reusable ones).
+    fn held_count(&self) -> usize {
+        self.used - self.free.len()
     }
 
     pub fn stats(&self) -> HnswStats {
@@ -494,18 +499,50 @@ impl HnswIndex {
     }
 
     /// Phase 1 of an add: validates the batch, assigns slots (reusing compacted ones first) and
-    /// writes the rows. Nothing is visible to searches yet.
+    /// writes the rows. Nothing is visible to searches yet. A compressed index that reaches its
+    /// training size trains by itself here; see [`Self::prepare_with`] to learn that model first.
     pub fn prepare(&mut self, keys: &[u64], vectors: &[f32]) -> Result<PendingBatch> {
+        self.prepare_with(keys, vectors, None)
+    }
+
+    /// The model that adding this batch would make the index train by itself (None when it
+    /// would not), learnt with shared access only: searches go on meanwhile. Validates the batch
+    /// as [`Self::prepare`] does when it trains. Hand it to [`Self::prepare_with`] before any
+    /// other write.
+    pub fn fit_for_batch(&self, keys: &[u64], vectors: &[f32]) -> Result<Option<TrainedEncoder>> {
+        self.check_writable()?;
+        if !self.codes.wants_training(self.held_count() + keys.len()) {
+            return Ok(None);
+        }
+        check_keyed_batch(keys, vectors, self.dim(), self.metric() == Metric::Cosine)?;
+        let read = row_reader(self.rows.values(), self.stride, self.dim());
+        self.codes
+            .fit_by_itself(&self.held_slots(), &read, vectors)
+            .map(Some)
+    }
+
+    /// [`Self::prepare`] with the model from [`Self::fit_for_batch`], if one was learnt; without
+    /// one, an index that reaches its training size learns it here, under exclusive access.
+    pub fn prepare_with(
+        &mut self,
+        keys: &[u64],
+        vectors: &[f32],
+        model: Option<TrainedEncoder>,
+    ) -> Result<PendingBatch> {
         self.check_writable()?;
         let dim = self.dim();
         check_keyed_batch(keys, vectors, dim, self.metric() == Metric::Cosine)?;
-        let held = self.used - self.free.len();
-        let newly_trained = self.codes.wants_training(held + keys.len());
+        let newly_trained = self.codes.wants_training(self.held_count() + keys.len());
         if newly_trained {
-            let read = row_reader(self.rows.values(), self.stride, dim);
-            let capacity = self.graph.capacity();
-            self.codes
-                .train_by_itself(&self.held_slots(), &read, vectors, capacity)?;
+            let model = match model {
+                Some(model) => model,
+                None => {
+                    let read = row_reader(self.rows.values(), self.stride, dim);
+                    self.codes
+                        .fit_by_itself(&self.held_slots(), &read, vectors)?
+                }
+            };
+            self.codes.install(model, self.graph.capacity())?;
         }
         let reused_count = self.free.len().min(keys.len());
         let fresh = keys.len() - reused_count;

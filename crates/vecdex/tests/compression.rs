@@ -5,7 +5,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use vecdex::{
-    Compression, Error, FlatConfig, FlatIndex, HnswConfig, HnswIndex, Metric, PqConfig,
+    Compression, Error, FlatConfig, FlatIndex, HnswConfig, HnswIndex, LinkMode, Metric, PqConfig,
     Quantization, Reduction, RescoreParams, SearchResults, SqConfig, StopFlag,
 };
 
@@ -353,6 +353,98 @@ fn a_model_is_learnt_beside_searches_and_changes_nothing_until_installed() {
     let error = index.install_training(other).expect_err("foreign model");
     assert_eq!(error.code(), "ERR_INVALID_ARGUMENT");
     assert_eq!(search(&index).distances, installed.distances);
+}
+
+#[test]
+fn training_by_itself_can_learn_its_model_first_with_shared_access() {
+    let (base, queries) = data();
+    let form = compression(Quantization::Pq(PqConfig::new(12)), Reduction::None);
+    let estimates = RescoreParams {
+        oversample: Some(10),
+        rescore: false,
+    };
+    let (first, rest) = (500, 1_500);
+    let (first_rows, rest_rows) = base.split_at(first * DIM);
+    let rest_rows = &rest_rows[..rest * DIM];
+    let rest_keys: Vec<u64> = (first as u64..(first + rest) as u64).collect();
+
+    // HNSW: one index learns the model in prepare, the other before it; sequential linking
+    // makes both graphs the same, so equal estimates mean equal codes.
+    let hnsw = || {
+        let mut index = HnswIndex::with_compression(HnswConfig::new(DIM, Metric::Cosine), form)
+            .expect("config");
+        index
+            .add_with(
+                &keys(first),
+                first_rows,
+                &StopFlag::never(),
+                LinkMode::Sequential,
+            )
+            .expect("add below the training size");
+        index
+    };
+    let (mut plain, mut fitted) = (hnsw(), hnsw());
+    assert!(fitted
+        .fit_for_batch(&keys(10), &first_rows[..10 * DIM])
+        .expect("fit")
+        .is_none());
+    let model = fitted.fit_for_batch(&rest_keys, rest_rows).expect("fit");
+    assert!(model.is_some() && !fitted.is_trained());
+    let pending = fitted
+        .prepare_with(&rest_keys, rest_rows, model)
+        .expect("prepare");
+    fitted
+        .link(&pending, &StopFlag::never(), LinkMode::Sequential)
+        .expect("link");
+    fitted.commit(pending);
+    plain
+        .add_with(
+            &rest_keys,
+            rest_rows,
+            &StopFlag::never(),
+            LinkMode::Sequential,
+        )
+        .expect("add");
+    assert!(plain.is_trained() && fitted.is_trained());
+    let search = |index: &HnswIndex| {
+        index
+            .search_with(&queries, K, None, estimates, None, &StopFlag::never())
+            .expect("search")
+    };
+    assert_eq!(search(&fitted).distances, search(&plain).distances);
+    // A batch that would train is validated before the model is learnt from it.
+    let mut bad = rest_rows.to_vec();
+    bad[7] = f32::NAN;
+    let error = hnsw()
+        .fit_for_batch(&rest_keys, &bad)
+        .expect_err("NaN in the batch");
+    assert_eq!(error.code(), "ERR_INVALID_ARGUMENT");
+
+    // FlatIndex: the same through fit_for_rows and insert_with.
+    let config = FlatConfig {
+        dim: DIM,
+        metric: Metric::Cosine,
+    };
+    let flat = || {
+        let mut index = FlatIndex::with_compression(config, form).expect("config");
+        index
+            .add(&keys(first), first_rows, &StopFlag::never())
+            .expect("add below the training size");
+        index
+    };
+    let (mut plain, mut fitted) = (flat(), flat());
+    let batch = FlatIndex::check_batch(config, &rest_keys, rest_rows).expect("batch");
+    let model = fitted.fit_for_rows(&batch, 0..rest).expect("fit");
+    assert!(model.is_some() && !fitted.is_trained());
+    fitted.insert_with(&batch, 0..rest, model).expect("insert");
+    plain.insert(&batch, 0..rest).expect("insert");
+    let search = |index: &FlatIndex| {
+        index
+            .search_with(&queries, K, estimates, None, &StopFlag::never())
+            .expect("search")
+    };
+    assert_eq!(search(&fitted).distances, search(&plain).distances);
+    assert_eq!(search(&fitted).keys, search(&plain).keys);
 }
 
 #[test]
