@@ -25,6 +25,7 @@ use vecdex_quant::{
 };
 
 use crate::error::{Error, Result};
+use crate::filter::IndexVersion;
 use crate::threads;
 use crate::validate::{check_matrix, normalize};
 
@@ -383,12 +384,12 @@ pub(crate) struct Codes {
 /// [`FlatIndex::fit`]: crate::FlatIndex::fit
 #[derive(Debug)]
 pub struct TrainedEncoder {
-    encoder: Encoder,
+    /// The new model, with the settings it was learnt for (installing it elsewhere is refused)
+    /// and, once staged, the codes of every stored vector.
+    staged: Codes,
     seconds: f64,
-    /// The settings it was learnt for: installing it elsewhere is refused.
-    dim: usize,
-    metric: Metric,
-    config: Compression,
+    /// The index version whose vectors the staged codes encode (None: not staged).
+    encoded_at: Option<IndexVersion>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -518,38 +519,79 @@ impl Codes {
     /// The model learnt from `sample`, with its training time; `self` is untouched.
     fn fit(&self, sample: &[f32]) -> Result<TrainedEncoder> {
         let started = Instant::now();
-        let encoder = threads::run(|| self.build_encoder(sample))?;
+        // Off the compute pool: searches running meanwhile must not queue behind k-means.
+        let encoder = threads::run_background(|| self.build_encoder(sample))?;
         Ok(TrainedEncoder {
-            encoder,
+            staged: Codes {
+                encoder: Some(encoder),
+                blocks: Vec::new(),
+                ..self.clone_settings()
+            },
             seconds: started.elapsed().as_secs_f64(),
-            dim: self.dim,
-            metric: self.metric,
-            config: self.config,
+            encoded_at: None,
         })
     }
 
-    /// Replaces the model with `trained` and sizes the codes for `capacity` slots; the caller
-    /// re-encodes every stored vector next ([`Self::encode_slots`]).
-    pub(crate) fn install(&mut self, trained: TrainedEncoder, capacity: usize) -> Result<()> {
-        if (trained.dim, trained.metric, trained.config) != (self.dim, self.metric, self.config) {
+    /// An untrained, empty `Codes` with these settings.
+    fn clone_settings(&self) -> Codes {
+        Codes {
+            config: self.config,
+            dim: self.dim,
+            metric: self.metric,
+            encoder: None,
+            blocks: Vec::new(),
+            training_seconds: 0.0,
+        }
+    }
+
+    /// Encodes `slots` (read with `vector(slot, out)`) with `trained`'s model into storage of
+    /// its own for `capacity` slots, on the background pool and with shared access to the
+    /// index: installing it at the same `version` then swaps the codes in instead of encoding
+    /// under exclusive access.
+    pub(crate) fn stage(
+        trained: &mut TrainedEncoder,
+        slots: &[u32],
+        vector: &(dyn Fn(u32, &mut [f32]) + Sync),
+        capacity: usize,
+        version: IndexVersion,
+    ) -> Result<()> {
+        let staged = &mut trained.staged;
+        staged.reserve(capacity)?;
+        staged.encode_slots_in(slots, vector, Pool::Background)?;
+        trained.encoded_at = Some(version);
+        Ok(())
+    }
+
+    /// Replaces the model with `trained` and sizes the codes for `capacity` slots. True when
+    /// its staged codes ([`Self::stage`]) were made at `version`, the index's version now, and
+    /// so are in place; otherwise the caller re-encodes every stored vector next
+    /// ([`Self::encode_slots`]).
+    pub(crate) fn install(
+        &mut self,
+        trained: TrainedEncoder,
+        capacity: usize,
+        version: Option<IndexVersion>,
+    ) -> Result<bool> {
+        let TrainedEncoder {
+            mut staged,
+            seconds,
+            encoded_at,
+        } = trained;
+        if (staged.dim, staged.metric, staged.config) != (self.dim, self.metric, self.config) {
             return Err(Error::invalid(
                 "train: the model was trained for another index's settings",
             ));
         }
-        let bytes = capacity
-            .checked_mul(trained.encoder.code_size())
-            .ok_or_else(|| Error::invalid("the index does not fit in memory"))?;
-        // The old model and codes stay until the new storage is allocated, so a failure here
-        // leaves the index as it was.
-        let old_blocks = std::mem::take(&mut self.blocks);
-        let old_encoder = self.encoder.replace(trained.encoder);
-        if let Err(error) = self.grow_bytes(bytes) {
-            self.blocks = old_blocks;
-            self.encoder = old_encoder;
-            return Err(error);
+        let encoded = encoded_at.is_some() && encoded_at == version;
+        if !encoded {
+            staged.blocks = Vec::new();
         }
-        self.training_seconds = trained.seconds;
-        Ok(())
+        // Sized before anything changes here, so a failure leaves the index as it was.
+        staged.reserve(capacity)?;
+        self.encoder = staged.encoder.take();
+        self.blocks = std::mem::take(&mut staged.blocks);
+        self.training_seconds = seconds;
+        Ok(encoded)
     }
 
     /// Learns a model from a caller's `sample` (row-major vectors, validated here and normalised
@@ -647,6 +689,16 @@ impl Codes {
         slots: &[u32],
         vector: &(dyn Fn(u32, &mut [f32]) + Sync),
     ) -> Result<()> {
+        self.encode_slots_in(slots, vector, Pool::Compute)
+    }
+
+    /// [`Self::encode_slots`], its parallel part on `pool`.
+    fn encode_slots_in(
+        &mut self,
+        slots: &[u32],
+        vector: &(dyn Fn(u32, &mut [f32]) + Sync),
+        pool: Pool,
+    ) -> Result<()> {
         let Some(encoder) = self.encoder.take() else {
             return Ok(());
         };
@@ -671,13 +723,17 @@ impl Codes {
                     .for_each(|&s| encode_one(s, &mut full, &mut scratch));
                 Ok(())
             } else {
-                threads::run(|| {
+                let encode_all = || {
                     slots.par_iter().for_each_init(
                         || (Vec::new(), Vec::new()),
                         |(full, scratch), &s| encode_one(s, full, scratch),
                     );
                     Ok(())
-                })
+                };
+                match pool {
+                    Pool::Compute => threads::run(encode_all),
+                    Pool::Background => threads::run_background(encode_all),
+                }
             }
         })();
         self.encoder = Some(encoder);
@@ -864,6 +920,14 @@ pub struct CompressionStats {
     pub vector_bytes: usize,
     /// Time the last training took.
     pub training_seconds: f64,
+}
+
+/// Where parallel encoding runs: the compute pool (adds, under the index's write lock), or the
+/// background pool (staging a new model's codes while searches go on).
+#[derive(Clone, Copy)]
+enum Pool {
+    Compute,
+    Background,
 }
 
 /// Raw access to the code storage for parallel encoding of distinct slots.

@@ -190,13 +190,24 @@ impl FlatIndex {
     /// The slow half of [`Self::train`]: learns the model from `sample` with shared access
     /// only (searches go on meanwhile); the index is unchanged until [`Self::install_training`].
     pub fn fit(&self, sample: &[f32]) -> Result<TrainedEncoder> {
-        self.codes.fit_sample(sample)
+        let mut trained = self.codes.fit_sample(sample)?;
+        // The stored vectors' codes too: encoding a large index takes a while as well.
+        let slots: Vec<u32> = (0..self.len() as u32).collect();
+        let stored = &self.vectors;
+        let read = |s: u32, out: &mut [f32]| stored.read(s as usize, out);
+        Codes::stage(&mut trained, &slots, &read, self.len(), self.version)?;
+        Ok(trained)
     }
 
-    /// The quick half of [`Self::train`]: puts a model from [`Self::fit`] in place and
-    /// re-encodes every stored vector with it.
+    /// The quick half of [`Self::train`]: puts a model from [`Self::fit`] in place, with the
+    /// codes it encoded, or re-encodes every stored vector if the index changed since.
     pub fn install_training(&mut self, trained: TrainedEncoder) -> Result<()> {
-        self.codes.install(trained, self.len())?;
+        if self
+            .codes
+            .install(trained, self.len(), Some(self.version))?
+        {
+            return Ok(());
+        }
         self.encode((0..self.len() as u32).collect())
     }
 
@@ -355,7 +366,7 @@ impl FlatIndex {
                 Some(model) => model,
                 None => self.fit_by_itself(vectors)?,
             };
-            self.codes.install(model, self.len() + new_keys)?;
+            self.codes.install(model, self.len() + new_keys, None)?;
         }
         self.vectors.reserve(new_keys);
         self.keys.reserve(new_keys);

@@ -542,7 +542,7 @@ impl HnswIndex {
                         .fit_by_itself(&self.held_slots(), &read, vectors)?
                 }
             };
-            self.codes.install(model, self.graph.capacity())?;
+            self.codes.install(model, self.graph.capacity(), None)?;
         }
         let reused_count = self.free.len().min(keys.len());
         let fresh = keys.len() - reused_count;
@@ -623,14 +623,29 @@ impl HnswIndex {
     /// only (searches go on meanwhile); the index is unchanged until [`Self::install_training`].
     pub fn fit(&self, sample: &[f32]) -> Result<TrainedEncoder> {
         self.check_writable()?;
-        self.codes.fit_sample(sample)
+        let mut trained = self.codes.fit_sample(sample)?;
+        // The stored vectors' codes too: encoding a large index takes a while as well.
+        let read = row_reader(self.rows.values(), self.stride, self.dim());
+        Codes::stage(
+            &mut trained,
+            &self.held_slots(),
+            &read,
+            self.graph.capacity(),
+            self.version,
+        )?;
+        Ok(trained)
     }
 
-    /// The quick half of [`Self::train`]: puts a model from [`Self::fit`] in place and
-    /// re-encodes every stored vector with it.
+    /// The quick half of [`Self::train`]: puts a model from [`Self::fit`] in place, with the
+    /// codes it encoded, or re-encodes every stored vector if the index changed since.
     pub fn install_training(&mut self, trained: TrainedEncoder) -> Result<()> {
         self.check_writable()?;
-        self.codes.install(trained, self.graph.capacity())?;
+        if self
+            .codes
+            .install(trained, self.graph.capacity(), Some(self.version))?
+        {
+            return Ok(());
+        }
         let held = self.held_slots();
         self.encode(&held)
     }
@@ -676,6 +691,8 @@ impl HnswIndex {
     /// Gives up a prepared batch (after an error or abort): keys stay as they were, and its
     /// slots (perhaps partly linked) become tombstones.
     pub fn abandon(&mut self, pending: PendingBatch) {
+        // Its rows were written: a model fitted before them must not bring codes without them.
+        self.version = IndexVersion::next();
         self.tombstones.extend_from_slice(&pending.slots);
     }
 

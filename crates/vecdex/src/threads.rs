@@ -4,6 +4,11 @@
 //!   one per core) runs the parallel parts of searches. Its threads never take an index lock:
 //!   a Rayon thread waiting for a lock could be the one whose work the lock holder waits for
 //!   (Rayon threads pick up queued jobs while they wait), which deadlocks.
+//! - The **background pool** (as many threads, at a lower scheduling priority where the system
+//!   has one per thread, as on Linux) fits compression models: k-means and PCA take seconds, and
+//!   on the compute pool they would hold up every search queued behind them (a Rayon worker takes
+//!   a newly queued job only once its own work runs out). On their own threads, at a lower
+//!   priority, searches take the cores first. Its threads never take an index lock either.
 //! - The **task pool** ([`TASK_THREADS`] plain threads) runs async operations from start to end:
 //!   each takes the index lock it needs and hands its parallel part to the compute pool. Its
 //!   threads may block on locks; the compute pool they wait for never does, so every wait ends.
@@ -18,6 +23,7 @@ use rayon::{ThreadPool, ThreadPoolBuilder};
 use crate::error::{Error, Result};
 
 static POOL: OnceLock<std::result::Result<ThreadPool, String>> = OnceLock::new();
+static BACKGROUND: OnceLock<std::result::Result<ThreadPool, String>> = OnceLock::new();
 static TASKS: OnceLock<std::result::Result<TaskPool, String>> = OnceLock::new();
 
 /// Async operations that may run (or wait for a lock) at once; more queue in order. They mostly
@@ -43,6 +49,33 @@ pub fn pool() -> Result<&'static ThreadPool> {
     })
     .as_ref()
     .map_err(|e| Error::Internal(format!("cannot start the thread pool: {e}")))
+}
+
+/// The background pool (see the module docs), built on first use.
+fn background_pool() -> Result<&'static ThreadPool> {
+    BACKGROUND
+        .get_or_init(|| {
+            ThreadPoolBuilder::new()
+                .num_threads(configured_threads())
+                .thread_name(|i| format!("vecdex-bg-{i}"))
+                .start_handler(|_| lower_this_threads_priority())
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| Error::Internal(format!("cannot start the background threads: {e}")))
+}
+
+/// Nice 10 for the calling thread: on Linux the nice value is per thread (setpriority(2) with
+/// the thread id). Elsewhere nothing: the pool still keeps its work off the compute pool.
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls on the calling thread's own id; failure only leaves the
+    // priority as it was.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
 }
 
 type Task = Box<dyn FnOnce() + Send + 'static>;
@@ -117,11 +150,56 @@ pub fn run<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
     }
 }
 
+/// Runs `f` on the background pool (blocking the caller until done), for long work that
+/// searches should not wait behind; in place when the caller is already a thread of either pool.
+pub fn run_background<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    let background = background_pool()?;
+    if background.current_thread_index().is_some() || pool()?.current_thread_index().is_some() {
+        f()
+    } else {
+        background.install(f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::RwLock;
+
+    #[test]
+    fn background_work_runs_off_the_compute_pool_at_a_lower_priority() {
+        let (name, on_compute) = run_background(|| {
+            let name = std::thread::current().name().map(String::from);
+            Ok((name, pool()?.current_thread_index().is_some()))
+        })
+        .expect("background run");
+        assert!(name.is_some_and(|n| n.starts_with("vecdex-bg-")));
+        assert!(!on_compute);
+        #[cfg(target_os = "linux")]
+        {
+            let nice = run_background(|| {
+                // SAFETY: reads the calling thread's own nice value.
+                Ok(unsafe {
+                    libc::getpriority(
+                        libc::PRIO_PROCESS,
+                        libc::syscall(libc::SYS_gettid) as libc::id_t,
+                    )
+                })
+            })
+            .expect("background run");
+            assert!(nice >= 10, "nice {nice}");
+        }
+        // Already on either pool: in place, so nested parallel work never waits on another pool.
+        let nested = run_background(|| {
+            run_background(|| Ok(std::thread::current().name().map(String::from)))
+        })
+        .expect("nested run");
+        assert!(nested.is_some_and(|n| n.starts_with("vecdex-bg-")));
+        let from_compute = run(|| run_background(|| Ok(pool()?.current_thread_index().is_some())))
+            .expect("run from the compute pool");
+        assert!(from_compute);
+    }
 
     #[test]
     fn task_pool_runs_every_task_and_survives_panics() {

@@ -356,6 +356,47 @@ fn a_model_is_learnt_beside_searches_and_changes_nothing_until_installed() {
 }
 
 #[test]
+fn a_model_fitted_before_a_write_is_installed_with_fresh_codes() {
+    let (base, queries) = data();
+    let estimates = RescoreParams {
+        oversample: Some(10),
+        rescore: false,
+    };
+    let config = FlatConfig {
+        dim: DIM,
+        metric: Metric::Cosine,
+    };
+    let flat = || {
+        let mut index =
+            FlatIndex::with_compression(config, pq_trained_only_when_told(12)).expect("config");
+        index
+            .add(&keys(ROWS), &base, &StopFlag::never())
+            .expect("add");
+        index
+    };
+    let sample = &base[..1_000 * DIM];
+    // Every stored vector replaced by another after the fit: codes staged by the fit are stale.
+    let shuffled: Vec<f32> = base.chunks_exact(DIM).rev().flatten().copied().collect();
+    let mut late = flat();
+    let trained = late.fit(sample).expect("fit");
+    late.add(&keys(ROWS), &shuffled, &StopFlag::never())
+        .expect("upsert");
+    late.install_training(trained).expect("install");
+    let mut fresh = flat();
+    fresh
+        .add(&keys(ROWS), &shuffled, &StopFlag::never())
+        .expect("upsert");
+    fresh.train(sample).expect("train");
+    let search = |index: &FlatIndex| {
+        index
+            .search_with(&queries, K, estimates, None, &StopFlag::never())
+            .expect("search")
+    };
+    assert_eq!(search(&late).distances, search(&fresh).distances);
+    assert_eq!(search(&late).keys, search(&fresh).keys);
+}
+
+#[test]
 fn training_by_itself_can_learn_its_model_first_with_shared_access() {
     let (base, queries) = data();
     let form = compression(Quantization::Pq(PqConfig::new(12)), Reduction::None);
