@@ -95,8 +95,8 @@ export declare class NativeFlatIndex {
   trainSync(sample: Float32Array): void
   /**
    * Async twin of `trainSync` (the sample is copied first). Reads go on with the
-   * old model while the new one is learnt; they wait only while the stored vectors
-   * are re-encoded.
+   * old model while the new one is learnt and the stored vectors encoded with it;
+   * then both are swapped in.
    */
   train(sample: Float32Array): Promise<void>
   /** Whether searches can run (an uncompressed index always can). */
@@ -187,8 +187,8 @@ export declare class NativeHnswIndex {
   trainSync(sample: Float32Array): void
   /**
    * Async twin of `trainSync` (the sample is copied first). Reads go on with the
-   * old model while the new one is learnt; they wait only while the stored vectors
-   * are re-encoded.
+   * old model while the new one is learnt and the stored vectors encoded with it;
+   * then both are swapped in.
    */
   train(sample: Float32Array): Promise<void>
   /** Whether searches can run (an uncompressed index always can). */

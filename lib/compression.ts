@@ -28,7 +28,7 @@ export type Quantization =
  * `k × oversample` candidates with the full vectors. Codecs that learn from data train once:
  * with {@link VectorIndex.train}, or by themselves when the index first holds `trainingSize`
  * vectors. Until then searching throws ERR_NOT_TRAINED. Either way the model is learnt without
- * holding up searches; they wait only while the stored vectors are re-encoded.
+ * holding up searches (see {@link VectorIndex.train}).
  */
 export interface CompressionOptions {
   /** Codec of the searched form (default 'none': full f32). */

@@ -246,11 +246,11 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
 
   /**
    * Trains the compressed search form on a sample of vectors (like those to be stored) and
-   * re-encodes every vector already stored; replaces an earlier training. While the model is
-   * learnt (seconds for PQ), `searchSync` calls and searches called before `train` go on with
-   * the old model; they wait only while the stored vectors are re-encoded. Searches called
-   * after `train` see the new model, as with every write. An index without compression rejects
-   * with ERR_INVALID_ARGUMENT.
+   * re-encodes every vector already stored; replaces an earlier training. Both happen on a
+   * background pool at a lower priority (seconds for PQ) while `searchSync` calls and searches
+   * called before `train` go on with the old model; the result is then swapped in. Searches
+   * called after `train` see the new model, as with every write. An index without compression
+   * rejects with ERR_INVALID_ARGUMENT.
    */
   async train(sample: VectorsInput, options: { signal?: AbortSignal } = {}): Promise<void> {
     const matrix = toMatrix(sample, this.dimensions, 'sample')

@@ -397,8 +397,8 @@ macro_rules! common_index_methods {
             }
 
             /// Async twin of `trainSync` (the sample is copied first). Reads go on with the
-            /// old model while the new one is learnt; they wait only while the stored vectors
-            /// are re-encoded.
+            /// old model while the new one is learnt and the stored vectors encoded with it;
+            /// then both are swapped in.
             #[napi(ts_return_type = "Promise<void>")]
             pub fn train<'env>(
                 &self,
@@ -532,9 +532,10 @@ impl<I: IndexFigures> Shared<I> {
         result
     }
 
-    /// Trains in two steps: the model is learnt under the read lock (k-means or PCA can take
-    /// seconds: searches go on), then installed under the write lock. The caller holds its
-    /// write-order ticket throughout, so no other write comes in between.
+    /// Trains in two steps: the model is learnt and the stored vectors encoded with it under
+    /// the read lock (k-means or PCA can take seconds: searches go on), then both are swapped
+    /// in under the write lock. The caller holds its write-order ticket throughout, so no other
+    /// write comes in between (and the encoded codes stay current).
     pub fn train(&self, sample: &[f32]) -> vecdex::Result<()>
     where
         I: StoredVectors,

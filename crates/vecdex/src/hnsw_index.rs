@@ -619,8 +619,9 @@ impl HnswIndex {
         self.install_training(trained)
     }
 
-    /// The slow half of [`Self::train`]: learns the model from `sample` with shared access
-    /// only (searches go on meanwhile); the index is unchanged until [`Self::install_training`].
+    /// The slow half of [`Self::train`]: learns the model from `sample` and encodes the stored
+    /// vectors with it, with shared access only (searches go on meanwhile; the work runs on the
+    /// background pool). The index is unchanged until [`Self::install_training`].
     pub fn fit(&self, sample: &[f32]) -> Result<TrainedEncoder> {
         self.check_writable()?;
         let mut trained = self.codes.fit_sample(sample)?;
