@@ -42,7 +42,7 @@ const TRAINING_ROWS = 32_768
  * small sample; then train(sample) timed alone, and again while searchSync runs back to back
  * on the event loop (one call per macrotask) until it resolves.
  */
-async function retraining(vecdex, Kind, dataset, k, log) {
+async function retraining(Kind, dataset, k, log) {
   const { n, dim } = dataset
   const quantization = { type: 'pq', subspaces: Math.max(1, Math.floor(dim / 4)) }
   const index = new Kind({ dimensions: dim, metric: dataset.metric, quantization, trainingSize: 4294967295 })
@@ -136,7 +136,7 @@ export async function run(ctx) {
 
   log('eventloop: retraining PQ indexes while searchSync runs…')
   const retrained = []
-  for (const Kind of [vecdex.FlatIndex, vecdex.HnswIndex]) retrained.push(await retraining(vecdex, Kind, dataset, k, log))
+  for (const Kind of [vecdex.FlatIndex, vecdex.HnswIndex]) retrained.push(await retraining(Kind, dataset, k, log))
 
   const pass = busy.p99Ms < TARGET_P99_MS
   const md = []

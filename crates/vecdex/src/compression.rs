@@ -523,25 +523,16 @@ impl Codes {
         let encoder = threads::run_background(|| self.build_encoder(sample))?;
         Ok(TrainedEncoder {
             staged: Codes {
+                config: self.config,
+                dim: self.dim,
+                metric: self.metric,
                 encoder: Some(encoder),
                 blocks: Vec::new(),
-                ..self.clone_settings()
+                training_seconds: 0.0,
             },
             seconds: started.elapsed().as_secs_f64(),
             encoded_at: None,
         })
-    }
-
-    /// An untrained, empty `Codes` with these settings.
-    fn clone_settings(&self) -> Codes {
-        Codes {
-            config: self.config,
-            dim: self.dim,
-            metric: self.metric,
-            encoder: None,
-            blocks: Vec::new(),
-            training_seconds: 0.0,
-        }
     }
 
     /// Encodes `slots` (read with `vector(slot, out)`) with `trained`'s model into storage of

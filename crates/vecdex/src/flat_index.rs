@@ -175,9 +175,8 @@ impl FlatIndex {
     /// The model this index learns by itself from what it stores and the incoming `vectors`.
     fn fit_by_itself(&self, vectors: &[f32]) -> Result<TrainedEncoder> {
         let held: Vec<u32> = (0..self.len() as u32).collect();
-        let stored = &self.vectors;
-        let read = |s: u32, out: &mut [f32]| stored.read(s as usize, out);
-        self.codes.fit_by_itself(&held, &read, vectors)
+        self.codes
+            .fit_by_itself(&held, &row_reader(&self.vectors), vectors)
     }
 
     /// Trains the compressed form on `sample` (row-major vectors) and re-encodes every stored
@@ -194,8 +193,7 @@ impl FlatIndex {
         let mut trained = self.codes.fit_sample(sample)?;
         // The stored vectors' codes too: encoding a large index takes a while as well.
         let slots: Vec<u32> = (0..self.len() as u32).collect();
-        let stored = &self.vectors;
-        let read = |s: u32, out: &mut [f32]| stored.read(s as usize, out);
+        let read = row_reader(&self.vectors);
         Codes::stage(&mut trained, &slots, &read, self.len(), self.version)?;
         Ok(trained)
     }
@@ -214,9 +212,7 @@ impl FlatIndex {
 
     /// Writes the codes of `slots` from the stored vectors (nothing before training).
     fn encode(&mut self, slots: Vec<u32>) -> Result<()> {
-        let vectors = &self.vectors;
-        let read = |s: u32, out: &mut [f32]| vectors.read(s as usize, out);
-        self.codes.encode_slots(&slots, &read)
+        self.codes.encode_slots(&slots, &row_reader(&self.vectors))
     }
 
     pub fn dim(&self) -> usize {
@@ -789,6 +785,11 @@ impl TileSink for Selection<'_> {
             self.tops[row - self.first_row].push(distance, index as u32);
         }
     }
+}
+
+/// Reads stored vector `slot` into `out`, as the codes' encoders want it.
+fn row_reader(vectors: &PanelMatrix) -> impl Fn(u32, &mut [f32]) + Sync + '_ {
+    |slot, out| vectors.read(slot as usize, out)
 }
 
 fn exact_l2sq(a: &[f32], b: &[f32]) -> f32 {

@@ -61,6 +61,23 @@ fn pq_trained_only_when_told(subspaces: usize) -> Compression {
     }
 }
 
+/// Two flat indexes answer `queries` alike by their codes' own estimates (no rescoring), which
+/// holds when their codes are equal.
+fn assert_same_codes(a: &FlatIndex, b: &FlatIndex, queries: &[f32]) {
+    let estimates = RescoreParams {
+        oversample: Some(10),
+        rescore: false,
+    };
+    let search = |index: &FlatIndex| {
+        index
+            .search_with(queries, K, estimates, None, &StopFlag::never())
+            .expect("search")
+    };
+    let (a, b) = (search(a), search(b));
+    assert_eq!(a.distances, b.distances);
+    assert_eq!(a.keys, b.keys);
+}
+
 fn sq() -> SqConfig {
     SqConfig::default()
 }
@@ -358,10 +375,6 @@ fn a_model_is_learnt_beside_searches_and_changes_nothing_until_installed() {
 #[test]
 fn a_model_fitted_before_a_write_is_installed_with_fresh_codes() {
     let (base, queries) = data();
-    let estimates = RescoreParams {
-        oversample: Some(10),
-        rescore: false,
-    };
     let config = FlatConfig {
         dim: DIM,
         metric: Metric::Cosine,
@@ -387,13 +400,7 @@ fn a_model_fitted_before_a_write_is_installed_with_fresh_codes() {
         .add(&keys(ROWS), &shuffled, &StopFlag::never())
         .expect("upsert");
     fresh.train(sample).expect("train");
-    let search = |index: &FlatIndex| {
-        index
-            .search_with(&queries, K, estimates, None, &StopFlag::never())
-            .expect("search")
-    };
-    assert_eq!(search(&late).distances, search(&fresh).distances);
-    assert_eq!(search(&late).keys, search(&fresh).keys);
+    assert_same_codes(&late, &fresh, &queries);
 }
 
 #[test]
@@ -479,13 +486,7 @@ fn training_by_itself_can_learn_its_model_first_with_shared_access() {
     assert!(model.is_some() && !fitted.is_trained());
     fitted.insert_with(&batch, 0..rest, model).expect("insert");
     plain.insert(&batch, 0..rest).expect("insert");
-    let search = |index: &FlatIndex| {
-        index
-            .search_with(&queries, K, estimates, None, &StopFlag::never())
-            .expect("search")
-    };
-    assert_eq!(search(&fitted).distances, search(&plain).distances);
-    assert_eq!(search(&fitted).keys, search(&plain).keys);
+    assert_same_codes(&fitted, &plain, &queries);
 }
 
 #[test]
