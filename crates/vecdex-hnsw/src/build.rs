@@ -13,9 +13,9 @@ use crate::heuristic::select_neighbors;
 use crate::scorer::{QueryDistance, Scorer};
 use crate::search::{Scored, SearchContext};
 
-/// The paper's `keepPrunedConnections` for a new node's own lists: filling them to `m` with
-/// candidates the heuristic pruned raised recall at equal efSearch and self-reachability on
-/// GloVe 100k (self-query found first 99.1% → 99.6% at efSearch 64).
+/// The paper's `keepPrunedConnections` for a new node's own lists: a list the heuristic leaves
+/// shorter than `m` is filled to `m` with the candidates it pruned, nearest first (see
+/// `set_own_links`), so a new node has at least `m` ways out even in a tight cluster.
 const KEEP_PRUNED_OWN: bool = true;
 /// ... and not when a full list is re-chosen: lists would then stay full, so every later link
 /// to that node would pay a re-selection, for no measured gain in recall.
@@ -33,34 +33,44 @@ struct InsertBuffers {
 impl Graph {
     /// Links `node` into the graph (its slot is reserved and its data readable through `scorer`).
     /// Safe to call from many threads at once for different nodes, and while searches run.
+    /// Unlike [`Self::insert_batch`], it leaves [`Self::reconnect`] to the caller.
     pub fn insert<S: Scorer>(&self, node: u32, scorer: &S) {
-        self.insert_in_order(&[node], scorer, &|| false);
+        self.insert_in_order(&[node], scorer, &|_| true, &|| false);
     }
 
     /// Links every node of `nodes`, in that order with one thread (deterministic), or spread over
-    /// the current Rayon pool when `parallel`. `stop` is polled between nodes; returns how many
-    /// nodes were linked (a prefix of `nodes` when sequential).
+    /// the current Rayon pool when `parallel`. New nodes link only to nodes `linkable` admits
+    /// (the walk still passes through the others, e.g. removed nodes not yet compacted); every
+    /// node in `nodes` must be linkable. `stop` is polled between nodes; returns how many nodes
+    /// were linked (a prefix of `nodes` when sequential). When all are linked, the graph is then
+    /// [reconnected](Self::reconnect): every linkable node is reachable from the entry point.
     pub fn insert_batch<S: Scorer>(
         &self,
         nodes: &[u32],
         scorer: &S,
         parallel: bool,
+        linkable: &(dyn Fn(u32) -> bool + Sync),
         stop: &(dyn Fn() -> bool + Sync),
     ) -> usize {
-        if !parallel {
-            return self.insert_in_order(nodes, scorer, stop);
+        let done = if parallel {
+            // The first nodes go in one by one: a parallel start from a near-empty graph would
+            // race on the top level and make a poorly linked core.
+            let serial = nodes.len().min(256);
+            let done = self.insert_in_order(&nodes[..serial], scorer, linkable, stop);
+            if done < serial {
+                return done;
+            }
+            done + nodes[serial..]
+                .par_chunks(64)
+                .map(|chunk| self.insert_in_order(chunk, scorer, linkable, stop))
+                .sum::<usize>()
+        } else {
+            self.insert_in_order(nodes, scorer, linkable, stop)
+        };
+        if done == nodes.len() {
+            self.reconnect(linkable, scorer);
         }
-        // The first nodes go in one by one: a parallel start from a near-empty graph would race
-        // on the top level and make a poorly linked core.
-        let serial = nodes.len().min(256);
-        let done = self.insert_in_order(&nodes[..serial], scorer, stop);
-        if done < serial {
-            return done;
-        }
-        done + nodes[serial..]
-            .par_chunks(64)
-            .map(|chunk| self.insert_in_order(chunk, scorer, stop))
-            .sum::<usize>()
+        done
     }
 
     /// Links `nodes` one after another on this thread until `stop`; returns how many.
@@ -68,6 +78,7 @@ impl Graph {
         &self,
         nodes: &[u32],
         scorer: &S,
+        linkable: &(dyn Fn(u32) -> bool + Sync),
         stop: &(dyn Fn() -> bool + Sync),
     ) -> usize {
         let mut buffers = InsertBuffers::default();
@@ -77,7 +88,7 @@ impl Graph {
                 if stop() {
                     break;
                 }
-                self.insert_with(node, scorer, ctx, &mut buffers);
+                self.insert_with(node, scorer, linkable, ctx, &mut buffers);
                 done += 1;
             }
             done
@@ -88,6 +99,7 @@ impl Graph {
         &self,
         node: u32,
         scorer: &S,
+        linkable: &(dyn Fn(u32) -> bool + Sync),
         ctx: &mut SearchContext,
         buf: &mut InsertBuffers,
     ) {
@@ -121,7 +133,7 @@ impl Graph {
         };
         let nearest = self.descend(&query, start, top, level, ctx);
         let mut entries = vec![nearest];
-        let not_self = |n: u32| n != node;
+        let admit = |n: u32| n != node && linkable(n);
         // First the node's own lists on every layer, top down; only then the links that lead to
         // it, bottom up. A node is reachable only through links to it, so no walk can arrive at
         // a node whose lower lists are still empty (a dead end for concurrent inserts).
@@ -134,7 +146,7 @@ impl Graph {
                 layer,
                 self.params.ef_construction,
                 ctx,
-                &not_self,
+                &admit,
             );
             ctx.take_sorted(&mut buf.found);
             if buf.found.is_empty() {
@@ -142,6 +154,7 @@ impl Graph {
             }
             select_neighbors(
                 scorer,
+                node,
                 &buf.found,
                 self.params.m,
                 KEEP_PRUNED_OWN,
@@ -151,6 +164,10 @@ impl Graph {
             chosen[layer].extend_from_slice(&buf.selected);
             entries.clear();
             entries.extend_from_slice(&buf.found);
+        }
+        if chosen[0].is_empty() {
+            // Nothing linkable was found (e.g. every other node is removed): no link leads here.
+            self.mark_unchecked();
         }
         for (layer, selected) in chosen.iter().enumerate() {
             for neighbor in selected {
@@ -168,8 +185,10 @@ impl Graph {
     /// in-link (or it has none yet, like a node being inserted): it takes the place of the worst
     /// kept node that has another in-link. So pruning never strands a node, the failure that
     /// leaves nodes unreachable in other HNSW implementations.
+    #[allow(clippy::too_many_arguments)]
     fn choose_list<S: Scorer>(
         &self,
+        base: u32,
         layer: usize,
         pool: &[Scored],
         old: &[u32],
@@ -177,7 +196,14 @@ impl Graph {
         scorer: &S,
         out: &mut Vec<Scored>,
     ) {
-        select_neighbors(scorer, pool, self.params.max_links(layer), keep_pruned, out);
+        select_neighbors(
+            scorer,
+            base,
+            pool,
+            self.params.max_links(layer),
+            keep_pruned,
+            out,
+        );
         if layer != 0 {
             return;
         }
@@ -221,7 +247,20 @@ impl Graph {
         );
         buf.pool.sort_unstable();
         let mut kept = Vec::new();
-        self.choose_list(layer, &buf.pool, &old, false, scorer, &mut kept);
+        self.choose_list(node, layer, &buf.pool, &old, false, scorer, &mut kept);
+        if KEEP_PRUNED_OWN && kept.len() < self.params.m {
+            // The heuristic's choice, filled to `m` with what it pruned from the new node's own
+            // selection (copies of the node excluded there already), nearest first.
+            for candidate in &buf.selected {
+                if kept.len() >= self.params.m {
+                    break;
+                }
+                if !kept.iter().any(|k| k.node == candidate.node) {
+                    kept.push(*candidate);
+                }
+            }
+            kept.sort_unstable();
+        }
         let ids: Vec<u32> = kept.iter().map(|s| s.node).collect();
         self.write_list(node, layer, &ids);
         buf.ids = old;
@@ -252,6 +291,7 @@ impl Graph {
         buf.pool.sort_unstable();
         let mut kept = Vec::new();
         self.choose_list(
+            target,
             layer,
             &buf.pool,
             &buf.ids,
@@ -259,6 +299,10 @@ impl Graph {
             scorer,
             &mut kept,
         );
+        if layer == 0 && !kept.iter().any(|k| k.node == node) {
+            // `node` may now have no in-link from a reachable node.
+            self.mark_unchecked();
+        }
         let ids: Vec<u32> = kept.iter().map(|s| s.node).collect();
         self.write_list(target, layer, &ids);
     }
@@ -303,7 +347,7 @@ impl Graph {
             .collect();
         scored.sort_unstable();
         let mut kept = Vec::new();
-        self.choose_list(layer, &scored, &ids, true, scorer, &mut kept);
+        self.choose_list(node, layer, &scored, &ids, true, scorer, &mut kept);
         let ids: Vec<u32> = kept.iter().map(|s| s.node).collect();
         self.write_list(node, layer, &ids);
     }
@@ -346,6 +390,7 @@ impl Graph {
                 self.write_list(node, layer, &[]);
             }
         }
+        self.reconnect(&|n| n < used && !removed(n), scorer);
         detached.len()
     }
 }

@@ -10,7 +10,7 @@
 //! reader racing a rewrite may see a mix of old and new ids; every id ever stored is a valid
 //! node, so the walk stays safe and at worst takes a stale edge.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use rayon::prelude::*;
@@ -32,6 +32,9 @@ pub struct GraphStats {
     pub mean_degree: f64,
     /// Nodes on layer 0 with no links at all.
     pub isolated: usize,
+    /// Whether every counted node can be found: unreachable nodes and dead ends on layer 0,
+    /// both kept at 0 by every write (see [`Graph::reconnect`]).
+    pub connectivity: crate::reach::Connectivity,
 }
 
 /// Words of a read-only mapping (e.g. a memory-mapped index file) that a graph reads but never
@@ -101,6 +104,12 @@ pub struct Graph {
     /// single entry point requires).
     pub(crate) top_lock: Mutex<()>,
     contexts: Mutex<Vec<SearchContext>>,
+    /// Set by every write that may have left a node unreachable (a layer-0 link dropped, a node
+    /// linked from nowhere, a new entry point); cleared by [`Graph::reconnect`] once it has
+    /// checked the whole graph.
+    pub(crate) unchecked: AtomicBool,
+    /// Held by [`Graph::reconnect`], so two never interleave their checks and repairs.
+    pub(crate) reconnect_lock: Mutex<()>,
 }
 
 impl Graph {
@@ -117,6 +126,8 @@ impl Graph {
             entry: AtomicU64::new(NO_ENTRY),
             top_lock: Mutex::new(()),
             contexts: Mutex::new(Vec::new()),
+            unchecked: AtomicBool::new(false),
+            reconnect_lock: Mutex::new(()),
         }
     }
 
@@ -161,6 +172,8 @@ impl Graph {
     /// Installs checked saved links (see `persist.rs`) for the slots `reserve_levels` made.
     pub(crate) fn fill_links(&mut self, used: usize, layer0: Layer0, upper: &[u32]) {
         self.in_degree = std::sync::OnceLock::new();
+        // Saved by an older version, the graph may hold islands: the first write checks.
+        self.mark_unchecked();
         self.layer0 = layer0;
         let upper_stride = 1 + self.params.m;
         let mut at = 0;
@@ -271,8 +284,14 @@ impl Graph {
         let list = self.list(node, layer);
         if let Some(counts) = in_degree {
             let old = (list[0].load(Ordering::Acquire) as usize).min(list.len() - 1);
+            let mut dropped = false;
             for id in &list[1..=old] {
-                counts[id.load(Ordering::Acquire) as usize].fetch_sub(1, Ordering::Relaxed);
+                let id = id.load(Ordering::Acquire);
+                counts[id as usize].fetch_sub(1, Ordering::Relaxed);
+                dropped |= !ids.contains(&id);
+            }
+            if dropped {
+                self.mark_unchecked();
             }
         }
         let count = ids.len().min(list.len() - 1);
@@ -342,7 +361,15 @@ impl Graph {
         let word = entry.map_or(NO_ENTRY, |(node, level)| {
             ((level as u64) << 32) | u64::from(node)
         });
-        self.entry.store(word, Ordering::Release);
+        if self.entry.swap(word, Ordering::AcqRel) != word {
+            self.mark_unchecked();
+        }
+    }
+
+    /// Records that a write may have left a node unreachable (see [`Graph::reconnect`]).
+    #[inline]
+    pub(crate) fn mark_unchecked(&self) {
+        self.unchecked.store(true, Ordering::Release);
     }
 
     /// Runs `f` with a search context from the pool (made if none is free), sized for the graph.
@@ -371,8 +398,9 @@ impl Graph {
             + contexts
     }
 
-    /// Shape of the graph over nodes `0 .. used` (slots past `used` are ignored).
-    pub fn stats(&self, used: usize) -> GraphStats {
+    /// Shape of the graph over nodes `0 .. used` (slots past `used` are ignored); `unreachable`
+    /// counts the nodes `counted` admits (e.g. live ones).
+    pub fn stats(&self, used: usize, counted: &dyn Fn(u32) -> bool) -> GraphStats {
         let used = used.min(self.capacity);
         let mut nodes_per_level = Vec::new();
         let mut links = 0usize;
@@ -403,6 +431,7 @@ impl Graph {
                 links as f64 / used as f64
             },
             isolated,
+            connectivity: self.connectivity(used, counted),
         }
     }
 }

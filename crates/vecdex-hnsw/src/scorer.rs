@@ -21,4 +21,12 @@ pub trait Scorer: Sync {
 
     /// Distance between two stored nodes.
     fn between(&self, a: u32, b: u32) -> f32;
+
+    /// Whether two stored nodes hold the same vector. Neighbour selection keeps one link to a
+    /// group of copies and lets none of them prune other candidates (see `heuristic`); a scorer
+    /// that cannot tell says `false`, and copies are then treated like any close neighbour.
+    #[inline]
+    fn same_vector(&self, _a: u32, _b: u32) -> bool {
+        false
+    }
 }

@@ -95,7 +95,7 @@ fn build(points: &Points, parallel: bool, seed: u64) -> Graph {
         .num_threads(4)
         .build()
         .expect("pool");
-    let linked = pool.install(|| graph.insert_batch(&nodes, points, parallel, &|| false));
+    let linked = pool.install(|| graph.insert_batch(&nodes, points, parallel, &|_| true, &|| false));
     assert_eq!(linked, nodes.len());
     graph
 }
@@ -240,6 +240,42 @@ fn compacted_slots_can_be_relinked_with_new_data() {
     for node in (0..5_000u32).filter(|&n| reused(n)) {
         graph.insert(node, &points);
     }
+    graph.reconnect(&|_| true, &points);
     let own = self_recall(&graph, &points, 128);
     assert!(own >= 0.999, "self-query after reuse {own}");
+}
+
+/// Copies of a few points (more than a list holds) mixed into clustered data, built on pools of
+/// 1 to 8 threads and compacted: layer 0 stays strongly connected over the live nodes. This
+/// scorer cannot tell copies apart (`same_vector` is false), so it is the repair in
+/// `reconnect`, not the selection rule for copies, that keeps them connected here.
+#[test]
+fn copies_stay_connected_on_any_number_of_threads() {
+    for threads in [1, 2, 4, 8] {
+        for seed in 0..3u64 {
+            let mut points = Points::clustered(3_000, 8, 6, seed);
+            let mut rng = StdRng::seed_from_u64(seed);
+            for node in 0..3_000usize {
+                if rng.gen_bool(0.3) {
+                    let source = rng.gen_range(0..4) * 8;
+                    let copy: Vec<f32> = points.data[source..source + 8].to_vec();
+                    points.data[node * 8..node * 8 + 8].copy_from_slice(&copy);
+                }
+            }
+            let mut graph = Graph::new(HnswParams::new(4, 32, seed).expect("params"));
+            graph.reserve(points.len());
+            let nodes: Vec<u32> = (0..points.len() as u32).collect();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            pool.install(|| graph.insert_batch(&nodes, &points, threads > 1, &|_| true, &|| false));
+            let health = graph.connectivity(points.len(), &|_| true);
+            assert_eq!(health, Default::default(), "{threads} threads, seed {seed}");
+            let removed = |n: u32| n % 5 == 2;
+            pool.install(|| graph.compact(points.len(), &removed, &points));
+            let health = graph.connectivity(points.len(), &|n| !removed(n));
+            assert_eq!(health, Default::default(), "compacted, {threads} threads, seed {seed}");
+        }
+    }
 }

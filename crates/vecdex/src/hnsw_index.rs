@@ -326,6 +326,10 @@ impl<'a> Scorer for RowScorer<'a> {
     fn between(&self, a: u32, b: u32) -> f32 {
         self.score(self.row(a), self.row(b))
     }
+
+    fn same_vector(&self, a: u32, b: u32) -> bool {
+        self.row(a) == self.row(b)
+    }
 }
 
 /// Tombstones, as a fraction of all slots, at which the next add compacts first: until then new
@@ -461,7 +465,7 @@ impl HnswIndex {
             len: self.len(),
             tombstones: self.tombstones.len(),
             free_slots: self.free.len(),
-            graph: self.graph.stats(self.used),
+            graph: self.graph.stats(self.used, &|slot| self.is_live(slot)),
             memory_bytes: self.memory_bytes(),
             compression: self.compression_stats(),
         }
@@ -667,9 +671,23 @@ impl HnswIndex {
                 self.config.seed,
             )?;
             let nodes: Vec<u32> = order.iter().map(|&i| pending.slots[i]).collect();
-            let linked =
-                self.graph
-                    .insert_batch(&nodes, &scorer, mode == LinkMode::Parallel, &is_stopped);
+            // Live slots and the batch's own; never removed ones, which compaction will unlink.
+            let mut linkable = self.live.clone();
+            for &slot in &nodes {
+                linkable[slot as usize / 64] |= 1 << (slot % 64);
+            }
+            let linkable = |slot: u32| {
+                linkable
+                    .get(slot as usize / 64)
+                    .is_some_and(|w| w & (1 << (slot % 64)) != 0)
+            };
+            let linked = self.graph.insert_batch(
+                &nodes,
+                &scorer,
+                mode == LinkMode::Parallel,
+                &linkable,
+                &is_stopped,
+            );
             if linked < nodes.len() {
                 return Err(Error::Aborted);
             }
