@@ -465,6 +465,10 @@ export interface NativeHnswStats {
   nodesPerLevel: Array<number>
   /** Mean links per node on layer 0. */
   meanDegree: number
+  /** Live vectors no walk from the entry point reaches on layer 0 (no search can return them). */
+  unreachable: number
+  /** Live vectors from which no walk on layer 0 leads back to the entry point. */
+  deadEnds: number
   memoryBytes: number
 }
 

@@ -55,6 +55,17 @@ export interface HnswStats {
   nodesPerLevel: number[]
   /** Mean links per node on layer 0. */
   meanDegree: number
+  /**
+   * Graph health: live vectors that no walk from the entry point reaches on layer 0, so no
+   * search could return them. Every write repairs the graph, so this is 0; it is counted anew
+   * by each `stats()` call (a walk over every link: about a millisecond per 30,000 vectors).
+   */
+  unreachable: number
+  /**
+   * Graph health: live vectors from which no walk on layer 0 leads back to the entry point (a
+   * search that descends there would miss the rest of the graph). Kept at 0 like `unreachable`.
+   */
+  deadEnds: number
   memoryBytes: number
 }
 

@@ -10,6 +10,8 @@
  *   5 lifecycle     10,000 create/use/close cycles do not grow RSS; closed indexes refuse all
  *   6 panics        a Rust panic at every native entry point becomes ERR_INTERNAL
  *   7 portability   results agree across SIMD levels; parts 1, 3, 6 pass on scalar kernels
+ *   8 graph-health  GloVe with 20% copies through 200,000 upserts, removals and compactions:
+ *                   every vector reachable and found by its own query, recall as a fresh build
  *
  * Usage: npm run test:reliability [-- options]   (node --expose-gc reliability/run.mjs)
  *   --only <part>[,<part>…]  run these parts (names or numbers above); repeatable
@@ -24,7 +26,7 @@ import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { native, passed, spawnPart, SUITE_DIR } from './lib/common.mjs'
 
-const PARTS = ['bad-input', 'crash-safety', 'loader-fuzz', 'concurrency', 'lifecycle', 'panics', 'portability']
+const PARTS = ['bad-input', 'crash-safety', 'loader-fuzz', 'concurrency', 'lifecycle', 'panics', 'portability', 'graph-health']
 const PART_TIMEOUT_MS = 5 * 60_000
 const FAILURES_SHOWN = 10
 

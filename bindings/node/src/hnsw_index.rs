@@ -53,6 +53,10 @@ pub struct NativeHnswStats {
     pub nodes_per_level: Vec<f64>,
     /// Mean links per node on layer 0.
     pub mean_degree: f64,
+    /// Live vectors no walk from the entry point reaches on layer 0 (no search can return them).
+    pub unreachable: f64,
+    /// Live vectors from which no walk on layer 0 leads back to the entry point.
+    pub dead_ends: f64,
     pub memory_bytes: f64,
 }
 
@@ -278,6 +282,8 @@ impl NativeHnswIndex {
                     .map(|&n| n as f64)
                     .collect(),
                 mean_degree: stats.graph.mean_degree,
+                unreachable: stats.graph.connectivity.unreachable as f64,
+                dead_ends: stats.graph.connectivity.dead_ends as f64,
                 memory_bytes: stats.memory_bytes as f64,
             })
         })

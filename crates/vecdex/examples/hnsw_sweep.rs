@@ -42,10 +42,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let build = start.elapsed().as_secs_f64();
     let stats = index.stats();
     println!(
-        "n {n} dim {dim} {metric:?} order {order:?}: build {build:.2} s, levels {}, mean degree {:.1}, isolated {}, memory {:.1} MiB",
+        "n {n} dim {dim} {metric:?} order {order:?}: build {build:.2} s, levels {}, mean degree {:.1}, isolated {}, {:?}, memory {:.1} MiB",
         stats.graph.levels,
         stats.graph.mean_degree,
         stats.graph.isolated,
+        stats.graph.connectivity,
         stats.memory_bytes as f64 / 1048576.0
     );
     // Self-queries: does every stored vector find itself first?
