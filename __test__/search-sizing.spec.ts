@@ -175,3 +175,25 @@ describe('MultiVectorIndex: searchSync and search agree', () => {
     expect(sync.ok?.k).toBe(2)
   })
 })
+
+describe('streams size their batch buffers by the rows that come, not by batchSize', () => {
+  it.each([
+    [65_536, 1 << 24, 3],
+    [4096, 1 << 24, 40],
+    [1, 1 << 24, 5000],
+    [7, 3, 10],
+  ])('dimensions %i, batchSize %i, %i rows: addStream and searchStream', async (dimensions, batchSize, n) => {
+    for (const make of [() => new FlatIndex({ dimensions, metric: 'l2sq' }), () => new HnswIndex({ dimensions, metric: 'l2sq' })]) {
+      using index = make()
+      const data = randomMatrix(n, dimensions, n)
+      const rows = Array.from({ length: n }, (_, i) => data.subarray(i * dimensions, (i + 1) * dimensions))
+      expect(await index.addStream(rows, { batchSize })).toBe(n)
+      expect(index.size).toBe(n)
+      let seen = 0
+      for await (const batch of index.searchStream(rows, { k: 1, batchSize })) {
+        for (const hit of batch) expect(Number(hit.keys[0])).toBe(seen++)
+      }
+      expect(seen).toBe(n)
+    }
+  })
+})
