@@ -75,8 +75,9 @@ Options:
       --training-size <n>      vectors held when the codec trains itself
       --limit <n>              the first n vectors only
       --start-key <n>          key of row 0 when the file has no keys (default 0)
-      --batch <n>              vectors per add (default 10000)
-  -t, --threads <n>            threads (default: every core)
+      --batch <n>              vectors per add (default 10000; up to 16,777,216, read at
+                               most 2^25 values at a time)
+  -t, --threads <n>            threads, 1 to 1024 (default: every core)
       --progress, --no-progress  force the progress bar on or off (default: on when stderr is a terminal)
       --json                   print the summary as JSON
   -h, --help                   this text`

@@ -34,7 +34,8 @@ Searches a saved index (flat or HNSW) and prints each query's nearest keys and d
 Options:
   -q, --queries <file>       query vectors: ${VECTOR_FORMATS.join(', ')} (see vecdex build --help)
       --vector <json>        one query vector, e.g. "[0.1, 0.2, 0.3]"
-  -k, --k <n>                neighbours per query (default 10)
+  -k, --k <n>                neighbours per query (default 10; more than the index holds
+                             returns them all)
       --ef-search <n>        hnsw: candidates per search (default: the index's own)
       --view                 hnsw: memory-map the file (read-only view) instead of loading it
       --groundtruth <file>   true neighbours' keys per query, row by row (.ivecs, .npy or .jsonl;
@@ -42,7 +43,7 @@ Options:
       --limit <n>            the first n queries only
       --batch <n>            queries per search call (default 1000)
       --show <n>             queries whose results are printed (default 5; --json prints all)
-  -t, --threads <n>          threads (default: every core)
+  -t, --threads <n>          threads, 1 to 1024 (default: every core)
       --progress, --no-progress  force the progress bar on or off
       --json                 print every result, the timing and recall as JSON
   -h, --help                 this text`
