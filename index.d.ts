@@ -351,6 +351,14 @@ export declare function inspectIndexFile(path: string): Promise<NativeIndexFileI
 export declare function inspectIndexFileSync(path: string): NativeIndexFileInfo
 
 /**
+ * The most result cells (queries × columns) one search call may return, in every index class
+ * and in both twins: `searchSync` views its results in one pooled buffer of 12 bytes a cell,
+ * which must stay well within a JS typed array (4 GiB in Node 20), and the async twin refuses
+ * the same calls with the same error rather than allocating gigabytes. Exported to JS.
+ */
+export declare const MAX_RESULT_CELLS: number
+
+/**
  * Memory read bandwidth in bytes per second: `bytes` summed over `threads` pool threads, best
  * of `repeats`. For benchmark reports (single-query scans are bounded by it).
  */

@@ -855,5 +855,6 @@ module.exports.distanceMatrixSync = nativeBinding.distanceMatrixSync
 module.exports.hnswSearchIntoSyncFast = nativeBinding.hnswSearchIntoSyncFast
 module.exports.inspectIndexFile = nativeBinding.inspectIndexFile
 module.exports.inspectIndexFileSync = nativeBinding.inspectIndexFileSync
+module.exports.MAX_RESULT_CELLS = nativeBinding.MAX_RESULT_CELLS
 module.exports.measureReadBandwidth = nativeBinding.measureReadBandwidth
 module.exports.searchIntoSyncFast = nativeBinding.searchIntoSyncFast

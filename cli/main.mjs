@@ -53,22 +53,27 @@ export function parseCommandArgs(args, options, { positionals = 0 } = {}) {
   return parsed
 }
 
-/** A positive integer option, or `fallback` when absent. */
-export function positiveInt(values, name, fallback) {
-  const raw = values[name]
-  if (raw === undefined) return fallback
-  const n = Number(raw)
-  if (!Number.isSafeInteger(n) || n < 1) throw new CliError('ERR_USAGE', `--${name} must be a positive integer, got "${raw}"`)
-  return n
-}
+/** Largest --threads: the pool's cap. TODO(merge): use the core's exported thread-count cap. */
+export const MAX_THREADS = 1024
 
-/** A non-negative integer option, or `fallback` when absent. */
-export function nonNegativeInt(values, name, fallback) {
+/**
+ * An integer option from `min` to `max`, or `fallback` when absent. Only decimal digits are an
+ * integer ("1e3", "0x10", "2.0", " 7", "" and "-1" are usage errors, not what Number() makes of
+ * them). Returns a number, or a bigint when `max` is beyond 2^53 − 1.
+ * @param {Record<string, string | undefined>} values
+ * @param {string} name
+ * @param {number | bigint} min
+ * @param {number | bigint} max
+ * @param {*} fallback
+ */
+export function integerOption(values, name, min, max, fallback) {
   const raw = values[name]
   if (raw === undefined) return fallback
-  const n = Number(raw)
-  if (!Number.isSafeInteger(n) || n < 0) throw new CliError('ERR_USAGE', `--${name} must be a non-negative integer, got "${raw}"`)
-  return n
+  const value = /^\d{1,30}$/.test(raw) ? BigInt(raw) : undefined
+  if (value === undefined || value < BigInt(min) || value > BigInt(max)) {
+    throw new CliError('ERR_USAGE', `--${name} must be an integer from ${min.toLocaleString('en-US')} to ${max.toLocaleString('en-US')}, got "${raw}"`)
+  }
+  return typeof max === 'bigint' ? value : Number(value)
 }
 
 /** A string option that must be one of `allowed` (when given). */

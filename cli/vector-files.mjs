@@ -38,6 +38,15 @@ export const VECTOR_FORMATS = ['.fvecs', '.bvecs', '.ivecs', '.npy', '.jsonl', '
 /** Largest dimension accepted from a file (the indexes accept up to 65,536). */
 const MAX_DIM = 65_536
 
+/** Most values one batch holds (128 MiB as float32): a large batch size asked for (`--batch`)
+ * reads in batches of at most this many values, never an allocation beyond memory. */
+const MAX_BATCH_VALUES = 1 << 25
+
+/** Rows per batch: `batchRows`, or fewer when rows of `dim` values would pass the cap. */
+function rowsPerBatch(batchRows, dim) {
+  return Math.max(1, Math.min(batchRows, Math.floor(MAX_BATCH_VALUES / dim)))
+}
+
 /**
  * @typedef {object} VectorBatch
  * @property {Float32Array} vectors      count × dim, row-major
@@ -166,7 +175,7 @@ function openVecs(file, format, size, integers) {
     dim,
     rows,
     bytes: size,
-    ...fixedRowBatches(file, { rows, rowBytes: stride, dataStart: 0 }, (buffer, view, count, first) => {
+    ...fixedRowBatches(file, { rows, rowBytes: stride, dataStart: 0, dim }, (buffer, view, count, first) => {
       const vectors = new (integers ? Float64Array : Float32Array)(count * dim)
       for (let i = 0; i < count; i++) {
         const at = i * stride
@@ -189,8 +198,9 @@ function openVecs(file, format, size, integers) {
  * to `batchRows` rows at a time into one reused buffer (fresh, so it starts 4-byte aligned) and
  * decodes them with `decode(buffer, view, count, first)` → the rows as a typed array.
  */
-function fixedRowBatches(file, { rows, rowBytes, dataStart }, decode) {
-  function* rowsSync(batchRows, limit = Infinity) {
+function fixedRowBatches(file, { rows, rowBytes, dataStart, dim }, decode) {
+  function* rowsSync(asked, limit = Infinity) {
+    const batchRows = rowsPerBatch(asked, dim)
     const total = Math.min(rows, limit)
     const fd = fs.openSync(file, 'r')
     try {
@@ -239,6 +249,20 @@ function halfToNumber(h) {
   return sign * (1 + fraction / 1024) * 2 ** (exponent - 15)
 }
 
+/**
+ * The sizes of a Python tuple as NumPy writes it: `3,` `2, 4` (a trailing comma allowed, and
+ * needed for one entry), or none. Only decimal digits are a size: `2.0`, `1e3`, `-1`, `0x10`,
+ * `2L` or an empty entry make it not a shape (undefined).
+ */
+function shapeOf(text) {
+  const parts = text.split(',').map((s) => s.trim())
+  if (parts.length > 1 && parts[parts.length - 1] === '') parts.pop()
+  if (parts.length === 1 && parts[0] === '') return []
+  if (parts.length === 1 && !text.includes(',')) return undefined // (3) is not a tuple
+  const dims = parts.map((p) => (/^\d{1,16}$/.test(p) ? Number(p) : NaN))
+  return dims.every((d) => Number.isSafeInteger(d)) ? dims : undefined
+}
+
 function openNpy(file, size, integers) {
   const fd = fs.openSync(file, 'r')
   let header
@@ -271,8 +295,8 @@ function openNpy(file, size, integers) {
     throw inputError(file, integers ? `dtype ${type}: neighbour ids must be int32, uint32, int64 or uint64` : `dtype ${type} holds ids, not vectors: use float32, float64, float16, int8 or uint8`)
   }
   const bigEndian = descr[1] === '>'
-  const dims = shape[1].split(',').map((s) => s.trim()).filter(Boolean).map(Number)
-  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw inputError(file, `shape (${shape[1]}) is not a list of sizes`)
+  const dims = shapeOf(shape[1])
+  if (!dims) throw inputError(file, `shape (${shape[1]}) is not a tuple of sizes (non-negative integers)`)
   if (dims.length !== 1 && dims.length !== 2) throw inputError(file, `shape (${shape[1]}): expected one vector (1-D) or rows × dimensions (2-D)`)
   const rows = dims.length === 1 ? 1 : dims[0]
   const dim = dims.length === 1 ? dims[0] : dims[1]
@@ -288,7 +312,7 @@ function openNpy(file, size, integers) {
     dim,
     rows,
     bytes: size,
-    ...fixedRowBatches(file, { rows, rowBytes, dataStart }, (buffer, view, count, first) => {
+    ...fixedRowBatches(file, { rows, rowBytes, dataStart, dim }, (buffer, view, count, first) => {
       const n = count * dim
       const vectors = new (integers ? Float64Array : Float32Array)(n)
       // The batch buffer is fresh (offset 0, aligned): little-endian data is copied whole.
@@ -353,6 +377,11 @@ function parseLine(file, line, text, integers = false) {
   return { vector, key }
 }
 
+/** A UTF-8 file may start with a byte-order mark (Windows tools write one): not part of line 1. */
+function withoutBom(text) {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
+}
+
 async function openJsonLines(file, format, size, integers) {
   if (size === 0) throw inputError(file, 'the file is empty')
   // The first vector gives the dimension (and whether lines carry keys).
@@ -360,8 +389,9 @@ async function openJsonLines(file, format, size, integers) {
   let lineNumber = 0
   const lines = readline.createInterface({ input: fs.createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity })
   try {
-    for await (const text of lines) {
+    for await (const raw of lines) {
       lineNumber++
+      const text = lineNumber === 1 ? withoutBom(raw) : raw
       if (text.trim() === '') continue
       first = parseLine(file, lineNumber, text, integers)
       break
@@ -379,7 +409,8 @@ async function openJsonLines(file, format, size, integers) {
     dim,
     rows: undefined,
     bytes: size,
-    async *batches(batchRows, limit = Infinity) {
+    async *batches(asked, limit = Infinity) {
+      const batchRows = rowsPerBatch(asked, dim)
       const stream = fs.createReadStream(file, { encoding: 'utf8' })
       const input = readline.createInterface({ input: stream, crlfDelay: Infinity })
       let line = 0
@@ -396,8 +427,9 @@ async function openJsonLines(file, format, size, integers) {
         return batch
       }
       try {
-        for await (const text of input) {
+        for await (const raw of input) {
           line++
+          const text = line === 1 ? withoutBom(raw) : raw
           if (text.trim() === '') continue
           if (rows >= limit) break
           const { vector, key } = parseLine(file, line, text, integers)

@@ -1,7 +1,7 @@
 import native = require('./native')
 import { awaitNative, callNative, invalidArgument } from './errors'
 import { abortHandle } from './abort'
-import { checkDimensions, checkMetric, describe, type Metric, toMatrix } from './validate'
+import { checkDimensions, checkMetric, describe, type Metric, numbersToF32, toMatrix } from './validate'
 
 /** Element type of a pair of vectors given to `distance`. */
 export type DType = 'f32' | 'f16' | 'bf16' | 'i8' | 'binary'
@@ -23,8 +23,9 @@ export function distance(
   options: DistanceOptions = {},
 ): number {
   checkMetric(metric)
-  const left = Array.isArray(a) ? Float32Array.from(a as number[]) : a
-  const right = Array.isArray(b) ? Float32Array.from(b as number[]) : b
+  // Checked element by element: Float32Array.from would turn a hole into NaN and '1' into 1.
+  const left = Array.isArray(a) ? numbersToF32(a, 'a') : a
+  const right = Array.isArray(b) ? numbersToF32(b, 'b') : b
   if (left.constructor !== right.constructor) {
     throw invalidArgument(`both vectors must have the same type, got ${describe(left)} and ${describe(right)}`)
   }

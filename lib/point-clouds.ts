@@ -1,5 +1,5 @@
 import { invalidArgument, VecdexError } from './errors'
-import { describe, toMatrix } from './validate'
+import { describe, float32Array, holeOr, toMatrix } from './validate'
 
 /**
  * One point cloud (a document's or a query's token vectors): a flat row-major Float32Array of
@@ -48,13 +48,16 @@ export function toCsr(input: unknown, dimensions: number, what: string): Csr {
     let offsets: Uint32Array
     if (input.offsets instanceof Uint32Array) offsets = input.offsets
     else if (Array.isArray(input.offsets)) {
-      offsets = new Uint32Array(input.offsets.length)
-      input.offsets.forEach((o: unknown, i: number) => {
+      const given: readonly unknown[] = input.offsets
+      offsets = new Uint32Array(given.length)
+      // Indexed, not forEach: a hole of a sparse array must be an error, not an offset of 0.
+      for (let i = 0; i < given.length; i++) {
+        const o = given[i]
         if (typeof o !== 'number' || !Number.isInteger(o) || o < 0 || o > 0xffff_ffff) {
-          throw invalidArgument(`${what}.offsets[${i}] must be an unsigned 32-bit integer, got ${describe(o)}`)
+          throw invalidArgument(`${what}.offsets[${i}] must be an unsigned 32-bit integer, got ${holeOr(given, i)}`)
         }
         offsets[i] = o
-      })
+      }
     } else throw invalidArgument(`${what}.offsets must be a Uint32Array or number[], got ${describe(input.offsets)}`)
     if (tokens.length % dimensions !== 0) {
       throw new VecdexError('ERR_DIMENSION_MISMATCH', `${what}: ${tokens.length} token values are not a whole number of ${dimensions}-dimensional tokens`)
@@ -66,16 +69,24 @@ export function toCsr(input: unknown, dimensions: number, what: string): Csr {
     throw invalidArgument(`${what} must be { tokens, offsets } or an array of point clouds, got ${describe(input)}`)
   }
   if (input.length === 0) throw invalidArgument(`${what}: empty input, give at least one point cloud`)
-  const clouds = input.map((cloud: unknown, i: number) => toCloud(cloud, dimensions, `${what}[${i}]`))
-  const total = clouds.reduce((sum, c) => sum + c.length, 0)
-  const tokens = new Float32Array(total)
+  // Indexed loops, not map/forEach, which skip the holes of a sparse array: a missing cloud
+  // must be an error, not an empty one.
+  const clouds: Float32Array[] = []
+  let total = 0
+  for (let i = 0; i < input.length; i++) {
+    if (!(i in input)) throw invalidArgument(`${what}[${i}] must be a point cloud, got ${holeOr(input, i)}`)
+    const cloud = toCloud(input[i], dimensions, `${what}[${i}]`)
+    clouds.push(cloud)
+    total += cloud.length
+  }
+  const tokens = float32Array(total, what)
   const offsets = new Uint32Array(clouds.length + 1)
   let at = 0
-  clouds.forEach((cloud, i) => {
-    tokens.set(cloud, at)
-    at += cloud.length
+  for (let i = 0; i < clouds.length; i++) {
+    tokens.set(clouds[i], at)
+    at += clouds[i].length
     offsets[i + 1] = at / dimensions
-  })
+  }
   return { tokens, offsets, count: clouds.length }
 }
 

@@ -82,7 +82,7 @@ class ResultPool {
   reserve(size: number): number {
     const aligned = Math.ceil(size / 8) * 8
     if (aligned > ResultPool.SIZE / 4) {
-      this.bytes = new Uint8Array(aligned)
+      this.bytes = allocate(aligned)
       this.#offset = ResultPool.SIZE // the next small request starts a fresh buffer
       return 0
     }
@@ -94,6 +94,16 @@ class ResultPool {
     const offset = this.#offset
     this.#offset += aligned
     return offset
+  }
+}
+
+/** A large result buffer; memory the system refuses is a typed error, as in the async twin. */
+function allocate(bytes: number): Uint8Array<ArrayBuffer> {
+  try {
+    return new Uint8Array(bytes)
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error
+    throw invalidArgument(`search results: ${bytes} bytes do not fit in memory; ask for fewer results or fewer queries per call`)
   }
 }
 

@@ -1,6 +1,6 @@
 import { invalidArgument, VecdexError } from './errors'
 import { checkKey, type Key, type KeysInput, MAX_KEY, toKeyArray } from './keys'
-import { describe, toMatrix, type VectorsInput } from './validate'
+import { describe, float32Array, toMatrix, type VectorsInput } from './validate'
 
 /** What `addStream` accepts from its source: a keyed vector, a keyed batch, or a bare vector
  * (keyed `startKey`, `startKey + 1`, ... in arrival order). A key that comes again replaces
@@ -25,6 +25,12 @@ export interface AddStreamOptions {
 export interface SearchStreamOptions {
   /** Query rows per native search (default 256). */
   batchSize?: number
+}
+
+/** Rows a stream's batch buffer starts with (about 64 Ki values); it doubles up to the batch
+ * size as rows come. */
+function initialRows(batchSize: number, dimensions: number): number {
+  return Math.min(batchSize, Math.max(1, Math.floor(65_536 / dimensions)))
 }
 
 function checkBatchSize(size: unknown, fallback: number): number {
@@ -54,8 +60,11 @@ export async function ingest(
   }
   const signal = options.signal
   let nextKey = checkKey(options.startKey ?? 0, 'startKey')
-  let keys = new BigUint64Array(batchSize)
-  let vectors = new Float32Array(batchSize * dimensions)
+  // Buffers grow with what the source yields, up to batchSize rows: a large batchSize costs
+  // memory only for vectors that actually come.
+  let capacity = initialRows(batchSize, dimensions)
+  let keys = new BigUint64Array(capacity)
+  let vectors = float32Array(capacity * dimensions, 'addStream batch')
   let filled = 0
   let added = 0
   let batches = 0
@@ -70,8 +79,8 @@ export async function ingest(
     filled = 0
     rowOfKey.clear()
     // Fresh buffers: the native add copied the old ones, but a caller may keep views of them.
-    keys = new BigUint64Array(batchSize)
-    vectors = new Float32Array(batchSize * dimensions)
+    keys = new BigUint64Array(capacity)
+    vectors = float32Array(capacity * dimensions, 'addStream batch')
     options.onProgress?.({ added, batches })
   }
   const push = async (key: bigint, vector: Float32Array | readonly number[], where: string) => {
@@ -82,6 +91,15 @@ export async function ingest(
     if (existing !== undefined) {
       vectors.set(vector, existing * dimensions)
       return
+    }
+    if (filled === capacity) {
+      capacity = Math.min(batchSize, capacity * 2)
+      const grownKeys = new BigUint64Array(capacity)
+      grownKeys.set(keys)
+      const grown = float32Array(capacity * dimensions, 'addStream batch')
+      grown.set(vectors)
+      keys = grownKeys
+      vectors = grown
     }
     rowOfKey.set(key, filled)
     keys[filled] = key
@@ -124,17 +142,25 @@ export async function* batchRows(
   batchSize: number,
 ): AsyncGenerator<Float32Array, void, undefined> {
   const size = checkBatchSize(batchSize, 256)
-  let buffer = new Float32Array(size * dimensions)
+  // Grows with the queries that come, up to `size` rows (as in `ingest`).
+  let capacity = initialRows(size, dimensions)
+  let buffer = float32Array(capacity * dimensions, 'searchStream batch')
   let filled = 0
   let index = 0
   for await (const item of source as AsyncIterable<Float32Array | readonly number[]>) {
     const rows = toMatrix(item, dimensions, `query batch ${index++}`)
     for (let offset = 0; offset < rows.length; offset += dimensions) {
+      if (filled === capacity) {
+        capacity = Math.min(size, capacity * 2)
+        const grown = float32Array(capacity * dimensions, 'searchStream batch')
+        grown.set(buffer)
+        buffer = grown
+      }
       buffer.set(rows.subarray(offset, offset + dimensions), filled * dimensions)
       filled += 1
       if (filled === size) {
         yield buffer
-        buffer = new Float32Array(size * dimensions)
+        buffer = float32Array(capacity * dimensions, 'searchStream batch')
         filled = 0
       }
     }

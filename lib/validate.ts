@@ -56,29 +56,49 @@ export function toMatrix(input: unknown, dimensions: number, what: string): Floa
     throw invalidArgument(`${what} must be a Float32Array, a number[] or an array of vectors, got ${describe(input)}`)
   }
   if (input.length === 0) throw invalidArgument(`${what}: empty input, give at least one vector`)
-  if (typeof input[0] === 'number') {
-    return checkLength(numbersToF32(input, what), dimensions, what)
-  }
-  const out = new Float32Array(input.length * dimensions)
-  input.forEach((row: unknown, i: number) => {
+  // Indexed loops, never forEach/map: those skip the holes of a sparse array (`[a, , b]`,
+  // `new Array(n)`, `delete rows[i]`), whose rows would stay zero vectors. A hole is an error.
+  if (!(0 in input)) throw invalidArgument(`${what}: element 0 is ${HOLE}`)
+  if (typeof input[0] === 'number') return checkLength(numbersToF32(input, what), dimensions, what)
+  const out = float32Array(input.length * dimensions, what)
+  for (let i = 0; i < input.length; i++) {
+    const row: unknown = input[i]
     const values = row instanceof Float32Array || row instanceof Float64Array ? row : Array.isArray(row) ? numbersToF32(row, `${what}[${i}]`) : null
-    if (values === null) throw invalidArgument(`${what}[${i}] must be a Float32Array or number[], got ${describe(row)}`)
+    if (values === null) throw invalidArgument(`${what}[${i}] must be a Float32Array or number[], got ${holeOr(input, i)}`)
     if (values.length !== dimensions) {
       throw new VecdexError('ERR_DIMENSION_MISMATCH', `${what}[${i}]: expected ${dimensions} dimensions, got ${values.length}`)
     }
     out.set(values, i * dimensions)
-  })
+  }
   return out
 }
 
-function numbersToF32(values: readonly unknown[], what: string): Float32Array {
-  const out = new Float32Array(values.length)
+/** Numbers as float32; anything else (a hole included) is an error, never a silent 0 or NaN. */
+export function numbersToF32(values: readonly unknown[], what: string): Float32Array {
+  const out = float32Array(values.length, what)
   for (let i = 0; i < values.length; i++) {
     const v = values[i]
-    if (typeof v !== 'number') throw invalidArgument(`${what}: element ${i} is not a number (${describe(v)})`)
+    if (typeof v !== 'number') throw invalidArgument(`${what}: element ${i} is not a number (${holeOr(values, i)})`)
     out[i] = v
   }
   return out
+}
+
+const HOLE = 'a hole (a missing element of a sparse array)'
+
+/** A zeroed Float32Array of `length` values; more than memory or V8 allows is a typed error. */
+export function float32Array(length: number, what: string): Float32Array {
+  try {
+    return new Float32Array(length)
+  } catch (error) {
+    if (error instanceof RangeError) throw invalidArgument(`${what}: ${length} values do not fit in memory`)
+    throw error
+  }
+}
+
+/** How to name element `i` in an error: "a hole" for a missing element of a sparse array. */
+export function holeOr(values: readonly unknown[], i: number): string {
+  return i in values ? describe(values[i]) : HOLE
 }
 
 function checkLength(data: Float32Array, dimensions: number, what: string): Float32Array {

@@ -8,8 +8,13 @@ import { resultPool, SearchResults } from './results'
 import { type AddStreamOptions, type StreamItem, batchRows, ingest, type SearchStreamOptions } from './stream'
 import { checkK, checkObject, checkSignal, type Metric, toMatrix, type VectorsInput } from './validate'
 
-/** Up to this k, `searchSync` sizes its output without asking the index for its size. */
-const SMALL_K = 1024
+/** Up to this many result cells (rows × k), `searchSync` sizes its output for k columns
+ * without asking the index for its size. */
+const SMALL_CELLS = 1024
+
+/** The most result cells (queries × min(k, size)) one search returns; more is
+ * ERR_INVALID_ARGUMENT, in both twins. */
+const MAX_RESULT_CELLS = native.MAX_RESULT_CELLS
 
 const HAS_SHARED_MEMORY = typeof SharedArrayBuffer !== 'undefined'
 
@@ -283,26 +288,33 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
     this.handle()
     const handle = this.#searchHandle!
     const rows = matrix.length / this.dimensions
-    // Rows have stride min(k, size). For small k, size the output for k columns without asking
-    // the native side for its size (a call saved on the hot path).
-    let cells = rows * (k <= SMALL_K ? k : Math.min(k, this.size))
-    let offset = resultPool.reserve(cells * 12 + rows * 4)
-    let bytes = resultPool.bytes
+    // Rows have stride min(k, size): the output is sized by what the index can return, not by
+    // k. Only when rows × k is small anyway is it sized for k, without asking the native side
+    // for its size (a call saved on the hot path).
+    let sized = rows * k <= SMALL_CELLS ? k : Math.min(k, this.size)
     // Native code borrows the query while writing the results: never let the two share memory
     // (a query taken from an earlier result's buffer), nor read memory another thread may write.
     const source = matrix.buffer
-    const query = source === bytes.buffer || (HAS_SHARED_MEMORY && source instanceof SharedArrayBuffer) ? matrix.slice() : matrix
-    let stride: number
+    let query = HAS_SHARED_MEMORY && source instanceof SharedArrayBuffer ? matrix.slice() : matrix
+    const attempt = (): [number, number, Uint8Array, number] => {
+      // More results than one search returns: no output at all, so the native side refuses the
+      // call with the same error as the async twin (it checks before searching).
+      const cells = rows * sized <= MAX_RESULT_CELLS ? rows * sized : 0
+      const offset = resultPool.reserve(cells * 12 + rows * 4)
+      const bytes = resultPool.bytes
+      if (query.buffer === bytes.buffer) query = matrix.slice()
+      return [this.searchInto(handle, args, options as O, query, bytes, offset, cells), cells, bytes, offset]
+    }
+    let stride: number, cells: number, bytes: Uint8Array, offset: number
     try {
-      stride = this.searchInto(handle, args, options as O, query, bytes, offset, cells)
+      ;[stride, cells, bytes, offset] = attempt()
     } catch (error) {
-      // An async add may have grown the index since `size` was read: size again, once.
-      if (k <= SMALL_K || !/too small/.test(String((error as Error)?.message))) throw fromNative(error)
-      cells = rows * Math.min(k, 2 * this.size)
-      offset = resultPool.reserve(cells * 12 + rows * 4)
-      bytes = resultPool.bytes
+      // An async add may have grown the index since `size` was read: size again, once, with
+      // room for more growth.
+      if (sized === k || !/too small/.test(String((error as Error)?.message))) throw fromNative(error)
+      sized = Math.min(k, 2 * this.size)
       try {
-        stride = this.searchInto(handle, args, options as O, query, bytes, offset, cells)
+        ;[stride, cells, bytes, offset] = attempt()
       } catch (again) {
         throw fromNative(again)
       }

@@ -2,7 +2,7 @@
 
 import fs from 'node:fs'
 import { CliError, VECTOR_FORMATS, openVectorFile } from '../vector-files.mjs'
-import { loadVecdex, nonNegativeInt, oneOf, parseCommandArgs, positiveInt, toJson } from '../main.mjs'
+import { integerOption, loadVecdex, MAX_THREADS, oneOf, parseCommandArgs, toJson } from '../main.mjs'
 import { progressBar } from '../progress.mjs'
 import { fmt, fmtBytes } from '../../benchmark/report.mjs'
 
@@ -25,6 +25,26 @@ const OPTIONS = {
   threads: { type: 'string', short: 't' },
   progress: { type: 'boolean' },
   'no-progress': { type: 'boolean' },
+}
+
+/** Largest --batch (the library's addStream batchSize limit). */
+const MAX_BATCH = 1 << 24
+/** Largest --ef-construction and --ef-search (the HNSW graph's limit). */
+const MAX_EF = 65_536
+const MAX_KEY = (1n << 64n) - 1n
+
+/** Keys `first`, `first + 1`, … for `count` rows without keys in the file: plain numbers (the
+ * library's fast key path) while they are exact, bigints beyond 2^53 − 1. */
+function rowKeys(first, count) {
+  const last = first + BigInt(count) - 1n
+  if (last > MAX_KEY) throw new CliError('ERR_USAGE', `--start-key: key ${last} (of a row of the file) would pass 2^64 − 1`)
+  if (last <= BigInt(Number.MAX_SAFE_INTEGER)) {
+    const start = Number(first)
+    return Array.from({ length: count }, (_, i) => start + i)
+  }
+  const keys = new BigUint64Array(count)
+  for (let i = 0; i < count; i++) keys[i] = first + BigInt(i)
+  return keys
 }
 
 export function usage() {
@@ -55,8 +75,9 @@ Options:
       --training-size <n>      vectors held when the codec trains itself
       --limit <n>              the first n vectors only
       --start-key <n>          key of row 0 when the file has no keys (default 0)
-      --batch <n>              vectors per add (default 10000)
-  -t, --threads <n>            threads (default: every core)
+      --batch <n>              vectors per add (default 10000; up to 16,777,216, read at
+                               most 2^25 values at a time)
+  -t, --threads <n>            threads, 1 to 1024 (default: every core)
       --progress, --no-progress  force the progress bar on or off (default: on when stderr is a terminal)
       --json                   print the summary as JSON
   -h, --help                   this text`
@@ -73,15 +94,16 @@ export async function run(args) {
   oneOf(values, 'metric', ['cosine', 'dot', 'l2sq'])
   oneOf(values, 'insertion-order', ['given', 'random', 'lid'])
   oneOf(values, 'quantization', ['none', 'f16', 'bf16', 'sq8', 'sq4', 'binary', 'pq'])
-  const limit = positiveInt(values, 'limit', Infinity)
-  const batchRows = positiveInt(values, 'batch', 10_000)
-  const startKey = nonNegativeInt(values, 'start-key', 0)
-  const threads = positiveInt(values, 'threads', undefined)
+  // Every number is range-checked here (a usage error, exit 2), with the library's limits.
+  const limit = integerOption(values, 'limit', 1, Number.MAX_SAFE_INTEGER, Infinity)
+  const batchRows = integerOption(values, 'batch', 1, MAX_BATCH, 10_000)
+  const startKey = integerOption(values, 'start-key', 0, MAX_KEY, 0n)
+  const threads = integerOption(values, 'threads', 1, MAX_THREADS, undefined)
   const graphOptions = {
-    m: positiveInt(values, 'm', undefined),
-    efConstruction: positiveInt(values, 'ef-construction', undefined),
-    efSearch: positiveInt(values, 'ef-search', undefined),
-    seed: nonNegativeInt(values, 'seed', undefined),
+    m: integerOption(values, 'm', 2, 256, undefined),
+    efConstruction: integerOption(values, 'ef-construction', 1, MAX_EF, undefined),
+    efSearch: integerOption(values, 'ef-search', 1, MAX_EF, undefined),
+    seed: integerOption(values, 'seed', 0, Number.MAX_SAFE_INTEGER, undefined),
     insertionOrder: values['insertion-order'],
   }
   if (values.index === 'flat') {
@@ -89,18 +111,24 @@ export async function run(args) {
       if (value !== undefined) throw new CliError('ERR_USAGE', `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to --index hnsw only`)
     }
   }
-  const subspaces = positiveInt(values, 'subspaces', undefined)
+  const subspaces = integerOption(values, 'subspaces', 1, 65_536, undefined)
   if (subspaces !== undefined && values.quantization !== 'pq') throw new CliError('ERR_USAGE', '--subspaces needs --quantization pq')
   const quantization = values.quantization === undefined || values.quantization === 'none' ? undefined : subspaces ? { type: 'pq', subspaces } : values.quantization
 
+  const oversample = integerOption(values, 'oversample', 1, 1000, undefined)
+  const trainingSize = integerOption(values, 'training-size', 1, 4_294_967_295, undefined)
+
   const input = await openVectorFile(positionals[0])
+  if (input.rows !== undefined && startKey + BigInt(Math.min(input.rows, limit)) - 1n > MAX_KEY) {
+    throw new CliError('ERR_USAGE', `--start-key ${startKey}: the keys of ${Math.min(input.rows, limit)} rows would pass 2^64 − 1`)
+  }
   const vecdex = await loadVecdex(threads)
   const options = {
     dimensions: input.dim,
     metric: values.metric,
     quantization,
-    oversample: positiveInt(values, 'oversample', undefined),
-    trainingSize: positiveInt(values, 'training-size', undefined),
+    oversample,
+    trainingSize,
     ...(values.index === 'hnsw' ? graphOptions : {}),
   }
   for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key]
@@ -114,8 +142,7 @@ export async function run(args) {
   try {
     for await (const batch of input.batches(batchRows, limit)) {
       if (batch.keys && values['start-key'] !== undefined) throw new CliError('ERR_USAGE', `--start-key: ${input.file} gives its own keys`)
-      // Plain numbers take the library's fast key path (beyond 2^53 − 1 it refuses them, typed).
-      const keys = batch.keys ?? Array.from({ length: batch.count }, (_, i) => startKey + batch.first + i)
+      const keys = batch.keys ?? rowKeys(startKey + BigInt(batch.first), batch.count)
       await index.add(keys, batch.vectors)
       added += batch.count
       bar.update(added)

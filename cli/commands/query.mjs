@@ -2,7 +2,7 @@
 // command line; with --groundtruth, recall@k against the true neighbours.
 
 import { CliError, VECTOR_FORMATS, readVectorFile } from '../vector-files.mjs'
-import { loadVecdex, parseCommandArgs, positiveInt, toJson } from '../main.mjs'
+import { integerOption, loadVecdex, MAX_THREADS, parseCommandArgs, toJson } from '../main.mjs'
 import { progressBar } from '../progress.mjs'
 import { fmt } from '../../benchmark/report.mjs'
 
@@ -21,6 +21,10 @@ const OPTIONS = {
   'no-progress': { type: 'boolean' },
 }
 
+/** Most results the command holds (every query's, for printing): the library's per-search
+ * limit, 2^28. */
+const MAX_RESULTS = 1 << 28
+
 export function usage() {
   return `Usage: vecdex query <index-file> (--queries <file> | --vector <json>) [options]
 
@@ -30,7 +34,8 @@ Searches a saved index (flat or HNSW) and prints each query's nearest keys and d
 Options:
   -q, --queries <file>       query vectors: ${VECTOR_FORMATS.join(', ')} (see vecdex build --help)
       --vector <json>        one query vector, e.g. "[0.1, 0.2, 0.3]"
-  -k, --k <n>                neighbours per query (default 10)
+  -k, --k <n>                neighbours per query (default 10; more than the index holds
+                             returns them all)
       --ef-search <n>        hnsw: candidates per search (default: the index's own)
       --view                 hnsw: memory-map the file (read-only view) instead of loading it
       --groundtruth <file>   true neighbours' keys per query, row by row (.ivecs, .npy or .jsonl;
@@ -38,7 +43,7 @@ Options:
       --limit <n>            the first n queries only
       --batch <n>            queries per search call (default 1000)
       --show <n>             queries whose results are printed (default 5; --json prints all)
-  -t, --threads <n>          threads (default: every core)
+  -t, --threads <n>          threads, 1 to 1024 (default: every core)
       --progress, --no-progress  force the progress bar on or off
       --json                 print every result, the timing and recall as JSON
   -h, --help                 this text`
@@ -68,13 +73,14 @@ export async function run(args) {
     return 0
   }
   if ((values.queries === undefined) === (values.vector === undefined)) throw new CliError('ERR_USAGE', 'give either --queries <file> or --vector <json>')
-  const k = positiveInt(values, 'k', 10)
-  const efSearch = positiveInt(values, 'ef-search', undefined)
-  const limit = positiveInt(values, 'limit', Infinity)
-  const batchRows = positiveInt(values, 'batch', 1000)
-  const show = values.json ? Infinity : Number(values.show)
-  if (!(Number.isSafeInteger(show) && show >= 0) && show !== Infinity) throw new CliError('ERR_USAGE', `--show must be a non-negative integer, got "${values.show}"`)
-  const threads = positiveInt(values, 'threads', undefined)
+  // Every number is range-checked here (a usage error, exit 2), with the library's limits.
+  const k = integerOption(values, 'k', 1, 4_294_967_295, 10)
+  const efSearch = integerOption(values, 'ef-search', 1, 65_536, undefined)
+  const limit = integerOption(values, 'limit', 1, Number.MAX_SAFE_INTEGER, Infinity)
+  const batchRows = integerOption(values, 'batch', 1, 1 << 24, 1000)
+  const showValue = integerOption(values, 'show', 0, Number.MAX_SAFE_INTEGER, 5)
+  const show = values.json ? Infinity : showValue
+  const threads = integerOption(values, 'threads', 1, MAX_THREADS, undefined)
 
   let queries
   if (values.vector !== undefined) {
@@ -106,8 +112,13 @@ export async function run(args) {
   const enabled = values['no-progress'] ? false : values.progress ? true : undefined
   const bar = progressBar('searching', { total: queries.rows, unit: ' queries', enabled })
   try {
-    const keys = new BigUint64Array(queries.rows * k)
-    const distances = new Float32Array(queries.rows * k).fill(NaN)
+    // Results are kept per query at stride min(k, index size): what the index can return.
+    const stride = Math.min(k, index.size)
+    if (queries.rows * stride > MAX_RESULTS) {
+      throw new CliError('ERR_USAGE', `${queries.rows} queries × ${stride} results each is more than ${MAX_RESULTS.toLocaleString('en-US')} results: use --limit or a smaller -k`)
+    }
+    const keys = new BigUint64Array(queries.rows * stride)
+    const distances = new Float32Array(queries.rows * stride).fill(NaN)
     const counts = new Uint32Array(queries.rows)
     let seconds = 0
     for (let first = 0; first < queries.rows; first += batchRows) {
@@ -118,8 +129,8 @@ export async function run(args) {
       seconds += (performance.now() - started) / 1000
       for (let i = 0; i < count; i++) {
         const r = results.get(i)
-        keys.set(r.keys, (first + i) * k)
-        distances.set(r.distances, (first + i) * k)
+        keys.set(r.keys, (first + i) * stride)
+        distances.set(r.distances, (first + i) * stride)
         counts[first + i] = r.keys.length
       }
       bar.update(first + count)
@@ -130,11 +141,11 @@ export async function run(args) {
       let hits = 0
       for (let q = 0; q < queries.rows; q++) {
         const expected = new Set(Array.from(truth.data.subarray(q * truth.dim, q * truth.dim + k), (x) => BigInt(x)))
-        for (let j = 0; j < counts[q]; j++) if (expected.has(keys[q * k + j])) hits++
+        for (let j = 0; j < counts[q]; j++) if (expected.has(keys[q * stride + j])) hits++
       }
       recall = hits / (queries.rows * k)
     }
-    const perQuery = (q) => ({ keys: Array.from(keys.subarray(q * k, q * k + counts[q])), distances: Array.from(distances.subarray(q * k, q * k + counts[q])) })
+    const perQuery = (q) => ({ keys: Array.from(keys.subarray(q * stride, q * stride + counts[q])), distances: Array.from(distances.subarray(q * stride, q * stride + counts[q])) })
     if (values.json) {
       console.log(
         toJson({

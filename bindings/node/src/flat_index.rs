@@ -17,8 +17,8 @@ use crate::compression::{compression, rescore_params, NativeCompressionOptions};
 use crate::convert;
 use crate::error::guarded;
 use crate::handle::{
-    common_index_methods, loader_methods, search_weak_into, Handle, NativeKeyFilter, Shared,
-    StoredVectors,
+    check_result_cells, common_index_methods, loader_methods, search_weak_into, Handle,
+    NativeKeyFilter, Shared, StoredVectors,
 };
 
 /// Rows added or keys removed per hold of the write lock by async calls: bounds how long a
@@ -55,7 +55,10 @@ pub fn search_into_sync_fast(
         out,
         offset,
         capacity,
-        |index, filter| index.search_with(&queries, k as usize, params, filter, &StopFlag::never()),
+        |index, filter| {
+            check_result_cells(queries.len(), index.dim(), k as usize, index.len())?;
+            index.search_with(&queries, k as usize, params, filter, &StopFlag::never())
+        },
     )
 }
 
@@ -167,6 +170,7 @@ impl NativeFlatIndex {
             prepared,
             abort,
             move |index, filter, stop| {
+                check_result_cells(queries.len(), index.dim(), k as usize, index.len())?;
                 index.search_with(&queries, k as usize, params, filter, stop)
             },
         )

@@ -740,6 +740,34 @@ pub fn search_weak_into<I>(
     write_results(&results, out, offset, capacity)
 }
 
+/// The most result cells (queries × columns) one search call may return, in every index class
+/// and in both twins: `searchSync` views its results in one pooled buffer of 12 bytes a cell,
+/// which must stay well within a JS typed array (4 GiB in Node 20), and the async twin refuses
+/// the same calls with the same error rather than allocating gigabytes. Exported to JS.
+#[napi]
+pub const MAX_RESULT_CELLS: u32 = 1 << 28;
+
+/// Refuses a search whose results would exceed [`MAX_RESULT_CELLS`], before anything is
+/// allocated. Results have `min(k, size)` columns (what the index can return, not what was
+/// asked for), one row per query of `dim` values.
+pub fn check_result_cells(
+    query_values: usize,
+    dim: usize,
+    k: usize,
+    size: usize,
+) -> vecdex::Result<()> {
+    let rows = query_values / dim.max(1);
+    let cells = rows.saturating_mul(k.min(size));
+    if cells > MAX_RESULT_CELLS as usize {
+        return Err(Error::invalid(format!(
+            "{rows} queries × {} results each is {cells} results, more than one search returns \
+             ({MAX_RESULT_CELLS}); search fewer queries per call or ask for a smaller k",
+            k.min(size)
+        )));
+    }
+    Ok(())
+}
+
 /// Results of a batch search, row-major: row `i` is query `i`, `k` columns, best first.
 #[napi(object)]
 pub struct NativeSearchResults {

@@ -19,8 +19,8 @@ use crate::compression::{compression, rescore_params, NativeCompressionOptions};
 use crate::convert;
 use crate::error::{guarded, invalid};
 use crate::handle::{
-    common_index_methods, loader_methods, search_weak_into, Handle, NativeKeyFilter, Shared,
-    StoredVectors,
+    check_result_cells, common_index_methods, loader_methods, search_weak_into, Handle,
+    NativeKeyFilter, Shared, StoredVectors,
 };
 
 type HnswShared = Shared<HnswIndex>;
@@ -88,6 +88,7 @@ pub fn hnsw_search_into_sync_fast(
         capacity,
         |index, filter| {
             let stop = StopFlag::never();
+            check_result_cells(queries.len(), index.dim(), k as usize, index.len())?;
             index.search_with(&queries, k as usize, ef_of(ef), params, filter, &stop)
         },
     )
@@ -318,6 +319,7 @@ impl NativeHnswIndex {
             prepared,
             abort,
             move |index, filter, stop| {
+                check_result_cells(queries.len(), index.dim(), k as usize, index.len())?;
                 index.search_with(&queries, k as usize, ef_of(ef), params, filter, stop)
             },
         )
