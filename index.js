@@ -855,5 +855,6 @@ module.exports.distanceMatrixSync = nativeBinding.distanceMatrixSync
 module.exports.hnswSearchIntoSyncFast = nativeBinding.hnswSearchIntoSyncFast
 module.exports.inspectIndexFile = nativeBinding.inspectIndexFile
 module.exports.inspectIndexFileSync = nativeBinding.inspectIndexFileSync
+module.exports.MAX_THREADS = nativeBinding.MAX_THREADS
 module.exports.measureReadBandwidth = nativeBinding.measureReadBandwidth
 module.exports.searchIntoSyncFast = nativeBinding.searchIntoSyncFast
