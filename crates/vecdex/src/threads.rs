@@ -23,9 +23,10 @@
 //!   of any index.
 //!
 //! `VECDEX_THREADS` must be a whole number from 1 to [`MAX_THREADS`] (unset or empty: one
-//! thread per core, at most [`MAX_THREADS`]). Any other value makes every call that needs the
-//! pools fail with [`Error::InvalidArgument`] naming the variable, rather than start thousands
-//! of threads or quietly ignore it.
+//! thread per core, at most [`MAX_THREADS`]). Any other value makes every async call, and
+//! every call with parallel work, fail with [`Error::InvalidArgument`] naming the variable,
+//! rather than start thousands of threads or quietly ignore it; no pool is started. (A blocking
+//! call small enough to run on the caller's thread alone still answers.)
 
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 
@@ -182,7 +183,11 @@ impl TaskPool {
 /// The task pool (see the module docs), started on first use.
 pub fn task_pool() -> Result<&'static TaskPool> {
     TASKS
-        .get_or_init(|| TaskPool::start("vecdex-task", TASK_THREADS))
+        .get_or_init(|| {
+            // An invalid VECDEX_THREADS fails every async call, not only those with parallel work.
+            configured_threads()?;
+            TaskPool::start("vecdex-task", TASK_THREADS)
+        })
         .as_ref()
         .map_err(Clone::clone)
 }
@@ -190,7 +195,10 @@ pub fn task_pool() -> Result<&'static TaskPool> {
 /// The file task pool (see the module docs), started on first use.
 pub fn file_task_pool() -> Result<&'static TaskPool> {
     FILE_TASKS
-        .get_or_init(|| TaskPool::start("vecdex-file", FILE_TASK_THREADS))
+        .get_or_init(|| {
+            configured_threads()?;
+            TaskPool::start("vecdex-file", FILE_TASK_THREADS)
+        })
         .as_ref()
         .map_err(Clone::clone)
 }
