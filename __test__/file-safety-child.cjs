@@ -106,6 +106,7 @@ async function viewChange({ dir, change }) {
     searchSync: await outcome(() => view.searchSync(query, { k: 3 })),
     search: await outcome(() => view.search(query, { k: 3 })),
     get: await outcome(() => view.get(5)),
+    stats: await outcome(() => view.stats()),
     save: await outcome(() => view.save(path.join(dir, 'copy.vdx'))),
     toBuffer: await outcome(() => view.toBuffer()),
   }

@@ -144,11 +144,11 @@ describe('a view whose file another program changes in place', () => {
   for (const change of ['truncate to zero', 'truncate to half', 'overwrite in place']) {
     it(`${change}: every later call is ERR_IO (no SIGBUS, no garbage)`, () => {
       const out = runChild({ mode: 'viewChange', dir: caseDir(`view-${change}`), change })
-      expect(out).toEqual({ searchSync: 'ERR_IO', search: 'ERR_IO', get: 'ERR_IO', save: 'ERR_IO', toBuffer: 'ERR_IO' })
+      expect(out).toEqual({ searchSync: 'ERR_IO', search: 'ERR_IO', get: 'ERR_IO', stats: 'ERR_IO', save: 'ERR_IO', toBuffer: 'ERR_IO' })
     })
   }
   it('replaced by a save (rename): the view keeps answering from the file it opened', () => {
     const out = runChild({ mode: 'viewChange', dir: caseDir('view-replace'), change: 'replace by save' })
-    expect(out).toEqual({ searchSync: 'ok', search: 'ok', get: 'ok', save: 'ok', toBuffer: 'ok' })
+    expect(out).toEqual({ searchSync: 'ok', search: 'ok', get: 'ok', stats: 'ok', save: 'ok', toBuffer: 'ok' })
   })
 })

@@ -10,7 +10,7 @@
 //! - **Deleting the file**: safe, for the same reason.
 //! - **Changing the file in place** (truncating it, or writing into it: `truncate`, `cp` over
 //!   it, `>` redirection, an editor that saves in place): not supported. Before every call that
-//!   reads the mapping (searches, `get`, walks), the view compares the size and modification
+//!   reads the mapping (searches, `get`, walks, saves; the binding's `stats`), the view compares the size and modification
 //!   time of the file it holds with those it checked; if either changed, the call fails with
 //!   [`Error::Io`] ("changed in place") and so does every later one: the view never answers
 //!   from bytes it did not check. Two cases are beyond that check: a change made *while* a
