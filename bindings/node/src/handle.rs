@@ -32,7 +32,8 @@ pub trait IndexFigures {
 pub trait KeyedReads: IndexFigures {
     fn has(&self, key: u64) -> bool;
     /// The stored vector of a key (a multi-vector index: its document's tokens, row-major).
-    fn vector(&self, key: u64) -> Option<Vec<f32>>;
+    /// An error when the index can no longer read it (a view whose file changed in place).
+    fn vector(&self, key: u64) -> vecdex::Result<Option<Vec<f32>>>;
     fn key_list(&self) -> Vec<u64>;
 }
 
@@ -89,12 +90,12 @@ impl<I> Loaded<I> {
     }
 }
 
-/// Loads an index on a task thread; resolves with an opaque [`Loaded`] handle.
+/// Loads an index on a file task thread; resolves with an opaque [`Loaded`] handle.
 pub fn spawn_load<'env, I: Send + 'static>(
     env: &'env Env,
     load: impl FnOnce() -> vecdex::Result<I> + Send + 'static,
 ) -> napi::Result<Object<'env>> {
-    tasks::spawn(env, load, |_, index| {
+    tasks::spawn_file(env, load, |_, index| {
         Ok(napi::bindgen_prelude::External::new(Loaded(
             parking_lot::Mutex::new(Some(index)),
         )))
@@ -114,8 +115,8 @@ impl KeyedReads for FlatIndex {
     fn has(&self, key: u64) -> bool {
         self.contains(key)
     }
-    fn vector(&self, key: u64) -> Option<Vec<f32>> {
-        self.get(key)
+    fn vector(&self, key: u64) -> vecdex::Result<Option<Vec<f32>>> {
+        Ok(self.get(key))
     }
     fn key_list(&self) -> Vec<u64> {
         self.keys().to_vec()
@@ -153,8 +154,8 @@ impl KeyedReads for HnswIndex {
     fn has(&self, key: u64) -> bool {
         self.contains(key)
     }
-    fn vector(&self, key: u64) -> Option<Vec<f32>> {
-        self.get(key)
+    fn vector(&self, key: u64) -> vecdex::Result<Option<Vec<f32>>> {
+        self.try_get(key)
     }
     fn key_list(&self) -> Vec<u64> {
         self.keys()
@@ -234,7 +235,7 @@ macro_rules! keyed_index_methods {
                 let shared = self.handle.shared()?;
                 $crate::error::guarded(|| {
                     let index = shared.index.read_recursive();
-                    Ok($crate::handle::KeyedReads::vector(&*index, key)
+                    Ok($crate::handle::KeyedReads::vector(&*index, key)?
                         .map(napi::bindgen_prelude::Float32Array::new))
                 })
             }
@@ -290,7 +291,7 @@ macro_rules! save_methods {
                 env: &'env napi::Env,
                 path: String,
             ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
-                self.handle.spawn_read(
+                self.handle.spawn_read_file(
                     env,
                     move |index| {
                         $crate::handle::Persisted::save_to(index, std::path::Path::new(&path))
@@ -653,6 +654,31 @@ impl<I: IndexFigures + Send + Sync + 'static> Handle<I> {
         let shared = self.shared()?.clone();
         let after_writes = shared.order.mark();
         tasks::spawn(
+            env,
+            move || {
+                shared.order.wait_for(after_writes);
+                let index = shared.index.read();
+                read(&index)
+            },
+            to_js,
+        )
+    }
+
+    /// [`spawn_read`](Self::spawn_read) on the file task threads, for reads that write a file
+    /// (a save): a file system that keeps it waiting holds up no search or write.
+    pub fn spawn_read_file<'env, T, D>(
+        &self,
+        env: &'env Env,
+        read: impl FnOnce(&I) -> vecdex::Result<T> + Send + 'static,
+        to_js: impl FnOnce(Env, T) -> napi::Result<D> + Send + 'static,
+    ) -> napi::Result<Object<'env>>
+    where
+        T: Send + 'static,
+        D: ToNapiValue + 'static,
+    {
+        let shared = self.shared()?.clone();
+        let after_writes = shared.order.mark();
+        tasks::spawn_file(
             env,
             move || {
                 shared.order.wait_for(after_writes);

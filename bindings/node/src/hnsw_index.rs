@@ -270,7 +270,10 @@ impl NativeHnswIndex {
     pub fn stats(&self) -> napi::Result<NativeHnswStats> {
         let shared = self.handle.shared()?;
         guarded(|| {
-            let stats = shared.index.read_recursive().stats();
+            let index = shared.index.read_recursive();
+            // A view reads its graph's links from the file: not once it changed in place.
+            index.check_view()?;
+            let stats = index.stats();
             Ok(NativeHnswStats {
                 size: stats.len as f64,
                 tombstones: stats.tombstones as f64,

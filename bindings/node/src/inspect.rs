@@ -89,7 +89,7 @@ pub fn inspect_index_file_sync(path: String) -> napi::Result<NativeIndexFileInfo
 /// Async twin of `inspectIndexFileSync`.
 #[napi(ts_return_type = "Promise<NativeIndexFileInfo>")]
 pub fn inspect_index_file<'env>(env: &'env Env, path: String) -> napi::Result<Object<'env>> {
-    tasks::spawn(
+    tasks::spawn_file(
         env,
         move || vecdex::inspect_file(std::path::Path::new(&path)),
         |_, info| Ok(to_js(info)),

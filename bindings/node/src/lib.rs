@@ -165,6 +165,11 @@ pub fn distance_matrix<'env>(
     )
 }
 
+/// The most threads `VECDEX_THREADS` (or the CLI's `--threads`) may ask for; beyond it every
+/// call that needs the pools fails with ERR_INVALID_ARGUMENT (see `vecdex::threads`).
+#[napi]
+pub const MAX_THREADS: u32 = vecdex::threads::MAX_THREADS as u32;
+
 /// What runs on this machine.
 #[napi(object)]
 pub struct NativeCapabilities {
@@ -226,5 +231,6 @@ pub fn measure_read_bandwidth(bytes: f64, threads: u32, repeats: u32) -> napi::R
     if !(bytes.is_finite() && bytes >= 0.0 && bytes <= 64.0 * (1u64 << 30) as f64) {
         return Err(error::invalid("bytes must be between 0 and 64 GiB"));
     }
+    vecdex::threads::check_thread_count(threads as usize, "threads").map_err(to_napi)?;
     guarded(|| vecdex::probe::read_bandwidth(bytes as usize, threads as usize, repeats as usize))
 }

@@ -280,8 +280,8 @@ impl KeyedReads for MultiVectorIndex {
     fn has(&self, key: u64) -> bool {
         self.contains(key)
     }
-    fn vector(&self, key: u64) -> Option<Vec<f32>> {
-        self.get(key)
+    fn vector(&self, key: u64) -> vecdex::Result<Option<Vec<f32>>> {
+        Ok(self.get(key))
     }
     fn key_list(&self) -> Vec<u64> {
         self.keys()

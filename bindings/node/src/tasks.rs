@@ -1,4 +1,4 @@
-//! Async work on vecdex's task pool: the JS thread gets a Promise at once, the work runs on a
+//! Async work on vecdex's task pools (index work and file work apart, see `vecdex::threads`): the JS thread gets a Promise at once, the work runs on a
 //! task thread (never on libuv's small thread pool, which file I/O and DNS share) that takes
 //! the index lock and hands the parallel part to the compute pool (see `vecdex::threads` for
 //! why the two pools are separate), and the result becomes JS values back on the JS thread.
@@ -11,6 +11,7 @@ use napi::Env;
 
 use crate::error::to_napi;
 
+/// Runs `work` on the task pool (index operations: searches, writes, encodes).
 pub fn spawn<'env, T, D>(
     env: &'env Env,
     work: impl FnOnce() -> vecdex::Result<T> + Send + 'static,
@@ -20,8 +21,36 @@ where
     T: Send + 'static,
     D: ToNapiValue + 'static,
 {
+    spawn_on(env, vecdex::threads::task_pool(), work, to_js)
+}
+
+/// Runs `work` on the file task pool: operations that open, read or write a file (load, view,
+/// save, inspect). However long the operating system keeps them waiting, they hold up only
+/// other file operations, never the searches and writes of [`spawn`].
+pub fn spawn_file<'env, T, D>(
+    env: &'env Env,
+    work: impl FnOnce() -> vecdex::Result<T> + Send + 'static,
+    to_js: impl FnOnce(Env, T) -> napi::Result<D> + Send + 'static,
+) -> napi::Result<Object<'env>>
+where
+    T: Send + 'static,
+    D: ToNapiValue + 'static,
+{
+    spawn_on(env, vecdex::threads::file_task_pool(), work, to_js)
+}
+
+fn spawn_on<'env, T, D>(
+    env: &'env Env,
+    pool: vecdex::Result<&'static vecdex::threads::TaskPool>,
+    work: impl FnOnce() -> vecdex::Result<T> + Send + 'static,
+    to_js: impl FnOnce(Env, T) -> napi::Result<D> + Send + 'static,
+) -> napi::Result<Object<'env>>
+where
+    T: Send + 'static,
+    D: ToNapiValue + 'static,
+{
     let (deferred, promise) = env.create_deferred()?;
-    let pool = vecdex::threads::task_pool().map_err(to_napi)?;
+    let pool = pool.map_err(to_napi)?;
     let work = move || {
         crate::error::panic_if_armed();
         work()

@@ -7,12 +7,14 @@
 
 pub mod crc;
 pub mod error;
+pub mod file;
 pub mod format;
 pub mod read;
 pub mod write;
 
 pub use crc::{combine as crc32c_combine, crc32c, crc32c_portable, Crc32c};
 pub use error::StoreError;
+pub use file::{open_regular, save_target};
 pub use format::{IndexKind, FORMAT_VERSION, MAGIC};
 pub use read::{
     announced_header_len, parse, parse_layout, FileReader, Layout, Section, SectionEntry,

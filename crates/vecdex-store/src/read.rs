@@ -328,11 +328,10 @@ impl FileReader {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let shown = path.display().to_string();
         let io = |e: std::io::Error| StoreError::Io(format!("cannot read {shown}: {e}"));
-        let file = File::open(path).map_err(io)?;
+        // A regular file only, refused before an open could block (a FIFO) or stream forever
+        // (a device): see `file.rs`.
+        let file = crate::file::open_regular(path, "read")?;
         let metadata = file.metadata().map_err(io)?;
-        if !metadata.is_file() {
-            return Err(StoreError::Io(format!("{shown} is not a file")));
-        }
         let file_len = usize::try_from(metadata.len())
             .map_err(|_| StoreError::Corrupt(format!("{shown} is too large for memory")))?;
         let layout = read_layout(&file, 0, file_len, "the file").map_err(|e| match e {

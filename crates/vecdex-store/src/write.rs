@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::crc::crc32c;
 use crate::error::StoreError;
+use crate::file::save_target;
 use crate::format::{
     aligned, IndexKind, ALIGN, FIXED_HEADER, FORMAT_VERSION, MAGIC, MAX_CONFIG, MAX_SECTIONS,
     SECTION_ENTRY,
@@ -139,34 +140,42 @@ pub fn save_file(
 /// fsynced, renamed over `path`, and the folder is fsynced, so after a crash at any moment
 /// `path` holds either its old contents or `bytes`, never a mix. A failed save removes its
 /// temporary file and leaves `path` as it was.
+///
+/// `path` must name a regular file or nothing yet: a FIFO, a device, a directory or a socket
+/// is refused (`StoreError::Io`) and left as it is. A symbolic link is written through: its
+/// final target is replaced atomically (or created), and the link stays (see `file.rs`).
 pub fn save_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     write_atomic(path, |file| file.write_all(bytes))
 }
 
-/// The atomic save: `fill` writes the contents into a new temporary file beside `path`.
+/// The atomic save: `fill` writes the contents into a new temporary file beside the target.
 fn write_atomic(
     path: &Path,
     fill: impl FnOnce(&mut File) -> std::io::Result<()>,
 ) -> Result<(), StoreError> {
-    let dir = match path.parent() {
+    let target = save_target(path)?;
+    let dir = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path
+    let name = target
         .file_name()
         .ok_or_else(|| StoreError::invalid(format!("{} is not a file path", path.display())))?;
     let name = name.to_string_lossy();
-    remove_stale_temporaries(&dir, &name);
-    let temp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), unique()));
+    remove_abandoned_temporaries(&dir, &name);
+    let failed =
+        |error: std::io::Error| StoreError::Io(format!("cannot save {}: {error}", path.display()));
+    let (temp, mut file) = create_locked_temporary(&dir, &name).map_err(failed)?;
     let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)?;
         fill(&mut file)?;
         file.sync_all()?;
+        // The lock goes with the descriptor, after the rename: until then the temporary file
+        // is visibly in use. (Windows renames only closed files.)
+        #[cfg(not(unix))]
         drop(file);
-        fs::rename(&temp, path)?;
+        fs::rename(&temp, &target)?;
+        #[cfg(unix)]
+        drop(file);
         // The rename is durable only once the folder's entry is on disk.
         #[cfg(unix)]
         File::open(&dir)?.sync_all()?;
@@ -174,54 +183,119 @@ fn write_atomic(
     })();
     if let Err(error) = result {
         let _ = fs::remove_file(&temp);
-        return Err(StoreError::Io(format!(
-            "cannot save {}: {error}",
-            path.display()
-        )));
+        return Err(failed(error));
     }
     Ok(())
 }
 
-/// Removes temporary files that saves of `name` left in `dir` when their process was killed
-/// (`.{name}.{pid}.{n}.tmp` whose process no longer exists), so crashes do not pile up files.
-/// Files of live processes (a save in progress) are kept. Best effort: errors are ignored.
-fn remove_stale_temporaries(dir: &Path, name: &str) {
+/// Creates `.{name}.{pid}.{random}.tmp` in `dir` and takes an exclusive lock on it, which the
+/// kernel releases when this process closes it or dies: that lock, not the pid, tells other
+/// saves the file is in use (a pid means nothing in another pid namespace, such as another
+/// container sharing the folder). A cleaner may have locked and removed the new file between
+/// its creation and our lock; then the path no longer names our file, and we start over.
+fn create_locked_temporary(dir: &Path, name: &str) -> std::io::Result<(PathBuf, File)> {
+    let mut last = None;
+    for _ in 0..8 {
+        let temp = dir.join(format!(
+            ".{name}.{}.{:016x}.tmp",
+            std::process::id(),
+            unique()
+        ));
+        let file = match OpenOptions::new().write(true).create_new(true).open(&temp) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                last = Some(e);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        file.lock()?;
+        if same_file(&file, &temp) {
+            return Ok((temp, file));
+        }
+        last = Some(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "the temporary file was removed while it was being created",
+        ));
+    }
+    Err(last.unwrap_or_else(|| std::io::ErrorKind::AlreadyExists.into()))
+}
+
+/// Whether `path` still names the open `file` (same device and inode).
+fn same_file(file: &File, path: &Path) -> bool {
     #[cfg(unix)]
     {
-        let prefix = format!(".{name}.");
-        let Ok(entries) = fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let file = entry.file_name();
-            let Some(rest) = file
-                .to_str()
-                .and_then(|f| f.strip_prefix(&prefix))
-                .and_then(|f| f.strip_suffix(".tmp"))
-            else {
-                continue;
-            };
-            let Some(pid) = rest
-                .split_once('.')
-                .and_then(|(pid, n)| n.parse::<u64>().ok().and(pid.parse::<libc::pid_t>().ok()))
-            else {
-                continue;
-            };
-            // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
-            let gone = pid > 0
-                && unsafe { libc::kill(pid, 0) } == -1
-                && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-            if gone {
-                let _ = fs::remove_file(entry.path());
-            }
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), fs::symlink_metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
         }
     }
     #[cfg(not(unix))]
-    let _ = (dir, name);
+    {
+        let _ = file;
+        path.exists()
+    }
 }
 
+/// Removes the temporary files that saves of `name` left in `dir` when they were killed
+/// (`.{name}.{pid}.{n}.tmp` that no process holds locked, see [`create_locked_temporary`]),
+/// so crashes do not pile up files. Files locked by a save in progress, in this process or any
+/// other (whatever its pid namespace), are kept. Best effort: errors are ignored, and only
+/// regular files are opened (never a FIFO or a device that happens to have such a name).
+fn remove_abandoned_temporaries(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(rest) = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|f| f.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let ours = rest.split_once('.').is_some_and(|(pid, n)| {
+            !pid.is_empty()
+                && !n.is_empty()
+                && pid.bytes().all(|b| b.is_ascii_digit())
+                && n.bytes().all(|b| b.is_ascii_hexdigit())
+        });
+        if !ours {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(temp) = crate::file::open_regular(&path, "clean up") else {
+            continue;
+        };
+        // Held by a save in progress: keep it. Free: its save is gone; remove it while we hold
+        // the lock (a save never takes over an existing temporary file), if the name still
+        // names the file we locked.
+        if temp.try_lock().is_ok() && same_file(&temp, &path) {
+            let _ = fs::remove_file(&path);
+        }
+    }
+}
+
+/// A number no other save will pick: random per process, then counted, so names differ across
+/// processes whose pids are equal (one per pid namespace).
 fn unique() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static BASE: OnceLock<u64> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
+    let base = *BASE.get_or_init(|| {
+        // RandomState is seeded from the operating system's random source.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        hasher.finish()
+    });
+    base.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed))
 }

@@ -785,7 +785,23 @@ impl HnswIndex {
         before - self.tombstones.len()
     }
 
-    /// The stored vector of `key` (normalised, for cosine).
+    /// For a view, [`Error::Io`] when its file was changed in place since it was opened (see
+    /// `mapped.rs`); nothing to check for a loaded or built index.
+    pub fn check_view(&self) -> Result<()> {
+        self.rows
+            .shared
+            .as_ref()
+            .map_or(Ok(()), crate::mapped::MappedRange::check_unchanged)
+    }
+
+    /// [`get`](Self::get) that first checks a view's file ([`check_view`](Self::check_view)).
+    pub fn try_get(&self, key: u64) -> Result<Option<Vec<f32>>> {
+        self.check_view()?;
+        Ok(self.get(key))
+    }
+
+    /// The stored vector of `key` (normalised, for cosine). On a view, see
+    /// [`try_get`](Self::try_get).
     pub fn get(&self, key: u64) -> Option<Vec<f32>> {
         let slot = *self.slots.get(&key)? as usize;
         let start = slot * self.stride;
@@ -834,6 +850,7 @@ impl HnswIndex {
         filter: Option<&KeyFilter>,
         stop: &StopFlag,
     ) -> Result<SearchResults> {
+        self.check_view()?;
         let dim = self.dim();
         check_matrix(queries, dim, "queries", self.metric() == Metric::Cosine)?;
         if k == 0 {
@@ -1007,6 +1024,7 @@ impl HnswIndex {
         ef: usize,
         filter: Option<&KeyFilter>,
     ) -> Result<Vec<(u64, f32)>> {
+        self.check_view()?;
         check_ef(ef)?;
         if k == 0 || self.is_empty() {
             return Ok(Vec::new());

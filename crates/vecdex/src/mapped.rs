@@ -2,25 +2,91 @@
 //! links in place (the page cache holds them; nothing is copied), after the same checks a load
 //! makes.
 //!
-//! A mapping reflects the file: if another program truncates or rewrites the file in place
-//! while a view is open, reads may fault. vecdex's own saves never do that (they write a new
-//! file and rename it over the old one, and the view keeps the old one), which is why views
-//! are safe over files only vecdex writes.
+//! A mapping shows the file as it is now, not as it was checked. What is safe with a view:
+//!
+//! - **Replacing the file** (a vecdex save, or any writer that writes a new file and renames it
+//!   over the path): safe. The view keeps the file it opened (its inode lives on while mapped)
+//!   and answers from it, unchanged, until closed; open a new view to see the new file.
+//! - **Deleting the file**: safe, for the same reason.
+//! - **Changing the file in place** (truncating it, or writing into it: `truncate`, `cp` over
+//!   it, `>` redirection, an editor that saves in place): not supported. Before every call that
+//!   reads the mapping (searches, `get`, walks, saves; the binding's `stats`), the view compares the size and modification
+//!   time of the file it holds with those it checked; if either changed, the call fails with
+//!   [`Error::Io`] ("changed in place") and so does every later one: the view never answers
+//!   from bytes it did not check. Two cases are beyond that check: a change made *while* a
+//!   call runs (after its check: if the file shrank, the process may be killed by SIGBUS; if
+//!   it was rewritten, that call's answers are undefined, though memory-safe: link ids are
+//!   bounds-checked, so at worst a panic becomes `Error::Internal`), and an in-place rewrite
+//!   that keeps both the size and the modification time (a writer that restores the time).
+//!
+//! vecdex itself never changes a file in place, so views over files only vecdex writes are
+//! always safe; for files other programs touch, load instead.
 
 use std::fs::File;
 use std::path::Path;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use vecdex_store::{FileHeader, IndexKind, Layout};
 
 use crate::error::{Error, Result};
 use crate::persist::{corrupt, SectionSource};
 
-/// A whole index file, mapped read-only.
+/// A whole index file, mapped read-only, with what it looked like when checked.
 #[derive(Debug)]
 pub(crate) struct MappedFile {
     map: memmap2::Mmap,
+    /// The mapped file itself (not its path, which a rename may point elsewhere).
+    file: File,
+    path: String,
+    checked: Fingerprint,
+    /// Set once a change was seen: the view stays failed (the file may change back).
+    changed: AtomicBool,
+}
+
+/// What an in-place change alters: the size and the modification time (to the nanosecond
+/// where the file system records it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fingerprint {
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl Fingerprint {
+    fn of(file: &File) -> std::io::Result<Self> {
+        let metadata = file.metadata()?;
+        Ok(Fingerprint {
+            len: metadata.len(),
+            modified: metadata.modified().ok(),
+        })
+    }
+}
+
+impl MappedFile {
+    /// [`Error::Io`] if the file was changed in place since it was checked (see the module
+    /// docs): one `fstat`, so cheap enough before every call that reads the mapping.
+    pub fn check_unchanged(&self) -> Result<()> {
+        let now = Fingerprint::of(&self.file);
+        if self.changed.load(Ordering::Relaxed) || now.as_ref().ok() != Some(&self.checked) {
+            self.changed.store(true, Ordering::Relaxed);
+            let detail = match now {
+                Ok(now) if now.len != self.checked.len => format!(
+                    "its size went from {} to {} bytes",
+                    self.checked.len, now.len
+                ),
+                Ok(_) => "it was modified".to_string(),
+                Err(e) => format!("it cannot be checked: {e}"),
+            };
+            return Err(Error::Io(format!(
+                "the file behind this view ({}) was changed in place by another program since \
+                 it was opened ({detail}): its contents can no longer be trusted; close the \
+                 view and open the file again",
+                self.path
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// A byte range of a mapped file (a section), kept alive by its own reference to the mapping.
@@ -32,6 +98,11 @@ pub(crate) struct MappedRange {
 }
 
 impl MappedRange {
+    /// See [`MappedFile::check_unchanged`].
+    pub fn check_unchanged(&self) -> Result<()> {
+        self.file.check_unchanged()
+    }
+
     pub fn bytes(&self) -> &[u8] {
         &self.file.map[self.offset..self.offset + self.len]
     }
@@ -74,15 +145,25 @@ pub(crate) fn map_file(path: &Path, kind: IndexKind) -> Result<MappedSections> {
     }
     let shown = path.display();
     let io = |e: std::io::Error| Error::Io(format!("cannot view {shown}: {e}"));
-    let file = File::open(path).map_err(io)?;
-    if !file.metadata().map_err(io)?.is_file() {
-        return Err(Error::Io(format!("{shown} is not a file")));
-    }
+    // A regular file only, refused before an open could block (a FIFO) or a mapping fault.
+    let file = vecdex_store::open_regular(path, "view")?;
+    let checked = Fingerprint::of(&file).map_err(io)?;
     // SAFETY: the mapping is read-only. Its contents can change only if another program
-    // rewrites the file in place, which the module docs rule out for files vecdex writes.
+    // changes the file in place; every read of it is preceded by `check_unchanged`, and the
+    // module docs state what remains unsafe (a change during a call).
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+    if map.len() as u64 != checked.len {
+        return Err(Error::Io(format!(
+            "cannot view {shown}: it changed while it was being opened"
+        )));
+    }
     vecdex_store::parse(&map)?;
     let layout = vecdex_store::parse_layout(&map, map.len())?;
+    if Fingerprint::of(&file).ok() != Some(checked) {
+        return Err(Error::Io(format!(
+            "cannot view {shown}: it changed while it was being checked"
+        )));
+    }
     if layout.header.kind != kind {
         return Err(Error::invalid(format!(
             "the file holds a {} index, not a {} index",
@@ -91,7 +172,13 @@ pub(crate) fn map_file(path: &Path, kind: IndexKind) -> Result<MappedSections> {
         )));
     }
     Ok(MappedSections {
-        file: Arc::new(MappedFile { map }),
+        file: Arc::new(MappedFile {
+            map,
+            file,
+            path: shown.to_string(),
+            checked,
+            changed: AtomicBool::new(false),
+        }),
         layout,
     })
 }

@@ -52,6 +52,10 @@ macro_rules! persist_methods {
             /// Saves the index to `path` atomically: a temporary file in the same folder is
             /// written and fsynced, renamed over `path`, and the folder fsynced, so a crash or an
             /// error at any moment leaves the previous file at `path` intact.
+            ///
+            /// `path` must name a regular file or nothing yet: a FIFO, a device, a directory or
+            /// a socket is an `Error::Io` and stays as it is. A symbolic link is written
+            /// through: the file it (finally) points to is replaced atomically, the link stays.
             pub fn save(&self, path: &std::path::Path) -> $crate::error::Result<()> {
                 self.write_file(|header, sections| {
                     vecdex_store::save_file(path, header, sections)
@@ -72,10 +76,13 @@ macro_rules! persist_methods {
             /// Loads an index saved by [`save`](Self::save), reading each section straight
             /// into the index's memory (large ones in parallel chunks) and checking every
             /// checksum and cross-field invariant before use, on vecdex's pool.
+            ///
+            /// `path` must be a regular file (or a symbolic link to one): anything else is an
+            /// `Error::Io` before it is opened. The file is opened and its header checked on
+            /// the calling thread, so no pool thread ever waits on a file that cannot be read.
             pub fn load(path: &std::path::Path) -> $crate::error::Result<Self> {
-                $crate::threads::run(|| {
-                    Self::from_source(&mut $crate::persist::file_source(path, $kind)?)
-                })
+                let mut source = $crate::persist::file_source(path, $kind)?;
+                $crate::threads::run(|| Self::from_source(&mut source))
             }
 
             /// Rebuilds an index from a file image after the same checks as

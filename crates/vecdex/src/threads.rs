@@ -1,7 +1,7 @@
 //! vecdex's own thread pools, so heavy work never runs on (or competes for) the host's threads.
 //!
-//! - The **compute pool** (Rayon, `VECDEX_THREADS` threads if set to a positive integer, else
-//!   one per core) runs the parallel parts of searches. Its threads never take an index lock:
+//! - The **compute pool** (Rayon, `VECDEX_THREADS` threads if set, else one per core, at most
+//!   [`MAX_THREADS`]) runs the parallel parts of searches. Its threads never take an index lock:
 //!   a Rayon thread waiting for a lock could be the one whose work the lock holder waits for
 //!   (Rayon threads pick up queued jobs while they wait), which deadlocks.
 //! - The **background pool** (as many threads, at a lower scheduling priority where the system
@@ -15,6 +15,18 @@
 //!   They are deliberately not Rayon workers: a Rayon worker waiting on another pool runs other
 //!   queued jobs of its own pool meanwhile, and such a job (say, a write waiting for the lock
 //!   this very thread holds for a search) would never finish.
+//! - The **file task pool** ([`FILE_TASK_THREADS`] plain threads) runs async operations that
+//!   open, read or write files (loads, views, saves, file inspection) up to the point where
+//!   their file is open and checked. A file operation can block for as long as the operating
+//!   system says (a stalled network file system, a slow disk): on their own threads, at most
+//!   [`FILE_TASK_THREADS`] such waits hold up other file operations, never a search or a write
+//!   of any index.
+//!
+//! `VECDEX_THREADS` must be a whole number from 1 to [`MAX_THREADS`] (unset or empty: one
+//! thread per core, at most [`MAX_THREADS`]). Any other value makes every async call, and
+//! every call with parallel work, fail with [`Error::InvalidArgument`] naming the variable,
+//! rather than start thousands of threads or quietly ignore it; no pool is started. (A blocking
+//! call small enough to run on the caller's thread alone still answers.)
 
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 
@@ -22,48 +34,90 @@ use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use crate::error::{Error, Result};
 
-static POOL: OnceLock<std::result::Result<ThreadPool, String>> = OnceLock::new();
-static BACKGROUND: OnceLock<std::result::Result<ThreadPool, String>> = OnceLock::new();
-static TASKS: OnceLock<std::result::Result<TaskPool, String>> = OnceLock::new();
+static POOL: OnceLock<Result<ThreadPool>> = OnceLock::new();
+static BACKGROUND: OnceLock<Result<ThreadPool>> = OnceLock::new();
+static TASKS: OnceLock<Result<TaskPool>> = OnceLock::new();
+static FILE_TASKS: OnceLock<Result<TaskPool>> = OnceLock::new();
 
 /// Async operations that may run (or wait for a lock) at once; more queue in order. They mostly
 /// wait, so this is about concurrency, not cores.
 pub const TASK_THREADS: usize = 8;
 
-fn configured_threads() -> usize {
-    std::env::var("VECDEX_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+/// Async file operations that may run (or wait on the operating system) at once; more queue.
+pub const FILE_TASK_THREADS: usize = 4;
+
+/// The most threads the compute pool (and the background pool, which has as many) may have:
+/// more than any machine's cores today, and few enough that a mistyped setting cannot stall
+/// the machine by starting tens of thousands of threads. `VECDEX_THREADS` (and anything that
+/// sets it, such as the CLI's `--threads`) above it is an [`Error::InvalidArgument`].
+pub const MAX_THREADS: usize = 1024;
+
+/// Checks a requested thread count: a whole number from 1 to [`MAX_THREADS`]. `what` names
+/// the setting in the message.
+pub fn check_thread_count(count: usize, what: &str) -> Result<usize> {
+    if (1..=MAX_THREADS).contains(&count) {
+        Ok(count)
+    } else {
+        Err(Error::invalid(format!(
+            "{what} must be from 1 to {MAX_THREADS} threads, got {count}"
+        )))
+    }
+}
+
+/// The compute pool's size from `VECDEX_THREADS` (see the module docs).
+pub fn configured_threads() -> Result<usize> {
+    threads_from(std::env::var_os("VECDEX_THREADS").as_deref())
+}
+
+/// The pool size a `VECDEX_THREADS` value asks for (`None`: unset).
+fn threads_from(value: Option<&std::ffi::OsStr>) -> Result<usize> {
+    let cores = || {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_THREADS)
+    };
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        return Ok(cores());
+    };
+    let text = value.to_string_lossy();
+    let invalid = || {
+        Error::invalid(format!(
+            "VECDEX_THREADS must be a whole number from 1 to {MAX_THREADS}, got '{text}'"
+        ))
+    };
+    let count = text.trim().parse::<u64>().map_err(|_| invalid())?;
+    match usize::try_from(count) {
+        Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(n),
+        _ => Err(invalid()),
+    }
+}
+
+fn rayon_pool(name: &'static str, build: ThreadPoolBuilder) -> Result<ThreadPool> {
+    build
+        .num_threads(configured_threads()?)
+        .thread_name(move |i| format!("{name}-{i}"))
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start the {name} threads: {e}")))
 }
 
 /// The pool, built on first use.
 pub fn pool() -> Result<&'static ThreadPool> {
-    POOL.get_or_init(|| {
-        ThreadPoolBuilder::new()
-            .num_threads(configured_threads())
-            .thread_name(|i| format!("vecdex-{i}"))
-            .build()
-            .map_err(|e| e.to_string())
-    })
-    .as_ref()
-    .map_err(|e| Error::Internal(format!("cannot start the thread pool: {e}")))
+    POOL.get_or_init(|| rayon_pool("vecdex", ThreadPoolBuilder::new()))
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 /// The background pool (see the module docs), built on first use.
 fn background_pool() -> Result<&'static ThreadPool> {
     BACKGROUND
         .get_or_init(|| {
-            ThreadPoolBuilder::new()
-                .num_threads(configured_threads())
-                .thread_name(|i| format!("vecdex-bg-{i}"))
-                .start_handler(|_| lower_this_threads_priority())
-                .build()
-                .map_err(|e| e.to_string())
+            rayon_pool(
+                "vecdex-bg",
+                ThreadPoolBuilder::new().start_handler(|_| lower_this_threads_priority()),
+            )
         })
         .as_ref()
-        .map_err(|e| Error::Internal(format!("cannot start the background threads: {e}")))
+        .map_err(Clone::clone)
 }
 
 /// Nice 10 for the calling thread: on Linux the nice value is per thread (setpriority(2) with
@@ -86,13 +140,13 @@ pub struct TaskPool {
 }
 
 impl TaskPool {
-    fn start(threads: usize) -> std::result::Result<TaskPool, String> {
+    fn start(name: &str, threads: usize) -> Result<TaskPool> {
         let (sender, receiver) = mpsc::channel::<Task>();
         let receiver = Arc::new(Mutex::new(receiver));
         for i in 0..threads {
             let receiver = receiver.clone();
             std::thread::Builder::new()
-                .name(format!("vecdex-task-{i}"))
+                .name(format!("{name}-{i}"))
                 .spawn(move || loop {
                     // Hold the queue lock only to take one task.
                     let task = match receiver.lock() {
@@ -107,7 +161,7 @@ impl TaskPool {
                         Err(_) => return,
                     }
                 })
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| Error::Internal(format!("cannot start the {name} threads: {e}")))?;
         }
         Ok(TaskPool {
             queue: Mutex::new(sender),
@@ -129,9 +183,24 @@ impl TaskPool {
 /// The task pool (see the module docs), started on first use.
 pub fn task_pool() -> Result<&'static TaskPool> {
     TASKS
-        .get_or_init(|| TaskPool::start(TASK_THREADS))
+        .get_or_init(|| {
+            // An invalid VECDEX_THREADS fails every async call, not only those with parallel work.
+            configured_threads()?;
+            TaskPool::start("vecdex-task", TASK_THREADS)
+        })
         .as_ref()
-        .map_err(|e| Error::Internal(format!("cannot start the task threads: {e}")))
+        .map_err(Clone::clone)
+}
+
+/// The file task pool (see the module docs), started on first use.
+pub fn file_task_pool() -> Result<&'static TaskPool> {
+    FILE_TASKS
+        .get_or_init(|| {
+            configured_threads()?;
+            TaskPool::start("vecdex-file", FILE_TASK_THREADS)
+        })
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 /// Number of threads in the compute pool.
@@ -199,6 +268,82 @@ mod tests {
         let from_compute = run(|| run_background(|| Ok(pool()?.current_thread_index().is_some())))
             .expect("run from the compute pool");
         assert!(from_compute);
+    }
+
+    #[test]
+    fn thread_counts_beyond_the_limit_or_not_numbers_are_typed_errors() {
+        let cores = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_THREADS);
+        let from = |v: &str| threads_from(Some(std::ffi::OsStr::new(v)));
+        assert_eq!(threads_from(None), Ok(cores));
+        assert_eq!(from(""), Ok(cores));
+        for (value, count) in [("1", 1), ("2", 2), (" 16 ", 16), ("1024", MAX_THREADS)] {
+            assert_eq!(from(value), Ok(count), "{value}");
+        }
+        for value in [
+            "0",
+            "-1",
+            "1025",
+            "100000",
+            "18446744073709551616",
+            "abc",
+            "4 threads",
+            "1.5",
+        ] {
+            assert!(
+                matches!(from(value), Err(Error::InvalidArgument(ref m)) if m.contains("VECDEX_THREADS")),
+                "{value}: {:?}",
+                from(value)
+            );
+        }
+        for n in [0, MAX_THREADS + 1, 100_000, usize::MAX] {
+            assert!(matches!(
+                check_thread_count(n, "threads"),
+                Err(Error::InvalidArgument(_))
+            ));
+        }
+        for n in [1, 8, MAX_THREADS] {
+            assert_eq!(check_thread_count(n, "threads"), Ok(n));
+        }
+    }
+
+    /// File operations that block (as an open of a FIFO did, or a stalled network file system
+    /// does) take file task threads only: index tasks still run, however many are blocked.
+    #[test]
+    fn blocked_file_tasks_never_hold_up_index_tasks() {
+        let files = file_task_pool().expect("file task pool");
+        let tasks = task_pool().expect("task pool");
+        for blocked in [1, FILE_TASK_THREADS, FILE_TASK_THREADS + TASK_THREADS + 3] {
+            let (release, wait) = mpsc::channel::<()>();
+            let wait = Arc::new(Mutex::new(wait));
+            let (started, seen) = mpsc::channel();
+            for _ in 0..blocked {
+                let (wait, started) = (wait.clone(), started.clone());
+                files
+                    .spawn(move || {
+                        let _ = started.send(());
+                        let _ = wait.lock().map(|w| w.recv());
+                    })
+                    .expect("spawn");
+            }
+            seen.recv_timeout(std::time::Duration::from_secs(10))
+                .expect("a file task started");
+            let (tx, rx) = mpsc::channel();
+            for i in 0..3 * TASK_THREADS {
+                let tx = tx.clone();
+                tasks
+                    .spawn(move || {
+                        let _ = run(|| Ok(tx.send(i)));
+                    })
+                    .expect("spawn");
+            }
+            for _ in 0..3 * TASK_THREADS {
+                rx.recv_timeout(std::time::Duration::from_secs(10))
+                    .expect("index tasks run while file tasks are blocked");
+            }
+            drop(release);
+        }
     }
 
     #[test]

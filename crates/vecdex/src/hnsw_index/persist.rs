@@ -182,6 +182,8 @@ impl HnswIndex {
         &self,
         out: impl FnOnce(&FileHeader, &[(u32, &[u8])]) -> Result<()>,
     ) -> Result<()> {
+        // A view saves what it maps: never bytes changed since they were checked.
+        self.check_view()?;
         self.snapshot().write(out)
     }
 
