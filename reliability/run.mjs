@@ -10,7 +10,7 @@
  *   5 lifecycle     10,000 create/use/close cycles do not grow RSS; closed indexes refuse all
  *   6 panics        a Rust panic at every native entry point becomes ERR_INTERNAL
  *   7 portability   results agree across SIMD levels; parts 1, 3, 6 pass on scalar kernels
- *   8 graph-health  GloVe with 20% copies through 200,000 upserts, removals and compactions:
+ *   8 graph-health  GloVe with 20% copies through 50,000 upserts, removals and compactions:
  *                   every vector reachable and found by its own query, recall as a fresh build
  *
  * Usage: npm run test:reliability [-- options]   (node --expose-gc reliability/run.mjs)

@@ -21,6 +21,14 @@ const KEEP_PRUNED_OWN: bool = true;
 /// to that node would pay a re-selection, for no measured gain in recall.
 const KEEP_PRUNED_REVERSE: bool = false;
 
+/// In-links on layer 0 that compaction gives back to a node that lost some with the removed
+/// nodes, when it is left with fewer (see `Graph::compact`): `m` (the links of an upper layer): with fewer than 16 in-links (m 16), churned GloVe
+/// graphs lost nodes to their own queries at efSearch 256 and recall against a fresh build;
+/// restoring them costs a search per such node (see the `graph-health` reliability part).
+fn in_link_floor(m: usize) -> u32 {
+    m as u32
+}
+
 /// Scratch buffers of one insertion.
 #[derive(Default)]
 struct InsertBuffers {
@@ -384,13 +392,55 @@ impl Graph {
             }
         }
         let detached: Vec<u32> = (0..used).filter(|&n| removed(n)).collect();
+        // Live nodes that removed ones linked to: they lose those in-links below.
+        let mut bereft: Vec<u32> = Vec::new();
+        for &node in &detached {
+            self.neighbors_into(node, 0, &mut bereft);
+        }
+        bereft.retain(|&n| n < used && !removed(n));
+        bereft.sort_unstable();
+        bereft.dedup();
         for &node in &detached {
             let _guard = self.lock(node);
             for layer in 0..=self.level(node) {
                 self.write_list(node, layer, &[]);
             }
         }
+        let floor = in_link_floor(self.params.m);
+        bereft.par_iter().for_each(|&node| {
+            if self.in_degree(node) < floor {
+                self.restore_in_links(node, floor, &|n| n < used && !removed(n), scorer);
+            }
+        });
         self.reconnect(&|n| n < used && !removed(n), scorer);
         detached.len()
+    }
+
+    /// Links `node` from its nearest linkable nodes (a search `ef_construction` wide) whose
+    /// layer-0 lists have room, until `floor` lists lead to it. Only appends: no list drops a link.
+    fn restore_in_links<S: Scorer>(
+        &self,
+        node: u32,
+        floor: u32,
+        linkable: &(dyn Fn(u32) -> bool + Sync),
+        scorer: &S,
+    ) {
+        let query = scorer.node_query(node);
+        let ef = self.params.ef_construction;
+        let admit = |n: u32| n != node && linkable(n);
+        let mut found = Vec::new();
+        self.with_context(|ctx| self.search(&query, ef, ef, &admit, ctx, &mut found));
+        let mut links = Vec::new();
+        for candidate in found {
+            if self.in_degree(node) >= floor {
+                break;
+            }
+            let _guard = self.lock(candidate.node);
+            links.clear();
+            self.neighbors_into(candidate.node, 0, &mut links);
+            if !links.contains(&node) {
+                self.push_link(candidate.node, 0, node);
+            }
+        }
     }
 }
