@@ -359,6 +359,12 @@ export declare function inspectIndexFileSync(path: string): NativeIndexFileInfo
 export declare const MAX_RESULT_CELLS: number
 
 /**
+ * The most threads `VECDEX_THREADS` (or the CLI's `--threads`) may ask for; beyond it every
+ * call that needs the pools fails with ERR_INVALID_ARGUMENT (see `vecdex::threads`).
+ */
+export declare const MAX_THREADS: number
+
+/**
  * Memory read bandwidth in bytes per second: `bytes` summed over `threads` pool threads, best
  * of `repeats`. For benchmark reports (single-query scans are bounded by it).
  */

@@ -856,5 +856,6 @@ module.exports.hnswSearchIntoSyncFast = nativeBinding.hnswSearchIntoSyncFast
 module.exports.inspectIndexFile = nativeBinding.inspectIndexFile
 module.exports.inspectIndexFileSync = nativeBinding.inspectIndexFileSync
 module.exports.MAX_RESULT_CELLS = nativeBinding.MAX_RESULT_CELLS
+module.exports.MAX_THREADS = nativeBinding.MAX_THREADS
 module.exports.measureReadBandwidth = nativeBinding.measureReadBandwidth
 module.exports.searchIntoSyncFast = nativeBinding.searchIntoSyncFast

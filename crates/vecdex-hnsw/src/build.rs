@@ -22,9 +22,9 @@ const KEEP_PRUNED_OWN: bool = true;
 const KEEP_PRUNED_REVERSE: bool = false;
 
 /// In-links on layer 0 that compaction gives back to a node that lost some with the removed
-/// nodes, when it is left with fewer (see `Graph::compact`): `m` (the links of an upper layer): with fewer than 16 in-links (m 16), churned GloVe
-/// graphs lost nodes to their own queries at efSearch 256 and recall against a fresh build;
-/// restoring them costs a search per such node (see the `graph-health` reliability part).
+/// nodes (see `Graph::compact`). `m`: in churned GloVe graphs (the `graph-health` reliability
+/// part), nodes left with fewer were missed by their own queries at efSearch 256 and recall fell
+/// below a fresh build's; each node restored costs one search.
 fn in_link_floor(m: usize) -> u32 {
     m as u32
 }

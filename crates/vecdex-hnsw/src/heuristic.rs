@@ -36,7 +36,8 @@ pub fn select_neighbors<S: Scorer + ?Sized>(
             kept_copy.is_none()
         } else {
             out.iter().enumerate().all(|(i, kept)| {
-                Some(i) == kept_copy || scorer.between(candidate.node, kept.node) > candidate.distance
+                Some(i) == kept_copy
+                    || scorer.between(candidate.node, kept.node) > candidate.distance
             })
         };
         if diverse {

@@ -263,7 +263,9 @@ impl Graph {
                 continue;
             }
             let admit = |n: u32| n != node && linkable(n) && reached.contains(n);
-            let from = self.nearest_with_room(node, &admit, scorer).unwrap_or(entry);
+            let from = self
+                .nearest_with_room(node, &admit, scorer)
+                .unwrap_or(entry);
             self.add_repair_link(from, node);
             added += 1;
             self.reach_from(node, &mut reached);
@@ -287,7 +289,9 @@ impl Graph {
                 // `from` and through it the entry point; only `evicted` may have lost its way
                 // in, and gets one from a reached node with room.
                 let admit = |n: u32| n != evicted && linkable(n) && reached.contains(n);
-                let back = self.nearest_with_room(evicted, &admit, scorer).unwrap_or(entry);
+                let back = self
+                    .nearest_with_room(evicted, &admit, scorer)
+                    .unwrap_or(entry);
                 self.add_repair_link(back, evicted);
                 added += 1;
             }
@@ -342,7 +346,10 @@ impl Graph {
         let full = self.params.max_links(0);
         let mut links = Vec::new();
         let found = self.nearest_candidates(node, admit, scorer);
-        if let Some(roomy) = found.iter().find(|c| self.degree0(c.node, &mut links) < full) {
+        if let Some(roomy) = found
+            .iter()
+            .find(|c| self.degree0(c.node, &mut links) < full)
+        {
             return Some(roomy.node);
         }
         let query = scorer.node_query(node);

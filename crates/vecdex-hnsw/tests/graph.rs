@@ -95,7 +95,8 @@ fn build(points: &Points, parallel: bool, seed: u64) -> Graph {
         .num_threads(4)
         .build()
         .expect("pool");
-    let linked = pool.install(|| graph.insert_batch(&nodes, points, parallel, &|_| true, &|| false));
+    let linked =
+        pool.install(|| graph.insert_batch(&nodes, points, parallel, &|_| true, &|| false));
     assert_eq!(linked, nodes.len());
     graph
 }
@@ -275,7 +276,11 @@ fn copies_stay_connected_on_any_number_of_threads() {
             let removed = |n: u32| n % 5 == 2;
             pool.install(|| graph.compact(points.len(), &removed, &points));
             let health = graph.connectivity(points.len(), &|n| !removed(n));
-            assert_eq!(health, Default::default(), "compacted, {threads} threads, seed {seed}");
+            assert_eq!(
+                health,
+                Default::default(),
+                "compacted, {threads} threads, seed {seed}"
+            );
         }
     }
 }

@@ -329,7 +329,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut graph = Graph::new(HnswParams::new(16, 128, 7).map_err(|e| e.0)?);
     graph.reserve(n);
     let start = Instant::now();
-    graph.insert_batch(&(0..n as u32).collect::<Vec<_>>(), &rows, true, &|_| true, &|| false);
+    graph.insert_batch(
+        &(0..n as u32).collect::<Vec<_>>(),
+        &rows,
+        true,
+        &|_| true,
+        &|| false,
+    );
     println!(
         "graph of {n} built in {:.2} s",
         start.elapsed().as_secs_f64()

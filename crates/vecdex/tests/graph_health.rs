@@ -39,8 +39,15 @@ fn lost_by_self_search(index: &HnswIndex) -> Vec<u64> {
     let stop = StopFlag::never();
     let keys = index.keys();
     let dim = index.dim();
-    let rows: Vec<f32> = keys.iter().flat_map(|&k| index.get(k).expect("stored")).collect();
-    let mut exact = FlatIndex::new(FlatConfig { dim, metric: index.metric() }).expect("flat");
+    let rows: Vec<f32> = keys
+        .iter()
+        .flat_map(|&k| index.get(k).expect("stored"))
+        .collect();
+    let mut exact = FlatIndex::new(FlatConfig {
+        dim,
+        metric: index.metric(),
+    })
+    .expect("flat");
     exact.add(&keys, &rows, &stop).expect("flat add");
     let want = exact.search(&rows, 1, None, &stop).expect("exact");
     keys.iter()
@@ -150,7 +157,10 @@ fn churn_with_copies_keeps_every_vector_reachable() {
                 for _ in 0..batch {
                     let upsert = !stored.is_empty() && rng.gen_bool(0.3);
                     let key = if upsert {
-                        *stored.keys().nth(rng.gen_range(0..stored.len())).expect("key")
+                        *stored
+                            .keys()
+                            .nth(rng.gen_range(0..stored.len()))
+                            .expect("key")
                     } else {
                         next_key += 1;
                         next_key
@@ -160,7 +170,11 @@ fn churn_with_copies_keeps_every_vector_reachable() {
                     }
                     let copy = !stored.is_empty() && rng.gen_bool(0.4);
                     let row = if copy {
-                        stored.values().nth(rng.gen_range(0..stored.len())).expect("row").clone()
+                        stored
+                            .values()
+                            .nth(rng.gen_range(0..stored.len()))
+                            .expect("row")
+                            .clone()
                     } else {
                         random_rows(&mut rng, 1, dim)
                     };
@@ -192,4 +206,3 @@ fn churn_with_copies_keeps_every_vector_reachable() {
         }
     }
 }
-
