@@ -651,17 +651,22 @@ impl<I: IndexFigures + Send + Sync + 'static> Handle<I> {
         T: Send + 'static,
         D: ToNapiValue + 'static,
     {
+        tasks::spawn(env, self.read_after_writes(read)?, to_js)
+    }
+
+    /// `read` as task work: it waits for every write called before now, then reads under the
+    /// read lock.
+    fn read_after_writes<T>(
+        &self,
+        read: impl FnOnce(&I) -> vecdex::Result<T> + Send + 'static,
+    ) -> napi::Result<impl FnOnce() -> vecdex::Result<T> + Send + 'static> {
         let shared = self.shared()?.clone();
         let after_writes = shared.order.mark();
-        tasks::spawn(
-            env,
-            move || {
-                shared.order.wait_for(after_writes);
-                let index = shared.index.read();
-                read(&index)
-            },
-            to_js,
-        )
+        Ok(move || {
+            shared.order.wait_for(after_writes);
+            let index = shared.index.read();
+            read(&index)
+        })
     }
 
     /// [`spawn_read`](Self::spawn_read) on the file task threads, for reads that write a file
@@ -676,17 +681,7 @@ impl<I: IndexFigures + Send + Sync + 'static> Handle<I> {
         T: Send + 'static,
         D: ToNapiValue + 'static,
     {
-        let shared = self.shared()?.clone();
-        let after_writes = shared.order.mark();
-        tasks::spawn_file(
-            env,
-            move || {
-                shared.order.wait_for(after_writes);
-                let index = shared.index.read();
-                read(&index)
-            },
-            to_js,
-        )
+        tasks::spawn_file(env, self.read_after_writes(read)?, to_js)
     }
 
     /// An async search on the task threads after earlier writes; the filter is copied now (the
