@@ -188,11 +188,13 @@ impl Graph {
         drop(top_guard);
     }
 
-    /// Chooses `target`'s list on `layer` from `pool` (sorted nearest first) by the heuristic.
+    /// Chooses `base`'s list on `layer` from `pool` (sorted nearest first) by the heuristic.
     /// On layer 0 a node the heuristic drops keeps its place if this list holds its only
     /// in-link (or it has none yet, like a node being inserted): it takes the place of the worst
-    /// kept node that has another in-link. So pruning never strands a node, the failure that
-    /// leaves nodes unreachable in other HNSW implementations.
+    /// kept node that has another in-link. `uncounted(n)` of `n`'s in-links do not count (those
+    /// held by nodes a compaction removes). This keeps most nodes linked cheaply; it cannot
+    /// promise reachability (an in-link may come from a node that is cut off itself, and two
+    /// threads may each drop one of a node's two in-links), which [`Self::reconnect`] does.
     #[allow(clippy::too_many_arguments)]
     fn choose_list<S: Scorer>(
         &self,
@@ -201,6 +203,7 @@ impl Graph {
         pool: &[Scored],
         old: &[u32],
         keep_pruned: bool,
+        uncounted: &dyn Fn(u32) -> u32,
         scorer: &S,
         out: &mut Vec<Scored>,
     ) {
@@ -215,7 +218,9 @@ impl Graph {
         if layer != 0 {
             return;
         }
-        let has_other_link = |n: u32| self.in_degree(n) > u32::from(old.contains(&n));
+        let has_other_link = |n: u32| {
+            self.in_degree(n).saturating_sub(uncounted(n)) > u32::from(old.contains(&n))
+        };
         for candidate in pool {
             if out.iter().any(|kept| kept.node == candidate.node) || has_other_link(candidate.node)
             {
@@ -255,7 +260,7 @@ impl Graph {
         );
         buf.pool.sort_unstable();
         let mut kept = Vec::new();
-        self.choose_list(node, layer, &buf.pool, &old, false, scorer, &mut kept);
+        self.choose_list(node, layer, &buf.pool, &old, false, &|_| 0, scorer, &mut kept);
         if KEEP_PRUNED_OWN && kept.len() < self.params.m {
             // The heuristic's choice, filled to `m` with what it pruned from the new node's own
             // selection (copies of the node excluded there already), nearest first.
@@ -304,6 +309,7 @@ impl Graph {
             &buf.pool,
             &buf.ids,
             KEEP_PRUNED_REVERSE,
+            &|_| 0,
             scorer,
             &mut kept,
         );
@@ -323,6 +329,7 @@ impl Graph {
         node: u32,
         layer: usize,
         removed: &R,
+        held_by_removed: &[u32],
         scorer: &S,
     ) {
         let _guard = self.lock(node);
@@ -355,7 +362,9 @@ impl Graph {
             .collect();
         scored.sort_unstable();
         let mut kept = Vec::new();
-        self.choose_list(node, layer, &scored, &ids, true, scorer, &mut kept);
+        // Links held by removed nodes go with them: they keep no node reachable.
+        let uncounted = |n: u32| held_by_removed.get(n as usize).copied().unwrap_or(0);
+        self.choose_list(node, layer, &scored, &ids, true, &uncounted, scorer, &mut kept);
         let ids: Vec<u32> = kept.iter().map(|s| s.node).collect();
         self.write_list(node, layer, &ids);
     }
@@ -372,12 +381,23 @@ impl Graph {
         scorer: &S,
     ) -> usize {
         let used = used.min(self.capacity()) as u32;
+        let mut held_by_removed = vec![0u32; used as usize];
+        let mut links = Vec::new();
+        for node in (0..used).filter(|&n| removed(n)) {
+            links.clear();
+            self.neighbors_into(node, 0, &mut links);
+            for &target in &links {
+                if let Some(count) = held_by_removed.get_mut(target as usize) {
+                    *count += 1;
+                }
+            }
+        }
         (0..used).into_par_iter().for_each(|node| {
             if removed(node) {
                 return;
             }
             for layer in 0..=self.level(node) {
-                self.repair_list(node, layer, removed, scorer);
+                self.repair_list(node, layer, removed, &held_by_removed, scorer);
             }
         });
         {
