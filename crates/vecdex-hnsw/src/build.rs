@@ -21,12 +21,17 @@ const KEEP_PRUNED_OWN: bool = true;
 /// to that node would pay a re-selection, for no measured gain in recall.
 const KEEP_PRUNED_REVERSE: bool = false;
 
-/// In-links on layer 0 that compaction gives back to a node that lost some with the removed
-/// nodes (see `Graph::compact`). `m`: in churned GloVe graphs (the `graph-health` reliability
-/// part), nodes left with fewer were missed by their own queries at efSearch 256 and recall fell
-/// below a fresh build's; each node restored costs one search.
-fn in_link_floor(m: usize) -> u32 {
-    m as u32
+/// In-links on layer 0 below which a node that lost some gets more (see
+/// [`Graph::restore_in_links`]): `m` after a compaction, `m / 2` after an add. In churned GloVe
+/// graphs (the `graph-health` reliability part), nodes left with fewer were missed by their
+/// own queries at efSearch 256 and recall fell below a fresh build's. Each node restored costs
+/// one search; after small adds, the `m / 2` floor cost little more than none, `m` twice as much.
+fn in_link_floor(m: usize, after_compaction: bool) -> u32 {
+    if after_compaction {
+        m as u32
+    } else {
+        (m / 2) as u32
+    }
 }
 
 /// Scratch buffers of one insertion.
@@ -76,6 +81,7 @@ impl Graph {
             self.insert_in_order(nodes, scorer, linkable, stop)
         };
         if done == nodes.len() {
+            self.restore_in_links(linkable, scorer, parallel, false);
             self.reconnect(linkable, scorer);
         }
         done
@@ -218,9 +224,8 @@ impl Graph {
         if layer != 0 {
             return;
         }
-        let has_other_link = |n: u32| {
-            self.in_degree(n).saturating_sub(uncounted(n)) > u32::from(old.contains(&n))
-        };
+        let has_other_link =
+            |n: u32| self.in_degree(n).saturating_sub(uncounted(n)) > u32::from(old.contains(&n));
         for candidate in pool {
             if out.iter().any(|kept| kept.node == candidate.node) || has_other_link(candidate.node)
             {
@@ -260,7 +265,16 @@ impl Graph {
         );
         buf.pool.sort_unstable();
         let mut kept = Vec::new();
-        self.choose_list(node, layer, &buf.pool, &old, false, &|_| 0, scorer, &mut kept);
+        self.choose_list(
+            node,
+            layer,
+            &buf.pool,
+            &old,
+            false,
+            &|_| 0,
+            scorer,
+            &mut kept,
+        );
         if KEEP_PRUNED_OWN && kept.len() < self.params.m {
             // The heuristic's choice, filled to `m` with what it pruned from the new node's own
             // selection (copies of the node excluded there already), nearest first.
@@ -314,8 +328,8 @@ impl Graph {
             &mut kept,
         );
         if layer == 0 && !kept.iter().any(|k| k.node == node) {
-            // `node` may now have no in-link from a reachable node.
-            self.mark_unchecked();
+            // A link the insertion meant to make: `reconnect` checks that a path replaces it.
+            self.cut_links.lock().push((target, node));
         }
         let ids: Vec<u32> = kept.iter().map(|s| s.node).collect();
         self.write_list(target, layer, &ids);
@@ -364,7 +378,9 @@ impl Graph {
         let mut kept = Vec::new();
         // Links held by removed nodes go with them: they keep no node reachable.
         let uncounted = |n: u32| held_by_removed.get(n as usize).copied().unwrap_or(0);
-        self.choose_list(node, layer, &scored, &ids, true, &uncounted, scorer, &mut kept);
+        self.choose_list(
+            node, layer, &scored, &ids, true, &uncounted, scorer, &mut kept,
+        );
         let ids: Vec<u32> = kept.iter().map(|s| s.node).collect();
         self.write_list(node, layer, &ids);
     }
@@ -412,33 +428,50 @@ impl Graph {
             }
         }
         let detached: Vec<u32> = (0..used).filter(|&n| removed(n)).collect();
-        // Live nodes that removed ones linked to: they lose those in-links below.
-        let mut bereft: Vec<u32> = Vec::new();
-        for &node in &detached {
-            self.neighbors_into(node, 0, &mut bereft);
-        }
-        bereft.retain(|&n| n < used && !removed(n));
-        bereft.sort_unstable();
-        bereft.dedup();
         for &node in &detached {
             let _guard = self.lock(node);
             for layer in 0..=self.level(node) {
                 self.write_list(node, layer, &[]);
             }
         }
-        let floor = in_link_floor(self.params.m);
-        bereft.par_iter().for_each(|&node| {
-            if self.in_degree(node) < floor {
-                self.restore_in_links(node, floor, &|n| n < used && !removed(n), scorer);
-            }
-        });
-        self.reconnect(&|n| n < used && !removed(n), scorer);
+        let live = |n: u32| n < used && !removed(n);
+        self.restore_in_links(&live, scorer, true, true);
+        // Whole nodes went: links into them cannot be checked one by one.
+        self.mark_unchecked();
+        self.reconnect(&live, scorer);
         detached.len()
+    }
+
+    /// Every linkable node that lost in-links since the last [`Self::reconnect`] (the targets of
+    /// `Graph::cut_links`) and has fewer than [`in_link_floor`] left gets links from its
+    /// nearest nodes with room: in node order on this thread (deterministic), or in parallel on
+    /// the current pool.
+    pub fn restore_in_links<S: Scorer>(
+        &self,
+        linkable: &(dyn Fn(u32) -> bool + Sync),
+        scorer: &S,
+        parallel: bool,
+        after_compaction: bool,
+    ) {
+        let mut bereft: Vec<u32> = self.cut_links.lock().iter().map(|&(_, to)| to).collect();
+        bereft.sort_unstable();
+        bereft.dedup();
+        let floor = in_link_floor(self.params.m, after_compaction);
+        let restore = |&node: &u32| {
+            if linkable(node) && self.in_degree(node) < floor {
+                self.link_from_nearest(node, floor, linkable, scorer);
+            }
+        };
+        if parallel {
+            bereft.par_iter().for_each(restore);
+        } else {
+            bereft.iter().for_each(restore);
+        }
     }
 
     /// Links `node` from its nearest linkable nodes (a search `ef_construction` wide) whose
     /// layer-0 lists have room, until `floor` lists lead to it. Only appends: no list drops a link.
-    fn restore_in_links<S: Scorer>(
+    fn link_from_nearest<S: Scorer>(
         &self,
         node: u32,
         floor: u32,

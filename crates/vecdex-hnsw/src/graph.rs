@@ -104,12 +104,15 @@ pub struct Graph {
     /// single entry point requires).
     pub(crate) top_lock: Mutex<()>,
     contexts: Mutex<Vec<SearchContext>>,
-    /// Set by every write that may have left a node unreachable (a layer-0 link dropped, a node
-    /// linked from nowhere, a new entry point); cleared by [`Graph::reconnect`] once it has
-    /// checked the whole graph.
+    /// Set when layer 0 may no longer be strongly connected in a way that the links in
+    /// `cut_links` cannot tell (a load, a node linked from nowhere, a compaction, an aborted
+    /// check); cleared by [`Graph::reconnect`] once it has checked the whole graph.
     pub(crate) unchecked: AtomicBool,
     /// Held by [`Graph::reconnect`], so two never interleave their checks and repairs.
     pub(crate) reconnect_lock: Mutex<()>,
+    /// Layer-0 links `(from, to)` that writes dropped (or meant to make and did not) since the
+    /// last [`Graph::reconnect`]: what it checks, and whose targets lost an in-link.
+    pub(crate) cut_links: Mutex<Vec<(u32, u32)>>,
 }
 
 impl Graph {
@@ -128,6 +131,7 @@ impl Graph {
             contexts: Mutex::new(Vec::new()),
             unchecked: AtomicBool::new(false),
             reconnect_lock: Mutex::new(()),
+            cut_links: Mutex::new(Vec::new()),
         }
     }
 
@@ -284,14 +288,22 @@ impl Graph {
         let list = self.list(node, layer);
         if let Some(counts) = in_degree {
             let old = (list[0].load(Ordering::Acquire) as usize).min(list.len() - 1);
-            let mut dropped = false;
+            let mut dropped = [(0u32, 0u32); 8];
+            let mut drops = 0;
             for id in &list[1..=old] {
                 let id = id.load(Ordering::Acquire);
                 counts[id as usize].fetch_sub(1, Ordering::Relaxed);
-                dropped |= !ids.contains(&id);
+                if !ids.contains(&id) {
+                    if drops == dropped.len() {
+                        self.cut_links.lock().extend_from_slice(&dropped);
+                        drops = 0;
+                    }
+                    dropped[drops] = (node, id);
+                    drops += 1;
+                }
             }
-            if dropped {
-                self.mark_unchecked();
+            if drops > 0 {
+                self.cut_links.lock().extend_from_slice(&dropped[..drops]);
             }
         }
         let count = ids.len().min(list.len() - 1);
@@ -361,9 +373,7 @@ impl Graph {
         let word = entry.map_or(NO_ENTRY, |(node, level)| {
             ((level as u64) << 32) | u64::from(node)
         });
-        if self.entry.swap(word, Ordering::AcqRel) != word {
-            self.mark_unchecked();
-        }
+        self.entry.store(word, Ordering::Release);
     }
 
     /// Records that a write may have left a node unreachable (see [`Graph::reconnect`]).

@@ -65,13 +65,13 @@ impl Scored {
 /// Scratch space of one walk. Get one from [`Graph::with_context`].
 #[derive(Debug, Default)]
 pub struct SearchContext {
-    visited: VisitedSet,
+    pub(crate) visited: VisitedSet,
     /// Nodes to expand, nearest on top ([`Scored::key`] order).
     candidates: BinaryHeap<Reverse<u64>>,
     /// The best admitted nodes so far, worst on top.
     results: BinaryHeap<u64>,
-    neighbors: Vec<u32>,
-    capacity: usize,
+    pub(crate) neighbors: Vec<u32>,
+    pub(crate) capacity: usize,
 }
 
 impl SearchContext {
