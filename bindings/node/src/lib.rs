@@ -48,17 +48,6 @@ fn kernel_error(error: KernelError) -> napi::Error {
     to_napi(mapped)
 }
 
-fn finite(values: impl Iterator<Item = f32>) -> napi::Result<()> {
-    for (i, v) in values.enumerate() {
-        if !v.is_finite() {
-            return Err(to_napi(vecdex::Error::invalid(format!(
-                "non-finite value ({v}) at dimension {i}"
-            ))));
-        }
-    }
-    Ok(())
-}
-
 /// Distance of two f32 vectors (lower is closer).
 #[napi]
 pub fn distance_f32(
@@ -67,8 +56,24 @@ pub fn distance_f32(
     metric: String,
 ) -> napi::Result<f64> {
     let metric = convert::metric(&metric)?;
-    finite(a.iter().chain(b.iter()).copied())?;
+    checked_pair(&a, &b, metric)?;
     vecdex_distance::distance(metric, &a, &b).map_err(kernel_error)
+}
+
+/// The indexes' rule for a pair of f32 vectors (finite, and not so large that a distance
+/// overflows): a pair an index would refuse is refused here too, rather than answered ±∞.
+fn checked_pair(a: &[f32], b: &[f32], metric: vecdex::Metric) -> napi::Result<()> {
+    if !metric.is_spatial() {
+        // The kernel names the unsupported metric and element type.
+        return Ok(());
+    }
+    if a.len() != b.len() {
+        return Err(kernel_error(KernelError::LengthMismatch {
+            left: a.len(),
+            right: b.len(),
+        }));
+    }
+    guarded(|| vecdex::validate::check_pair(a, b, metric))
 }
 
 /// Distance of two i8 vectors.
@@ -89,7 +94,9 @@ fn distance_half<T: vecdex_distance::SpatialElement>(
     let metric = convert::metric(metric)?;
     let a: Vec<T> = a.iter().map(|x| decode(*x)).collect();
     let b: Vec<T> = b.iter().map(|x| decode(*x)).collect();
-    finite(a.iter().chain(&b).map(|x| to_f32(*x)))?;
+    // bf16 has f32's range: the same rule as f32 vectors, on the decoded values.
+    let wide = |v: &[T]| v.iter().map(|x| to_f32(*x)).collect::<Vec<f32>>();
+    checked_pair(&wide(&a), &wide(&b), metric)?;
     vecdex_distance::distance(metric, &a, &b).map_err(kernel_error)
 }
 
@@ -157,7 +164,13 @@ pub fn distance_matrix<'env>(
     abort: Option<&NativeAbortHandle>,
 ) -> napi::Result<Object<'env>> {
     let metric = convert::metric(&metric)?;
-    let (queries, vectors, stop) = (queries.to_vec(), vectors.to_vec(), abort::flag(abort));
+    let (queries, vectors) = guarded(|| {
+        Ok((
+            vecdex::validate::try_copy(&queries, "queries")?,
+            vecdex::validate::try_copy(&vectors, "vectors")?,
+        ))
+    })?;
+    let stop = abort::flag(abort);
     tasks::spawn(
         env,
         move || vecdex::distance_matrix(&queries, &vectors, dim as usize, metric, &stop),

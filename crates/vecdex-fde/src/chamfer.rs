@@ -14,8 +14,26 @@ use std::ops::Range;
 use rayon::prelude::*;
 use vecdex_distance::{Neighbor, SimdLevel, TopK};
 
+use crate::config::FdeError;
+
 /// Query tokens per register group (one AVX-512 register of f32).
 pub const LANES: usize = 16;
+
+/// Largest squared norm of a token that vecdex accepts (2⁶⁰: a norm of at most 2³⁰ ≈ 1.07e9),
+/// chosen so that nothing computed from accepted tokens overflows f32 (max ≈ 2¹²⁸), in any
+/// order of summation, for any cloud a u32 offset can address (n < 2³² tokens of d ≤ 2¹⁶
+/// dimensions):
+/// - an inner product, and each of its partial sums: |⟨q, p⟩| ≤ ‖q‖‖p‖ ≤ 2⁶⁰;
+/// - Chamfer (one maximum per query token, summed): ≤ n · 2⁶⁰ < 2⁹²;
+/// - an FDE value: a projected token's value is at most ‖t‖₁ ≤ √d‖t‖ ≤ 2³⁸, a query sums
+///   fewer than 2³² of them (2⁷⁰), a final projection sums at most 2²⁴ raw values (2⁹⁴);
+/// - a document FDE (cells are averages, so ‖cell‖² ≤ d‖t‖² ≤ 2⁷⁶, at most 2²⁴ cells, and a
+///   final projection multiplies the squared norm by at most 2²⁴): ‖FDE‖² ≤ 2¹²⁴, inside the
+///   single-vector bound (f32::MAX / 4) of the index that holds FDEs.
+///
+/// The single-vector bound alone (squared norm ≤ f32::MAX / 4) keeps one inner product finite
+/// but not a sum of several, so Chamfer with a few large tokens reached ±∞ and tied.
+pub const MAX_TOKEN_SQUARED_NORM: f64 = (1u64 << 60) as f64;
 
 /// Plain Chamfer similarity of row-major token matrices (the test oracle: no blocking, sums in
 /// order). Both must be non-empty with lengths multiple of `dim`.
@@ -216,10 +234,18 @@ impl TokenStore {
         self.starts[d] as usize..self.starts[d + 1] as usize
     }
 
-    /// Makes room for `documents` more documents of `tokens` tokens in all.
-    pub fn reserve(&mut self, documents: usize, tokens: usize) {
-        self.values.reserve(tokens * self.dim);
-        self.starts.reserve(documents);
+    /// Makes room for `documents` more documents of `tokens` tokens in all, or fails (never
+    /// aborts) when memory runs out; later pushes of that much then never allocate.
+    pub fn try_reserve(&mut self, documents: usize, tokens: usize) -> Result<(), FdeError> {
+        let values = tokens
+            .checked_mul(self.dim)
+            .ok_or_else(|| FdeError::out_of_memory("token store", usize::MAX))?;
+        self.values
+            .try_reserve(values)
+            .map_err(|_| FdeError::out_of_memory("token store", self.values.len() + values))?;
+        self.starts
+            .try_reserve(documents)
+            .map_err(|_| FdeError::out_of_memory("token store", self.starts.len() + documents))
     }
 
     /// Appends a document (row-major `tokens × dim`, non-empty) and returns its number. Panics if
@@ -278,6 +304,17 @@ impl TokenStore {
         if let Some(i) = values.iter().position(|x| !x.is_finite()) {
             return Err(format!("token {} holds a non-finite value", i / dim));
         }
+        if let Some(t) = values.chunks_exact(dim).position(|token| {
+            token
+                .iter()
+                .map(|&x| f64::from(x) * f64::from(x))
+                .sum::<f64>()
+                > MAX_TOKEN_SQUARED_NORM
+        }) {
+            return Err(format!(
+                "token {t} has a squared norm above {MAX_TOKEN_SQUARED_NORM:e}, which no add accepts"
+            ));
+        }
         Ok(TokenStore {
             dim,
             values,
@@ -289,7 +326,8 @@ impl TokenStore {
     pub fn select(&self, keep: &[u32]) -> TokenStore {
         let mut out = TokenStore::new(self.dim);
         let tokens = keep.iter().map(|&d| self.token_range(d).len()).sum();
-        out.reserve(keep.len(), tokens);
+        // At most the store's own size; should even that fail, pushes grow as usual.
+        let _ = out.try_reserve(keep.len(), tokens);
         for &d in keep {
             out.push(self.tokens_of(d));
         }
@@ -342,6 +380,8 @@ impl TokenStore {
         should_stop: &(dyn Fn() -> bool + Sync),
     ) -> Option<Vec<Vec<(u32, f32)>>> {
         let query_count = offsets.len().saturating_sub(1);
+        // A top-k keeps room for k hits per query and worker: never more than there are.
+        let k = k.min(self.len());
         if query_count == 0 || self.is_empty() || k == 0 {
             return Some(vec![Vec::new(); query_count]);
         }

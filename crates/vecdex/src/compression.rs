@@ -452,7 +452,7 @@ impl Codes {
     }
 
     fn build_encoder(&self, sample: &[f32]) -> Result<Encoder> {
-        let quant = |e: QuantError| Error::invalid(e.0);
+        let quant = Error::from;
         let searched_dim = self.searched_dim();
         let reducer = match self.config.reduction {
             Reduction::None => Reducer::None,
@@ -792,7 +792,14 @@ impl Codes {
 
     fn encoder_from_model(&self, model: &[u8]) -> Result<Encoder> {
         use crate::persist::corrupt;
-        let bad = |e: QuantError| corrupt(format!("codec model: {}", e.0));
+        // A model too large to allocate is not proof of damage: report it as such.
+        let bad = |e: QuantError| {
+            if e.is_out_of_memory() {
+                Error::from(e)
+            } else {
+                corrupt(format!("codec model: {e}"))
+            }
+        };
         let (len, rest) = model
             .split_first_chunk::<8>()
             .ok_or_else(|| corrupt("codec model: too short"))?;
@@ -833,7 +840,7 @@ impl Codes {
                 ))
             }
         };
-        let quant = |e: QuantError| Error::invalid(e.0);
+        let quant = Error::from;
         let codec = match self.config.quantization {
             Quantization::None => no_model(AnyCodec::Plain(PlainCodec {
                 dim,

@@ -25,7 +25,7 @@ use crate::filter::KeyFilter;
 use crate::flat_index::SearchResults;
 use crate::hnsw_index::{HnswConfig, HnswIndex, LinkMode, PendingBatch};
 use crate::threads;
-use crate::validate::{check_matrix, normalize, try_filled};
+use crate::validate::{check_tokens, normalize, try_copy, try_filled, MAX_SQUARED_NORM};
 
 /// The encoding a multi-vector index uses unless told otherwise: 10 repetitions, 4 SimHash bits,
 /// AMS sketch to 4 values (640 dimensions). The paper's 10,240-dimensional trade-off (the
@@ -170,10 +170,58 @@ pub struct MultiVectorIndex {
 }
 
 fn fde_error(error: FdeError) -> Error {
+    Error::from(error)
+}
+
+/// Encodes point clouds (CSR: cloud `i` is tokens `offsets[i]..offsets[i+1]` of the row-major
+/// `tokens`) with `encoder`, on vecdex's pool: the [`FdeEncoder`] entry point of the bindings.
+/// Tokens are checked by the token rule ([`check_tokens`]), so every encoding is finite; the
+/// output (`clouds × output_dimension` values) is allocated fallibly.
+pub fn encode_point_clouds(
+    encoder: &FdeEncoder,
+    tokens: &[f32],
+    offsets: &[u32],
+    side: Side,
+    stop: &StopFlag,
+) -> Result<Vec<f32>> {
+    let dim = encoder.dimension();
+    check_offsets(tokens.len(), offsets, dim)
+        .map_err(|e| csr_error(e, tokens.len(), dim, "tokens"))?;
+    check_tokens(tokens, dim, "tokens", false)?;
+    threads::run(|| {
+        encoder
+            .encode_batch(tokens, offsets, side, &|| stop.is_stopped())
+            .map_err(fde_error)
+    })?
+    .ok_or(Error::Aborted)
+}
+
+/// Exact Chamfer similarity `Σ_q max_d ⟨q, d⟩` of two token matrices (row-major, `dim` wide),
+/// under the token rule of every multi-vector entry point, so it is always finite.
+pub fn chamfer_similarity(query: &[f32], document: &[f32], dim: usize) -> Result<f64> {
+    if dim == 0 || dim > crate::validate::MAX_DIMENSIONS {
+        return Err(Error::invalid(format!(
+            "dim must be from 1 to {}, got {dim}",
+            crate::validate::MAX_DIMENSIONS
+        )));
+    }
+    check_tokens(query, dim, "query", false)?;
+    check_tokens(document, dim, "document", false)?;
+    Ok(f64::from(vecdex_fde::chamfer(query, document, dim)))
+}
+
+/// CSR errors with the part named: a length that is not whole tokens is a dimension mismatch.
+fn csr_error(error: FdeError, values: usize, dim: usize, what: &str) -> Error {
     match error {
-        FdeError::InvalidConfig(m) | FdeError::InvalidInput(m) | FdeError::EmptyPointCloud(m) => {
-            Error::InvalidArgument(m)
-        }
+        FdeError::InvalidInput(m) if !values.is_multiple_of(dim) => Error::DimensionMismatch {
+            expected: dim,
+            actual: values % dim,
+            what: format!("{what}: {m}"),
+        },
+        other => match fde_error(other) {
+            Error::InvalidArgument(m) => Error::InvalidArgument(format!("{what}: {m}")),
+            e => e,
+        },
     }
 }
 
@@ -291,22 +339,11 @@ impl MultiVectorIndex {
     /// Checks query or document tokens in CSR form and returns them normalised for cosine.
     fn checked_tokens(&self, tokens: &[f32], offsets: &[u32], what: &str) -> Result<Vec<f32>> {
         let dim = self.dim();
-        check_offsets(tokens.len(), offsets, dim).map_err(|e| match e {
-            FdeError::InvalidInput(m) if !tokens.len().is_multiple_of(dim) => {
-                Error::DimensionMismatch {
-                    expected: dim,
-                    actual: tokens.len() % dim,
-                    what: format!("{what}: {m}"),
-                }
-            }
-            other => match fde_error(other) {
-                Error::InvalidArgument(m) => Error::InvalidArgument(format!("{what}: {m}")),
-                e => e,
-            },
-        })?;
+        check_offsets(tokens.len(), offsets, dim)
+            .map_err(|e| csr_error(e, tokens.len(), dim, what))?;
         let cosine = self.metric() == Metric::Cosine;
-        check_matrix(tokens, dim, what, cosine)?;
-        let mut tokens = tokens.to_vec();
+        check_tokens(tokens, dim, what, cosine)?;
+        let mut tokens = try_copy(tokens, what)?;
         if cosine {
             tokens.chunks_exact_mut(dim).for_each(normalize);
         }
@@ -351,9 +388,9 @@ impl MultiVectorIndex {
         }
         let fdes = self.document_fdes(&tokens, offsets, stop)?;
         Ok(EncodedDocuments {
-            keys: keys.to_vec(),
+            keys: try_copy(keys, "document keys")?,
             tokens,
-            offsets: offsets.to_vec(),
+            offsets: try_copy(offsets, "document offsets")?,
             fdes,
         })
     }
@@ -376,8 +413,20 @@ impl MultiVectorIndex {
         })
     }
 
-    /// Phase 2 (exclusive access, brief): slots and rows of the FDE graph.
+    /// Phase 2 (exclusive access, brief): slots and rows of the FDE graph, and room for the
+    /// batch in the token store and the key tables, so that [`commit`](Self::commit) cannot
+    /// fail (or abort) on memory.
     pub fn prepare(&mut self, documents: EncodedDocuments) -> Result<PendingDocuments> {
+        let count = documents.keys.len();
+        self.tokens
+            .try_reserve(count, documents.tokens.len() / self.dim())
+            .map_err(fde_error)?;
+        self.document_keys
+            .try_reserve(count)
+            .map_err(|_| crate::validate::out_of_memory("document keys", count))?;
+        self.documents
+            .try_reserve(count)
+            .map_err(|_| crate::validate::out_of_memory("document keys", count))?;
         let graph = self.fdes.prepare(&documents.keys, &documents.fdes)?;
         Ok(PendingDocuments { documents, graph })
     }
@@ -392,8 +441,6 @@ impl MultiVectorIndex {
         let PendingDocuments { documents, graph } = pending;
         self.fdes.commit(graph);
         let dim = self.dim();
-        self.tokens
-            .reserve(documents.keys.len(), documents.tokens.len() / dim);
         for (i, key) in documents.keys.iter().enumerate() {
             let (start, end) = (
                 documents.offsets[i] as usize,
@@ -570,6 +617,8 @@ impl MultiVectorIndex {
         if results.k == 0 {
             return Ok(results);
         }
+        // No more hits than documents: a huge k must not size any buffer below.
+        let k = results.k;
         let ef = params
             .ef_search
             .unwrap_or(self.config.graph.ef_search)
@@ -602,10 +651,11 @@ impl MultiVectorIndex {
             };
             let mut hits: Vec<(u64, f32)> = match strategy {
                 Strategy::Rerank => {
-                    let fde = self
+                    let mut fde = self
                         .encoder
                         .encode(tokens, Side::Query)
                         .map_err(fde_error)?;
+                    fit_query_fde(&mut fde);
                     let found =
                         self.fdes
                             .search(&fde, candidates, Some(ef), filter, &StopFlag::never())?;
@@ -693,6 +743,7 @@ impl MultiVectorIndex {
         if results.k == 0 {
             return Ok(results);
         }
+        let k = results.k;
         let allowed = allowed_keys(filter);
         let accept = |d: u32| self.admits(d, allowed.as_ref());
         let found = threads::run(|| {
@@ -789,6 +840,18 @@ pub fn carve_balls(tokens: &[f32], dim: usize, tau: f32) -> Vec<f32> {
         }
     }
     sums
+}
+
+/// Brings a query FDE inside the single-vector bound of the FDE graph when it is not: scaled
+/// (in f64) to unit length, which keeps its ranking by inner product. Every value of an FDE of
+/// accepted tokens is finite, but a query sums its tokens per partition, so a very long query
+/// of large tokens can have a norm past what the graph accepts; the document side (averages)
+/// cannot (see [`vecdex_fde::MAX_TOKEN_SQUARED_NORM`]).
+fn fit_query_fde(fde: &mut [f32]) {
+    let squared: f64 = fde.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+    if squared > MAX_SQUARED_NORM {
+        normalize(fde);
+    }
 }
 
 fn empty_results(queries: usize, columns: usize) -> Result<SearchResults> {

@@ -25,10 +25,69 @@ pub fn check_f32_config(dim: usize, metric: vecdex_distance::Metric, index: &str
     Ok(())
 }
 
+/// Largest squared norm accepted for a token of a point cloud (2⁶⁰, a norm of 2³⁰ ≈ 1.07e9), at
+/// every entry point that takes tokens: a multi-vector index's add, train, search and
+/// searchExact, the FDE encoder, and `chamfer`. Chamfer similarity sums one inner product per
+/// query token, so the single-vector bound ([`MAX_SQUARED_NORM`]) would let a few large tokens
+/// overflow f32; under this one nothing derived from accepted tokens can (see
+/// [`vecdex_fde::MAX_TOKEN_SQUARED_NORM`] for the proof). Cosine tokens are normalised first and
+/// need only be non-zero.
+pub const MAX_TOKEN_SQUARED_NORM: f64 = vecdex_fde::MAX_TOKEN_SQUARED_NORM;
+
 /// Checks a row-major matrix of `dim`-dimensional rows: non-empty, a whole number of rows, every
 /// value finite; for cosine (rows are normalised) no zero row, otherwise no row too large for
 /// f32 distances.
 pub fn check_matrix(data: &[f32], dim: usize, what: &str, cosine: bool) -> Result<()> {
+    check_rows(
+        data,
+        dim,
+        what,
+        cosine,
+        MAX_SQUARED_NORM,
+        "where f32 distances overflow",
+    )
+}
+
+/// Checks point-cloud tokens (row-major, `dim` wide) as [`check_matrix`] does, with the token
+/// bound [`MAX_TOKEN_SQUARED_NORM`] instead: the one rule of every entry point taking tokens.
+pub fn check_tokens(data: &[f32], dim: usize, what: &str, cosine: bool) -> Result<()> {
+    check_rows(
+        data,
+        dim,
+        what,
+        cosine,
+        MAX_TOKEN_SQUARED_NORM,
+        "the largest token, so that Chamfer sums stay finite",
+    )
+}
+
+/// Checks two single vectors given to `distance` by the rule of the indexes ([`check_matrix`]
+/// on each, and equal lengths), so that a pair an index would refuse is refused here too
+/// instead of yielding an infinite distance.
+pub fn check_pair(a: &[f32], b: &[f32], metric: vecdex_distance::Metric) -> Result<()> {
+    if a.len() != b.len() {
+        return Err(Error::DimensionMismatch {
+            expected: a.len(),
+            actual: b.len(),
+            what: "distance".into(),
+        });
+    }
+    if a.is_empty() {
+        return Err(Error::invalid("distance: the vectors are empty"));
+    }
+    let cosine = metric == vecdex_distance::Metric::Cosine;
+    check_matrix(a, a.len(), "a", cosine)?;
+    check_matrix(b, b.len(), "b", cosine)
+}
+
+fn check_rows(
+    data: &[f32],
+    dim: usize,
+    what: &str,
+    cosine: bool,
+    limit: f64,
+    reason: &str,
+) -> Result<()> {
     if data.is_empty() {
         return Err(Error::invalid(format!(
             "{what}: empty input, give at least one vector"
@@ -57,9 +116,9 @@ pub fn check_matrix(data: &[f32], dim: usize, what: &str, cosine: bool) -> Resul
             )));
         }
         let squared_norm = squared_norm_f64(values);
-        if !cosine && squared_norm > MAX_SQUARED_NORM {
+        if !cosine && squared_norm > limit {
             return Err(Error::invalid(format!(
-                "{what}: row {row} is too large (squared norm {squared_norm:e} exceeds {MAX_SQUARED_NORM:e}, where f32 distances overflow)"
+                "{what}: row {row} is too large (squared norm {squared_norm:e} exceeds {limit:e}, {reason})"
             )));
         }
         if cosine && squared_norm == 0.0 {
@@ -107,14 +166,29 @@ pub fn normalize(row: &mut [f32]) {
     }
 }
 
-/// A zero-filled buffer of `len` values, or an error (never an abort) when memory runs out.
+/// [`Error::OutOfMemory`] for `what`, `len` values that could not be allocated.
+pub fn out_of_memory(what: &str, len: usize) -> Error {
+    Error::OutOfMemory(format!(
+        "{what}: {len} values do not fit in memory; ask for fewer results, fewer or smaller inputs per call"
+    ))
+}
+
+/// A buffer of `len` copies of `value`, or [`Error::OutOfMemory`] (never an abort) when memory
+/// runs out: for every buffer whose size comes from the caller (options, counts, headers).
 pub fn try_filled<T: Clone>(len: usize, value: T, what: &str) -> Result<Vec<T>> {
     let mut out = Vec::new();
-    out.try_reserve_exact(len).map_err(|_| {
-        Error::invalid(format!(
-            "{what}: {len} values do not fit in memory; ask for fewer results or fewer queries per call"
-        ))
-    })?;
+    out.try_reserve_exact(len)
+        .map_err(|_| out_of_memory(what, len))?;
     out.resize(len, value);
+    Ok(out)
+}
+
+/// A copy of `values`, or [`Error::OutOfMemory`]: for inputs copied before work is queued (an
+/// async call's copy of a JS array, checked tokens about to be normalised).
+pub fn try_copy<T: Copy>(values: &[T], what: &str) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(values.len())
+        .map_err(|_| out_of_memory(what, values.len()))?;
+    out.extend_from_slice(values);
     Ok(out)
 }
