@@ -38,27 +38,18 @@ pub const MAX_TOKEN_SQUARED_NORM: f64 = vecdex_fde::MAX_TOKEN_SQUARED_NORM;
 /// value finite; for cosine (rows are normalised) no zero row, otherwise no row too large for
 /// f32 distances.
 pub fn check_matrix(data: &[f32], dim: usize, what: &str, cosine: bool) -> Result<()> {
-    check_rows(
-        data,
-        dim,
-        what,
-        cosine,
-        MAX_SQUARED_NORM,
-        "where f32 distances overflow",
-    )
+    let bound = (MAX_SQUARED_NORM, "where f32 distances overflow");
+    check_rows(data, dim, what, cosine, "row", bound)
 }
 
 /// Checks point-cloud tokens (row-major, `dim` wide) as [`check_matrix`] does, with the token
 /// bound [`MAX_TOKEN_SQUARED_NORM`] instead: the one rule of every entry point taking tokens.
 pub fn check_tokens(data: &[f32], dim: usize, what: &str, cosine: bool) -> Result<()> {
-    check_rows(
-        data,
-        dim,
-        what,
-        cosine,
+    let bound = (
         MAX_TOKEN_SQUARED_NORM,
-        "the largest token, so that Chamfer sums stay finite",
-    )
+        "the largest token accepted, so that Chamfer sums and encodings stay finite",
+    );
+    check_rows(data, dim, what, cosine, "token", bound)
 }
 
 /// Checks two single vectors given to `distance` by the rule of the indexes ([`check_matrix`]
@@ -85,8 +76,8 @@ fn check_rows(
     dim: usize,
     what: &str,
     cosine: bool,
-    limit: f64,
-    reason: &str,
+    noun: &str,
+    (limit, reason): (f64, &str),
 ) -> Result<()> {
     if data.is_empty() {
         return Err(Error::invalid(format!(
@@ -111,19 +102,19 @@ fn check_rows(
     for (row, values) in data.chunks_exact(dim).enumerate() {
         if let Some(col) = values.iter().position(|x| !x.is_finite()) {
             return Err(Error::invalid(format!(
-                "{what}: row {row} has a non-finite value ({}) at dimension {col}",
+                "{what}: {noun} {row} has a non-finite value ({}) at dimension {col}",
                 values[col]
             )));
         }
         let squared_norm = squared_norm_f64(values);
         if !cosine && squared_norm > limit {
             return Err(Error::invalid(format!(
-                "{what}: row {row} is too large (squared norm {squared_norm:e} exceeds {limit:e}, {reason})"
+                "{what}: {noun} {row} is too large (squared norm {squared_norm:e} exceeds {limit:e}, {reason})"
             )));
         }
         if cosine && squared_norm == 0.0 {
             return Err(Error::ZeroVector(format!(
-                "{what}: row {row} is a zero vector, which has no direction for cosine"
+                "{what}: {noun} {row} is a zero vector, which has no direction for cosine"
             )));
         }
     }
