@@ -784,7 +784,7 @@ mod tests {
         let mean = mean(&data, dim);
         let mut reference = None;
         for level in SimdLevel::available() {
-            let matrix = second_moment(level, &data, dim, &mean);
+            let matrix = second_moment(level, &data, dim, &mean).expect("fits");
             let result = top_eigenvectors(level, matrix.clone(), dim, 7).map(|r| (matrix, r));
             match &reference {
                 None => reference = Some(result),
