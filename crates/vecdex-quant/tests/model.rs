@@ -71,7 +71,10 @@ fn check_corruptions<T: Debug>(
     let mut longer = bytes.to_vec();
     longer.push(0);
     assert!(load(&longer).is_err(), "{what}: one byte more loads");
-    let message = load(&with_nan(bytes, first)).unwrap_err().message().to_string();
+    let message = load(&with_nan(bytes, first))
+        .unwrap_err()
+        .message()
+        .to_string();
     assert!(message.contains("not finite"), "{what}: {message}");
 }
 

@@ -31,8 +31,11 @@ fn limit_address_space() {
     assert_eq!(done, 0, "setrlimit");
 }
 
+/// Point clouds as CSR: row-major tokens and offsets.
+type Csr = (Vec<f32>, Vec<u32>);
+
 /// `clouds` clouds of `tokens` tokens each, every token (1, 0, …) of `dim` values, as CSR.
-fn clouds(clouds: usize, tokens: usize, dim: usize) -> (Vec<f32>, Vec<u32>) {
+fn clouds(clouds: usize, tokens: usize, dim: usize) -> Csr {
     let mut values = vec![0f32; clouds * tokens * dim];
     values.iter_mut().step_by(dim).for_each(|x| *x = 1.0);
     let offsets = (0..=clouds).map(|c| (c * tokens) as u32).collect();
@@ -66,7 +69,7 @@ fn caller_sized_allocations_fail_as_out_of_memory() {
 
     // FdeEncoder: output (clouds × width), projected-token scratch (tokens × block), the raw
     // encoding behind a final projection, one cloud alone.
-    let encoder_cases: [(&str, FdeConfig, (Vec<f32>, Vec<u32>)); 4] = [
+    let encoder_cases: [(&str, FdeConfig, Csr); 4] = [
         (
             "2^24 partitions, 100 clouds",
             fde(4, 1, 24, 1, None),
