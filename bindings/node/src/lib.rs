@@ -17,6 +17,8 @@ mod tasks;
 use napi::bindgen_prelude::{
     Float32Array, Float32ArraySlice, Int8ArraySlice, Object, Uint16ArraySlice, Uint8ArraySlice,
 };
+use std::borrow::Cow;
+
 use napi::Env;
 use napi_derive::napi;
 use vecdex_distance::{bf16, f16, KernelError};
@@ -56,24 +58,19 @@ pub fn distance_f32(
     metric: String,
 ) -> napi::Result<f64> {
     let metric = convert::metric(&metric)?;
-    checked_pair(&a, &b, metric)?;
-    vecdex_distance::distance(metric, &a, &b).map_err(kernel_error)
+    f32_distance(&a, &b, metric)
 }
 
-/// The indexes' rule for a pair of f32 vectors (finite, and not so large that a distance
-/// overflows): a pair an index would refuse is refused here too, rather than answered ±∞.
-fn checked_pair(a: &[f32], b: &[f32], metric: vecdex::Metric) -> napi::Result<()> {
-    if !metric.is_spatial() {
-        // The kernel names the unsupported metric and element type.
-        return Ok(());
+/// Distance of two f32 vectors under the indexes' rule (finite, not so large that a distance
+/// overflows: refused here as an index would refuse it, rather than answered ±∞), computed as
+/// an index computes it (cosine on vectors the f32 kernel cannot hold normalised in f64 first).
+fn f32_distance(a: &[f32], b: &[f32], metric: vecdex::Metric) -> napi::Result<f64> {
+    if !metric.is_spatial() || a.len() != b.len() {
+        // The kernel names the unsupported metric and element type, or the two lengths.
+        return vecdex_distance::distance(metric, a, b).map_err(kernel_error);
     }
-    if a.len() != b.len() {
-        return Err(kernel_error(KernelError::LengthMismatch {
-            left: a.len(),
-            right: b.len(),
-        }));
-    }
-    guarded(|| vecdex::validate::check_pair(a, b, metric))
+    let (a, b) = guarded(|| vecdex::validate::pair_for_kernel(a, b, metric))?;
+    vecdex_distance::distance(metric, &a, &b).map_err(kernel_error)
 }
 
 /// Distance of two i8 vectors.
@@ -94,9 +91,17 @@ fn distance_half<T: vecdex_distance::SpatialElement>(
     let metric = convert::metric(metric)?;
     let a: Vec<T> = a.iter().map(|x| decode(*x)).collect();
     let b: Vec<T> = b.iter().map(|x| decode(*x)).collect();
-    // bf16 has f32's range: the same rule as f32 vectors, on the decoded values.
+    // bf16 has f32's range: the same rule as f32 vectors, on the decoded values; a pair the
+    // half kernel cannot hold as it is (cosine) is scored as the f32 vectors it decodes to.
     let wide = |v: &[T]| v.iter().map(|x| to_f32(*x)).collect::<Vec<f32>>();
-    checked_pair(&wide(&a), &wide(&b), metric)?;
+    let (wide_a, wide_b) = (wide(&a), wide(&b));
+    if metric.is_spatial() && a.len() == b.len() {
+        let (ready_a, ready_b) =
+            guarded(|| vecdex::validate::pair_for_kernel(&wide_a, &wide_b, metric))?;
+        if matches!(ready_a, Cow::Owned(_)) || matches!(ready_b, Cow::Owned(_)) {
+            return vecdex_distance::distance(metric, &ready_a, &ready_b).map_err(kernel_error);
+        }
+    }
     vecdex_distance::distance(metric, &a, &b).map_err(kernel_error)
 }
 

@@ -1,6 +1,8 @@
 //! Checks on raw input shared by every index: the facade and the binding are the only layers
 //! that see unvalidated data.
 
+use std::borrow::Cow;
+
 use crate::error::{Error, Result};
 
 /// Largest dimension count accepted (keeps every size computation far from overflow).
@@ -69,6 +71,35 @@ pub fn check_pair(a: &[f32], b: &[f32], metric: vecdex_distance::Metric) -> Resu
     let cosine = metric == vecdex_distance::Metric::Cosine;
     check_matrix(a, a.len(), "a", cosine)?;
     check_matrix(b, b.len(), "b", cosine)
+}
+
+/// Squared norm below which the f32 cosine kernel loses a vector: its squares fall into
+/// subnormals (a vector of 1e-25s has an f32 norm of 0 and a cosine of garbage).
+const MIN_KERNEL_SQUARED_NORM: f64 = 1e-30;
+
+/// Checks a pair for `distance` ([`check_pair`]) and returns it as the SIMD kernel must see
+/// it: unchanged, except under cosine when a vector's norm is outside what the kernel's f32
+/// sums can hold (squared norm above [`MAX_SQUARED_NORM`] or below 1e-30); such a vector is
+/// normalised in f64 first, as an index normalises at insert, so `distance` agrees with the
+/// indexes instead of answering 0.
+pub fn pair_for_kernel<'a>(
+    a: &'a [f32],
+    b: &'a [f32],
+    metric: vecdex_distance::Metric,
+) -> Result<(Cow<'a, [f32]>, Cow<'a, [f32]>)> {
+    check_pair(a, b, metric)?;
+    let ready = |v: &'a [f32], what: &str| -> Result<Cow<'a, [f32]>> {
+        let squared = squared_norm_f64(v);
+        if metric != vecdex_distance::Metric::Cosine
+            || (MIN_KERNEL_SQUARED_NORM..=MAX_SQUARED_NORM).contains(&squared)
+        {
+            return Ok(Cow::Borrowed(v));
+        }
+        let mut unit = try_copy(v, what)?;
+        normalize(&mut unit);
+        Ok(Cow::Owned(unit))
+    };
+    Ok((ready(a, "a")?, ready(b, "b")?))
 }
 
 fn check_rows(
