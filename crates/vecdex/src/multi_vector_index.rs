@@ -876,3 +876,43 @@ fn fill_results(results: &mut SearchResults, hits: &[Vec<(u64, f32)>]) {
         results.counts[q] = n as u32;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A query FDE past the graph's single-vector bound (a very long query of large tokens)
+    /// is scaled to unit length, which keeps its ranking by inner product; any other is left
+    /// as it is.
+    #[test]
+    fn query_fdes_are_scaled_only_past_the_graph_bound() {
+        let documents = [[1.0f32, 0.0, 0.0], [0.6, 0.8, 0.0], [0.0, 0.0, 1.0]];
+        let rank = |q: &[f32]| {
+            let mut order: Vec<usize> = (0..documents.len()).collect();
+            let score = |d: usize| -> f32 { q.iter().zip(&documents[d]).map(|(a, b)| a * b).sum() };
+            order.sort_by(|&a, &b| score(b).total_cmp(&score(a)));
+            order
+        };
+        for (fde, scaled) in [
+            (vec![3.0f32, 2.0, 1.0], false),
+            (vec![1e18, 9e17, 2e17], false),
+            (vec![1e19, 9e18, 2e18], true),
+            (vec![3e37, 2e37, 1e37], true),
+            (vec![f32::MAX / 2.0, f32::MAX / 3.0, 1e30], true),
+        ] {
+            let mut fitted = fde.clone();
+            fit_query_fde(&mut fitted);
+            if scaled {
+                let norm: f64 = fitted
+                    .iter()
+                    .map(|&x| f64::from(x).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
+                assert!((norm - 1.0).abs() < 1e-6, "{fde:?} → {fitted:?}");
+                assert_eq!(rank(&fitted), rank(&fde));
+            } else {
+                assert_eq!(fitted, fde);
+            }
+        }
+    }
+}
