@@ -47,6 +47,8 @@ const OUT_OF_MEMORY = [
   'multi add long async',
   'multi search long sync',
   'multi search long async',
+  'multi exact many queries sync',
+  'multi exact many queries async',
   'pca flat sync',
   'pca hnsw async',
 ]

@@ -69,7 +69,7 @@ fn f32_distance(a: &[f32], b: &[f32], metric: vecdex::Metric) -> napi::Result<f6
         // The kernel names the unsupported metric and element type, or the two lengths.
         return vecdex_distance::distance(metric, a, b).map_err(kernel_error);
     }
-    let (a, b) = guarded(|| vecdex::validate::pair_for_kernel(a, b, metric))?;
+    let [a, b] = guarded(|| vecdex::validate::pair_for_kernel(a, b, metric))?;
     vecdex_distance::distance(metric, &a, &b).map_err(kernel_error)
 }
 
@@ -96,7 +96,7 @@ fn distance_half<T: vecdex_distance::SpatialElement>(
     let wide = |v: &[T]| v.iter().map(|x| to_f32(*x)).collect::<Vec<f32>>();
     let (wide_a, wide_b) = (wide(&a), wide(&b));
     if metric.is_spatial() && a.len() == b.len() {
-        let (ready_a, ready_b) =
+        let [ready_a, ready_b] =
             guarded(|| vecdex::validate::pair_for_kernel(&wide_a, &wide_b, metric))?;
         if matches!(ready_a, Cow::Owned(_)) || matches!(ready_b, Cow::Owned(_)) {
             return vecdex_distance::distance(metric, &ready_a, &ready_b).map_err(kernel_error);

@@ -14,7 +14,10 @@ use std::ops::Range;
 use rayon::prelude::*;
 use vecdex_distance::{Neighbor, SimdLevel, TopK};
 
-use crate::config::FdeError;
+use crate::config::{try_filled, FdeError};
+
+/// One query's `(document, similarity)` pairs, best first.
+pub type Hits = Vec<(u32, f32)>;
 
 /// Query tokens per register group (one AVX-512 register of f32).
 pub const LANES: usize = 16;
@@ -59,18 +62,24 @@ pub struct PreparedQuery {
 }
 
 impl PreparedQuery {
-    /// `query`: row-major, non-empty, a whole number of `dim`-wide tokens.
-    pub fn new(query: &[f32], dim: usize) -> Self {
+    /// `query`: row-major, non-empty, a whole number of `dim`-wide tokens. Up to 16 times the
+    /// query's size (one-token queries are padded to a group of 16), so a batch of many short
+    /// queries is allocated fallibly.
+    pub fn new(query: &[f32], dim: usize) -> Result<Self, FdeError> {
         let tokens = query.len() / dim;
         let groups = tokens.div_ceil(LANES);
-        let mut rows = vec![[0f32; LANES]; groups * dim];
+        let mut rows = try_filled(
+            groups * dim,
+            [0f32; LANES],
+            "a prepared query (groups of 16 values)",
+        )?;
         for (t, token) in query.chunks_exact(dim).enumerate() {
             let (g, lane) = (t / LANES, t % LANES);
             for (k, &v) in token.iter().enumerate() {
                 rows[g * dim + k][lane] = v;
             }
         }
-        PreparedQuery { dim, tokens, rows }
+        Ok(PreparedQuery { dim, tokens, rows })
     }
 
     pub fn tokens(&self) -> usize {
@@ -358,18 +367,27 @@ impl TokenStore {
 
     /// Chamfer similarity of `query` (row-major, non-empty, `dim` wide) with each document of
     /// `documents`, written to `scores`.
-    pub fn score(&self, level: SimdLevel, query: &[f32], documents: &[u32], scores: &mut [f32]) {
-        let prepared = PreparedQuery::new(query, self.dim);
+    pub fn score(
+        &self,
+        level: SimdLevel,
+        query: &[f32],
+        documents: &[u32],
+        scores: &mut [f32],
+    ) -> Result<(), FdeError> {
+        let prepared = PreparedQuery::new(query, self.dim)?;
         for (&document, score) in documents.iter().zip(scores.iter_mut()) {
             *score = self.chamfer(level, &prepared, document);
         }
+        Ok(())
     }
 
     /// Exact top-`k` documents by Chamfer similarity for each query of a batch (CSR: query `i`
     /// is tokens `offsets[i]..offsets[i+1]` of `queries`), among the documents `accept` admits.
     /// Returns, per query, `(document, similarity)` pairs best first. Runs in parallel on the
     /// current Rayon pool over chunks of documents, each scored by every query while it is in
-    /// cache; `should_stop` is polled between chunks (`None` when it fired).
+    /// cache; `should_stop` is polled between chunks (`Ok(None)` when it fired). The prepared
+    /// queries (up to 16 times the batch) and the top-k heaps (`k` is first capped at the
+    /// documents stored) are the only buffers: one that cannot be allocated is an error.
     pub fn search(
         &self,
         level: SimdLevel,
@@ -378,22 +396,22 @@ impl TokenStore {
         k: usize,
         accept: &(dyn Fn(u32) -> bool + Sync),
         should_stop: &(dyn Fn() -> bool + Sync),
-    ) -> Option<Vec<Vec<(u32, f32)>>> {
+    ) -> Result<Option<Vec<Hits>>, FdeError> {
         let query_count = offsets.len().saturating_sub(1);
         // A top-k keeps room for k hits per query and worker: never more than there are.
         let k = k.min(self.len());
         if query_count == 0 || self.is_empty() || k == 0 {
-            return Some(vec![Vec::new(); query_count]);
+            return Ok(Some(vec![Vec::new(); query_count]));
         }
         let dim = self.dim;
-        let prepared: Vec<PreparedQuery> = (0..query_count)
+        let prepared = (0..query_count)
             .map(|q| {
                 PreparedQuery::new(
                     &queries[offsets[q] as usize * dim..offsets[q + 1] as usize * dim],
                     dim,
                 )
             })
-            .collect();
+            .collect::<Result<Vec<PreparedQuery>, FdeError>>()?;
         let chunks = self.len().div_ceil(CHUNK_DOCUMENTS);
         let stopped = std::sync::atomic::AtomicBool::new(false);
         let fresh = || -> Vec<TopK> { (0..query_count).map(|_| TopK::new(k)).collect() };
@@ -422,9 +440,9 @@ impl TokenStore {
                 a
             });
         if stopped.into_inner() {
-            return None;
+            return Ok(None);
         }
-        Some(
+        Ok(Some(
             tops.into_iter()
                 .map(|top| {
                     top.into_sorted()
@@ -433,6 +451,6 @@ impl TokenStore {
                         .collect()
                 })
                 .collect(),
-        )
+        ))
     }
 }

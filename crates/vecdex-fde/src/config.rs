@@ -87,7 +87,7 @@ impl FdeError {
     /// `what` (`len` values) could not be allocated.
     pub fn out_of_memory(what: &str, len: usize) -> Self {
         FdeError::OutOfMemory(format!(
-            "{what}: {len} values do not fit in memory; encode fewer or smaller point clouds per call, or choose a smaller encoding"
+            "{what}: {len} values do not fit in memory; pass fewer or smaller point clouds per call, or choose a smaller encoding"
         ))
     }
 }

@@ -92,6 +92,7 @@ fn a_huge_k_sizes_nothing() {
             .search(SimdLevel::Scalar, &query, &[0, 1, 2], k, &|_| true, &|| {
                 false
             })
+            .expect("fits")
             .expect("not stopped");
         assert_eq!(found.len(), 2);
         assert!(found.iter().all(|hits| hits.len() == 5), "k = {k}");

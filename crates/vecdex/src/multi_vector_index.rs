@@ -648,7 +648,8 @@ impl MultiVectorIndex {
             let prepared = match carving {
                 Some(tau) => PreparedQuery::new(&carve_balls(tokens, dim, tau), dim),
                 None => PreparedQuery::new(tokens, dim),
-            };
+            }
+            .map_err(fde_error)?;
             let mut hits: Vec<(u64, f32)> = match strategy {
                 Strategy::Rerank => {
                     let mut fde = self
@@ -751,6 +752,7 @@ impl MultiVectorIndex {
                 .search(simd_level(), &queries, offsets, k, &accept, &|| {
                     stop.is_stopped()
                 })
+                .map_err(fde_error)?
                 .ok_or(Error::Aborted)
         })?;
         let hits: Vec<Vec<(u64, f32)>> = found

@@ -86,7 +86,7 @@ pub fn pair_for_kernel<'a>(
     a: &'a [f32],
     b: &'a [f32],
     metric: vecdex_distance::Metric,
-) -> Result<(Cow<'a, [f32]>, Cow<'a, [f32]>)> {
+) -> Result<[Cow<'a, [f32]>; 2]> {
     check_pair(a, b, metric)?;
     let ready = |v: &'a [f32], what: &str| -> Result<Cow<'a, [f32]>> {
         let squared = squared_norm_f64(v);
@@ -99,7 +99,7 @@ pub fn pair_for_kernel<'a>(
         normalize(&mut unit);
         Ok(Cow::Owned(unit))
     };
-    Ok((ready(a, "a")?, ready(b, "b")?))
+    Ok([ready(a, "a")?, ready(b, "b")?])
 }
 
 fn check_rows(

@@ -154,6 +154,21 @@ fn caller_sized_allocations_fail_as_out_of_memory() {
         .expect("huge k");
     assert_eq!(all.k, 2);
 
+    // An exact search prepares every query of a batch padded to 16 tokens: 40,000 one-token
+    // queries of 1,024 values (160 MiB) need 2.6 GB prepared.
+    let dim = 1_024;
+    let mut index =
+        MultiVectorIndex::new(MultiVectorConfig::new(fde(dim, 1, 1, 4, None), Metric::Dot))
+            .expect("index");
+    let (one, one_offsets) = clouds(1, 1, dim);
+    index.add(&[1], &one, &one_offsets, &never).expect("add");
+    let (queries, query_offsets) = clouds(40_000, 1, dim);
+    expect_oom(
+        "exact search of 40,000 one-token queries",
+        index.search_exact(&queries, &query_offsets, 1, None, &never),
+    );
+    drop(queries);
+
     // PCA at the largest dimension: a 65,536² second-moment matrix (32 GiB).
     let dim = 65_536;
     let pca = Compression {
