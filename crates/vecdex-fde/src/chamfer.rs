@@ -331,16 +331,17 @@ impl TokenStore {
         })
     }
 
-    /// A store of the documents `keep` (in that order), numbered 0…; for compaction.
-    pub fn select(&self, keep: &[u32]) -> TokenStore {
+    /// A store of the documents `keep` (in that order), numbered 0…; for compaction. Its room
+    /// is reserved first (the pushes then never allocate), so a copy that does not fit is an
+    /// error the caller can skip, not an abort.
+    pub fn select(&self, keep: &[u32]) -> Result<TokenStore, FdeError> {
         let mut out = TokenStore::new(self.dim);
         let tokens = keep.iter().map(|&d| self.token_range(d).len()).sum();
-        // At most the store's own size; should even that fail, pushes grow as usual.
-        let _ = out.try_reserve(keep.len(), tokens);
+        out.try_reserve(keep.len(), tokens)?;
         for &d in keep {
             out.push(self.tokens_of(d));
         }
-        out
+        Ok(out)
     }
 
     /// Asks the CPU to start loading `document`'s tokens into cache (a hint; no effect off x86-64).

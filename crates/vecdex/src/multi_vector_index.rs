@@ -531,7 +531,12 @@ impl MultiVectorIndex {
         let keep: Vec<u32> = (0..self.document_keys.len() as u32)
             .filter(|&d| self.document_keys[d as usize].is_some())
             .collect();
-        self.tokens = self.tokens.select(&keep);
+        // Compaction only saves memory: when its copy cannot be allocated, keep the store as
+        // it is (still correct) and try again after a later change.
+        let Ok(compacted) = self.tokens.select(&keep) else {
+            return;
+        };
+        self.tokens = compacted;
         self.store_generation += 1;
         self.document_keys = keep
             .iter()
