@@ -14,7 +14,10 @@ export interface DistanceOptions {
 
 /**
  * Distance between two vectors under `metric` (lower is closer), computed by the SIMD kernel
- * this CPU supports. Cosine of a zero vector is an ERR_ZERO_VECTOR error.
+ * this CPU supports. Cosine of a zero vector is an ERR_ZERO_VECTOR error. Float vectors follow
+ * the indexes' rule: a pair an index would refuse (a non-finite value, or under 'dot' and
+ * 'l2sq' a squared norm above f32's maximum / 4, where distances overflow) is an
+ * ERR_INVALID_ARGUMENT error, and a cosine is the one an index computes, whatever the scale.
  */
 export function distance(
   a: Float32Array | Int8Array | Uint8Array | Uint16Array | readonly number[],

@@ -11,6 +11,9 @@
  * - `ERR_UNSUPPORTED_FORMAT`: a vecdex index of a format version or kind this build cannot read.
  * - `ERR_IO`: the operating system refused to read or write a file.
  * - `ERR_READ_ONLY`: the index is a read-only view of a file.
+ * - `ERR_OUT_OF_MEMORY`: a buffer sized by the call (its options, counts or inputs, or a file's
+ *   header) could not be allocated; the call had no effect and the process goes on. Ask for
+ *   less (smaller batches, fewer results, a smaller encoding).
  * - `ERR_INTERNAL`: a bug inside vecdex (a Rust panic included); the process lives on.
  * - `ERR_NO_BINARY`: (when `vecdex` is first required) this platform's prebuilt binary is missing
  *   or does not load; the message names the platform, the package and the reason.
@@ -26,6 +29,7 @@ export type ErrorCode =
   | 'ERR_UNSUPPORTED_FORMAT'
   | 'ERR_IO'
   | 'ERR_READ_ONLY'
+  | 'ERR_OUT_OF_MEMORY'
   | 'ERR_INTERNAL'
   | 'ERR_NO_BINARY'
 
@@ -40,6 +44,7 @@ const CODES = new Set<string>([
   'ERR_UNSUPPORTED_FORMAT',
   'ERR_IO',
   'ERR_READ_ONLY',
+  'ERR_OUT_OF_MEMORY',
   'ERR_INTERNAL',
   'ERR_NO_BINARY',
 ])

@@ -73,6 +73,11 @@ export function nativeFde(options: FdeOptions | undefined): native.NativeFdeOpti
  * `⟨encodeQuery(Q), encodeDocument(P)⟩ / numRepetitions ≈ Σ_{q∈Q} max_{p∈P} ⟨q, p⟩`.
  * Queries and documents are encoded differently (sums versus means per partition).
  *
+ * Tokens: finite, with a Euclidean norm of at most 2^30 (≈ 1.07e9; squared norm 2^60), the rule
+ * of every entry point that takes tokens (ERR_INVALID_ARGUMENT otherwise), so every encoding is
+ * finite. Encodings that do not fit in memory (clouds × `outputDimension` values, or one cloud's
+ * tokens × the block size) are ERR_OUT_OF_MEMORY, never a crash.
+ *
  * ```ts
  * const fde = new FdeEncoder({ dimension: 128 })
  * const docs = await fde.encodeDocuments(documentTokenSets)   // n × fde.outputDimension
@@ -148,7 +153,8 @@ export class FdeEncoder {
   }
 }
 
-/** Exact Chamfer (MaxSim) similarity `Σ_{q∈Q} max_{p∈P} ⟨q, p⟩` of two point clouds. */
+/** Exact Chamfer (MaxSim) similarity `Σ_{q∈Q} max_{p∈P} ⟨q, p⟩` of two point clouds. Tokens
+ * follow the rule of every multi-vector entry point (norm at most 2^30), so it is finite. */
 export function chamfer(query: PointCloud, document: PointCloud, dimension: number): number {
   checkDimensions(dimension)
   const q = toCloud(query, dimension, 'query')

@@ -160,6 +160,11 @@ function filterArgs(filter: unknown): [BigUint64Array | undefined, native.Native
  * `candidates` best FDE matches and reranks them exactly; {@link searchExact} scores every
  * document (ground truth). A hit's `distance` is `−Chamfer` (lower is closer, as everywhere).
  *
+ * Tokens (documents and queries, every method): finite; under 'dot' each token's Euclidean norm
+ * is at most 2^30 (≈ 1.07e9), so that Chamfer sums of any length stay finite and ordered
+ * (ERR_INVALID_ARGUMENT otherwise); under 'cosine' tokens are normalised and need only be
+ * non-zero. `FdeEncoder` and `chamfer` apply the same rule.
+ *
  * ```ts
  * using index = new MultiVectorIndex({ dimensions: 128 })
  * await index.add([1, 2], [doc1Tokens, doc2Tokens])

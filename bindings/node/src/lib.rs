@@ -17,6 +17,8 @@ mod tasks;
 use napi::bindgen_prelude::{
     Float32Array, Float32ArraySlice, Int8ArraySlice, Object, Uint16ArraySlice, Uint8ArraySlice,
 };
+use std::borrow::Cow;
+
 use napi::Env;
 use napi_derive::napi;
 use vecdex_distance::{bf16, f16, KernelError};
@@ -48,17 +50,6 @@ fn kernel_error(error: KernelError) -> napi::Error {
     to_napi(mapped)
 }
 
-fn finite(values: impl Iterator<Item = f32>) -> napi::Result<()> {
-    for (i, v) in values.enumerate() {
-        if !v.is_finite() {
-            return Err(to_napi(vecdex::Error::invalid(format!(
-                "non-finite value ({v}) at dimension {i}"
-            ))));
-        }
-    }
-    Ok(())
-}
-
 /// Distance of two f32 vectors (lower is closer).
 #[napi]
 pub fn distance_f32(
@@ -67,7 +58,18 @@ pub fn distance_f32(
     metric: String,
 ) -> napi::Result<f64> {
     let metric = convert::metric(&metric)?;
-    finite(a.iter().chain(b.iter()).copied())?;
+    f32_distance(&a, &b, metric)
+}
+
+/// Distance of two f32 vectors under the indexes' rule (finite, not so large that a distance
+/// overflows: refused here as an index would refuse it, rather than answered ±∞), computed as
+/// an index computes it (cosine on vectors the f32 kernel cannot hold normalised in f64 first).
+fn f32_distance(a: &[f32], b: &[f32], metric: vecdex::Metric) -> napi::Result<f64> {
+    if !metric.is_spatial() || a.len() != b.len() {
+        // The kernel names the unsupported metric and element type, or the two lengths.
+        return vecdex_distance::distance(metric, a, b).map_err(kernel_error);
+    }
+    let [a, b] = guarded(|| vecdex::validate::pair_for_kernel(a, b, metric))?;
     vecdex_distance::distance(metric, &a, &b).map_err(kernel_error)
 }
 
@@ -89,7 +91,17 @@ fn distance_half<T: vecdex_distance::SpatialElement>(
     let metric = convert::metric(metric)?;
     let a: Vec<T> = a.iter().map(|x| decode(*x)).collect();
     let b: Vec<T> = b.iter().map(|x| decode(*x)).collect();
-    finite(a.iter().chain(&b).map(|x| to_f32(*x)))?;
+    // bf16 has f32's range: the same rule as f32 vectors, on the decoded values; a pair the
+    // half kernel cannot hold as it is (cosine) is scored as the f32 vectors it decodes to.
+    let wide = |v: &[T]| v.iter().map(|x| to_f32(*x)).collect::<Vec<f32>>();
+    let (wide_a, wide_b) = (wide(&a), wide(&b));
+    if metric.is_spatial() && a.len() == b.len() {
+        let [ready_a, ready_b] =
+            guarded(|| vecdex::validate::pair_for_kernel(&wide_a, &wide_b, metric))?;
+        if matches!(ready_a, Cow::Owned(_)) || matches!(ready_b, Cow::Owned(_)) {
+            return vecdex_distance::distance(metric, &ready_a, &ready_b).map_err(kernel_error);
+        }
+    }
     vecdex_distance::distance(metric, &a, &b).map_err(kernel_error)
 }
 
@@ -157,7 +169,13 @@ pub fn distance_matrix<'env>(
     abort: Option<&NativeAbortHandle>,
 ) -> napi::Result<Object<'env>> {
     let metric = convert::metric(&metric)?;
-    let (queries, vectors, stop) = (queries.to_vec(), vectors.to_vec(), abort::flag(abort));
+    let (queries, vectors) = guarded(|| {
+        Ok((
+            vecdex::validate::try_copy(&queries, "queries")?,
+            vecdex::validate::try_copy(&vectors, "vectors")?,
+        ))
+    })?;
+    let stop = abort::flag(abort);
     tasks::spawn(
         env,
         move || vecdex::distance_matrix(&queries, &vectors, dim as usize, metric, &stop),

@@ -133,21 +133,10 @@ fn side_of(side: &str) -> napi::Result<Side> {
     }
 }
 
-fn encode(
-    encoder: &FdeEncoder,
-    tokens: &[f32],
-    offsets: &[u32],
-    side: Side,
-    stop: &StopFlag,
-) -> vecdex::Result<Vec<f32>> {
-    let dim = encoder.dimension();
-    vecdex::validate::check_matrix(tokens, dim, "tokens", false)?;
-    vecdex::threads::run(|| {
-        encoder
-            .encode_batch(tokens, offsets, side, &|| stop.is_stopped())
-            .map_err(|e| vecdex::Error::invalid(e.to_string()))
-    })?
-    .ok_or(vecdex::Error::Aborted)
+/// A JS array copied before an async call is queued; a copy that does not fit in memory is
+/// ERR_OUT_OF_MEMORY, thrown at the call.
+fn copied<T: Copy>(values: &[T], what: &str) -> napi::Result<Vec<T>> {
+    guarded(|| vecdex::validate::try_copy(values, what))
 }
 
 /// MUVERA fixed-dimensional encoder of point clouds.
@@ -161,8 +150,7 @@ impl NativeFdeEncoder {
     #[napi(constructor)]
     pub fn new(dim: u32, options: Option<NativeFdeOptions>) -> napi::Result<Self> {
         let config = fde_config(dim, &options.unwrap_or_default())?;
-        let encoder =
-            guarded(|| FdeEncoder::new(config).map_err(|e| vecdex::Error::invalid(e.to_string())))?;
+        let encoder = guarded(|| FdeEncoder::new(config).map_err(vecdex::Error::from))?;
         Ok(NativeFdeEncoder {
             encoder: Arc::new(encoder),
         })
@@ -183,8 +171,16 @@ impl NativeFdeEncoder {
         side: String,
     ) -> napi::Result<Float32Array> {
         let side = side_of(&side)?;
-        guarded(|| encode(&self.encoder, &tokens, &offsets, side, &StopFlag::never()))
-            .map(Float32Array::new)
+        guarded(|| {
+            vecdex::multi_vector_index::encode_point_clouds(
+                &self.encoder,
+                &tokens,
+                &offsets,
+                side,
+                &StopFlag::never(),
+            )
+        })
+        .map(Float32Array::new)
     }
 
     /// Async twin of `encodeSync` (inputs copied first; runs on the pool).
@@ -198,12 +194,16 @@ impl NativeFdeEncoder {
         abort: Option<&NativeAbortHandle>,
     ) -> napi::Result<Object<'env>> {
         let side = side_of(&side)?;
-        let (tokens, offsets) = (tokens.to_vec(), offsets.to_vec());
+        let (tokens, offsets) = (copied(&tokens, "tokens")?, copied(&offsets, "offsets")?);
         let encoder = self.encoder.clone();
         let stop = flag(abort);
         crate::tasks::spawn(
             env,
-            move || encode(&encoder, &tokens, &offsets, side, &stop),
+            move || {
+                vecdex::multi_vector_index::encode_point_clouds(
+                    &encoder, &tokens, &offsets, side, &stop,
+                )
+            },
             |_, out| Ok(Float32Array::new(out)),
         )
     }
@@ -216,15 +216,7 @@ pub fn chamfer_similarity(
     document: Float32ArraySlice,
     dim: u32,
 ) -> napi::Result<f64> {
-    let dim = dim as usize;
-    guarded(|| {
-        if dim == 0 {
-            return Err(vecdex::Error::invalid("dim must be at least 1"));
-        }
-        vecdex::validate::check_matrix(&query, dim, "query", false)?;
-        vecdex::validate::check_matrix(&document, dim, "document", false)?;
-        Ok(f64::from(vecdex::chamfer(&query, &document, dim)))
-    })
+    guarded(|| vecdex::multi_vector_index::chamfer_similarity(&query, &document, dim as usize))
 }
 
 /// Construction options of a multi-vector index (validated again by the index).
@@ -491,7 +483,11 @@ impl NativeMultiVectorIndex {
         offsets: Uint32ArraySlice,
         abort: Option<&NativeAbortHandle>,
     ) -> napi::Result<Object<'env>> {
-        let (keys, tokens, offsets) = (keys.to_vec(), tokens.to_vec(), offsets.to_vec());
+        let (keys, tokens, offsets) = (
+            copied(&keys, "keys")?,
+            copied(&tokens, "tokens")?,
+            copied(&offsets, "offsets")?,
+        );
         let stop = flag(abort);
         self.handle.spawn_write(env, move |shared| {
             add_phased(shared, &keys, &tokens, &offsets, &stop)
@@ -512,7 +508,7 @@ impl NativeMultiVectorIndex {
         env: &'env Env,
         keys: BigUint64ArraySlice,
     ) -> napi::Result<Object<'env>> {
-        let keys = keys.to_vec();
+        let keys = copied(&keys, "keys")?;
         self.handle
             .spawn_write(env, move |shared| remove_keys(shared, &keys))
     }
@@ -538,7 +534,7 @@ impl NativeMultiVectorIndex {
         tokens: Float32ArraySlice,
         offsets: Uint32ArraySlice,
     ) -> napi::Result<Object<'env>> {
-        let (tokens, offsets) = (tokens.to_vec(), offsets.to_vec());
+        let (tokens, offsets) = (copied(&tokens, "tokens")?, copied(&offsets, "offsets")?);
         self.handle.spawn_write(env, move |shared| {
             shared.write(|index| index.train(&tokens, &offsets))
         })
@@ -631,7 +627,7 @@ impl NativeMultiVectorIndex {
         prepared: Option<&NativeKeyFilter>,
         abort: Option<&NativeAbortHandle>,
     ) -> napi::Result<Object<'env>> {
-        let (tokens, offsets) = (tokens.to_vec(), offsets.to_vec());
+        let (tokens, offsets) = (copied(&tokens, "tokens")?, copied(&offsets, "offsets")?);
         let params = search_params(k, candidates, ef, ball_carving, strategy, token_neighbours)?;
         self.handle.spawn_search(
             env,
@@ -679,7 +675,7 @@ impl NativeMultiVectorIndex {
         prepared: Option<&NativeKeyFilter>,
         abort: Option<&NativeAbortHandle>,
     ) -> napi::Result<Object<'env>> {
-        let (tokens, offsets) = (tokens.to_vec(), offsets.to_vec());
+        let (tokens, offsets) = (copied(&tokens, "tokens")?, copied(&offsets, "offsets")?);
         self.handle.spawn_search(
             env,
             filter.as_deref(),

@@ -14,8 +14,29 @@ use std::ops::Range;
 use rayon::prelude::*;
 use vecdex_distance::{Neighbor, SimdLevel, TopK};
 
+use crate::config::{try_filled, FdeError};
+
+/// One query's `(document, similarity)` pairs, best first.
+pub type Hits = Vec<(u32, f32)>;
+
 /// Query tokens per register group (one AVX-512 register of f32).
 pub const LANES: usize = 16;
+
+/// Largest squared norm of a token that vecdex accepts (2⁶⁰: a norm of at most 2³⁰ ≈ 1.07e9),
+/// chosen so that nothing computed from accepted tokens overflows f32 (max ≈ 2¹²⁸), in any
+/// order of summation, for any cloud a u32 offset can address (n < 2³² tokens of d ≤ 2¹⁶
+/// dimensions):
+/// - an inner product, and each of its partial sums: |⟨q, p⟩| ≤ ‖q‖‖p‖ ≤ 2⁶⁰;
+/// - Chamfer (one maximum per query token, summed): ≤ n · 2⁶⁰ < 2⁹²;
+/// - an FDE value: a projected token's value is at most ‖t‖₁ ≤ √d‖t‖ ≤ 2³⁸, a query sums
+///   fewer than 2³² of them (2⁷⁰), a final projection sums at most 2²⁴ raw values (2⁹⁴);
+/// - a document FDE (cells are averages, so ‖cell‖² ≤ d‖t‖² ≤ 2⁷⁶, at most 2²⁴ cells, and a
+///   final projection multiplies the squared norm by at most 2²⁴): ‖FDE‖² ≤ 2¹²⁴, inside the
+///   single-vector bound (f32::MAX / 4) of the index that holds FDEs.
+///
+/// The single-vector bound alone (squared norm ≤ f32::MAX / 4) keeps one inner product finite
+/// but not a sum of several, so Chamfer with a few large tokens reached ±∞ and tied.
+pub const MAX_TOKEN_SQUARED_NORM: f64 = (1u64 << 60) as f64;
 
 /// Plain Chamfer similarity of row-major token matrices (the test oracle: no blocking, sums in
 /// order). Both must be non-empty with lengths multiple of `dim`.
@@ -41,18 +62,24 @@ pub struct PreparedQuery {
 }
 
 impl PreparedQuery {
-    /// `query`: row-major, non-empty, a whole number of `dim`-wide tokens.
-    pub fn new(query: &[f32], dim: usize) -> Self {
+    /// `query`: row-major, non-empty, a whole number of `dim`-wide tokens. Up to 16 times the
+    /// query's size (one-token queries are padded to a group of 16), so a batch of many short
+    /// queries is allocated fallibly.
+    pub fn new(query: &[f32], dim: usize) -> Result<Self, FdeError> {
         let tokens = query.len() / dim;
         let groups = tokens.div_ceil(LANES);
-        let mut rows = vec![[0f32; LANES]; groups * dim];
+        let mut rows = try_filled(
+            groups * dim,
+            [0f32; LANES],
+            "a prepared query (groups of 16 values)",
+        )?;
         for (t, token) in query.chunks_exact(dim).enumerate() {
             let (g, lane) = (t / LANES, t % LANES);
             for (k, &v) in token.iter().enumerate() {
                 rows[g * dim + k][lane] = v;
             }
         }
-        PreparedQuery { dim, tokens, rows }
+        Ok(PreparedQuery { dim, tokens, rows })
     }
 
     pub fn tokens(&self) -> usize {
@@ -216,10 +243,18 @@ impl TokenStore {
         self.starts[d] as usize..self.starts[d + 1] as usize
     }
 
-    /// Makes room for `documents` more documents of `tokens` tokens in all.
-    pub fn reserve(&mut self, documents: usize, tokens: usize) {
-        self.values.reserve(tokens * self.dim);
-        self.starts.reserve(documents);
+    /// Makes room for `documents` more documents of `tokens` tokens in all, or fails (never
+    /// aborts) when memory runs out; later pushes of that much then never allocate.
+    pub fn try_reserve(&mut self, documents: usize, tokens: usize) -> Result<(), FdeError> {
+        let values = tokens
+            .checked_mul(self.dim)
+            .ok_or_else(|| FdeError::out_of_memory("token store", usize::MAX))?;
+        self.values
+            .try_reserve(values)
+            .map_err(|_| FdeError::out_of_memory("token store", self.values.len() + values))?;
+        self.starts
+            .try_reserve(documents)
+            .map_err(|_| FdeError::out_of_memory("token store", self.starts.len() + documents))
     }
 
     /// Appends a document (row-major `tokens × dim`, non-empty) and returns its number. Panics if
@@ -278,6 +313,17 @@ impl TokenStore {
         if let Some(i) = values.iter().position(|x| !x.is_finite()) {
             return Err(format!("token {} holds a non-finite value", i / dim));
         }
+        if let Some(t) = values.chunks_exact(dim).position(|token| {
+            token
+                .iter()
+                .map(|&x| f64::from(x) * f64::from(x))
+                .sum::<f64>()
+                > MAX_TOKEN_SQUARED_NORM
+        }) {
+            return Err(format!(
+                "token {t} has a squared norm above {MAX_TOKEN_SQUARED_NORM:e}, which no add accepts"
+            ));
+        }
         Ok(TokenStore {
             dim,
             values,
@@ -285,15 +331,17 @@ impl TokenStore {
         })
     }
 
-    /// A store of the documents `keep` (in that order), numbered 0…; for compaction.
-    pub fn select(&self, keep: &[u32]) -> TokenStore {
+    /// A store of the documents `keep` (in that order), numbered 0…; for compaction. Its room
+    /// is reserved first (the pushes then never allocate), so a copy that does not fit is an
+    /// error the caller can skip, not an abort.
+    pub fn select(&self, keep: &[u32]) -> Result<TokenStore, FdeError> {
         let mut out = TokenStore::new(self.dim);
         let tokens = keep.iter().map(|&d| self.token_range(d).len()).sum();
-        out.reserve(keep.len(), tokens);
+        out.try_reserve(keep.len(), tokens)?;
         for &d in keep {
             out.push(self.tokens_of(d));
         }
-        out
+        Ok(out)
     }
 
     /// Asks the CPU to start loading `document`'s tokens into cache (a hint; no effect off x86-64).
@@ -320,18 +368,27 @@ impl TokenStore {
 
     /// Chamfer similarity of `query` (row-major, non-empty, `dim` wide) with each document of
     /// `documents`, written to `scores`.
-    pub fn score(&self, level: SimdLevel, query: &[f32], documents: &[u32], scores: &mut [f32]) {
-        let prepared = PreparedQuery::new(query, self.dim);
+    pub fn score(
+        &self,
+        level: SimdLevel,
+        query: &[f32],
+        documents: &[u32],
+        scores: &mut [f32],
+    ) -> Result<(), FdeError> {
+        let prepared = PreparedQuery::new(query, self.dim)?;
         for (&document, score) in documents.iter().zip(scores.iter_mut()) {
             *score = self.chamfer(level, &prepared, document);
         }
+        Ok(())
     }
 
     /// Exact top-`k` documents by Chamfer similarity for each query of a batch (CSR: query `i`
     /// is tokens `offsets[i]..offsets[i+1]` of `queries`), among the documents `accept` admits.
     /// Returns, per query, `(document, similarity)` pairs best first. Runs in parallel on the
     /// current Rayon pool over chunks of documents, each scored by every query while it is in
-    /// cache; `should_stop` is polled between chunks (`None` when it fired).
+    /// cache; `should_stop` is polled between chunks (`Ok(None)` when it fired). The prepared
+    /// queries (up to 16 times the batch) and the top-k heaps (`k` is first capped at the
+    /// documents stored) are the only buffers: one that cannot be allocated is an error.
     pub fn search(
         &self,
         level: SimdLevel,
@@ -340,20 +397,22 @@ impl TokenStore {
         k: usize,
         accept: &(dyn Fn(u32) -> bool + Sync),
         should_stop: &(dyn Fn() -> bool + Sync),
-    ) -> Option<Vec<Vec<(u32, f32)>>> {
+    ) -> Result<Option<Vec<Hits>>, FdeError> {
         let query_count = offsets.len().saturating_sub(1);
+        // A top-k keeps room for k hits per query and worker: never more than there are.
+        let k = k.min(self.len());
         if query_count == 0 || self.is_empty() || k == 0 {
-            return Some(vec![Vec::new(); query_count]);
+            return Ok(Some(vec![Vec::new(); query_count]));
         }
         let dim = self.dim;
-        let prepared: Vec<PreparedQuery> = (0..query_count)
+        let prepared = (0..query_count)
             .map(|q| {
                 PreparedQuery::new(
                     &queries[offsets[q] as usize * dim..offsets[q + 1] as usize * dim],
                     dim,
                 )
             })
-            .collect();
+            .collect::<Result<Vec<PreparedQuery>, FdeError>>()?;
         let chunks = self.len().div_ceil(CHUNK_DOCUMENTS);
         let stopped = std::sync::atomic::AtomicBool::new(false);
         let fresh = || -> Vec<TopK> { (0..query_count).map(|_| TopK::new(k)).collect() };
@@ -382,9 +441,9 @@ impl TokenStore {
                 a
             });
         if stopped.into_inner() {
-            return None;
+            return Ok(None);
         }
-        Some(
+        Ok(Some(
             tops.into_iter()
                 .map(|top| {
                     top.into_sorted()
@@ -393,6 +452,6 @@ impl TokenStore {
                         .collect()
                 })
                 .collect(),
-        )
+        ))
     }
 }

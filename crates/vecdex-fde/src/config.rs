@@ -31,10 +31,14 @@ impl ProjectionType {
 pub const MAX_FDE_DIMENSION: usize = 1 << 24;
 /// Largest token dimension accepted (as the indexes).
 pub const MAX_TOKEN_DIMENSION: usize = 65_536;
-/// Most random values an encoder may draw (SimHash Gaussians and sketch entries over all
-/// repetitions, about 4 bytes each): a bound on an encoder's memory, so no configuration (or
-/// crafted index file) can make one allocate gigabytes.
+/// Most values (4 bytes each) an encoder may hold: its SimHash directions (padded to
+/// [`SIMHASH_LANES`] per token coordinate), its sketch buckets and signs, and its final
+/// projection's. A bound on an encoder's memory (512 MiB), so no configuration (or crafted
+/// index file) can make one allocate gigabytes.
 pub const MAX_RANDOM_VALUES: usize = 1 << 27;
+/// Values a repetition's SimHash keeps per token coordinate (the directions are padded to this
+/// many so the projection loop has a fixed width; see `simhash.rs`).
+pub const SIMHASH_LANES: usize = 32;
 /// Largest number of SimHash projections (as the reference).
 pub const MAX_SIMHASH_PROJECTIONS: u32 = 30;
 
@@ -74,6 +78,43 @@ pub enum FdeError {
     InvalidInput(String),
     /// A point cloud with no token.
     EmptyPointCloud(String),
+    /// A buffer sized by the input (clouds × encoding width, tokens × block) could not be
+    /// allocated; nothing was encoded.
+    OutOfMemory(String),
+}
+
+impl FdeError {
+    /// `what` (`len` values) could not be allocated.
+    pub fn out_of_memory(what: &str, len: usize) -> Self {
+        FdeError::OutOfMemory(format!(
+            "{what}: {len} values do not fit in memory; pass fewer or smaller point clouds per call, or choose a smaller encoding"
+        ))
+    }
+}
+
+/// A buffer of `len` copies of `value`, or [`FdeError::OutOfMemory`] (never an abort).
+pub(crate) fn try_filled<T: Clone>(len: usize, value: T, what: &str) -> Result<Vec<T>, FdeError> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(len)
+        .map_err(|_| FdeError::out_of_memory(what, len))?;
+    out.resize(len, value);
+    Ok(out)
+}
+
+/// Resizes a reused scratch buffer to `len` copies of `value`, failing (not aborting) when it
+/// cannot grow.
+pub(crate) fn try_refill<T: Clone>(
+    buffer: &mut Vec<T>,
+    len: usize,
+    value: T,
+    what: &str,
+) -> Result<(), FdeError> {
+    buffer.clear();
+    buffer
+        .try_reserve_exact(len)
+        .map_err(|_| FdeError::out_of_memory(what, len))?;
+    buffer.resize(len, value);
+    Ok(())
 }
 
 impl fmt::Display for FdeError {
@@ -81,7 +122,8 @@ impl fmt::Display for FdeError {
         match self {
             FdeError::InvalidConfig(m)
             | FdeError::InvalidInput(m)
-            | FdeError::EmptyPointCloud(m) => f.write_str(m),
+            | FdeError::EmptyPointCloud(m)
+            | FdeError::OutOfMemory(m) => f.write_str(m),
         }
     }
 }
@@ -121,6 +163,24 @@ impl FdeConfig {
         self.num_repetitions
             .checked_mul(self.num_partitions())?
             .checked_mul(self.block_dimension())
+    }
+
+    /// Values (4 bytes each) an encoder of this config holds (see [`MAX_RANDOM_VALUES`]).
+    pub fn encoder_values(&self) -> u128 {
+        let per_coordinate = if self.num_simhash_projections > 0 {
+            SIMHASH_LANES as u128
+        } else {
+            0
+        } + match self.projection_type {
+            ProjectionType::Identity => 0,
+            ProjectionType::AmsSketch => 2,
+        };
+        let final_projection = match self.final_projection_dimension {
+            Some(_) => 2 * self.raw_dimension().unwrap_or(usize::MAX) as u128,
+            None => 0,
+        };
+        (self.num_repetitions as u128) * (self.dimension as u128) * per_coordinate
+            + final_projection
     }
 
     /// Length of the encodings this config produces.
@@ -171,12 +231,12 @@ impl FdeConfig {
                 ));
             }
         }
-        let random = (self.num_repetitions as u128)
-            * (self.dimension as u128)
-            * (u128::from(self.num_simhash_projections) + 1);
-        if random > MAX_RANDOM_VALUES as u128 {
+        // Counted as allocated (the SimHash directions are padded to 32 lanes), so the bound
+        // really bounds the encoder's memory.
+        let held = self.encoder_values();
+        if held > MAX_RANDOM_VALUES as u128 {
             return bad(format!(
-                "numRepetitions × dimension × (numSimhashProjections + 1) = {random} random values exceed {MAX_RANDOM_VALUES}: the encoder would not fit in reasonable memory"
+                "the encoder would hold {held} values (SimHash directions padded to 32 lanes per token coordinate and repetition, sketch buckets and signs, the final projection's), more than {MAX_RANDOM_VALUES}: use fewer numRepetitions or a smaller encoding"
             ));
         }
         if let Some(out) = self.final_projection_dimension {

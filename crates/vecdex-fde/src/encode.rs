@@ -14,7 +14,7 @@
 
 use rayon::prelude::*;
 
-use crate::config::{FdeConfig, FdeError, ProjectionType};
+use crate::config::{try_filled, try_refill, FdeConfig, FdeError, ProjectionType};
 use crate::projection::SparseSignProjection;
 use crate::rng::FdeRng;
 use crate::simhash::{partition_of_pattern, pattern_of_partition, SimHash};
@@ -58,31 +58,33 @@ pub struct Scratch {
 impl FdeEncoder {
     pub fn new(config: FdeConfig) -> Result<Self, FdeError> {
         config.validate()?;
-        let repetitions = (0..config.num_repetitions)
-            .map(|r| {
-                let mut rng = FdeRng::new(config.seed.wrapping_add(r as u64));
-                let simhash =
-                    SimHash::new(config.dimension, config.num_simhash_projections, || {
-                        rng.gaussian() as f32
-                    });
-                let projection = match config.projection_type {
-                    ProjectionType::Identity => None,
-                    ProjectionType::AmsSketch => Some(SparseSignProjection::new(
-                        config.dimension,
-                        config.projection_dimension,
-                        &mut rng,
-                    )),
-                };
-                Repetition {
-                    simhash,
-                    projection,
-                }
-            })
-            .collect();
+        let mut repetitions = Vec::new();
+        repetitions
+            .try_reserve_exact(config.num_repetitions)
+            .map_err(|_| FdeError::out_of_memory("repetitions", config.num_repetitions))?;
+        for r in 0..config.num_repetitions {
+            let mut rng = FdeRng::new(config.seed.wrapping_add(r as u64));
+            let simhash = SimHash::new(config.dimension, config.num_simhash_projections, || {
+                rng.gaussian() as f32
+            })?;
+            let projection = match config.projection_type {
+                ProjectionType::Identity => None,
+                ProjectionType::AmsSketch => Some(SparseSignProjection::new(
+                    config.dimension,
+                    config.projection_dimension,
+                    &mut rng,
+                )?),
+            };
+            repetitions.push(Repetition {
+                simhash,
+                projection,
+            });
+        }
         let raw = config.raw_dimension().unwrap_or(usize::MAX);
         let final_projection = config
             .final_projection_dimension
-            .map(|out| SparseSignProjection::new(raw, out, &mut FdeRng::new(config.seed)));
+            .map(|out| SparseSignProjection::new(raw, out, &mut FdeRng::new(config.seed)))
+            .transpose()?;
         Ok(FdeEncoder {
             config,
             repetitions,
@@ -123,15 +125,17 @@ impl FdeEncoder {
     /// Encodes one point cloud.
     pub fn encode(&self, tokens: &[f32], side: Side) -> Result<Vec<f32>, FdeError> {
         self.check_cloud(tokens)?;
-        let mut out = vec![0f32; self.output_dimension()];
-        self.encode_into(tokens, side, &mut out, &mut Scratch::default());
+        let mut out = try_filled(self.output_dimension(), 0f32, "an encoding")?;
+        self.encode_into(tokens, side, &mut out, &mut Scratch::default())?;
         Ok(out)
     }
 
     /// Encodes many point clouds given as CSR: cloud `i` is tokens `offsets[i]..offsets[i+1]`
     /// of `tokens` (row-major, `offsets[last] × dimension` values). Returns the encodings
     /// row-major, `clouds × output_dimension`. Runs in parallel on the current Rayon pool;
-    /// `should_stop` is polled between clouds (`Ok(None)` when it fired).
+    /// `should_stop` is polled between clouds (`Ok(None)` when it fired). Every buffer is
+    /// sized by the input (`clouds × output_dimension`, and per thread the scratch of the
+    /// largest cloud): one that cannot be allocated is [`FdeError::OutOfMemory`], not an abort.
     pub fn encode_batch(
         &self,
         tokens: &[f32],
@@ -142,14 +146,14 @@ impl FdeEncoder {
         check_offsets(tokens.len(), offsets, self.config.dimension)?;
         let clouds = offsets.len() - 1;
         let width = self.output_dimension();
-        let total = clouds.checked_mul(width).ok_or_else(|| {
-            FdeError::InvalidInput(format!(
-                "{clouds} encodings of {width} values do not fit in memory"
-            ))
-        })?;
-        let mut out = vec![0f32; total];
+        let total = clouds
+            .checked_mul(width)
+            .ok_or_else(|| FdeError::out_of_memory("the encodings", usize::MAX))?;
+        let mut out = try_filled(total, 0f32, "the encodings")?;
         let dim = self.config.dimension;
         let stopped = std::sync::atomic::AtomicBool::new(false);
+        // The first failure of any worker; the others stop at their next cloud.
+        let failure = std::sync::Mutex::new(None::<FdeError>);
         out.par_chunks_mut(width.max(1)).enumerate().for_each_init(
             Scratch::default,
             |scratch, (i, row)| {
@@ -161,35 +165,67 @@ impl FdeEncoder {
                     return;
                 }
                 let cloud = &tokens[offsets[i] as usize * dim..offsets[i + 1] as usize * dim];
-                self.encode_into(cloud, side, row, scratch);
+                if let Err(error) = self.encode_into(cloud, side, row, scratch) {
+                    stopped.store(true, std::sync::atomic::Ordering::Relaxed);
+                    if let Ok(mut first) = failure.lock() {
+                        first.get_or_insert(error);
+                    }
+                }
             },
         );
+        let failure = failure
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(error) = failure {
+            return Err(error);
+        }
         Ok((!stopped.into_inner()).then_some(out))
     }
 
     /// Encodes a checked, non-empty cloud into `out` (length `output_dimension`, any contents).
-    pub fn encode_into(&self, tokens: &[f32], side: Side, out: &mut [f32], scratch: &mut Scratch) {
+    /// Fails only when the scratch (the raw encoding, the cloud's projected tokens) cannot grow.
+    pub fn encode_into(
+        &self,
+        tokens: &[f32],
+        side: Side,
+        out: &mut [f32],
+        scratch: &mut Scratch,
+    ) -> Result<(), FdeError> {
         let config = &self.config;
         let raw_len = config.raw_dimension().unwrap_or(0);
+        let dim = config.dimension;
+        let block = config.block_dimension();
+        let partitions = config.num_partitions();
+        let n = tokens.len() / dim;
+        // Tokens × block values: sized by the input, so reserved fallibly before any work.
+        let projected_len = n
+            .checked_mul(block)
+            .ok_or_else(|| FdeError::out_of_memory("projected tokens", usize::MAX))?;
+        try_refill(
+            &mut scratch.projected,
+            projected_len,
+            0.0,
+            "projected tokens",
+        )?;
+        try_refill(&mut scratch.counts, partitions, 0, "partition counts")?;
+        scratch.patterns.clear();
+        scratch
+            .patterns
+            .try_reserve(n)
+            .map_err(|_| FdeError::out_of_memory("sign patterns", n))?;
         let raw: &mut [f32] = if self.final_projection.is_some() {
-            scratch.raw.clear();
-            scratch.raw.resize(raw_len, 0.0);
+            try_refill(&mut scratch.raw, raw_len, 0.0, "the raw encoding")?;
             &mut scratch.raw
         } else {
             out.fill(0.0);
             out
         };
-        let dim = config.dimension;
-        let block = config.block_dimension();
-        let partitions = config.num_partitions();
-        let n = tokens.len() / dim;
         for (r, rep) in self.repetitions.iter().enumerate() {
             let fde = &mut raw[r * partitions * block..(r + 1) * partitions * block];
+            // Sized above: these only reset, never grow.
             scratch.patterns.clear();
-            scratch.projected.clear();
-            scratch.projected.resize(n * block, 0.0);
-            scratch.counts.clear();
-            scratch.counts.resize(partitions, 0);
+            scratch.projected.fill(0.0);
+            scratch.counts.fill(0);
             for (t, token) in tokens.chunks_exact(dim).enumerate() {
                 let pattern = rep.simhash.sign_pattern(token);
                 scratch.patterns.push(pattern);
@@ -235,6 +271,7 @@ impl FdeEncoder {
             out.fill(0.0);
             projection.add_into(&scratch.raw, out);
         }
+        Ok(())
     }
 }
 

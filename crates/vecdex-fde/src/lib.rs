@@ -13,8 +13,11 @@ pub mod projection;
 pub mod rng;
 pub mod simhash;
 
-pub use chamfer::{chamfer, chamfer_prepared, PreparedQuery, TokenStore};
-pub use config::{FdeConfig, FdeError, ProjectionType, MAX_FDE_DIMENSION, MAX_SIMHASH_PROJECTIONS};
+pub use chamfer::{chamfer, chamfer_prepared, PreparedQuery, TokenStore, MAX_TOKEN_SQUARED_NORM};
+pub use config::{
+    FdeConfig, FdeError, ProjectionType, MAX_FDE_DIMENSION, MAX_RANDOM_VALUES,
+    MAX_SIMHASH_PROJECTIONS,
+};
 pub use encode::{check_offsets, FdeEncoder, Scratch, Side};
 pub use rng::{FdeRng, RNG_VERSION};
 pub use simhash::{partition_of_pattern, pattern_of_partition};

@@ -4,6 +4,7 @@
 //! `i` goes, with sign `σᵢ`, to output coordinate `h(i)`; E⟨Sx, Sy⟩ = ⟨x, y⟩. Unscaled, as in the
 //! reference implementation.
 
+use crate::config::FdeError;
 use crate::rng::FdeRng;
 
 #[derive(Debug, Clone)]
@@ -17,19 +18,26 @@ pub struct SparseSignProjection {
 
 impl SparseSignProjection {
     /// Draws, for each input coordinate in order, its bucket then its sign.
-    pub fn new(input_dimension: usize, output_dimension: usize, rng: &mut FdeRng) -> Self {
+    pub fn new(
+        input_dimension: usize,
+        output_dimension: usize,
+        rng: &mut FdeRng,
+    ) -> Result<Self, FdeError> {
         let out = u32::try_from(output_dimension).unwrap_or(u32::MAX);
-        let mut bucket = Vec::with_capacity(input_dimension);
-        let mut sign = Vec::with_capacity(input_dimension);
+        let mut bucket = Vec::new();
+        let mut sign = Vec::new();
+        let failed = |_| FdeError::out_of_memory("projection buckets and signs", input_dimension);
+        bucket.try_reserve_exact(input_dimension).map_err(failed)?;
+        sign.try_reserve_exact(input_dimension).map_err(failed)?;
         for _ in 0..input_dimension {
             bucket.push(rng.below(out));
             sign.push(rng.sign());
         }
-        SparseSignProjection {
+        Ok(SparseSignProjection {
             output_dimension,
             bucket,
             sign,
-        }
+        })
     }
 
     pub fn output_dimension(&self) -> usize {

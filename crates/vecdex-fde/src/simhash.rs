@@ -6,9 +6,7 @@
 //! partitions `p` and `p + 1` (`gray(p) = p ⊕ (p ≫ 1)`) differ in exactly one sign bit, as in the
 //! reference implementation's `SimHashPartitionIndex` (google/graph-mining).
 
-/// Lanes of the projection accumulator: projections are padded to this many so the inner loop
-/// has a fixed width (and vectorises without reordering any float sum).
-const LANES: usize = 32;
+use crate::config::{try_filled, FdeError, SIMHASH_LANES as LANES};
 
 /// The `k` Gaussian directions of one repetition, stored dimension-major and padded to
 /// [`LANES`]: `directions[i * LANES + j]` is coordinate `i` of direction `j` (0 for j ≥ k).
@@ -20,16 +18,22 @@ pub struct SimHash {
 
 impl SimHash {
     /// `gaussians` yields the `dimension × bits` matrix row-major (coordinate `i` of every
-    /// direction, then coordinate `i + 1`), the draw order of the pinned RNG.
-    pub fn new(dimension: usize, bits: u32, mut gaussians: impl FnMut() -> f32) -> Self {
+    /// direction, then coordinate `i + 1`), the draw order of the pinned RNG. With no bits
+    /// nothing is stored (every token is in the one partition).
+    pub fn new(
+        dimension: usize,
+        bits: u32,
+        mut gaussians: impl FnMut() -> f32,
+    ) -> Result<Self, FdeError> {
         debug_assert!(bits as usize <= LANES);
-        let mut directions = vec![0f32; dimension * LANES];
+        let len = if bits == 0 { 0 } else { dimension * LANES };
+        let mut directions = try_filled(len, 0f32, "SimHash directions")?;
         for row in directions.chunks_exact_mut(LANES) {
             for value in &mut row[..bits as usize] {
                 *value = gaussians();
             }
         }
-        SimHash { bits, directions }
+        Ok(SimHash { bits, directions })
     }
 
     pub fn bits(&self) -> u32 {

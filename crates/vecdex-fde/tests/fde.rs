@@ -447,7 +447,7 @@ fn simd_chamfer_equals_plain_at_every_level() {
     for level in SimdLevel::available() {
         for (qi, q) in queries.iter().enumerate() {
             let mut scores = vec![0f32; all.len()];
-            store.score(level, q, &all, &mut scores);
+            store.score(level, q, &all, &mut scores).expect("fits");
             for (d, doc) in documents.iter().enumerate() {
                 let exact = chamfer(q, doc, dim);
                 assert!(
@@ -461,6 +461,7 @@ fn simd_chamfer_equals_plain_at_every_level() {
         let k = 10;
         let results = store
             .search(level, &flat, &offsets, k, &|d| d % 5 != 0, &|| false)
+            .expect("fits")
             .unwrap();
         for (qi, q) in queries.iter().enumerate() {
             let mut expected: Vec<(u32, f32)> = documents
@@ -483,5 +484,6 @@ fn simd_chamfer_equals_plain_at_every_level() {
     }
     assert!(store
         .search(SimdLevel::Scalar, &flat, &offsets, 3, &|_| true, &|| true)
+        .expect("fits")
         .is_none());
 }

@@ -60,7 +60,7 @@ impl BinaryCodec {
     pub fn from_model_bytes(bytes: &[u8], dim: usize, metric: Metric) -> Result<Self, QuantError> {
         check_metric(metric, "binary")?;
         if dim == 0 {
-            return Err(QuantError(
+            return Err(QuantError::new(
                 "binary: dimensions must be at least 1".to_string(),
             ));
         }

@@ -4,12 +4,52 @@ use vecdex_distance::Metric;
 
 /// A codec that cannot be trained or used as asked; the message says why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QuantError(pub String);
+pub struct QuantError {
+    message: String,
+    /// A buffer sized by the caller's input (dimensions, sample size) could not be allocated;
+    /// the facade reports this as out of memory rather than as a bad argument.
+    out_of_memory: bool,
+}
+
+impl QuantError {
+    pub fn new(message: impl Into<String>) -> Self {
+        QuantError {
+            message: message.into(),
+            out_of_memory: false,
+        }
+    }
+
+    /// `what` (`len` values) could not be allocated.
+    pub fn out_of_memory(what: &str, len: usize) -> Self {
+        QuantError {
+            message: format!("{what}: {len} values do not fit in memory"),
+            out_of_memory: true,
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub fn is_out_of_memory(&self) -> bool {
+        self.out_of_memory
+    }
+}
 
 impl std::fmt::Display for QuantError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
+}
+
+/// A buffer of `len` copies of `value`, or [`QuantError::out_of_memory`] (never an abort): for
+/// every buffer whose size comes from the caller's dimensions or sample.
+pub fn try_filled<T: Clone>(len: usize, value: T, what: &str) -> Result<Vec<T>, QuantError> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(len)
+        .map_err(|_| QuantError::out_of_memory(what, len))?;
+    out.resize(len, value);
+    Ok(out)
 }
 
 impl std::error::Error for QuantError {}
@@ -51,24 +91,24 @@ pub(crate) fn check_sample(
     codec: &str,
 ) -> Result<usize, QuantError> {
     if dim == 0 {
-        return Err(QuantError(format!(
+        return Err(QuantError::new(format!(
             "{codec}: dimensions must be at least 1"
         )));
     }
     if !sample.len().is_multiple_of(dim) {
-        return Err(QuantError(format!(
+        return Err(QuantError::new(format!(
             "{codec}: the training sample has {} values, not a whole number of {dim}-dimensional rows",
             sample.len()
         )));
     }
     let rows = sample.len() / dim;
     if rows < min_rows {
-        return Err(QuantError(format!(
+        return Err(QuantError::new(format!(
             "{codec}: training needs at least {min_rows} vectors, got {rows}"
         )));
     }
     if let Some(i) = sample.iter().position(|x| !x.is_finite()) {
-        return Err(QuantError(format!(
+        return Err(QuantError::new(format!(
             "{codec}: the training sample has a non-finite value at row {}, dimension {}",
             i / dim,
             i % dim
@@ -91,7 +131,7 @@ pub(crate) fn check_metric(metric: Metric, codec: &str) -> Result<(), QuantError
     if metric.is_spatial() {
         Ok(())
     } else {
-        Err(QuantError(format!(
+        Err(QuantError::new(format!(
             "{codec} encodes f32 vectors: use cosine, dot or l2sq"
         )))
     }

@@ -20,9 +20,10 @@ macro_rules! half_codec {
             pub fn new(dim: usize, metric: Metric) -> Result<Self, QuantError> {
                 check_metric(metric, $what)?;
                 if dim == 0 {
-                    return Err(QuantError(
-                        concat!($what, ": dimensions must be at least 1").into(),
-                    ));
+                    return Err(QuantError::new(concat!(
+                        $what,
+                        ": dimensions must be at least 1"
+                    )));
                 }
                 Ok($name {
                     dim,

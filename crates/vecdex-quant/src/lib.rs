@@ -29,7 +29,7 @@ pub mod pq;
 pub mod sq;
 
 pub use binary::BinaryCodec;
-pub use codec::{Codec, QuantError};
+pub use codec::{try_filled, Codec, QuantError};
 pub use half::{Bf16Codec, F16Codec};
 pub use pca::{Pca, PcaConfig};
 pub use pq::{PqCodec, PqConfig};

@@ -26,7 +26,7 @@ pub(crate) fn model_len(parts: &[&[usize]], codec: &str) -> Result<usize, QuantE
                 .try_fold(1usize, |product, &f| product.checked_mul(f))?
                 .checked_add(total)
         })
-        .ok_or_else(|| QuantError(format!("{codec} model: its size overflows")))
+        .ok_or_else(|| QuantError::new(format!("{codec} model: its size overflows")))
 }
 
 /// Errors unless `bytes` is exactly `expected` bytes long.
@@ -39,7 +39,7 @@ pub(crate) fn check_len(
     if bytes.len() == expected {
         Ok(())
     } else {
-        Err(QuantError(format!(
+        Err(QuantError::new(format!(
             "{codec} model: expected {expected} bytes for {shape}, got {}",
             bytes.len()
         )))
@@ -62,7 +62,7 @@ impl<'a> Reader<'a> {
         let (head, rest) = self
             .rest
             .split_at_checked(n)
-            .ok_or_else(|| QuantError(format!("{} model: truncated in {what}", self.codec)))?;
+            .ok_or_else(|| QuantError::new(format!("{} model: truncated in {what}", self.codec)))?;
         self.rest = rest;
         Ok(head)
     }
@@ -77,7 +77,7 @@ impl<'a> Reader<'a> {
     pub(crate) fn f32s(&mut self, n: usize, what: &str) -> Result<Vec<f32>, QuantError> {
         let len = n
             .checked_mul(4)
-            .ok_or_else(|| QuantError(format!("{} model: {what} overflows", self.codec)))?;
+            .ok_or_else(|| QuantError::new(format!("{} model: {what} overflows", self.codec)))?;
         let values: Vec<f32> = self
             .take(len, what)?
             .chunks_exact(4)
@@ -91,7 +91,7 @@ impl<'a> Reader<'a> {
     pub(crate) fn f64s(&mut self, n: usize, what: &str) -> Result<Vec<f64>, QuantError> {
         let len = n
             .checked_mul(8)
-            .ok_or_else(|| QuantError(format!("{} model: {what} overflows", self.codec)))?;
+            .ok_or_else(|| QuantError::new(format!("{} model: {what} overflows", self.codec)))?;
         let values: Vec<f64> = self
             .take(len, what)?
             .chunks_exact(8)
@@ -107,7 +107,7 @@ impl<'a> Reader<'a> {
         what: &str,
     ) -> Result<(), QuantError> {
         match finite.position(|ok| !ok) {
-            Some(i) => Err(QuantError(format!(
+            Some(i) => Err(QuantError::new(format!(
                 "{} model: value {i} of {what} is not finite",
                 self.codec
             ))),
@@ -121,7 +121,7 @@ impl<'a> Reader<'a> {
         if self.rest.is_empty() {
             Ok(())
         } else {
-            Err(QuantError(format!(
+            Err(QuantError::new(format!(
                 "{} model: {} bytes left over",
                 self.codec,
                 self.rest.len()
@@ -140,7 +140,7 @@ pub(crate) fn check_all<T: Copy>(
     codec: &str,
 ) -> Result<(), QuantError> {
     match values.iter().position(|&x| !check(x)) {
-        Some(i) => Err(QuantError(format!(
+        Some(i) => Err(QuantError::new(format!(
             "{codec} model: {what} {i} {requirement}"
         ))),
         None => Ok(()),

@@ -34,7 +34,7 @@
 use rayon::prelude::*;
 use vecdex_distance::{simd_level, SimdLevel};
 
-use crate::codec::{check_sample, QuantError};
+use crate::codec::{check_sample, try_filled, QuantError};
 use crate::model::{check_len, model_len, put_f32s, put_f64s, Reader};
 
 /// Training options of a [`Pca`].
@@ -94,7 +94,7 @@ impl Pca {
         } else {
             vec![0.0; dim]
         };
-        let mut matrix = second_moment(level, sample, dim, &center);
+        let mut matrix = second_moment(level, sample, dim, &center)?;
         let scale = 1.0 / rows as f64;
         matrix.iter_mut().for_each(|x| *x *= scale);
         let total = (0..dim).map(|i| matrix[i * dim + i]).sum();
@@ -144,7 +144,9 @@ impl Pca {
         config: PcaConfig,
     ) -> Result<Self, QuantError> {
         if dim == 0 {
-            return Err(QuantError("PCA: dimensions must be at least 1".to_string()));
+            return Err(QuantError::new(
+                "PCA: dimensions must be at least 1".to_string(),
+            ));
         }
         check_config(dim, config)?;
         let out_dim = config.out_dim;
@@ -163,7 +165,7 @@ impl Pca {
         reader.finish()?;
         let total = total.first().copied().unwrap_or(0.0);
         if total < 0.0 {
-            return Err(QuantError(format!(
+            return Err(QuantError::new(format!(
                 "PCA model: the total variance is negative ({total})"
             )));
         }
@@ -171,13 +173,13 @@ impl Pca {
             .windows(2)
             .position(|w| w[0].total_cmp(&w[1]).is_lt())
         {
-            return Err(QuantError(format!(
+            return Err(QuantError::new(format!(
                 "PCA model: eigenvalue {} is larger than eigenvalue {i}",
                 i + 1
             )));
         }
         if !config.centered && mean.iter().any(|&m| m.to_bits() != 0) {
-            return Err(QuantError(
+            return Err(QuantError::new(
                 "PCA model: the mean of an uncentered projection must be zeros".to_string(),
             ));
         }
@@ -255,7 +257,7 @@ impl Pca {
 fn check_config(dim: usize, config: PcaConfig) -> Result<(), QuantError> {
     let out_dim = config.out_dim;
     if out_dim == 0 || out_dim > dim {
-        return Err(QuantError(format!(
+        return Err(QuantError::new(format!(
             "PCA: output dimensions must be between 1 and {dim}, got {out_dim}"
         )));
     }
@@ -286,13 +288,19 @@ fn mean(sample: &[f32], dim: usize) -> Vec<f64> {
 }
 
 /// `Σ (x − mean)(x − mean)ᵀ` over the rows (`dim × dim`, row-major, symmetric), unscaled.
-fn second_moment(level: SimdLevel, sample: &[f32], dim: usize, mean: &[f64]) -> Vec<f64> {
+fn second_moment(
+    level: SimdLevel,
+    sample: &[f32],
+    dim: usize,
+    mean: &[f64],
+) -> Result<Vec<f64>, QuantError> {
     let padded = dim.div_ceil(PANEL) * PANEL;
-    let mut gram = vec![0f64; padded * padded];
+    // dim² values (32 GiB at 65,536 dimensions): fallible, as every buffer sized by the input.
+    let mut gram = try_filled(padded * padded, 0f64, "PCA: the second-moment matrix")?;
     // One chunk of rows packed in panels of `PANEL` dimensions: panel `p` is `CHUNK × PANEL`,
     // row `r` holding dimensions `p·PANEL ..` of row `r` of the chunk, zero past the chunk's
     // last row and past `dim`.
-    let mut packed = vec![0f64; padded * CHUNK];
+    let mut packed = try_filled(padded * CHUNK, 0f64, "PCA: a chunk of the sample")?;
     for chunk in sample.chunks(CHUNK * dim) {
         packed
             .par_chunks_mut(CHUNK * PANEL)
@@ -317,13 +325,13 @@ fn second_moment(level: SimdLevel, sample: &[f32], dim: usize, mean: &[f64]) -> 
             .for_each(|(block, rows)| gram_rows(level, &packed, block, rows));
     }
     // The tiles filled the upper triangle (and the diagonal blocks): mirror it, drop the padding.
-    let mut matrix = vec![0f64; dim * dim];
+    let mut matrix = try_filled(dim * dim, 0f64, "PCA: the second-moment matrix")?;
     for i in 0..dim {
         for j in 0..dim {
             matrix[i * dim + j] = gram[i.min(j) * padded + i.max(j)];
         }
     }
-    matrix
+    Ok(matrix)
 }
 
 /// Calls the body compiled for the SIMD level (the same source: plain loops over fixed-size
@@ -583,7 +591,7 @@ fn tridiagonal_ql(
             }
             iterations += 1;
             if iterations > MAX_ITERATIONS {
-                return Err(QuantError(
+                return Err(QuantError::new(
                     "PCA: the eigenvalue iteration did not converge".to_string(),
                 ));
             }
@@ -592,6 +600,14 @@ fn tridiagonal_ql(
             let r = g.hypot(1.0);
             g = d[m] - d[l] + e[l] / (g + r.copysign(g));
             let (mut s, mut c, mut p) = (1.0f64, 1.0f64, 0.0f64);
+            // A sweep records at most m − l rotations; there are O(n²) in all (tens of GiB at
+            // the largest dimensions), so growth must fail as an error, not an abort.
+            rotations.try_reserve(m - l).map_err(|_| {
+                QuantError::out_of_memory("PCA: the recorded rotations", rotations.len() + m - l)
+            })?;
+            sweeps.try_reserve(1).map_err(|_| {
+                QuantError::out_of_memory("PCA: the recorded sweeps", sweeps.len() + 1)
+            })?;
             let start = rotations.len();
             let mut underflow = false;
             for i in (l..m).rev() {
@@ -707,7 +723,7 @@ fn top_eigenvectors(
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&x, &y| values[y].total_cmp(&values[x]).then(x.cmp(&y)));
     order.truncate(k);
-    let mut vectors = vec![0f64; k * n];
+    let mut vectors = try_filled(k * n, 0f64, "PCA: the eigenvectors")?;
     vectors
         .par_chunks_mut(GROUP * n)
         .zip(order.par_chunks(GROUP))
@@ -768,7 +784,7 @@ mod tests {
         let mean = mean(&data, dim);
         let mut reference = None;
         for level in SimdLevel::available() {
-            let matrix = second_moment(level, &data, dim, &mean);
+            let matrix = second_moment(level, &data, dim, &mean).expect("fits");
             let result = top_eigenvectors(level, matrix.clone(), dim, 7).map(|r| (matrix, r));
             match &reference {
                 None => reference = Some(result),

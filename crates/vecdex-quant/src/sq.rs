@@ -240,26 +240,26 @@ impl<const BITS: u32> ScalarCodec<BITS> {
     fn check_config(dim: usize, metric: Metric, config: SqConfig) -> Result<(), QuantError> {
         const { assert!(BITS == 8 || BITS == 4, "scalar codes have 8 or 4 bits") };
         if config.symmetric && BITS != 8 {
-            return Err(QuantError(format!(
+            return Err(QuantError::new(format!(
                 "{}: symmetric scoring is available for SQ8 only",
                 Self::NAME
             )));
         }
         if config.symmetric && dim > SYMMETRIC_MAX_DIM {
-            return Err(QuantError(format!(
+            return Err(QuantError::new(format!(
                 "{}: symmetric scoring supports at most {SYMMETRIC_MAX_DIM} dimensions, got {dim}",
                 Self::NAME
             )));
         }
         check_metric(metric, Self::NAME)?;
         if dim == 0 {
-            return Err(QuantError(format!(
+            return Err(QuantError::new(format!(
                 "{}: dimensions must be at least 1",
                 Self::NAME
             )));
         }
         if !(0.0..0.5).contains(&config.clip_quantile) {
-            return Err(QuantError(format!(
+            return Err(QuantError::new(format!(
                 "{}: clip quantile must be in [0, 0.5), got {}",
                 Self::NAME,
                 config.clip_quantile

@@ -71,7 +71,10 @@ fn check_corruptions<T: Debug>(
     let mut longer = bytes.to_vec();
     longer.push(0);
     assert!(load(&longer).is_err(), "{what}: one byte more loads");
-    let message = load(&with_nan(bytes, first)).unwrap_err().0;
+    let message = load(&with_nan(bytes, first))
+        .unwrap_err()
+        .message()
+        .to_string();
     assert!(message.contains("not finite"), "{what}: {message}");
 }
 
@@ -163,7 +166,10 @@ fn check_scalar<const BITS: u32>() {
             let mut zero_step = bytes.clone();
             zero_step[4 * DIM + 8..4 * DIM + 12].copy_from_slice(&0f32.to_le_bytes());
             let err = ScalarCodec::<BITS>::from_model_bytes(&zero_step, DIM, metric, config);
-            assert!(err.unwrap_err().0.contains("step of dimension 2"), "{what}");
+            assert!(
+                err.unwrap_err().message().contains("step of dimension 2"),
+                "{what}"
+            );
             let load = |dim, metric, config| {
                 ScalarCodec::<BITS>::from_model_bytes(&bytes, dim, metric, config)
             };
@@ -250,7 +256,10 @@ fn binary_models_round_trip() {
         let mut negative = bytes.clone();
         negative[4 * DIM..4 * DIM + 4].copy_from_slice(&(-1f32).to_le_bytes());
         let err = BinaryCodec::from_model_bytes(&negative, DIM, metric).unwrap_err();
-        assert!(err.0.contains("spread of dimension 0"), "{what}: {err}");
+        assert!(
+            err.message().contains("spread of dimension 0"),
+            "{what}: {err}"
+        );
         assert!(BinaryCodec::from_model_bytes(&bytes, 0, metric).is_err());
         assert!(BinaryCodec::from_model_bytes(&bytes, DIM, Metric::Hamming).is_err());
     }
@@ -282,7 +291,10 @@ fn pq_models_round_trip() {
                 let mut broken = bytes.clone();
                 broken[..4].copy_from_slice(&bad.to_le_bytes());
                 let err = PqCodec::from_model_bytes(&broken, DIM, metric, config).unwrap_err();
-                assert!(err.0.contains("centroids per subspace"), "{what}: {err}");
+                assert!(
+                    err.message().contains("centroids per subspace"),
+                    "{what}: {err}"
+                );
             }
             for bad in [0, DIM + 1] {
                 let config = PqConfig::new(bad);
@@ -340,7 +352,7 @@ fn pca_models_round_trip() {
             // A NaN in the first f32 (the mean) too.
             let mean_at = 8 + 8 * out_dim;
             let err = load(&with_nan(&bytes, FirstFloat::F32At(mean_at))).unwrap_err();
-            assert!(err.0.contains("the mean"), "{what}: {err}");
+            assert!(err.message().contains("the mean"), "{what}: {err}");
             let mut negative = bytes.clone();
             negative[..8].copy_from_slice(&(-1f64).to_le_bytes());
             assert!(load(&negative).is_err(), "{what}: negative total");
@@ -348,7 +360,7 @@ fn pca_models_round_trip() {
                 let mut unsorted = bytes.clone();
                 unsorted[8..16].copy_from_slice(&(-1f64).to_le_bytes());
                 let err = load(&unsorted).unwrap_err();
-                assert!(err.0.contains("eigenvalue 1"), "{what}: {err}");
+                assert!(err.message().contains("eigenvalue 1"), "{what}: {err}");
             }
             if !centered {
                 let mut offset = bytes.clone();

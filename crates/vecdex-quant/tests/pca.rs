@@ -255,7 +255,8 @@ fn invalid_input_is_an_error() {
     let train = |sample: &[f32], dim: usize, out_dim: usize| {
         Pca::train(sample, dim, config(out_dim, true)).map(|_| ())
     };
-    let message = |r: Result<(), vecdex_quant::QuantError>| r.expect_err("must fail").0;
+    let message =
+        |r: Result<(), vecdex_quant::QuantError>| r.expect_err("must fail").message().to_string();
     assert!(message(train(&rows, 0, 1)).contains("dimensions"));
     assert!(message(train(&rows, DIM, 0)).contains("output dimensions"));
     assert!(message(train(&rows, DIM, DIM + 1)).contains("output dimensions"));

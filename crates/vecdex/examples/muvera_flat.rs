@@ -125,12 +125,14 @@ fn main() {
                 .map(|&k| k as u32)
                 .collect();
             let mut scores = vec![0f32; docs.len()];
-            store.score(
-                simd_level(),
-                &queries[qo[i] as usize * dim..qo[i + 1] as usize * dim],
-                &docs,
-                &mut scores,
-            );
+            store
+                .score(
+                    simd_level(),
+                    &queries[qo[i] as usize * dim..qo[i + 1] as usize * dim],
+                    &docs,
+                    &mut scores,
+                )
+                .expect("a prepared query fits in memory");
             let mut order: Vec<usize> = (0..docs.len()).collect();
             order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
             let tr = &truth[i * 100..i * 100 + 10];

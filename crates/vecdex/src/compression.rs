@@ -27,7 +27,7 @@ use vecdex_quant::{
 use crate::error::{Error, Result};
 use crate::filter::IndexVersion;
 use crate::threads;
-use crate::validate::{check_matrix, normalize};
+use crate::validate::{check_matrix, normalize, out_of_memory, try_copy, try_filled};
 
 /// How stored vectors are encoded for search.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -452,7 +452,7 @@ impl Codes {
     }
 
     fn build_encoder(&self, sample: &[f32]) -> Result<Encoder> {
-        let quant = |e: QuantError| Error::invalid(e.0);
+        let quant = Error::from;
         let searched_dim = self.searched_dim();
         let reducer = match self.config.reduction {
             Reduction::None => Reducer::None,
@@ -475,7 +475,11 @@ impl Codes {
         let reduced: Vec<f32> = if matches!(reducer, Reducer::None) || sample.is_empty() {
             Vec::new()
         } else {
-            let mut out = vec![0f32; sample.len() / self.dim * searched_dim];
+            let mut out = try_filled(
+                sample.len() / self.dim * searched_dim,
+                0f32,
+                "the reduced training sample",
+            )?;
             out.par_chunks_mut(searched_dim)
                 .zip(sample.par_chunks(self.dim))
                 .for_each(|(o, v)| reducer.apply(v, o));
@@ -601,7 +605,7 @@ impl Codes {
             "training sample",
             self.metric == Metric::Cosine,
         )?;
-        self.fit(&normalized_sample(sample, self.dim, self.metric))
+        self.fit(&normalized_sample(sample, self.dim, self.metric)?)
     }
 
     /// The model an index learns by itself, from up to [`AUTO_TRAINING_SAMPLE`] vectors: the
@@ -616,17 +620,18 @@ impl Codes {
     ) -> Result<TrainedEncoder> {
         let dim = self.dim;
         let stored = held.len().min(AUTO_TRAINING_SAMPLE);
-        let mut sample = vec![0f32; stored * dim];
+        // Up to AUTO_TRAINING_SAMPLE rows of `dim` values (gigabytes at the largest dimensions).
+        let mut sample = try_filled(stored * dim, 0f32, "the training sample")?;
         sample
             .chunks_exact_mut(dim)
             .enumerate()
             .for_each(|(i, row)| vector(held[i * held.len() / stored], row));
         let room = (AUTO_TRAINING_SAMPLE - stored) * dim;
-        sample.extend(normalized_sample(
-            &batch[..batch.len().min(room)],
-            dim,
-            self.metric,
-        ));
+        let incoming = normalized_sample(&batch[..batch.len().min(room)], dim, self.metric)?;
+        sample
+            .try_reserve_exact(incoming.len())
+            .map_err(|_| out_of_memory("the training sample", sample.len() + incoming.len()))?;
+        sample.extend(incoming);
         self.fit(&sample)
     }
 
@@ -637,7 +642,7 @@ impl Codes {
         };
         let bytes = slots
             .checked_mul(encoder.code_size())
-            .ok_or_else(|| Error::invalid("the index does not fit in memory"))?;
+            .ok_or_else(|| out_of_memory("codes", usize::MAX))?;
         self.grow_bytes(bytes)
     }
 
@@ -647,7 +652,7 @@ impl Codes {
             // Amortised: a flat index grows its codes chunk by chunk.
             self.blocks
                 .try_reserve(blocks - self.blocks.len())
-                .map_err(|_| Error::invalid("the index does not fit in memory"))?;
+                .map_err(|_| out_of_memory("codes (64-byte blocks)", blocks))?;
             // Walks read codes at random: huge pages spare the TLB misses (as for f32 rows).
             vecdex_distance::advise_huge_pages(&self.blocks);
             self.blocks.resize(blocks, Block([0; 64]));
@@ -792,7 +797,14 @@ impl Codes {
 
     fn encoder_from_model(&self, model: &[u8]) -> Result<Encoder> {
         use crate::persist::corrupt;
-        let bad = |e: QuantError| corrupt(format!("codec model: {}", e.0));
+        // A model too large to allocate is not proof of damage: report it as such.
+        let bad = |e: QuantError| {
+            if e.is_out_of_memory() {
+                Error::from(e)
+            } else {
+                corrupt(format!("codec model: {e}"))
+            }
+        };
         let (len, rest) = model
             .split_first_chunk::<8>()
             .ok_or_else(|| corrupt("codec model: too short"))?;
@@ -833,7 +845,7 @@ impl Codes {
                 ))
             }
         };
-        let quant = |e: QuantError| Error::invalid(e.0);
+        let quant = Error::from;
         let codec = match self.config.quantization {
             Quantization::None => no_model(AnyCodec::Plain(PlainCodec {
                 dim,
@@ -1000,12 +1012,12 @@ fn prefetch_bytes(bytes: &[u8]) {
 }
 
 /// A copy of `sample` (validated rows), normalised for cosine as stored vectors are.
-fn normalized_sample(sample: &[f32], dim: usize, metric: Metric) -> Vec<f32> {
-    let mut rows = sample.to_vec();
+fn normalized_sample(sample: &[f32], dim: usize, metric: Metric) -> Result<Vec<f32>> {
+    let mut rows = try_copy(sample, "the training sample")?;
     if metric == Metric::Cosine {
         rows.chunks_exact_mut(dim).for_each(normalize);
     }
-    rows
+    Ok(rows)
 }
 
 /// Per-search settings of the rescoring step.

@@ -29,6 +29,9 @@ pub enum Error {
     Io(String),
     /// The index is a read-only view of a file; load it to change it.
     ReadOnly,
+    /// A buffer whose size comes from the caller (an option, a count, a file header) could not
+    /// be allocated; nothing changed. The message names the buffer and its size.
+    OutOfMemory(String),
     /// A bug: a panic or a broken invariant inside vecdex. The process lives on.
     Internal(String),
 }
@@ -49,6 +52,7 @@ impl Error {
             Error::UnsupportedFormat(_) => "ERR_UNSUPPORTED_FORMAT",
             Error::Io(_) => "ERR_IO",
             Error::ReadOnly => "ERR_READ_ONLY",
+            Error::OutOfMemory(_) => "ERR_OUT_OF_MEMORY",
             Error::Internal(_) => "ERR_INTERNAL",
         }
     }
@@ -72,7 +76,8 @@ impl fmt::Display for Error {
             | Error::ZeroVector(m)
             | Error::NotTrained(m)
             | Error::UnsupportedFormat(m)
-            | Error::Io(m) => f.write_str(m),
+            | Error::Io(m)
+            | Error::OutOfMemory(m) => f.write_str(m),
             Error::CorruptFile(m) => write!(f, "corrupt index file: {m}"),
             Error::ReadOnly => {
                 f.write_str("the index is a read-only view of a file: load it to change it")
@@ -85,6 +90,28 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<vecdex_fde::FdeError> for Error {
+    fn from(error: vecdex_fde::FdeError) -> Self {
+        use vecdex_fde::FdeError;
+        match error {
+            FdeError::InvalidConfig(m)
+            | FdeError::InvalidInput(m)
+            | FdeError::EmptyPointCloud(m) => Error::InvalidArgument(m),
+            FdeError::OutOfMemory(m) => Error::OutOfMemory(m),
+        }
+    }
+}
+
+impl From<vecdex_quant::QuantError> for Error {
+    fn from(error: vecdex_quant::QuantError) -> Self {
+        if error.is_out_of_memory() {
+            Error::OutOfMemory(error.message().to_string())
+        } else {
+            Error::InvalidArgument(error.message().to_string())
+        }
+    }
+}
 
 impl From<vecdex_store::StoreError> for Error {
     fn from(error: vecdex_store::StoreError) -> Self {

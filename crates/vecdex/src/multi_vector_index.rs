@@ -25,7 +25,7 @@ use crate::filter::KeyFilter;
 use crate::flat_index::SearchResults;
 use crate::hnsw_index::{HnswConfig, HnswIndex, LinkMode, PendingBatch};
 use crate::threads;
-use crate::validate::{check_matrix, normalize, try_filled};
+use crate::validate::{check_tokens, normalize, try_copy, try_filled, MAX_SQUARED_NORM};
 
 /// The encoding a multi-vector index uses unless told otherwise: 10 repetitions, 4 SimHash bits,
 /// AMS sketch to 4 values (640 dimensions). The paper's 10,240-dimensional trade-off (the
@@ -170,10 +170,58 @@ pub struct MultiVectorIndex {
 }
 
 fn fde_error(error: FdeError) -> Error {
+    Error::from(error)
+}
+
+/// Encodes point clouds (CSR: cloud `i` is tokens `offsets[i]..offsets[i+1]` of the row-major
+/// `tokens`) with `encoder`, on vecdex's pool: the [`FdeEncoder`] entry point of the bindings.
+/// Tokens are checked by the token rule ([`check_tokens`]), so every encoding is finite; the
+/// output (`clouds × output_dimension` values) is allocated fallibly.
+pub fn encode_point_clouds(
+    encoder: &FdeEncoder,
+    tokens: &[f32],
+    offsets: &[u32],
+    side: Side,
+    stop: &StopFlag,
+) -> Result<Vec<f32>> {
+    let dim = encoder.dimension();
+    check_offsets(tokens.len(), offsets, dim)
+        .map_err(|e| csr_error(e, tokens.len(), dim, "tokens"))?;
+    check_tokens(tokens, dim, "tokens", false)?;
+    threads::run(|| {
+        encoder
+            .encode_batch(tokens, offsets, side, &|| stop.is_stopped())
+            .map_err(fde_error)
+    })?
+    .ok_or(Error::Aborted)
+}
+
+/// Exact Chamfer similarity `Σ_q max_d ⟨q, d⟩` of two token matrices (row-major, `dim` wide),
+/// under the token rule of every multi-vector entry point, so it is always finite.
+pub fn chamfer_similarity(query: &[f32], document: &[f32], dim: usize) -> Result<f64> {
+    if dim == 0 || dim > crate::validate::MAX_DIMENSIONS {
+        return Err(Error::invalid(format!(
+            "dim must be from 1 to {}, got {dim}",
+            crate::validate::MAX_DIMENSIONS
+        )));
+    }
+    check_tokens(query, dim, "query", false)?;
+    check_tokens(document, dim, "document", false)?;
+    Ok(f64::from(vecdex_fde::chamfer(query, document, dim)))
+}
+
+/// CSR errors with the part named: a length that is not whole tokens is a dimension mismatch.
+fn csr_error(error: FdeError, values: usize, dim: usize, what: &str) -> Error {
     match error {
-        FdeError::InvalidConfig(m) | FdeError::InvalidInput(m) | FdeError::EmptyPointCloud(m) => {
-            Error::InvalidArgument(m)
-        }
+        FdeError::InvalidInput(m) if !values.is_multiple_of(dim) => Error::DimensionMismatch {
+            expected: dim,
+            actual: values % dim,
+            what: format!("{what}: {m}"),
+        },
+        other => match fde_error(other) {
+            Error::InvalidArgument(m) => Error::InvalidArgument(format!("{what}: {m}")),
+            e => e,
+        },
     }
 }
 
@@ -291,22 +339,11 @@ impl MultiVectorIndex {
     /// Checks query or document tokens in CSR form and returns them normalised for cosine.
     fn checked_tokens(&self, tokens: &[f32], offsets: &[u32], what: &str) -> Result<Vec<f32>> {
         let dim = self.dim();
-        check_offsets(tokens.len(), offsets, dim).map_err(|e| match e {
-            FdeError::InvalidInput(m) if !tokens.len().is_multiple_of(dim) => {
-                Error::DimensionMismatch {
-                    expected: dim,
-                    actual: tokens.len() % dim,
-                    what: format!("{what}: {m}"),
-                }
-            }
-            other => match fde_error(other) {
-                Error::InvalidArgument(m) => Error::InvalidArgument(format!("{what}: {m}")),
-                e => e,
-            },
-        })?;
+        check_offsets(tokens.len(), offsets, dim)
+            .map_err(|e| csr_error(e, tokens.len(), dim, what))?;
         let cosine = self.metric() == Metric::Cosine;
-        check_matrix(tokens, dim, what, cosine)?;
-        let mut tokens = tokens.to_vec();
+        check_tokens(tokens, dim, what, cosine)?;
+        let mut tokens = try_copy(tokens, what)?;
         if cosine {
             tokens.chunks_exact_mut(dim).for_each(normalize);
         }
@@ -351,9 +388,9 @@ impl MultiVectorIndex {
         }
         let fdes = self.document_fdes(&tokens, offsets, stop)?;
         Ok(EncodedDocuments {
-            keys: keys.to_vec(),
+            keys: try_copy(keys, "document keys")?,
             tokens,
-            offsets: offsets.to_vec(),
+            offsets: try_copy(offsets, "document offsets")?,
             fdes,
         })
     }
@@ -376,8 +413,20 @@ impl MultiVectorIndex {
         })
     }
 
-    /// Phase 2 (exclusive access, brief): slots and rows of the FDE graph.
+    /// Phase 2 (exclusive access, brief): slots and rows of the FDE graph, and room for the
+    /// batch in the token store and the key tables, so that [`commit`](Self::commit) cannot
+    /// fail (or abort) on memory.
     pub fn prepare(&mut self, documents: EncodedDocuments) -> Result<PendingDocuments> {
+        let count = documents.keys.len();
+        self.tokens
+            .try_reserve(count, documents.tokens.len() / self.dim())
+            .map_err(fde_error)?;
+        self.document_keys
+            .try_reserve(count)
+            .map_err(|_| crate::validate::out_of_memory("document keys", count))?;
+        self.documents
+            .try_reserve(count)
+            .map_err(|_| crate::validate::out_of_memory("document keys", count))?;
         let graph = self.fdes.prepare(&documents.keys, &documents.fdes)?;
         Ok(PendingDocuments { documents, graph })
     }
@@ -392,8 +441,6 @@ impl MultiVectorIndex {
         let PendingDocuments { documents, graph } = pending;
         self.fdes.commit(graph);
         let dim = self.dim();
-        self.tokens
-            .reserve(documents.keys.len(), documents.tokens.len() / dim);
         for (i, key) in documents.keys.iter().enumerate() {
             let (start, end) = (
                 documents.offsets[i] as usize,
@@ -484,7 +531,12 @@ impl MultiVectorIndex {
         let keep: Vec<u32> = (0..self.document_keys.len() as u32)
             .filter(|&d| self.document_keys[d as usize].is_some())
             .collect();
-        self.tokens = self.tokens.select(&keep);
+        // Compaction only saves memory: when its copy cannot be allocated, keep the store as
+        // it is (still correct) and try again after a later change.
+        let Ok(compacted) = self.tokens.select(&keep) else {
+            return;
+        };
+        self.tokens = compacted;
         self.store_generation += 1;
         self.document_keys = keep
             .iter()
@@ -570,6 +622,8 @@ impl MultiVectorIndex {
         if results.k == 0 {
             return Ok(results);
         }
+        // No more hits than documents: a huge k must not size any buffer below.
+        let k = results.k;
         let ef = params
             .ef_search
             .unwrap_or(self.config.graph.ef_search)
@@ -599,13 +653,15 @@ impl MultiVectorIndex {
             let prepared = match carving {
                 Some(tau) => PreparedQuery::new(&carve_balls(tokens, dim, tau), dim),
                 None => PreparedQuery::new(tokens, dim),
-            };
+            }
+            .map_err(fde_error)?;
             let mut hits: Vec<(u64, f32)> = match strategy {
                 Strategy::Rerank => {
-                    let fde = self
+                    let mut fde = self
                         .encoder
                         .encode(tokens, Side::Query)
                         .map_err(fde_error)?;
+                    fit_query_fde(&mut fde);
                     let found =
                         self.fdes
                             .search(&fde, candidates, Some(ef), filter, &StopFlag::never())?;
@@ -693,6 +749,7 @@ impl MultiVectorIndex {
         if results.k == 0 {
             return Ok(results);
         }
+        let k = results.k;
         let allowed = allowed_keys(filter);
         let accept = |d: u32| self.admits(d, allowed.as_ref());
         let found = threads::run(|| {
@@ -700,6 +757,7 @@ impl MultiVectorIndex {
                 .search(simd_level(), &queries, offsets, k, &accept, &|| {
                     stop.is_stopped()
                 })
+                .map_err(fde_error)?
                 .ok_or(Error::Aborted)
         })?;
         let hits: Vec<Vec<(u64, f32)>> = found
@@ -791,6 +849,18 @@ pub fn carve_balls(tokens: &[f32], dim: usize, tau: f32) -> Vec<f32> {
     sums
 }
 
+/// Brings a query FDE inside the single-vector bound of the FDE graph when it is not: scaled
+/// (in f64) to unit length, which keeps its ranking by inner product. Every value of an FDE of
+/// accepted tokens is finite, but a query sums its tokens per partition, so a very long query
+/// of large tokens can have a norm past what the graph accepts; the document side (averages)
+/// cannot (see [`vecdex_fde::MAX_TOKEN_SQUARED_NORM`]).
+fn fit_query_fde(fde: &mut [f32]) {
+    let squared: f64 = fde.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+    if squared > MAX_SQUARED_NORM {
+        normalize(fde);
+    }
+}
+
 fn empty_results(queries: usize, columns: usize) -> Result<SearchResults> {
     let cells = queries.saturating_mul(columns);
     Ok(SearchResults {
@@ -811,5 +881,45 @@ fn fill_results(results: &mut SearchResults, hits: &[Vec<(u64, f32)>]) {
             results.distances[q * columns + c] = -score;
         }
         results.counts[q] = n as u32;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A query FDE past the graph's single-vector bound (a very long query of large tokens)
+    /// is scaled to unit length, which keeps its ranking by inner product; any other is left
+    /// as it is.
+    #[test]
+    fn query_fdes_are_scaled_only_past_the_graph_bound() {
+        let documents = [[1.0f32, 0.0, 0.0], [0.6, 0.8, 0.0], [0.0, 0.0, 1.0]];
+        let rank = |q: &[f32]| {
+            let mut order: Vec<usize> = (0..documents.len()).collect();
+            let score = |d: usize| -> f32 { q.iter().zip(&documents[d]).map(|(a, b)| a * b).sum() };
+            order.sort_by(|&a, &b| score(b).total_cmp(&score(a)));
+            order
+        };
+        for (fde, scaled) in [
+            (vec![3.0f32, 2.0, 1.0], false),
+            (vec![1e18, 9e17, 2e17], false),
+            (vec![1e19, 9e18, 2e18], true),
+            (vec![3e37, 2e37, 1e37], true),
+            (vec![f32::MAX / 2.0, f32::MAX / 3.0, 1e30], true),
+        ] {
+            let mut fitted = fde.clone();
+            fit_query_fde(&mut fitted);
+            if scaled {
+                let norm: f64 = fitted
+                    .iter()
+                    .map(|&x| f64::from(x).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
+                assert!((norm - 1.0).abs() < 1e-6, "{fde:?} → {fitted:?}");
+                assert_eq!(rank(&fitted), rank(&fde));
+            } else {
+                assert_eq!(fitted, fde);
+            }
+        }
     }
 }

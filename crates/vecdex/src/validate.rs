@@ -1,6 +1,8 @@
 //! Checks on raw input shared by every index: the facade and the binding are the only layers
 //! that see unvalidated data.
 
+use std::borrow::Cow;
+
 use crate::error::{Error, Result};
 
 /// Largest dimension count accepted (keeps every size computation far from overflow).
@@ -25,10 +27,89 @@ pub fn check_f32_config(dim: usize, metric: vecdex_distance::Metric, index: &str
     Ok(())
 }
 
+/// Largest squared norm accepted for a token of a point cloud (2⁶⁰, a norm of 2³⁰ ≈ 1.07e9), at
+/// every entry point that takes tokens: a multi-vector index's add, train, search and
+/// searchExact, the FDE encoder, and `chamfer`. Chamfer similarity sums one inner product per
+/// query token, so the single-vector bound ([`MAX_SQUARED_NORM`]) would let a few large tokens
+/// overflow f32; under this one nothing derived from accepted tokens can (see
+/// [`vecdex_fde::MAX_TOKEN_SQUARED_NORM`] for the proof). Cosine tokens are normalised first and
+/// need only be non-zero.
+pub const MAX_TOKEN_SQUARED_NORM: f64 = vecdex_fde::MAX_TOKEN_SQUARED_NORM;
+
 /// Checks a row-major matrix of `dim`-dimensional rows: non-empty, a whole number of rows, every
 /// value finite; for cosine (rows are normalised) no zero row, otherwise no row too large for
 /// f32 distances.
 pub fn check_matrix(data: &[f32], dim: usize, what: &str, cosine: bool) -> Result<()> {
+    let bound = (MAX_SQUARED_NORM, "where f32 distances overflow");
+    check_rows(data, dim, what, cosine, "row", bound)
+}
+
+/// Checks point-cloud tokens (row-major, `dim` wide) as [`check_matrix`] does, with the token
+/// bound [`MAX_TOKEN_SQUARED_NORM`] instead: the one rule of every entry point taking tokens.
+pub fn check_tokens(data: &[f32], dim: usize, what: &str, cosine: bool) -> Result<()> {
+    let bound = (
+        MAX_TOKEN_SQUARED_NORM,
+        "the largest token accepted, so that Chamfer sums and encodings stay finite",
+    );
+    check_rows(data, dim, what, cosine, "token", bound)
+}
+
+/// Checks two single vectors given to `distance` by the rule of the indexes ([`check_matrix`]
+/// on each, and equal lengths), so that a pair an index would refuse is refused here too
+/// instead of yielding an infinite distance.
+pub fn check_pair(a: &[f32], b: &[f32], metric: vecdex_distance::Metric) -> Result<()> {
+    if a.len() != b.len() {
+        return Err(Error::DimensionMismatch {
+            expected: a.len(),
+            actual: b.len(),
+            what: "distance".into(),
+        });
+    }
+    if a.is_empty() {
+        return Err(Error::invalid("distance: the vectors are empty"));
+    }
+    let cosine = metric == vecdex_distance::Metric::Cosine;
+    check_matrix(a, a.len(), "a", cosine)?;
+    check_matrix(b, b.len(), "b", cosine)
+}
+
+/// Squared norm below which the f32 cosine kernel loses a vector: its squares fall into
+/// subnormals (a vector of 1e-25s has an f32 norm of 0 and a cosine of garbage).
+const MIN_KERNEL_SQUARED_NORM: f64 = 1e-30;
+
+/// Checks a pair for `distance` ([`check_pair`]) and returns it as the SIMD kernel must see
+/// it: unchanged, except under cosine when a vector's norm is outside what the kernel's f32
+/// sums can hold (squared norm above [`MAX_SQUARED_NORM`] or below 1e-30); such a vector is
+/// normalised in f64 first, as an index normalises at insert, so `distance` agrees with the
+/// indexes instead of answering 0.
+pub fn pair_for_kernel<'a>(
+    a: &'a [f32],
+    b: &'a [f32],
+    metric: vecdex_distance::Metric,
+) -> Result<[Cow<'a, [f32]>; 2]> {
+    check_pair(a, b, metric)?;
+    let ready = |v: &'a [f32], what: &str| -> Result<Cow<'a, [f32]>> {
+        let squared = squared_norm_f64(v);
+        if metric != vecdex_distance::Metric::Cosine
+            || (MIN_KERNEL_SQUARED_NORM..=MAX_SQUARED_NORM).contains(&squared)
+        {
+            return Ok(Cow::Borrowed(v));
+        }
+        let mut unit = try_copy(v, what)?;
+        normalize(&mut unit);
+        Ok(Cow::Owned(unit))
+    };
+    Ok([ready(a, "a")?, ready(b, "b")?])
+}
+
+fn check_rows(
+    data: &[f32],
+    dim: usize,
+    what: &str,
+    cosine: bool,
+    noun: &str,
+    (limit, reason): (f64, &str),
+) -> Result<()> {
     if data.is_empty() {
         return Err(Error::invalid(format!(
             "{what}: empty input, give at least one vector"
@@ -52,19 +133,19 @@ pub fn check_matrix(data: &[f32], dim: usize, what: &str, cosine: bool) -> Resul
     for (row, values) in data.chunks_exact(dim).enumerate() {
         if let Some(col) = values.iter().position(|x| !x.is_finite()) {
             return Err(Error::invalid(format!(
-                "{what}: row {row} has a non-finite value ({}) at dimension {col}",
+                "{what}: {noun} {row} has a non-finite value ({}) at dimension {col}",
                 values[col]
             )));
         }
         let squared_norm = squared_norm_f64(values);
-        if !cosine && squared_norm > MAX_SQUARED_NORM {
+        if !cosine && squared_norm > limit {
             return Err(Error::invalid(format!(
-                "{what}: row {row} is too large (squared norm {squared_norm:e} exceeds {MAX_SQUARED_NORM:e}, where f32 distances overflow)"
+                "{what}: {noun} {row} is too large (squared norm {squared_norm:e} exceeds {limit:e}, {reason})"
             )));
         }
         if cosine && squared_norm == 0.0 {
             return Err(Error::ZeroVector(format!(
-                "{what}: row {row} is a zero vector, which has no direction for cosine"
+                "{what}: {noun} {row} is a zero vector, which has no direction for cosine"
             )));
         }
     }
@@ -107,14 +188,29 @@ pub fn normalize(row: &mut [f32]) {
     }
 }
 
-/// A zero-filled buffer of `len` values, or an error (never an abort) when memory runs out.
+/// [`Error::OutOfMemory`] for `what`, `len` values that could not be allocated.
+pub fn out_of_memory(what: &str, len: usize) -> Error {
+    Error::OutOfMemory(format!(
+        "{what}: {len} values do not fit in memory; ask for fewer results, fewer or smaller inputs per call"
+    ))
+}
+
+/// A buffer of `len` copies of `value`, or [`Error::OutOfMemory`] (never an abort) when memory
+/// runs out: for every buffer whose size comes from the caller (options, counts, headers).
 pub fn try_filled<T: Clone>(len: usize, value: T, what: &str) -> Result<Vec<T>> {
     let mut out = Vec::new();
-    out.try_reserve_exact(len).map_err(|_| {
-        Error::invalid(format!(
-            "{what}: {len} values do not fit in memory; ask for fewer results or fewer queries per call"
-        ))
-    })?;
+    out.try_reserve_exact(len)
+        .map_err(|_| out_of_memory(what, len))?;
     out.resize(len, value);
+    Ok(out)
+}
+
+/// A copy of `values`, or [`Error::OutOfMemory`]: for inputs copied before work is queued (an
+/// async call's copy of a JS array, checked tokens about to be normalised).
+pub fn try_copy<T: Copy>(values: &[T], what: &str) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(values.len())
+        .map_err(|_| out_of_memory(what, values.len()))?;
+    out.extend_from_slice(values);
     Ok(out)
 }

@@ -255,7 +255,7 @@ fn results_too_large_for_memory_are_an_error_not_an_abort() {
     index.add(&keys, &data, &StopFlag::never()).expect("add");
     // 2^40 queries' worth of rows cannot be allocated; a huge k alone is fine.
     let err = vecdex::validate::try_filled(1usize << 62, 0u64, "test").expect_err("too large");
-    assert_eq!(err.code(), "ERR_INVALID_ARGUMENT");
+    assert_eq!(err.code(), "ERR_OUT_OF_MEMORY");
     let all = index
         .search(&[5.0], usize::MAX, None, &StopFlag::never())
         .expect("k above size");

@@ -121,7 +121,7 @@ impl PqCodec {
             .ok()
             .filter(|k| (1..=CENTROIDS).contains(k))
             .ok_or_else(|| {
-                QuantError(format!(
+                QuantError::new(format!(
                     "PQ model: centroids per subspace must be between 1 and {CENTROIDS}, got {k}"
                 ))
             })?;
@@ -177,7 +177,7 @@ fn check_config(dim: usize, metric: Metric, config: PqConfig) -> Result<(), Quan
     check_metric(metric, "PQ")?;
     let m = config.subspaces;
     if m == 0 || m > dim {
-        return Err(QuantError(format!(
+        return Err(QuantError::new(format!(
             "PQ: subspaces must be between 1 and the dimensions ({dim}), got {m}"
         )));
     }
