@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 // @ts-expect-error: plain ES module without type declarations
-import { main } from '../cli/main.mjs'
+import { MAX_THREADS, main } from '../cli/main.mjs'
+import * as native from '../index.js'
 import { randomMatrix } from './helpers'
 
 const bin = resolve(__dirname, '..', 'bin', 'vecdex.mjs')
@@ -292,5 +293,11 @@ describe('.npy shapes must be tuples of integers', () => {
     const r = await inJson('build', file('one.npy'), '-o', file('one.vdx'), '--index', 'flat', '--json')
     expect(r.status, r.stderr + r.stdout).toBe(0)
     expect(r.json.vectors).toBe(1)
+  })
+})
+
+describe('--threads cap', () => {
+  it("is the core's MAX_THREADS", () => {
+    expect(MAX_THREADS).toBe(native.MAX_THREADS)
   })
 })

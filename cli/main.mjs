@@ -53,7 +53,10 @@ export function parseCommandArgs(args, options, { positionals = 0 } = {}) {
   return parsed
 }
 
-/** Largest --threads: the pool's cap. TODO(merge): use the core's exported thread-count cap. */
+/**
+ * Largest --threads: the core's `MAX_THREADS` (a test checks they agree). A literal, so that usage
+ * errors and --help work without loading the native module.
+ */
 export const MAX_THREADS = 1024
 
 /**
