@@ -29,6 +29,87 @@ const k24 = { numRepetitions: 1, numSimhashProjections: 24, projectionDimension:
 const block24 = { numRepetitions: 1, numSimhashProjections: 0, projectionDimension: 1 << 24 }
 const final24 = { numRepetitions: 2, numSimhashProjections: 8, projectionDimension: 16, finalProjectionDimension: 1 << 24 }
 
+
+/** CRC-32C (Castagnoli), as the file format checksums its header. */
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n
+  for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1
+  return c >>> 0
+})
+function crc32c(bytes) {
+  let crc = 0xffffffff
+  for (const b of bytes) crc = CRC_TABLE[(crc ^ b) & 0xff] ^ (crc >>> 8)
+  return (crc ^ 0xffffffff) >>> 0
+}
+
+/**
+ * Saves `index` to a scratch file, then rewrites it so that the sections in `grow` (id →
+ * bytes) announce those lengths (and the header `count` vectors, if given), with offsets and
+ * header checksum fixed: the layout checks pass, and the grown sections are holes of a sparse
+ * file (no disk used). Loading must then allocate them before it can read them.
+ */
+function inflated(index, grow, count) {
+  const fs = require('node:fs')
+  const os = require('node:os')
+  const file = path.join(os.tmpdir(), `vecdex-memory-limit-${process.pid}.vdx`)
+  index.saveSync(file)
+  const bytes = fs.readFileSync(file)
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const headerLen = view.getUint32(12, true)
+  const sectionCount = view.getUint32(36, true)
+  const head = Buffer.from(bytes.subarray(0, headerLen))
+  const headView = new DataView(head.buffer, head.byteOffset, head.byteLength)
+  if (count !== undefined) headView.setBigUint64(24, BigInt(count), true)
+  const table = headerLen - 4 - 32 * sectionCount
+  let end = headerLen
+  const kept = []
+  for (let i = 0; i < sectionCount; i++) {
+    const at = table + 32 * i
+    const id = headView.getUint32(at, true)
+    const oldOffset = Number(headView.getBigUint64(at + 8, true))
+    const oldLen = Number(headView.getBigUint64(at + 16, true))
+    const offset = Math.ceil(end / 64) * 64
+    const len = grow[id] ?? oldLen
+    headView.setBigUint64(at + 8, BigInt(offset), true)
+    headView.setBigUint64(at + 16, BigInt(len), true)
+    if (grow[id] === undefined) kept.push([offset, bytes.subarray(oldOffset, oldOffset + oldLen)])
+    end = offset + len
+  }
+  headView.setUint32(headerLen - 4, crc32c(head.subarray(0, headerLen - 4)), true)
+  const fd = fs.openSync(file, 'w')
+  fs.writeSync(fd, head, 0, head.length, 0)
+  for (const [offset, payload] of kept) fs.writeSync(fd, payload, 0, payload.length, offset)
+  fs.ftruncateSync(fd, end)
+  fs.closeSync(fd)
+  process.on('exit', () => fs.rmSync(file, { force: true }))
+  return file
+}
+
+const GIB = 2 ** 30
+// Section ids of the file format (crates/vecdex/src/persist.rs).
+const KEYS = 1
+const VECTORS = 2
+const UPPER = 5
+/** A file of a one-vector FlatIndex announcing `count` vectors (8 + 4 bytes each). */
+function bigFlatFile(count) {
+  const index = new v.FlatIndex({ dimensions: 1, metric: 'l2sq' })
+  index.addSync([7], new Float32Array([0.5]))
+  return inflated(index, { [KEYS]: 8 * count, [VECTORS]: 4 * count }, count)
+}
+/** A file of a small HnswIndex announcing `bytes` of upper-layer links. */
+function bigHnswFile(bytes) {
+  const index = new v.HnswIndex({ dimensions: 4, metric: 'l2sq' })
+  index.addSync(keys(16), Float32Array.from({ length: 64 }, (_, i) => i % 7))
+  return inflated(index, { [UPPER]: bytes })
+}
+/** An HnswIndex of `m` and a batch of `count` vectors whose graph (2m + 1 words a node) does
+ *  not fit. */
+function hnswBatch(m, count) {
+  const index = new v.HnswIndex({ dimensions: 4, metric: 'l2sq', m })
+  const ids = BigUint64Array.from({ length: count }, (_, i) => BigInt(i))
+  return { index, ids, vectors: new Float32Array(count * 4).fill(0.25) }
+}
+
 const CASES = {
   // FdeEncoder: 100 encodings of 2^24 values (6.7 GB), the issue's example.
   'fde k24 sync': () => encoder(4, k24).encodeDocumentsSync(clouds(100, 1, 4)),
@@ -72,6 +153,22 @@ const CASES = {
   // PCA of 65,536 dimensions: a 65,536² matrix of f64 (32 GiB).
   'pca flat sync': () => new v.FlatIndex({ dimensions: 65536, metric: 'l2sq', pcaDimensions: 8 }).trainSync(new Float32Array(4 * 65536).map((_, i) => i % 13)),
   'pca hnsw async': () => new v.HnswIndex({ dimensions: 65536, metric: 'dot', pcaDimensions: 8 }).train(new Float32Array(4 * 65536).map((_, i) => i % 7)),
+  // Index files larger than memory (sparse): 2^30 and 2^31 vectors of a FlatIndex (12 GiB and
+  // 24 GiB), 4 and 64 GiB of HnswIndex upper layers.
+  'flat load 2^30 sync': () => v.FlatIndex.loadSync(bigFlatFile(2 ** 30)),
+  'flat load 2^31 async': () => v.FlatIndex.load(bigFlatFile(2 ** 31)),
+  'hnsw load 4 GiB sync': () => v.HnswIndex.loadSync(bigHnswFile(4 * GIB)),
+  'hnsw load 64 GiB async': () => v.HnswIndex.load(bigHnswFile(64 * GIB)),
+  // HnswIndex adds whose graph does not fit: 2^21 nodes of 513 link words (4.3 GB), 2^22 of
+  // 257 (4.3 GB).
+  'hnsw add m256 sync': () => {
+    const { index, ids, vectors } = hnswBatch(256, 2 ** 21)
+    index.addSync(ids, vectors)
+  },
+  'hnsw add m128 async': async () => {
+    const { index, ids, vectors } = hnswBatch(128, 2 ** 22)
+    await index.add(ids, vectors)
+  },
   // A huge k sizes nothing: every document comes back (no error at all).
   'multi exact huge k sync': () => {
     const index = new v.MultiVectorIndex({ dimensions: 4, metric: 'dot' })

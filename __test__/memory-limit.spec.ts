@@ -51,6 +51,12 @@ const OUT_OF_MEMORY = [
   'multi exact many queries async',
   'pca flat sync',
   'pca hnsw async',
+  'flat load 2^30 sync',
+  'flat load 2^31 async',
+  'hnsw load 4 GiB sync',
+  'hnsw load 64 GiB async',
+  'hnsw add m256 sync',
+  'hnsw add m128 async',
 ]
 
 describe.runIf(process.platform === 'linux')('allocations sized by the caller, under a memory limit', () => {

@@ -82,7 +82,8 @@ fn add_chunked(
         // So is learning the model of a chunk that makes a compressed index train by itself.
         let reading = shared.index.upgradable_read();
         let grown = (!reading.has_room(batch.len() - start))
-            .then(|| reading.grown_storage(batch.len() - start));
+            .then(|| reading.grown_storage(batch.len() - start))
+            .transpose()?;
         let model = reading.fit_for_rows(&batch, start..end)?;
         let mut index = RwLockUpgradableReadGuard::upgrade(reading);
         let retired = grown
@@ -162,7 +163,7 @@ impl NativeFlatIndex {
         prepared: Option<&NativeKeyFilter>,
         abort: Option<&NativeAbortHandle>,
     ) -> napi::Result<Object<'env>> {
-        let queries = queries.to_vec();
+        let queries = crate::handle::copied(&queries, "queries")?;
         let params = rescore_params(oversample, rescore);
         self.handle.spawn_search(
             env,
@@ -186,7 +187,7 @@ impl NativeFlatIndex {
         iterations: u32,
     ) -> napi::Result<f64> {
         let shared = self.handle.shared()?;
-        let query = query.to_vec();
+        let query = crate::handle::copied(&query, "query")?;
         guarded(|| {
             let index = shared.index.read_recursive();
             let start = std::time::Instant::now();

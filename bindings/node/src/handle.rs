@@ -357,7 +357,10 @@ macro_rules! common_index_methods {
                 vectors: napi::bindgen_prelude::Float32ArraySlice,
                 abort: Option<&$crate::abort::NativeAbortHandle>,
             ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
-                let (keys, vectors) = (keys.to_vec(), vectors.to_vec());
+                let (keys, vectors) = (
+                    $crate::handle::copied(&keys, "keys")?,
+                    $crate::handle::copied(&vectors, "vectors")?,
+                );
                 let stop = $crate::abort::flag(abort);
                 self.handle
                     .spawn_write(env, move |shared| $add(shared, &keys, &vectors, &stop))
@@ -381,7 +384,7 @@ macro_rules! common_index_methods {
                 env: &'env napi::Env,
                 keys: napi::bindgen_prelude::BigUint64ArraySlice,
             ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
-                let keys = keys.to_vec();
+                let keys = $crate::handle::copied(&keys, "keys")?;
                 self.handle
                     .spawn_write(env, move |shared| $remove(shared, &keys))
             }
@@ -406,7 +409,7 @@ macro_rules! common_index_methods {
                 env: &'env napi::Env,
                 sample: napi::bindgen_prelude::Float32ArraySlice,
             ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
-                let sample = sample.to_vec();
+                let sample = $crate::handle::copied(&sample, "sample")?;
                 self.handle
                     .spawn_write(env, move |shared| shared.train(&sample))
             }
@@ -490,7 +493,7 @@ macro_rules! loader_methods {
                 env: &'env napi::Env,
                 buffer: napi::bindgen_prelude::Uint8ArraySlice,
             ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
-                let bytes = buffer.to_vec();
+                let bytes = $crate::handle::copied(&buffer, "buffer")?;
                 $crate::handle::spawn_load(env, move || {
                     <$index as $crate::handle::Persisted>::from_image(&bytes)
                 })
@@ -696,7 +699,7 @@ impl<I: IndexFigures + Send + Sync + 'static> Handle<I> {
             + Send
             + 'static,
     ) -> napi::Result<Object<'env>> {
-        let filter = filter_of(filter, prepared);
+        let filter = try_filter_of(filter, prepared)?;
         let stop = crate::abort::flag(abort);
         self.spawn_read(
             env,
@@ -755,7 +758,7 @@ pub fn search_weak_into<I>(
     search: impl FnOnce(&I, Option<&KeyFilter>) -> vecdex::Result<SearchResults>,
 ) -> napi::Result<u32> {
     let shared = handle.upgrade().ok_or_else(|| to_napi(Error::Closed))?;
-    let filter = filter_of(filter, prepared);
+    let filter = try_filter_of(filter, prepared)?;
     let results =
         crate::error::guarded(|| search(&shared.index.read_recursive(), filter.as_deref()))?;
     write_results(&results, out, offset, capacity)
@@ -855,10 +858,10 @@ pub struct NativeKeyFilter {
 #[napi]
 impl NativeKeyFilter {
     #[napi(constructor)]
-    pub fn new(keys: BigUint64ArraySlice) -> Self {
-        NativeKeyFilter {
-            inner: Arc::new(KeyFilter::new(keys.to_vec())),
-        }
+    pub fn new(keys: BigUint64ArraySlice) -> napi::Result<Self> {
+        Ok(NativeKeyFilter {
+            inner: Arc::new(KeyFilter::new(copied(&keys, "filter keys")?)),
+        })
     }
 
     /// Keys in the list (as given, duplicates included).
@@ -868,7 +871,21 @@ impl NativeKeyFilter {
     }
 }
 
-/// The filter of a search: a prepared one, or a list of keys given with the call, or none.
+/// The filter of a search: a prepared one, or a list of keys given with the call (copied; a
+/// copy that does not fit in memory is ERR_OUT_OF_MEMORY), or none.
+pub fn try_filter_of(
+    keys: Option<&[u64]>,
+    prepared: Option<&NativeKeyFilter>,
+) -> napi::Result<Option<Arc<KeyFilter>>> {
+    Ok(match (prepared, keys) {
+        (Some(prepared), _) => Some(prepared.inner.clone()),
+        (None, Some(keys)) => Some(Arc::new(KeyFilter::new(copied(keys, "filter keys")?))),
+        (None, None) => None,
+    })
+}
+
+/// [`try_filter_of`] for callers not yet moved to it (the multi-vector class); a filter copy
+/// that does not fit there is left to the allocator (abort).
 pub fn filter_of(
     keys: Option<&[u64]>,
     prepared: Option<&NativeKeyFilter>,
@@ -878,4 +895,10 @@ pub fn filter_of(
         (None, Some(keys)) => Some(Arc::new(KeyFilter::new(keys.to_vec()))),
         (None, None) => None,
     }
+}
+
+/// A JS array copied before work is queued (async twins) or kept (filters); a copy that does
+/// not fit in memory is ERR_OUT_OF_MEMORY, thrown at the call, instead of an abort.
+pub fn copied<T: Copy>(values: &[T], what: &str) -> napi::Result<Vec<T>> {
+    crate::error::guarded(|| vecdex::validate::try_copy(values, what))
 }

@@ -314,7 +314,7 @@ impl NativeHnswIndex {
         prepared: Option<&NativeKeyFilter>,
         abort: Option<&NativeAbortHandle>,
     ) -> napi::Result<Object<'env>> {
-        let queries = queries.to_vec();
+        let queries = crate::handle::copied(&queries, "queries")?;
         let params = rescore_params(oversample, rescore);
         self.handle.spawn_search(
             env,

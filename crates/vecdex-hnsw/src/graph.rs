@@ -196,6 +196,31 @@ impl Graph {
         self.capacity = used;
     }
 
+    /// [`Self::reserve`] that reports a failed allocation instead of aborting: the per-node
+    /// arrays are reserved fallibly first (nothing else changes if one fails), so the only
+    /// allocations left to `reserve` are the small per-node upper-layer lists.
+    pub fn try_reserve(
+        &mut self,
+        capacity: usize,
+    ) -> Result<(), std::collections::TryReserveError> {
+        if capacity <= self.capacity {
+            return Ok(());
+        }
+        let extra = capacity - self.capacity;
+        let stride = self.layer0_stride();
+        let layer0 = self.layer0.owned();
+        layer0.try_reserve_exact((capacity * stride).saturating_sub(layer0.len()))?;
+        self.locks
+            .try_reserve_exact(capacity.saturating_sub(self.locks.len()))?;
+        if let Some(counts) = self.in_degree.get_mut() {
+            counts.try_reserve_exact(capacity.saturating_sub(counts.len()))?;
+        }
+        self.levels.try_reserve_exact(extra)?;
+        self.upper.try_reserve_exact(extra)?;
+        self.reserve(capacity);
+        Ok(())
+    }
+
     /// Makes room for node ids below `capacity`: link storage, levels and locks for new slots.
     /// Existing links are kept. Needs exclusive access: no search or insertion runs meanwhile.
     pub fn reserve(&mut self, capacity: usize) {

@@ -500,7 +500,13 @@ impl FileReader {
         let Some(len) = self.layout.entry(id).map(|e| e.len) else {
             return Ok(None);
         };
-        let mut out = vec![0u8; len];
+        // The length is checked against the file's, but the file (a sparse one, say) can still
+        // be larger than the memory left: refuse rather than abort.
+        let mut out = Vec::new();
+        out.try_reserve_exact(len).map_err(|_| {
+            StoreError::Io(format!("section {id}: {len} bytes do not fit in memory"))
+        })?;
+        out.resize(len, 0u8);
         self.read_into(id, &mut out)?;
         Ok(Some(out))
     }

@@ -26,7 +26,10 @@ use crate::compression::{
 use crate::error::{Error, Result};
 use crate::filter::{IndexVersion, KeyFilter, SlotSet};
 use crate::threads;
-use crate::validate::{check_f32_config, check_keyed_batch, check_matrix, normalize, try_filled};
+use crate::validate::{
+    check_f32_config, check_keyed_batch, check_matrix, normalize, out_of_memory, try_copy,
+    try_filled,
+};
 
 /// Configuration of a [`FlatIndex`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -270,11 +273,24 @@ impl FlatIndex {
         })
     }
 
-    /// Makes room for `additional` more vectors, so inserting a batch in chunks allocates once.
-    pub fn reserve(&mut self, additional: usize) {
+    /// Makes room for `additional` more vectors, so inserting a batch in chunks allocates once;
+    /// room that does not fit in memory is [`Error::OutOfMemory`].
+    pub fn reserve(&mut self, additional: usize) -> Result<()> {
+        self.try_reserve_keys(additional)?;
         self.vectors.reserve(additional);
-        self.keys.reserve(additional);
-        self.slots.reserve(additional);
+        Ok(())
+    }
+
+    /// Room for `additional` more keys in the key list and the key → slot map, or
+    /// [`Error::OutOfMemory`] with the index unchanged.
+    fn try_reserve_keys(&mut self, additional: usize) -> Result<()> {
+        let wanted = self.len().saturating_add(additional);
+        self.keys
+            .try_reserve(additional)
+            .map_err(|_| out_of_memory("FlatIndex keys", wanted))?;
+        self.slots
+            .try_reserve(additional)
+            .map_err(|_| out_of_memory("FlatIndex key map", wanted))
     }
 
     /// Whether `additional` more vectors fit without reallocating anything.
@@ -289,19 +305,25 @@ impl FlatIndex {
     /// growth stays amortised). This is the slow part of growing, and it needs only shared
     /// access: callers build it under a read lock and swap it in with
     /// [`install_storage`](Self::install_storage), which is O(1).
-    pub fn grown_storage(&self, additional: usize) -> GrownStorage {
+    pub fn grown_storage(&self, additional: usize) -> Result<GrownStorage> {
         let room = additional.max(self.len());
-        let mut keys = Vec::with_capacity(self.len() + room);
+        let wanted = self.len().saturating_add(room);
+        let mut keys = Vec::new();
+        keys.try_reserve_exact(wanted)
+            .map_err(|_| out_of_memory("FlatIndex keys", wanted))?;
         keys.extend_from_slice(&self.keys);
-        let mut slots = HashMap::with_capacity(self.len() + room);
+        let mut slots = HashMap::new();
+        slots
+            .try_reserve(wanted)
+            .map_err(|_| out_of_memory("FlatIndex key map", wanted))?;
         slots.extend(self.slots.iter().map(|(k, v)| (*k, *v)));
-        GrownStorage {
+        Ok(GrownStorage {
             config: self.config,
             len: self.len(),
             vectors: self.vectors.copy_with_room(room),
             keys,
             slots,
-        }
+        })
     }
 
     /// Swaps in storage from [`grown_storage`](Self::grown_storage) and returns the old one,
@@ -365,12 +387,14 @@ impl FlatIndex {
             };
             self.codes.install(model, self.len() + new_keys, None)?;
         }
+        self.try_reserve_keys(new_keys)?;
         self.vectors.reserve(new_keys);
-        self.keys.reserve(new_keys);
-        self.slots.reserve(new_keys);
+        let mut written = Vec::new();
+        written
+            .try_reserve_exact(keys.len())
+            .map_err(|_| out_of_memory("FlatIndex written slots", keys.len()))?;
         self.version = IndexVersion::next();
         let mut row = vec![0f32; dim];
-        let mut written = Vec::with_capacity(keys.len());
         for (key, vector) in keys.iter().zip(vectors.chunks_exact(dim)) {
             row.copy_from_slice(vector);
             if self.metric() == Metric::Cosine {
@@ -472,7 +496,7 @@ impl FlatIndex {
         if columns == 0 || slot_filter.as_ref().is_some_and(|f| f.is_empty()) {
             return Ok(results);
         }
-        let prepared = self.prepare_queries(queries);
+        let prepared = self.prepare_queries(queries)?;
         let tops = match &slot_filter {
             _ if self.codes.is_enabled() => {
                 let candidates = rescore.candidates(columns, self.codes.config())?;
@@ -521,17 +545,17 @@ impl FlatIndex {
 
     /// Queries as the kernels want them: copied and normalised for cosine, borrowed otherwise,
     /// with the per-row bias of the expansion (1 for `1 − ⟨q,x⟩`; unused by direct L2).
-    fn prepare_queries<'q>(&self, queries: &'q [f32]) -> PreparedQueries<'q> {
+    fn prepare_queries<'q>(&self, queries: &'q [f32]) -> Result<PreparedQueries<'q>> {
         let dim = self.dim();
         let data = if self.metric() == Metric::Cosine {
-            let mut rows = queries.to_vec();
+            let mut rows = try_copy(queries, "FlatIndex normalised queries")?;
             rows.chunks_exact_mut(dim).for_each(normalize);
             Cow::Owned(rows)
         } else {
             Cow::Borrowed(queries)
         };
-        let row_bias = vec![1.0; queries.len() / dim];
-        PreparedQueries { data, row_bias }
+        let row_bias = try_filled(queries.len() / dim, 1.0, "FlatIndex query biases")?;
+        Ok(PreparedQueries { data, row_bias })
     }
 
     /// Squared L2 is computed from differences, not by the expansion ‖x‖² + ‖q‖² − 2⟨x,q⟩:
@@ -727,7 +751,13 @@ impl FlatIndex {
         stop: &StopFlag,
     ) -> Result<Vec<TopK>> {
         let dim = self.dim();
-        let mut gathered = vec![0f32; filter.len() * dim];
+        // As large as the admitted vectors: a filter admitting most of a big index (just under
+        // the sparse threshold) could ask for more than is free.
+        let mut gathered = try_filled(
+            filter.len().saturating_mul(dim),
+            0f32,
+            "FlatIndex filtered vectors",
+        )?;
         for (row, slot) in gathered.chunks_exact_mut(dim).zip(filter.slots()) {
             self.vectors.read(*slot as usize, row);
         }

@@ -38,7 +38,10 @@ use crate::filter::{IndexVersion, KeyFilter, SlotSet};
 use crate::flat_index::SearchResults;
 use crate::insertion_order::{insertion_order, InsertionOrder};
 use crate::threads;
-use crate::validate::{check_f32_config, check_keyed_batch, check_matrix, normalize, try_filled};
+use crate::validate::{
+    check_f32_config, check_keyed_batch, check_matrix, normalize, out_of_memory, try_copy,
+    try_filled,
+};
 
 /// Configuration of an [`HnswIndex`], with the paper's parameter names.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -557,9 +560,14 @@ impl HnswIndex {
             ));
         }
         self.reserve(wanted)?;
+        // Before anything changes, so a batch that does not fit leaves the index as it was.
+        let mut slots = Vec::new();
+        slots
+            .try_reserve_exact(keys.len())
+            .map_err(|_| out_of_memory("HnswIndex batch slots", keys.len()))?;
         let reused = self.free.split_off(self.free.len() - reused_count);
         let new_slots = (self.used..wanted).map(|s| s as u32);
-        let slots: Vec<u32> = reused.into_iter().chain(new_slots).collect();
+        slots.extend(reused.into_iter().chain(new_slots));
         self.used = wanted;
         self.slot_keys.resize(wanted, 0);
         let stride = self.stride;
@@ -581,7 +589,7 @@ impl HnswIndex {
         };
         self.encode(&encode)?;
         Ok(PendingBatch {
-            keys: keys.to_vec(),
+            keys: try_copy(keys, "HnswIndex batch keys")?,
             slots,
         })
     }
@@ -595,9 +603,17 @@ impl HnswIndex {
         let target = slots.max(capacity + capacity / 2).max(64);
         self.rows.grow(target * self.stride)?;
         self.codes.reserve(target)?;
-        self.graph.reserve(target);
-        self.live.resize(target.div_ceil(64), 0);
-        self.slot_keys.reserve(target - self.slot_keys.len());
+        self.graph
+            .try_reserve(target)
+            .map_err(|_| out_of_memory("HnswIndex graph slots", target))?;
+        let words = target.div_ceil(64);
+        self.live
+            .try_reserve_exact(words.saturating_sub(self.live.len()))
+            .map_err(|_| out_of_memory("HnswIndex live-slot words", words))?;
+        self.live.resize(words, 0);
+        self.slot_keys
+            .try_reserve_exact(target.saturating_sub(self.slot_keys.len()))
+            .map_err(|_| out_of_memory("HnswIndex slot keys", target))?;
         Ok(())
     }
 

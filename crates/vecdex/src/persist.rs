@@ -377,7 +377,9 @@ pub(crate) trait SectionSource {
         let Some(len) = self.section_len(id) else {
             return Ok(None);
         };
-        let mut out = vec![0u8; len];
+        // The length is checked against the file's, but the file (a sparse one, say) can still
+        // be larger than the memory left.
+        let mut out = crate::validate::try_filled(len, 0u8, "section bytes")?;
         self.read_into(id, &mut out)?;
         Ok(Some(out))
     }
@@ -408,7 +410,7 @@ pub(crate) trait SectionSource {
             }
             _ => {}
         }
-        let mut values = vec![T::default(); count];
+        let mut values = crate::validate::try_filled(count, T::default(), what)?;
         self.read_into(id, as_bytes_mut(&mut values))?;
         from_le_in_place(&mut values);
         Ok(values)

@@ -346,7 +346,7 @@ fn growing_by_copy_and_swap_keeps_every_vector() {
         let keys: Vec<u64> = (0..rows as u64).map(|i| round * 10_000 + i).collect();
         let batch = FlatIndex::check_batch(index.config(), &keys, &data).expect("valid");
         if !index.has_room(rows) {
-            let grown = index.grown_storage(rows);
+            let grown = index.grown_storage(rows).expect("room fits");
             index.install_storage(grown).expect("fresh storage");
             assert!(index.has_room(rows));
         }
@@ -357,7 +357,7 @@ fn growing_by_copy_and_swap_keeps_every_vector() {
                 .map(|(k, v)| (*k, v.to_vec())),
         );
     }
-    let stale = index.grown_storage(10);
+    let stale = index.grown_storage(10).expect("room fits");
     index
         .add(&[99_999_999], &vec![0.5; dim], &StopFlag::never())
         .expect("add");

@@ -5,11 +5,14 @@
 
 #![cfg(target_os = "linux")]
 
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 use vecdex::compression::Reduction;
 use vecdex::multi_vector_index::encode_point_clouds;
 use vecdex::{
-    Compression, Error, FdeConfig, FdeEncoder, FlatConfig, FlatIndex, Metric, MultiVectorConfig,
-    MultiVectorIndex, MultiVectorSearch, ProjectionType, Quantization, Side, StopFlag,
+    Compression, Error, FdeConfig, FdeEncoder, FlatConfig, FlatIndex, HnswConfig, HnswIndex,
+    Metric, MultiVectorConfig, MultiVectorIndex, MultiVectorSearch, ProjectionType, Quantization,
+    Side, StopFlag,
 };
 
 /// Address space this process may use beyond what it holds when the test starts.
@@ -60,6 +63,85 @@ fn expect_oom<T: std::fmt::Debug>(case: &str, result: vecdex::Result<T>) {
         }
         other => panic!("{case}: expected OutOfMemory, got {other:?}"),
     }
+}
+
+/// Section ids of the file format (crates/vecdex/src/persist.rs).
+const KEYS: u32 = 1;
+const VECTORS: u32 = 2;
+const UPPER: u32 = 5;
+const TOKENS: u32 = 10;
+
+/// A file path of this test, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        Scratch(std::env::temp_dir().join(format!(
+            "vecdex-memory-limit-{}-{name}.vdx",
+            std::process::id()
+        )))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Rewrites the valid index file at `path` so that the sections in `grow` announce the given
+/// lengths (and the header `count` vectors, if given), with the header checksum and every
+/// offset fixed so the layout checks pass. The grown sections are holes of a sparse file: the
+/// file is as large as announced, on any file system, without using the disk or memory, and
+/// its loader must allocate a buffer that big before it can read (and checksum) the section.
+fn inflate(path: &Path, count: Option<u64>, grow: &[(u32, u64)]) {
+    let bytes = std::fs::read(path).expect("read saved file");
+    let layout = vecdex_store::parse_layout(&bytes, bytes.len()).expect("valid file");
+    let header_len = layout.header_len;
+    let mut head = bytes[..header_len].to_vec();
+    if let Some(count) = count {
+        head[24..32].copy_from_slice(&count.to_le_bytes());
+    }
+    let table = header_len - 4 - 32 * layout.sections.len();
+    let mut end = header_len as u64;
+    let mut kept = Vec::new();
+    for (i, entry) in layout.sections.iter().enumerate() {
+        let offset = end.div_ceil(64) * 64;
+        let len = grow
+            .iter()
+            .find(|(id, _)| *id == entry.id)
+            .map_or(entry.len as u64, |&(_, len)| len);
+        let at = table + 32 * i;
+        head[at + 8..at + 16].copy_from_slice(&offset.to_le_bytes());
+        head[at + 16..at + 24].copy_from_slice(&len.to_le_bytes());
+        if len == entry.len as u64 {
+            kept.push((offset, &bytes[entry.offset..entry.offset + entry.len]));
+        }
+        end = offset + len;
+    }
+    let crc = vecdex_store::crc32c(&head[..header_len - 4]);
+    head[header_len - 4..].copy_from_slice(&crc.to_le_bytes());
+    let mut file = std::fs::File::create(path).expect("rewrite file");
+    file.write_all(&head).expect("header");
+    for (offset, payload) in kept {
+        file.seek(SeekFrom::Start(offset)).expect("seek");
+        file.write_all(payload).expect("payload");
+    }
+    file.set_len(end).expect("sparse length");
+}
+
+/// A saved index whose sections `grow` (and header count) announce several GiB, loaded.
+fn load_inflated<T: std::fmt::Debug>(
+    case: &str,
+    save: impl FnOnce(&Path),
+    count: Option<u64>,
+    grow: &[(u32, u64)],
+    load: impl FnOnce(&Path) -> vecdex::Result<T>,
+) {
+    let file = Scratch::new(&case.replace(' ', "-"));
+    save(&file.0);
+    inflate(&file.0, count, grow);
+    expect_oom(case, load(&file.0));
 }
 
 #[test]
@@ -187,6 +269,86 @@ fn caller_sized_allocations_fail_as_out_of_memory() {
     .expect("flat index");
     let sample: Vec<f32> = (0..4 * dim).map(|i| (i % 13) as f32).collect();
     expect_oom("PCA of 65,536 dimensions", flat.train(&sample));
+
+    // Index files larger than memory (sparse files: no disk used). Every section length is
+    // checked against the file's, and checksums are checked as sections are read, so only a
+    // buffer too big for memory remains, and it must be refused, not abort.
+    const GIB: u64 = 1 << 30;
+    let flat_file = |path: &Path| {
+        let mut flat = FlatIndex::new(FlatConfig {
+            dim: 1,
+            metric: Metric::L2sq,
+        })
+        .expect("flat");
+        flat.add(&[7], &[0.5], &never).expect("add");
+        flat.save(path).expect("save");
+    };
+    for vectors in [1u64 << 28, 1 << 29, 1 << 31] {
+        load_inflated(
+            &format!("FlatIndex file of {vectors} vectors"),
+            flat_file,
+            Some(vectors),
+            &[(KEYS, 8 * vectors), (VECTORS, 4 * vectors)],
+            FlatIndex::load,
+        );
+    }
+    let hnsw_file = |path: &Path| {
+        let mut hnsw = HnswIndex::new(HnswConfig::new(4, Metric::L2sq)).expect("hnsw");
+        let rows: Vec<f32> = (0..64).map(|i| (i % 7) as f32).collect();
+        hnsw.add(&(0..16).collect::<Vec<u64>>(), &rows, &never)
+            .expect("add");
+        hnsw.save(path).expect("save");
+    };
+    for bytes in [2 * GIB, 4 * GIB, 64 * GIB] {
+        load_inflated(
+            &format!("HnswIndex file with {bytes} bytes of upper layers"),
+            hnsw_file,
+            None,
+            &[(UPPER, bytes)],
+            HnswIndex::load,
+        );
+    }
+    let multi_file = |path: &Path| {
+        let mut multi =
+            MultiVectorIndex::new(MultiVectorConfig::new(fde(4, 2, 2, 8, None), Metric::Dot))
+                .expect("multi");
+        let (tokens, offsets) = clouds(3, 2, 4);
+        multi
+            .add(&[1, 2, 3], &tokens, &offsets, &never)
+            .expect("add");
+        multi.save(path).expect("save");
+    };
+    for bytes in [2 * GIB, 16 * GIB] {
+        load_inflated(
+            &format!("MultiVectorIndex file with {bytes} bytes of tokens"),
+            multi_file,
+            None,
+            &[(TOKENS, bytes)],
+            |path: &Path| MultiVectorIndex::load(path).map(|index| index.len()),
+        );
+    }
+
+    // HnswIndex adds: the graph's link lists (2m + 1 words a node) of a batch whose vectors
+    // fit many times over.
+    for (m, count) in [(256, 1usize << 20), (128, 1 << 21), (256, 1 << 22)] {
+        let mut hnsw = HnswIndex::new(HnswConfig {
+            m,
+            ..HnswConfig::new(4, Metric::L2sq)
+        })
+        .expect("hnsw");
+        let keys: Vec<u64> = (0..count as u64).collect();
+        let rows = vec![0.25f32; count * 4];
+        match hnsw.add(&keys, &rows, &never) {
+            Err(Error::OutOfMemory(message)) => {
+                assert!(message.contains("graph"), "m {m}, {count}: {message}")
+            }
+            other => panic!("m {m}, {count}: expected OutOfMemory, got {other:?}"),
+        }
+        assert!(hnsw.is_empty(), "a failed add changes nothing");
+        hnsw.add(&[1, 2], &rows[..8], &never)
+            .expect("small add after failure");
+        assert_eq!(hnsw.len(), 2);
+    }
 
     // The process lives on and still works.
     let encoder = FdeEncoder::new(FdeConfig::new(4)).expect("config");

@@ -31,6 +31,7 @@ use crate::persist::{
     as_le_bytes, corrupt, metric_code, metric_from_code, section, ConfigReader, ConfigWriter,
     SectionSource,
 };
+use crate::validate::out_of_memory;
 
 crate::persist::persist_methods!(MultiVectorIndex, IndexKind::MultiVector);
 
@@ -213,8 +214,14 @@ impl MultiVectorIndex {
         let tokens = TokenStore::from_parts(fde.dimension, values, starts)
             .map_err(|m| corrupt(format!("tokens: {m}")))?;
 
-        let mut documents = HashMap::with_capacity(documents_count);
-        let mut document_keys = Vec::with_capacity(documents_count);
+        let mut documents = HashMap::new();
+        documents
+            .try_reserve(documents_count)
+            .map_err(|_| out_of_memory("document map", documents_count))?;
+        let mut document_keys = Vec::new();
+        document_keys
+            .try_reserve_exact(documents_count)
+            .map_err(|_| out_of_memory("document keys", documents_count))?;
         let mut live_tokens = 0;
         for (number, (&key, &state)) in keys.iter().zip(&live).enumerate() {
             if state == 1 {
