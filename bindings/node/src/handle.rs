@@ -884,19 +884,6 @@ pub fn try_filter_of(
     })
 }
 
-/// [`try_filter_of`] for callers not yet moved to it (the multi-vector class); a filter copy
-/// that does not fit there is left to the allocator (abort).
-pub fn filter_of(
-    keys: Option<&[u64]>,
-    prepared: Option<&NativeKeyFilter>,
-) -> Option<Arc<KeyFilter>> {
-    match (prepared, keys) {
-        (Some(prepared), _) => Some(prepared.inner.clone()),
-        (None, Some(keys)) => Some(Arc::new(KeyFilter::new(keys.to_vec()))),
-        (None, None) => None,
-    }
-}
-
 /// A JS array copied before work is queued (async twins) or kept (filters); a copy that does
 /// not fit in memory is ERR_OUT_OF_MEMORY, thrown at the call, instead of an abort.
 pub fn copied<T: Copy>(values: &[T], what: &str) -> napi::Result<Vec<T>> {

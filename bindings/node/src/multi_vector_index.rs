@@ -595,7 +595,7 @@ impl NativeMultiVectorIndex {
         prepared: Option<&NativeKeyFilter>,
     ) -> napi::Result<NativeSearchResults> {
         let shared = self.handle.shared()?;
-        let filter = crate::handle::filter_of(filter.as_deref(), prepared);
+        let filter = crate::handle::try_filter_of(filter.as_deref(), prepared)?;
         let params = search_params(k, candidates, ef, ball_carving, strategy, token_neighbours)?;
         guarded(|| {
             shared.index.read_recursive().search(
@@ -649,7 +649,7 @@ impl NativeMultiVectorIndex {
         prepared: Option<&NativeKeyFilter>,
     ) -> napi::Result<NativeSearchResults> {
         let shared = self.handle.shared()?;
-        let filter = crate::handle::filter_of(filter.as_deref(), prepared);
+        let filter = crate::handle::try_filter_of(filter.as_deref(), prepared)?;
         guarded(|| {
             shared.index.read_recursive().search_exact(
                 &tokens,

@@ -14,6 +14,7 @@
 //! top-k threshold, so selection costs one compare per 16 candidates in the common case.
 
 use crate::dispatch::SimdLevel;
+use std::collections::TryReserveError;
 
 /// Vectors per block: one AVX-512 register of f32.
 pub const LANES: usize = 16;
@@ -71,6 +72,23 @@ impl PanelMatrix {
         self.rows.reserve(needed.saturating_sub(self.rows.len()));
     }
 
+    /// [`Self::reserve`], failing (matrix unchanged) where that would abort: room for sizes that
+    /// come from a caller (a batch, a file header) may not fit in memory.
+    pub fn try_reserve(&mut self, additional: usize) -> Result<(), TryReserveError> {
+        let needed = self.rows_for(additional);
+        self.rows
+            .try_reserve(needed.saturating_sub(self.rows.len()))
+    }
+
+    /// Rows (blocks × dim) that `len + additional` vectors fill, saturating: a size past the
+    /// address space then fails to reserve like any other that does not fit.
+    fn rows_for(&self, additional: usize) -> usize {
+        self.len
+            .saturating_add(additional)
+            .div_ceil(LANES)
+            .saturating_mul(self.dim)
+    }
+
     /// Vectors that fit without reallocating.
     pub fn capacity(&self) -> usize {
         self.rows.capacity() / self.dim * LANES
@@ -78,15 +96,15 @@ impl PanelMatrix {
 
     /// A copy with room for at least `additional` more vectors, so a caller can do the copying
     /// part of growing while others still read this one.
-    pub fn copy_with_room(&self, additional: usize) -> PanelMatrix {
-        let blocks = (self.len + additional).div_ceil(LANES);
-        let mut rows = Vec::with_capacity(blocks * self.dim);
+    pub fn copy_with_room(&self, additional: usize) -> Result<PanelMatrix, TryReserveError> {
+        let mut rows = Vec::new();
+        rows.try_reserve_exact(self.rows_for(additional))?;
         rows.extend_from_slice(&self.rows);
-        PanelMatrix {
+        Ok(PanelMatrix {
             dim: self.dim,
             len: self.len,
             rows,
-        }
+        })
     }
 
     /// Appends a vector; returns its position.

@@ -277,8 +277,9 @@ impl FlatIndex {
     /// room that does not fit in memory is [`Error::OutOfMemory`].
     pub fn reserve(&mut self, additional: usize) -> Result<()> {
         self.try_reserve_keys(additional)?;
-        self.vectors.reserve(additional);
-        Ok(())
+        self.vectors
+            .try_reserve(additional)
+            .map_err(|_| out_of_memory("FlatIndex vectors", self.len().saturating_add(additional)))
     }
 
     /// Room for `additional` more keys in the key list and the key → slot map, or
@@ -320,7 +321,10 @@ impl FlatIndex {
         Ok(GrownStorage {
             config: self.config,
             len: self.len(),
-            vectors: self.vectors.copy_with_room(room),
+            vectors: self
+                .vectors
+                .copy_with_room(room)
+                .map_err(|_| out_of_memory("FlatIndex vectors", wanted))?,
             keys,
             slots,
         })
@@ -388,7 +392,9 @@ impl FlatIndex {
             self.codes.install(model, self.len() + new_keys, None)?;
         }
         self.try_reserve_keys(new_keys)?;
-        self.vectors.reserve(new_keys);
+        self.vectors
+            .try_reserve(new_keys)
+            .map_err(|_| out_of_memory("FlatIndex vectors", self.len().saturating_add(new_keys)))?;
         let mut written = Vec::new();
         written
             .try_reserve_exact(keys.len())

@@ -163,7 +163,9 @@ pub fn check_keyed_batch(keys: &[u64], vectors: &[f32], dim: usize, cosine: bool
             vectors.len() / dim
         )));
     }
-    let mut seen = std::collections::HashMap::with_capacity(keys.len());
+    let mut seen = std::collections::HashMap::new();
+    seen.try_reserve(keys.len())
+        .map_err(|_| out_of_memory("the batch's keys", keys.len()))?;
     for (i, key) in keys.iter().enumerate() {
         if let Some(first) = seen.insert(*key, i) {
             return Err(Error::invalid(format!(

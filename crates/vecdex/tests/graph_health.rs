@@ -101,7 +101,7 @@ fn exact_copies_never_leave_vectors_unreachable() {
                 let mut sources: Vec<usize> = (0..100).map(|_| rng.gen_range(0..1_000)).collect();
                 for _ in 0..3 {
                     let row = rng.gen_range(0..1_000);
-                    sources.extend(std::iter::repeat(row).take(60));
+                    sources.extend(std::iter::repeat_n(row, 60));
                 }
                 for &row in &sources {
                     copies.extend_from_slice(&base[row * dim..(row + 1) * dim]);

@@ -270,6 +270,30 @@ fn caller_sized_allocations_fail_as_out_of_memory() {
     let sample: Vec<f32> = (0..4 * dim).map(|i| (i % 13) as f32).collect();
     expect_oom("PCA of 65,536 dimensions", flat.train(&sample));
 
+    // Room for vectors asked ahead (a bulk loader's reserve, the growth of an add): keys, key
+    // map and the blocked vector storage, for sizes past memory and past the address space.
+    for (dim, additional) in [
+        (4096, 1usize << 20),
+        (65_536, 1 << 16),
+        (16, usize::MAX / 2),
+    ] {
+        let mut flat = FlatIndex::new(FlatConfig {
+            dim,
+            metric: Metric::L2sq,
+        })
+        .expect("flat index");
+        expect_oom(
+            &format!("FlatIndex reserve of {additional} × {dim}"),
+            flat.reserve(additional),
+        );
+        expect_oom(
+            &format!("FlatIndex grown storage of {additional} × {dim}"),
+            flat.grown_storage(additional),
+        );
+        flat.add(&[1], &vec![1.0; dim], &StopFlag::never())
+            .expect("the index still takes a small add");
+    }
+
     // Index files larger than memory (sparse files: no disk used). Every section length is
     // checked against the file's, and checksums are checked as sections are read, so only a
     // buffer too big for memory remains, and it must be refused, not abort.

@@ -79,7 +79,9 @@ impl FlatIndex {
             .ok_or_else(|| corrupt("vector storage size overflows"))?;
         let rows: Vec<f32> = source.required_values(section::VECTORS, values, "vectors")?;
         let mut vectors = PanelMatrix::new(dim);
-        vectors.reserve(len);
+        vectors
+            .try_reserve(len)
+            .map_err(|_| crate::validate::out_of_memory("FlatIndex vectors", len))?;
         for (slot, row) in rows.chunks_exact(dim).enumerate() {
             if !row.iter().all(|x| x.is_finite()) {
                 return Err(corrupt(format!("slot {slot} holds a non-finite value")));
