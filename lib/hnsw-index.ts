@@ -58,7 +58,7 @@ export interface HnswStats {
   /**
    * Graph health: live vectors that no walk from the entry point reaches on layer 0, so no
    * search could return them. Every write repairs the graph, so this is 0; it is counted anew
-   * by each `stats()` call (a walk over every link: about a millisecond per 30,000 vectors).
+   * by each `stats()` call (a walk over every link: tens of milliseconds per 100,000 vectors).
    */
   unreachable: number
   /**
