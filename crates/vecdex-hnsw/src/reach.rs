@@ -272,12 +272,19 @@ impl Graph {
     fn cuts_rerouted(&self, mut cut: Vec<(u32, u32)>) -> bool {
         cut.sort_unstable();
         cut.dedup();
+        cut.retain(|&(from, to)| from != to);
         let mut queue = Vec::new();
+        let mut missing: Vec<u32> = Vec::new();
         self.with_context(|ctx| {
-            cut.iter().all(|&(from, to)| {
-                if from == to || from as usize >= ctx.capacity {
+            // One walk per source finds all the targets cut from its list (a pruned list
+            // usually drops several links at once).
+            cut.chunk_by(|a, b| a.0 == b.0).all(|group| {
+                let from = group[0].0;
+                if from as usize >= ctx.capacity {
                     return true;
                 }
+                missing.clear();
+                missing.extend(group.iter().map(|&(_, to)| to));
                 ctx.visited.clear(ctx.capacity);
                 ctx.visited.insert(from);
                 queue.clear();
@@ -287,7 +294,8 @@ impl Graph {
                     ctx.neighbors.clear();
                     self.neighbors_into(queue[next], 0, &mut ctx.neighbors);
                     next += 1;
-                    if ctx.neighbors.contains(&to) {
+                    missing.retain(|to| !ctx.neighbors.contains(to));
+                    if missing.is_empty() {
                         return true;
                     }
                     for &n in &ctx.neighbors {
