@@ -15,7 +15,7 @@
  * Targets: 0 failed calls or bad results; 0 acknowledged keys missing or wrong; self-query
  * top-1 rate ≥ 0.999; |recall@10 concurrent − sequential| ≤ 0.01.
  */
-import { createResult, labelOf, mulberry32, progress, randInt, randomMatrix, scaled, vecdex } from './lib/common.mjs'
+import { createResult, labelOf, mulberry32, progress, randInt, randomMatrix, recallAt, scaled, vecdex } from './lib/common.mjs'
 
 export const title = 'concurrency'
 
@@ -54,21 +54,6 @@ function problemOf({ keys, distances }, { k, limit, allowed, query, row }) {
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Share of queries whose exact top-k (ties within tolerance) the results recover. */
-function recallAt(results, exact, k) {
-  let hits = 0
-  let wanted = 0
-  for (let q = 0; q < exact.length; q++) {
-    const want = exact.get(q)
-    const have = results.get(q)
-    const n = Math.min(k, want.distances.length)
-    const kth = want.distances[n - 1]
-    wanted += n
-    for (const d of have.distances) if (d <= kth + 1e-5 * Math.max(1, Math.abs(kth))) hits++
-  }
-  return hits / wanted
-}
 
 export async function run({ scale }) {
   const r = createResult()

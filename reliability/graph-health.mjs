@@ -23,7 +23,7 @@
  * |recall churned − fresh| ≤ 0.01 at each efSearch.
  */
 import { loadGloveAll, shuffled } from '../benchmark/datasets.mjs'
-import { createResult, labelOf, mulberry32, progress, randInt, scaled, vecdex } from './lib/common.mjs'
+import { createResult, labelOf, mulberry32, progress, randInt, recallAt, scaled, vecdex } from './lib/common.mjs'
 
 export const title = 'graph health'
 
@@ -35,20 +35,6 @@ const QUERIES = 1000
 const K = 10
 const WRITERS = 2
 const SEARCHERS = 2
-
-/** Share of queries whose exact top-k (ties within tolerance) the results recover. */
-function recallAt(results, exact, k) {
-  let hits = 0
-  let wanted = 0
-  for (let q = 0; q < exact.length; q++) {
-    const want = exact.get(q)
-    const n = Math.min(k, want.distances.length)
-    const kth = want.distances[n - 1]
-    wanted += n
-    for (const d of results.get(q).distances) if (d <= kth + 1e-5) hits++
-  }
-  return hits / wanted
-}
 
 /**
  * The issue's size (100,000 words, 200,000 operations) takes about 5 minutes on a 2-core VM;

@@ -247,3 +247,18 @@ export function spawnPart(name, { scale = 1, env = {}, timeoutMs = 15 * 60_000, 
 export function passed(result) {
   return !result.crashed && result.checks.length > 0 && result.checks.every((c) => c.pass)
 }
+
+/** Share of queries whose exact top-k (ties within tolerance) the results recover. */
+export function recallAt(results, exact, k) {
+  let hits = 0
+  let wanted = 0
+  for (let q = 0; q < exact.length; q++) {
+    const want = exact.get(q)
+    const have = results.get(q)
+    const n = Math.min(k, want.distances.length)
+    const kth = want.distances[n - 1]
+    wanted += n
+    for (const d of have.distances) if (d <= kth + 1e-5 * Math.max(1, Math.abs(kth))) hits++
+  }
+  return hits / wanted
+}
