@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 // @ts-expect-error: plain ES module without type declarations
 import { MAX_THREADS, main } from '../cli/main.mjs'
 import * as native from '../index.js'
-import { randomMatrix } from './helpers'
+import { fvecs, randomMatrix } from './helpers'
 
 const bin = resolve(__dirname, '..', 'bin', 'vecdex.mjs')
 const dir = mkdtempSync(join(tmpdir(), 'vecdex-cli-input-'))
@@ -24,16 +24,6 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 const DIM = 12
 const N = 40
 const base = randomMatrix(N, DIM, 21)
-
-function fvecs(rows: Float32Array, dim: number): Buffer {
-  const n = rows.length / dim
-  const out = Buffer.alloc(n * (4 + 4 * dim))
-  for (let i = 0; i < n; i++) {
-    out.writeInt32LE(dim, i * (4 + 4 * dim))
-    for (let j = 0; j < dim; j++) out.writeFloatLE(rows[i * dim + j], i * (4 + 4 * dim) + 4 + 4 * j)
-  }
-  return out
-}
 
 /** A NumPy 1.0 file whose header says `'shape': (<shape>)` verbatim. */
 function npy(descr: string, shape: string, data: Buffer): Buffer {

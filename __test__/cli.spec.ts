@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { FlatIndex, inspectIndexFileSync } from '../dist/index.js'
-import { randomMatrix } from './helpers'
+import { fvecs, randomMatrix } from './helpers'
 
 const bin = resolve(__dirname, '..', 'bin', 'vecdex.mjs')
 const dir = mkdtempSync(join(tmpdir(), 'vecdex-cli-'))
@@ -31,16 +31,6 @@ const DIM = 12
 const N = 800
 const base = randomMatrix(N, DIM, 11)
 const file = (name: string) => join(dir, name)
-
-function fvecs(rows: Float32Array, dim: number): Buffer {
-  const n = rows.length / dim
-  const out = Buffer.alloc(n * (4 + 4 * dim))
-  for (let i = 0; i < n; i++) {
-    out.writeInt32LE(dim, i * (4 + 4 * dim))
-    for (let j = 0; j < dim; j++) out.writeFloatLE(rows[i * dim + j], i * (4 + 4 * dim) + 4 + 4 * j)
-  }
-  return out
-}
 
 function ivecs(rows: number[][]): Buffer {
   const parts = rows.map((row) => {

@@ -9,7 +9,8 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { FlatIndex, HnswIndex, MultiVectorIndex, VecdexError } from '../dist/index.js'
+import { FlatIndex, HnswIndex, MultiVectorIndex } from '../dist/index.js'
+import { codeOf } from './helpers'
 
 const native = require('../index.js') as { MAX_THREADS: number }
 
@@ -33,16 +34,6 @@ function caseDir(name: string): string {
   const d = join(dir, name.replace(/\W+/g, '-'))
   mkdirSync(d, { recursive: true })
   return d
-}
-
-async function codeOf(work: () => unknown): Promise<string | undefined> {
-  try {
-    await work()
-  } catch (error) {
-    expect(error).toBeInstanceOf(VecdexError)
-    return (error as VecdexError).code
-  }
-  return undefined
 }
 
 describe('loading a FIFO fails at once with ERR_IO, and never starves other calls', () => {

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { expect } from 'vitest'
+import { VecdexError } from '../dist/index.js'
 // @ts-expect-error: plain ES module without type declarations
 import { mulberry32 } from '../benchmark/datasets.mjs'
 
@@ -117,4 +118,26 @@ export async function expectCode(action: Promise<unknown> | (() => unknown), cod
   expect(error, `expected an error with code ${code}`).toBeInstanceOf(Error)
   expect((error as { code?: string }).code).toBe(code)
   expect((error as Error).name).toBe('VecdexError')
+}
+
+/** The code of the VecdexError that `work` throws or rejects with; undefined when it succeeds. */
+export async function codeOf(work: () => unknown): Promise<string | undefined> {
+  try {
+    await work()
+  } catch (error) {
+    expect(error).toBeInstanceOf(VecdexError)
+    return (error as VecdexError).code
+  }
+  return undefined
+}
+
+/** Row-major f32 rows as a texmex .fvecs file (each row: its dimension as int32, then the values). */
+export function fvecs(rows: Float32Array, dim: number): Buffer {
+  const n = rows.length / dim
+  const out = Buffer.alloc(n * (4 + 4 * dim))
+  for (let i = 0; i < n; i++) {
+    out.writeInt32LE(dim, i * (4 + 4 * dim))
+    for (let j = 0; j < dim; j++) out.writeFloatLE(rows[i * dim + j], i * (4 + 4 * dim) + 4 + 4 * j)
+  }
+  return out
 }

@@ -5,21 +5,11 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { FlatIndex, HnswIndex, MultiVectorIndex, VecdexError } from '../dist/index.js'
-import { randomMatrix } from './helpers'
+import { FlatIndex, HnswIndex, MultiVectorIndex } from '../dist/index.js'
+import { codeOf, randomMatrix } from './helpers'
 
 const dir = mkdtempSync(join(tmpdir(), 'vecdex-persistence-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
-
-async function codeOf(work: () => unknown): Promise<string | undefined> {
-  try {
-    await work()
-  } catch (error) {
-    expect(error).toBeInstanceOf(VecdexError)
-    return (error as VecdexError).code
-  }
-  return undefined
-}
 
 const DIM = 24
 const base = randomMatrix(1500, DIM, 7)
