@@ -309,6 +309,12 @@ export declare function capabilities(): NativeCapabilities
 export declare function chamferSimilarity(query: Float32Array, document: Float32Array, dim: number): number
 
 /**
+ * The candidate closest to `name` (a slip of a few letters), if any: for names that are not
+ * options, such as CLI flags.
+ */
+export declare function closestName(name: string, candidates: Array<string>): string | null
+
+/**
  * Makes the next guarded native call (any method that runs index code, sync or async) panic
  * inside its guard, to prove every entry point turns a panic into ERR_INTERNAL. Tests only.
  */
@@ -556,9 +562,18 @@ export interface NativeSetting {
 }
 
 /**
+ * Every option set as JSON: `{ SetName: { includes: [...], options: { name: { kind, min, max,
+ * choices, set, default | derived | off | required } } } }`.
+ */
+export declare function optionTablesJson(): string
+
+/**
  * Searches through a handle from `searchHandle()` and writes the results into `out` (layout in
  * [`write_results`]). The TS layer passes a pooled buffer and views the results in place:
  * nothing is allocated across the boundary, and no class method is called (napi-rs checks a
  * method's receiver on every call).
  */
 export declare function searchIntoSyncFast(handle: ExternalObject<'NativeFlatIndexHandle'>, queries: Float32Array, k: number, oversample: number, rescore: boolean, filter: BigUint64Array | undefined | null, prepared: NativeKeyFilter | undefined | null, out: Uint8Array, offset: number, capacity: number): number
+
+/** The message for an option name `set` does not take: it names the closest valid one. */
+export declare function unknownOptionMessage(set: string, key: string): string

@@ -1,6 +1,4 @@
 import type native = require('./native')
-import { invalidArgument } from './errors'
-import { describe } from './validate'
 
 /** Codecs of the compressed search form. */
 export type QuantizationType = 'none' | 'f16' | 'bf16' | 'sq8' | 'sq4' | 'binary' | 'pq'
@@ -61,44 +59,22 @@ export interface CompressionStats {
   trainingSeconds: number
 }
 
-const TYPES: readonly string[] = ['none', 'f16', 'bf16', 'sq8', 'sq4', 'binary', 'pq']
-
-function positiveInteger(value: unknown, name: string, max: number): number | undefined {
-  if (value === undefined) return undefined
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw invalidArgument(`${name} must be an integer from 1 to ${max}, got ${describe(value)}`)
-  }
-  return value
-}
-
-/** The native form of the compression options (undefined when none is set). */
+/** The native form of the compression options (undefined when none is set). The options were
+ * checked against the core's table with the index's own options (see options.ts). */
 export function nativeCompression(options: CompressionOptions): native.NativeCompressionOptions | undefined {
   const q = options.quantization
-  const spec: Record<string, unknown> = typeof q === 'string' || q === undefined ? { type: q } : q
-  if (q !== undefined && typeof q !== 'string' && (typeof q !== 'object' || q === null)) {
-    throw invalidArgument(`quantization must be a codec name or an object with a type, got ${describe(q)}`)
-  }
-  const type = spec.type ?? 'none'
-  if (typeof type !== 'string' || !TYPES.includes(type)) {
-    throw invalidArgument(`quantization must be one of ${TYPES.map((t) => `'${t}'`).join(', ')}, got ${describe(type)}`)
-  }
-  const { clipQuantile, symmetric } = spec
-  if (clipQuantile !== undefined && (typeof clipQuantile !== 'number' || !(clipQuantile >= 0 && clipQuantile < 0.5))) {
-    throw invalidArgument(`clipQuantile must be a number in [0, 0.5), got ${describe(clipQuantile)}`)
-  }
-  if (symmetric !== undefined && typeof symmetric !== 'boolean') {
-    throw invalidArgument(`symmetric must be a boolean, got ${describe(symmetric)}`)
-  }
+  const spec: { type?: QuantizationType; clipQuantile?: number; symmetric?: boolean; subspaces?: number; iterations?: number } =
+    typeof q === 'string' || q === undefined ? { type: q } : q
   const result: native.NativeCompressionOptions = {
-    quantization: type,
-    clipQuantile: clipQuantile as number | undefined,
-    symmetric: symmetric as boolean | undefined,
-    subspaces: positiveInteger(spec.subspaces, 'subspaces', 65536),
-    iterations: positiveInteger(spec.iterations, 'iterations', 1000),
-    oversample: positiveInteger(options.oversample, 'oversample', 1000),
-    trainingSize: positiveInteger(options.trainingSize, 'trainingSize', 4294967295),
-    prefixDimensions: positiveInteger(options.prefixDimensions, 'prefixDimensions', 65535),
-    pcaDimensions: positiveInteger(options.pcaDimensions, 'pcaDimensions', 65535),
+    quantization: spec.type ?? 'none',
+    clipQuantile: spec.clipQuantile,
+    symmetric: spec.symmetric,
+    subspaces: spec.subspaces,
+    iterations: spec.iterations,
+    oversample: options.oversample,
+    trainingSize: options.trainingSize,
+    prefixDimensions: options.prefixDimensions,
+    pcaDimensions: options.pcaDimensions,
   }
   const unset = Object.values(result).every((v) => v === undefined || v === 'none')
   return unset ? undefined : result

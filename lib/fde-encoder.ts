@@ -1,8 +1,8 @@
 import native = require('./native')
 import { abortHandle } from './abort'
-import { awaitNative, callNative, invalidArgument } from './errors'
+import { awaitNative, callNative } from './errors'
 import { type PointCloud, type PointCloudsInput, toCloud, toCsr } from './point-clouds'
-import { checkDimensions, checkObject, checkSignal, describe } from './validate'
+import { checkDimensions, checkObject, checkSignal } from './validate'
 
 /**
  * Parameters of a MUVERA fixed-dimensional encoding (Dhulipala et al., NeurIPS 2024, arXiv
@@ -37,34 +37,11 @@ export interface FdeOptions {
 /** The resolved configuration of an encoder. */
 export type FdeConfig = native.NativeFdeConfig
 
-function optionalCount(value: unknown, name: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw invalidArgument(`${name} must be an integer from ${min} to ${max}, got ${describe(value)}`)
-  }
-  return value
-}
-
-/** FDE options as the native layer takes them (validated again there). */
+/** FDE options as the native layer takes them (already checked against the core's table). */
 export function nativeFde(options: FdeOptions | undefined): native.NativeFdeOptions | undefined {
   if (options === undefined) return undefined
-  checkObject(options, 'fde')
-  const { projectionType, fillEmptyPartitions } = options
-  if (projectionType !== undefined && projectionType !== 'identity' && projectionType !== 'amsSketch') {
-    throw invalidArgument(`projectionType must be 'identity' or 'amsSketch', got ${describe(projectionType)}`)
-  }
-  if (fillEmptyPartitions !== undefined && typeof fillEmptyPartitions !== 'boolean') {
-    throw invalidArgument(`fillEmptyPartitions must be a boolean, got ${describe(fillEmptyPartitions)}`)
-  }
-  return {
-    numRepetitions: optionalCount(options.numRepetitions, 'numRepetitions', 1, 0xffff_ffff),
-    numSimhashProjections: optionalCount(options.numSimhashProjections, 'numSimhashProjections', 0, 30),
-    seed: optionalCount(options.seed, 'seed', 0, Number.MAX_SAFE_INTEGER),
-    projectionType,
-    projectionDimension: optionalCount(options.projectionDimension, 'projectionDimension', 1, 0xffff_ffff),
-    fillEmptyPartitions,
-    finalProjectionDimension: optionalCount(options.finalProjectionDimension, 'finalProjectionDimension', 1, 0xffff_ffff),
-  }
+  const { numRepetitions, numSimhashProjections, seed, projectionType, projectionDimension, fillEmptyPartitions, finalProjectionDimension } = options
+  return { numRepetitions, numSimhashProjections, seed, projectionType, projectionDimension, fillEmptyPartitions, finalProjectionDimension }
 }
 
 /**

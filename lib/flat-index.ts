@@ -3,7 +3,8 @@ import { abortHandle } from './abort'
 import { type CompressionOptions, nativeCompression } from './compression'
 import { awaitNative, callNative } from './errors'
 import { SearchResults } from './results'
-import { checkDimensions, checkK, checkMetric, checkObject, checkSignal, type Metric, type VectorsInput } from './validate'
+import { checkOptions, defaultOf } from './options'
+import { checkK, checkSignal, type Metric, type VectorsInput } from './validate'
 import { checkBuffer, checkPath, LoadedNative, loadedParts, type NativeParts, type QueryArgs, type SearchOptions, VectorIndex } from './vector-index'
 
 export type { AddOptions, SearchOptions } from './vector-index'
@@ -16,6 +17,8 @@ export interface FlatIndexOptions extends CompressionOptions {
   /** Distance metric: 'cosine' (default; vectors are normalised when added), 'dot' or 'l2sq'. */
   metric?: Exclude<Metric, 'hamming'>
 }
+
+type FlatMetric = Exclude<Metric, 'hamming'>
 
 type FlatSearchHandle = ReturnType<native.NativeFlatIndex['searchHandle']>
 
@@ -34,9 +37,7 @@ type FlatSearchHandle = ReturnType<native.NativeFlatIndex['searchHandle']>
  */
 function flatParts(options: FlatIndexOptions | LoadedNative<native.NativeFlatIndex>): NativeParts<native.NativeFlatIndex> {
   if (options instanceof LoadedNative) return loadedParts(options)
-  checkObject(options, 'options')
-  const dimensions = checkDimensions(options.dimensions)
-  const metric = checkMetric(options.metric ?? 'cosine', ['cosine', 'dot', 'l2sq']) as Exclude<Metric, 'hamming'>
+  const { dimensions, metric = defaultOf<FlatMetric>('FlatIndexOptions', 'metric') } = checkOptions<FlatIndexOptions>(options, 'FlatIndexOptions')
   const compression = nativeCompression(options)
   return { dimensions, metric, create: () => new native.NativeFlatIndex(dimensions, metric, compression) }
 }

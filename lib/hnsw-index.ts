@@ -3,7 +3,8 @@ import { abortHandle } from './abort'
 import { type CompressionOptions, nativeCompression } from './compression'
 import { awaitNative, callNative, invalidArgument } from './errors'
 import { SearchResults } from './results'
-import { checkDimensions, checkMetric, checkObject, checkSignal, type Metric, type VectorsInput } from './validate'
+import { checkOptions, defaultOf } from './options'
+import { checkSignal, type Metric, type VectorsInput } from './validate'
 import { checkBuffer, checkPath, LoadedNative, loadedParts, type NativeParts, type QueryArgs, type SearchOptions, VectorIndex } from './vector-index'
 
 /** Order in which a batch is linked into the graph (see {@link HnswIndexOptions.insertionOrder}). */
@@ -101,20 +102,8 @@ const MAX_EF = 65536
  */
 function hnswParts(options: HnswIndexOptions | LoadedNative<native.NativeHnswIndex>): NativeParts<native.NativeHnswIndex> {
   if (options instanceof LoadedNative) return loadedParts(options)
-  checkObject(options, 'options')
-  const dimensions = checkDimensions(options.dimensions)
-  const metric = checkMetric(options.metric ?? 'cosine', ['cosine', 'dot', 'l2sq']) as Exclude<Metric, 'hamming'>
-  const settings = {
-    m: optionalInteger(options.m, 'm', 2, 256),
-    efConstruction: optionalInteger(options.efConstruction, 'efConstruction', 1, MAX_EF),
-    efSearch: optionalInteger(options.efSearch, 'efSearch', 1, MAX_EF),
-    seed: optionalInteger(options.seed, 'seed', 0, Number.MAX_SAFE_INTEGER),
-    insertionOrder: options.insertionOrder,
-    compression: nativeCompression(options),
-  }
-  if (settings.insertionOrder !== undefined && !['given', 'random', 'lid'].includes(settings.insertionOrder)) {
-    throw invalidArgument(`insertionOrder must be 'given', 'random' or 'lid', got ${String(settings.insertionOrder)}`)
-  }
+  const { dimensions, metric = defaultOf<Exclude<Metric, 'hamming'>>('HnswIndexOptions', 'metric'), m, efConstruction, efSearch, seed, insertionOrder } = checkOptions<HnswIndexOptions>(options, 'HnswIndexOptions')
+  const settings = { m, efConstruction, efSearch, seed, insertionOrder, compression: nativeCompression(options) }
   return { dimensions, metric, create: () => new native.NativeHnswIndex(dimensions, metric, settings) }
 }
 

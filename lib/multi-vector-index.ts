@@ -6,8 +6,9 @@ import { type FdeConfig, type FdeOptions, nativeFde } from './fde-encoder'
 import { KeyFilter } from './key-filter'
 import { checkKey, type Key, type KeysInput, toKeyArray } from './keys'
 import { type PointCloud, type PointCloudBatch, type PointCloudsInput, queriesToCsr, toCloud, toCsr } from './point-clouds'
+import { checkOptions, defaultOf } from './options'
 import { SearchResults } from './results'
-import { checkDimensions, checkK, checkMetric, checkObject, checkSignal, describe } from './validate'
+import { checkK, checkObject, checkSignal, describe } from './validate'
 import { checkBuffer, checkPath, isShared, keyArrayOf } from './vector-index'
 
 /** Options of a {@link MultiVectorIndex}. */
@@ -177,19 +178,18 @@ class LoadedMultiVector {
 }
 
 function createNative(options: MultiVectorIndexOptions): native.NativeMultiVectorIndex {
-  checkObject(options, 'options')
-  const dimensions = checkDimensions(options.dimensions)
-  const metric = checkMetric(options.metric ?? 'cosine', ['cosine', 'dot']) as 'cosine' | 'dot'
+  const { dimensions, metric = defaultOf<'cosine' | 'dot'>('MultiVectorIndexOptions', 'metric'), fde, m, efConstruction, efSearch, seed, candidates, ballCarving, strategy, fdeMetric } =
+    checkOptions<MultiVectorIndexOptions>(options, 'MultiVectorIndexOptions')
   const settings: native.NativeMultiVectorOptions = {
-    fde: nativeFde(options.fde),
-    m: optionalInteger(options.m, 'm', 2, 256),
-    efConstruction: optionalInteger(options.efConstruction, 'efConstruction', 1, MAX_EF),
-    efSearch: optionalInteger(options.efSearch, 'efSearch', 1, MAX_EF),
-    seed: optionalInteger(options.seed, 'seed', 0, Number.MAX_SAFE_INTEGER),
-    candidates: optionalInteger(options.candidates, 'candidates', 1, MAX_EF),
-    ballCarving: optionalThreshold(options.ballCarving),
-    strategy: optionalStrategy(options.strategy),
-    fdeMetric: options.fdeMetric === undefined ? undefined : checkMetric(options.fdeMetric, ['cosine', 'dot']),
+    fde: nativeFde(fde),
+    m,
+    efConstruction,
+    efSearch,
+    seed,
+    candidates,
+    ballCarving,
+    strategy,
+    fdeMetric,
     compression: nativeCompression(options),
   }
   return callNative(() => new native.NativeMultiVectorIndex(dimensions, metric, settings))
@@ -337,9 +337,9 @@ export class MultiVectorIndex implements Disposable {
     if (source == null || (typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] !== 'function' && typeof (source as Iterable<unknown>)[Symbol.iterator] !== 'function')) {
       throw invalidArgument(`source must be an iterable or async iterable, got ${describe(source)}`)
     }
-    const batchSize = optionalInteger(options.batchSize, 'batchSize', 1, 1 << 24) ?? 1024
-    if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw invalidArgument('onProgress must be a function')
-    const signal = checkSignal(options.signal)
+    checkOptions(options, 'DocumentStreamOptions')
+    const batchSize = options.batchSize ?? defaultOf<number>('DocumentStreamOptions', 'batchSize')
+    const signal = options.signal
     let pending = new Map<bigint, Float32Array>()
     let added = 0
     let batches = 0

@@ -1,5 +1,6 @@
 import { invalidArgument, VecdexError } from './errors'
 import { checkKey, type Key, type KeysInput, MAX_KEY, toKeyArray } from './keys'
+import { checkOptions, checkValue, defaultOf } from './options'
 import { describe, float32Array, toMatrix, type VectorsInput } from './validate'
 
 /** What `addStream` accepts from its source: a keyed vector, a keyed batch, or a bare vector
@@ -33,12 +34,9 @@ function initialRows(batchSize: number, dimensions: number): number {
   return Math.min(batchSize, Math.max(1, Math.floor(65_536 / dimensions)))
 }
 
-function checkBatchSize(size: unknown, fallback: number): number {
-  const value = size ?? fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 1 << 24) {
-    throw invalidArgument(`batchSize must be an integer from 1 to 16777216, got ${describe(value)}`)
-  }
-  return value
+/** A stream's batch size: the option if given, else the set's default (core's table). */
+function checkBatchSize(size: unknown, set: 'AddStreamOptions' | 'SearchStreamOptions'): number {
+  return size === undefined ? defaultOf<number>(set, 'batchSize') : checkValue<number>(set, 'batchSize', size)
 }
 
 /**
@@ -54,12 +52,10 @@ export async function ingest(
   if (source == null || (typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] !== 'function' && typeof (source as Iterable<unknown>)[Symbol.iterator] !== 'function')) {
     throw invalidArgument(`source must be an iterable or async iterable, got ${describe(source)}`)
   }
-  const batchSize = checkBatchSize(options.batchSize, 4096)
-  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
-    throw invalidArgument('onProgress must be a function')
-  }
+  checkOptions(options, 'AddStreamOptions')
+  const batchSize = checkBatchSize(options.batchSize, 'AddStreamOptions')
   const signal = options.signal
-  let nextKey = checkKey(options.startKey ?? 0, 'startKey')
+  let nextKey = checkKey(options.startKey ?? defaultOf<number>('AddStreamOptions', 'startKey'), 'startKey')
   // Buffers grow with what the source yields, up to batchSize rows: a large batchSize costs
   // memory only for vectors that actually come.
   let capacity = initialRows(batchSize, dimensions)
@@ -141,7 +137,7 @@ export async function* batchRows(
   dimensions: number,
   batchSize: number,
 ): AsyncGenerator<Float32Array, void, undefined> {
-  const size = checkBatchSize(batchSize, 256)
+  const size = checkBatchSize(batchSize, 'SearchStreamOptions')
   // Grows with the queries that come, up to `size` rows (as in `ingest`).
   let capacity = initialRows(size, dimensions)
   let buffer = float32Array(capacity * dimensions, 'searchStream batch')

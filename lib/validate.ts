@@ -1,4 +1,6 @@
 import { invalidArgument, VecdexError } from './errors'
+// A cycle (options.ts uses `describe`), safe: neither module calls the other while loading.
+import { checkValue } from './options'
 
 /** Metrics accepted by the indexes and kernels. Lower distance is always closer:
  * `cosine` = 1 − cos(a, b); `dot` = 1 − ⟨a, b⟩; `l2sq` = Σ (aᵢ − bᵢ)²; `hamming` = differing bits. */
@@ -13,19 +15,15 @@ export function checkMetric(metric: unknown, allowed: readonly string[] = METRIC
   return metric as Metric
 }
 
+/** A dimension count given outside an options object, checked against the core's table. */
 export function checkDimensions(dimensions: unknown): number {
-  if (typeof dimensions !== 'number' || !Number.isInteger(dimensions) || dimensions < 1 || dimensions > 65536) {
-    throw invalidArgument(`dimensions must be an integer from 1 to 65536, got ${describe(dimensions)}`)
-  }
-  return dimensions
+  return checkValue<number>('FlatIndexOptions', 'dimensions', dimensions)
 }
 
-/** k: a positive integer. Values above the index size return what there is. */
+/** k: a positive integer (limits from the core's table). Values above the index size return
+ * what there is. */
 export function checkK(k: unknown): number {
-  if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > 0xffff_ffff) {
-    throw invalidArgument(`k must be an integer from 1 to 4294967295, got ${describe(k)}`)
-  }
-  return k
+  return checkValue<number>('SearchOptions', 'k', k)
 }
 
 export function checkSignal(signal: unknown): AbortSignal | undefined {

@@ -83,9 +83,11 @@ pub fn compression(options: &NativeCompressionOptions, dim: usize) -> napi::Resu
             Quantization::Pq(pq)
         }
         other => {
-            return Err(invalid(format!(
-                "quantization must be 'none', 'f16', 'bf16', 'sq8', 'sq4', 'binary' or 'pq', got '{other}'"
-            )))
+            return Err(crate::error::to_napi(
+                vecdex::options::choice("quantization", other, vecdex::options::QUANTIZATIONS)
+                    .err()
+                    .unwrap_or_else(|| vecdex::Error::Internal(format!("codec '{other}' is listed but not built"))),
+            ))
         }
     };
     if options.symmetric == Some(true) && name != "sq8" {
@@ -105,11 +107,8 @@ pub fn compression(options: &NativeCompressionOptions, dim: usize) -> napi::Resu
         compression.oversample = Some(oversample as usize);
     }
     if let Some(size) = options.training_size {
-        if !(size >= 1.0 && size.fract() == 0.0 && size <= 4_294_967_295.0) {
-            return Err(invalid(format!(
-                "trainingSize must be an integer from 1 to 2^32 − 1, got {size}"
-            )));
-        }
+        let size = vecdex::options::integer("CompressionOptions", "trainingSize", size)
+            .map_err(crate::error::to_napi)?;
         compression.training_size = Some(size as usize);
     }
     Ok(compression)

@@ -17,7 +17,7 @@ use vecdex::{HnswConfig, HnswIndex, InsertionOrder, LinkMode, StopFlag};
 use crate::abort::{flag, NativeAbortHandle};
 use crate::compression::{compression, rescore_params, NativeCompressionOptions};
 use crate::convert;
-use crate::error::{guarded, invalid};
+use crate::error::guarded;
 use crate::handle::{
     check_result_cells, common_index_methods, loader_methods, search_weak_into, Handle,
     NativeKeyFilter, Shared, StoredVectors,
@@ -185,19 +185,11 @@ impl NativeHnswIndex {
                 config.ef_search = ef as usize;
             }
             if let Some(seed) = options.seed {
-                if !(seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0) {
-                    return Err(invalid(format!(
-                        "seed must be an integer from 0 to 2^53 − 1, got {seed}"
-                    )));
-                }
-                config.seed = seed as u64;
+                config.seed =
+                    guarded(|| vecdex::options::integer("HnswIndexOptions", "seed", seed))?;
             }
             if let Some(order) = options.insertion_order {
-                config.insertion_order = InsertionOrder::parse(&order).ok_or_else(|| {
-                    invalid(format!(
-                        "insertionOrder must be 'given', 'random' or 'lid', got '{order}'"
-                    ))
-                })?;
+                config.insertion_order = guarded(|| InsertionOrder::from_name(&order))?;
             }
         }
         let index = guarded(|| HnswIndex::with_compression(config, compressed))?;

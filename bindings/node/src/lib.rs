@@ -11,6 +11,7 @@ mod handle;
 mod hnsw_index;
 pub mod inspect;
 mod multi_vector_index;
+mod options;
 mod order;
 mod tasks;
 

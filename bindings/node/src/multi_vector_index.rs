@@ -62,16 +62,7 @@ pub struct NativeFdeConfig {
 }
 
 fn seed_of(seed: f64) -> napi::Result<u64> {
-    if !(seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0) {
-        return Err(invalid(format!(
-            "seed must be an integer from 0 to 2^53 − 1, got {seed}"
-        )));
-    }
-    Ok(seed as u64)
-}
-
-fn fde_config(dim: u32, options: &NativeFdeOptions) -> napi::Result<FdeConfig> {
-    fde_config_from(FdeConfig::new(dim as usize), options)
+    guarded(|| vecdex::options::integer("FdeEncoderOptions", "seed", seed))
 }
 
 /// `options` over `config`'s values.
@@ -86,16 +77,13 @@ fn fde_config_from(mut config: FdeConfig, options: &NativeFdeOptions) -> napi::R
     if let Some(seed) = options.seed {
         config.seed = seed_of(seed)?;
     }
-    match options.projection_type.as_deref() {
-        None | Some("amsSketch") => {}
-        Some("identity") => {
+    if let Some(name) = options.projection_type.as_deref() {
+        let name = guarded(|| {
+            vecdex::options::choice("projectionType", name, vecdex::options::PROJECTION_TYPES)
+        })?;
+        if name == ProjectionType::Identity.name() {
             config.projection_type = ProjectionType::Identity;
             config.projection_dimension = dim as usize;
-        }
-        Some(other) => {
-            return Err(invalid(format!(
-                "projectionType must be 'identity' or 'amsSketch', got '{other}'"
-            )))
         }
     }
     if let Some(d) = options.projection_dimension {
@@ -149,7 +137,7 @@ pub struct NativeFdeEncoder {
 impl NativeFdeEncoder {
     #[napi(constructor)]
     pub fn new(dim: u32, options: Option<NativeFdeOptions>) -> napi::Result<Self> {
-        let config = fde_config(dim, &options.unwrap_or_default())?;
+        let config = fde_config_from(FdeConfig::new(dim as usize), &options.unwrap_or_default())?;
         let encoder = guarded(|| FdeEncoder::new(config).map_err(vecdex::Error::from))?;
         Ok(NativeFdeEncoder {
             encoder: Arc::new(encoder),
@@ -237,14 +225,7 @@ pub struct NativeMultiVectorOptions {
 }
 
 fn strategy_of(name: &str) -> napi::Result<Strategy> {
-    match name {
-        "rerank" => Ok(Strategy::Rerank),
-        "walk" => Ok(Strategy::Walk),
-        "tokens" => Ok(Strategy::Tokens),
-        other => Err(invalid(format!(
-            "strategy must be 'rerank', 'walk' or 'tokens', got '{other}'"
-        ))),
-    }
+    guarded(|| Strategy::from_name(name))
 }
 
 /// Figures about a multi-vector index.
@@ -368,8 +349,9 @@ impl NativeMultiVectorIndex {
             fde_metric: None,
             compression: None,
         });
-        let fde = fde_config(
-            dim,
+        // The index's own FDE defaults (the documented 640 values), not the encoder's.
+        let fde = fde_config_from(
+            vecdex::multi_vector_index::default_fde(dim as usize),
             options.fde.as_ref().unwrap_or(&NativeFdeOptions::default()),
         )?;
         let mut config = MultiVectorConfig::new(fde, metric);

@@ -130,17 +130,43 @@ impl fmt::Display for FdeError {
 
 impl std::error::Error for FdeError {}
 
+/// The defaults of an encoding's parameters (AMS sketch, no final projection), as constants so
+/// the options table can list them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FdeDefaults {
+    pub num_repetitions: usize,
+    pub num_simhash_projections: u32,
+    pub seed: u64,
+    pub projection_dimension: usize,
+    pub fill_empty_partitions: bool,
+}
+
+/// The paper's recommended trade-off: 20 repetitions, 5 SimHash bits, AMS sketch to 16 values,
+/// empty partitions filled (10,240 values).
+pub const ENCODER_DEFAULTS: FdeDefaults = FdeDefaults {
+    num_repetitions: 20,
+    num_simhash_projections: 5,
+    seed: 1,
+    projection_dimension: 16,
+    fill_empty_partitions: true,
+};
+
 impl FdeConfig {
     /// The defaults for `dimension`-dimensional tokens (see the type's docs).
     pub fn new(dimension: usize) -> Self {
+        Self::with_defaults(dimension, &ENCODER_DEFAULTS)
+    }
+
+    /// `defaults` for `dimension`-dimensional tokens, with the AMS sketch and no final projection.
+    pub fn with_defaults(dimension: usize, defaults: &FdeDefaults) -> Self {
         FdeConfig {
             dimension,
-            num_repetitions: 20,
-            num_simhash_projections: 5,
-            seed: 1,
+            num_repetitions: defaults.num_repetitions,
+            num_simhash_projections: defaults.num_simhash_projections,
+            seed: defaults.seed,
             projection_type: ProjectionType::AmsSketch,
-            projection_dimension: 16,
-            fill_empty_partitions: true,
+            projection_dimension: defaults.projection_dimension,
+            fill_empty_partitions: defaults.fill_empty_partitions,
             final_projection_dimension: None,
         }
     }

@@ -15,7 +15,7 @@ pub mod simhash;
 
 pub use chamfer::{chamfer, chamfer_prepared, PreparedQuery, TokenStore, MAX_TOKEN_SQUARED_NORM};
 pub use config::{
-    FdeConfig, FdeError, ProjectionType, MAX_FDE_DIMENSION, MAX_RANDOM_VALUES,
+    FdeConfig, FdeDefaults, FdeError, ProjectionType, ENCODER_DEFAULTS, MAX_FDE_DIMENSION, MAX_RANDOM_VALUES,
     MAX_SIMHASH_PROJECTIONS,
 };
 pub use encode::{check_offsets, FdeEncoder, Scratch, Side};

@@ -27,6 +27,8 @@ impl std::fmt::Display for ParamError {
 
 impl std::error::Error for ParamError {}
 
+/// Smallest `m`: a node needs two links for the graph to be more than a chain.
+pub const MIN_M: usize = 2;
 /// Largest `m`: beyond this a node's links outgrow any benefit and the heuristic's cost explodes.
 pub const MAX_M: usize = 256;
 /// Largest `ef` for construction or search.
@@ -34,9 +36,9 @@ pub const MAX_EF: usize = 1 << 16;
 
 impl HnswParams {
     pub fn new(m: usize, ef_construction: usize, seed: u64) -> Result<Self, ParamError> {
-        if !(2..=MAX_M).contains(&m) {
+        if !(MIN_M..=MAX_M).contains(&m) {
             return Err(ParamError(format!(
-                "m must be between 2 and {MAX_M}, got {m}"
+                "m must be between {MIN_M} and {MAX_M}, got {m}"
             )));
         }
         if !(1..=MAX_EF).contains(&ef_construction) {

@@ -23,7 +23,7 @@ pub mod scorer;
 pub mod search;
 pub mod visited;
 
-pub use config::{splitmix64, HnswParams, ParamError, MAX_EF, MAX_LEVEL, MAX_M};
+pub use config::{splitmix64, HnswParams, ParamError, MAX_EF, MAX_LEVEL, MAX_M, MIN_M};
 pub use graph::{Graph, GraphStats, Layer0, SharedWords};
 pub use persist::SavedGraph;
 pub use reach::Connectivity;

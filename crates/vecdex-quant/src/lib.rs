@@ -32,7 +32,7 @@ pub use binary::BinaryCodec;
 pub use codec::{try_filled, Codec, QuantError};
 pub use half::{Bf16Codec, F16Codec};
 pub use pca::{Pca, PcaConfig};
-pub use pq::{PqCodec, PqConfig};
+pub use pq::{PqCodec, PqConfig, DEFAULT_PQ_ITERATIONS, MAX_PQ_ITERATIONS};
 pub use sq::{ScalarCodec, Sq4Codec, Sq8Codec, SqConfig};
 
 /// Version of the layouts of every codec's `model_bytes` (see the crate docs). Bump it when any

@@ -43,6 +43,15 @@ use crate::validate::{
     try_filled,
 };
 
+/// Links per node by default (HNSW paper §4: 5–48 works well; 16 is hnswlib's and faiss's).
+pub const DEFAULT_M: usize = 16;
+/// Candidates kept while linking, by default.
+pub const DEFAULT_EF_CONSTRUCTION: usize = 128;
+/// Candidates kept by a search, by default.
+pub const DEFAULT_EF_SEARCH: usize = 64;
+/// Seed of node levels and insertion order, by default.
+pub const DEFAULT_SEED: u64 = 0x5EED;
+
 /// Configuration of an [`HnswIndex`], with the paper's parameter names.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HnswConfig {
@@ -68,10 +77,10 @@ impl HnswConfig {
         HnswConfig {
             dim,
             metric,
-            m: 16,
-            ef_construction: 128,
-            ef_search: 64,
-            seed: 0x5EED,
+            m: DEFAULT_M,
+            ef_construction: DEFAULT_EF_CONSTRUCTION,
+            ef_search: DEFAULT_EF_SEARCH,
+            seed: DEFAULT_SEED,
             insertion_order: InsertionOrder::default(),
         }
     }

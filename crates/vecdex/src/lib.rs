@@ -12,6 +12,7 @@ pub mod inspect;
 pub(crate) mod mapped;
 pub mod matrix;
 pub mod multi_vector_index;
+pub mod options;
 pub(crate) mod persist;
 pub mod probe;
 pub mod threads;

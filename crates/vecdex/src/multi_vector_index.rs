@@ -32,13 +32,16 @@ use crate::validate::{check_tokens, normalize, try_copy, try_filled, MAX_SQUARED
 /// [`FdeConfig::new`] defaults) made the graph 16× larger and slower to build, and found fewer
 /// of the exact top 10 on WordNet glosses than this (README, multivector benchmark).
 pub fn default_fde(dimension: usize) -> FdeConfig {
-    FdeConfig {
-        num_repetitions: 10,
-        num_simhash_projections: 4,
-        projection_dimension: 4,
-        ..FdeConfig::new(dimension)
-    }
+    FdeConfig::with_defaults(dimension, &MULTI_VECTOR_FDE)
 }
+
+/// The parameters of [`default_fde`].
+pub const MULTI_VECTOR_FDE: vecdex_fde::FdeDefaults = vecdex_fde::FdeDefaults {
+    num_repetitions: 10,
+    num_simhash_projections: 4,
+    projection_dimension: 4,
+    ..vecdex_fde::ENCODER_DEFAULTS
+};
 
 /// Default number of FDE candidates reranked by exact Chamfer per query.
 pub const DEFAULT_CANDIDATES: usize = 100;
@@ -68,6 +71,15 @@ pub enum Strategy {
 }
 
 impl Strategy {
+    /// The strategy named as the `strategy` option spells it (see [`crate::options`]).
+    pub fn from_name(name: &str) -> Result<Self> {
+        match crate::options::choice("strategy", name, crate::options::STRATEGIES)? {
+            "walk" => Ok(Strategy::Walk),
+            "tokens" => Ok(Strategy::Tokens),
+            _ => Ok(Strategy::Rerank),
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Strategy::Rerank => "rerank",
