@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 // @ts-expect-error: plain ES module without type declarations
-import { MAX_THREADS, main } from '../cli/main.mjs'
+import { main, optionSpec } from '../cli/main.mjs'
 import * as native from '../index.js'
 import { fvecs, randomMatrix } from './helpers'
 
@@ -286,8 +286,20 @@ describe('.npy shapes must be tuples of integers', () => {
   })
 })
 
-describe('--threads cap', () => {
-  it("is the core's MAX_THREADS", () => {
-    expect(MAX_THREADS).toBe(native.MAX_THREADS)
+describe('flags that set library options take their limits from the core table', () => {
+  it("--threads' cap is the core's MAX_THREADS", () => {
+    expect(optionSpec('ConfigureOptions', 'threads').max).toBe(native.MAX_THREADS)
+  })
+
+  it('a mistyped flag names the closest one', async () => {
+    for (const [command, typo, near] of [
+      ['build', '--ef-constrution', '--ef-construction'],
+      ['build', '--quantisation', '--quantization'],
+      ['query', '--efsearch', '--ef-search'],
+    ]) {
+      const r = await inProcess(command, 'x.fvecs', typo, '8')
+      expect(r.status).toBe(2)
+      expect(r.stderr).toContain(`did you mean ${near}?`)
+    }
   })
 })

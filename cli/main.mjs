@@ -5,7 +5,10 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { createRequire } from 'node:module'
 import { parseArgs } from 'node:util'
+
+const require = createRequire(import.meta.url)
 import { CliError } from './vector-files.mjs'
 
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -45,7 +48,9 @@ export function parseCommandArgs(args, options, { positionals = 0 } = {}) {
   try {
     parsed = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' } }, strict: true, allowPositionals: true })
   } catch (error) {
-    throw new CliError('ERR_USAGE', error.message)
+    const flag = error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'--?([^']+)'/.exec(error.message)?.[1] : undefined
+    const near = flag === undefined ? undefined : closestFlag(flag, Object.keys(options))
+    throw new CliError('ERR_USAGE', near ? `${error.message}: did you mean --${near}?` : error.message)
   }
   if (!parsed.values.help && parsed.positionals.length !== positionals) {
     throw new CliError('ERR_USAGE', positionals === 1 ? `expected one file, got ${parsed.positionals.length ? parsed.positionals.join(' ') : 'none'}` : `unexpected arguments: ${parsed.positionals.join(' ')}`)
@@ -53,11 +58,64 @@ export function parseCommandArgs(args, options, { positionals = 0 } = {}) {
   return parsed
 }
 
+let tables
+
 /**
- * Largest --threads: the core's `MAX_THREADS` (a test checks they agree). A literal, so that usage
- * errors and --help work without loading the native module.
+ * The library's option table (Rust `vecdex::options`): the limits, choices and defaults of
+ * every flag that sets a library option come from it, never from literals here. Loading the
+ * native module starts no threads, so `--threads` still applies afterwards.
  */
-export const MAX_THREADS = 1024
+export function optionTables() {
+  tables ??= JSON.parse(require('../index.js').optionTablesJson())
+  return tables
+}
+
+/** The spec of option `name` of set `set` (or of a set it includes). */
+export function optionSpec(set, name) {
+  const table = optionTables()[set]
+  if (table === undefined) throw new Error(`no option set ${set}`)
+  if (table.options[name]) return table.options[name]
+  for (const included of table.includes) {
+    const spec = optionSpec(included, name)
+    if (spec) return spec
+  }
+  return undefined
+}
+
+/** The default of a library option, for --help texts ("?" when the native module is missing,
+ * so --help still works). */
+export function optionDefault(set, name) {
+  try {
+    const spec = optionSpec(set, name)
+    return spec.default !== undefined ? String(spec.default) : spec.derived ?? 'none'
+  } catch {
+    return '?'
+  }
+}
+
+/**
+ * A flag that sets the library option `set.name`: its range or choices come from the core's
+ * table. Returns undefined when the flag is absent (the library's default then applies).
+ */
+export function tableOption(values, flag, set, name) {
+  const raw = values[flag]
+  if (raw === undefined) return undefined
+  const spec = optionSpec(set, name)
+  if (spec.kind === 'integer') return integerOption(values, flag, spec.min, spec.max, undefined)
+  if (spec.kind === 'key') return integerOption(values, flag, 0n, BigInt(spec.max), undefined)
+  const choices = spec.choices ?? []
+  if (!choices.includes(raw)) throw new CliError('ERR_USAGE', `--${flag} must be ${choices.join(' | ')}, got "${raw}"`)
+  return raw
+}
+
+/** The flag closest to a mistyped one (the core's edit-distance rule), if any. */
+function closestFlag(flag, flags) {
+  try {
+    return require('../index.js').closestName(flag, flags) ?? undefined
+  } catch {
+    return undefined
+  }
+}
 
 /**
  * An integer option from `min` to `max`, or `fallback` when absent. Only decimal digits are an

@@ -16,6 +16,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import readline from 'node:readline'
+import { optionSpec } from './main.mjs'
 
 /** An error the command line reports with its code (the library's errors have theirs). */
 export class CliError extends Error {
@@ -36,7 +37,6 @@ const inputError = (file, message) => new CliError('ERR_INPUT_FORMAT', `${file}:
 export const VECTOR_FORMATS = ['.fvecs', '.bvecs', '.ivecs', '.npy', '.jsonl', '.ndjson']
 
 /** Largest dimension accepted from a file (the indexes accept up to 65,536). */
-const MAX_DIM = 65_536
 
 /** Most values one batch holds (128 MiB as float32): a large batch size asked for (`--batch`)
  * reads in batches of at most this many values, never an allocation beyond memory. */
@@ -144,7 +144,9 @@ function readExactly(fd, buffer, position, file) {
 }
 
 function checkDim(file, dim, where) {
-  if (!Number.isInteger(dim) || dim < 1 || dim > MAX_DIM) throw inputError(file, `${where}: dimension ${dim} is not between 1 and ${MAX_DIM}`)
+  // The library's dimension limit (the core's option table), loaded only when a file is read.
+  const maxDim = optionSpec('FlatIndexOptions', 'dimensions').max
+  if (!Number.isInteger(dim) || dim < 1 || dim > maxDim) throw inputError(file, `${where}: dimension ${dim} is not between 1 and ${maxDim}`)
 }
 
 // --- texmex .fvecs / .bvecs / .ivecs ----------------------------------------------------------

@@ -2,7 +2,10 @@
 
 import fs from 'node:fs'
 import { CliError, VECTOR_FORMATS, openVectorFile } from '../vector-files.mjs'
-import { integerOption, loadVecdex, MAX_THREADS, oneOf, parseCommandArgs, toJson } from '../main.mjs'
+import { integerOption, loadVecdex, oneOf, optionDefault, optionSpec, parseCommandArgs, tableOption, toJson } from '../main.mjs'
+
+/** The upper limit of a library option (the core's table). */
+const optionSpecMax = (set, name) => optionSpec(set, name).max
 import { progressBar } from '../progress.mjs'
 import { fmt, fmtBytes } from '../../benchmark/report.mjs'
 
@@ -27,10 +30,6 @@ const OPTIONS = {
   'no-progress': { type: 'boolean' },
 }
 
-/** Largest --batch (the library's addStream batchSize limit). */
-const MAX_BATCH = 1 << 24
-/** Largest --ef-construction and --ef-search (the HNSW graph's limit). */
-const MAX_EF = 65_536
 const MAX_KEY = (1n << 64n) - 1n
 
 /** Keys `first`, `first + 1`, … for `count` rows without keys in the file: plain numbers (the
@@ -64,9 +63,9 @@ Options:
   -o, --output <file>          index file to write (required)
       --index <kind>           hnsw (default) | flat (exact search)
       --metric <metric>        cosine (default) | dot | l2sq
-      --m <n>                  hnsw: neighbours per node (default 16)
-      --ef-construction <n>    hnsw: candidates while linking (default 128)
-      --ef-search <n>          hnsw: default candidates per search, saved with the index (default 64)
+      --m <n>                  hnsw: neighbours per node (default ${optionDefault('HnswIndexOptions', 'm')})
+      --ef-construction <n>    hnsw: candidates while linking (default ${optionDefault('HnswIndexOptions', 'efConstruction')})
+      --ef-search <n>          hnsw: default candidates per search, saved with the index (default ${optionDefault('HnswIndexOptions', 'efSearch')})
       --seed <n>               hnsw: level-draw seed
       --insertion-order <o>    hnsw: given (default) | random | lid
       --quantization <q>       none (default) | f16 | bf16 | sq8 | sq4 | binary | pq
@@ -75,9 +74,9 @@ Options:
       --training-size <n>      vectors held when the codec trains itself
       --limit <n>              the first n vectors only
       --start-key <n>          key of row 0 when the file has no keys (default 0)
-      --batch <n>              vectors per add (default 10000; up to 16,777,216, read at
-                               most 2^25 values at a time)
-  -t, --threads <n>            threads, 1 to 1024 (default: every core)
+      --batch <n>              vectors per add (default 10000; at most addStream's batchSize
+                               limit, read at most 2^25 values at a time)
+  -t, --threads <n>            threads (default: every core; at most the library's limit)
       --progress, --no-progress  force the progress bar on or off (default: on when stderr is a terminal)
       --json                   print the summary as JSON
   -h, --help                   this text`
@@ -91,32 +90,32 @@ export async function run(args) {
   }
   if (!values.output) throw new CliError('ERR_USAGE', '--output <index-file> is required')
   oneOf(values, 'index', ['hnsw', 'flat'])
-  oneOf(values, 'metric', ['cosine', 'dot', 'l2sq'])
-  oneOf(values, 'insertion-order', ['given', 'random', 'lid'])
-  oneOf(values, 'quantization', ['none', 'f16', 'bf16', 'sq8', 'sq4', 'binary', 'pq'])
-  // Every number is range-checked here (a usage error, exit 2), with the library's limits.
+  // Every library option is checked here (a usage error, exit 2) against the library's own
+  // option table; the CLI's own flags (--limit, --batch) by their own rules.
+  tableOption(values, 'metric', 'HnswIndexOptions', 'metric')
+  tableOption(values, 'quantization', 'QuantizationOptions', 'type')
   const limit = integerOption(values, 'limit', 1, Number.MAX_SAFE_INTEGER, Infinity)
-  const batchRows = integerOption(values, 'batch', 1, MAX_BATCH, 10_000)
-  const startKey = integerOption(values, 'start-key', 0, MAX_KEY, 0n)
-  const threads = integerOption(values, 'threads', 1, MAX_THREADS, undefined)
+  const batchRows = integerOption(values, 'batch', 1, optionSpecMax('AddStreamOptions', 'batchSize'), 10_000)
+  const startKey = tableOption(values, 'start-key', 'AddStreamOptions', 'startKey') ?? 0n
+  const threads = tableOption(values, 'threads', 'ConfigureOptions', 'threads')
   const graphOptions = {
-    m: integerOption(values, 'm', 2, 256, undefined),
-    efConstruction: integerOption(values, 'ef-construction', 1, MAX_EF, undefined),
-    efSearch: integerOption(values, 'ef-search', 1, MAX_EF, undefined),
-    seed: integerOption(values, 'seed', 0, Number.MAX_SAFE_INTEGER, undefined),
-    insertionOrder: values['insertion-order'],
+    m: tableOption(values, 'm', 'HnswIndexOptions', 'm'),
+    efConstruction: tableOption(values, 'ef-construction', 'HnswIndexOptions', 'efConstruction'),
+    efSearch: tableOption(values, 'ef-search', 'HnswIndexOptions', 'efSearch'),
+    seed: tableOption(values, 'seed', 'HnswIndexOptions', 'seed'),
+    insertionOrder: tableOption(values, 'insertion-order', 'HnswIndexOptions', 'insertionOrder'),
   }
   if (values.index === 'flat') {
     for (const [name, value] of Object.entries(graphOptions)) {
       if (value !== undefined) throw new CliError('ERR_USAGE', `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to --index hnsw only`)
     }
   }
-  const subspaces = integerOption(values, 'subspaces', 1, 65_536, undefined)
+  const subspaces = tableOption(values, 'subspaces', 'QuantizationOptions', 'subspaces')
   if (subspaces !== undefined && values.quantization !== 'pq') throw new CliError('ERR_USAGE', '--subspaces needs --quantization pq')
   const quantization = values.quantization === undefined || values.quantization === 'none' ? undefined : subspaces ? { type: 'pq', subspaces } : values.quantization
 
-  const oversample = integerOption(values, 'oversample', 1, 1000, undefined)
-  const trainingSize = integerOption(values, 'training-size', 1, 4_294_967_295, undefined)
+  const oversample = tableOption(values, 'oversample', 'CompressionOptions', 'oversample')
+  const trainingSize = tableOption(values, 'training-size', 'CompressionOptions', 'trainingSize')
 
   const input = await openVectorFile(positionals[0])
   if (input.rows !== undefined && startKey + BigInt(Math.min(input.rows, limit)) - 1n > MAX_KEY) {

@@ -2,7 +2,7 @@
 // command line; with --groundtruth, recall@k against the true neighbours.
 
 import { CliError, VECTOR_FORMATS, readVectorFile } from '../vector-files.mjs'
-import { integerOption, loadVecdex, MAX_THREADS, parseCommandArgs, toJson } from '../main.mjs'
+import { integerOption, loadVecdex, optionSpec, parseCommandArgs, tableOption, toJson } from '../main.mjs'
 import { progressBar } from '../progress.mjs'
 import { fmt } from '../../benchmark/report.mjs'
 
@@ -43,7 +43,7 @@ Options:
       --limit <n>            the first n queries only
       --batch <n>            queries per search call (default 1000)
       --show <n>             queries whose results are printed (default 5; --json prints all)
-  -t, --threads <n>          threads, 1 to 1024 (default: every core)
+  -t, --threads <n>          threads (default: every core; at most the library's limit)
       --progress, --no-progress  force the progress bar on or off
       --json                 print every result, the timing and recall as JSON
   -h, --help                 this text`
@@ -74,13 +74,13 @@ export async function run(args) {
   }
   if ((values.queries === undefined) === (values.vector === undefined)) throw new CliError('ERR_USAGE', 'give either --queries <file> or --vector <json>')
   // Every number is range-checked here (a usage error, exit 2), with the library's limits.
-  const k = integerOption(values, 'k', 1, 4_294_967_295, 10)
-  const efSearch = integerOption(values, 'ef-search', 1, 65_536, undefined)
+  const k = tableOption(values, 'k', 'SearchOptions', 'k') ?? 10
+  const efSearch = tableOption(values, 'ef-search', 'HnswSearchOptions', 'efSearch')
   const limit = integerOption(values, 'limit', 1, Number.MAX_SAFE_INTEGER, Infinity)
-  const batchRows = integerOption(values, 'batch', 1, 1 << 24, 1000)
+  const batchRows = integerOption(values, 'batch', 1, optionSpec('SearchStreamOptions', 'batchSize').max, 1000)
   const showValue = integerOption(values, 'show', 0, Number.MAX_SAFE_INTEGER, 5)
   const show = values.json ? Infinity : showValue
-  const threads = integerOption(values, 'threads', 1, MAX_THREADS, undefined)
+  const threads = tableOption(values, 'threads', 'ConfigureOptions', 'threads')
 
   let queries
   if (values.vector !== undefined) {
