@@ -284,11 +284,16 @@ export declare class NativeMultiVectorIndex {
   /** Trains the compressed FDE form on sample documents (CSR). */
   trainSync(tokens: Float32Array, offsets: Uint32Array): void
   /** Async twin of `trainSync`. */
-  train(tokens: Float32Array, offsets: Uint32Array): Promise<void>
+  train(tokens: Float32Array, offsets: Uint32Array, abort?: NativeAbortHandle | undefined | null): Promise<void>
   get isTrained(): boolean
   compressionStats(): NativeCompressionStats
   /** Relinks the FDE graph around removed documents; returns how many slots were freed. */
   compactSync(): number
+  /**
+   * Async twin of `compactSync`: the graph is relinked beside searches; only freeing the
+   * slots takes the write lock.
+   */
+  compact(abort?: NativeAbortHandle | undefined | null): Promise<number>
   stats(): NativeMultiVectorStats
   /**
    * Blocking search of queries (CSR): candidates (FDE graph or token retrieval), then exact

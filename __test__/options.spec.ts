@@ -2,7 +2,7 @@
 // one), and every documented default is the default a user gets — read back from the built
 // object and compared with the core's option table, which the README's reference is rendered
 // from.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -243,5 +243,67 @@ describe('documented defaults are the defaults a user gets', () => {
   it('every option set the TS layer checks against exists in the table', () => {
     const sets: OptionSetName[] = ['FlatIndexOptions', 'HnswIndexOptions', 'MultiVectorIndexOptions', 'SearchOptions', 'HnswSearchOptions', 'MultiVectorSearchOptions', 'ExactSearchOptions', 'AddStreamOptions', 'SearchStreamOptions', 'FdeEncoderOptions']
     for (const set of sets) expect(optionsOf(set).size, set).toBeGreaterThan(0)
+  })
+})
+
+/** The JSDoc of each property of each exported interface in the built `.d.ts` files. */
+function interfaceDocs(): Map<string, Map<string, string>> {
+  const out = new Map<string, Map<string, string>>()
+  const distDir = new URL('../dist/', import.meta.url)
+  for (const file of readdirSync(distDir).filter((f) => f.endsWith('.d.ts'))) {
+    const text = readFileSync(new URL(file, distDir), 'utf8')
+    for (const match of text.matchAll(/export interface (\w+)(?: extends [^{]+)? \{([\s\S]*?)\n\}/g)) {
+      const props = new Map<string, string>()
+      for (const prop of match[2].matchAll(/\/\*\*([\s\S]*?)\*\/\s*(\w+)\??:/g)) props.set(prop[2], prop[1].replace(/\s*\*\s*/g, ' '))
+      out.set(match[1], props)
+    }
+  }
+  return out
+}
+
+const asNumber = (text: string) => Number(text.replace(/,/g, ''))
+
+describe('numbers in the TS docs of options agree with the table', () => {
+  // The TS interface each option set's docs live on (FdeOptions documents the encoder's defaults).
+  const documented: [string, OptionSetName][] = [
+    ['FlatIndexOptions', 'FlatIndexOptions'],
+    ['HnswIndexOptions', 'HnswIndexOptions'],
+    ['MultiVectorIndexOptions', 'MultiVectorIndexOptions'],
+    ['CompressionOptions', 'CompressionOptions'],
+    ['FdeOptions', 'FdeEncoderOptions'],
+    ['SearchOptions', 'SearchOptions'],
+    ['HnswSearchOptions', 'HnswSearchOptions'],
+    ['MultiVectorSearchOptions', 'MultiVectorSearchOptions'],
+    ['AddStreamOptions', 'AddStreamOptions'],
+    ['SearchStreamOptions', 'SearchStreamOptions'],
+  ]
+
+  it('every "default N" and "A to B" in an option\'s doc is the table\'s', () => {
+    const docs = interfaceDocs()
+    let checked = 0
+    for (const [iface, set] of documented) {
+      const props = docs.get(iface)
+      expect(props, `interface ${iface} in dist/*.d.ts`).toBeDefined()
+      for (const [name, doc] of props!) {
+        const spec = optionsOf(set).get(name)
+        expect(spec, `${iface}.${name} is an option of ${set}`).toBeDefined()
+        const range = /\b(\d[\d,]*) to (\d[\d,]*)\b/.exec(doc)
+        if (range && spec!.kind === 'integer') {
+          expect([asNumber(range[1]), asNumber(range[2])], `${iface}.${name}: ${doc}`).toEqual([spec!.min, spec!.max])
+          checked++
+        }
+        const value = /\bdefault:? (\d[\d,]*)\b/.exec(doc)
+        if (value && typeof spec!.default === 'number') {
+          expect(asNumber(value[1]), `${iface}.${name}: ${doc}`).toBe(spec!.default)
+          checked++
+        }
+        const named = /'(\w+)' \(default\b/.exec(doc)
+        if (named && typeof spec!.default === 'string') {
+          expect(named[1], `${iface}.${name}: ${doc}`).toBe(spec!.default)
+          checked++
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(10)
   })
 })

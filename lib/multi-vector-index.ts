@@ -461,10 +461,16 @@ export class MultiVectorIndex implements Disposable {
     return callNative(() => this.#handle().isTrained)
   }
 
-  /** Trains the compressed FDE form on sample documents and re-encodes the stored FDEs. */
-  async train(sample: PointCloudsInput): Promise<void> {
+  /**
+   * Trains the compressed FDE form on sample documents and re-encodes the stored FDEs. The
+   * model is learnt beside searches (they go on with the old one) and swapped in at the end;
+   * an abort before the swap rejects with ERR_ABORTED and leaves the index as it was.
+   */
+  async train(sample: PointCloudsInput, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const { signal } = checkOptions<{ signal?: AbortSignal }>(options, 'SignalOptions')
     const { tokens, offsets } = toCsr(sample, this.dimensions, 'sample')
-    await awaitNative(callNative(() => this.#handle().train(tokens, offsets)))
+    using link = abortHandle(signal)
+    await awaitNative(callNative(() => this.#handle().train(tokens, offsets, link.native)))
   }
 
   /** Blocking twin of {@link train}. */
@@ -478,7 +484,17 @@ export class MultiVectorIndex implements Disposable {
     return callNative(() => this.#handle().compressionStats()) as CompressionStats
   }
 
-  /** Relinks the FDE graph around removed documents; returns the slots freed. */
+  /**
+   * Relinks the FDE graph around removed documents, so no link leads to one, and frees their
+   * slots for later adds. Searches keep running meanwhile. Resolves to the slots freed.
+   */
+  async compact(options: { signal?: AbortSignal } = {}): Promise<number> {
+    const { signal } = checkOptions<{ signal?: AbortSignal }>(options, 'SignalOptions')
+    using link = abortHandle(signal)
+    return awaitNative(callNative(() => this.#handle().compact(link.native)))
+  }
+
+  /** Blocking twin of {@link compact}. */
   compactSync(): number {
     return callNative(() => this.#handle().compactSync())
   }

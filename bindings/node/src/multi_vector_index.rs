@@ -274,7 +274,7 @@ fn add_phased(
         .read()
         .encode_documents(keys, tokens, offsets, stop)?;
     if shared.index.read().should_compact() {
-        shared.write(|index| index.compact(stop))?;
+        compact_phased(shared, stop)?;
     }
     let pending = shared.index.write().prepare(encoded)?;
     let linked = shared.index.read().link(&pending, stop);
@@ -288,6 +288,26 @@ fn add_phased(
             Err(error)
         }
     })
+}
+
+/// Compacts the FDE graph in phases: relinked under the read lock (searches go on), the slots
+/// freed under the write lock.
+fn compact_phased(shared: &MultiShared, stop: &StopFlag) -> vecdex::Result<u32> {
+    let relinked = shared.index.read().relink_removed(stop)?;
+    shared.write(|index| Ok(index.release_removed(relinked) as u32))
+}
+
+/// Trains in phases: the model is learnt and the stored FDEs encoded under the read lock
+/// (searches go on), then put in place under the write lock. The caller's write-order ticket
+/// keeps other writes out in between.
+fn train_phased(
+    shared: &MultiShared,
+    tokens: &[f32],
+    offsets: &[u32],
+    stop: &StopFlag,
+) -> vecdex::Result<()> {
+    let trained = shared.index.read_recursive().fit(tokens, offsets, stop)?;
+    shared.write(|index| index.install_training(trained))
 }
 
 fn remove_keys(shared: &MultiShared, keys: &[u64]) -> vecdex::Result<u32> {
@@ -504,7 +524,7 @@ impl NativeMultiVectorIndex {
         offsets: Uint32ArraySlice,
     ) -> napi::Result<()> {
         self.handle.write_sync(&env, |shared| {
-            shared.write(|index| index.train(&tokens, &offsets))
+            train_phased(shared, &tokens, &offsets, &StopFlag::never())
         })
     }
 
@@ -515,10 +535,12 @@ impl NativeMultiVectorIndex {
         env: &'env Env,
         tokens: Float32ArraySlice,
         offsets: Uint32ArraySlice,
+        abort: Option<&NativeAbortHandle>,
     ) -> napi::Result<Object<'env>> {
         let (tokens, offsets) = (copied(&tokens, "tokens")?, copied(&offsets, "offsets")?);
+        let stop = flag(abort);
         self.handle.spawn_write(env, move |shared| {
-            shared.write(|index| index.train(&tokens, &offsets))
+            train_phased(shared, &tokens, &offsets, &stop)
         })
     }
 
@@ -536,9 +558,21 @@ impl NativeMultiVectorIndex {
     /// Relinks the FDE graph around removed documents; returns how many slots were freed.
     #[napi]
     pub fn compact_sync(&self, env: Env) -> napi::Result<u32> {
-        self.handle.write_sync(&env, |shared| {
-            shared.write(|index| index.compact(&StopFlag::never()).map(|n| n as u32))
-        })
+        self.handle
+            .write_sync(&env, |shared| compact_phased(shared, &StopFlag::never()))
+    }
+
+    /// Async twin of `compactSync`: the graph is relinked beside searches; only freeing the
+    /// slots takes the write lock.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn compact<'env>(
+        &self,
+        env: &'env Env,
+        abort: Option<&NativeAbortHandle>,
+    ) -> napi::Result<Object<'env>> {
+        let stop = flag(abort);
+        self.handle
+            .spawn_write(env, move |shared| compact_phased(shared, &stop))
     }
 
     #[napi]

@@ -19,7 +19,7 @@ use vecdex_distance::{simd_level, Metric};
 use vecdex_fde::{check_offsets, FdeConfig, FdeEncoder, FdeError, PreparedQuery, Side, TokenStore};
 
 use crate::cancel::StopFlag;
-use crate::compression::{Compression, CompressionStats};
+use crate::compression::{Compression, CompressionStats, TrainedEncoder};
 use crate::error::{Error, Result};
 use crate::filter::KeyFilter;
 use crate::flat_index::SearchResults;
@@ -506,15 +506,45 @@ impl MultiVectorIndex {
 
     /// Relinks the FDE graph around removed documents (see [`HnswIndex::compact`]).
     pub fn compact(&mut self, stop: &StopFlag) -> Result<usize> {
-        self.fdes.compact(stop)
+        let relinked = self.relink_removed(stop)?;
+        Ok(self.release_removed(relinked))
+    }
+
+    /// Phase 1 of [`compact`](Self::compact), with shared access (searches go on): relinks
+    /// the FDE graph around removed documents.
+    pub fn relink_removed(&self, stop: &StopFlag) -> Result<crate::RelinkedSlots> {
+        self.fdes.relink_removed(stop)
+    }
+
+    /// Phase 2 of [`compact`](Self::compact), with exclusive access: the relinked slots are freed.
+    pub fn release_removed(&mut self, relinked: crate::RelinkedSlots) -> usize {
+        self.fdes.release_removed(relinked)
     }
 
     /// Trains the compressed FDE form on a sample of documents (CSR) and re-encodes the
     /// stored FDEs.
     pub fn train(&mut self, tokens: &[f32], offsets: &[u32]) -> Result<()> {
+        let trained = self.fit(tokens, offsets, &StopFlag::never())?;
+        self.install_training(trained)
+    }
+
+    /// The slow half of [`train`](Self::train), with shared access (searches go on): encodes
+    /// the sample documents, learns the model from their FDEs and encodes the stored FDEs
+    /// with it. `stop` is checked between the steps; the index is unchanged until
+    /// [`install_training`](Self::install_training).
+    pub fn fit(&self, tokens: &[f32], offsets: &[u32], stop: &StopFlag) -> Result<TrainedEncoder> {
         let tokens = self.checked_tokens(tokens, offsets, "training documents")?;
-        let fdes = self.document_fdes(&tokens, offsets, &StopFlag::never())?;
-        self.fdes.train(&fdes)
+        let fdes = self.document_fdes(&tokens, offsets, stop)?;
+        stop.check()?;
+        let trained = self.fdes.fit(&fdes)?;
+        stop.check()?;
+        Ok(trained)
+    }
+
+    /// The quick half of [`train`](Self::train), with exclusive access: the model from
+    /// [`fit`](Self::fit) is put in place.
+    pub fn install_training(&mut self, trained: TrainedEncoder) -> Result<()> {
+        self.fdes.install_training(trained)
     }
 
     /// Removes documents; returns how many were present.
