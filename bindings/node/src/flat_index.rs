@@ -18,7 +18,7 @@ use crate::convert;
 use crate::error::guarded;
 use crate::handle::{
     check_result_cells, common_index_methods, loader_methods, search_weak_into, Handle,
-    NativeKeyFilter, Shared, StoredVectors,
+    NativeKeyFilter, Shared,
 };
 
 /// Rows added or keys removed per hold of the write lock by async calls: bounds how long a

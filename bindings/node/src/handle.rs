@@ -16,65 +16,11 @@ use napi::bindgen_prelude::{
 use napi::Env;
 use napi_derive::napi;
 use parking_lot::RwLock;
-use vecdex::{Error, FlatIndex, HnswIndex, KeyFilter, SearchResults, TrainedEncoder};
+use vecdex::{Error, Index, KeyFilter, SearchResults, VectorIndex};
 
 use crate::error::{invalid, to_napi};
 use crate::order::WriteOrder;
 use crate::tasks;
-
-/// What the lifecycle and memory reports need from an index.
-pub trait IndexFigures {
-    fn stored(&self) -> usize;
-    fn bytes(&self) -> usize;
-}
-
-/// Reads by key that every index class offers (`keyed_index_methods!`).
-pub trait KeyedReads: IndexFigures {
-    fn has(&self, key: u64) -> bool;
-    /// The stored vector of a key (a multi-vector index: its document's tokens, row-major).
-    /// An error when the index can no longer read it (a view whose file changed in place).
-    fn vector(&self, key: u64) -> vecdex::Result<Option<Vec<f32>>>;
-    fn key_list(&self) -> Vec<u64>;
-}
-
-/// What the shared JS methods of the single-vector indexes (`common_index_methods!`) need.
-pub trait StoredVectors: KeyedReads {
-    fn add_batch(&mut self, keys: &[u64], vectors: &[f32]) -> vecdex::Result<()>;
-    /// Learns a compression model from `sample` without changing the index (shared access).
-    fn fit(&self, sample: &[f32]) -> vecdex::Result<TrainedEncoder>;
-    /// Puts a model from `fit` in place and re-encodes the stored vectors (exclusive access).
-    fn install_training(&mut self, trained: TrainedEncoder) -> vecdex::Result<()>;
-    fn trained(&self) -> bool;
-    fn compression_figures(&self) -> vecdex::CompressionStats;
-}
-
-/// Saving to a file or a buffer, which the persisted index classes share.
-pub trait Persisted: Sized {
-    fn save_to(&self, path: &std::path::Path) -> vecdex::Result<()>;
-    fn image(&self) -> vecdex::Result<Vec<u8>>;
-    fn load_from(path: &std::path::Path) -> vecdex::Result<Self>;
-    fn from_image(bytes: &[u8]) -> vecdex::Result<Self>;
-}
-
-macro_rules! persisted {
-    ($($index:ty),*) => {$(
-        impl Persisted for $index {
-            fn save_to(&self, path: &std::path::Path) -> vecdex::Result<()> {
-                self.save(path)
-            }
-            fn image(&self) -> vecdex::Result<Vec<u8>> {
-                self.to_bytes()
-            }
-            fn load_from(path: &std::path::Path) -> vecdex::Result<Self> {
-                Self::load(path)
-            }
-            fn from_image(bytes: &[u8]) -> vecdex::Result<Self> {
-                Self::from_bytes(bytes)
-            }
-        }
-    )*};
-}
-persisted!(FlatIndex, HnswIndex, vecdex::MultiVectorIndex);
 
 /// An index loaded on a task thread, waiting for the JS thread to wrap it in its class
 /// (`adoptLoaded`): a class instance can only be made on the JS thread.
@@ -102,91 +48,11 @@ pub fn spawn_load<'env, I: Send + 'static>(
     })
 }
 
-impl IndexFigures for FlatIndex {
-    fn stored(&self) -> usize {
-        self.len()
-    }
-    fn bytes(&self) -> usize {
-        self.memory_bytes()
-    }
-}
-
-impl KeyedReads for FlatIndex {
-    fn has(&self, key: u64) -> bool {
-        self.contains(key)
-    }
-    fn vector(&self, key: u64) -> vecdex::Result<Option<Vec<f32>>> {
-        Ok(self.get(key))
-    }
-    fn key_list(&self) -> Vec<u64> {
-        self.keys().to_vec()
-    }
-}
-
-impl StoredVectors for FlatIndex {
-    fn fit(&self, sample: &[f32]) -> vecdex::Result<TrainedEncoder> {
-        FlatIndex::fit(self, sample)
-    }
-    fn install_training(&mut self, trained: TrainedEncoder) -> vecdex::Result<()> {
-        FlatIndex::install_training(self, trained)
-    }
-    fn trained(&self) -> bool {
-        self.is_trained()
-    }
-    fn compression_figures(&self) -> vecdex::CompressionStats {
-        self.compression_stats()
-    }
-    fn add_batch(&mut self, keys: &[u64], vectors: &[f32]) -> vecdex::Result<()> {
-        self.add(keys, vectors, &vecdex::StopFlag::never())
-    }
-}
-
-impl IndexFigures for HnswIndex {
-    fn stored(&self) -> usize {
-        self.len()
-    }
-    fn bytes(&self) -> usize {
-        self.memory_bytes()
-    }
-}
-
-impl KeyedReads for HnswIndex {
-    fn has(&self, key: u64) -> bool {
-        self.contains(key)
-    }
-    fn vector(&self, key: u64) -> vecdex::Result<Option<Vec<f32>>> {
-        self.try_get(key)
-    }
-    fn key_list(&self) -> Vec<u64> {
-        self.keys()
-    }
-}
-
-impl StoredVectors for HnswIndex {
-    fn fit(&self, sample: &[f32]) -> vecdex::Result<TrainedEncoder> {
-        HnswIndex::fit(self, sample)
-    }
-    fn install_training(&mut self, trained: TrainedEncoder) -> vecdex::Result<()> {
-        HnswIndex::install_training(self, trained)
-    }
-    fn trained(&self) -> bool {
-        self.is_trained()
-    }
-    fn compression_figures(&self) -> vecdex::CompressionStats {
-        self.compression_stats()
-    }
-    fn add_batch(&mut self, keys: &[u64], vectors: &[f32]) -> vecdex::Result<()> {
-        self.add(keys, vectors, &vecdex::StopFlag::never())
-    }
-}
-
-/// The JS methods the single-vector index classes share, over their `handle: Handle<_>` and `config` (with `dim`
-/// and `metric`) fields: napi-rs classes cannot share methods through a trait or a generic.
-/// `$add` and `$remove` are the async write paths: `fn(&Shared<_>, &[u64], &[f32], &StopFlag)
-/// -> vecdex::Result<()>` and `fn(&Shared<_>, &[u64]) -> vecdex::Result<u32>`.
 /// The lifecycle and keyed reads of every index class, over its `handle: Handle<_>` field (the
-/// index implementing [`KeyedReads`]): size and memory figures, `contains`, `get`, `keys`, an
-/// idempotent `close` and the finalizer that hands memory back to V8.
+/// index implementing the core's [`vecdex::Index`]): size and memory figures, `contains`,
+/// `get`, `keys`, an idempotent `close` and the finalizer that hands memory back to V8.
+/// napi-rs classes cannot share methods through a trait or a generic, so each method family
+/// is a macro over the one core contract.
 macro_rules! keyed_index_methods {
     ($class:ident) => {
         #[napi]
@@ -217,7 +83,7 @@ macro_rules! keyed_index_methods {
                 let key = $crate::convert::key(&key)?;
                 let shared = self.handle.shared()?;
                 $crate::error::guarded(|| {
-                    Ok($crate::handle::KeyedReads::has(
+                    Ok(vecdex::Index::contains(
                         &*shared.index.read_recursive(),
                         key,
                     ))
@@ -235,7 +101,7 @@ macro_rules! keyed_index_methods {
                 let shared = self.handle.shared()?;
                 $crate::error::guarded(|| {
                     let index = shared.index.read_recursive();
-                    Ok($crate::handle::KeyedReads::vector(&*index, key)?
+                    Ok(vecdex::Index::vector(&*index, key)?
                         .map(napi::bindgen_prelude::Float32Array::new))
                 })
             }
@@ -247,7 +113,7 @@ macro_rules! keyed_index_methods {
                 $crate::error::guarded(|| {
                     let index = shared.index.read_recursive();
                     Ok(napi::bindgen_prelude::BigUint64Array::new(
-                        $crate::handle::KeyedReads::key_list(&*index),
+                        vecdex::Index::key_list(&*index),
                     ))
                 })
             }
@@ -268,7 +134,7 @@ macro_rules! keyed_index_methods {
 }
 pub(crate) use keyed_index_methods;
 
-/// Saving to a file or a buffer, over a `handle: Handle<_>` whose index is [`Persisted`].
+/// Saving to a file or a buffer, over a `handle: Handle<_>` whose index is [`vecdex::Index`].
 macro_rules! save_methods {
     ($class:ident) => {
         #[napi]
@@ -280,7 +146,7 @@ macro_rules! save_methods {
                 let shared = self.handle.shared()?;
                 $crate::error::guarded(|| {
                     let index = shared.index.read_recursive();
-                    $crate::handle::Persisted::save_to(&*index, std::path::Path::new(&path))
+                    vecdex::Index::save_to(&*index, std::path::Path::new(&path))
                 })
             }
 
@@ -294,7 +160,7 @@ macro_rules! save_methods {
                 self.handle.spawn_read_file(
                     env,
                     move |index| {
-                        $crate::handle::Persisted::save_to(index, std::path::Path::new(&path))
+                        vecdex::Index::save_to(index, std::path::Path::new(&path))
                     },
                     |_, ()| Ok(()),
                 )
@@ -305,7 +171,7 @@ macro_rules! save_methods {
             pub fn to_buffer_sync(&self) -> napi::Result<napi::bindgen_prelude::Buffer> {
                 let shared = self.handle.shared()?;
                 $crate::error::guarded(|| {
-                    $crate::handle::Persisted::image(&*shared.index.read_recursive())
+                    vecdex::Index::image(&*shared.index.read_recursive())
                 })
                 .map(napi::bindgen_prelude::Buffer::from)
             }
@@ -318,7 +184,7 @@ macro_rules! save_methods {
             ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
                 self.handle.spawn_read(
                     env,
-                    |index| $crate::handle::Persisted::image(index),
+                    |index| vecdex::Index::image(index),
                     |_, bytes| Ok(napi::bindgen_prelude::Buffer::from(bytes)),
                 )
             }
@@ -327,6 +193,10 @@ macro_rules! save_methods {
 }
 pub(crate) use save_methods;
 
+/// The JS methods the single-vector index classes share, over their `handle: Handle<_>` and
+/// `config` (with `dim` and `metric`) fields, for indexes implementing [`vecdex::VectorIndex`].
+/// `$add` and `$remove` are the async write paths: `fn(&Shared<_>, &[u64], &[f32], &StopFlag)
+/// -> vecdex::Result<()>` and `fn(&Shared<_>, &[u64]) -> vecdex::Result<u32>`.
 macro_rules! common_index_methods {
     ($class:ident, add: $add:path, remove: $remove:path) => {
         $crate::handle::keyed_index_methods!($class);
@@ -343,7 +213,7 @@ macro_rules! common_index_methods {
                 vectors: napi::bindgen_prelude::Float32ArraySlice,
             ) -> napi::Result<()> {
                 self.handle.write_sync(&env, |shared| {
-                    shared.write(|index| index.add_batch(&keys, &vectors))
+                    shared.write(|index| vecdex::VectorIndex::add_rows(index, &keys, &vectors, &vecdex::StopFlag::never()))
                 })
             }
 
@@ -418,7 +288,7 @@ macro_rules! common_index_methods {
             #[napi(getter)]
             pub fn is_trained(&self) -> napi::Result<bool> {
                 let shared = self.handle.shared()?;
-                Ok(shared.index.read_recursive().trained())
+                Ok(vecdex::Index::is_trained(&*shared.index.read_recursive()))
             }
 
             /// Sizes of the compressed form and of the full vectors kept for rescoring.
@@ -428,7 +298,7 @@ macro_rules! common_index_methods {
             ) -> napi::Result<$crate::compression::NativeCompressionStats> {
                 let shared = self.handle.shared()?;
                 $crate::error::guarded(|| {
-                    Ok(shared.index.read_recursive().compression_figures().into())
+                    Ok(vecdex::Index::compression_stats(&*shared.index.read_recursive()).into())
                 })
             }
 
@@ -459,7 +329,7 @@ macro_rules! loader_methods {
             #[napi(factory)]
             pub fn load_sync(env: napi::Env, path: String) -> napi::Result<Self> {
                 let index = $crate::error::guarded(|| {
-                    <$index as $crate::handle::Persisted>::load_from(std::path::Path::new(&path))
+                    <$index as vecdex::Index>::load_from(std::path::Path::new(&path))
                 })?;
                 Self::wrap(&env, index)
             }
@@ -471,7 +341,7 @@ macro_rules! loader_methods {
                 buffer: napi::bindgen_prelude::Uint8ArraySlice,
             ) -> napi::Result<Self> {
                 let index = $crate::error::guarded(|| {
-                    <$index as $crate::handle::Persisted>::from_image(&buffer)
+                    <$index as vecdex::Index>::from_image(&buffer)
                 })?;
                 Self::wrap(&env, index)
             }
@@ -483,7 +353,7 @@ macro_rules! loader_methods {
                 path: String,
             ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
                 $crate::handle::spawn_load(env, move || {
-                    <$index as $crate::handle::Persisted>::load_from(std::path::Path::new(&path))
+                    <$index as vecdex::Index>::load_from(std::path::Path::new(&path))
                 })
             }
 
@@ -495,7 +365,7 @@ macro_rules! loader_methods {
             ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
                 let bytes = $crate::handle::copied(&buffer, "buffer")?;
                 $crate::handle::spawn_load(env, move || {
-                    <$index as $crate::handle::Persisted>::from_image(&bytes)
+                    <$index as vecdex::Index>::from_image(&bytes)
                 })
             }
 
@@ -522,10 +392,10 @@ pub struct Shared<I> {
     memory: AtomicU64,
 }
 
-impl<I: IndexFigures> Shared<I> {
+impl<I: Index> Shared<I> {
     pub fn refresh_stats(&self, index: &I) {
-        self.len.store(index.stored() as u64, Ordering::Relaxed);
-        self.memory.store(index.bytes() as u64, Ordering::Relaxed);
+        self.len.store(index.len() as u64, Ordering::Relaxed);
+        self.memory.store(index.memory_bytes() as u64, Ordering::Relaxed);
     }
 
     /// Runs `change` under the write lock, then refreshes the size and memory figures.
@@ -542,7 +412,7 @@ impl<I: IndexFigures> Shared<I> {
     /// write comes in between (and the encoded codes stay current).
     pub fn train(&self, sample: &[f32]) -> vecdex::Result<()>
     where
-        I: StoredVectors,
+        I: VectorIndex,
     {
         let trained = self.index.read_recursive().fit(sample)?;
         self.write(|index| index.install_training(trained))
@@ -558,12 +428,12 @@ pub struct Handle<I> {
     closed: Arc<AtomicBool>,
 }
 
-impl<I: IndexFigures + Send + Sync + 'static> Handle<I> {
+impl<I: Index> Handle<I> {
     pub fn new(env: &Env, index: I) -> napi::Result<Self> {
         let shared = Shared {
             order: Arc::new(WriteOrder::default()),
-            len: AtomicU64::new(index.stored() as u64),
-            memory: AtomicU64::new(index.bytes() as u64),
+            len: AtomicU64::new(index.len() as u64),
+            memory: AtomicU64::new(index.memory_bytes() as u64),
             index: RwLock::new(index),
         };
         let handle = Handle {

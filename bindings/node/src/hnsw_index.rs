@@ -20,7 +20,7 @@ use crate::convert;
 use crate::error::guarded;
 use crate::handle::{
     check_result_cells, common_index_methods, loader_methods, search_weak_into, Handle,
-    NativeKeyFilter, Shared, StoredVectors,
+    NativeKeyFilter, Shared,
 };
 
 type HnswShared = Shared<HnswIndex>;

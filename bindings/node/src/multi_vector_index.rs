@@ -23,8 +23,7 @@ use crate::compression::{compression, NativeCompressionOptions};
 use crate::convert;
 use crate::error::{guarded, invalid};
 use crate::handle::{
-    keyed_index_methods, loader_methods, save_methods, to_js_results, Handle, IndexFigures,
-    KeyedReads, NativeKeyFilter, NativeSearchResults, Shared,
+    keyed_index_methods, loader_methods, save_methods, to_js_results, Handle, NativeKeyFilter, NativeSearchResults, Shared,
 };
 
 type MultiShared = Shared<MultiVectorIndex>;
@@ -238,27 +237,6 @@ pub struct NativeMultiVectorStats {
     pub token_bytes: f64,
     pub fde_bytes: f64,
     pub memory_bytes: f64,
-}
-
-impl IndexFigures for MultiVectorIndex {
-    fn stored(&self) -> usize {
-        self.len()
-    }
-    fn bytes(&self) -> usize {
-        self.memory_bytes()
-    }
-}
-
-impl KeyedReads for MultiVectorIndex {
-    fn has(&self, key: u64) -> bool {
-        self.contains(key)
-    }
-    fn vector(&self, key: u64) -> vecdex::Result<Option<Vec<f32>>> {
-        Ok(self.get(key))
-    }
-    fn key_list(&self) -> Vec<u64> {
-        self.keys()
-    }
 }
 
 /// Adds in phases (see the module docs); on error or abort nothing changes.

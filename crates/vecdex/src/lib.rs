@@ -7,6 +7,7 @@ pub mod error;
 pub mod filter;
 pub mod flat_index;
 pub mod hnsw_index;
+pub mod index;
 pub mod insertion_order;
 pub mod inspect;
 pub(crate) mod mapped;
@@ -28,6 +29,7 @@ pub use filter::{IndexVersion, KeyFilter, SlotSet};
 pub use flat_index::{CheckedBatch, FlatConfig, FlatIndex, GrownStorage, SearchResults};
 pub use hnsw_index::{HnswConfig, HnswIndex, HnswStats, LinkMode, PendingBatch, RelinkedSlots};
 pub use insertion_order::InsertionOrder;
+pub use index::{Index, VectorIndex};
 pub use inspect::{inspect_file, FileInfo, SectionInfo, Setting};
 pub use matrix::distance_matrix;
 pub use multi_vector_index::{

@@ -1,0 +1,118 @@
+//! The contract every index kind keeps ([`FlatIndex`], [`HnswIndex`], [`MultiVectorIndex`]):
+//! size and memory figures, reads by key, persistence, and compression state. Code that serves
+//! all three (the Node binding's lifecycle, loaders and persistence) is written once against it.
+//!
+//! Writes follow one phased protocol on every kind: the slow part is planned with shared
+//! access (searches go on), and applied with exclusive access in a brief step:
+//! - adds: `prepare` (exclusive, brief) → `link` (shared) → `commit` / `abandon` (exclusive);
+//!   a multi-vector index first encodes its documents (shared);
+//! - compaction: `relink_removed` (shared) → `release_removed` (exclusive);
+//! - training: `fit` (shared) → `install_training` (exclusive).
+
+use std::path::Path;
+
+use crate::compression::{CompressionStats, TrainedEncoder};
+use crate::error::Result;
+use crate::{FlatIndex, HnswIndex, MultiVectorIndex, StopFlag};
+
+/// What every index kind offers; see the module docs.
+pub trait Index: Sized + Send + Sync + 'static {
+    /// Live entries (vectors, or documents for a multi-vector index).
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Bytes held in memory by the whole index.
+    fn memory_bytes(&self) -> usize;
+    fn contains(&self, key: u64) -> bool;
+    /// The stored vector of a key (a multi-vector index: its document's tokens, row-major); an
+    /// error when the index can no longer read it (a view whose file changed in place).
+    fn vector(&self, key: u64) -> Result<Option<Vec<f32>>>;
+    /// Every key, in storage order.
+    fn key_list(&self) -> Vec<u64>;
+    /// Whether searches can run (an uncompressed index always can).
+    fn is_trained(&self) -> bool;
+    fn compression_stats(&self) -> CompressionStats;
+    /// Saves atomically (temporary file, fsync, rename, folder fsync).
+    fn save_to(&self, path: &Path) -> Result<()>;
+    /// The file image `save_to` writes.
+    fn image(&self) -> Result<Vec<u8>>;
+    /// Loads a saved index, checking the whole file first.
+    fn load_from(path: &Path) -> Result<Self>;
+    /// Rebuilds an index from a file image, checked like a file.
+    fn from_image(bytes: &[u8]) -> Result<Self>;
+}
+
+/// The single-vector kinds: rows under keys, and compression training in two phases.
+pub trait VectorIndex: Index {
+    fn add_rows(&mut self, keys: &[u64], vectors: &[f32], stop: &StopFlag) -> Result<()>;
+    /// Learns a compression model from `sample` without changing the index (shared access).
+    fn fit(&self, sample: &[f32]) -> Result<TrainedEncoder>;
+    /// Puts a model from [`fit`](Self::fit) in place (exclusive access).
+    fn install_training(&mut self, trained: TrainedEncoder) -> Result<()>;
+}
+
+/// The methods every kind has inherently, forwarded: the trait names the contract, the
+/// inherent methods stay the kinds' own API.
+macro_rules! index_contract {
+    ($kind:ty, vector: $vector:expr, keys: $keys:expr) => {
+        impl Index for $kind {
+            fn len(&self) -> usize {
+                <$kind>::len(self)
+            }
+            fn memory_bytes(&self) -> usize {
+                <$kind>::memory_bytes(self)
+            }
+            fn contains(&self, key: u64) -> bool {
+                <$kind>::contains(self, key)
+            }
+            fn vector(&self, key: u64) -> Result<Option<Vec<f32>>> {
+                $vector(self, key)
+            }
+            fn key_list(&self) -> Vec<u64> {
+                $keys(self)
+            }
+            fn is_trained(&self) -> bool {
+                <$kind>::is_trained(self)
+            }
+            fn compression_stats(&self) -> CompressionStats {
+                <$kind>::compression_stats(self)
+            }
+            fn save_to(&self, path: &Path) -> Result<()> {
+                <$kind>::save(self, path)
+            }
+            fn image(&self) -> Result<Vec<u8>> {
+                <$kind>::to_bytes(self)
+            }
+            fn load_from(path: &Path) -> Result<Self> {
+                <$kind>::load(path)
+            }
+            fn from_image(bytes: &[u8]) -> Result<Self> {
+                <$kind>::from_bytes(bytes)
+            }
+        }
+    };
+}
+
+index_contract!(FlatIndex, vector: |i: &FlatIndex, k| Ok(i.get(k)), keys: |i: &FlatIndex| i.keys().to_vec());
+index_contract!(HnswIndex, vector: HnswIndex::try_get, keys: HnswIndex::keys);
+index_contract!(MultiVectorIndex, vector: |i: &MultiVectorIndex, k| Ok(i.get(k)), keys: MultiVectorIndex::keys);
+
+macro_rules! vector_contract {
+    ($kind:ty) => {
+        impl VectorIndex for $kind {
+            fn add_rows(&mut self, keys: &[u64], vectors: &[f32], stop: &StopFlag) -> Result<()> {
+                <$kind>::add(self, keys, vectors, stop)
+            }
+            fn fit(&self, sample: &[f32]) -> Result<TrainedEncoder> {
+                <$kind>::fit(self, sample)
+            }
+            fn install_training(&mut self, trained: TrainedEncoder) -> Result<()> {
+                <$kind>::install_training(self, trained)
+            }
+        }
+    };
+}
+
+vector_contract!(FlatIndex);
+vector_contract!(HnswIndex);
