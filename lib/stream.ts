@@ -1,6 +1,6 @@
 import { invalidArgument, VecdexError } from './errors'
 import { checkKey, type Key, type KeysInput, MAX_KEY, toKeyArray } from './keys'
-import { describe, float32Array, toMatrix, type VectorsInput } from './validate'
+import { describe, float32Array, toMatrix, toRows, type VectorsInput } from './validate'
 
 /** What `addStream` accepts from its source: a keyed vector, a keyed batch, or a bare vector
  * (keyed `startKey`, `startKey + 1`, ... in arrival order). A key that comes again replaces
@@ -120,10 +120,7 @@ export async function ingest(
       await push(checkKey(item.key, `${where} key`), toMatrix(item.vector, dimensions, `${where} vector`), where)
     } else if (item !== null && typeof item === 'object' && 'vectors' in item) {
       const batchKeys = toKeyArray(item.keys, `${where} keys`)
-      const matrix = toMatrix(item.vectors, dimensions, where)
-      if (matrix.length / dimensions !== batchKeys.length) {
-        throw invalidArgument(`${where}: ${batchKeys.length} keys for ${matrix.length / dimensions} vectors`)
-      }
+      const matrix = toRows(item.vectors, batchKeys.length, dimensions, where)
       for (let i = 0; i < batchKeys.length; i++) {
         await push(batchKeys[i], matrix.subarray(i * dimensions, (i + 1) * dimensions), where)
       }
