@@ -88,7 +88,8 @@ export function toRows(input: unknown, count: number, dimensions: number, what: 
     if (length !== count * dimensions) {
       throw new VecdexError('ERR_DIMENSION_MISMATCH', `${what}: ${count} ${count === 1 ? 'key needs' : 'keys need'} ${count * dimensions} values (${count} × ${dimensions} dimensions), got ${length}`)
     }
-  } else if (Array.isArray(input) && input.length !== count) {
+  } else if (Array.isArray(input) && input.length !== count && (input.length === 0 || 0 in input)) {
+    // (A hole at 0 leaves the form unknown: toMatrix refuses it below.)
     throw new VecdexError('ERR_DIMENSION_MISMATCH', `${what}: ${count} ${count === 1 ? 'key needs' : 'keys need'} ${count} ${count === 1 ? 'vector' : 'vectors'}, got ${input.length}`)
   }
   return toMatrix(input, dimensions, what)
