@@ -168,12 +168,26 @@ describe.each(VECTOR_KINDS)('%s: one query is exactly `dimensions` numbers', (_,
     })
   }
 
-  it('searchStream (batches inside) gives the rows of searchBatch', async () => {
+  it('searchStream (batches inside) gives the rows of searchBatch, one per item', async () => {
     using index = await filled(make)
     const rows = Array.from({ length: 6 }, (_, i) => row(QUERIES, i))
     const streamed: ReturnType<typeof rowsOf> = []
-    for await (const batch of index.searchStream(rows, { k: 4, batchSize: 4 })) streamed.push(...rowsOf(batch))
+    for await (const batch of index.searchStream([...rows.slice(0, 3), ...rows.slice(3).map((r) => Array.from(r))], { k: 4, batchSize: 4 })) streamed.push(...rowsOf(batch))
     expect(streamed).toEqual(rowsOf(await index.searchBatch(QUERIES, { k: 4 })))
+  })
+
+  it('searchStream: an item of 8 values on a 4-d index is ERR_DIMENSION_MISMATCH, not two queries that shift every later row', async () => {
+    using index = await filled(make)
+    const drain = async (items: unknown[]) => {
+      let rows = 0
+      for await (const batch of index.searchStream(items as Float32Array[], { k: 2, batchSize: 4 })) rows += batch.length
+      return rows
+    }
+    for (const bad of [new Float32Array(8).fill(0.5), [1, 2, 3], [row(QUERIES, 0), row(QUERIES, 1)]]) {
+      const error = await failure(() => drain([row(QUERIES, 0), bad, row(QUERIES, 2)]), false)
+      expect(error.code).toBe(Array.isArray(bad) && bad.length === 2 ? 'ERR_INVALID_ARGUMENT' : 'ERR_DIMENSION_MISMATCH')
+      expect(error.message).toContain('query 1')
+    }
   })
 })
 

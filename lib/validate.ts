@@ -52,27 +52,25 @@ export type VectorsInput = Float32Array | Float64Array | readonly number[] | rea
  * One query: exactly `dimensions` numbers, as a Float32Array (passed through without copying),
  * a Float64Array or a number[]. Anything else is an error that names both lengths: values are
  * never read as several vectors, since a wrong-length vector (a 768-d embedding sent to a 384-d
- * index) would otherwise pass as a batch of meaningless rows. `batchMethod` names the method that
- * takes a batch, for the message.
+ * index) would otherwise pass as a batch of meaningless rows. `batchHint` says where a batch
+ * goes ("call searchBatch for a batch"), for the message.
  */
-export function toVector(input: unknown, dimensions: number, what: string, batchMethod: string): Float32Array {
+export function toVector(input: unknown, dimensions: number, what: string, batchHint: string): Float32Array {
   // First, as the hot path of single-query search: one check, no copy.
   if (input instanceof Float32Array && input.length === dimensions) return input
   if (input instanceof Float32Array || input instanceof Float64Array || (Array.isArray(input) && (input.length === 0 || typeof input[0] === 'number'))) {
     const length = (input as ArrayLike<unknown>).length
-    if (length !== dimensions) throw wrongLength(length, dimensions, what, batchMethod)
+    if (length !== dimensions) {
+      const rows = length / dimensions
+      const hint = length > dimensions && Number.isInteger(rows) ? `; if these are ${rows} queries of ${dimensions} values, ${batchHint}` : ''
+      throw new VecdexError('ERR_DIMENSION_MISMATCH', `${what} has ${length} values but the index has ${dimensions} dimensions${hint}`)
+    }
     return input instanceof Float32Array ? input : input instanceof Float64Array ? Float32Array.from(input) : numbersToF32(input as unknown[], what)
   }
   if (Array.isArray(input) && 0 in input && (Array.isArray(input[0]) || ArrayBuffer.isView(input[0]))) {
-    throw invalidArgument(`${what} must be one vector of ${dimensions} numbers, got an array of ${input.length === 1 ? 'one vector' : `${input.length} vectors`}: call ${batchMethod} for a batch`)
+    throw invalidArgument(`${what} must be one vector of ${dimensions} numbers, got an array of ${input.length === 1 ? 'one vector' : `${input.length} vectors`}: ${batchHint}`)
   }
   throw invalidArgument(`${what} must be a Float32Array, Float64Array or number[] of ${dimensions} numbers, got ${Array.isArray(input) ? `an array whose element 0 is ${holeOr(input, 0)}` : describe(input)}`)
-}
-
-function wrongLength(length: number, dimensions: number, what: string, batchMethod: string): VecdexError {
-  const rows = length / dimensions
-  const hint = length > dimensions && Number.isInteger(rows) ? `; if these are ${rows} queries of ${dimensions} values, call ${batchMethod}` : ''
-  return new VecdexError('ERR_DIMENSION_MISMATCH', `${what} has ${length} values but the index has ${dimensions} dimensions${hint}`)
 }
 
 /**

@@ -235,7 +235,7 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
   protected queryArgs(queries: VectorInput | VectorsInput, options: SearchOptions, batchMethod?: 'searchBatch' | 'searchBatchSync'): QueryArgs {
     checkObject(options, 'options')
     const k = checkK(options.k)
-    const matrix = batchMethod === undefined ? toMatrix(queries, this.dimensions, 'queries') : toVector(queries, this.dimensions, 'query', batchMethod)
+    const matrix = batchMethod === undefined ? toMatrix(queries, this.dimensions, 'queries') : toVector(queries, this.dimensions, 'query', `call ${batchMethod} for a batch`)
     const { oversample = 0, rescore = true } = options
     if (oversample !== 0 && (typeof oversample !== 'number' || !Number.isInteger(oversample) || oversample < 1 || oversample > 1000)) {
       throw invalidArgument(`oversample must be an integer from 1 to 1000, got ${String(oversample)}`)
@@ -349,12 +349,14 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
   }
 
   /**
-   * Searches every query an (async) iterable yields, in batches of `batchSize` rows, yielding
-   * one {@link SearchResults} per batch. One batch is searched ahead while the consumer works
-   * on the previous one; breaking out early aborts it and releases its native state.
+   * Searches every query an (async) iterable yields (each item one query of exactly
+   * `dimensions` numbers, as for {@link search}), in batches of `batchSize` rows, yielding one
+   * {@link SearchResults} per batch, its rows in item order. One batch is searched ahead while
+   * the consumer works on the previous one; breaking out early aborts it and releases its
+   * native state.
    */
   async *searchStream(
-    queries: AsyncIterable<Float32Array | readonly number[]> | Iterable<Float32Array | readonly number[]>,
+    queries: AsyncIterable<VectorInput> | Iterable<VectorInput>,
     options: O & { batchSize?: SearchStreamOptions['batchSize'] },
   ): AsyncGenerator<SearchResults, void, undefined> {
     checkObject(options, 'options')
