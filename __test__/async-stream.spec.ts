@@ -23,12 +23,12 @@ describe('async work and abort', () => {
     const queries = randomMatrix(4000, 100, 10)
     const controller = new AbortController()
     const started = performance.now()
-    const pending = index.search(queries, { k: 10, signal: controller.signal })
+    const pending = index.searchBatch(queries, { k: 10, signal: controller.signal })
     setTimeout(() => controller.abort(), 20)
     await expectCode(pending, 'ERR_ABORTED')
     // The full search takes seconds on two cores; aborting returns far sooner.
     const full = performance.now()
-    await index.search(queries.subarray(0, 400 * 100), { k: 10 })
+    await index.searchBatch(queries.subarray(0, 400 * 100), { k: 10 })
     const tenth = performance.now() - full
     expect(performance.now() - started - tenth).toBeLessThan(tenth * 10)
   })
@@ -56,9 +56,9 @@ describe('async work and abort', () => {
       const pending = [
         index.add(Uint32Array.from({ length: 500 }, (_, j) => n + j), extra),
         index.add(Uint32Array.from({ length: 500 }, (_, j) => n + 500 + j), extra),
-        index.search(queries, { k: 5 }),
+        index.searchBatch(queries, { k: 5 }),
       ]
-      expect(index.searchSync(queries, { k: 5 }).length).toBe(64)
+      expect(index.searchBatchSync(queries, { k: 5 }).length).toBe(64)
       await Promise.all(pending)
     }
     expect(index.size).toBe(n + 1000)
@@ -68,7 +68,7 @@ describe('async work and abort', () => {
     const index = await bigIndex(150_000, 100)
     const queries = randomMatrix(1500, 100, 16)
     const started = performance.now()
-    const search = index.search(queries, { k: 10 })
+    const search = index.searchBatch(queries, { k: 10 })
     // Let the search take its read lock, then queue a write behind it.
     await new Promise((r) => setTimeout(r, 20))
     const removal = index.remove([1, 2, 3])
@@ -92,7 +92,7 @@ describe('async work and abort', () => {
     histogram.enable()
     let ticks = 0
     const timer = setInterval(() => ticks++, 1)
-    await Promise.all(Array.from({ length: 8 }, () => index.search(queries, { k: 10 })))
+    await Promise.all(Array.from({ length: 8 }, () => index.searchBatch(queries, { k: 10 })))
     clearInterval(timer)
     histogram.disable()
     expect(ticks).toBeGreaterThan(0)
@@ -186,7 +186,7 @@ describe('searchStream', () => {
   it('yields batch results equal to one batch search', async () => {
     const index = await bigIndex(5_000, 16)
     const queries = randomMatrix(50, 16, 12)
-    const whole = await index.search(queries, { k: 5 })
+    const whole = await index.searchBatch(queries, { k: 5 })
     const rows = Array.from({ length: 50 }, (_, i) => queries.subarray(i * 16, (i + 1) * 16))
     const keys: bigint[] = []
     let batches = 0

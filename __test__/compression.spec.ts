@@ -39,7 +39,7 @@ describe('compressed search forms', () => {
       await flat.add(keys, base)
       for (const index of [hnsw, flat]) {
         expect(index.isTrained).toBe(true)
-        const got = await index.search(queries, { k: 10 })
+        const got = await index.searchBatch(queries, { k: 10 })
         expect(recallOf(got, exact, queries, DIM, 'cosine', vectorOf, 10)).toBeGreaterThanOrEqual(floor)
         // Rescored distances are the exact ones.
         const first = got.get(0)
@@ -57,7 +57,7 @@ describe('compressed search forms', () => {
     await hnsw.add(seqKeys(1000), base.subarray(0, 1000 * DIM))
     expect(hnsw.isTrained).toBe(false)
     expectCode(() => hnsw.searchSync(row(queries, DIM, 0), { k: 5 }), 'ERR_NOT_TRAINED')
-    await expect(hnsw.search(queries, { k: 5 })).rejects.toMatchObject({ code: 'ERR_NOT_TRAINED' })
+    await expect(hnsw.searchBatch(queries, { k: 5 })).rejects.toMatchObject({ code: 'ERR_NOT_TRAINED' })
     expect(hnsw.compressionStats()).toMatchObject({ quantization: 'sq8', trained: false, codeSize: 0 })
     await hnsw.add(seqKeys(1000, 1000), base.subarray(1000 * DIM, 2000 * DIM))
     expect(hnsw.isTrained).toBe(true)
@@ -90,14 +90,14 @@ describe('compressed search forms', () => {
     }
     // The codes' own estimates (no rescoring) tell the two models apart.
     const estimates = { k: 10, rescore: false }
-    const old = background.searchSync(queries, estimates)
+    const old = background.searchBatchSync(queries, estimates)
     const [before, , after] = await Promise.all([
-      background.search(queries, estimates),
+      background.searchBatch(queries, estimates),
       background.train(base.subarray(500 * DIM)),
-      background.search(queries, estimates),
+      background.searchBatch(queries, estimates),
     ])
     blocking.trainSync(base.subarray(500 * DIM))
-    const retrained = blocking.searchSync(queries, estimates)
+    const retrained = blocking.searchBatchSync(queries, estimates)
     expect(before.distances).toEqual(old.distances)
     expect(after.distances).toEqual(retrained.distances)
     expect(after.keys).toEqual(retrained.keys)
@@ -111,7 +111,7 @@ describe('compressed search forms', () => {
       await index.add(keys, base)
       const stats = index.compressionStats()
       expect(stats.searchDimensions).toBe(options.prefixDimensions ?? options.pcaDimensions)
-      const got = await index.search(queries, { k: 10 })
+      const got = await index.searchBatch(queries, { k: 10 })
       expect(recallOf(got, exact, queries, DIM, 'l2sq', vectorOf, 10), JSON.stringify(options)).toBeGreaterThanOrEqual(0.6)
       // Stored vectors keep every dimension.
       expect(index.get(3)).toHaveLength(DIM)

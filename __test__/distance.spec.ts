@@ -151,7 +151,7 @@ describe('kernel level override', () => {
       for (const metric of ['cosine', 'dot', 'l2sq']) {
         const index = new FlatIndex({ dimensions: dim, metric })
         index.addSync(Uint32Array.from({ length: n }, (_, i) => i), base)
-        const r = index.searchSync(queries, { k: 5 })
+        const r = index.searchBatchSync(queries, { k: 5 })
         out[metric] = { keys: Array.from(r.keys, Number), distances: Array.from(r.distances) }
       }
       console.log(JSON.stringify(out))`

@@ -58,7 +58,7 @@ async function fifoLoads({ dir, copies }) {
       for (const p of [fifo, link]) pending.push(outcome(() => load(p)).then((code) => [name, code]))
     }
   }
-  const search = outcome(() => live.search(matrix(3, 9), { k: 5 }))
+  const search = outcome(() => live.searchBatch(matrix(3, 9), { k: 5 }))
   const load = outcome(() => HnswIndex.load(real))
   const loads = await Promise.all(pending)
   const sync = {
@@ -78,7 +78,7 @@ async function threads() {
   const search = await outcome(() => index.search(matrix(1, 3), { k: 1 }))
   const flat = new FlatIndex({ dimensions: DIM, metric: 'l2sq' })
   await outcome(() => flat.addSync(Array.from({ length: 5000 }, (_, i) => i), matrix(5000, 4)))
-  const flatSearch = await outcome(() => flat.search(matrix(64, 5), { k: 3 }))
+  const flatSearch = await outcome(() => flat.searchBatch(matrix(64, 5), { k: 3 }))
   const load = await outcome(() => HnswIndex.load('/nonexistent/file.vdx'))
   const status = fs.readFileSync('/proc/self/status', 'utf8')
   const osThreads = Number(/Threads:\s+(\d+)/.exec(status)?.[1] ?? -1)

@@ -67,7 +67,7 @@ describe('FlatIndex basics', () => {
   it('returns what there is when k exceeds the index', async () => {
     const index = new FlatIndex({ dimensions: 2, metric: 'l2sq' })
     index.addSync([1, 2, 3], [[0, 0], [1, 0], [2, 0]])
-    const r = await index.search([[0, 0], [2, 0]], { k: 1_000_000 })
+    const r = await index.searchBatch([[0, 0], [2, 0]], { k: 1_000_000 })
     expect(r).toBeInstanceOf(SearchResults)
     expect(r.k).toBe(3)
     expect(r.length).toBe(2)
@@ -89,8 +89,8 @@ describe('FlatIndex basics', () => {
       await index.add(Uint32Array.from({ length: 513 }, (_, i) => i), base)
       const k = 10
       const want = referenceScan(base, queries, dim, k, metric)
-      const got = await index.search(queries, { k })
-      const sync = index.searchSync(queries, { k })
+      const got = await index.searchBatch(queries, { k })
+      const sync = index.searchBatchSync(queries, { k })
       expect(sync.keys).toEqual(got.keys)
       for (let q = 0; q < 17; q++) {
         const query = queries.subarray(q * dim, (q + 1) * dim)
@@ -107,7 +107,7 @@ describe('FlatIndex basics', () => {
     const index = new FlatIndex({ dimensions: dim, metric: 'cosine' })
     await index.add(Uint32Array.from({ length: n }, (_, i) => i), base)
     const want = referenceScan(base, queries, dim, 10, 'cosine')
-    const got = await index.search(queries, { k: 10 })
+    const got = await index.searchBatch(queries, { k: 10 })
     for (let q = 0; q < 40; q++) {
       const query = queries.subarray(q * dim, (q + 1) * dim)
       expectSameNeighbours(got.get(q), want[q], (i) => refDistance(query, base.subarray(i * dim, (i + 1) * dim), 'cosine'))
@@ -137,7 +137,7 @@ describe('filtered search', () => {
         index.addSync(Uint32Array.from({ length: n }, (_, i) => i), base)
         const want = filteredReference([...allowed], metric, 10)
         for (const filter of [Uint32Array.from(allowed), new Set(allowed), [...allowed].map(BigInt)]) {
-          const got = await index.search(queries, { k: 10, filter })
+          const got = await index.searchBatch(queries, { k: 10, filter })
           for (let q = 0; q < 5; q++) {
             const query = queries.subarray(q * dim, (q + 1) * dim)
             expectSameNeighbours(got.get(q), want[q], (i) => refDistance(query, base.subarray(i * dim, (i + 1) * dim), metric))
@@ -150,13 +150,13 @@ describe('filtered search', () => {
   it('returns fewer hits when the filter admits fewer than k, and none for unknown keys', () => {
     const index = new FlatIndex({ dimensions: dim, metric: 'l2sq' })
     index.addSync(Uint32Array.from({ length: n }, (_, i) => i), base)
-    const r = index.searchSync(queries, { k: 10, filter: [5, 6, 7, 123456] })
+    const r = index.searchBatchSync(queries, { k: 10, filter: [5, 6, 7, 123456] })
     expect(r.k).toBe(10)
     for (let q = 0; q < 5; q++) {
       expect(r.counts[q]).toBe(3)
       expect(r.get(q).numberKeys().sort((a, b) => a - b)).toEqual([5, 6, 7])
     }
-    const none = index.searchSync(queries, { k: 10, filter: [999999] })
+    const none = index.searchBatchSync(queries, { k: 10, filter: [999999] })
     expect(Array.from(none.counts)).toEqual([0, 0, 0, 0, 0])
   })
 })

@@ -24,7 +24,7 @@ async function main() {
   for (const build of spec.builds) {
     const index = new HnswIndex(build.options)
     await index.add(keys, base)
-    const results = await index.search(queries, { k: build.k, efSearch: build.efSearch })
+    const results = await index.searchBatch(queries, { k: build.k, efSearch: build.efSearch })
     builds.push({
       k: results.k,
       keys: Array.from(results.keys, String),

@@ -20,7 +20,7 @@ async function parallelBuild(base: Float32Array, queries: Float32Array, dim: num
   if (threads >= 2) {
     using index = new HnswIndex(options)
     await index.add(seqKeys(base.length / dim), base)
-    return index.search(queries, { k, efSearch })
+    return index.searchBatch(queries, { k, efSearch })
   }
   const child = await runChild(writeMatrix(base, 'base'), writeMatrix(queries, 'queries'), dim, [{ options, k, efSearch }], 2)
   expect(child.threads).toBe(2)
@@ -169,7 +169,7 @@ describe('HNSW concurrent add and search', () => {
       if (round % 4 === 0) {
         const start = Math.floor(next() * 240)
         const queries = pool.subarray(start * dim, (start + 16) * dim)
-        asyncChecks.push(index.search(queries, { k: 10, efSearch: 64 }).then((r) => checkRows(r, queries, 10, 'search')))
+        asyncChecks.push(index.searchBatch(queries, { k: 10, efSearch: 64 }).then((r) => checkRows(r, queries, 10, 'search')))
       }
       await new Promise((resolve) => setImmediate(resolve))
     }
@@ -188,10 +188,10 @@ describe('HNSW concurrent add and search', () => {
       const versions = vectors.get(key)!
       current.set(versions[versions.length - 1], i * dim)
     })
-    const self = selfHitRate(await index.search(current, { k: 1, efSearch: 128 }), live)
+    const self = selfHitRate(await index.searchBatch(current, { k: 1, efSearch: 128 }), live)
     expect(self.rate, `${self.misses.length} keys not found first: ${self.misses.slice(0, 20)}`).toBeGreaterThanOrEqual(0.999)
     for (const key of upsertKeys.slice(0, 50)) expect(Array.from(index.get(key)!)).toEqual(Array.from(vectors.get(key)![1]))
-    const oldOfUpserts = index.searchSync(pickRows(base, dim, upsertKeys), { k: 3, efSearch: 64 })
+    const oldOfUpserts = index.searchBatchSync(pickRows(base, dim, upsertKeys), { k: 3, efSearch: 64 })
     upsertKeys.forEach((key, i) => {
       const hit = oldOfUpserts.get(i)
       hit.keys.forEach((got, j) => {
@@ -199,7 +199,7 @@ describe('HNSW concurrent add and search', () => {
       })
     })
     const exact = await exactSearch(current, live, dim, 'l2sq', pool, 10)
-    const got = await index.search(pool, { k: 10, efSearch: 128 })
+    const got = await index.searchBatch(pool, { k: 10, efSearch: 128 })
     const byKey = new Map(live.map((key, i) => [key, i]))
     expect(recallOf(got, exact, pool, dim, 'l2sq', (key) => row(current, dim, byKey.get(key)!), 10)).toBeGreaterThanOrEqual(0.95)
   })
@@ -212,7 +212,7 @@ describe('HNSW concurrent add and search', () => {
     expect(index.size).toBe(5600)
     const all = new Float32Array(5600 * dim)
     parts.forEach((part, b) => all.set(part.data, b * 700 * dim))
-    const self = selfHitRate(await index.search(all, { k: 1, efSearch: 128 }), seqKeys(5600))
+    const self = selfHitRate(await index.searchBatch(all, { k: 1, efSearch: 128 }), seqKeys(5600))
     expect(self.rate, `missed ${self.misses.slice(0, 20)}`).toBeGreaterThanOrEqual(0.999)
   })
 })

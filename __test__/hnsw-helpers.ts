@@ -69,7 +69,7 @@ export async function exactSearch(
 ): Promise<SearchResults> {
   using flat = new FlatIndex({ dimensions: dim, metric })
   flat.addSync(Uint32Array.from(keys), base)
-  return flat.search(queries, { k, filter: filter === undefined ? undefined : Array.from(filter) })
+  return flat.searchBatch(queries, { k, filter: filter === undefined ? undefined : Array.from(filter) })
 }
 
 /**

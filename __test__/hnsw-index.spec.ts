@@ -35,7 +35,7 @@ function expectDistancesMatchFlat(got: SearchResults, flat: FlatIndex, queries: 
 /** Recall@10 at each efSearch, on a built index. */
 async function recallCurve(index: HnswIndex, exact: SearchResults, queries: Float32Array, dim: number, metric: RefMetric, vectorOf: (key: number) => ArrayLike<number>, efs: number[]) {
   const curve: number[] = []
-  for (const efSearch of efs) curve.push(recallOf(await index.search(queries, { k: 10, efSearch }), exact, queries, dim, metric, vectorOf, 10))
+  for (const efSearch of efs) curve.push(recallOf(await index.searchBatch(queries, { k: 10, efSearch }), exact, queries, dim, metric, vectorOf, 10))
   return curve
 }
 
@@ -63,7 +63,7 @@ describe.skipIf(!mnist)('HNSW recall on real MNIST digits (9,800 indexed × 784,
     expectNonDecreasing(curve, efs)
     using flat = new FlatIndex({ dimensions: dim, metric: 'l2sq' })
     flat.addSync(keys, base)
-    expectDistancesMatchFlat(await index.search(queries, { k: 10, efSearch: 128 }), flat, queries, dim, 'l2sq', vectorOf, 20)
+    expectDistancesMatchFlat(await index.searchBatch(queries, { k: 10, efSearch: 128 }), flat, queries, dim, 'l2sq', vectorOf, 20)
   })
 })
 
@@ -85,7 +85,7 @@ describe.skipIf(!sift)('HNSW recall on real SIFT descriptors (4,800 indexed × 1
       expectNonDecreasing(curve, efs)
       using flat = new FlatIndex({ dimensions: dim, metric })
       flat.addSync(keys, base)
-      expectDistancesMatchFlat(await index.search(queries, { k: 10, efSearch: 128 }), flat, queries, dim, metric, vectorOf, 20)
+      expectDistancesMatchFlat(await index.searchBatch(queries, { k: 10, efSearch: 128 }), flat, queries, dim, metric, vectorOf, 20)
     })
   }
 })
@@ -102,7 +102,7 @@ describe('HNSW recall on seeded synthetic data', () => {
       using index = new HnswIndex({ dimensions: dim, metric, seed: 5 })
       await index.add(keys, base)
       const exact = await exactSearch(base, keys, dim, metric, queries, 10)
-      const got = await index.search(queries, { k: 10, efSearch: 128 })
+      const got = await index.searchBatch(queries, { k: 10, efSearch: 128 })
       expect(recallOf(got, exact, queries, dim, metric, vectorOf, 10)).toBeGreaterThanOrEqual(0.95)
       // The blocking single-query path returns the same as the parallel batch path.
       for (let q = 0; q < 100; q += 7) {
@@ -125,9 +125,9 @@ describe('HNSW recall on seeded synthetic data', () => {
     await index.add(keys, base)
     const queries = clusteredMatrix(150, dim, 40, 7, 0, 1007) // same centres, fresh noise
     const exact = await exactSearch(base, keys, dim, 'l2sq', queries, 10)
-    const got = await index.search(queries, { k: 10, efSearch: 128 })
+    const got = await index.searchBatch(queries, { k: 10, efSearch: 128 })
     expect(recallOf(got, exact, queries, dim, 'l2sq', (key) => row(base, dim, key), 10)).toBeGreaterThanOrEqual(0.95)
-    const self = selfHitRate(await index.search(base, { k: 1, efSearch: 128 }), keys)
+    const self = selfHitRate(await index.searchBatch(base, { k: 1, efSearch: 128 }), keys)
     expect(self.rate, `missed keys ${self.misses.slice(0, 20)}`).toBeGreaterThanOrEqual(0.999)
   })
 
@@ -139,12 +139,12 @@ describe('HNSW recall on seeded synthetic data', () => {
     using index = new HnswIndex({ dimensions: dim, metric: 'l2sq', efSearch: 20 })
     expect(index.efSearch).toBe(20)
     index.addSync(seqKeys(n), base)
-    const byDefault = index.searchSync(queries, { k: 10 })
-    const explicit = index.searchSync(queries, { k: 10, efSearch: 20 })
+    const byDefault = index.searchBatchSync(queries, { k: 10 })
+    const explicit = index.searchBatchSync(queries, { k: 10, efSearch: 20 })
     expect(Array.from(byDefault.keys)).toEqual(Array.from(explicit.keys))
     // k above efSearch: still k hits, as good as efSearch = k.
     const exact = await exactSearch(base, seqKeys(n), dim, 'l2sq', queries, 60)
-    const wide = index.searchSync(queries, { k: 60, efSearch: 1 })
+    const wide = index.searchBatchSync(queries, { k: 60, efSearch: 1 })
     expect(wide.k).toBe(60)
     expect(recallOf(wide, exact, queries, dim, 'l2sq', (key) => row(base, dim, key), 60)).toBeGreaterThanOrEqual(0.95)
   })
@@ -163,7 +163,7 @@ describe('HNSW result shape', () => {
     using index = new HnswIndex({ dimensions: dim, metric: 'l2sq' })
     const base = new Float32Array([0, 0, 0, 1, 0, 0, 2, 0, 0, 3, 0, 0, 4, 0, 0, 5, 0, 0, 6, 0, 0])
     index.addSync([10, 11, 12, 13, 14, 15, 16], base)
-    const r = await index.search([[2.1, 0, 0], [7, 0, 0]], { k: 50 })
+    const r = await index.searchBatch([[2.1, 0, 0], [7, 0, 0]], { k: 50 })
     expect(r.k).toBe(7)
     expect(Array.from(r.counts)).toEqual([7, 7])
     expect(r.get(0).numberKeys()).toEqual([12, 13, 11, 14, 10, 15, 16])
@@ -184,7 +184,7 @@ describe('HNSW result shape', () => {
     const r = index.searchSync([1, 2, 3, 4], { k: 5 })
     expect(r.k).toBe(0)
     expect(r.get(0).keys.length).toBe(0)
-    expect((await index.search([[1, 2, 3, 4], [4, 3, 2, 1]], { k: 5 })).counts).toEqual(new Uint32Array([0, 0]))
+    expect((await index.searchBatch([[1, 2, 3, 4], [4, 3, 2, 1]], { k: 5 })).counts).toEqual(new Uint32Array([0, 0]))
     expect(index.stats()).toMatchObject({ size: 0, tombstones: 0, levels: 0, nodesPerLevel: [], meanDegree: 0 })
   })
 
@@ -243,10 +243,10 @@ describe('HNSW upsert, remove, slot reuse and compaction', () => {
     expect(keys.length).toBe(n)
     expect(new Set(keys).size).toBe(n)
     moved.forEach((key, i) => expect(Array.from(index.get(key)!)).toEqual(Array.from(row(replacement, dim, i))))
-    const self = selfHitRate(await index.search(replacement, { k: 1, efSearch: 128 }), moved)
+    const self = selfHitRate(await index.searchBatch(replacement, { k: 1, efSearch: 128 }), moved)
     expect(self.rate, `upserted keys not found at their new vectors: ${self.misses.slice(0, 20)}`).toBeGreaterThanOrEqual(0.999)
     // Their old vectors no longer find them at distance ~0.
-    const old = await index.search(pickRows(base, dim, moved), { k: 5, efSearch: 128 })
+    const old = await index.searchBatch(pickRows(base, dim, moved), { k: 5, efSearch: 128 })
     moved.forEach((key, i) => {
       const hit = old.get(i)
       hit.keys.forEach((got, j) => {
@@ -288,11 +288,11 @@ describe('HNSW upsert, remove, slot reuse and compaction', () => {
     const exact = await exactSearch(pickRows(base, dim, live), live, dim, 'l2sq', queries, 10)
     const vectorOf = (key: number) => row(base, dim, key)
     const check = async (when: string) => {
-      const got = await index.search(queries, { k: 10, efSearch: 128 })
+      const got = await index.searchBatch(queries, { k: 10, efSearch: 128 })
       for (const hit of got) for (const key of hit.keys) if (gone.has(key)) expect.fail(`${when}: removed key ${key} returned`)
       expect(recallOf(got, exact, queries, dim, 'l2sq', vectorOf, 10), when).toBeGreaterThanOrEqual(0.95)
       // The removed vectors themselves, as queries: never their own key.
-      const selfOfRemoved = index.searchSync(pickRows(base, dim, removed.slice(0, 100)), { k: 3, efSearch: 64 })
+      const selfOfRemoved = index.searchBatchSync(pickRows(base, dim, removed.slice(0, 100)), { k: 3, efSearch: 64 })
       for (const hit of selfOfRemoved) for (const key of hit.keys) if (gone.has(key)) expect.fail(`${when}: removed key ${key} returned`)
     }
     await check('with tombstones')
@@ -303,7 +303,7 @@ describe('HNSW upsert, remove, slot reuse and compaction', () => {
     const stats = index.stats()
     expect(stats.nodesPerLevel[0]).toBe(stats.size + stats.tombstones + stats.freeSlots)
     // Every live key still finds itself after compaction.
-    const self = selfHitRate(await index.search(pickRows(base, dim, live), { k: 1, efSearch: 128 }), live)
+    const self = selfHitRate(await index.searchBatch(pickRows(base, dim, live), { k: 1, efSearch: 128 }), live)
     expect(self.rate, `missed ${self.misses.slice(0, 20)}`).toBeGreaterThanOrEqual(0.999)
   })
 
@@ -317,13 +317,13 @@ describe('HNSW upsert, remove, slot reuse and compaction', () => {
     const live = Array.from({ length: n }, (_, i) => i).filter((i) => !removed.includes(i))
     const queries = randomMatrix(100, dim, 43)
     const exact = await exactSearch(pickRows(base, dim, live), live, dim, 'cosine', queries, 10)
-    const got = index.searchSync(queries, { k: 10, efSearch: 128 })
+    const got = index.searchBatchSync(queries, { k: 10, efSearch: 128 })
     expect(recallOf(got, exact, queries, dim, 'cosine', (key) => row(base, dim, key), 10)).toBeGreaterThanOrEqual(0.95)
     // Re-adding removed keys with their old vectors makes them findable again.
     const back = removed.slice(0, 300)
     index.addSync(back, pickRows(base, dim, back))
     expect(index.size).toBe(n - 1500 + 300)
-    const self = selfHitRate(index.searchSync(pickRows(base, dim, back), { k: 1, efSearch: 128 }), back)
+    const self = selfHitRate(index.searchBatchSync(pickRows(base, dim, back), { k: 1, efSearch: 128 }), back)
     expect(self.rate, `missed ${self.misses.slice(0, 20)}`).toBeGreaterThanOrEqual(0.999)
   })
 
@@ -360,7 +360,7 @@ describe('HNSW upsert, remove, slot reuse and compaction', () => {
       const freshKeys = seqKeys(800, 100_000)
       await index.add(freshKeys, fresh)
       expect(index.stats()).toMatchObject({ tombstones: 0, freeSlots: 200 }) // the slots were reused
-      const self = selfHitRate(await index.search(fresh, { k: 1, efSearch: 128 }), freshKeys)
+      const self = selfHitRate(await index.searchBatch(fresh, { k: 1, efSearch: 128 }), freshKeys)
       expect(self.rate, `${self.misses.length} of 800 new keys not found first: ${self.misses.slice(0, 20)}`).toBeGreaterThanOrEqual(0.999)
       // Recall over everything live (old survivors + new keys).
       const gone = new Set(removed)
@@ -372,7 +372,7 @@ describe('HNSW upsert, remove, slot reuse and compaction', () => {
       const vectorOf = (key: number) => (key >= 100_000 ? row(fresh, dim, key - 100_000) : row(base, dim, key))
       const queries = randomMatrix(150, dim, 54)
       const exact = await exactSearch(all, allKeys, dim, 'l2sq', queries, 10)
-      const got = await index.search(queries, { k: 10, efSearch: 128 })
+      const got = await index.searchBatch(queries, { k: 10, efSearch: 128 })
       for (const hit of got) for (const key of hit.keys) if (key < 100_000n && gone.has(Number(key))) expect.fail(`removed key ${key} returned`)
       expect(recallOf(got, exact, queries, dim, 'l2sq', vectorOf, 10)).toBeGreaterThanOrEqual(0.95)
     })
@@ -388,7 +388,7 @@ describe('HNSW upsert, remove, slot reuse and compaction', () => {
       const data = randomMatrix(n, dim, 55 + round)
       await index.add(keys, data)
       expect(index.size).toBe(n)
-      const self = selfHitRate(await index.search(data, { k: 1, efSearch: 128 }), keys)
+      const self = selfHitRate(await index.searchBatch(data, { k: 1, efSearch: 128 }), keys)
       rates.push(`round ${round}: ${self.misses.length} missed`)
       worst = Math.min(worst, self.rate)
     }
@@ -430,10 +430,10 @@ describe('HNSW filtered search', () => {
       const exact = await exactSearch(base, seqKeys(n), dim, 'l2sq', queries, 10, allowed)
       for (const [form, make] of forms) {
         const filter = make(allowed) as never
-        const got = await index().search(queries, { k: 10, efSearch: 64, filter })
+        const got = await index().searchBatch(queries, { k: 10, efSearch: 64, filter })
         for (const hit of got) for (const key of hit.keys) if (!admitted.has(key)) expect.fail(`${form}: key ${key} not in the filter`)
         expect(recallOf(got, exact, queries, dim, 'l2sq', vectorOf, 10), form).toBeGreaterThanOrEqual(0.95)
-        const sync = index().searchSync(queries, { k: 10, efSearch: 64, filter })
+        const sync = index().searchBatchSync(queries, { k: 10, efSearch: 64, filter })
         expect(Array.from(sync.keys), `${form}: sync and async agree`).toEqual(Array.from(got.keys))
       }
     })
@@ -446,20 +446,20 @@ describe('HNSW filtered search', () => {
     const far = Float32Array.from(queries)
     for (let q = 0; q < 60; q++) far[q * dim] = -0.95
     const exact = await exactSearch(base, seqKeys(n), dim, 'l2sq', far, 10, allowed)
-    const got = await index().search(far, { k: 10, efSearch: 64, filter: allowed })
+    const got = await index().searchBatch(far, { k: 10, efSearch: 64, filter: allowed })
     const admitted = new Set(allowed)
     for (const hit of got) for (const key of hit.numberKeys()) if (!admitted.has(key)) expect.fail(`key ${key} not admitted`)
     expect(recallOf(got, exact, far, dim, 'l2sq', vectorOf, 10)).toBeGreaterThanOrEqual(0.95)
   })
 
   it('fewer admitted keys than k: counts say how many; unknown keys give zero hits', async () => {
-    const r = index().searchSync(queries, { k: 10, filter: [5, 6, 7, 987_654] })
+    const r = index().searchBatchSync(queries, { k: 10, filter: [5, 6, 7, 987_654] })
     expect(r.k).toBe(10)
     for (let q = 0; q < r.length; q++) {
       expect(r.counts[q]).toBe(3)
       expect(r.get(q).numberKeys().sort((a, b) => a - b)).toEqual([5, 6, 7])
     }
-    const none = await index().search(queries, { k: 10, filter: new BigUint64Array([10_000_000n, 2n ** 63n]) })
+    const none = await index().searchBatch(queries, { k: 10, filter: new BigUint64Array([10_000_000n, 2n ** 63n]) })
     expect(Array.from(none.counts)).toEqual(new Array(60).fill(0))
     expect(Array.from(index().searchSync(queries.subarray(0, dim), { k: 10, filter: new Set([99_999]) }).counts)).toEqual([0])
     expect(Array.from(index().searchSync(queries.subarray(0, dim), { k: 10, filter: [] }).counts)).toEqual([0])
@@ -475,7 +475,7 @@ describe('HNSW filtered search', () => {
     small.addSync(seqKeys(1000), local)
     const allowed = sample(1000, 100, 65)
     small.removeSync(allowed.slice(0, 40))
-    const r = await small.search(randomMatrix(20, dim2, 66), { k: 80, filter: allowed })
+    const r = await small.searchBatch(randomMatrix(20, dim2, 66), { k: 80, filter: allowed })
     const gone = new Set(allowed.slice(0, 40).map(BigInt))
     for (const hit of r) {
       expect(hit.keys.length).toBe(60)
@@ -521,9 +521,9 @@ describe('HNSW stats, insertion orders and streams', () => {
       await index.add(seqKeys(n), base)
       expect(index.size).toBe(n)
       const exact = await exactSearch(base, seqKeys(n), dim, 'cosine', queries, 10)
-      const got = await index.search(queries, { k: 10, efSearch: 128 })
+      const got = await index.searchBatch(queries, { k: 10, efSearch: 128 })
       expect(recallOf(got, exact, queries, dim, 'cosine', (key) => row(base, dim, key), 10)).toBeGreaterThanOrEqual(0.95)
-      const self = selfHitRate(await index.search(base, { k: 1, efSearch: 128 }), seqKeys(n))
+      const self = selfHitRate(await index.searchBatch(base, { k: 1, efSearch: 128 }), seqKeys(n))
       expect(self.rate, `missed ${self.misses.slice(0, 20)}`).toBeGreaterThanOrEqual(0.999)
     })
   }
@@ -555,7 +555,7 @@ describe('HNSW stats, insertion orders and streams', () => {
     }
     expect(q).toBe(300)
     const exact = await exactSearch(base, seqKeys(n, 10), dim, 'l2sq', queries, 7)
-    const got = await index.search(queries, { k: 7, efSearch: 96 })
+    const got = await index.searchBatch(queries, { k: 7, efSearch: 96 })
     expect(recallOf(got, exact, queries, dim, 'l2sq', (key) => row(base, dim, key - 10), 7)).toBeGreaterThanOrEqual(0.95)
   })
 })

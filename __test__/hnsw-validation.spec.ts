@@ -89,8 +89,8 @@ const table: [string, (i: HnswIndex) => unknown, string][] = [
   ['duplicate key in one batch (async)', (i) => i.add([5, 6, 5], [[1, 1, 1], [1, 2, 1], [1, 1, 2]]), 'ERR_INVALID_ARGUMENT'],
   ['duplicate key in one batch (sync)', (i) => i.addSync([5n, 5n], [[1, 1, 1], [1, 1, 2]]), 'ERR_INVALID_ARGUMENT'],
   ['duplicate of a present key in one batch', (i) => i.add([1, 1], [[1, 1, 1], [1, 1, 2]]), 'ERR_INVALID_ARGUMENT'],
-  ['more keys than vectors', (i) => i.add([5, 6], [[1, 1, 1]]), 'ERR_INVALID_ARGUMENT'],
-  ['fewer keys than vectors', (i) => i.addSync([5], [[1, 1, 1], [2, 2, 2]]), 'ERR_INVALID_ARGUMENT'],
+  ['more keys than vectors', (i) => i.add([5, 6], [[1, 1, 1]]), 'ERR_DIMENSION_MISMATCH'],
+  ['fewer keys than vectors', (i) => i.addSync([5], [[1, 1, 1], [2, 2, 2]]), 'ERR_DIMENSION_MISMATCH'],
   ['empty batch', (i) => i.add([], new Float32Array(0)), 'ERR_INVALID_ARGUMENT'],
   ['negative key', (i) => i.add([-1], [[1, 1, 1]]), 'ERR_INVALID_ARGUMENT'],
   ['bad filter key', (i) => i.search([1, 0, 0], { k: 1, filter: [1.5] }), 'ERR_INVALID_ARGUMENT'],
@@ -187,7 +187,7 @@ describe('HnswIndex lifecycle', () => {
     const base = randomMatrix(n, dim, 3)
     const index = new HnswIndex({ dimensions: dim, metric: 'l2sq' })
     index.addSync(seqKeys(n), base)
-    const search = index.search(base, { k: 1, efSearch: 64 })
+    const search = index.searchBatch(base, { k: 1, efSearch: 64 })
     const add = index.add(seqKeys(500, n), randomMatrix(500, dim, 4))
     index.close()
     const self = selfHitRate(await search, seqKeys(n))
@@ -204,7 +204,7 @@ describe('HnswIndex lifecycle', () => {
     const signal = AbortSignal.abort()
     await expectCode(index.add(seqKeys(100, 1000), randomMatrix(100, dim, 6), { signal }), 'ERR_ABORTED')
     await expectCode(index.add([0, 1], randomMatrix(2, dim, 7), { signal }), 'ERR_ABORTED') // upserts too
-    await expectCode(index.search(randomMatrix(3, dim, 8), { k: 2, signal }), 'ERR_ABORTED')
+    await expectCode(index.searchBatch(randomMatrix(3, dim, 8), { k: 2, signal }), 'ERR_ABORTED')
     await expectCode(index.compact({ signal }), 'ERR_ABORTED')
     await expectCode(index.addStream([randomMatrix(1, dim, 9)], { signal }), 'ERR_ABORTED')
     await expectCode(index.searchStream([randomMatrix(1, dim, 9)], { k: 1, signal }).next(), 'ERR_ABORTED')
@@ -238,16 +238,16 @@ describe('HnswIndex lifecycle', () => {
     expect(index.contains(100_000)).toBe(false)
     expect(index.contains(129_999)).toBe(false)
     // Half-linked nodes are never returned.
-    const r = await index.search(batch.subarray(0, 500 * dim), { k: 5, efSearch: 64 })
+    const r = await index.searchBatch(batch.subarray(0, 500 * dim), { k: 5, efSearch: 64 })
     for (const hit of r) for (const key of hit.keys) expect(key).toBeLessThan(BigInt(n))
     // The original vectors still find themselves.
-    const self = selfHitRate(await index.search(base, { k: 1, efSearch: 128 }), seqKeys(n))
+    const self = selfHitRate(await index.searchBatch(base, { k: 1, efSearch: 128 }), seqKeys(n))
     expect(self.rate, `missed ${self.misses.slice(0, 20)}`).toBeGreaterThanOrEqual(0.999)
     // A later add works, and its vectors find themselves.
     const again = batch.subarray(0, 3000 * dim)
     await index.add(batchKeys.subarray(0, 3000), again)
     expect(index.size).toBe(n + 3000)
-    const selfAgain = selfHitRate(await index.search(again, { k: 1, efSearch: 128 }), batchKeys.subarray(0, 3000))
+    const selfAgain = selfHitRate(await index.searchBatch(again, { k: 1, efSearch: 128 }), batchKeys.subarray(0, 3000))
     expect(selfAgain.rate, `missed ${selfAgain.misses.slice(0, 20)}`).toBeGreaterThanOrEqual(0.999)
   })
 })

@@ -38,8 +38,8 @@ describe.each(Object.entries(makers))('KeyFilter with %s', (_, make) => {
       const again = index.searchSync(q, { k: 10, filter: prepared }).get(0) // cached slot set
       expect(Array.from(again.keys)).toEqual(Array.from(plain.keys))
     }
-    const batchPlain = await index.search(queries, { k: 10, filter: new Set(allowed) })
-    const batchPrepared = await index.search(queries, { k: 10, filter: prepared })
+    const batchPlain = await index.searchBatch(queries, { k: 10, filter: new Set(allowed) })
+    const batchPrepared = await index.searchBatch(queries, { k: 10, filter: prepared })
     expect(Array.from(batchPrepared.keys)).toEqual(Array.from(batchPlain.keys))
   })
 

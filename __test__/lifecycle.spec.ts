@@ -20,11 +20,11 @@ describe('lifecycle', () => {
     const base = randomMatrix(n, dim, 1)
     await index.add(Uint32Array.from({ length: n }, (_, i) => i), base)
     const queries = base.slice(0, 200 * dim)
-    const pending = index.search(queries, { k: 5 })
+    const pending = index.searchBatch(queries, { k: 5 })
     index.close()
     const results = await pending
     for (let q = 0; q < 200; q++) expect(results.get(q).keys[0]).toBe(BigInt(q))
-    await expectCode(index.search(queries, { k: 5 }), 'ERR_CLOSED')
+    await expectCode(index.searchBatch(queries, { k: 5 }), 'ERR_CLOSED')
   })
 
   it('supports `using` (Symbol.dispose) and frees the index at scope end', () => {

@@ -136,19 +136,19 @@ const CASES = {
   'multi search long async': async () => {
     const index = wide()
     await index.add([1], clouds(1, 1, 4))
-    return index.search(batch(1, 40000, 4), { k: 1 })
+    return index.searchBatch(batch(1, 40000, 4), { k: 1 })
   },
   // An exact search pads each query to 16 tokens: 40,000 one-token queries of 1,024 values
   // (160 MiB) need 2.6 GB prepared.
   'multi exact many queries sync': () => {
     const index = new v.MultiVectorIndex({ dimensions: 1024, metric: 'dot' })
     index.addSync([1], clouds(1, 1, 1024))
-    return index.searchExactSync(batch(40000, 1, 1024), { k: 1 })
+    return index.searchExactBatchSync(batch(40000, 1, 1024), { k: 1 })
   },
   'multi exact many queries async': async () => {
     const index = new v.MultiVectorIndex({ dimensions: 1024, metric: 'dot' })
     await index.add([1], clouds(1, 1, 1024))
-    return index.searchExact(batch(40000, 1, 1024), { k: 1 })
+    return index.searchExactBatch(batch(40000, 1, 1024), { k: 1 })
   },
   // PCA of 65,536 dimensions: a 65,536² matrix of f64 (32 GiB).
   'pca flat sync': () => new v.FlatIndex({ dimensions: 65536, metric: 'l2sq', pcaDimensions: 8 }).trainSync(new Float32Array(4 * 65536).map((_, i) => i % 13)),
@@ -173,7 +173,7 @@ const CASES = {
   'multi exact huge k sync': () => {
     const index = new v.MultiVectorIndex({ dimensions: 4, metric: 'dot' })
     index.addSync(keys(3), clouds(3, 2, 4))
-    return index.searchExactSync(batch(2, 1, 4), { k: 2 ** 32 - 1 })
+    return index.searchExactBatchSync(batch(2, 1, 4), { k: 2 ** 32 - 1 })
   },
   'multi exact huge k async': async () => {
     const index = new v.MultiVectorIndex({ dimensions: 4, metric: 'dot' })

@@ -225,7 +225,7 @@ describe('MultiVectorIndex', () => {
     using index = new MultiVectorIndex({ dimensions: dim, fde: { numRepetitions: 10, numSimhashProjections: 3, projectionDimension: 8 } })
     await index.add(docs.map((_, i) => i), docs)
     expect(index.size).toBe(docs.length)
-    const exact = await index.searchExact({ tokens: concat(queries), offsets: offsetsOf(queries) }, { k: 10 })
+    const exact = await index.searchExactBatch({ tokens: concat(queries), offsets: offsetsOf(queries) }, { k: 10 })
     let hits = 0
     queries.forEach((_, qi) => {
       const row = exact.get(qi)
@@ -248,7 +248,7 @@ describe('MultiVectorIndex', () => {
     expect(walkHits / (10 * queries.length)).toBeGreaterThan(0.8)
     // Token retrieval: no FDE; its index of distinct tokens is built by the first such search.
     const batch = { tokens: concat(queries), offsets: offsetsOf(queries) }
-    const byTokens = await index.search(batch, { k: 10, candidates: 200, strategy: 'tokens', tokenNeighbours: 32 })
+    const byTokens = await index.searchBatch(batch, { k: 10, candidates: 200, strategy: 'tokens', tokenNeighbours: 32 })
     let tokenHits = 0
     queries.forEach((q, qi) => {
       const got = byTokens.get(qi)
@@ -302,7 +302,7 @@ describe('MultiVectorIndex', () => {
 
   it('validates input and lifecycle with typed errors', async () => {
     const index = new MultiVectorIndex({ dimensions: dim })
-    await expectCode(() => index.addSync([1, 2], [docs[0]]), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => index.addSync([1, 2], [docs[0]]), 'ERR_DIMENSION_MISMATCH')
     await expectCode(() => index.addSync([1], [new Float32Array(dim + 1)]), 'ERR_DIMENSION_MISMATCH')
     await expectCode(() => index.addSync([1], [new Float32Array(dim)]), 'ERR_ZERO_VECTOR')
     await expectCode(() => index.addSync([1, 1], [docs[0], docs[1]]), 'ERR_INVALID_ARGUMENT')

@@ -56,9 +56,13 @@ function entryPoints(query: number[][]): [string, () => unknown][] {
     ...(['rerank', 'walk', 'tokens'] as const).flatMap((strategy): [string, () => unknown][] => [
       [`search ${strategy}`, () => index().search(query, { k: 2, strategy })],
       [`searchSync ${strategy}`, () => index().searchSync(query, { k: 2, strategy })],
+      [`searchBatch ${strategy}`, () => index().searchBatch([small, query], { k: 2, strategy })],
+      [`searchBatchSync ${strategy}`, () => index().searchBatchSync([small, query], { k: 2, strategy })],
     ]),
     ['searchExact', () => index().searchExact(query, { k: 2 })],
     ['searchExactSync', () => index().searchExactSync(query, { k: 2 })],
+    ['searchExactBatch', () => index().searchExactBatch([small, query], { k: 2 })],
+    ['searchExactBatchSync', () => index().searchExactBatchSync([small, query], { k: 2 })],
     ['encodeQuery', () => encoder.encodeQuery(query)],
     ['encodeDocument', () => encoder.encodeDocument(query)],
     ['encodeQueries', () => encoder.encodeQueries([query, small])],

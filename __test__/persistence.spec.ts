@@ -28,7 +28,7 @@ describe('save and load', () => {
     using index = await hnsw()
     const file = join(dir, 'hnsw.vdx')
     await index.save(file)
-    const want = await index.search(queries, { k: 10 })
+    const want = await index.searchBatch(queries, { k: 10 })
     for (const loaded of [await HnswIndex.load(file), HnswIndex.loadSync(file), await HnswIndex.fromBuffer(await index.toBuffer()), HnswIndex.fromBufferSync(index.toBufferSync())]) {
       using _ = loaded
       expect(loaded.size).toBe(1400)
@@ -36,7 +36,7 @@ describe('save and load', () => {
       expect(loaded.metric).toBe('cosine')
       expect(loaded.m).toBe(8)
       expect(loaded.efConstruction).toBe(64)
-      const got = await loaded.search(queries, { k: 10 })
+      const got = await loaded.searchBatch(queries, { k: 10 })
       expect(got.keys).toEqual(want.keys)
       expect(got.distances).toEqual(want.distances)
       expect(loaded.contains(keys[0])).toBe(false)
@@ -55,7 +55,7 @@ describe('save and load', () => {
     index.saveSync(file)
     using loaded = await FlatIndex.load(file)
     expect(loaded.isTrained).toBe(true)
-    expect((await loaded.search(queries, { k: 5 })).keys).toEqual((await index.search(queries, { k: 5 })).keys)
+    expect((await loaded.searchBatch(queries, { k: 5 })).keys).toEqual((await index.searchBatch(queries, { k: 5 })).keys)
     expect(loaded.compressionStats().quantization).toBe('sq4')
   })
 
@@ -96,13 +96,13 @@ describe('save and load', () => {
     using index = await hnsw()
     const file = join(dir, 'view.vdx')
     await index.save(file)
-    const want = await index.search(queries, { k: 10 })
+    const want = await index.searchBatch(queries, { k: 10 })
     for (const view of [await HnswIndex.view(file), HnswIndex.viewSync(file)]) {
       using _ = view
       expect(view.readOnly).toBe(true)
       expect(view.size).toBe(1400)
-      expect((await view.search(queries, { k: 10 })).keys).toEqual(want.keys)
-      expect(view.searchSync(queries, { k: 10 }).keys).toEqual(want.keys)
+      expect((await view.searchBatch(queries, { k: 10 })).keys).toEqual(want.keys)
+      expect(view.searchBatchSync(queries, { k: 10 }).keys).toEqual(want.keys)
       expect(await codeOf(() => view.add([5n], base.subarray(0, DIM)))).toBe('ERR_READ_ONLY')
       expect(await codeOf(() => view.addSync([5n], base.subarray(0, DIM)))).toBe('ERR_READ_ONLY')
       expect(await codeOf(() => view.removeSync([keys[200]]))).toBe('ERR_READ_ONLY')
@@ -157,7 +157,9 @@ describe('committed fixtures of file format version 1', () => {
       const Index = { hnsw: HnswIndex, flat: FlatIndex, multivector: MultiVectorIndex }[want.kind]
       using index = await Index.load(file)
       expect(index.size).toBe(want.size)
-      const hits = await index.search(Float32Array.from(expected.queries), { k: 10 })
+      // For a multi-vector index the query rows are one point cloud, otherwise one query each.
+      const queries = Float32Array.from(expected.queries)
+      const hits = index instanceof MultiVectorIndex ? await index.search(queries, { k: 10 }) : await index.searchBatch(queries, { k: 10 })
       expect(Array.from(hits.keys, String)).toEqual(want.keys)
       // Within float tolerance, not bit for bit: the kernels differ by CPU (AVX-512 VNNI, AVX2,
       // NEON, scalar) and so does the rounding of their sums.

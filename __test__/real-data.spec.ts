@@ -22,7 +22,7 @@ describe.skipIf(!sift)('exact search on real SIFT descriptors (texmex, 5k × 128
       const index = new FlatIndex({ dimensions: dim, metric })
       await index.add(Uint32Array.from({ length: b.length / dim }, (_, i) => i), b)
       const want = referenceScan(b, q, dim, 10, metric)
-      const got = await index.search(q, { k: 10 })
+      const got = await index.searchBatch(q, { k: 10 })
       for (let r = 0; r < q.length / dim; r++) {
         const query = q.subarray(r * dim, (r + 1) * dim)
         expectSameNeighbours(got.get(r), want[r], (i) => refDistance(query, b.subarray(i * dim, (i + 1) * dim), metric), 1e-4)
@@ -41,7 +41,7 @@ describe.skipIf(!mnist)('exact search on real MNIST digits (10k × 784)', () => 
       const index = new FlatIndex({ dimensions: dim, metric })
       index.addSync(Uint32Array.from({ length: count }, (_, i) => i), images)
       const want = referenceScan(images, queries, dim, 10, metric)
-      const batch = await index.search(queries, { k: 10 })
+      const batch = await index.searchBatch(queries, { k: 10 })
       for (let r = 0; r < queryRows.length; r++) {
         const query = queries.subarray(r * dim, (r + 1) * dim)
         const refOf = (i: number) => refDistance(query, images.subarray(i * dim, (i + 1) * dim), metric)

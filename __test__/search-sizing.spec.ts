@@ -56,8 +56,8 @@ describe.each(SINGLE_KINDS)('%s: searchSync and search agree', (_, make) => {
         const matrix = randomMatrix(queries, dimensions, 100 + queries)
         for (const k of KS(size)) {
           const [sync, asynchronous] = await twins(
-            () => index.searchSync(matrix, { k }),
-            () => index.search(matrix, { k }),
+            () => index.searchBatchSync(matrix, { k }),
+            () => index.searchBatch(matrix, { k }),
           )
           expect(sync, `queries ${queries}, k ${k}`).toEqual(asynchronous)
           if (size === 0) continue // an untrained compressed index refuses: the same error twice
@@ -78,8 +78,8 @@ describe.each(SINGLE_KINDS)('%s: searchSync and search agree', (_, make) => {
     ]) {
       using index = await filled(make, size, 1, queries)
       const matrix = randomMatrix(queries, 1, 5)
-      const sync = index.searchSync(matrix, { k })
-      const asynchronous = await index.search(matrix, { k })
+      const sync = index.searchBatchSync(matrix, { k })
+      const asynchronous = await index.searchBatch(matrix, { k })
       expect(sync.k).toBe(size)
       expect(sync.length).toBe(queries)
       expect(sync.keys.length).toBe(queries * size)
@@ -104,14 +104,14 @@ describe.each(SINGLE_KINDS)('%s: searchSync and search agree', (_, make) => {
       const queries = MAX_RESULT_CELLS / columns + extraRows
       const matrix = new Float32Array(queries).fill(0.5)
       const [sync, asynchronous] = await twins(
-        () => index.searchSync(matrix, { k }),
-        () => index.search(matrix, { k }),
+        () => index.searchBatchSync(matrix, { k }),
+        () => index.searchBatch(matrix, { k }),
       )
       expect(sync.error?.code, `size ${size}, k ${k}`).toBe('ERR_INVALID_ARGUMENT')
       expect(sync.error?.name).toBe('VecdexError')
       expect(sync).toEqual(asynchronous)
       // Just at the limit is allowed (checked on fewer rows: a smaller k keeps it cheap).
-      const ok = index.searchSync(matrix.subarray(0, 1000), { k })
+      const ok = index.searchBatchSync(matrix.subarray(0, 1000), { k })
       expect(ok.k).toBe(columns)
     }
   })
@@ -146,15 +146,15 @@ describe('MultiVectorIndex: searchSync and search agree', () => {
         for (const k of [...new Set([1, Math.max(1, size), size + 1, 1024, 1025, 4_294_967_295])]) {
           const batch = { tokens, offsets }
           const [sync, asynchronous] = await twins(
-            () => index.searchSync(batch, { k }),
-            () => index.search(batch, { k }),
+            () => index.searchBatchSync(batch, { k }),
+            () => index.searchBatch(batch, { k }),
           )
           expect(sync, `queries ${queries}, k ${k}`).toEqual(asynchronous)
           expect(sync.ok?.k).toBe(Math.min(k, size))
           if (k > EXACT_K_LIMIT) continue // see the skipped test below
           const [exactSync, exactAsync] = await twins(
-            () => index.searchExactSync(batch, { k }),
-            () => index.searchExact(batch, { k }),
+            () => index.searchExactBatchSync(batch, { k }),
+            () => index.searchExactBatch(batch, { k }),
           )
           expect(exactSync).toEqual(exactAsync)
           expect(exactSync.ok?.k).toBe(Math.min(k, size))

@@ -96,21 +96,24 @@ describe.each(SINGLE_KINDS)('%s: holes are refused', (_, make) => {
     expect(index.size).toBe(0)
   })
 
-  it('in queries: search, searchSync, and every searchStream item form', async () => {
+  it('in queries: searchBatch, searchBatchSync, and searchStream items', async () => {
     using index = make()
     index.addSync([1, 2, 3], rows(3))
     for (const n of [1, 2, 4]) {
       for (const [what, sparse] of sparseVariants(rows(n))) {
-        await expectCode(() => index.searchSync(sparse, { k: 2 }), 'ERR_INVALID_ARGUMENT')
-        await expectCode(index.search(sparse, { k: 2 }), 'ERR_INVALID_ARGUMENT')
-        const stream = async () => {
-          for await (const _ of index.searchStream([rows(1)[0], sparse as unknown as number[]], { k: 2, batchSize: 2 })) {
-            // drain
-          }
-        }
-        await expectCode(stream, 'ERR_INVALID_ARGUMENT')
+        await expectCode(() => index.searchBatchSync(sparse, { k: 2 }), 'ERR_INVALID_ARGUMENT')
+        await expectCode(index.searchBatch(sparse, { k: 2 }), 'ERR_INVALID_ARGUMENT')
         expect(what).toBeTruthy()
       }
+    }
+    // A stream item is one query: holes in it.
+    for (const [, sparse] of sparseVariants(rows(1)[0])) {
+      const stream = async () => {
+        for await (const _ of index.searchStream([rows(1)[0], sparse], { k: 2, batchSize: 2 })) {
+          // drain
+        }
+      }
+      await expectCode(stream, 'ERR_INVALID_ARGUMENT')
     }
     await expectCode(() => index.searchSync(new Array(DIM), { k: 1 }), 'ERR_INVALID_ARGUMENT')
   })
@@ -184,12 +187,12 @@ describe('MultiVectorIndex: holes are refused', () => {
     const tokens = new Float32Array(rows(4).flat())
     for (const [, offsets] of sparseVariants([0, 1, 3, 4])) {
       await expectCode(() => index.addSync([1, 2, 3], { tokens, offsets }), 'ERR_INVALID_ARGUMENT')
-      await expectCode(() => index.searchSync({ tokens, offsets }, { k: 1 }), 'ERR_INVALID_ARGUMENT')
+      await expectCode(() => index.searchBatchSync({ tokens, offsets }, { k: 1 }), 'ERR_INVALID_ARGUMENT')
     }
     expect(index.size).toBe(0)
   })
 
-  it('in query token rows: search, searchSync, searchExact, searchExactSync', async () => {
+  it('in query token rows: search, searchSync, searchExact, searchExactSync, and their batch twins', async () => {
     using index = make()
     index.addSync([1, 2], [doc(1), doc(5)])
     for (const [, query] of sparseVariants(doc(2, 3))) {
@@ -197,6 +200,10 @@ describe('MultiVectorIndex: holes are refused', () => {
       await expectCode(index.search(query, { k: 1 }), 'ERR_INVALID_ARGUMENT')
       await expectCode(() => index.searchExactSync(query, { k: 1 }), 'ERR_INVALID_ARGUMENT')
       await expectCode(index.searchExact(query, { k: 1 }), 'ERR_INVALID_ARGUMENT')
+      await expectCode(() => index.searchBatchSync([doc(3), query], { k: 1 }), 'ERR_INVALID_ARGUMENT')
+      await expectCode(index.searchBatch([doc(3), query], { k: 1 }), 'ERR_INVALID_ARGUMENT')
+      await expectCode(() => index.searchExactBatchSync([doc(3), query], { k: 1 }), 'ERR_INVALID_ARGUMENT')
+      await expectCode(index.searchExactBatch([doc(3), query], { k: 1 }), 'ERR_INVALID_ARGUMENT')
     }
   })
 

@@ -19,7 +19,7 @@ const script = `
   ;(async () => {
     const index = new FlatIndex({ dimensions: 3, metric: 'l2sq' })
     await index.add([1, 2, 3], [[0, 0, 0], [1, 1, 1], [5, 5, 5]])
-    const batch = await index.search([[1, 1, 0.9], [4, 4, 4]], { k: 2 })
+    const batch = await index.searchBatch([[1, 1, 0.9], [4, 4, 4]], { k: 2 })
     const sync = index.searchSync([0, 0, 0.1], { k: 1 })
     index.close()
     parentPort.postMessage({ batch: [batch.get(0).numberKeys(), batch.get(1).numberKeys()], sync: sync.get(0).numberKeys() })

@@ -4,7 +4,7 @@ import { type CompressionOptions, nativeCompression } from './compression'
 import { awaitNative, callNative } from './errors'
 import { SearchResults } from './results'
 import { checkOptions, defaultOf } from './options'
-import { checkK, checkSignal, type Metric, type VectorsInput } from './validate'
+import { checkK, checkSignal, type Metric, type VectorInput, type VectorsInput } from './validate'
 import { checkBuffer, checkPath, LoadedNative, loadedParts, type NativeParts, type QueryArgs, type SearchOptions, VectorIndex } from './vector-index'
 
 export type { AddOptions, SearchOptions } from './vector-index'
@@ -81,11 +81,26 @@ export class FlatIndex extends VectorIndex<native.NativeFlatIndex, FlatSearchHan
   }
 
   /**
-   * The `k` nearest vectors of each query (one vector, or a flat n × dimensions batch), exact.
-   * Runs on the thread pool; the query data is copied first, so the caller may reuse it.
+   * The `k` nearest vectors of one query, exact: a result with one row (`.get(0)`). The query
+   * is exactly `dimensions` numbers; any other length is ERR_DIMENSION_MISMATCH (a batch goes to
+   * {@link searchBatch}). Runs on the thread pool; the query is copied first, so the caller may
+   * reuse it.
    */
-  async search(queries: VectorsInput, options: SearchOptions): Promise<SearchResults> {
-    const { k, matrix, filter, prepared, oversample, rescore } = this.queryArgs(queries, options)
+  async search(query: VectorInput, options: SearchOptions): Promise<SearchResults> {
+    return this.#search(this.queryArgs(query, options, 'searchBatch'), options)
+  }
+
+  /**
+   * The `k` nearest vectors of each query of a batch, exact: an array of rows, or a flat
+   * Float32Array of n × dimensions values (another length is ERR_DIMENSION_MISMATCH). Row `i`
+   * of the result answers query `i`. The batch runs as one tiled scan on the thread pool; the
+   * queries are copied first, so the caller may reuse them.
+   */
+  async searchBatch(queries: VectorsInput, options: SearchOptions): Promise<SearchResults> {
+    return this.#search(this.queryArgs(queries, options), options)
+  }
+
+  async #search({ k, matrix, filter, prepared, oversample, rescore }: QueryArgs, options: SearchOptions): Promise<SearchResults> {
     using link = abortHandle(checkSignal(options.signal))
     const r = await awaitNative(callNative(() => this.handle().search(matrix, k, oversample, rescore, filter, prepared, link.native)))
     return new SearchResults(r.k, r.keys, r.distances, r.counts)

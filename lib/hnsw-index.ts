@@ -4,7 +4,7 @@ import { type CompressionOptions, nativeCompression } from './compression'
 import { awaitNative, callNative, invalidArgument } from './errors'
 import { SearchResults } from './results'
 import { checkOptions, defaultOf } from './options'
-import { checkSignal, type Metric, type VectorsInput } from './validate'
+import { checkSignal, type Metric, type VectorInput, type VectorsInput } from './validate'
 import { checkBuffer, checkPath, LoadedNative, loadedParts, type NativeParts, type QueryArgs, type SearchOptions, VectorIndex } from './vector-index'
 
 /** Order in which a batch is linked into the graph (see {@link HnswIndexOptions.insertionOrder}). */
@@ -185,12 +185,26 @@ export class HnswIndex extends VectorIndex<native.NativeHnswIndex, HnswSearchHan
   }
 
   /**
-   * The `k` nearest vectors of each query (one vector, or a flat n × dimensions batch),
-   * approximately. A batch runs in parallel on the thread pool; the query data is copied
-   * first, so the caller may reuse it.
+   * The `k` nearest vectors of one query, approximately: a result with one row (`.get(0)`).
+   * The query is exactly `dimensions` numbers; any other length is ERR_DIMENSION_MISMATCH (a
+   * batch goes to {@link searchBatch}). Runs on the thread pool; the query is copied first, so
+   * the caller may reuse it.
    */
-  async search(queries: VectorsInput, options: HnswSearchOptions): Promise<SearchResults> {
-    const { k, matrix, filter, prepared, oversample, rescore } = this.queryArgs(queries, options)
+  async search(query: VectorInput, options: HnswSearchOptions): Promise<SearchResults> {
+    return this.#search(this.queryArgs(query, options, 'searchBatch'), options)
+  }
+
+  /**
+   * The `k` nearest vectors of each query of a batch, approximately: an array of rows, or a
+   * flat Float32Array of n × dimensions values (another length is ERR_DIMENSION_MISMATCH).
+   * Row `i` of the result answers query `i`. The queries run in parallel on the thread pool;
+   * they are copied first, so the caller may reuse them.
+   */
+  async searchBatch(queries: VectorsInput, options: HnswSearchOptions): Promise<SearchResults> {
+    return this.#search(this.queryArgs(queries, options), options)
+  }
+
+  async #search({ k, matrix, filter, prepared, oversample, rescore }: QueryArgs, options: HnswSearchOptions): Promise<SearchResults> {
     const ef = this.#ef(options)
     using link = abortHandle(checkSignal(options.signal))
     const r = await awaitNative(callNative(() => this.handle().search(matrix, k, ef, oversample, rescore, filter, prepared, link.native)))

@@ -5,7 +5,7 @@ import { awaitNative, callNative, invalidArgument, VecdexError } from './errors'
 import { type FdeConfig, type FdeOptions, nativeFde } from './fde-encoder'
 import { KeyFilter } from './key-filter'
 import { checkKey, type Key, type KeysInput, toKeyArray } from './keys'
-import { type PointCloud, type PointCloudBatch, type PointCloudsInput, queriesToCsr, toCloud, toCsr } from './point-clouds'
+import { type Csr, oneCloudToCsr, type PointCloud, type PointCloudsInput, toCloud, toCsr } from './point-clouds'
 import { checkOptions, defaultOf } from './options'
 import { SearchResults } from './results'
 import { checkK, checkObject, checkSignal, describe } from './validate'
@@ -296,28 +296,41 @@ export class MultiVectorIndex implements Disposable {
     return this.#native === null
   }
 
-  #batch(keys: KeysInput | Key, documents: PointCloudsInput) {
+  /** The keys, and exactly one document per key: one key takes one cloud, an array of keys as
+   * many clouds as it has keys. */
+  #batch(keys: KeysInput | Key, documents: PointCloud | PointCloudsInput) {
+    if (typeof keys === 'number' || typeof keys === 'bigint') {
+      const keyArray = keyArrayOf(keys)
+      return { keyArray, ...oneCloudToCsr(documents, this.dimensions, 'document', 'one key takes one document; give an array of keys for many') }
+    }
     const keyArray = keyArrayOf(keys)
     const csr = toCsr(documents, this.dimensions, 'documents')
     if (csr.count !== keyArray.length) {
-      throw invalidArgument(`${keyArray.length} keys for ${csr.count} documents: give one key per document`)
+      throw new VecdexError('ERR_DIMENSION_MISMATCH', `documents: ${keyArray.length} ${keyArray.length === 1 ? 'key needs' : 'keys need'} ${keyArray.length} ${keyArray.length === 1 ? 'document' : 'documents'}, got ${csr.count}`)
     }
     return { keyArray, ...csr }
   }
 
   /**
-   * Adds documents under keys (one key per document), replacing the documents of keys already
-   * present. Documents are encoded and linked in parallel off the event loop; searches go on
-   * meanwhile. The batch is validated whole first: on any error or abort nothing is added.
+   * Adds one document under one key (`add(key, document)`, a {@link PointCloud}), or n documents
+   * under n keys (`add(keys, documents)`: n clouds, or a {@link PointCloudBatch} of n). The keys
+   * give the count: another number of documents is ERR_DIMENSION_MISMATCH naming both. Documents
+   * of keys already present are replaced. Documents are encoded and linked in parallel off the
+   * event loop; searches go on meanwhile. The batch is validated whole first: on any error or
+   * abort nothing is added.
    */
-  async add(keys: KeysInput | Key, documents: PointCloudsInput, options: { signal?: AbortSignal } = {}): Promise<void> {
+  async add(key: Key, document: PointCloud, options?: { signal?: AbortSignal }): Promise<void>
+  async add(keys: KeysInput, documents: PointCloudsInput, options?: { signal?: AbortSignal }): Promise<void>
+  async add(keys: KeysInput | Key, documents: PointCloud | PointCloudsInput, options: { signal?: AbortSignal } = {}): Promise<void> {
     const { keyArray, tokens, offsets } = this.#batch(keys, documents)
     using link = abortHandle(checkSignal(options.signal))
     await awaitNative(callNative(() => this.#handle().add(keyArray, tokens, offsets, link.native)))
   }
 
   /** Blocking twin of {@link add}. */
-  addSync(keys: KeysInput | Key, documents: PointCloudsInput): void {
+  addSync(key: Key, document: PointCloud): void
+  addSync(keys: KeysInput, documents: PointCloudsInput): void
+  addSync(keys: KeysInput | Key, documents: PointCloud | PointCloudsInput): void {
     const { keyArray, tokens, offsets } = this.#batch(keys, documents)
     // Validated memory must not change under the native call: copy what other threads share.
     const stable = <T extends Float32Array | Uint32Array | BigUint64Array>(a: T): T => (isShared(a) ? (a.slice() as T) : a)
@@ -413,45 +426,92 @@ export class MultiVectorIndex implements Disposable {
     }
   }
 
+  /** One query cloud as CSR; a batch is an error pointing at `batchMethod`. */
+  #query(query: unknown, batchMethod: string): Csr {
+    return oneCloudToCsr(query, this.dimensions, 'query', `call ${batchMethod} for a batch`)
+  }
+
   /**
-   * The `k` best documents of a query (one {@link PointCloud}) or of each query of a
-   * {@link PointCloudBatch}, by Chamfer similarity: FDE candidates from the graph, reranked
-   * exactly. Queries of a batch run in parallel; inputs are copied first.
+   * The `k` best documents of one query (one {@link PointCloud}: its tokens) by Chamfer
+   * similarity, with the index's strategy (FDE candidates from the graph, reranked exactly, by
+   * default): a result with one row (`.get(0)`). A batch of queries goes to
+   * {@link searchBatch}. The query is copied first.
    */
-  async search(queries: PointCloud | PointCloudBatch, options: MultiVectorSearchOptions): Promise<SearchResults> {
+  async search(query: PointCloud, options: MultiVectorSearchOptions): Promise<SearchResults> {
+    return this.#search(this.#query(query, 'searchBatch'), options)
+  }
+
+  /**
+   * The `k` best documents of each query of a batch (an array of {@link PointCloud}s, or a
+   * {@link PointCloudBatch}), as {@link search}: row `i` of the result answers query `i`. The
+   * queries run in parallel; they are copied first.
+   */
+  async searchBatch(queries: PointCloudsInput, options: MultiVectorSearchOptions): Promise<SearchResults> {
+    return this.#search(toCsr(queries, this.dimensions, 'queries'), options)
+  }
+
+  async #search({ tokens, offsets }: Csr, options: MultiVectorSearchOptions): Promise<SearchResults> {
     const { k, candidates, ef, ballCarving, strategy, tokenNeighbours, filter } = this.#searchArgs(options)
-    const { tokens, offsets } = queriesToCsr(queries, this.dimensions)
     using link = abortHandle(checkSignal(options.signal))
     const r = await awaitNative(callNative(() => this.#handle().search(tokens, offsets, k, candidates, ef, ballCarving, strategy, tokenNeighbours, filter[0], filter[1], link.native)))
     return new SearchResults(r.k, r.keys, r.distances, r.counts)
   }
 
   /** Blocking twin of {@link search}. */
-  searchSync(queries: PointCloud | PointCloudBatch, options: Omit<MultiVectorSearchOptions, 'signal'>): SearchResults {
+  searchSync(query: PointCloud, options: Omit<MultiVectorSearchOptions, 'signal'>): SearchResults {
+    return this.#searchSync(this.#query(query, 'searchBatchSync'), options)
+  }
+
+  /** Blocking twin of {@link searchBatch}. */
+  searchBatchSync(queries: PointCloudsInput, options: Omit<MultiVectorSearchOptions, 'signal'>): SearchResults {
+    return this.#searchSync(toCsr(queries, this.dimensions, 'queries'), options)
+  }
+
+  #searchSync({ tokens, offsets }: Csr, options: Omit<MultiVectorSearchOptions, 'signal'>): SearchResults {
     const { k, candidates, ef, ballCarving, strategy, tokenNeighbours, filter } = this.#searchArgs(options)
-    const { tokens, offsets } = queriesToCsr(queries, this.dimensions)
     const r = callNative(() => this.#handle().searchSync(tokens, offsets, k, candidates, ef, ballCarving, strategy, tokenNeighbours, filter[0], filter[1]))
     return new SearchResults(r.k, r.keys, r.distances, r.counts)
   }
 
-  /** Exact search: every document scored by Chamfer similarity (a SIMD scan in
-   * parallel). Ground truth for {@link search}; its cost grows with the total token count. */
-  async searchExact(queries: PointCloud | PointCloudBatch, options: ExactSearchOptions): Promise<SearchResults> {
+  /**
+   * Exact search of one query (one {@link PointCloud}): every document scored by Chamfer
+   * similarity (a SIMD scan in parallel); a result with one row. Ground truth for
+   * {@link search}; its cost grows with the total token count. A batch goes to
+   * {@link searchExactBatch}.
+   */
+  async searchExact(query: PointCloud, options: ExactSearchOptions): Promise<SearchResults> {
+    return this.#searchExact(this.#query(query, 'searchExactBatch'), options)
+  }
+
+  /** Exact search of each query of a batch (an array of {@link PointCloud}s, or a
+   * {@link PointCloudBatch}), as {@link searchExact}: row `i` answers query `i`. */
+  async searchExactBatch(queries: PointCloudsInput, options: ExactSearchOptions): Promise<SearchResults> {
+    return this.#searchExact(toCsr(queries, this.dimensions, 'queries'), options)
+  }
+
+  async #searchExact({ tokens, offsets }: Csr, options: ExactSearchOptions): Promise<SearchResults> {
     checkObject(options, 'options')
     const k = checkK(options.k)
     const filter = filterArgs(options.filter)
-    const { tokens, offsets } = queriesToCsr(queries, this.dimensions)
     using link = abortHandle(checkSignal(options.signal))
     const r = await awaitNative(callNative(() => this.#handle().searchExact(tokens, offsets, k, filter[0], filter[1], link.native)))
     return new SearchResults(r.k, r.keys, r.distances, r.counts)
   }
 
   /** Blocking twin of {@link searchExact}. */
-  searchExactSync(queries: PointCloud | PointCloudBatch, options: Omit<ExactSearchOptions, 'signal'>): SearchResults {
+  searchExactSync(query: PointCloud, options: Omit<ExactSearchOptions, 'signal'>): SearchResults {
+    return this.#searchExactSync(this.#query(query, 'searchExactBatchSync'), options)
+  }
+
+  /** Blocking twin of {@link searchExactBatch}. */
+  searchExactBatchSync(queries: PointCloudsInput, options: Omit<ExactSearchOptions, 'signal'>): SearchResults {
+    return this.#searchExactSync(toCsr(queries, this.dimensions, 'queries'), options)
+  }
+
+  #searchExactSync({ tokens, offsets }: Csr, options: Omit<ExactSearchOptions, 'signal'>): SearchResults {
     checkObject(options, 'options')
     const k = checkK(options.k)
     const filter = filterArgs(options.filter)
-    const { tokens, offsets } = queriesToCsr(queries, this.dimensions)
     const r = callNative(() => this.#handle().searchExactSync(tokens, offsets, k, filter[0], filter[1]))
     return new SearchResults(r.k, r.keys, r.distances, r.counts)
   }

@@ -90,9 +90,25 @@ export function toCsr(input: unknown, dimensions: number, what: string): Csr {
   return { tokens, offsets, count: clouds.length }
 }
 
-/** One cloud, or a batch, as CSR: a {@link PointCloudBatch} is a batch, anything else one cloud. */
-export function queriesToCsr(input: unknown, dimensions: number): Csr {
-  if (isBatch(input)) return toCsr(input, dimensions, 'queries')
-  const tokens = toCloud(input, dimensions, 'query')
+/** Whether `input` is an array of point clouds given as rows (its element 0 is itself an array
+ * of token vectors), not one cloud. */
+function isCloudList(input: unknown): boolean {
+  if (!Array.isArray(input) || !(0 in input) || !Array.isArray(input[0])) return false
+  const first: readonly unknown[] = input[0]
+  return 0 in first && (Array.isArray(first[0]) || ArrayBuffer.isView(first[0]))
+}
+
+/**
+ * Exactly one cloud, as CSR of one. A batch ({@link PointCloudBatch} or an array of clouds) is
+ * an error ending with `hint` (where a batch goes): a cloud has any number of tokens, so a batch
+ * must never pass as one cloud or the reverse.
+ */
+export function oneCloudToCsr(input: unknown, dimensions: number, what: string, hint: string): Csr {
+  if (isBatch(input) || isCloudList(input)) {
+    throw invalidArgument(
+      `${what} must be one point cloud (a Float32Array of tokens × ${dimensions} values, or an array of token vectors), got ${isBatch(input) ? '{ tokens, offsets }' : 'an array of point clouds'}; ${hint}`,
+    )
+  }
+  const tokens = toCloud(input, dimensions, what)
   return { tokens, offsets: Uint32Array.of(0, tokens.length / dimensions), count: 1 }
 }

@@ -1,7 +1,7 @@
 import { invalidArgument, VecdexError } from './errors'
 import { checkKey, type Key, type KeysInput, MAX_KEY, toKeyArray } from './keys'
 import { checkOptions, checkValue, defaultOf } from './options'
-import { describe, float32Array, toMatrix, type VectorsInput } from './validate'
+import { describe, float32Array, toMatrix, toRows, toVector, type VectorInput, type VectorsInput } from './validate'
 
 /** What `addStream` accepts from its source: a keyed vector, a keyed batch, or a bare vector
  * (keyed `startKey`, `startKey + 1`, ... in arrival order). A key that comes again replaces
@@ -116,10 +116,7 @@ export async function ingest(
       await push(checkKey(item.key, `${where} key`), toMatrix(item.vector, dimensions, `${where} vector`), where)
     } else if (item !== null && typeof item === 'object' && 'vectors' in item) {
       const batchKeys = toKeyArray(item.keys, `${where} keys`)
-      const matrix = toMatrix(item.vectors, dimensions, where)
-      if (matrix.length / dimensions !== batchKeys.length) {
-        throw invalidArgument(`${where}: ${batchKeys.length} keys for ${matrix.length / dimensions} vectors`)
-      }
+      const matrix = toRows(item.vectors, batchKeys.length, dimensions, where)
       for (let i = 0; i < batchKeys.length; i++) {
         await push(batchKeys[i], matrix.subarray(i * dimensions, (i + 1) * dimensions), where)
       }
@@ -131,9 +128,13 @@ export async function ingest(
   return added
 }
 
-/** Regroups query vectors (single rows or flat batches) from any iterable into flat batches. */
+/**
+ * Regroups queries from any iterable into flat batches. Each item is exactly one query of
+ * `dimensions` numbers, so result row i always answers item i: an item of another length is
+ * ERR_DIMENSION_MISMATCH, never read as several queries.
+ */
 export async function* batchRows(
-  source: AsyncIterable<Float32Array | readonly number[]> | Iterable<Float32Array | readonly number[]>,
+  source: AsyncIterable<VectorInput> | Iterable<VectorInput>,
   dimensions: number,
   batchSize: number,
 ): AsyncGenerator<Float32Array, void, undefined> {
@@ -143,22 +144,20 @@ export async function* batchRows(
   let buffer = float32Array(capacity * dimensions, 'searchStream batch')
   let filled = 0
   let index = 0
-  for await (const item of source as AsyncIterable<Float32Array | readonly number[]>) {
-    const rows = toMatrix(item, dimensions, `query batch ${index++}`)
-    for (let offset = 0; offset < rows.length; offset += dimensions) {
-      if (filled === capacity) {
-        capacity = Math.min(size, capacity * 2)
-        const grown = float32Array(capacity * dimensions, 'searchStream batch')
-        grown.set(buffer)
-        buffer = grown
-      }
-      buffer.set(rows.subarray(offset, offset + dimensions), filled * dimensions)
-      filled += 1
-      if (filled === size) {
-        yield buffer
-        buffer = float32Array(capacity * dimensions, 'searchStream batch')
-        filled = 0
-      }
+  for await (const item of source as AsyncIterable<VectorInput>) {
+    const query = toVector(item, dimensions, `query ${index++}`, 'yield one query per item')
+    if (filled === capacity) {
+      capacity = Math.min(size, capacity * 2)
+      const grown = float32Array(capacity * dimensions, 'searchStream batch')
+      grown.set(buffer)
+      buffer = grown
+    }
+    buffer.set(query, filled * dimensions)
+    filled += 1
+    if (filled === size) {
+      yield buffer
+      buffer = float32Array(capacity * dimensions, 'searchStream batch')
+      filled = 0
     }
   }
   if (filled > 0) yield buffer.subarray(0, filled * dimensions)

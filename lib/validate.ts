@@ -39,9 +39,57 @@ export function checkObject<T extends object>(value: unknown, what: string): T {
   return value as T
 }
 
-/** Vectors as accepted from users: a flat row-major Float32Array (n × dimensions), one vector
- * as a Float32Array or number[], or an array of rows. */
-export type VectorsInput = Float32Array | Float64Array | readonly number[] | readonly (Float32Array | readonly number[])[]
+/** One vector: exactly `dimensions` numbers. */
+export type VectorInput = Float32Array | Float64Array | readonly number[]
+
+/** Many vectors: an array of rows (each a {@link VectorInput} of `dimensions` numbers), or a flat
+ * row-major array of n × dimensions values. */
+export type VectorsInput = Float32Array | Float64Array | readonly number[] | readonly (Float32Array | Float64Array | readonly number[])[]
+
+/**
+ * One query: exactly `dimensions` numbers, as a Float32Array (passed through without copying),
+ * a Float64Array or a number[]. Anything else is an error that names both lengths: values are
+ * never read as several vectors, since a wrong-length vector (a 768-d embedding sent to a 384-d
+ * index) would otherwise pass as a batch of meaningless rows. `batchHint` says where a batch
+ * goes ("call searchBatch for a batch"), for the message.
+ */
+export function toVector(input: unknown, dimensions: number, what: string, batchHint: string): Float32Array {
+  // First, as the hot path of single-query search: one check, no copy.
+  if (input instanceof Float32Array && input.length === dimensions) return input
+  if (input instanceof Float32Array || input instanceof Float64Array || (Array.isArray(input) && (input.length === 0 || typeof input[0] === 'number'))) {
+    const length = (input as ArrayLike<unknown>).length
+    if (length !== dimensions) {
+      const rows = length / dimensions
+      const hint = length > dimensions && Number.isInteger(rows) ? `; if these are ${rows} queries of ${dimensions} values, ${batchHint}` : ''
+      throw new VecdexError('ERR_DIMENSION_MISMATCH', `${what} has ${length} values but the index has ${dimensions} dimensions${hint}`)
+    }
+    return input instanceof Float32Array ? input : input instanceof Float64Array ? Float32Array.from(input) : numbersToF32(input as unknown[], what)
+  }
+  if (Array.isArray(input) && 0 in input && (Array.isArray(input[0]) || ArrayBuffer.isView(input[0]))) {
+    throw invalidArgument(`${what} must be one vector of ${dimensions} numbers, got an array of ${input.length === 1 ? 'one vector' : `${input.length} vectors`}: ${batchHint}`)
+  }
+  throw invalidArgument(`${what} must be a Float32Array, Float64Array or number[] of ${dimensions} numbers, got ${Array.isArray(input) ? `an array whose element 0 is ${holeOr(input, 0)}` : describe(input)}`)
+}
+
+/**
+ * Exactly `count` vectors, one per key, packed as by {@link toMatrix}: a flat array must hold
+ * count × dimensions values and an array of rows must have `count` rows, else
+ * ERR_DIMENSION_MISMATCH naming both. The count comes from the keys, never from the values, so a
+ * wrong-length vector cannot pass as several.
+ */
+export function toRows(input: unknown, count: number, dimensions: number, what: string): Float32Array {
+  const flat = input instanceof Float32Array || input instanceof Float64Array || (Array.isArray(input) && 0 in input && typeof input[0] === 'number')
+  if (flat) {
+    const length = (input as ArrayLike<number>).length
+    if (length !== count * dimensions) {
+      throw new VecdexError('ERR_DIMENSION_MISMATCH', `${what}: ${count} ${count === 1 ? 'key needs' : 'keys need'} ${count * dimensions} values (${count} × ${dimensions} dimensions), got ${length}`)
+    }
+  } else if (Array.isArray(input) && input.length !== count && (input.length === 0 || 0 in input)) {
+    // (A hole at 0 leaves the form unknown: toMatrix refuses it below.)
+    throw new VecdexError('ERR_DIMENSION_MISMATCH', `${what}: ${count} ${count === 1 ? 'key needs' : 'keys need'} ${count} ${count === 1 ? 'vector' : 'vectors'}, got ${input.length}`)
+  }
+  return toMatrix(input, dimensions, what)
+}
 
 /**
  * Packs vectors into one flat Float32Array of whole rows. A Float32Array is passed through

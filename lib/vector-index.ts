@@ -6,7 +6,7 @@ import type { CompressionStats } from './compression'
 import { checkKey, type Key, type KeysInput, toKeyArray } from './keys'
 import { resultPool, SearchResults } from './results'
 import { type AddStreamOptions, type StreamItem, batchRows, ingest, type SearchStreamOptions } from './stream'
-import { checkK, checkObject, checkSignal, type Metric, toMatrix, type VectorsInput } from './validate'
+import { checkK, checkObject, checkSignal, type Metric, toMatrix, toRows, toVector, type VectorInput, type VectorsInput } from './validate'
 
 /** Up to this many result cells (rows × k), `searchSync` sizes its output for k columns
  * without asking the index for its size. */
@@ -161,20 +161,21 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
     return this.#native === null
   }
 
+  /** The keys, and exactly one vector per key (the keys give the count). */
   #batch(keys: KeysInput | Key, vectors: VectorsInput): [BigUint64Array, Float32Array] {
     const keyArray = keyArrayOf(keys)
-    const matrix = toMatrix(vectors, this.dimensions, 'vectors')
-    if (matrix.length / this.dimensions !== keyArray.length) {
-      throw invalidArgument(`${keyArray.length} keys for ${matrix.length / this.dimensions} vectors: give one key per vector`)
-    }
-    return [keyArray, matrix]
+    return [keyArray, toRows(vectors, keyArray.length, this.dimensions, 'vectors')]
   }
 
   /**
-   * Adds vectors under keys (one key per vector; a flat Float32Array holds n × dimensions
-   * values). A key already present gets the new vector. The batch is validated whole first:
-   * on any error nothing is added.
+   * Adds one vector under one key (`add(key, vector)`), or n vectors under n keys
+   * (`add(keys, vectors)`). The keys give the count: `vectors` is n rows, or a flat array of
+   * n × dimensions values; any other count or length is ERR_DIMENSION_MISMATCH naming both
+   * ("2 keys need 8 values (2 × 4 dimensions), got 12"). A key already present gets the new
+   * vector. The batch is validated whole first: on any error nothing is added.
    */
+  async add(key: Key, vector: VectorInput, options?: AddOptions): Promise<void>
+  async add(keys: KeysInput, vectors: VectorsInput, options?: AddOptions): Promise<void>
   async add(keys: KeysInput | Key, vectors: VectorsInput, options: AddOptions = {}): Promise<void> {
     const [keyArray, matrix] = this.#batch(keys, vectors)
     using link = abortHandle(checkSignal(options.signal))
@@ -182,6 +183,8 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
   }
 
   /** Blocking twin of {@link add}. */
+  addSync(key: Key, vector: VectorInput): void
+  addSync(keys: KeysInput, vectors: VectorsInput): void
   addSync(keys: KeysInput | Key, vectors: VectorsInput): void {
     const [keyArray, matrix] = this.#batch(keys, vectors)
     // Validated memory must not change under the native call: copy what other threads share.
@@ -227,11 +230,12 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
     return callNative(() => this.handle().keys())
   }
 
-  protected queryArgs(queries: VectorsInput, options: SearchOptions): QueryArgs {
+  /** Checks a search's arguments: a batch of queries, or (`batchMethod` given: the method a
+   * batch should go to, for the error) exactly one query of `dimensions` numbers. */
+  protected queryArgs(queries: VectorInput | VectorsInput, options: SearchOptions, batchMethod?: 'searchBatch' | 'searchBatchSync'): QueryArgs {
     checkObject(options, 'options')
     const k = checkK(options.k)
-    // Fast path for the common case: one Float32Array query of the right length.
-    const matrix = queries instanceof Float32Array && queries.length === this.dimensions ? queries : toMatrix(queries, this.dimensions, 'queries')
+    const matrix = batchMethod === undefined ? toMatrix(queries, this.dimensions, 'queries') : toVector(queries, this.dimensions, 'query', `call ${batchMethod} for a batch`)
     const { oversample = 0, rescore = true } = options
     if (oversample !== 0 && (typeof oversample !== 'number' || !Number.isInteger(oversample) || oversample < 1 || oversample > 1000)) {
       throw invalidArgument(`oversample must be an integer from 1 to 1000, got ${String(oversample)}`)
@@ -274,16 +278,32 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
     return callNative(() => this.handle().compressionStats()) as CompressionStats
   }
 
-  /** The `k` nearest vectors of each query (one vector, or a flat n × dimensions batch). */
-  abstract search(queries: VectorsInput, options: O): Promise<SearchResults>
+  /** The `k` nearest vectors of one query of exactly `dimensions` numbers; one result row. */
+  abstract search(query: VectorInput, options: O): Promise<SearchResults>
+
+  /** The `k` nearest vectors of each query of a batch (rows, or a flat n × dimensions array);
+   * one result row per query. */
+  abstract searchBatch(queries: VectorsInput, options: O): Promise<SearchResults>
 
   /** Calls the native sync search, writing into `out` (see `searchSync`). */
   protected abstract searchInto(handle: H, args: QueryArgs, options: O, query: Float32Array, out: Uint8Array, offset: number, cells: number): number
 
-  /** Blocking twin of {@link search}: no thread hop, best for single queries. */
-  searchSync(queries: VectorsInput, options: Omit<O, 'signal'>): SearchResults {
+  /**
+   * Blocking twin of {@link search}: no thread hop, the fastest way to run one query. A query of
+   * any other length than `dimensions` is ERR_DIMENSION_MISMATCH (a batch goes to
+   * {@link searchBatchSync}).
+   */
+  searchSync(query: VectorInput, options: Omit<O, 'signal'>): SearchResults {
+    return this.#searchSync(this.queryArgs(query, options, 'searchBatchSync'), options)
+  }
+
+  /** Blocking twin of {@link searchBatch}: the JS thread waits until every query is answered. */
+  searchBatchSync(queries: VectorsInput, options: Omit<O, 'signal'>): SearchResults {
+    return this.#searchSync(this.queryArgs(queries, options), options)
+  }
+
+  #searchSync(args: QueryArgs, options: Omit<O, 'signal'>): SearchResults {
     // The hot path of single-query latency: no intermediate objects, one look at the buffer.
-    const args = this.queryArgs(queries, options)
     const { k, matrix } = args
     this.handle()
     const handle = this.#searchHandle!
@@ -329,12 +349,14 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
   }
 
   /**
-   * Searches every query an (async) iterable yields, in batches of `batchSize` rows, yielding
-   * one {@link SearchResults} per batch. One batch is searched ahead while the consumer works
-   * on the previous one; breaking out early aborts it and releases its native state.
+   * Searches every query an (async) iterable yields (each item one query of exactly
+   * `dimensions` numbers, as for {@link search}), in batches of `batchSize` rows, yielding one
+   * {@link SearchResults} per batch, its rows in item order. One batch is searched ahead while
+   * the consumer works on the previous one; breaking out early aborts it and releases its
+   * native state.
    */
   async *searchStream(
-    queries: AsyncIterable<Float32Array | readonly number[]> | Iterable<Float32Array | readonly number[]>,
+    queries: AsyncIterable<VectorInput> | Iterable<VectorInput>,
     options: O & { batchSize?: SearchStreamOptions['batchSize'] },
   ): AsyncGenerator<SearchResults, void, undefined> {
     checkObject(options, 'options')
@@ -349,7 +371,7 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
     let pending: Promise<SearchResults> | null = null
     try {
       for await (const rows of batchRows(queries, this.dimensions, batchSize ?? 256)) {
-        const next = this.search(rows, { ...searchOptions, signal: ahead.signal } as unknown as O)
+        const next = this.searchBatch(rows, { ...searchOptions, signal: ahead.signal } as unknown as O)
         next.catch(() => {}) // observed below; avoids an unhandled rejection if abandoned
         const previous = pending
         pending = next

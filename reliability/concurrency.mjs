@@ -109,7 +109,7 @@ export async function run({ scale }) {
       }
       const verify = counts.searchCalls % 8 === 3 // recompute distances on one search in 8
       try {
-        const results = await index.search(queries.subarray(first * DIM, (first + n) * DIM), options)
+        const results = await index.searchBatch(queries.subarray(first * DIM, (first + n) * DIM), options)
         const limit = issued // a hit must be a key submitted before the search resolved
         counts.searchCalls++
         counts.searchedQueries += n
@@ -152,7 +152,7 @@ export async function run({ scale }) {
   const sample = Array.from({ length: sampleSize }, () => acknowledged[Math.floor(next() * acknowledged.length)])
   const sampleVectors = new Float32Array(sampleSize * DIM)
   sample.forEach((key, i) => sampleVectors.set(row(key), i * DIM))
-  const self = await index.search(sampleVectors, { k: 1, efSearch: 128 })
+  const self = await index.searchBatch(sampleVectors, { k: 1, efSearch: 128 })
   let selfHits = 0
   for (let i = 0; i < sampleSize; i++) {
     const hit = self.get(i)
@@ -166,13 +166,13 @@ export async function run({ scale }) {
   storedKeys.forEach((key, i) => storedVectors.set(row(key), i * DIM))
   const flat = new FlatIndex({ dimensions: DIM, metric: 'l2sq' })
   flat.addSync(storedKeys, storedVectors)
-  const exact = await flat.search(queries, { k: K })
+  const exact = await flat.searchBatch(queries, { k: K })
   const sequential = new HnswIndex(OPTIONS)
   const buildStarted = performance.now()
   await sequential.add(storedKeys, storedVectors)
   const buildSeconds = (performance.now() - buildStarted) / 1000
-  const recallConcurrent = recallAt(await index.search(queries, { k: K, efSearch: 64 }), exact, K)
-  const recallSequential = recallAt(await sequential.search(queries, { k: K, efSearch: 64 }), exact, K)
+  const recallConcurrent = recallAt(await index.searchBatch(queries, { k: K, efSearch: 64 }), exact, K)
+  const recallSequential = recallAt(await sequential.searchBatch(queries, { k: K, efSearch: 64 }), exact, K)
   for (const i of [index, sequential, flat]) i.close()
 
   for (const [name, value] of Object.entries(counts)) r.figure(name, value)

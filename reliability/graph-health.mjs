@@ -160,7 +160,7 @@ export async function run({ scale }) {
     while (writing) {
       const first = randInt(pick, 0, QUERIES - 16)
       try {
-        await index.search(queries.subarray(first * DIM, (first + 16) * DIM), { k: K, efSearch: 64 })
+        await index.searchBatch(queries.subarray(first * DIM, (first + 16) * DIM), { k: K, efSearch: 64 })
         counts.searchCalls++
       } catch (error) {
         counts.failedCalls++
@@ -186,7 +186,7 @@ export async function run({ scale }) {
 
   // Every stored vector's own query finds it, or an exact copy of it (the same vector under
   // another key, at the same distance).
-  const own = await index.search(vectors, { k: 1, efSearch: 256 })
+  const own = await index.searchBatch(vectors, { k: 1, efSearch: 256 })
   let misses = 0
   for (let i = 0; i < keys.length; i++) {
     const hit = own.get(i)
@@ -200,14 +200,14 @@ export async function run({ scale }) {
   // Recall against exact results, churned index versus a fresh build of the same final set.
   const flat = new FlatIndex({ dimensions: DIM, metric: 'cosine' })
   await flat.add(keys, vectors)
-  const exact = await flat.search(queries, { k: K })
+  const exact = await flat.searchBatch(queries, { k: K })
   const fresh = new HnswIndex(OPTIONS)
   await fresh.add(keys, vectors)
   const recalls = {}
   for (const efSearch of [64, 128]) {
     recalls[efSearch] = {
-      churned: recallAt(await index.search(queries, { k: K, efSearch }), exact, K),
-      fresh: recallAt(await fresh.search(queries, { k: K, efSearch }), exact, K),
+      churned: recallAt(await index.searchBatch(queries, { k: K, efSearch }), exact, K),
+      fresh: recallAt(await fresh.searchBatch(queries, { k: K, efSearch }), exact, K),
     }
   }
   const freshStats = fresh.stats()

@@ -69,6 +69,7 @@ function callsFor(Class, dir) {
   const multi = Class === MultiVectorIndex
   const item = multi ? DOC : V
   const query = multi ? [V] : V
+  const queries = [query]
   return {
     add: (i) => i.add([9], [item]),
     addSync: (i) => i.addSync([9], [item]),
@@ -80,9 +81,13 @@ function callsFor(Class, dir) {
     keys: (i) => i.keys(),
     search: (i) => i.search(query, { k: 1 }),
     searchSync: (i) => i.searchSync(query, { k: 1 }),
+    searchBatch: (i) => i.searchBatch(queries, { k: 1 }),
+    searchBatchSync: (i) => i.searchBatchSync(queries, { k: 1 }),
     searchStream: (i) => i.searchStream([V], { k: 1 }).next(),
     searchExact: (i) => i.searchExact(query, { k: 1 }),
     searchExactSync: (i) => i.searchExactSync(query, { k: 1 }),
+    searchExactBatch: (i) => i.searchExactBatch(queries, { k: 1 }),
+    searchExactBatchSync: (i) => i.searchExactBatchSync(queries, { k: 1 }),
     train: (i) => i.train([item]),
     trainSync: (i) => i.trainSync([item]),
     compressionStats: (i) => i.compressionStats(),

@@ -188,7 +188,7 @@ export async function run() {
   const data = randomMatrix(n, 32, 52)
   const index = new HnswIndex({ dimensions: 32, metric: 'l2sq' })
   await index.add(seqKeys(n), data)
-  const hits = await index.search(data.subarray(0, 100 * 32), { k: 1 })
+  const hits = await index.searchBatch(data.subarray(0, 100 * 32), { k: 1 })
   let self = 0
   for (let q = 0; q < 100; q++) if (hits.get(q).keys[0] === BigInt(q)) self++
   index.close()

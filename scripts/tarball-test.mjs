@@ -184,7 +184,7 @@ module.exports = async function check(vecdex, label, resolvedEntry) {
     const index = create()
     await index.add(keys, vectors)
     assert(index.size === n, name + ': size ' + index.size + ' after adding ' + n)
-    const before = await index.search(queries, options)
+    const before = await index.searchBatch(queries, options)
     let self = 0
     for (let i = 0; i < q; i++) {
       const hit = before.get(i)
@@ -197,7 +197,7 @@ module.exports = async function check(vecdex, label, resolvedEntry) {
     const file = path.join(project, label + '-' + name + '.vecdex')
     await index.save(file)
     const loaded = await vecdex[name].load(file)
-    const after = await loaded.search(queries, options)
+    const after = await loaded.searchBatch(queries, options)
     sameResults(before, after, label + ' ' + name + ' after load')
     index.close()
     loaded.close()

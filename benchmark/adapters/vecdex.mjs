@@ -11,7 +11,7 @@ export function createVecdexAdapter() {
   return {
     name: 'vecdex',
     version: null,
-    batchNote: 'FlatIndex.search (async batch: tiled matrix product with fused top-k on its pool)',
+    batchNote: 'FlatIndex.searchBatch (async batch: tiled matrix product with fused top-k on its pool)',
     singleNote: 'FlatIndex.searchSync (one query, blocking)',
     async init() {
       const loaded = await loadVecdex()
@@ -25,7 +25,7 @@ export function createVecdexAdapter() {
       await index.add(rowKeys(dataset.n), dataset.base)
     },
     async searchBatch(queries, q, k) {
-      const r = await index.search(queries, { k })
+      const r = await index.searchBatch(queries, { k })
       return { keys: r.keys, k: r.k, counts: r.counts }
     },
     searchOne(query, k) {

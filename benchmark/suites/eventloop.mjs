@@ -1,5 +1,5 @@
 // Suite `eventloop`: async batch searches must leave the event loop free. Waves of 8 concurrent
-// `index.search(100 queries)` run for at least 2 s while monitorEventLoopDelay samples the loop.
+// `index.searchBatch(100 queries)` run for at least 2 s while monitorEventLoopDelay samples the loop.
 // Then retraining: while an async train() fits a PQ model (seconds of k-means), back-to-back
 // searchSync calls on the event loop must not wait for it.
 
@@ -90,7 +90,7 @@ export async function run(ctx) {
   const dataset = ctx.load({ queries: ctx.queries ?? CONCURRENCY * BATCH })
   const { n, dim, q } = dataset
   const vecdex = await import('vecdex')
-  log(`eventloop: ${dataset.name} (${dataset.metric}), n ${n}, dim ${dim}; waves of ${CONCURRENCY} × search(${BATCH} queries, k ${k}) for ≥ ${MIN_SECONDS} s`)
+  log(`eventloop: ${dataset.name} (${dataset.metric}), n ${n}, dim ${dim}; waves of ${CONCURRENCY} × searchBatch(${BATCH} queries, k ${k}) for ≥ ${MIN_SECONDS} s`)
 
   const index = new vecdex.FlatIndex({ dimensions: dim, metric: dataset.metric })
   await index.add(
@@ -105,7 +105,7 @@ export async function run(ctx) {
     }
     return out
   })
-  await Promise.all(batches.map((b) => index.search(b, { k }))) // warm-up
+  await Promise.all(batches.map((b) => index.searchBatch(b, { k }))) // warm-up
   collectGarbage()
 
   const idle = await monitored(() => new Promise((resolve) => setTimeout(resolve, 500)))
@@ -117,7 +117,7 @@ export async function run(ctx) {
       await Promise.all(
         batches.map(async (b) => {
           const t = performance.now()
-          await index.search(b, { k })
+          await index.searchBatch(b, { k })
           latencies.push(performance.now() - t)
         }),
       )
@@ -128,9 +128,9 @@ export async function run(ctx) {
   const waves = busy.value
   const queries = waves * CONCURRENCY * BATCH
   const qps = queries / busy.seconds
-  // For contrast: how long one blocking searchSync of a batch would hold the loop.
+  // For contrast: how long one blocking searchBatchSync would hold the loop.
   const t = performance.now()
-  index.searchSync(batches[0], { k })
+  index.searchBatchSync(batches[0], { k })
   const blockingMs = performance.now() - t
   index.close()
 
@@ -147,13 +147,13 @@ export async function run(ctx) {
       ['phase', 'seconds', 'loop delay p50 ms', 'p99 ms', 'max ms', 'mean ms', 'samples'],
       [
         ['idle (baseline, 0.5 s)', fmt(idle.seconds), fmt(idle.p50Ms), fmt(idle.p99Ms), fmt(idle.maxMs), fmt(idle.meanMs), idle.samples],
-        [`${waves} waves × ${CONCURRENCY} concurrent search(${BATCH})`, fmt(busy.seconds), fmt(busy.p50Ms), fmt(busy.p99Ms), fmt(busy.maxMs), fmt(busy.meanMs), busy.samples],
+        [`${waves} waves × ${CONCURRENCY} concurrent searchBatch(${BATCH})`, fmt(busy.seconds), fmt(busy.p50Ms), fmt(busy.p99Ms), fmt(busy.maxMs), fmt(busy.meanMs), busy.samples],
       ],
     ),
   )
   md.push('')
   md.push(`**Event-loop p99 delay under load: ${fmt(busy.p99Ms)} ms — ${pass ? 'PASS' : 'FAIL'} (target < ${TARGET_P99_MS} ms).** Throughput ${fmt(qps)} queries/s (${fmt(queries)} queries); per-search latency p50 ${fmt(percentile(latencies, 50))} ms, p99 ${fmt(percentile(latencies, 99))} ms.`)
-  md.push(`monitorEventLoopDelay resolution 1 ms (a sample's delay includes up to ~1 ms of timer granularity). For contrast, one blocking searchSync of ${BATCH} queries holds the loop ${fmt(blockingMs)} ms.`)
+  md.push(`monitorEventLoopDelay resolution 1 ms (a sample's delay includes up to ~1 ms of timer granularity). For contrast, one blocking searchBatchSync of ${BATCH} queries holds the loop ${fmt(blockingMs)} ms.`)
   md.push('')
   md.push(`### searchSync while train() fits a PQ model`)
   md.push('')

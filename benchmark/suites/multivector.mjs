@@ -104,7 +104,7 @@ export async function run(ctx) {
   await meanIndex.add(keys, documents)
   const meanBuild = (performance.now() - t) / 1e3
   log(`multivector: exact brute force, ${runs} runs of ${q} queries…`)
-  const exact = await timeBatch(() => meanIndex.searchExact(queryBatch, { k: 100 }), q, runs)
+  const exact = await timeBatch(() => meanIndex.searchExactBatch(queryBatch, { k: 100 }), q, runs)
   const truth = exact.result
   // Check the native brute force against a plain JS scan on the first queries.
   const checkQueries = Math.min(3, q)
@@ -125,8 +125,8 @@ export async function run(ctx) {
     const points = []
     for (const strategy of ['rerank', 'walk']) {
       for (const candidates of candidateGrid) {
-        await index.search(warmup, { k, candidates, strategy })
-        const timed = await timeBatch(() => index.search(queryBatch, { k, candidates, strategy }), q, runs)
+        await index.searchBatch(warmup, { k, candidates, strategy })
+        const timed = await timeBatch(() => index.searchBatch(queryBatch, { k, candidates, strategy }), q, runs)
         const r = timed.result
         const recall = recallAt10((i) => Array.from(r.keys.subarray(i * r.k, i * r.k + r.counts[i])), k, truthRows, q)
         points.push({ label, strategy, candidates, recall, qps: timed.qps, speedup: ratio(timed.qps) })
@@ -145,7 +145,7 @@ export async function run(ctx) {
   // tokens (timed apart as its build), then each tokenNeighbours value is swept over candidates.
   {
     t = performance.now()
-    await meanIndex.search(warmup, { k, strategy: 'tokens' })
+    await meanIndex.searchBatch(warmup, { k, strategy: 'tokens' })
     const tokenBuild = (performance.now() - t) / 1e3
     const tokenBytes = meanIndex.stats().memoryBytes - meanStats.memoryBytes
     log(`multivector: token index built in ${fmt(tokenBuild)} s (${fmtBytes(tokenBytes)})`)
@@ -153,8 +153,8 @@ export async function run(ctx) {
       const label = `tokens, ${tokenNeighbours} per query token`
       const points = []
       for (const candidates of candidateGrid) {
-        await meanIndex.search(warmup, { k, candidates, strategy: 'tokens', tokenNeighbours })
-        const timed = await timeBatch(() => meanIndex.search(queryBatch, { k, candidates, strategy: 'tokens', tokenNeighbours }), q, runs)
+        await meanIndex.searchBatch(warmup, { k, candidates, strategy: 'tokens', tokenNeighbours })
+        const timed = await timeBatch(() => meanIndex.searchBatch(queryBatch, { k, candidates, strategy: 'tokens', tokenNeighbours }), q, runs)
         const r = timed.result
         const recall = recallAt10((i) => Array.from(r.keys.subarray(i * r.k, i * r.k + r.counts[i])), k, truthRows, q)
         points.push({ label, strategy: 'tokens', candidates, tokenNeighbours, recall, qps: timed.qps, speedup: ratio(timed.qps) })
@@ -173,7 +173,7 @@ export async function run(ctx) {
     const build = (performance.now() - t) / 1e3
     const points = []
     for (const efSearch of [16, 64, 256]) {
-      const timed = await timeBatch(() => hnsw.search(queryMeans, { k, efSearch }), q, runs)
+      const timed = await timeBatch(() => hnsw.searchBatch(queryMeans, { k, efSearch }), q, runs)
       const r = timed.result
       const recall = recallAt10((i) => Array.from(r.keys.subarray(i * r.k, i * r.k + r.counts[i])), k, truthRows, q)
       points.push({ label: 'mean vector, cosine (no rerank)', strategy: 'cosine', candidates: efSearch, recall, qps: timed.qps, speedup: ratio(timed.qps) })

@@ -125,7 +125,7 @@ export async function run(args) {
       const count = Math.min(batchRows, queries.rows - first)
       const batch = queries.data.subarray(first * queries.dim, (first + count) * queries.dim)
       const started = performance.now()
-      const results = await index.search(batch, efSearch === undefined ? { k } : { k, efSearch })
+      const results = await index.searchBatch(batch, efSearch === undefined ? { k } : { k, efSearch })
       seconds += (performance.now() - started) / 1000
       for (let i = 0; i < count; i++) {
         const r = results.get(i)

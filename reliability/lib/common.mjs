@@ -71,7 +71,7 @@ export function seqKeys(n, start = 0) {
 /** Methods whose result is a Promise (or, for searchStream, an async generator): their errors
  * must arrive as rejections, never as synchronous throws. */
 export const ASYNC_METHODS = new Set([
-  'add', 'remove', 'search', 'searchExact', 'searchStream', 'train', 'save', 'toBuffer', 'load', 'fromBuffer',
+  'add', 'remove', 'search', 'searchBatch', 'searchExact', 'searchExactBatch', 'searchStream', 'train', 'save', 'toBuffer', 'load', 'fromBuffer',
   'view', 'compact', 'addStream', 'encodeQueries', 'encodeDocuments', 'inspectIndexFile',
 ])
 

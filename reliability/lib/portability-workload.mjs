@@ -28,8 +28,8 @@ const out = { kernel: capabilities().scanKernel, threads: capabilities().threads
 try {
   const builds = []
   for (const metric of ['cosine', 'dot', 'l2sq']) {
-    builds.push([`flat/${metric}`, FlatIndex, new FlatIndex({ dimensions: DIM, metric }), (i) => i.search(queries, { k: K })])
-    builds.push([`hnsw/${metric}`, HnswIndex, new HnswIndex({ dimensions: DIM, metric, m: 12, efConstruction: 100, seed: 5 }), (i) => i.search(queries, { k: K, efSearch: 64 })])
+    builds.push([`flat/${metric}`, FlatIndex, new FlatIndex({ dimensions: DIM, metric }), (i) => i.searchBatch(queries, { k: K })])
+    builds.push([`hnsw/${metric}`, HnswIndex, new HnswIndex({ dimensions: DIM, metric, m: 12, efConstruction: 100, seed: 5 }), (i) => i.searchBatch(queries, { k: K, efSearch: 64 })])
   }
   for (const [name, Class, index, search] of builds) {
     await index.add(seqKeys(ROWS), data)
@@ -43,12 +43,12 @@ try {
   }
   const multi = new MultiVectorIndex({ dimensions: DIM, seed: 5 })
   await multi.add(seqKeys(documents.length), documents)
-  out.results['multi/exact'] = plain(await multi.searchExact({ tokens: concat(queryClouds), offsets: offsets(queryClouds) }, { k: K }))
-  out.results['multi/search'] = plain(await multi.search({ tokens: concat(queryClouds), offsets: offsets(queryClouds) }, { k: K }))
+  out.results['multi/exact'] = plain(await multi.searchExactBatch({ tokens: concat(queryClouds), offsets: offsets(queryClouds) }, { k: K }))
+  out.results['multi/search'] = plain(await multi.searchBatch({ tokens: concat(queryClouds), offsets: offsets(queryClouds) }, { k: K }))
   const file = join(dir, 'multi.idx')
   await multi.save(file)
   const loaded = await MultiVectorIndex.load(file)
-  if (!same(out.results['multi/search'], plain(await loaded.search({ tokens: concat(queryClouds), offsets: offsets(queryClouds) }, { k: K })))) out.roundTripsDiffering.push('multi')
+  if (!same(out.results['multi/search'], plain(await loaded.searchBatch({ tokens: concat(queryClouds), offsets: offsets(queryClouds) }, { k: K })))) out.roundTripsDiffering.push('multi')
   for (const i of [multi, loaded]) i.close()
   const fde = new FdeEncoder({ dimension: DIM, seed: 5 })
   out.results['fde/encodings'] = { keys: [], distances: Array.from(await fde.encodeDocuments(documents.slice(0, 20))) }

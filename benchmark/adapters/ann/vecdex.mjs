@@ -17,7 +17,7 @@ export function createVecdexAnnAdapter({ insertionOrder } = {}) {
     notes: {
       build: `await HnswIndex.add(keys, vectors): parallel insert on its pool${insertionOrder ? `, insertionOrder '${insertionOrder}'` : ''}`,
       single: 'HnswIndex.searchSync(query, { k, efSearch }) per query, blocking on the JS thread',
-      batch: 'await HnswIndex.search(all queries, { k, efSearch }): parallel over queries on its pool',
+      batch: 'await HnswIndex.searchBatch(all queries, { k, efSearch }): parallel over queries on its pool',
     },
     batchThreads: undefined,
     async init() {
@@ -63,7 +63,7 @@ export function createVecdexAnnAdapter({ insertionOrder } = {}) {
       return out
     },
     async searchBatch(prepared, k) {
-      const r = await index.search(prepared.all, { k, efSearch: ef })
+      const r = await index.searchBatch(prepared.all, { k, efSearch: ef })
       return { keys: r.keys, k: r.k, counts: r.counts }
     },
     close() {

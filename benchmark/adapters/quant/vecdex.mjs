@@ -84,7 +84,7 @@ export function createVecdexQuantAdapter({ token }) {
     notes: {
       build: 'new HnswIndex({ dimensions, metric, m, efConstruction, …compression }); train(sample) timed apart; then await add(keys, vectors): parallel insert on its pool',
       single: 'searchSync(query, { k, efSearch, oversample?, rescore? }) per query, blocking on the JS thread',
-      batch: 'await search(all queries, { k, efSearch, oversample?, rescore? }): parallel over queries on its pool',
+      batch: 'await searchBatch(all queries, { k, efSearch, oversample?, rescore? }): parallel over queries on its pool',
     },
     /** Set by init: how this codec is configured, for the report. */
     setup: undefined,
@@ -170,7 +170,7 @@ export function createVecdexQuantAdapter({ token }) {
       return out
     },
     async searchBatch(prepared, k) {
-      const r = await index.search(prepared.all, { ...searchOptions, k })
+      const r = await index.searchBatch(prepared.all, { ...searchOptions, k })
       return { keys: r.keys, k: r.k, counts: r.counts }
     },
     close() {
