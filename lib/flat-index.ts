@@ -62,6 +62,10 @@ export class FlatIndex extends VectorIndex<native.NativeFlatIndex, FlatSearchHan
     return FlatIndex.#wrap(() => native.NativeFlatIndex.loadSync(file))
   }
 
+  protected get searchOptionSet() {
+    return 'SearchOptions' as const
+  }
+
   /** Rebuilds an index from a {@link toBuffer} image (copied first), off the event loop;
    * checked like a file. */
   static async fromBuffer(buffer: Uint8Array): Promise<FlatIndex> {

@@ -1,7 +1,7 @@
 import native = require('./native')
 import { abortHandle } from './abort'
 import { type CompressionOptions, nativeCompression } from './compression'
-import { awaitNative, callNative, invalidArgument } from './errors'
+import { awaitNative, callNative } from './errors'
 import { SearchResults } from './results'
 import { checkOptions, defaultOf } from './options'
 import { checkSignal, type Metric, type VectorInput, type VectorsInput } from './validate'
@@ -72,15 +72,6 @@ export interface HnswStats {
 
 type HnswSearchHandle = ReturnType<native.NativeHnswIndex['searchHandle']>
 
-function optionalInteger(value: unknown, name: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw invalidArgument(`${name} must be an integer from ${min} to ${max}, got ${String(value)}`)
-  }
-  return value
-}
-
-const MAX_EF = 65536
 
 /**
  * Approximate nearest-neighbour index: a Hierarchical Navigable Small World graph (Malkov &
@@ -180,8 +171,13 @@ export class HnswIndex extends VectorIndex<native.NativeHnswIndex, HnswSearchHan
     return new HnswIndex(new LoadedNative(callNative(make)) as unknown as HnswIndexOptions)
   }
 
+  protected get searchOptionSet() {
+    return 'HnswSearchOptions' as const
+  }
+
+  /** efSearch of a search, already checked against the table; 0: the index's own. */
   #ef(options: HnswSearchOptions): number {
-    return optionalInteger(options.efSearch, 'efSearch', 1, MAX_EF) ?? 0
+    return options.efSearch ?? 0
   }
 
   /**
@@ -221,7 +217,7 @@ export class HnswIndex extends VectorIndex<native.NativeHnswIndex, HnswSearchHan
    * meanwhile. Resolves to the number of slots freed.
    */
   async compact(options: { signal?: AbortSignal } = {}): Promise<number> {
-    using link = abortHandle(checkSignal(options.signal))
+    using link = abortHandle(checkOptions<{ signal?: AbortSignal }>(options, 'SignalOptions').signal)
     return awaitNative(callNative(() => this.handle().compact(link.native)))
   }
 

@@ -8,7 +8,7 @@ import { checkKey, type Key, type KeysInput, toKeyArray } from './keys'
 import { type Csr, oneCloudToCsr, type PointCloud, type PointCloudsInput, toCloud, toCsr } from './point-clouds'
 import { checkOptions, defaultOf } from './options'
 import { SearchResults } from './results'
-import { checkK, checkObject, checkSignal, describe } from './validate'
+import { describe } from './validate'
 import { checkBuffer, checkPath, isShared, keyArrayOf } from './vector-index'
 
 /** Options of a {@link MultiVectorIndex}. */
@@ -122,30 +122,6 @@ export interface DocumentItem {
   key: Key
   /** The document's token vectors. */
   tokens: PointCloud
-}
-
-const MAX_EF = 65536
-
-function optionalInteger(value: unknown, name: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw invalidArgument(`${name} must be an integer from ${min} to ${max}, got ${describe(value)}`)
-  }
-  return value
-}
-
-function optionalThreshold(value: unknown): number | undefined {
-  if (value === undefined) return undefined
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw invalidArgument(`ballCarving must be a finite number, got ${describe(value)}`)
-  }
-  return value
-}
-
-function optionalStrategy(value: unknown): MultiVectorStrategy | undefined {
-  if (value === undefined) return undefined
-  if (value !== 'rerank' && value !== 'walk' && value !== 'tokens') throw invalidArgument(`strategy must be 'rerank', 'walk' or 'tokens', got ${describe(value)}`)
-  return value
 }
 
 function filterArgs(filter: unknown): [BigUint64Array | undefined, native.NativeKeyFilter | undefined] {
@@ -322,8 +298,9 @@ export class MultiVectorIndex implements Disposable {
   async add(key: Key, document: PointCloud, options?: { signal?: AbortSignal }): Promise<void>
   async add(keys: KeysInput, documents: PointCloudsInput, options?: { signal?: AbortSignal }): Promise<void>
   async add(keys: KeysInput | Key, documents: PointCloud | PointCloudsInput, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const { signal } = checkOptions<{ signal?: AbortSignal }>(options, 'SignalOptions')
     const { keyArray, tokens, offsets } = this.#batch(keys, documents)
-    using link = abortHandle(checkSignal(options.signal))
+    using link = abortHandle(signal)
     await awaitNative(callNative(() => this.#handle().add(keyArray, tokens, offsets, link.native)))
   }
 
@@ -413,17 +390,10 @@ export class MultiVectorIndex implements Disposable {
     return callNative(() => this.#handle().stats())
   }
 
+  /** A search's options, checked against the core's table; 0 means the index's own. */
   #searchArgs(options: MultiVectorSearchOptions) {
-    checkObject(options, 'options')
-    return {
-      k: checkK(options.k),
-      candidates: optionalInteger(options.candidates, 'candidates', 1, MAX_EF) ?? 0,
-      ef: optionalInteger(options.efSearch, 'efSearch', 1, MAX_EF) ?? 0,
-      ballCarving: optionalThreshold(options.ballCarving),
-      strategy: optionalStrategy(options.strategy),
-      tokenNeighbours: optionalInteger(options.tokenNeighbours, 'tokenNeighbours', 1, 4096) ?? 0,
-      filter: filterArgs(options.filter),
-    }
+    const { k, candidates = 0, efSearch: ef = 0, ballCarving, strategy, tokenNeighbours = 0, filter } = checkOptions<MultiVectorSearchOptions>(options, 'MultiVectorSearchOptions')
+    return { k, candidates, ef, ballCarving, strategy, tokenNeighbours, filter: filterArgs(filter) }
   }
 
   /** One query cloud as CSR; a batch is an error pointing at `batchMethod`. */
@@ -452,7 +422,7 @@ export class MultiVectorIndex implements Disposable {
 
   async #search({ tokens, offsets }: Csr, options: MultiVectorSearchOptions): Promise<SearchResults> {
     const { k, candidates, ef, ballCarving, strategy, tokenNeighbours, filter } = this.#searchArgs(options)
-    using link = abortHandle(checkSignal(options.signal))
+    using link = abortHandle(options.signal)
     const r = await awaitNative(callNative(() => this.#handle().search(tokens, offsets, k, candidates, ef, ballCarving, strategy, tokenNeighbours, filter[0], filter[1], link.native)))
     return new SearchResults(r.k, r.keys, r.distances, r.counts)
   }
@@ -490,10 +460,10 @@ export class MultiVectorIndex implements Disposable {
   }
 
   async #searchExact({ tokens, offsets }: Csr, options: ExactSearchOptions): Promise<SearchResults> {
-    checkObject(options, 'options')
-    const k = checkK(options.k)
+    checkOptions(options, 'ExactSearchOptions')
+    const k = options.k
     const filter = filterArgs(options.filter)
-    using link = abortHandle(checkSignal(options.signal))
+    using link = abortHandle(options.signal)
     const r = await awaitNative(callNative(() => this.#handle().searchExact(tokens, offsets, k, filter[0], filter[1], link.native)))
     return new SearchResults(r.k, r.keys, r.distances, r.counts)
   }
@@ -509,8 +479,8 @@ export class MultiVectorIndex implements Disposable {
   }
 
   #searchExactSync({ tokens, offsets }: Csr, options: Omit<ExactSearchOptions, 'signal'>): SearchResults {
-    checkObject(options, 'options')
-    const k = checkK(options.k)
+    checkOptions(options, 'ExactSearchOptions')
+    const k = options.k
     const filter = filterArgs(options.filter)
     const r = callNative(() => this.#handle().searchExactSync(tokens, offsets, k, filter[0], filter[1]))
     return new SearchResults(r.k, r.keys, r.distances, r.counts)

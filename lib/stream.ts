@@ -136,7 +136,7 @@ export async function ingest(
 export async function* batchRows(
   source: AsyncIterable<VectorInput> | Iterable<VectorInput>,
   dimensions: number,
-  batchSize: number,
+  batchSize: number | undefined,
 ): AsyncGenerator<Float32Array, void, undefined> {
   const size = checkBatchSize(batchSize, 'SearchStreamOptions')
   // Grows with the queries that come, up to `size` rows (as in `ingest`).

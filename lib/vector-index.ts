@@ -1,12 +1,13 @@
 import native = require('./native')
 import { abortHandle } from './abort'
 import { awaitNative, callNative, fromNative, invalidArgument, VecdexError } from './errors'
+import { checkOptions, defaultOf } from './options'
 import { KeyFilter } from './key-filter'
 import type { CompressionStats } from './compression'
 import { checkKey, type Key, type KeysInput, toKeyArray } from './keys'
 import { resultPool, SearchResults } from './results'
 import { type AddStreamOptions, type StreamItem, batchRows, ingest, type SearchStreamOptions } from './stream'
-import { checkK, checkObject, checkSignal, type Metric, toMatrix, toRows, toVector, type VectorInput, type VectorsInput } from './validate'
+import { checkObject, checkSignal, type Metric, toMatrix, toRows, toVector, type VectorInput, type VectorsInput } from './validate'
 
 /** Up to this many result cells (rows × k), `searchSync` sizes its output for k columns
  * without asking the index for its size. */
@@ -177,8 +178,9 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
   async add(key: Key, vector: VectorInput, options?: AddOptions): Promise<void>
   async add(keys: KeysInput, vectors: VectorsInput, options?: AddOptions): Promise<void>
   async add(keys: KeysInput | Key, vectors: VectorsInput, options: AddOptions = {}): Promise<void> {
+    const { signal } = checkOptions<AddOptions>(options, 'SignalOptions')
     const [keyArray, matrix] = this.#batch(keys, vectors)
-    using link = abortHandle(checkSignal(options.signal))
+    using link = abortHandle(signal)
     await awaitNative(callNative(() => this.handle().add(keyArray, matrix, link.native)))
   }
 
@@ -233,14 +235,11 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
   /** Checks a search's arguments: a batch of queries, or (`batchMethod` given: the method a
    * batch should go to, for the error) exactly one query of `dimensions` numbers. */
   protected queryArgs(queries: VectorInput | VectorsInput, options: SearchOptions, batchMethod?: 'searchBatch' | 'searchBatchSync'): QueryArgs {
-    checkObject(options, 'options')
-    const k = checkK(options.k)
+    checkOptions(options, this.searchOptionSet)
+    const k = options.k
     const matrix = batchMethod === undefined ? toMatrix(queries, this.dimensions, 'queries') : toVector(queries, this.dimensions, 'query', `call ${batchMethod} for a batch`)
-    const { oversample = 0, rescore = true } = options
-    if (oversample !== 0 && (typeof oversample !== 'number' || !Number.isInteger(oversample) || oversample < 1 || oversample > 1000)) {
-      throw invalidArgument(`oversample must be an integer from 1 to 1000, got ${String(oversample)}`)
-    }
-    if (typeof rescore !== 'boolean') throw invalidArgument(`rescore must be a boolean, got ${String(rescore)}`)
+    // 0: the index's own oversample.
+    const { oversample = 0, rescore = defaultOf<boolean>('SearchOptions', 'rescore') } = options
     const given = options.filter
     if (given instanceof KeyFilter) return { k, matrix, filter: undefined, prepared: given.native, oversample, rescore }
     const filter = given === undefined ? undefined : toKeyArray(given, 'filter')
@@ -263,7 +262,7 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
    */
   async train(sample: VectorsInput, options: { signal?: AbortSignal } = {}): Promise<void> {
     const matrix = toMatrix(sample, this.dimensions, 'sample')
-    if (checkSignal(options.signal)?.aborted) throw new VecdexError('ERR_ABORTED', 'the operation was aborted')
+    if (checkOptions<{ signal?: AbortSignal }>(options, 'SignalOptions').signal?.aborted) throw new VecdexError('ERR_ABORTED', 'the operation was aborted')
     await awaitNative(callNative(() => this.handle().train(matrix)))
   }
 
@@ -277,6 +276,9 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
   compressionStats(): CompressionStats {
     return callNative(() => this.handle().compressionStats()) as CompressionStats
   }
+
+  /** The option set (core table) this kind's search options are checked against. */
+  protected abstract get searchOptionSet(): 'SearchOptions' | 'HnswSearchOptions'
 
   /** The `k` nearest vectors of one query of exactly `dimensions` numbers; one result row. */
   abstract search(query: VectorInput, options: O): Promise<SearchResults>
@@ -359,8 +361,8 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
     queries: AsyncIterable<VectorInput> | Iterable<VectorInput>,
     options: O & { batchSize?: SearchStreamOptions['batchSize'] },
   ): AsyncGenerator<SearchResults, void, undefined> {
-    checkObject(options, 'options')
-    checkK(options.k)
+    const { batchSize: _batchSize, ...given } = checkObject<typeof options>(options, 'options')
+    checkOptions(given, this.searchOptionSet)
     this.handle()
     const ahead = new AbortController()
     const outer = checkSignal(options.signal)
@@ -370,7 +372,7 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
     const { batchSize, ...searchOptions } = options
     let pending: Promise<SearchResults> | null = null
     try {
-      for await (const rows of batchRows(queries, this.dimensions, batchSize ?? 256)) {
+      for await (const rows of batchRows(queries, this.dimensions, batchSize)) {
         const next = this.searchBatch(rows, { ...searchOptions, signal: ahead.signal } as unknown as O)
         next.catch(() => {}) // observed below; avoids an unhandled rejection if abandoned
         const previous = pending
