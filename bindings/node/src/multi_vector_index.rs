@@ -343,7 +343,8 @@ save_methods!(NativeMultiVectorIndex);
 loader_methods!(
     NativeMultiVectorIndex,
     MultiVectorIndex,
-    "Promise<ExternalObject<'LoadedMultiVectorIndex'>>"
+    "Promise<ExternalObject<'LoadedMultiVectorIndex'>>",
+    "loaded: ExternalObject<'LoadedMultiVectorIndex'>"
 );
 
 #[napi]
