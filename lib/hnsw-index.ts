@@ -81,24 +81,6 @@ function optionalInteger(value: unknown, name: string, min: number, max: number)
 
 const MAX_EF = 65536
 
-/**
- * Approximate nearest-neighbour index: a Hierarchical Navigable Small World graph (Malkov &
- * Yashunin, arXiv 1603.09320) over f32 vectors under unsigned integer keys.
- *
- * Batches are linked in parallel on vecdex's thread pool, and searches (async or sync) keep
- * running while a batch is added. Adding an existing key replaces its vector; removed keys
- * leave tombstones that searches skip. Compaction relinks the graph around them and frees
- * their slots for later adds: an add runs it first once tombstones reach a tenth of the
- * slots, or call {@link HnswIndex.compact}. A filter
- * (allow-list of keys) is applied inside the graph walk; when it admits few vectors the search
- * scans those exactly, so recall stays high at any selectivity.
- *
- * ```ts
- * using index = new HnswIndex({ dimensions: 100, metric: 'cosine' })
- * await index.add(keys, vectors)
- * const hits = index.searchSync(query, { k: 10, efSearch: 128 }).get(0)
- * ```
- */
 function hnswParts(options: HnswIndexOptions | LoadedNative<native.NativeHnswIndex>): NativeParts<native.NativeHnswIndex> {
   if (options instanceof LoadedNative) return loadedParts(options)
   checkObject(options, 'options')
@@ -118,6 +100,24 @@ function hnswParts(options: HnswIndexOptions | LoadedNative<native.NativeHnswInd
   return { dimensions, metric, create: () => new native.NativeHnswIndex(dimensions, metric, settings) }
 }
 
+/**
+ * Approximate nearest-neighbour index: a Hierarchical Navigable Small World graph (Malkov &
+ * Yashunin, arXiv 1603.09320) over f32 vectors under unsigned integer keys.
+ *
+ * Batches are linked in parallel on vecdex's thread pool, and searches (async or sync) keep
+ * running while a batch is added. Adding an existing key replaces its vector; removed keys
+ * leave tombstones that searches skip. Compaction relinks the graph around them and frees
+ * their slots for later adds: an add runs it first once tombstones reach a tenth of the
+ * slots, or call {@link HnswIndex.compact}. A filter
+ * (allow-list of keys) is applied inside the graph walk; when it admits few vectors the search
+ * scans those exactly, so recall stays high at any selectivity.
+ *
+ * ```ts
+ * using index = new HnswIndex({ dimensions: 100, metric: 'cosine' })
+ * await index.add(keys, vectors)
+ * const hits = index.searchSync(query, { k: 10, efSearch: 128 }).get(0)
+ * ```
+ */
 export class HnswIndex extends VectorIndex<native.NativeHnswIndex, HnswSearchHandle, HnswSearchOptions> {
   readonly m: number
   readonly efConstruction: number
