@@ -31,6 +31,17 @@ function summary(files) {
   return [...groups].map(([g, n]) => (g.endsWith('/') ? `${g} ${n}` : g)).join(', ')
 }
 
+/** `folder/: a, b, c` lines listing every file. */
+function byFolder(files) {
+  const folders = new Map()
+  for (const f of files) {
+    const cut = f.lastIndexOf('/')
+    const folder = cut < 0 ? '.' : f.slice(0, cut + 1)
+    folders.set(folder, [...(folders.get(folder) ?? []), f.slice(cut + 1)])
+  }
+  return [...folders].map(([folder, names]) => `${folder}: ${names.join(', ')}`)
+}
+
 /**
  * @param {{ root: string, project: string, node: string, npmCli: string, env: object, registry: string,
  *   main: { path: string, name: string }, platform: { path: string, name: string, platform: string },
@@ -62,7 +73,9 @@ export function checkPublishDryRun({ root, project, node, npmCli, env, registry,
     const problems = fileListProblems(files, expected, { main: isMain, maps })
     if (problems.length > 0) fail(`npm publish --dry-run ${tarball.name} would publish the wrong files:\n  ${problems.join('\n  ')}`)
     ok(`npm publish --dry-run ${entry.id}: succeeds offline; ${files.length} files as expected (${summary(files)}); ${entry.size} bytes packed`)
+    // The list itself, one line per folder (every file with --verbose on a line of its own).
     if (verbose) for (const f of files) console.log(`          ${f}`)
+    else for (const line of byFolder(files)) console.log(`          ${line}`)
   }
 }
 
