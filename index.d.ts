@@ -117,7 +117,7 @@ export declare class NativeFlatIndex {
   /** Async twin of `fromBufferSync` (the buffer is copied first). */
   static fromBufferLoaded(buffer: Uint8Array): Promise<ExternalObject<'LoadedFlatIndex'>>
   /** The index of a handle from `loadLoaded` / `fromBufferLoaded`, as an instance. */
-  static adoptLoaded(loaded: ExternalObject<Loaded<FlatIndex>>): NativeFlatIndex
+  static adoptLoaded(loaded: ExternalObject<'LoadedFlatIndex'>): NativeFlatIndex
 }
 
 export declare class NativeHnswIndex {
@@ -209,7 +209,7 @@ export declare class NativeHnswIndex {
   /** Async twin of `fromBufferSync` (the buffer is copied first). */
   static fromBufferLoaded(buffer: Uint8Array): Promise<ExternalObject<'LoadedHnswIndex'>>
   /** The index of a handle from `loadLoaded` / `fromBufferLoaded`, as an instance. */
-  static adoptLoaded(loaded: ExternalObject<Loaded<HnswIndex>>): NativeHnswIndex
+  static adoptLoaded(loaded: ExternalObject<'LoadedHnswIndex'>): NativeHnswIndex
 }
 
 /**
@@ -262,7 +262,7 @@ export declare class NativeMultiVectorIndex {
   /** Async twin of `fromBufferSync` (the buffer is copied first). */
   static fromBufferLoaded(buffer: Uint8Array): Promise<ExternalObject<'LoadedMultiVectorIndex'>>
   /** The index of a handle from `loadLoaded` / `fromBufferLoaded`, as an instance. */
-  static adoptLoaded(loaded: ExternalObject<Loaded<MultiVectorIndex>>): NativeMultiVectorIndex
+  static adoptLoaded(loaded: ExternalObject<'LoadedMultiVectorIndex'>): NativeMultiVectorIndex
   constructor(dim: number, metric: string, options?: NativeMultiVectorOptions | undefined | null)
   get dim(): number
   get metric(): string

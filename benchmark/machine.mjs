@@ -5,23 +5,16 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
-import { createRequire } from 'node:module'
 import { benchDir, repoRoot } from './datasets.mjs'
+import { peerVersion, workspace } from './workspace.mjs'
 
-const require = createRequire(path.join(repoRoot, 'package.json'))
-
-/** Version of an installed package (its package.json), or null when it is not installed. */
+/** Version of vecdex or of an installed peer (its package.json), or null when it is not installed. */
 export function packageVersion(name) {
+  if (name !== 'vecdex') return peerVersion(name)
   try {
-    const file = name === 'vecdex' ? path.join(repoRoot, 'package.json') : require.resolve(`${name}/package.json`)
-    return JSON.parse(fs.readFileSync(file, 'utf8')).version ?? null
+    return JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).version ?? null
   } catch {
-    try {
-      // Packages whose exports hide package.json: look in node_modules directly.
-      return JSON.parse(fs.readFileSync(path.join(repoRoot, 'node_modules', name, 'package.json'), 'utf8')).version ?? null
-    } catch {
-      return null
-    }
+    return null
   }
 }
 
@@ -101,8 +94,8 @@ export function cpuContention(before, after) {
   }
 }
 
-/** Runs a command; resolves { code, stdout, stderr }, killing its whole process group on timeout. */
-export function run(command, args, { timeoutMs = 120_000, env = process.env, cwd = repoRoot } = {}) {
+/** Runs a command (in `cwd`, default this process's folder); resolves { code, stdout, stderr }, killing its whole process group on timeout. */
+export function run(command, args, { timeoutMs = 120_000, env = process.env, cwd = undefined } = {}) {
   return new Promise((resolve) => {
     const child = spawn(command, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
@@ -129,19 +122,22 @@ export function run(command, args, { timeoutMs = 120_000, env = process.env, cwd
   })
 }
 
-const VENV = path.join(benchDir, '.venv')
-const VENV_PYTHON = path.join(VENV, 'bin', 'python')
+/** The workspace's venv (workspace.mjs: benchmark/.venv in a checkout, <out>/.venv once installed). */
+function venvPaths() {
+  const venv = workspace().venv
+  return { venv, python: path.join(venv, 'bin', 'python'), pip: path.join(venv, 'bin', 'pip') }
+}
 
-/** Creates benchmark/.venv with numpy (and threadpoolctl, if it installs) unless it works already. */
+/** Creates the venv with numpy (and threadpoolctl, if it installs) unless it works already. */
 async function ensureNumpy(log) {
-  if (fs.existsSync(VENV_PYTHON)) {
-    const check = await run(VENV_PYTHON, ['-c', 'import numpy'], { timeoutMs: 60_000 })
+  const { venv: venvDir, python, pip } = venvPaths()
+  if (fs.existsSync(python)) {
+    const check = await run(python, ['-c', 'import numpy'], { timeoutMs: 60_000 })
     if (check.code === 0) return null
   }
-  log(`creating ${path.relative(repoRoot, VENV)} with numpy (once)…`)
-  const venv = await run('python3', ['-m', 'venv', VENV], { timeoutMs: 120_000 })
+  log(`creating ${venvDir} with numpy (once)…`)
+  const venv = await run('python3', ['-m', 'venv', venvDir], { timeoutMs: 120_000 })
   if (venv.code !== 0) return `python3 -m venv failed: ${(venv.stderr || venv.stdout).trim().split('\n').pop()}`
-  const pip = path.join(VENV, 'bin', 'pip')
   const both = await run(pip, ['install', '--quiet', 'numpy', 'threadpoolctl'], { timeoutMs: 300_000 })
   if (both.code !== 0) {
     const numpyOnly = await run(pip, ['install', '--quiet', 'numpy'], { timeoutMs: 300_000 })
@@ -163,7 +159,7 @@ export async function measureSgemm({ threads, shapes, log = () => {} }) {
   delete env.OPENBLAS_CORETYPE
   delete env.OPENBLAS_L2_SIZE
   log(`sgemm: numpy on ${threads} thread(s), shapes ${shapes.map((s) => s.join('×')).join(', ')} and 4096³…`)
-  const r = await run(VENV_PYTHON, [path.join(benchDir, 'sgemm.py'), JSON.stringify({ shapes, repeats: 5 })], { env, timeoutMs: 600_000 })
+  const r = await run(venvPaths().python, [path.join(benchDir, 'sgemm.py'), JSON.stringify({ shapes, repeats: 5 })], { env, timeoutMs: 600_000 })
   if (r.code !== 0) return { available: false, reason: `sgemm.py failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}` }
   try {
     return { available: true, ...JSON.parse(r.stdout.trim().split('\n').pop()) }

@@ -14,8 +14,8 @@
 
 import fs from 'node:fs'
 import path from 'node:path'
-import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
+import { loadPeer } from './workspace.mjs'
 
 // ---------------------------------------------------------------------------------------------
 // Pareto frontier
@@ -614,14 +614,11 @@ export function renderRecallQpsSvg(result, options) {
 // PNG through @resvg/resvg-js (optional)
 
 let resvg
-/** @resvg/resvg-js, or { error } when it does not load. Loaded once. */
+/** @resvg/resvg-js (a benchmark peer, workspace.mjs), or { error } when it does not load. Loaded once. */
 function loadResvg() {
   if (resvg === undefined) {
-    try {
-      resvg = { module: createRequire(import.meta.url)('@resvg/resvg-js') }
-    } catch (error) {
-      resvg = { error: `@resvg/resvg-js does not load (${clip(error?.code ?? error?.message ?? error, 80)})` }
-    }
+    const loaded = loadPeer('@resvg/resvg-js')
+    resvg = loaded.module ? { module: loaded.module } : { error: `@resvg/resvg-js does not load (${clip(loaded.error, 80)})` }
   }
   return resvg
 }

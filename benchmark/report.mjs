@@ -2,10 +2,8 @@
 
 import fs from 'node:fs'
 import path from 'node:path'
-import { benchDir } from './datasets.mjs'
 import { writePlots } from './plot.mjs'
-
-export const resultsDir = path.join(benchDir, 'results')
+import { workspace } from './workspace.mjs'
 
 /** Median of numbers (mean of the middle two for even counts). */
 export function median(values) {
@@ -85,10 +83,10 @@ function timestamp(date = new Date()) {
  * with an image link appended to the markdown. A plot that cannot be drawn never fails the
  * run: the reason comes back in `plotNotes` (and, for a missing PNG, in the markdown).
  * @param {{ suite: string, dataset: string, markdown: string, json: object, dir?: string }} result
- *   dir: where to write (default `resultsDir`, benchmark/results)
+ *   dir: where to write (default: the workspace's results folder, workspace.mjs)
  * @returns {{ jsonFile: string, mdFile: string, svgFile?: string, pngFile?: string, plotNotes?: string[] }}
  */
-export function writeResult({ suite, dataset, markdown, json, dir = resultsDir }) {
+export function writeResult({ suite, dataset, markdown, json, dir = workspace().results }) {
   fs.mkdirSync(dir, { recursive: true })
   const stem = `${suite}-${dataset.replace(/[^A-Za-z0-9._-]+/g, '_')}-${timestamp()}`
   const jsonFile = path.join(dir, `${stem}.json`)

@@ -1,17 +1,19 @@
 #!/usr/bin/env node
 // vecdex benchmark harness. `npm run bench -- --suite <name> [options]`, or --help.
-// Writes benchmark/results/<suite>-<dataset>-<timestamp>.{json,md} (and .svg/.png recall–QPS plots
-// for sweeps) and prints the markdown; `vecdex bench` runs it (cli/commands/bench.mjs).
+// Writes <results>/<suite>-<dataset>-<timestamp>.{json,md} (and .svg/.png recall–QPS plots for
+// sweeps) and prints the markdown; `vecdex bench` runs it (cli/commands/bench.mjs). Where results,
+// the Python venv and the peer libraries go: workspace.mjs (never inside an installed package).
 
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { DATASET_HELP, DatasetUnavailable, loadDataset, repoRoot, sharedDataDir } from './datasets.mjs'
+import { cacheDir, DATASET_HELP, DatasetUnavailable, loadDataset, repoRoot, sharedDataDir } from './datasets.mjs'
 import { ALL_PEERS, PEERS, peerNames } from './adapters/index.mjs'
 import { ANN_PEERS } from './adapters/ann/index.mjs'
 import { cpuContention, cpuSnapshot, machineInfo } from './machine.mjs'
-import { machineLine, resultsDir, writeResult } from './report.mjs'
+import { machineLine, writeResult } from './report.mjs'
+import { installPeers, peerVersions, resolveWorkspace, sourceCheckout, useWorkspace } from './workspace.mjs'
 import * as exact from './suites/exact.mjs'
 import * as single from './suites/single.mjs'
 import * as overhead from './suites/overhead.mjs'
@@ -64,11 +66,13 @@ const OPTIONS = /** @type {const} */ ({
   fde: { type: 'string' },
   candidates: { type: 'string' },
   out: { type: 'string', short: 'o' },
+  'install-peers': { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 })
 
-function usage() {
+/** @param {import('./workspace.mjs').Workspace} ws where this run would write */
+function usage(ws) {
   const suites = Object.values(SUITES)
     .map((s) => `  ${s.name.padEnd(10)} ${s.summary} (default dataset: ${typeof s.defaultDataset === 'function' ? s.defaultDataset() : s.defaultDataset})`)
     .join('\n')
@@ -107,8 +111,13 @@ Options:
       --queries-file <f>      .fvecs/.bvecs queries for file: datasets
       --groundtruth-file <f>  .ivecs exact neighbours for file: datasets
       --metric <m>            l2sq | cosine | dot for file: datasets (default l2sq)
-  -o, --out <dir>             where result files go (default: benchmark/results in a source
-                              checkout, ./vecdex-results from an installed package)
+  -o, --out <dir>             where the run writes: result files; from an installed package also
+                              the Python venv (<dir>/.venv) and peer libraries (<dir>/peers)
+                              (default: benchmark/results in a source checkout, ./vecdex-results
+                              from an installed package; never inside the package)
+      --install-peers         first install the peer libraries (${Object.keys(peerVersions()).join(', ')}) at
+                              their pinned versions with npm, into the peers folder below; each is
+                              optional, and a suite skips a missing one (npm run bench passes this)
       --json                  print each suite's result as JSON on stdout instead of the markdown
   -h, --help                  this text
 
@@ -118,7 +127,13 @@ Datasets:
 Environment: VECDEX_DATA_DIR, the shared data folder (default ${sharedDataDir})
 
 Results: <out>/<suite>-<dataset>-<timestamp>.json, .md, and for recall–QPS sweeps (ann, quant,
-multivector) .svg and .png plots, one curve per library`
+multivector) .svg and .png plots, one curve per library
+
+This run writes (with these options, from ${process.cwd()}):
+  results   ${ws.results}
+  venv      ${ws.venv}   (exact suite: numpy's BLAS baseline)
+  peers     ${ws.peers}   (--install-peers; faiss-node on demand)
+  cache     ${cacheDir}   (converted datasets, ground truth)`
 }
 
 function positiveInt(value, flag) {
@@ -144,16 +159,16 @@ async function main() {
   try {
     parsed = parseArgs({ options: OPTIONS, strict: true, allowPositionals: false })
   } catch (error) {
-    console.error(`${error.message}\n\n${usage()}`)
+    console.error(`${error.message}\n\n${usage(resolveWorkspace(undefined))}`)
     return 2
   }
   const v = parsed.values
   if (v.help) {
-    console.log(usage())
+    console.log(usage(resolveWorkspace(v.out)))
     return 0
   }
   if (!v.suite) {
-    console.error(`--suite is required\n\n${usage()}`)
+    console.error(`--suite is required\n\n${usage(resolveWorkspace(v.out))}`)
     return 2
   }
   const names = v.suite === 'all' ? Object.keys(SUITES) : [v.suite]
@@ -184,16 +199,16 @@ async function main() {
     console.error(error.message)
     return 2
   }
-  // In a source checkout results go beside the harness; from an installed package, to the
-  // folder the command ran in (never into node_modules).
-  const sourceCheckout = fs.existsSync(path.join(repoRoot, 'Cargo.toml'))
-  const outDir = path.resolve(v.out ?? (sourceCheckout ? resultsDir : 'vecdex-results'))
+  const outDir = useWorkspace(v.out).results
   // Before vecdex is first loaded: its pool reads VECDEX_THREADS once, when it starts.
   process.env.VECDEX_THREADS = String(threads)
   process.env.OMP_NUM_THREADS ??= String(threads)
-  process.chdir(repoRoot)
+  // A checkout runs from its root whatever folder npm was started in; an installed package stays
+  // in the user's folder, so nothing relative lands inside node_modules.
+  if (sourceCheckout) process.chdir(repoRoot)
 
   const log = (msg) => console.error(`[bench] ${msg}`)
+  if (v['install-peers']) await installPeers(log)
   const command = commandLine()
   const machine = await machineInfo()
   log(machineLine(machine))

@@ -22,6 +22,13 @@ type FlatMetric = Exclude<Metric, 'hamming'>
 
 type FlatSearchHandle = ReturnType<native.NativeFlatIndex['searchHandle']>
 
+function flatParts(options: FlatIndexOptions | LoadedNative<native.NativeFlatIndex>): NativeParts<native.NativeFlatIndex> {
+  if (options instanceof LoadedNative) return loadedParts(options)
+  const { dimensions, metric = defaultOf<FlatMetric>('FlatIndexOptions', 'metric') } = checkOptions<FlatIndexOptions>(options, 'FlatIndexOptions')
+  const compression = nativeCompression(options)
+  return { dimensions, metric, create: () => new native.NativeFlatIndex(dimensions, metric, compression) }
+}
+
 /**
  * Exact (brute-force) nearest-neighbour index of f32 vectors under unsigned integer keys.
  *
@@ -35,13 +42,6 @@ type FlatSearchHandle = ReturnType<native.NativeFlatIndex['searchHandle']>
  * const hits = (await index.search([0.9, 0.1, 0], { k: 1 })).get(0)
  * ```
  */
-function flatParts(options: FlatIndexOptions | LoadedNative<native.NativeFlatIndex>): NativeParts<native.NativeFlatIndex> {
-  if (options instanceof LoadedNative) return loadedParts(options)
-  const { dimensions, metric = defaultOf<FlatMetric>('FlatIndexOptions', 'metric') } = checkOptions<FlatIndexOptions>(options, 'FlatIndexOptions')
-  const compression = nativeCompression(options)
-  return { dimensions, metric, create: () => new native.NativeFlatIndex(dimensions, metric, compression) }
-}
-
 export class FlatIndex extends VectorIndex<native.NativeFlatIndex, FlatSearchHandle, SearchOptions> {
   constructor(options: FlatIndexOptions) {
     super(flatParts(options), (index) => index.searchHandle())

@@ -73,6 +73,13 @@ export interface HnswStats {
 type HnswSearchHandle = ReturnType<native.NativeHnswIndex['searchHandle']>
 
 
+function hnswParts(options: HnswIndexOptions | LoadedNative<native.NativeHnswIndex>): NativeParts<native.NativeHnswIndex> {
+  if (options instanceof LoadedNative) return loadedParts(options)
+  const { dimensions, metric = defaultOf<Exclude<Metric, 'hamming'>>('HnswIndexOptions', 'metric'), m, efConstruction, efSearch, seed, insertionOrder } = checkOptions<HnswIndexOptions>(options, 'HnswIndexOptions')
+  const settings = { m, efConstruction, efSearch, seed, insertionOrder, compression: nativeCompression(options) }
+  return { dimensions, metric, create: () => new native.NativeHnswIndex(dimensions, metric, settings) }
+}
+
 /**
  * Approximate nearest-neighbour index: a Hierarchical Navigable Small World graph (Malkov &
  * Yashunin, arXiv 1603.09320) over f32 vectors under unsigned integer keys.
@@ -91,13 +98,6 @@ type HnswSearchHandle = ReturnType<native.NativeHnswIndex['searchHandle']>
  * const hits = index.searchSync(query, { k: 10, efSearch: 128 }).get(0)
  * ```
  */
-function hnswParts(options: HnswIndexOptions | LoadedNative<native.NativeHnswIndex>): NativeParts<native.NativeHnswIndex> {
-  if (options instanceof LoadedNative) return loadedParts(options)
-  const { dimensions, metric = defaultOf<Exclude<Metric, 'hamming'>>('HnswIndexOptions', 'metric'), m, efConstruction, efSearch, seed, insertionOrder } = checkOptions<HnswIndexOptions>(options, 'HnswIndexOptions')
-  const settings = { m, efConstruction, efSearch, seed, insertionOrder, compression: nativeCompression(options) }
-  return { dimensions, metric, create: () => new native.NativeHnswIndex(dimensions, metric, settings) }
-}
-
 export class HnswIndex extends VectorIndex<native.NativeHnswIndex, HnswSearchHandle, HnswSearchOptions> {
   readonly m: number
   readonly efConstruction: number

@@ -129,25 +129,6 @@ function filterArgs(filter: unknown): [BigUint64Array | undefined, native.Native
   return [filter === undefined ? undefined : toKeyArray(filter, 'filter'), undefined]
 }
 
-/**
- * Multi-vector (late-interaction) retrieval with MUVERA: each document is a set of token
- * vectors (ColBERT-style), scored against a query's tokens by Chamfer similarity
- * `Σ_{q∈Q} max_{p∈P} ⟨q, p⟩`. Documents are stored twice: their fixed-dimensional encodings in an
- * HNSW graph (optionally compressed), and their tokens for the exact rerank. A search takes the
- * `candidates` best FDE matches and reranks them exactly; {@link searchExact} scores every
- * document (ground truth). A hit's `distance` is `−Chamfer` (lower is closer, as everywhere).
- *
- * Tokens (documents and queries, every method): finite; under 'dot' each token's Euclidean norm
- * is at most 2^30 (≈ 1.07e9), so that Chamfer sums of any length stay finite and ordered
- * (ERR_INVALID_ARGUMENT otherwise); under 'cosine' tokens are normalised and need only be
- * non-zero. `FdeEncoder` and `chamfer` apply the same rule.
- *
- * ```ts
- * using index = new MultiVectorIndex({ dimensions: 128 })
- * await index.add([1, 2], [doc1Tokens, doc2Tokens])
- * const hits = (await index.search(queryTokens, { k: 10 })).get(0)
- * ```
- */
 /** A native index made by a static loader, handed to the constructor in place of options. */
 class LoadedMultiVector {
   constructor(readonly native: native.NativeMultiVectorIndex) {}
@@ -171,6 +152,25 @@ function createNative(options: MultiVectorIndexOptions): native.NativeMultiVecto
   return callNative(() => new native.NativeMultiVectorIndex(dimensions, metric, settings))
 }
 
+/**
+ * Multi-vector (late-interaction) retrieval with MUVERA: each document is a set of token
+ * vectors (ColBERT-style), scored against a query's tokens by Chamfer similarity
+ * `Σ_{q∈Q} max_{p∈P} ⟨q, p⟩`. Documents are stored twice: their fixed-dimensional encodings in an
+ * HNSW graph (optionally compressed), and their tokens for the exact rerank. A search takes the
+ * `candidates` best FDE matches and reranks them exactly; {@link searchExact} scores every
+ * document (ground truth). A hit's `distance` is `−Chamfer` (lower is closer, as everywhere).
+ *
+ * Tokens (documents and queries, every method): finite; under 'dot' each token's Euclidean norm
+ * is at most 2^30 (≈ 1.07e9), so that Chamfer sums of any length stay finite and ordered
+ * (ERR_INVALID_ARGUMENT otherwise); under 'cosine' tokens are normalised and need only be
+ * non-zero. `FdeEncoder` and `chamfer` apply the same rule.
+ *
+ * ```ts
+ * using index = new MultiVectorIndex({ dimensions: 128 })
+ * await index.add([1, 2], [doc1Tokens, doc2Tokens])
+ * const hits = (await index.search(queryTokens, { k: 10 })).get(0)
+ * ```
+ */
 export class MultiVectorIndex implements Disposable {
   #native: native.NativeMultiVectorIndex | null
   readonly dimensions: number

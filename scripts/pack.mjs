@@ -16,14 +16,21 @@
 //   --json         print { outDir, tarballs: [...] } as JSON on stdout (logs go to stderr)
 //   --main-only    pack only the main package (the release publishes the platform packages with
 //                  `napi pre-publish`, from the artifacts of every build job)
-//   --strict       a `bin` entry whose file is not in the package is an error (release), not
-//                  just a warning (development)
+//   --strict       release checks (release-checks.mjs): dist/ is what tsc emits from the current
+//                  lib/, and index.js, index.d.ts and the built addon (when there is one for this
+//                  host) export the same names; a `bin` entry whose file is not in the package is
+//                  an error, not just a warning (development)
+//
+// Both tarballs must hold exactly the files of package-files.mjs (no tests, no benchmark peers, no
+// source map without its source): anything else is an error, and no tarball is left behind.
 
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { expectedMainFiles, expectedPlatformFiles, fileListProblems, hostPlatformArchAbi, mapSources, PackageError, platformPackages } from './package-files.mjs'
+import { bindingProblems, distProblems } from './release-checks.mjs'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -97,44 +104,6 @@ function packJson(stdout) {
   return JSON.parse(stdout.slice(start))[0]
 }
 
-// napi's name for this host (the suffix of the platform package), e.g. linux-x64-gnu.
-function hostPlatformArchAbi() {
-  const { platform, arch } = process
-  if (platform === 'linux') {
-    // glibcVersionRuntime is present exactly when Node runs on glibc.
-    const glibc = process.report?.getReport?.().header?.glibcVersionRuntime
-    return `linux-${arch}-${glibc ? 'gnu' : 'musl'}`
-  }
-  if (platform === 'win32') return `win32-${arch}-msvc`
-  return `${platform}-${arch}`
-}
-
-// One entry per napi target: its npm directory and package name. The npm/ dirs are generated
-// by `napi create-npm-dirs` and committed; a target without one is an error.
-async function platformPackages(manifest) {
-  let parseTriple
-  try {
-    ;({ parseTriple } = await import('@napi-rs/cli'))
-  } catch (error) {
-    fail(`@napi-rs/cli is not installed (run npm ci first): ${error.message}`)
-  }
-  const targets = manifest.napi?.targets ?? []
-  if (targets.length === 0) fail('package.json has no napi.targets')
-  const binaryName = manifest.napi.binaryName ?? manifest.name
-  return targets.map((triple) => {
-    const { platformArchABI } = parseTriple(triple)
-    const dir = join(root, 'npm', platformArchABI)
-    const packageJson = join(dir, 'package.json')
-    if (!existsSync(packageJson)) {
-      fail(`npm/${platformArchABI}/package.json is missing: run npx napi create-npm-dirs`)
-    }
-    const expected = `${manifest.name}-${platformArchABI}`
-    const { name } = readJson(packageJson)
-    if (name !== expected) fail(`npm/${platformArchABI}/package.json is named ${name}, expected ${expected}`)
-    return { triple, platformArchABI, dir, name, binary: `${binaryName}.${platformArchABI}.node` }
-  })
-}
-
 // The manifest users install: repository fields minus development ones, plus the platform
 // packages as optional dependencies at exactly this version.
 function publishedManifest(manifest, platforms) {
@@ -146,14 +115,10 @@ function publishedManifest(manifest, platforms) {
   if (Object.keys(installScripts).length > 0) published.scripts = installScripts
   published.optionalDependencies = Object.fromEntries(platforms.map((p) => [p.name, manifest.version]))
 
-  // The repository's optional dependencies are benchmark peers: none may reach a user (the
-  // published optionalDependencies were just rebuilt from the platforms; check the rest).
-  for (const peer of Object.keys(manifest.optionalDependencies ?? {})) {
-    if (platforms.some((p) => p.name === peer)) continue
-    for (const field of ['dependencies', 'peerDependencies']) {
-      if (published[field]?.[peer]) fail(`benchmark peer ${peer} would be published in ${field}`)
-    }
-  }
+  // The repository lists no optional dependencies of its own: only `napi pre-publish` adds the
+  // platform packages there at release. Anything else would reach users.
+  const strays = Object.keys(manifest.optionalDependencies ?? {}).filter((name) => !platforms.some((p) => p.name === name))
+  if (strays.length > 0) fail(`package.json lists optional dependencies that are not platform packages: ${strays.join(', ')} (benchmark peers belong in benchmark/peers/package.json)`)
   return published
 }
 
@@ -238,6 +203,7 @@ function checkMain(tarball, published, strict) {
     if (strict) problems.push(message)
     else process.stderr.write(`pack: warning: ${message} (an error with --strict)\n`)
   }
+  problems.push(...fileListProblems(tarball.files, expectedMainFiles(root), { main: true, maps: mapSources(root, tarball.files) }))
   if (problems.length > 0) fail(`main tarball ${tarball.filename}:\n  ${problems.join('\n  ')}`)
 }
 
@@ -250,8 +216,12 @@ async function main() {
   if (options.json) log = (message) => process.stderr.write(`${message}\n`)
 
   const manifest = readJson(join(root, 'package.json'))
-  const platforms = await platformPackages(manifest)
+  const platforms = await platformPackages(root, manifest)
   const published = publishedManifest(manifest, platforms)
+  if (options.strict) {
+    const problems = [...distProblems(root), ...bindingProblems(root, manifest, { requireBinary: false })]
+    if (problems.length > 0) fail(`not releasable as built:\n  ${problems.join('\n  ')}`)
+  }
 
   mkdirSync(options.out, { recursive: true })
   const outDir = realpathSync(options.out)
@@ -264,8 +234,11 @@ async function main() {
       if (!platform) fail(`this host (${host}) is not one of the napi targets in package.json`)
       stagePlatform(platform, manifest, join(staging, 'platform'))
       const tarball = pack(join(staging, 'platform'), outDir)
-      const missing = [platform.binary, 'package.json'].filter((f) => !tarball.files.includes(f))
-      if (missing.length > 0) fail(`platform tarball ${tarball.filename} lacks ${missing.join(', ')}`)
+      const problems = fileListProblems(tarball.files, expectedPlatformFiles(platform.binary), { main: false })
+      if (problems.length > 0) {
+        rmSync(tarball.path, { force: true })
+        fail(`platform tarball ${tarball.filename}:\n  ${problems.join('\n  ')}`)
+      }
       tarballs.push({ kind: 'platform', name: tarball.name, version: tarball.version, path: tarball.path, platform: host })
     }
 
@@ -293,6 +266,6 @@ async function main() {
 try {
   await main()
 } catch (error) {
-  process.stderr.write(`pack: ${error instanceof PackError ? error.message : error.stack}\n`)
+  process.stderr.write(`pack: ${error instanceof PackError || error instanceof PackageError ? error.message : error.stack}\n`)
   process.exitCode = 1
 }

@@ -1,13 +1,22 @@
 #!/usr/bin/env node
-// Proof that the published packages work without Rust and without the network: packs the
-// tarballs (scripts/pack.mjs), installs them into an empty project with npm offline (a registry
-// that refuses connections, an empty cache), on a PATH that holds node and nothing else (so no
-// cargo, rustc or rustup could build anything), then uses vecdex from that project through
-// require() and import: HNSW and exact indexes, search, save and load. It also checks that the
-// binary came from the platform package, that the user's manifest carries no benchmark peers,
-// and that each platform package's os/cpu/libc fields select exactly its own platform.
+// Proof that the published packages work without Rust and without the network, and can be
+// published: packs the tarballs (scripts/pack.mjs --strict), installs them into an empty project
+// with npm offline (a registry that refuses connections, an empty cache), on a PATH that holds
+// node and nothing else (so no cargo, rustc or rustup could build anything), then
+//   - uses vecdex from that project through require() and import: HNSW and exact indexes,
+//     search, save and load; checks that the binary came from the platform package, that the
+//     user's manifest carries no benchmark peers, and that the vecdex command runs;
+//   - checks engines.node against what the code needs (package-test/engines.mjs);
+//   - type-checks a strict consumer project, ESM and CJS, with positive uses and rejected
+//     mistakes (package-test/types.mjs);
+//   - runs `vecdex bench` from the install and checks it writes nothing inside it
+//     (package-test/bench.mjs);
+//   - runs `npm publish --dry-run` of both tarballs and checks their file lists, and checks that
+//     the prepublishOnly guard refuses a publish from the repository (package-test/publish.mjs);
+//   - checks that each platform package's os/cpu/libc fields select exactly its own platform.
 //
-// Usage: node scripts/tarball-test.mjs   (npm run test:package)
+// Usage: node scripts/tarball-test.mjs [--verbose]   (npm run test:package; --verbose lists
+// every published file)
 // Needs the built addon for this host (npm run build) and dist/ (npm run build:ts).
 
 import { spawnSync } from 'node:child_process'
@@ -16,11 +25,16 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { checkBench } from './package-test/bench.mjs'
+import { checkEngines } from './package-test/engines.mjs'
+import { checkGuardRefuses, checkPublishDryRun } from './package-test/publish.mjs'
+import { checkTypes } from './package-test/types.mjs'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const isWindows = process.platform === 'win32'
 const started = Date.now()
 const REGISTRY = 'http://127.0.0.1:9/' // the discard port: nothing listens, connections fail fast
+const verbose = process.argv.includes('--verbose')
 
 class TestFailure extends Error {}
 const fail = (message) => {
@@ -303,7 +317,20 @@ async function main() {
     // 6. The CLI, once the package has one.
     checkBin(project, env, manifest)
 
-    // 7. Each platform package is selected on its own platform only, by npm's own check.
+    // 7. engines.node is what the shipped code needs, in both packages.
+    checkEngines({ project, platformName: platform.name, ok, fail })
+
+    // 8. The types, in strict consumer projects (ESM and CJS) beside the installed package.
+    checkTypes({ root, project, node, env, ok, fail })
+
+    // 9. vecdex bench from the install writes to the folder it runs in, not into the package.
+    checkBench({ project, env, isWindows, ok, fail })
+
+    // 10. Both tarballs publish (dry run) with exactly the expected files; the repository does not.
+    checkPublishDryRun({ root, project, node, npmCli, env, registry: REGISTRY, main, platform, ok, fail, verbose })
+    checkGuardRefuses({ root, node: process.execPath, npmCli, registry: REGISTRY, ok, fail })
+
+    // 11. Each platform package is selected on its own platform only, by npm's own check.
     await checkPlatformFields(npmCli)
 
     console.log(`PASS tarball test (${((Date.now() - started) / 1000).toFixed(1)} s)`)

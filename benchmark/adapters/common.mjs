@@ -1,28 +1,12 @@
 // Helpers shared by the exact adapters (adapters/*.mjs) and the ANN adapters (adapters/ann/*.mjs):
-// loading a package with its version and a skip reason, row keys, normalised copies, temp dirs.
+// loading vecdex or a peer (workspace.mjs) with its version or a skip reason, row keys, normalised copies, temp dirs.
 
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { createRequire } from 'node:module'
-import { repoRoot } from '../datasets.mjs'
 import { packageVersion } from '../machine.mjs'
 
-/** `require` resolving from the repository root (its node_modules), as the package would. */
-export const requireFromRepo = createRequire(path.join(repoRoot, 'package.json'))
-
-/**
- * Loads an optional peer package from the repository's node_modules.
- * @param {string} name package name
- * @returns {{ module: any, version: string | null, error?: undefined } | { error: string, module?: undefined }}
- */
-export function loadPeer(name) {
-  try {
-    return { module: requireFromRepo(name), version: packageVersion(name) }
-  } catch (error) {
-    return { error: `cannot load ${name} (optional dependency): ${String(error?.message ?? error).split('\n')[0]}` }
-  }
-}
+export { loadPeer } from '../workspace.mjs'
 
 /**
  * Loads vecdex through its package entry (dist/, written by `npm run build`).

@@ -1,38 +1,33 @@
 // faiss-node IndexFlatL2 / IndexFlatIP (cosine: normalised vectors under IndexFlatIP).
-// faiss-node is not a dependency: if it is missing, one `npm install --no-save faiss-node@latest`
-// is tried (120 s limit). Its install step downloads faiss from GitHub, so it usually fails
-// offline; the outcome is remembered in benchmark/.cache/faiss-install.json (delete it to retry).
+// faiss-node is not one of the pinned peers (benchmark/peers): if it is missing, one
+// `npm install --no-save faiss-node@latest` is tried (120 s limit) in the workspace's on-demand
+// peer folder (workspace.mjs; never the package's own folder). Its install step downloads faiss
+// from GitHub, so it usually fails offline; the outcome is remembered in the cache folder's
+// faiss-install.json (delete it to retry).
 
 import fs from 'node:fs'
 import path from 'node:path'
-import { cacheDir, repoRoot } from '../datasets.mjs'
-import { packageVersion, run } from '../machine.mjs'
-import { normalisedRows, requireFromRepo } from './common.mjs'
+import { cacheDir } from '../datasets.mjs'
+import { loadPeer, onDemandPeerDir, runNpm } from '../workspace.mjs'
+import { normalisedRows } from './common.mjs'
 
 const MARKER = path.join(cacheDir, 'faiss-install.json')
 
-function tryRequire() {
-  try {
-    return { module: requireFromRepo('faiss-node') }
-  } catch (error) {
-    return { error: error.message.split('\n')[0] }
-  }
-}
-
-/** Loads faiss-node, installing it once on demand; returns the module or a skip reason. */
+/** Loads faiss-node, installing it once on demand; returns the module and version or a skip reason. */
 export async function loadFaiss(log) {
-  const first = tryRequire()
+  const first = loadPeer('faiss-node')
   if (first.module) return first
   if (fs.existsSync(MARKER)) {
     const previous = JSON.parse(fs.readFileSync(MARKER, 'utf8'))
-    return { error: `faiss-node is not installed; the install tried on ${previous.date} failed: ${previous.reason} (delete ${path.relative(repoRoot, MARKER)} to try again)` }
+    return { error: `faiss-node is not installed; the install tried on ${previous.date} failed: ${previous.reason} (delete ${MARKER} to try again)` }
   }
-  log('faiss-node missing: trying `npm install --no-save faiss-node@latest` once (120 s limit)…')
-  const r = await run('npm', ['install', '--no-save', '--no-audit', '--no-fund', 'faiss-node@latest'], { timeoutMs: 120_000 })
-  const second = r.code === 0 ? tryRequire() : null
+  const dir = onDemandPeerDir()
+  log(`faiss-node missing: trying \`npm install --no-save faiss-node@latest\` once in ${dir} (120 s limit)…`)
+  const r = await runNpm(['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', 'faiss-node@latest'], { cwd: dir, timeoutMs: 120_000 })
+  const second = r.code === 0 ? loadPeer('faiss-node') : null
   if (second?.module) return second
-  const lastLines = (r.stderr || r.stdout).trim().split('\n').filter((l) => l.trim() && !/complete log of this run/.test(l)).slice(-2).join(' | ')
-  const reason = r.timedOut ? 'npm install timed out after 120 s' : r.code !== 0 ? `npm install failed (exit ${r.code}): ${lastLines.slice(0, 300)}` : `installed but cannot load: ${second?.error}`
+  const lastLines = r.output.trim().split('\n').filter((l) => l.trim() && !/complete log of this run/.test(l)).slice(-2).join(' | ')
+  const reason = r.code !== 0 ? `npm install failed (exit ${r.code}): ${lastLines.slice(0, 300)}` : `installed but cannot load: ${second?.error}`
   fs.mkdirSync(cacheDir, { recursive: true })
   fs.writeFileSync(MARKER, JSON.stringify({ date: new Date().toISOString(), reason }, null, 2))
   return { error: `faiss-node unavailable: ${reason}` }
@@ -56,7 +51,7 @@ export function createFaissAdapter() {
       const loaded = await loadFaiss(this.log)
       if (!loaded.module) return loaded.error
       faiss = loaded.module
-      this.version = packageVersion('faiss-node')
+      this.version = loaded.version
       return true
     },
     async build(dataset) {

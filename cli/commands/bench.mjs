@@ -1,5 +1,7 @@
 // vecdex bench: the benchmark harness (benchmark/run.mjs) in a child Node process started with
-// --expose-gc, so engines are measured after a full collection; the ann suite by default.
+// --expose-gc, so engines are measured after a full collection; the ann suite by default. The
+// child runs in the caller's folder: results, the Python venv and peer installs go to
+// ./vecdex-results or --out (benchmark/workspace.mjs), never into the installed package.
 
 import { spawn } from 'node:child_process'
 import os from 'node:os'

@@ -204,5 +204,6 @@ common_index_methods!(NativeFlatIndex, add: add_chunked, remove: remove_chunked)
 loader_methods!(
     NativeFlatIndex,
     FlatIndex,
-    "Promise<ExternalObject<'LoadedFlatIndex'>>"
+    "Promise<ExternalObject<'LoadedFlatIndex'>>",
+    "loaded: ExternalObject<'LoadedFlatIndex'>"
 );

@@ -319,9 +319,11 @@ macro_rules! common_index_methods {
 pub(crate) use common_index_methods;
 
 /// The static loaders of a persisted index class `$class` over `$index`; the class has a
-/// `fn wrap(env: &Env, index: $index) -> napi::Result<Self>`.
+/// `fn wrap(env: &Env, index: $index) -> napi::Result<Self>`. `$loaded` and `$adopt_args` spell
+/// the loaded handle as TypeScript (`ExternalObject<'Loaded…'>`, a tag per class), so that
+/// index.d.ts names no Rust type.
 macro_rules! loader_methods {
-    ($class:ident, $index:ty, $loaded:literal) => {
+    ($class:ident, $index:ty, $loaded:literal, $adopt_args:literal) => {
         #[napi]
         impl $class {
             /// Loads an index saved by `save` / `saveSync`, checking the whole file first
@@ -370,7 +372,7 @@ macro_rules! loader_methods {
             }
 
             /// The index of a handle from `loadLoaded` / `fromBufferLoaded`, as an instance.
-            #[napi(factory)]
+            #[napi(factory, ts_args_type = $adopt_args)]
             pub fn adopt_loaded(
                 env: napi::Env,
                 loaded: &napi::bindgen_prelude::External<$crate::handle::Loaded<$index>>,

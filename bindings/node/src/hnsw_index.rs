@@ -325,5 +325,6 @@ common_index_methods!(NativeHnswIndex, add: add_phased, remove: remove_keys);
 loader_methods!(
     NativeHnswIndex,
     HnswIndex,
-    "Promise<ExternalObject<'LoadedHnswIndex'>>"
+    "Promise<ExternalObject<'LoadedHnswIndex'>>",
+    "loaded: ExternalObject<'LoadedHnswIndex'>"
 );

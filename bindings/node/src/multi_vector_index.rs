@@ -322,7 +322,8 @@ save_methods!(NativeMultiVectorIndex);
 loader_methods!(
     NativeMultiVectorIndex,
     MultiVectorIndex,
-    "Promise<ExternalObject<'LoadedMultiVectorIndex'>>"
+    "Promise<ExternalObject<'LoadedMultiVectorIndex'>>",
+    "loaded: ExternalObject<'LoadedMultiVectorIndex'>"
 );
 
 #[napi]
