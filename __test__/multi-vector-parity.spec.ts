@@ -57,3 +57,36 @@ describe('MultiVectorIndex async compact and abortable train', () => {
     })
   }
 })
+
+describe('MultiVectorIndex searchStream and FlatIndex stats', () => {
+  it('searchStream yields the results of searchBatch, batch by batch, in order', async () => {
+    using index = new MultiVectorIndex({ dimensions: DIM })
+    index.addSync(Array.from({ length: 30 }, (_, i) => i), documents(30, 11))
+    const queries = documents(7, 300)
+    const whole = index.searchBatchSync(queries, { k: 4 })
+    const rows: bigint[][] = []
+    for await (const batch of index.searchStream(queries, { k: 4, batchSize: 3 })) {
+      expect(batch.length).toBeLessThanOrEqual(3)
+      for (let i = 0; i < batch.length; i++) rows.push([...batch.get(i).keys])
+    }
+    expect(rows).toEqual(Array.from({ length: 7 }, (_, i) => [...whole.get(i).keys]))
+  })
+
+  it('searchStream checks its options like search does', async () => {
+    using index = new MultiVectorIndex({ dimensions: DIM })
+    const stream = index.searchStream(documents(2, 1), { k: 1, tokenNeighbors: 3 } as never)
+    await expect(stream.next()).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' })
+  })
+
+  it('FlatIndex.stats() reports what the index holds', async () => {
+    const { FlatIndex } = await import('../dist/index.js')
+    using index = new FlatIndex({ dimensions: DIM, quantization: 'sq8', trainingSize: 10 })
+    index.addSync(Array.from({ length: 20 }, (_, i) => i), randomMatrix(20, DIM, 4))
+    const stats = index.stats()
+    expect(stats.size).toBe(20)
+    expect(stats.memoryBytes).toBe(index.memoryBytes)
+    expect(stats.vectorBytes).toBeGreaterThanOrEqual(20 * DIM * 4)
+    expect(stats.codeBytes).toBeGreaterThanOrEqual(20 * DIM)
+    expect(stats.memoryBytes).toBeGreaterThanOrEqual(stats.vectorBytes + stats.codeBytes)
+  })
+})

@@ -5,7 +5,8 @@ import { awaitNative, callNative } from './errors'
 import { SearchResults } from './results'
 import { checkOptions, defaultOf } from './options'
 import { checkK, checkSignal, type Metric, type VectorInput, type VectorsInput } from './validate'
-import { checkBuffer, checkPath, LoadedNative, loadedParts, type NativeParts, type QueryArgs, type SearchOptions, VectorIndex } from './vector-index'
+import { loaders } from './index-base'
+import { LoadedNative, loadedParts, type NativeParts, type QueryArgs, type SearchOptions, VectorIndex } from './vector-index'
 
 export type { AddOptions, SearchOptions } from './vector-index'
 
@@ -16,6 +17,18 @@ export interface FlatIndexOptions extends CompressionOptions {
   dimensions: number
   /** Distance metric: 'cosine' (default; vectors are normalised when added), 'dot' or 'l2sq'. */
   metric?: Exclude<Metric, 'hamming'>
+}
+
+/** Shape and size of a {@link FlatIndex} (see {@link FlatIndex.stats}). */
+export interface FlatStats {
+  /** Live vectors. */
+  size: number
+  /** Bytes of the whole index in memory: vectors, codes, keys and slots. */
+  memoryBytes: number
+  /** Bytes of the full-precision vectors (kept also when compressed, for rescoring). */
+  vectorBytes: number
+  /** Bytes of the compressed codes (0 without compression or before training). */
+  codeBytes: number
 }
 
 type FlatMetric = Exclude<Metric, 'hamming'>
@@ -51,37 +64,38 @@ export class FlatIndex extends VectorIndex<native.NativeFlatIndex, FlatSearchHan
    * first: a damaged or crafted file rejects with ERR_CORRUPT_FILE (ERR_UNSUPPORTED_FORMAT for
    * a newer format, ERR_IO when it cannot be read). */
   static async load(path: string): Promise<FlatIndex> {
-    const file = checkPath(path)
-    const loaded = await awaitNative(callNative(() => native.NativeFlatIndex.loadLoaded(file)))
-    return FlatIndex.#wrap(() => native.NativeFlatIndex.adoptLoaded(loaded))
+    return loaders.load(native.NativeFlatIndex, path, FlatIndex.#wrap)
   }
 
   /** Blocking twin of {@link load}. */
   static loadSync(path: string): FlatIndex {
-    const file = checkPath(path)
-    return FlatIndex.#wrap(() => native.NativeFlatIndex.loadSync(file))
+    return loaders.loadSync(native.NativeFlatIndex, path, FlatIndex.#wrap)
   }
 
   protected get searchOptionSet() {
     return 'SearchOptions' as const
   }
 
+  /** Shape and size of the index, read in one call. */
+  stats(): FlatStats {
+    const handle = this.handle()
+    const compression = callNative(() => handle.compressionStats())
+    return { size: handle.size, memoryBytes: handle.memoryBytes, vectorBytes: compression.vectorBytes, codeBytes: compression.codeBytes }
+  }
+
   /** Rebuilds an index from a {@link toBuffer} image (copied first), off the event loop;
    * checked like a file. */
   static async fromBuffer(buffer: Uint8Array): Promise<FlatIndex> {
-    const bytes = checkBuffer(buffer)
-    const loaded = await awaitNative(callNative(() => native.NativeFlatIndex.fromBufferLoaded(bytes)))
-    return FlatIndex.#wrap(() => native.NativeFlatIndex.adoptLoaded(loaded))
+    return loaders.fromBuffer(native.NativeFlatIndex, buffer, FlatIndex.#wrap)
   }
 
   /** Blocking twin of {@link fromBuffer}. */
   static fromBufferSync(buffer: Uint8Array): FlatIndex {
-    const bytes = checkBuffer(buffer)
-    return FlatIndex.#wrap(() => native.NativeFlatIndex.fromBufferSync(bytes))
+    return loaders.fromBufferSync(native.NativeFlatIndex, buffer, FlatIndex.#wrap)
   }
 
-  static #wrap(make: () => native.NativeFlatIndex): FlatIndex {
-    return new FlatIndex(new LoadedNative(callNative(make)) as unknown as FlatIndexOptions)
+  static #wrap(index: native.NativeFlatIndex): FlatIndex {
+    return new FlatIndex(new LoadedNative(index) as unknown as FlatIndexOptions)
   }
 
   /**

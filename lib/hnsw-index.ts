@@ -5,7 +5,8 @@ import { awaitNative, callNative } from './errors'
 import { SearchResults } from './results'
 import { checkOptions, defaultOf } from './options'
 import { checkSignal, type Metric, type VectorInput, type VectorsInput } from './validate'
-import { checkBuffer, checkPath, LoadedNative, loadedParts, type NativeParts, type QueryArgs, type SearchOptions, VectorIndex } from './vector-index'
+import { loaders } from './index-base'
+import { checkPath, LoadedNative, loadedParts, type NativeParts, type QueryArgs, type SearchOptions, VectorIndex } from './vector-index'
 
 /** Order in which a batch is linked into the graph (see {@link HnswIndexOptions.insertionOrder}). */
 export type InsertionOrder = 'given' | 'random' | 'lid'
@@ -116,15 +117,12 @@ export class HnswIndex extends VectorIndex<native.NativeHnswIndex, HnswSearchHan
    * ERR_CORRUPT_FILE (ERR_UNSUPPORTED_FORMAT for a newer format, ERR_IO when it cannot be
    * read). */
   static async load(path: string): Promise<HnswIndex> {
-    const file = checkPath(path)
-    const loaded = await awaitNative(callNative(() => native.NativeHnswIndex.loadLoaded(file)))
-    return HnswIndex.#wrap(() => native.NativeHnswIndex.adoptLoaded(loaded))
+    return loaders.load(native.NativeHnswIndex, path, HnswIndex.#wrap)
   }
 
   /** Blocking twin of {@link load}. */
   static loadSync(path: string): HnswIndex {
-    const file = checkPath(path)
-    return HnswIndex.#wrap(() => native.NativeHnswIndex.loadSync(file))
+    return loaders.loadSync(native.NativeHnswIndex, path, HnswIndex.#wrap)
   }
 
   /**
@@ -139,13 +137,13 @@ export class HnswIndex extends VectorIndex<native.NativeHnswIndex, HnswSearchHan
   static async view(path: string): Promise<HnswIndex> {
     const file = checkPath(path)
     const loaded = await awaitNative(callNative(() => native.NativeHnswIndex.viewLoaded(file)))
-    return HnswIndex.#wrap(() => native.NativeHnswIndex.adoptLoaded(loaded))
+    return HnswIndex.#wrap(callNative(() => native.NativeHnswIndex.adoptLoaded(loaded)))
   }
 
   /** Blocking twin of {@link view}. */
   static viewSync(path: string): HnswIndex {
     const file = checkPath(path)
-    return HnswIndex.#wrap(() => native.NativeHnswIndex.viewSync(file))
+    return HnswIndex.#wrap(callNative(() => native.NativeHnswIndex.viewSync(file)))
   }
 
   /** Whether this index is a read-only view of a file (see {@link view}). */
@@ -156,19 +154,16 @@ export class HnswIndex extends VectorIndex<native.NativeHnswIndex, HnswSearchHan
   /** Rebuilds an index from a {@link toBuffer} image (copied first), off the event loop;
    * checked like a file. */
   static async fromBuffer(buffer: Uint8Array): Promise<HnswIndex> {
-    const bytes = checkBuffer(buffer)
-    const loaded = await awaitNative(callNative(() => native.NativeHnswIndex.fromBufferLoaded(bytes)))
-    return HnswIndex.#wrap(() => native.NativeHnswIndex.adoptLoaded(loaded))
+    return loaders.fromBuffer(native.NativeHnswIndex, buffer, HnswIndex.#wrap)
   }
 
   /** Blocking twin of {@link fromBuffer}. */
   static fromBufferSync(buffer: Uint8Array): HnswIndex {
-    const bytes = checkBuffer(buffer)
-    return HnswIndex.#wrap(() => native.NativeHnswIndex.fromBufferSync(bytes))
+    return loaders.fromBufferSync(native.NativeHnswIndex, buffer, HnswIndex.#wrap)
   }
 
-  static #wrap(make: () => native.NativeHnswIndex): HnswIndex {
-    return new HnswIndex(new LoadedNative(callNative(make)) as unknown as HnswIndexOptions)
+  static #wrap(index: native.NativeHnswIndex): HnswIndex {
+    return new HnswIndex(new LoadedNative(index) as unknown as HnswIndexOptions)
   }
 
   protected get searchOptionSet() {

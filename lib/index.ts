@@ -4,7 +4,7 @@
  * Distances follow one convention everywhere: lower is closer.
  */
 import './binary' // first: a missing native binary fails with an error naming the platform
-export { FlatIndex, type FlatIndexOptions, type SearchOptions, type AddOptions } from './flat-index'
+export { FlatIndex, type FlatIndexOptions, type FlatStats, type SearchOptions, type AddOptions } from './flat-index'
 export { HnswIndex, type HnswIndexOptions, type HnswSearchOptions, type HnswStats, type InsertionOrder } from './hnsw-index'
 export { KeyFilter } from './key-filter'
 export {
@@ -24,5 +24,5 @@ export { distance, distanceMatrix, distanceMatrixSync, capabilities, type Capabi
 export { inspectIndexFile, inspectIndexFileSync, type IndexFileInfo, type IndexFileSection } from './inspect'
 export { VecdexError, type ErrorCode } from './errors'
 export type { Key, KeysInput } from './keys'
-export type { Metric, VectorsInput } from './validate'
+export type { Metric, VectorInput, VectorsInput } from './validate'
 export type { StreamItem, AddStreamOptions, SearchStreamOptions } from './stream'

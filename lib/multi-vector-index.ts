@@ -1,15 +1,16 @@
 import native = require('./native')
 import { abortHandle } from './abort'
-import { type CompressionOptions, type CompressionStats, nativeCompression } from './compression'
+import { type CompressionOptions, nativeCompression } from './compression'
 import { awaitNative, callNative, invalidArgument, VecdexError } from './errors'
 import { type FdeConfig, type FdeOptions, nativeFde } from './fde-encoder'
 import { KeyFilter } from './key-filter'
 import { checkKey, type Key, type KeysInput, toKeyArray } from './keys'
 import { type Csr, oneCloudToCsr, type PointCloud, type PointCloudsInput, toCloud, toCsr } from './point-clouds'
-import { checkOptions, defaultOf } from './options'
+import { checkOptions, checkValue, defaultOf } from './options'
 import { SearchResults } from './results'
-import { describe } from './validate'
-import { checkBuffer, checkPath, isShared, keyArrayOf } from './vector-index'
+import { checkObject, describe } from './validate'
+import { IndexBase, keyArrayOf, loaders } from './index-base'
+import { isShared } from './vector-index'
 
 /** Options of a {@link MultiVectorIndex}. */
 export interface MultiVectorIndexOptions extends CompressionOptions {
@@ -124,6 +125,19 @@ export interface DocumentItem {
   tokens: PointCloud
 }
 
+/** The items of `source` in arrays of `size` (the last may be shorter). */
+async function* groups<T>(source: AsyncIterable<T> | Iterable<T>, size: number): AsyncGenerator<T[], void, undefined> {
+  let group: T[] = []
+  for await (const item of source) {
+    group.push(item)
+    if (group.length === size) {
+      yield group
+      group = []
+    }
+  }
+  if (group.length > 0) yield group
+}
+
 function filterArgs(filter: unknown): [BigUint64Array | undefined, native.NativeKeyFilter | undefined] {
   if (filter instanceof KeyFilter) return [undefined, filter.native]
   return [filter === undefined ? undefined : toKeyArray(filter, 'filter'), undefined]
@@ -171,8 +185,7 @@ function createNative(options: MultiVectorIndexOptions): native.NativeMultiVecto
  * const hits = (await index.search(queryTokens, { k: 10 })).get(0)
  * ```
  */
-export class MultiVectorIndex implements Disposable {
-  #native: native.NativeMultiVectorIndex | null
+export class MultiVectorIndex extends IndexBase<native.NativeMultiVectorIndex> {
   readonly dimensions: number
   readonly metric: 'cosine' | 'dot'
   /** The resolved encoding, with `outputDimension` and `rngVersion`. */
@@ -186,9 +199,9 @@ export class MultiVectorIndex implements Disposable {
 
   constructor(options: MultiVectorIndexOptions) {
     const created = options instanceof LoadedMultiVector ? options.native : createNative(options)
+    super(created)
     this.dimensions = created.dim
     this.metric = created.metric as 'cosine' | 'dot'
-    this.#native = created
     this.fde = created.fde
     this.candidates = created.candidates
     this.strategy = created.strategy as MultiVectorStrategy
@@ -202,74 +215,26 @@ export class MultiVectorIndex implements Disposable {
    * (the FDE encoding, its RNG version, the token store and the FDE graph): ERR_CORRUPT_FILE,
    * ERR_UNSUPPORTED_FORMAT or ERR_IO otherwise. */
   static async load(path: string): Promise<MultiVectorIndex> {
-    const file = checkPath(path)
-    const loaded = await awaitNative(callNative(() => native.NativeMultiVectorIndex.loadLoaded(file)))
-    return MultiVectorIndex.#wrap(() => native.NativeMultiVectorIndex.adoptLoaded(loaded))
+    return loaders.load(native.NativeMultiVectorIndex, path, MultiVectorIndex.#wrap)
   }
 
   /** Blocking twin of {@link load}. */
   static loadSync(path: string): MultiVectorIndex {
-    const file = checkPath(path)
-    return MultiVectorIndex.#wrap(() => native.NativeMultiVectorIndex.loadSync(file))
+    return loaders.loadSync(native.NativeMultiVectorIndex, path, MultiVectorIndex.#wrap)
   }
 
   /** Rebuilds an index from a {@link toBuffer} image (copied first), off the event loop. */
   static async fromBuffer(buffer: Uint8Array): Promise<MultiVectorIndex> {
-    const bytes = checkBuffer(buffer)
-    const loaded = await awaitNative(callNative(() => native.NativeMultiVectorIndex.fromBufferLoaded(bytes)))
-    return MultiVectorIndex.#wrap(() => native.NativeMultiVectorIndex.adoptLoaded(loaded))
+    return loaders.fromBuffer(native.NativeMultiVectorIndex, buffer, MultiVectorIndex.#wrap)
   }
 
   /** Blocking twin of {@link fromBuffer}. */
   static fromBufferSync(buffer: Uint8Array): MultiVectorIndex {
-    const bytes = checkBuffer(buffer)
-    return MultiVectorIndex.#wrap(() => native.NativeMultiVectorIndex.fromBufferSync(bytes))
+    return loaders.fromBufferSync(native.NativeMultiVectorIndex, buffer, MultiVectorIndex.#wrap)
   }
 
-  static #wrap(make: () => native.NativeMultiVectorIndex): MultiVectorIndex {
-    return new MultiVectorIndex(new LoadedMultiVector(callNative(make)) as unknown as MultiVectorIndexOptions)
-  }
-
-  /** Saves the index to `path` atomically (temporary file, fsync, rename, folder fsync): a
-   * save that fails or is killed leaves the previous file intact. */
-  async save(path: string): Promise<void> {
-    const file = checkPath(path)
-    return awaitNative(callNative(() => this.#handle().save(file)))
-  }
-
-  /** Blocking twin of {@link save}. */
-  saveSync(path: string): void {
-    const file = checkPath(path)
-    callNative(() => this.#handle().saveSync(file))
-  }
-
-  /** The index as one file image (what {@link save} writes). */
-  async toBuffer(): Promise<Buffer> {
-    return awaitNative(callNative(() => this.#handle().toBuffer()))
-  }
-
-  /** Blocking twin of {@link toBuffer}. */
-  toBufferSync(): Buffer {
-    return callNative(() => this.#handle().toBufferSync())
-  }
-
-  #handle(): native.NativeMultiVectorIndex {
-    if (this.#native === null) throw new VecdexError('ERR_CLOSED', 'the index is closed')
-    return this.#native
-  }
-
-  /** Documents stored. */
-  get size(): number {
-    return callNative(() => this.#handle().size)
-  }
-
-  /** Native bytes held, as reported to V8. */
-  get memoryBytes(): number {
-    return callNative(() => this.#handle().memoryBytes)
-  }
-
-  get closed(): boolean {
-    return this.#native === null
+  static #wrap(index: native.NativeMultiVectorIndex): MultiVectorIndex {
+    return new MultiVectorIndex(new LoadedMultiVector(index) as unknown as MultiVectorIndexOptions)
   }
 
   /** The keys, and exactly one document per key: one key takes one cloud, an array of keys as
@@ -301,7 +266,7 @@ export class MultiVectorIndex implements Disposable {
     const { signal } = checkOptions<{ signal?: AbortSignal }>(options, 'SignalOptions')
     const { keyArray, tokens, offsets } = this.#batch(keys, documents)
     using link = abortHandle(signal)
-    await awaitNative(callNative(() => this.#handle().add(keyArray, tokens, offsets, link.native)))
+    await awaitNative(callNative(() => this.handle().add(keyArray, tokens, offsets, link.native)))
   }
 
   /** Blocking twin of {@link add}. */
@@ -311,7 +276,7 @@ export class MultiVectorIndex implements Disposable {
     const { keyArray, tokens, offsets } = this.#batch(keys, documents)
     // Validated memory must not change under the native call: copy what other threads share.
     const stable = <T extends Float32Array | Uint32Array | BigUint64Array>(a: T): T => (isShared(a) ? (a.slice() as T) : a)
-    callNative(() => this.#handle().addSync(stable(keyArray), stable(tokens), stable(offsets)))
+    callNative(() => this.handle().addSync(stable(keyArray), stable(tokens), stable(offsets)))
   }
 
   /**
@@ -323,7 +288,7 @@ export class MultiVectorIndex implements Disposable {
     source: AsyncIterable<DocumentItem> | Iterable<DocumentItem>,
     options: { batchSize?: number; signal?: AbortSignal; onProgress?: (progress: { added: number; batches: number }) => void } = {},
   ): Promise<number> {
-    this.#handle()
+    this.handle()
     if (source == null || (typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] !== 'function' && typeof (source as Iterable<unknown>)[Symbol.iterator] !== 'function')) {
       throw invalidArgument(`source must be an iterable or async iterable, got ${describe(source)}`)
     }
@@ -358,36 +323,8 @@ export class MultiVectorIndex implements Disposable {
     return added
   }
 
-  /** Removes documents (unknown keys are ignored); resolves to how many were removed. */
-  async remove(keys: KeysInput | Key): Promise<number> {
-    const keyArray = keyArrayOf(keys)
-    return awaitNative(callNative(() => this.#handle().remove(keyArray)))
-  }
-
-  /** Blocking twin of {@link remove}. */
-  removeSync(keys: KeysInput | Key): number {
-    const keyArray = keyArrayOf(keys)
-    return callNative(() => this.#handle().removeSync(keyArray))
-  }
-
-  /** The stored tokens of `key` (flat, row-major; normalised under cosine), or undefined. */
-  get(key: Key): Float32Array | undefined {
-    const k = checkKey(key)
-    return callNative(() => this.#handle().get(k)) ?? undefined
-  }
-
-  contains(key: Key): boolean {
-    const k = checkKey(key)
-    return callNative(() => this.#handle().contains(k))
-  }
-
-  /** Every key. */
-  keys(): BigUint64Array {
-    return callNative(() => this.#handle().keys())
-  }
-
   stats(): MultiVectorStats {
-    return callNative(() => this.#handle().stats())
+    return callNative(() => this.handle().stats())
   }
 
   /** A search's options, checked against the core's table; 0 means the index's own. */
@@ -423,7 +360,7 @@ export class MultiVectorIndex implements Disposable {
   async #search({ tokens, offsets }: Csr, options: MultiVectorSearchOptions): Promise<SearchResults> {
     const { k, candidates, ef, ballCarving, strategy, tokenNeighbours, filter } = this.#searchArgs(options)
     using link = abortHandle(options.signal)
-    const r = await awaitNative(callNative(() => this.#handle().search(tokens, offsets, k, candidates, ef, ballCarving, strategy, tokenNeighbours, filter[0], filter[1], link.native)))
+    const r = await awaitNative(callNative(() => this.handle().search(tokens, offsets, k, candidates, ef, ballCarving, strategy, tokenNeighbours, filter[0], filter[1], link.native)))
     return new SearchResults(r.k, r.keys, r.distances, r.counts)
   }
 
@@ -439,8 +376,25 @@ export class MultiVectorIndex implements Disposable {
 
   #searchSync({ tokens, offsets }: Csr, options: Omit<MultiVectorSearchOptions, 'signal'>): SearchResults {
     const { k, candidates, ef, ballCarving, strategy, tokenNeighbours, filter } = this.#searchArgs(options)
-    const r = callNative(() => this.#handle().searchSync(tokens, offsets, k, candidates, ef, ballCarving, strategy, tokenNeighbours, filter[0], filter[1]))
+    const r = callNative(() => this.handle().searchSync(tokens, offsets, k, candidates, ef, ballCarving, strategy, tokenNeighbours, filter[0], filter[1]))
     return new SearchResults(r.k, r.keys, r.distances, r.counts)
+  }
+
+  /**
+   * Searches every query an (async) iterable yields (each item one query cloud, as for
+   * {@link search}), in batches of `batchSize` queries, yielding one {@link SearchResults} per
+   * batch, its rows in item order. One batch is searched ahead while the consumer works on the
+   * previous one; breaking out early aborts it and releases its native state.
+   */
+  async *searchStream(
+    queries: AsyncIterable<PointCloud> | Iterable<PointCloud>,
+    options: MultiVectorSearchOptions & { batchSize?: number },
+  ): AsyncGenerator<SearchResults, void, undefined> {
+    const { batchSize, ...searchOptions } = checkObject<typeof options>(options, 'options')
+    checkOptions(searchOptions, 'MultiVectorSearchOptions')
+    const size = batchSize === undefined ? defaultOf<number>('SearchStreamOptions', 'batchSize') : checkValue<number>('SearchStreamOptions', 'batchSize', batchSize)
+    const search = (batch: PointCloud[], signal: AbortSignal) => this.searchBatch(batch, { ...searchOptions, signal })
+    yield* this.searchAhead(groups(queries, size), search, options.signal)
   }
 
   /**
@@ -464,7 +418,7 @@ export class MultiVectorIndex implements Disposable {
     const k = options.k
     const filter = filterArgs(options.filter)
     using link = abortHandle(options.signal)
-    const r = await awaitNative(callNative(() => this.#handle().searchExact(tokens, offsets, k, filter[0], filter[1], link.native)))
+    const r = await awaitNative(callNative(() => this.handle().searchExact(tokens, offsets, k, filter[0], filter[1], link.native)))
     return new SearchResults(r.k, r.keys, r.distances, r.counts)
   }
 
@@ -482,13 +436,8 @@ export class MultiVectorIndex implements Disposable {
     checkOptions(options, 'ExactSearchOptions')
     const k = options.k
     const filter = filterArgs(options.filter)
-    const r = callNative(() => this.#handle().searchExactSync(tokens, offsets, k, filter[0], filter[1]))
+    const r = callNative(() => this.handle().searchExactSync(tokens, offsets, k, filter[0], filter[1]))
     return new SearchResults(r.k, r.keys, r.distances, r.counts)
-  }
-
-  /** Whether searches can run: always without compression; with it, once trained. */
-  get isTrained(): boolean {
-    return callNative(() => this.#handle().isTrained)
   }
 
   /**
@@ -500,18 +449,13 @@ export class MultiVectorIndex implements Disposable {
     const { signal } = checkOptions<{ signal?: AbortSignal }>(options, 'SignalOptions')
     const { tokens, offsets } = toCsr(sample, this.dimensions, 'sample')
     using link = abortHandle(signal)
-    await awaitNative(callNative(() => this.#handle().train(tokens, offsets, link.native)))
+    await awaitNative(callNative(() => this.handle().train(tokens, offsets, link.native)))
   }
 
   /** Blocking twin of {@link train}. */
   trainSync(sample: PointCloudsInput): void {
     const { tokens, offsets } = toCsr(sample, this.dimensions, 'sample')
-    callNative(() => this.#handle().trainSync(tokens, offsets))
-  }
-
-  /** Sizes of the compressed FDE form and of the full FDEs. */
-  compressionStats(): CompressionStats {
-    return callNative(() => this.#handle().compressionStats()) as CompressionStats
+    callNative(() => this.handle().trainSync(tokens, offsets))
   }
 
   /**
@@ -521,22 +465,11 @@ export class MultiVectorIndex implements Disposable {
   async compact(options: { signal?: AbortSignal } = {}): Promise<number> {
     const { signal } = checkOptions<{ signal?: AbortSignal }>(options, 'SignalOptions')
     using link = abortHandle(signal)
-    return awaitNative(callNative(() => this.#handle().compact(link.native)))
+    return awaitNative(callNative(() => this.handle().compact(link.native)))
   }
 
   /** Blocking twin of {@link compact}. */
   compactSync(): number {
-    return callNative(() => this.#handle().compactSync())
-  }
-
-  /** Frees the native index now. Idempotent; later calls throw ERR_CLOSED. */
-  close(): void {
-    const handle = this.#native
-    this.#native = null
-    handle?.close()
-  }
-
-  [Symbol.dispose](): void {
-    this.close()
+    return callNative(() => this.handle().compactSync())
   }
 }

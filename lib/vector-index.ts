@@ -1,13 +1,15 @@
 import native = require('./native')
 import { abortHandle } from './abort'
-import { awaitNative, callNative, fromNative, invalidArgument, VecdexError } from './errors'
+import { awaitNative, callNative, fromNative, VecdexError } from './errors'
 import { checkOptions, defaultOf } from './options'
 import { KeyFilter } from './key-filter'
-import type { CompressionStats } from './compression'
-import { checkKey, type Key, type KeysInput, toKeyArray } from './keys'
+import { checkBuffer, checkPath, IndexBase, keyArrayOf, type NativeIndexBase } from './index-base'
+import { type Key, type KeysInput, toKeyArray } from './keys'
 import { resultPool, SearchResults } from './results'
 import { type AddStreamOptions, type StreamItem, batchRows, ingest, type SearchStreamOptions } from './stream'
-import { checkObject, checkSignal, type Metric, toMatrix, toRows, toVector, type VectorInput, type VectorsInput } from './validate'
+import { checkObject, type Metric, toMatrix, toRows, toVector, type VectorInput, type VectorsInput } from './validate'
+
+export { checkBuffer, checkPath, keyArrayOf }
 
 /** Up to this many result cells (rows × k), `searchSync` sizes its output for k columns
  * without asking the index for its size. */
@@ -24,10 +26,6 @@ export function isShared(array: ArrayBufferView): boolean {
   return HAS_SHARED_MEMORY && array.buffer instanceof SharedArrayBuffer
 }
 
-/** One key or many, as the BigUint64Array the native layer takes. */
-export function keyArrayOf(keys: KeysInput | Key): BigUint64Array {
-  return typeof keys === 'number' || typeof keys === 'bigint' ? BigUint64Array.of(checkKey(keys)) : toKeyArray(keys)
-}
 
 /** Options of a search. */
 export interface SearchOptions {
@@ -51,26 +49,13 @@ export interface AddOptions {
   signal?: AbortSignal
 }
 
-/** What every native index class offers (see index.d.ts). */
-export interface NativeIndex {
-  readonly size: number
-  readonly memoryBytes: number
+/** What the native single-vector index classes offer beyond {@link NativeIndexBase} (see
+ * index.d.ts). */
+export interface NativeIndex extends NativeIndexBase {
   add(keys: BigUint64Array, vectors: Float32Array, abort?: native.NativeAbortHandle | null): Promise<void>
   addSync(keys: BigUint64Array, vectors: Float32Array): void
-  remove(keys: BigUint64Array): Promise<number>
-  removeSync(keys: BigUint64Array): number
-  get(key: bigint): Float32Array | null
-  contains(key: bigint): boolean
-  keys(): BigUint64Array
-  close(): void
-  readonly isTrained: boolean
   train(sample: Float32Array): Promise<void>
   trainSync(sample: Float32Array): void
-  compressionStats(): native.NativeCompressionStats
-  save(path: string): Promise<void>
-  saveSync(path: string): void
-  toBuffer(): Promise<Buffer>
-  toBufferSync(): Buffer
   readonly dim: number
   readonly metric: string
 }
@@ -95,22 +80,6 @@ export function loadedParts<N extends NativeIndex>(loaded: LoadedNative<N>): Nat
   return { dimensions: index.dim, metric: index.metric as Exclude<Metric, 'hamming'>, create: () => index }
 }
 
-/** Checks a file path argument. */
-export function checkPath(path: unknown): string {
-  if (typeof path !== 'string' || path.length === 0 || path.includes('\0')) {
-    throw invalidArgument(`path must be a non-empty string, got ${typeof path === 'string' ? JSON.stringify(path) : typeof path}`)
-  }
-  return path
-}
-
-/** Checks a buffer argument (any Uint8Array, Buffer included). */
-export function checkBuffer(buffer: unknown): Uint8Array {
-  if (!(buffer instanceof Uint8Array)) {
-    throw invalidArgument(`buffer must be a Uint8Array or Buffer, got ${buffer === null ? 'null' : typeof buffer}`)
-  }
-  return buffer
-}
-
 /** A search's arguments after validation. */
 export interface QueryArgs {
   k: number
@@ -127,8 +96,7 @@ export interface QueryArgs {
  * What {@link FlatIndex} and {@link HnswIndex} share: keys and vectors in, lifecycle, streaming,
  * and the sync search path that writes into pooled memory. Subclasses say how to search.
  */
-export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOptions> implements Disposable {
-  #native: N | null
+export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOptions> extends IndexBase<N> {
   /** The same index for the free `…SearchIntoSyncFast` functions, which skip napi-rs's
    * per-call receiver check. */
   #searchHandle: H | null
@@ -136,30 +104,14 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
   readonly metric: Exclude<Metric, 'hamming'>
 
   protected constructor({ dimensions, metric, create }: NativeParts<N>, searchHandle: (index: N) => H) {
+    super(callNative(create))
     this.dimensions = dimensions
     this.metric = metric
-    this.#native = callNative(create)
-    this.#searchHandle = searchHandle(this.#native)
+    this.#searchHandle = searchHandle(this.handle())
   }
 
-  /** The native index; throws ERR_CLOSED once closed. */
-  protected handle(): N {
-    if (this.#native === null) throw new VecdexError('ERR_CLOSED', 'the index is closed')
-    return this.#native
-  }
-
-  /** Number of vectors stored. */
-  get size(): number {
-    return callNative(() => this.handle().size)
-  }
-
-  /** Native bytes held, as reported to V8. */
-  get memoryBytes(): number {
-    return callNative(() => this.handle().memoryBytes)
-  }
-
-  get closed(): boolean {
-    return this.#native === null
+  protected override released(): void {
+    this.#searchHandle = null
   }
 
   /** The keys, and exactly one vector per key (the keys give the count). */
@@ -204,34 +156,6 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
     return ingest(source, this.dimensions, options, (keys, vectors, signal) => this.add(keys, vectors, { signal }))
   }
 
-  /** Removes keys (unknown keys are ignored); resolves to how many were removed. */
-  async remove(keys: KeysInput | Key): Promise<number> {
-    const keyArray = keyArrayOf(keys)
-    return awaitNative(callNative(() => this.handle().remove(keyArray)))
-  }
-
-  /** Blocking twin of {@link remove}. */
-  removeSync(keys: KeysInput | Key): number {
-    const keyArray = keyArrayOf(keys)
-    return callNative(() => this.handle().removeSync(keyArray))
-  }
-
-  /** The stored vector of `key` (normalised to unit length under cosine), or undefined. */
-  get(key: Key): Float32Array | undefined {
-    const k = checkKey(key)
-    return callNative(() => this.handle().get(k)) ?? undefined
-  }
-
-  contains(key: Key): boolean {
-    const k = checkKey(key)
-    return callNative(() => this.handle().contains(k))
-  }
-
-  /** Every key, in storage order. */
-  keys(): BigUint64Array {
-    return callNative(() => this.handle().keys())
-  }
-
   /** Checks a search's arguments: a batch of queries, or (`batchMethod` given: the method a
    * batch should go to, for the error) exactly one query of `dimensions` numbers. */
   protected queryArgs(queries: VectorInput | VectorsInput, options: SearchOptions, batchMethod?: 'searchBatch' | 'searchBatchSync'): QueryArgs {
@@ -244,12 +168,6 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
     if (given instanceof KeyFilter) return { k, matrix, filter: undefined, prepared: given.native, oversample, rescore }
     const filter = given === undefined ? undefined : toKeyArray(given, 'filter')
     return { k, matrix, filter, prepared: undefined, oversample, rescore }
-  }
-
-  /** Whether searches can run: always for an uncompressed index; a compressed one once its
-   * codec is trained (see {@link CompressionOptions}). */
-  get isTrained(): boolean {
-    return callNative(() => this.handle().isTrained)
   }
 
   /**
@@ -270,11 +188,6 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
   trainSync(sample: VectorsInput): void {
     const matrix = toMatrix(sample, this.dimensions, 'sample')
     callNative(() => this.handle().trainSync(isShared(matrix) ? matrix.slice() : matrix))
-  }
-
-  /** Sizes of the compressed form, and of the full vectors kept for rescoring. */
-  compressionStats(): CompressionStats {
-    return callNative(() => this.handle().compressionStats()) as CompressionStats
   }
 
   /** The option set (core table) this kind's search options are checked against. */
@@ -361,76 +274,9 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
     queries: AsyncIterable<VectorInput> | Iterable<VectorInput>,
     options: O & { batchSize?: SearchStreamOptions['batchSize'] },
   ): AsyncGenerator<SearchResults, void, undefined> {
-    const { batchSize: _batchSize, ...given } = checkObject<typeof options>(options, 'options')
-    checkOptions(given, this.searchOptionSet)
-    this.handle()
-    const ahead = new AbortController()
-    const outer = checkSignal(options.signal)
-    if (outer?.aborted) throw new VecdexError('ERR_ABORTED', 'the operation was aborted')
-    const forward = () => ahead.abort()
-    outer?.addEventListener('abort', forward, { once: true })
-    const { batchSize, ...searchOptions } = options
-    let pending: Promise<SearchResults> | null = null
-    try {
-      for await (const rows of batchRows(queries, this.dimensions, batchSize)) {
-        const next = this.searchBatch(rows, { ...searchOptions, signal: ahead.signal } as unknown as O)
-        next.catch(() => {}) // observed below; avoids an unhandled rejection if abandoned
-        const previous = pending
-        pending = next
-        if (previous) yield await previous
-      }
-      if (pending) {
-        const last = pending
-        pending = null
-        yield await last
-      }
-    } finally {
-      outer?.removeEventListener('abort', forward)
-      if (pending) {
-        ahead.abort()
-        await pending.catch(() => {})
-      }
-    }
-  }
-
-  /**
-   * Saves the index to `path` atomically: it writes a temporary file in the same folder, fsyncs
-   * it, renames it over `path` and fsyncs the folder, so a save that fails or is killed leaves
-   * the previous file intact. Saves what every write called before it left; the file is
-   * checksummed (CRC-32C per section) and loads with the class's static `load`.
-   */
-  async save(path: string): Promise<void> {
-    const file = checkPath(path)
-    return awaitNative(callNative(() => this.handle().save(file)))
-  }
-
-  /** Blocking twin of {@link save}. */
-  saveSync(path: string): void {
-    const file = checkPath(path)
-    callNative(() => this.handle().saveSync(file))
-  }
-
-  /** The index as one file image (what {@link save} writes), for storing elsewhere; the
-   * class's static `fromBuffer` reads it back. */
-  async toBuffer(): Promise<Buffer> {
-    return awaitNative(callNative(() => this.handle().toBuffer()))
-  }
-
-  /** Blocking twin of {@link toBuffer}. */
-  toBufferSync(): Buffer {
-    return callNative(() => this.handle().toBufferSync())
-  }
-
-  /** Frees the native index now. Idempotent; later calls throw ERR_CLOSED; searches already
-   * running finish normally. */
-  close(): void {
-    const handle = this.#native
-    this.#native = null
-    this.#searchHandle = null
-    handle?.close()
-  }
-
-  [Symbol.dispose](): void {
-    this.close()
+    const { batchSize, ...searchOptions } = checkObject<typeof options>(options, 'options')
+    checkOptions(searchOptions, this.searchOptionSet)
+    const search = (rows: Float32Array, signal: AbortSignal) => this.searchBatch(rows, { ...searchOptions, signal } as unknown as O)
+    yield* this.searchAhead(batchRows(queries, this.dimensions, batchSize), search, options.signal)
   }
 }

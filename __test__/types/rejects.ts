@@ -41,3 +41,7 @@ hnsw.addSync(['a', 'b'], [query, query])
 hnsw.searchSync(query, { k: 1, signal: AbortSignal.timeout(10) })
 // @ts-expect-error TS2540 size is read-only
 hnsw.size = 3
+// @ts-expect-error TS2345 a batch of rows goes to searchBatch, never to search
+void hnsw.search([query, query], { k: 1 })
+// @ts-expect-error TS2345 the same on the blocking path
+flat.searchSync([query, query], { k: 1 })
