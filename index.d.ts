@@ -134,10 +134,6 @@ export declare class NativeHnswIndex {
   get m(): number
   get efConstruction(): number
   get efSearch(): number
-  /** Relinks the graph around removed vectors and frees their slots; returns how many. */
-  compactSync(): number
-  /** Async twin of `compactSync`; searches go on meanwhile. */
-  compact(abort?: NativeAbortHandle | undefined | null): Promise<number>
   stats(): NativeHnswStats
   /** A handle for [`hnsw_search_into_sync_fast`]; does not keep the index alive. */
   searchHandle(): ExternalObject<'NativeHnswIndexHandle'>
@@ -198,6 +194,16 @@ export declare class NativeHnswIndex {
   get dim(): number
   get metric(): string
   /**
+   * Relinks the graph around removed entries, so no link leads to one, and frees their
+   * slots for later adds; returns how many were freed.
+   */
+  compactSync(): number
+  /**
+   * Async twin of `compactSync`: the graph is relinked beside searches; only
+   * freeing the slots takes the write lock.
+   */
+  compact(abort?: NativeAbortHandle | undefined | null): Promise<number>
+  /**
    * Loads an index saved by `save` / `saveSync`, checking the whole file first
    * (ERR_CORRUPT_FILE, ERR_UNSUPPORTED_FORMAT, ERR_IO).
    */
@@ -239,6 +245,16 @@ export declare class NativeMultiVectorIndex {
   keys(): BigUint64Array
   /** Releases the index. Idempotent; in-flight tasks finish on their own reference. */
   close(): void
+  /**
+   * Relinks the graph around removed entries, so no link leads to one, and frees their
+   * slots for later adds; returns how many were freed.
+   */
+  compactSync(): number
+  /**
+   * Async twin of `compactSync`: the graph is relinked beside searches; only
+   * freeing the slots takes the write lock.
+   */
+  compact(abort?: NativeAbortHandle | undefined | null): Promise<number>
   /**
    * Saves the index to a file atomically (temporary file, fsync, rename, folder
    * fsync): a failed or killed save leaves the previous file intact.
@@ -287,13 +303,6 @@ export declare class NativeMultiVectorIndex {
   train(tokens: Float32Array, offsets: Uint32Array, abort?: NativeAbortHandle | undefined | null): Promise<void>
   get isTrained(): boolean
   compressionStats(): NativeCompressionStats
-  /** Relinks the FDE graph around removed documents; returns how many slots were freed. */
-  compactSync(): number
-  /**
-   * Async twin of `compactSync`: the graph is relinked beside searches; only freeing the
-   * slots takes the write lock.
-   */
-  compact(abort?: NativeAbortHandle | undefined | null): Promise<number>
   stats(): NativeMultiVectorStats
   /**
    * Blocking search of queries (CSR): candidates (FDE graph or token retrieval), then exact

@@ -33,15 +33,15 @@ new HnswIndex({ dimensions: 4, metric: 'euclidean' })
 new MultiVectorIndex({ dimensions: 4, metric: 'l2sq' })
 // @ts-expect-error TS2322 quantization names a codec
 new FlatIndex({ dimensions: 4, quantization: 'sq16' })
-// @ts-expect-error TS2345 a key is a number or a bigint, never a string
+// @ts-expect-error TS2769 a key is a number or a bigint, never a string (no overload of add takes it)
 void hnsw.add('a', query)
-// @ts-expect-error TS2322 nor are keys of a batch
+// @ts-expect-error TS2769 nor are keys of a batch
 hnsw.addSync(['a', 'b'], [query, query])
 // @ts-expect-error TS2353 a blocking search takes no AbortSignal
 hnsw.searchSync(query, { k: 1, signal: AbortSignal.timeout(10) })
 // @ts-expect-error TS2540 size is read-only
 hnsw.size = 3
-// @ts-expect-error TS2345 a batch of rows goes to searchBatch, never to search
+// @ts-expect-error TS2322 a batch of rows goes to searchBatch, never to search
 void hnsw.search([query, query], { k: 1 })
-// @ts-expect-error TS2345 the same on the blocking path
+// @ts-expect-error TS2322 the same on the blocking path
 flat.searchSync([query, query], { k: 1 })

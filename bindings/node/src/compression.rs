@@ -76,7 +76,11 @@ pub fn compression(options: &NativeCompressionOptions, dim: usize) -> napi::Resu
         "sq4" => Quantization::Sq4(sq(false)),
         "binary" => Quantization::Binary,
         "pq" => {
-            let mut pq = PqConfig::new(options.subspaces.map_or((searched / 4).max(1), |m| m as usize));
+            let mut pq = PqConfig::new(
+                options
+                    .subspaces
+                    .map_or((searched / 4).max(1), |m| m as usize),
+            );
             if let Some(iterations) = options.iterations {
                 pq.iterations = iterations as usize;
             }
@@ -86,7 +90,9 @@ pub fn compression(options: &NativeCompressionOptions, dim: usize) -> napi::Resu
             return Err(crate::error::to_napi(
                 vecdex::options::choice("quantization", other, vecdex::options::QUANTIZATIONS)
                     .err()
-                    .unwrap_or_else(|| vecdex::Error::Internal(format!("codec '{other}' is listed but not built"))),
+                    .unwrap_or_else(|| {
+                        vecdex::Error::Internal(format!("codec '{other}' is listed but not built"))
+                    }),
             ))
         }
     };

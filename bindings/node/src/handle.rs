@@ -159,9 +159,7 @@ macro_rules! save_methods {
             ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
                 self.handle.spawn_read_file(
                     env,
-                    move |index| {
-                        vecdex::Index::save_to(index, std::path::Path::new(&path))
-                    },
+                    move |index| vecdex::Index::save_to(index, std::path::Path::new(&path)),
                     |_, ()| Ok(()),
                 )
             }
@@ -170,10 +168,8 @@ macro_rules! save_methods {
             #[napi]
             pub fn to_buffer_sync(&self) -> napi::Result<napi::bindgen_prelude::Buffer> {
                 let shared = self.handle.shared()?;
-                $crate::error::guarded(|| {
-                    vecdex::Index::image(&*shared.index.read_recursive())
-                })
-                .map(napi::bindgen_prelude::Buffer::from)
+                $crate::error::guarded(|| vecdex::Index::image(&*shared.index.read_recursive()))
+                    .map(napi::bindgen_prelude::Buffer::from)
             }
 
             /// Async twin of `toBufferSync`.
@@ -213,7 +209,14 @@ macro_rules! common_index_methods {
                 vectors: napi::bindgen_prelude::Float32ArraySlice,
             ) -> napi::Result<()> {
                 self.handle.write_sync(&env, |shared| {
-                    shared.write(|index| vecdex::VectorIndex::add_rows(index, &keys, &vectors, &vecdex::StopFlag::never()))
+                    shared.write(|index| {
+                        vecdex::VectorIndex::add_rows(
+                            index,
+                            &keys,
+                            &vectors,
+                            &vecdex::StopFlag::never(),
+                        )
+                    })
                 })
             }
 
@@ -342,9 +345,8 @@ macro_rules! loader_methods {
                 env: napi::Env,
                 buffer: napi::bindgen_prelude::Uint8ArraySlice,
             ) -> napi::Result<Self> {
-                let index = $crate::error::guarded(|| {
-                    <$index as vecdex::Index>::from_image(&buffer)
-                })?;
+                let index =
+                    $crate::error::guarded(|| <$index as vecdex::Index>::from_image(&buffer))?;
                 Self::wrap(&env, index)
             }
 
@@ -384,6 +386,37 @@ macro_rules! loader_methods {
 }
 pub(crate) use loader_methods;
 
+/// `compact` and `compactSync` of a graph index class, over its `handle: Handle<_>` (the index
+/// implementing [`vecdex::Compactable`]).
+macro_rules! compact_methods {
+    ($class:ident) => {
+        #[napi]
+        impl $class {
+            /// Relinks the graph around removed entries, so no link leads to one, and frees their
+            /// slots for later adds; returns how many were freed.
+            #[napi]
+            pub fn compact_sync(&self, env: napi::Env) -> napi::Result<u32> {
+                self.handle
+                    .write_sync(&env, |shared| shared.compact(&vecdex::StopFlag::never()))
+            }
+
+            /// Async twin of `compactSync`: the graph is relinked beside searches; only
+            /// freeing the slots takes the write lock.
+            #[napi(ts_return_type = "Promise<number>")]
+            pub fn compact<'env>(
+                &self,
+                env: &'env napi::Env,
+                abort: Option<&$crate::abort::NativeAbortHandle>,
+            ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
+                let stop = $crate::abort::flag(abort);
+                self.handle
+                    .spawn_write(env, move |shared| shared.compact(&stop))
+            }
+        }
+    };
+}
+pub(crate) use compact_methods;
+
 pub struct Shared<I> {
     pub index: RwLock<I>,
     /// Call order of writes, and of async searches relative to them.
@@ -397,7 +430,8 @@ pub struct Shared<I> {
 impl<I: Index> Shared<I> {
     pub fn refresh_stats(&self, index: &I) {
         self.len.store(index.len() as u64, Ordering::Relaxed);
-        self.memory.store(index.memory_bytes() as u64, Ordering::Relaxed);
+        self.memory
+            .store(index.memory_bytes() as u64, Ordering::Relaxed);
     }
 
     /// Runs `change` under the write lock, then refreshes the size and memory figures.
@@ -406,6 +440,27 @@ impl<I: Index> Shared<I> {
         let result = change(&mut index);
         self.refresh_stats(&index);
         result
+    }
+
+    /// Compacts in two phases: the graph is relinked under the read lock (searches go on),
+    /// the slots freed under the write lock.
+    pub fn compact(&self, stop: &vecdex::StopFlag) -> vecdex::Result<u32>
+    where
+        I: vecdex::Compactable,
+    {
+        let relinked = self.index.read().relink_removed(stop)?;
+        self.write(|index| Ok(index.release_removed(relinked) as u32))
+    }
+
+    /// Compacts first when enough entries were removed (as an add does before it prepares).
+    pub fn compact_if_due(&self, stop: &vecdex::StopFlag) -> vecdex::Result<()>
+    where
+        I: vecdex::Compactable,
+    {
+        if self.index.read().should_compact() {
+            self.compact(stop)?;
+        }
+        Ok(())
     }
 
     /// Trains in two steps: the model is learnt and the stored vectors encoded with it under

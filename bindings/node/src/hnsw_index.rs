@@ -14,13 +14,13 @@ use napi::Env;
 use napi_derive::napi;
 use vecdex::{HnswConfig, HnswIndex, InsertionOrder, LinkMode, StopFlag};
 
-use crate::abort::{flag, NativeAbortHandle};
+use crate::abort::NativeAbortHandle;
 use crate::compression::{compression, rescore_params, NativeCompressionOptions};
 use crate::convert;
 use crate::error::guarded;
 use crate::handle::{
-    check_result_cells, common_index_methods, loader_methods, search_weak_into, Handle,
-    NativeKeyFilter, Shared,
+    check_result_cells, common_index_methods, compact_methods, loader_methods, search_weak_into,
+    Handle, NativeKeyFilter, Shared,
 };
 
 type HnswShared = Shared<HnswIndex>;
@@ -107,9 +107,7 @@ fn add_phased(
     stop: &StopFlag,
 ) -> vecdex::Result<()> {
     stop.check()?;
-    if shared.index.read().should_compact() {
-        compact_phased(shared, stop)?;
-    }
+    shared.compact_if_due(stop)?;
     // A batch that makes a compressed index train by itself: the model is learnt under the read
     // lock (PQ's k-means takes seconds), so searches go on; the write-order ticket the caller
     // holds keeps other writes out until it is installed.
@@ -137,16 +135,6 @@ fn add_phased(
     };
     shared.refresh_stats(&index);
     result
-}
-
-/// Compacts with the long relinking under a read lock (searches go on) and the release of the
-/// freed slots under the write lock.
-fn compact_phased(shared: &HnswShared, stop: &StopFlag) -> vecdex::Result<u32> {
-    let relinked = shared.index.read().relink_removed(stop)?;
-    let mut index = shared.index.write();
-    let freed = index.release_removed(relinked);
-    shared.refresh_stats(&index);
-    Ok(freed as u32)
 }
 
 fn remove_keys(shared: &HnswShared, keys: &[u64]) -> vecdex::Result<u32> {
@@ -239,25 +227,6 @@ impl NativeHnswIndex {
         self.config.ef_search as u32
     }
 
-    /// Relinks the graph around removed vectors and frees their slots; returns how many.
-    #[napi]
-    pub fn compact_sync(&self, env: Env) -> napi::Result<u32> {
-        self.handle
-            .write_sync(&env, |shared| compact_phased(shared, &StopFlag::never()))
-    }
-
-    /// Async twin of `compactSync`; searches go on meanwhile.
-    #[napi(ts_return_type = "Promise<number>")]
-    pub fn compact<'env>(
-        &self,
-        env: &'env Env,
-        abort: Option<&NativeAbortHandle>,
-    ) -> napi::Result<Object<'env>> {
-        let stop = flag(abort);
-        self.handle
-            .spawn_write(env, move |shared| compact_phased(shared, &stop))
-    }
-
     #[napi]
     pub fn stats(&self) -> napi::Result<NativeHnswStats> {
         let shared = self.handle.shared()?;
@@ -322,6 +291,7 @@ impl NativeHnswIndex {
 }
 
 common_index_methods!(NativeHnswIndex, add: add_phased, remove: remove_keys);
+compact_methods!(NativeHnswIndex);
 loader_methods!(
     NativeHnswIndex,
     HnswIndex,

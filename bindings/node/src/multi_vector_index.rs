@@ -23,7 +23,8 @@ use crate::compression::{compression, NativeCompressionOptions};
 use crate::convert;
 use crate::error::{guarded, invalid};
 use crate::handle::{
-    keyed_index_methods, loader_methods, save_methods, to_js_results, Handle, NativeKeyFilter, NativeSearchResults, Shared,
+    compact_methods, keyed_index_methods, loader_methods, save_methods, to_js_results, Handle,
+    NativeKeyFilter, NativeSearchResults, Shared,
 };
 
 type MultiShared = Shared<MultiVectorIndex>;
@@ -251,9 +252,7 @@ fn add_phased(
         .index
         .read()
         .encode_documents(keys, tokens, offsets, stop)?;
-    if shared.index.read().should_compact() {
-        compact_phased(shared, stop)?;
-    }
+    shared.compact_if_due(stop)?;
     let pending = shared.index.write().prepare(encoded)?;
     let linked = shared.index.read().link(&pending, stop);
     shared.write(|index| match linked {
@@ -266,13 +265,6 @@ fn add_phased(
             Err(error)
         }
     })
-}
-
-/// Compacts the FDE graph in phases: relinked under the read lock (searches go on), the slots
-/// freed under the write lock.
-fn compact_phased(shared: &MultiShared, stop: &StopFlag) -> vecdex::Result<u32> {
-    let relinked = shared.index.read().relink_removed(stop)?;
-    shared.write(|index| Ok(index.release_removed(relinked) as u32))
 }
 
 /// Trains in phases: the model is learnt and the stored FDEs encoded under the read lock
@@ -318,6 +310,7 @@ pub struct NativeMultiVectorIndex {
 }
 
 keyed_index_methods!(NativeMultiVectorIndex);
+compact_methods!(NativeMultiVectorIndex);
 save_methods!(NativeMultiVectorIndex);
 loader_methods!(
     NativeMultiVectorIndex,
@@ -532,26 +525,6 @@ impl NativeMultiVectorIndex {
     pub fn compression_stats(&self) -> napi::Result<crate::compression::NativeCompressionStats> {
         let shared = self.handle.shared()?;
         guarded(|| Ok(shared.index.read_recursive().compression_stats().into()))
-    }
-
-    /// Relinks the FDE graph around removed documents; returns how many slots were freed.
-    #[napi]
-    pub fn compact_sync(&self, env: Env) -> napi::Result<u32> {
-        self.handle
-            .write_sync(&env, |shared| compact_phased(shared, &StopFlag::never()))
-    }
-
-    /// Async twin of `compactSync`: the graph is relinked beside searches; only freeing the
-    /// slots takes the write lock.
-    #[napi(ts_return_type = "Promise<number>")]
-    pub fn compact<'env>(
-        &self,
-        env: &'env Env,
-        abort: Option<&NativeAbortHandle>,
-    ) -> napi::Result<Object<'env>> {
-        let stop = flag(abort);
-        self.handle
-            .spawn_write(env, move |shared| compact_phased(shared, &stop))
     }
 
     #[napi]

@@ -116,3 +116,33 @@ macro_rules! vector_contract {
 
 vector_contract!(FlatIndex);
 vector_contract!(HnswIndex);
+
+/// The graph kinds: removed entries stay as waypoints until compaction relinks around them, in
+/// two phases (see the module docs).
+pub trait Compactable: Index {
+    /// Whether enough entries were removed for an add to compact first.
+    fn should_compact(&self) -> bool;
+    /// Phase 1, with shared access: relinks the graph around the removed entries.
+    fn relink_removed(&self, stop: &StopFlag) -> Result<crate::RelinkedSlots>;
+    /// Phase 2, with exclusive access: frees the relinked slots; returns how many.
+    fn release_removed(&mut self, relinked: crate::RelinkedSlots) -> usize;
+}
+
+macro_rules! compactable {
+    ($kind:ty) => {
+        impl Compactable for $kind {
+            fn should_compact(&self) -> bool {
+                <$kind>::should_compact(self)
+            }
+            fn relink_removed(&self, stop: &StopFlag) -> Result<crate::RelinkedSlots> {
+                <$kind>::relink_removed(self, stop)
+            }
+            fn release_removed(&mut self, relinked: crate::RelinkedSlots) -> usize {
+                <$kind>::release_removed(self, relinked)
+            }
+        }
+    };
+}
+
+compactable!(HnswIndex);
+compactable!(MultiVectorIndex);

@@ -26,8 +26,11 @@ pub enum InsertionOrder {
 impl InsertionOrder {
     /// The order named as the `insertionOrder` option spells it (see [`crate::options`]).
     pub fn from_name(name: &str) -> Result<Self> {
-        let name = crate::options::choice("insertionOrder", name, crate::options::INSERTION_ORDERS)?;
-        Self::parse(name).ok_or_else(|| Error::Internal(format!("insertion order '{name}' is listed but not built")))
+        let name =
+            crate::options::choice("insertionOrder", name, crate::options::INSERTION_ORDERS)?;
+        Self::parse(name).ok_or_else(|| {
+            Error::Internal(format!("insertion order '{name}' is listed but not built"))
+        })
     }
 
     pub fn parse(name: &str) -> Option<Self> {

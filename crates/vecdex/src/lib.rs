@@ -28,8 +28,8 @@ pub use error::{catch_panic, Error, Result};
 pub use filter::{IndexVersion, KeyFilter, SlotSet};
 pub use flat_index::{CheckedBatch, FlatConfig, FlatIndex, GrownStorage, SearchResults};
 pub use hnsw_index::{HnswConfig, HnswIndex, HnswStats, LinkMode, PendingBatch, RelinkedSlots};
+pub use index::{Compactable, Index, VectorIndex};
 pub use insertion_order::InsertionOrder;
-pub use index::{Index, VectorIndex};
 pub use inspect::{inspect_file, FileInfo, SectionInfo, Setting};
 pub use matrix::distance_matrix;
 pub use multi_vector_index::{

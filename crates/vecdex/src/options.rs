@@ -42,7 +42,10 @@ pub const DEFAULT_SEARCH_STREAM_BATCH: u64 = 256;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
     /// A whole number in `min ..= max`.
-    Integer { min: u64, max: u64 },
+    Integer {
+        min: u64,
+        max: u64,
+    },
     /// A finite number in `min ..= max` (`min ..< max` when `max_exclusive`).
     Number {
         min: f64,
@@ -137,13 +140,21 @@ const SEED: OptionSpec = spec(
     Default::Integer(DEFAULT_SEED),
 );
 const GRAPH: [OptionSpec; 3] = [
-    spec("m", int(vecdex_hnsw::MIN_M as u64, vecdex_hnsw::MAX_M as u64), Default::Integer(DEFAULT_M as u64)),
+    spec(
+        "m",
+        int(vecdex_hnsw::MIN_M as u64, vecdex_hnsw::MAX_M as u64),
+        Default::Integer(DEFAULT_M as u64),
+    ),
     spec(
         "efConstruction",
         int(1, MAX_EF),
         Default::Integer(DEFAULT_EF_CONSTRUCTION as u64),
     ),
-    spec("efSearch", int(1, MAX_EF), Default::Integer(DEFAULT_EF_SEARCH as u64)),
+    spec(
+        "efSearch",
+        int(1, MAX_EF),
+        Default::Integer(DEFAULT_EF_SEARCH as u64),
+    ),
 ];
 
 /// FDE options with the given defaults (the encoder's and a multi-vector index's differ).
@@ -546,7 +557,9 @@ pub fn integer(set_name: &str, name: &str, value: f64) -> Result<u64> {
         ..
     }) = spec_of(set_name, name)
     else {
-        return Err(Error::Internal(format!("{set_name}.{name} is not an integer option")));
+        return Err(Error::Internal(format!(
+            "{set_name}.{name} is not an integer option"
+        )));
     };
     if !(value.fract() == 0.0 && value >= *min as f64 && value <= *max as f64) {
         return Err(Error::invalid(format!(
@@ -558,15 +571,19 @@ pub fn integer(set_name: &str, name: &str, value: f64) -> Result<u64> {
 
 /// Checks a choice option: the name, or ERR_INVALID_ARGUMENT listing the choices.
 pub fn choice(name: &str, value: &str, choices: &[&'static str]) -> Result<&'static str> {
-    choices.iter().copied().find(|c| *c == value).ok_or_else(|| {
-        let listed = choices
-            .iter()
-            .map(|c| format!("'{c}'"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let shown = value.chars().take(64).collect::<String>();
-        Error::invalid(format!("{name} must be one of {listed}, got '{shown}'"))
-    })
+    choices
+        .iter()
+        .copied()
+        .find(|c| *c == value)
+        .ok_or_else(|| {
+            let listed = choices
+                .iter()
+                .map(|c| format!("'{c}'"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let shown = value.chars().take(64).collect::<String>();
+            Error::invalid(format!("{name} must be one of {listed}, got '{shown}'"))
+        })
 }
 
 /// The whole table as JSON, for the binding to hand to JS:
@@ -624,7 +641,9 @@ fn spec_json(option: &OptionSpec) -> String {
             s
         }
         Kind::Boolean => "\"kind\":\"boolean\"".into(),
-        Kind::Choice(choices) => format!("\"kind\":\"choice\",\"choices\":[{}]", quoted_list(choices)),
+        Kind::Choice(choices) => {
+            format!("\"kind\":\"choice\",\"choices\":[{}]", quoted_list(choices))
+        }
         Kind::Object(set) => format!("\"kind\":\"object\",\"set\":\"{set}\""),
         Kind::NameOrObject { choices, set } => format!(
             "\"kind\":\"nameOrObject\",\"choices\":[{}],\"set\":\"{set}\"",
@@ -655,7 +674,11 @@ mod tests {
     fn every_included_set_exists_and_names_are_unique() {
         for set in OPTION_SETS {
             for included in set.includes {
-                assert!(self::set(included).is_some(), "{} includes {included}", set.name);
+                assert!(
+                    self::set(included).is_some(),
+                    "{} includes {included}",
+                    set.name
+                );
             }
             let names: Vec<_> = options_of(set).iter().map(|o| o.name).collect();
             let mut unique = names.clone();
@@ -709,7 +732,10 @@ mod tests {
             .collect();
         assert_eq!(closest("tokenNeighbors", &mv), Some("tokenNeighbours"));
         let message = unknown_option("HnswSearchOptions", "ef").to_string();
-        assert!(message.contains("'ef'") && message.contains("did you mean efSearch?"), "{message}");
+        assert!(
+            message.contains("'ef'") && message.contains("did you mean efSearch?"),
+            "{message}"
+        );
     }
 
     #[test]
