@@ -9,6 +9,7 @@ pub mod flat_index;
 pub mod hnsw_index;
 pub mod insertion_order;
 pub mod inspect;
+pub mod kernels;
 pub(crate) mod mapped;
 pub mod matrix;
 pub mod multi_vector_index;
@@ -33,7 +34,8 @@ pub use multi_vector_index::{
     carve_balls, EncodedDocuments, MultiVectorConfig, MultiVectorIndex, MultiVectorSearch,
     MultiVectorStats, PendingDocuments, Strategy, DEFAULT_CANDIDATES,
 };
-pub use vecdex_distance::{capabilities, Capabilities, ElementType, Metric};
+pub use kernels::{capabilities, Capabilities, KernelPaths};
+pub use vecdex_distance::{ElementType, KernelPath, Metric};
 pub use vecdex_fde::{chamfer, FdeConfig, FdeEncoder, ProjectionType, Side, RNG_VERSION};
 pub use vecdex_hnsw::GraphStats;
 pub use vecdex_quant::{PqConfig, SqConfig};
