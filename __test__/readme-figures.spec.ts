@@ -251,4 +251,14 @@ describe('README platform table', () => {
     const flags = new Set((line ?? '').split(':')[1]?.trim().split(/\s+/))
     expect(kernels).toEqual(expectedPaths(flags))
   })
+
+  it('reports the portable loops when VECDEX_SIMD=scalar takes the SIMD paths away', async () => {
+    const { execFileSync } = await import('node:child_process')
+    const entry = JSON.stringify(path.resolve(__dirname, '..', 'dist', 'index.js'))
+    const out = execFileSync(process.execPath, ['-e', `console.log(JSON.stringify(require(${entry}).capabilities().kernels))`], {
+      env: { ...process.env, VECDEX_SIMD: 'scalar' },
+      encoding: 'utf8',
+    })
+    for (const [key, value] of Object.entries(JSON.parse(out))) expect(value, key).toBe('portable')
+  })
 })
