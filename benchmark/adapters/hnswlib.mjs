@@ -80,6 +80,7 @@ export function createHnswlibAdapter() {
       return { q }
     },
     async searchBatch(prepared, q, k) {
+      if (prepared?.q !== q || shares.length === 0) throw new Error('hnswlib: call prepareQueries(queries, q) before searchBatch')
       const parts = await Promise.all(pool.map((slot) => call(slot, { type: 'search', k })))
       const out = []
       for (const part of parts) for (let i = 0; i < part.length / k; i++) out.push(Array.from(part.subarray(i * k, (i + 1) * k)).filter((x) => x >= 0))

@@ -29,12 +29,12 @@ pub use flat_index::{CheckedBatch, FlatConfig, FlatIndex, GrownStorage, SearchRe
 pub use hnsw_index::{HnswConfig, HnswIndex, HnswStats, LinkMode, PendingBatch, RelinkedSlots};
 pub use insertion_order::InsertionOrder;
 pub use inspect::{inspect_file, FileInfo, SectionInfo, Setting};
+pub use kernels::{capabilities, Capabilities, KernelPaths};
 pub use matrix::distance_matrix;
 pub use multi_vector_index::{
     carve_balls, EncodedDocuments, MultiVectorConfig, MultiVectorIndex, MultiVectorSearch,
     MultiVectorStats, PendingDocuments, Strategy, DEFAULT_CANDIDATES,
 };
-pub use kernels::{capabilities, Capabilities, KernelPaths};
 pub use vecdex_distance::{ElementType, KernelPath, Metric};
 pub use vecdex_fde::{chamfer, FdeConfig, FdeEncoder, ProjectionType, Side, RNG_VERSION};
 pub use vecdex_hnsw::GraphStats;
