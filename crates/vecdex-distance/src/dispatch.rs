@@ -283,3 +283,45 @@ pub fn hamming(a: &[u8], b: &[u8]) -> Result<f64, KernelError> {
         right: b.len(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reported paths follow the level the kernels run at: never a SIMD path at the scalar
+    /// level, the same path for the scan and the padded rows, and only portable loops off x86-64.
+    #[test]
+    fn kernel_paths_follow_the_level() {
+        for level in SimdLevel::available() {
+            let rows = RowKernel::new(level);
+            assert_eq!(crate::panel::scan_path(level), rows.row_path(), "{level:?}");
+            if level == SimdLevel::Scalar {
+                assert_eq!(rows.row_path(), KernelPath::Portable);
+                assert_eq!(rows.code_path(), KernelPath::Portable);
+                assert_eq!(rows.i8_code_path(), KernelPath::Portable);
+            }
+            if level != SimdLevel::Avx512 {
+                // The code kernels have AVX-512 paths only.
+                assert_eq!(rows.code_path(), KernelPath::Portable, "{level:?}");
+            }
+        }
+        let best = SimdLevel::detect();
+        assert_eq!(
+            crate::panel::scan_path(best) == KernelPath::Portable,
+            best == SimdLevel::Scalar
+        );
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let paths = distance_kernel_paths();
+            for path in [
+                paths.blocked_scan,
+                paths.padded_rows,
+                paths.sq_codes,
+                paths.sq8_symmetric,
+                paths.half_codes,
+            ] {
+                assert_eq!(path, KernelPath::Portable);
+            }
+        }
+    }
+}
