@@ -392,8 +392,10 @@ export declare function measureReadBandwidth(bytes: number, threads: number, rep
 
 /** What runs on this machine. */
 export interface NativeCapabilities {
-  /** Level of vecdex's blocked scan kernels: avx512, avx2 or scalar. */
+  /** Level chosen for vecdex's own kernels: avx512, avx2 or scalar. */
   scanKernel: string
+  /** The code path each family of vecdex's own kernels takes on this CPU. */
+  kernels: NativeKernelPaths
   /** simsimd backends active on this CPU. */
   simsimdBackends: Array<string>
   simsimdDynamicDispatch: boolean
@@ -518,6 +520,31 @@ export interface NativeIndexFileInfo {
   headerBytes: number
   sections: Array<NativeSectionInfo>
   settings: Array<NativeSetting>
+}
+
+/**
+ * Per kernel family: 'avx512vnni', 'avx512bw', 'avx512', 'avx2-fma', 'avx2' (x86-64, chosen at
+ * run time) or 'portable' (plain loops: every path off x86-64, arm64 included).
+ */
+export interface NativeKernelPaths {
+  /** FlatIndex exact search (blocked scan with fused top-k). */
+  blockedScan: string
+  /** HNSW walk over f32 rows, and every rescoring. */
+  paddedRows: string
+  /** SQ8 (asymmetric) and SQ4 codes. */
+  sqCodes: string
+  /** Symmetric SQ8 (the default). */
+  sq8Symmetric: string
+  /** f16 and bf16 codes. */
+  halfCodes: string
+  /** Binary codes (popcount). */
+  binaryCodes: string
+  /** PQ lookup tables. */
+  pqCodes: string
+  /** Exact Chamfer (multi-vector). */
+  chamfer: string
+  /** PCA training. */
+  pca: string
 }
 
 /** Construction options of a multi-vector index (validated again by the index). */

@@ -4,15 +4,19 @@ import type native = require('./native')
 export type QuantizationType = 'none' | 'f16' | 'bf16' | 'sq8' | 'sq4' | 'binary' | 'pq'
 
 /**
- * How stored vectors are encoded for search, by name or with settings:
- * - 'f16' / 'bf16': 2 bytes per dimension.
- * - 'sq8' / 'sq4': 8 or 4 bits per dimension, each dimension's range learnt from data
+ * How stored vectors are encoded for search, by name or with settings. The sizes below are of
+ * the codes, which an index holds in addition to the full f32 vectors (see
+ * {@link CompressionOptions}): a compressed index takes more memory than an uncompressed one.
+ * - 'f16' / 'bf16': codes of 2 bytes per dimension.
+ * - 'sq8' / 'sq4': codes of 8 or 4 bits per dimension, each dimension's range learnt from data
  *   (`clipQuantile` trims outliers). SQ8 quantizes the query too by default (`symmetric`:
  *   integer dot products, faster at the same recall after rescoring); `symmetric: false`
  *   keeps the query f32.
- * - 'binary': 1 bit per dimension (sign after centring on the data mean), Hamming distance.
- * - 'pq': product quantization, `subspaces` bytes per vector (default a quarter of the searched
- *   dimensions), 256 k-means centroids per subspace (`iterations` Lloyd rounds, default 25).
+ * - 'binary': codes of 1 bit per dimension (sign after centring on the data mean), Hamming
+ *   distance.
+ * - 'pq': product quantization, codes of `subspaces` bytes per vector (default a quarter of the
+ *   searched dimensions), 256 k-means centroids per subspace (`iterations` Lloyd rounds,
+ *   default 25).
  */
 export type Quantization =
   | QuantizationType
@@ -23,7 +27,10 @@ export type Quantization =
 /**
  * Compression options shared by {@link FlatIndex} and {@link HnswIndex}: the index keeps its
  * full f32 vectors, searches a compact form of them, and rescores the best
- * `k × oversample` candidates with the full vectors. Codecs that learn from data train once:
+ * `k × oversample` candidates with the full vectors. The full vectors stay in memory beside
+ * the codes, so compression makes search faster but the index larger, by the codes' size:
+ * `memoryBytes` counts both, {@link CompressionStats} gives each (`codeBytes`, `vectorBytes`).
+ * (Dropping or memory-mapping the full vectors is not implemented.) Codecs that learn from data train once:
  * with {@link VectorIndex.train}, or by themselves when the index first holds `trainingSize`
  * vectors. Until then searching throws ERR_NOT_TRAINED. Either way the model is learnt without
  * holding up searches (see {@link VectorIndex.train}).
@@ -51,9 +58,9 @@ export interface CompressionStats {
   searchDimensions: number
   /** Bytes per vector of the searched form (0 when untrained or uncompressed). */
   codeSize: number
-  /** Code bytes of the vectors held. */
+  /** Code bytes of the vectors held (in addition to `vectorBytes`). */
   codeBytes: number
-  /** Bytes of the full-precision vectors kept for rescoring. */
+  /** Bytes of the full-precision vectors kept in memory for rescoring, whatever the codec. */
   vectorBytes: number
   /** Seconds the last training took. */
   trainingSeconds: number

@@ -103,10 +103,43 @@ export function distanceMatrixSync(
   return callNative(() => native.distanceMatrixSync(q, v, dimensions, metric))
 }
 
-/** What runs on this machine: kernel levels, simsimd backends, threads. */
+/**
+ * The code path of one family of vecdex's own kernels on this machine: an x86-64 SIMD path
+ * chosen at run time from the CPU's features ('avx512vnni', 'avx512bw', 'avx512', 'avx2-fma',
+ * 'avx2'), or 'portable': plain loops, the only path off x86-64 (arm64 included), where the
+ * compiler vectorises them as far as the target's baseline allows.
+ */
+export type KernelPath = 'avx512vnni' | 'avx512bw' | 'avx512' | 'avx2-fma' | 'avx2' | 'portable'
+
+/** The path each family of vecdex's own kernels takes, read from the decisions they dispatch on. */
+export interface KernelPaths {
+  /** FlatIndex exact search: the blocked scan with fused top-k ('avx512', 'avx2-fma', 'portable'). */
+  blockedScan: KernelPath
+  /** The HNSW walk over f32 rows, and every rescoring ('avx512', 'avx2-fma', 'portable'). */
+  paddedRows: KernelPath
+  /** SQ8 asymmetric and SQ4 codes ('avx512bw' or 'portable': no AVX2 path). */
+  sqCodes: KernelPath
+  /** Symmetric SQ8, the default ('avx512vnni', 'avx512bw' or 'portable'). */
+  sq8Symmetric: KernelPath
+  /** f16 and bf16 codes ('avx512bw' or 'portable'). */
+  halfCodes: KernelPath
+  /** Binary codes: popcount in plain loops ('portable' everywhere). */
+  binaryCodes: KernelPath
+  /** PQ lookup-table sums ('portable' everywhere). */
+  pqCodes: KernelPath
+  /** Exact Chamfer of multi-vector search ('avx512', 'avx2-fma', 'portable'). */
+  chamfer: KernelPath
+  /** PCA training ('avx512', 'avx2', 'portable'). */
+  pca: KernelPath
+}
+
+/** What runs on this machine: kernel levels and paths, simsimd backends, threads. */
 export interface Capabilities {
-  /** vecdex's blocked scan kernels: 'avx512', 'avx2' or 'scalar'. */
+  /** The level chosen for vecdex's own kernels: 'avx512', 'avx2' or 'scalar' (see `kernels`
+   * for what each family runs at it). */
   scanKernel: string
+  /** The code path of each family of vecdex's own kernels. */
+  kernels: KernelPaths
   /** simsimd backends enabled on this CPU (e.g. 'haswell', 'skylake', 'sapphire', 'neon'). */
   simsimdBackends: string[]
   simsimdDynamicDispatch: boolean
@@ -117,5 +150,6 @@ export interface Capabilities {
 }
 
 export function capabilities(): Capabilities {
-  return native.capabilities()
+  const caps = native.capabilities()
+  return { ...caps, kernels: caps.kernels as KernelPaths }
 }

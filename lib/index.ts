@@ -20,7 +20,7 @@ export { FdeEncoder, chamfer, type FdeOptions, type FdeConfig } from './fde-enco
 export type { PointCloud, PointCloudBatch, PointCloudsInput } from './point-clouds'
 export type { CompressionOptions, CompressionStats, Quantization, QuantizationType } from './compression'
 export { SearchResults, type QueryResult } from './results'
-export { distance, distanceMatrix, distanceMatrixSync, capabilities, type Capabilities, type DType, type DistanceOptions, type DistanceMatrixOptions } from './distance'
+export { distance, distanceMatrix, distanceMatrixSync, capabilities, type Capabilities, type KernelPath, type KernelPaths, type DType, type DistanceOptions, type DistanceMatrixOptions } from './distance'
 export { inspectIndexFile, inspectIndexFileSync, type IndexFileInfo, type IndexFileSection } from './inspect'
 export { VecdexError, type ErrorCode } from './errors'
 export type { Key, KeysInput } from './keys'

@@ -44,7 +44,7 @@ export function createFaissAdapter() {
   return {
     name: 'faiss',
     version: null,
-    batchNote: 'IndexFlatL2 / IndexFlatIP search(number[] of all queries, k) (threads: OMP_NUM_THREADS)',
+    batchNote: 'IndexFlatL2 / IndexFlatIP search(number[] of all queries, k) (threads: OMP_NUM_THREADS; queries converted to number[], and normalised for cosine, before the timer)',
     singleNote: 'IndexFlat search with one query',
     log: (/** @type {string} */ s) => console.error(s),
     async init() {
@@ -60,8 +60,12 @@ export function createFaissAdapter() {
       index = dataset.metric === 'l2sq' ? new faiss.IndexFlatL2(dim) : new faiss.IndexFlatIP(dim)
       index.add(Array.from(cosine ? normalisedRows(dataset.base, dim) : dataset.base))
     },
+    async prepareQueries(queries) {
+      // faiss-node takes number[]: converted (and normalised for cosine) before the timer.
+      return Array.from(cosine ? normalisedRows(queries, dim) : queries)
+    },
     async searchBatch(queries, q, k) {
-      const r = index.search(Array.from(cosine ? normalisedRows(queries, dim) : queries), k)
+      const r = index.search(queries, k)
       return { keys: r.labels, k }
     },
     searchOne(query, k) {

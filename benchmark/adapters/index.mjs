@@ -7,8 +7,12 @@
  * @property {string} batchNote              how a batch is searched (for the report)
  * @property {string} [singleNote]           how one query is searched, if it can
  * @property {() => Promise<true | string>} init  true, or the reason to skip this peer
- * @property {(dataset: import('../datasets.mjs').Dataset, opts: { threads: number }) => Promise<void>} build
- * @property {(queries: Float32Array, q: number, k: number) => Promise<number[][] | { keys: ArrayLike<number | bigint>, k: number, counts?: ArrayLike<number> }>} searchBatch
+ * @property {(dataset: import('../datasets.mjs').Dataset, opts: { threads: number, mode?: 'batch' | 'single' }) => Promise<void>} build
+ *   mode 'single' (the single suite) builds only what searchOne needs
+ * @property {(queries: Float32Array, q: number) => Promise<any>} [prepareQueries]
+ *   converts a batch into the engine's own input form (e.g. number[] rows, normalised rows)
+ *   before the timer starts; searchBatch then gets its result (the Float32Array without it)
+ * @property {(queries: any, q: number, k: number) => Promise<number[][] | { keys: ArrayLike<number | bigint>, k: number, counts?: ArrayLike<number> }>} searchBatch
  *   keys are base row numbers, best first
  * @property {(query: Float32Array, k: number) => ArrayLike<number | bigint>} [searchOne] one query, blocking
  * @property {() => number | undefined} [memoryBytes]

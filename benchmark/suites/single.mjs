@@ -54,7 +54,7 @@ export async function run(ctx) {
     try {
       collectGarbage()
       log(`${adapter.name}: building…`)
-      const build = await timeIt(() => adapter.build(dataset, { threads }))
+      const build = await timeIt(() => adapter.build(dataset, { threads, mode: 'single' }))
       const isVecdex = adapter.name === 'vecdex'
       const count = isVecdex ? q : Math.min(q, PEER_QUERIES)
       log(`${adapter.name}: ${count} single queries…`)

@@ -16,12 +16,12 @@ const VECDEX_DEFAULT_OVERSAMPLE = 4
  */
 export const VECDEX_CODECS = {
   f32: { describe: () => 'no quantization: the graph is searched on the f32 vectors' },
-  f16: { quantization: 'f16', describe: () => "quantization 'f16' (2 bytes per dimension)" },
-  bf16: { quantization: 'bf16', describe: () => "quantization 'bf16' (2 bytes per dimension)" },
-  sq8: { quantization: 'sq8', describe: () => "quantization 'sq8' (8 bits per dimension, per-dimension range; the query is quantized too, vecdex's default)" },
+  f16: { quantization: 'f16', describe: () => "quantization 'f16' (codes of 2 bytes per dimension, beside the f32 rows)" },
+  bf16: { quantization: 'bf16', describe: () => "quantization 'bf16' (codes of 2 bytes per dimension, beside the f32 rows)" },
+  sq8: { quantization: 'sq8', describe: () => "quantization 'sq8' (codes of 8 bits per dimension beside the f32 rows, per-dimension range; the query is quantized too, vecdex's default)" },
   'sq8-asym': { quantization: { type: 'sq8', symmetric: false }, describe: () => "quantization { type: 'sq8', symmetric: false } (the query stays f32)" },
-  sq4: { quantization: 'sq4', describe: () => "quantization 'sq4' (4 bits per dimension)" },
-  binary: { quantization: 'binary', oversample: 10, describe: () => "quantization 'binary' (1 bit per dimension, Hamming)" },
+  sq4: { quantization: 'sq4', describe: () => "quantization 'sq4' (codes of 4 bits per dimension, beside the f32 rows)" },
+  binary: { quantization: 'binary', oversample: 10, describe: () => "quantization 'binary' (codes of 1 bit per dimension beside the f32 rows, Hamming)" },
   pq: { quantization: (dim) => ({ type: 'pq', subspaces: Math.max(1, Math.floor(dim / 4)) }), oversample: 10, describe: (dim) => `quantization { type: 'pq', subspaces: ${Math.max(1, Math.floor(dim / 4))} } (m = d/4, 256 centroids per subspace)` },
   'pca-sq8': { quantization: 'sq8', pcaDimensions: (dim) => Math.max(1, Math.floor(dim / 2)), describe: (dim) => `pcaDimensions ${Math.max(1, Math.floor(dim / 2))} + quantization 'sq8'` },
   pca: { pcaDimensions: (dim) => Math.max(1, Math.floor(dim / 2)), describe: (dim) => `pcaDimensions ${Math.max(1, Math.floor(dim / 2))}, f32` },

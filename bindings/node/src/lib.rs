@@ -192,8 +192,10 @@ pub const MAX_THREADS: u32 = vecdex::threads::MAX_THREADS as u32;
 /// What runs on this machine.
 #[napi(object)]
 pub struct NativeCapabilities {
-    /// Level of vecdex's blocked scan kernels: avx512, avx2 or scalar.
+    /// Level chosen for vecdex's own kernels: avx512, avx2 or scalar.
     pub scan_kernel: String,
+    /// The code path each family of vecdex's own kernels takes on this CPU.
+    pub kernels: NativeKernelPaths,
     /// simsimd backends active on this CPU.
     pub simsimd_backends: Vec<String>,
     pub simsimd_dynamic_dispatch: bool,
@@ -203,11 +205,48 @@ pub struct NativeCapabilities {
     pub os: String,
 }
 
+/// Per kernel family: 'avx512vnni', 'avx512bw', 'avx512', 'avx2-fma', 'avx2' (x86-64, chosen at
+/// run time) or 'portable' (plain loops: every path off x86-64, arm64 included).
+#[napi(object)]
+pub struct NativeKernelPaths {
+    /// FlatIndex exact search (blocked scan with fused top-k).
+    pub blocked_scan: String,
+    /// HNSW walk over f32 rows, and every rescoring.
+    pub padded_rows: String,
+    /// SQ8 (asymmetric) and SQ4 codes.
+    pub sq_codes: String,
+    /// Symmetric SQ8 (the default).
+    pub sq8_symmetric: String,
+    /// f16 and bf16 codes.
+    pub half_codes: String,
+    /// Binary codes (popcount).
+    pub binary_codes: String,
+    /// PQ lookup tables.
+    pub pq_codes: String,
+    /// Exact Chamfer (multi-vector).
+    pub chamfer: String,
+    /// PCA training.
+    pub pca: String,
+}
+
 #[napi]
 pub fn capabilities() -> NativeCapabilities {
     let caps = vecdex::capabilities();
+    let k = caps.kernels;
+    let name = |p: vecdex::KernelPath| p.name().to_string();
     NativeCapabilities {
         scan_kernel: caps.scan_kernel.name().to_string(),
+        kernels: NativeKernelPaths {
+            blocked_scan: name(k.blocked_scan),
+            padded_rows: name(k.padded_rows),
+            sq_codes: name(k.sq_codes),
+            sq8_symmetric: name(k.sq8_symmetric),
+            half_codes: name(k.half_codes),
+            binary_codes: name(k.binary_codes),
+            pq_codes: name(k.pq_codes),
+            chamfer: name(k.chamfer),
+            pca: name(k.pca),
+        },
         simsimd_backends: caps
             .simsimd_backends
             .iter()

@@ -7,6 +7,7 @@
 use std::sync::OnceLock;
 
 use crate::metric::{ElementType, Metric};
+use crate::rows::RowKernel;
 use crate::scalar;
 use simsimd::{BinarySimilarity, SpatialSimilarity};
 
@@ -69,11 +70,75 @@ pub fn simd_level() -> SimdLevel {
     })
 }
 
+/// The code path one family of vecdex's own kernels takes on this machine. Every x86-64 path
+/// is chosen at run time from the CPU's features; on other architectures (arm64 among them)
+/// vecdex's own kernels have no SIMD code of their own and run `Portable`: plain loops over
+/// fixed-size lanes, vectorised by the compiler only as far as the target's baseline allows
+/// (NEON is part of arm64's baseline; nothing is chosen at run time there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelPath {
+    /// Plain Rust loops, the same source on every architecture.
+    Portable,
+    /// Those loops compiled with AVX2 enabled (x86-64), without FMA.
+    Avx2,
+    /// Hand-written or compiled-for AVX2 + FMA (x86-64).
+    Avx2Fma,
+    /// AVX-512 Foundation (x86-64).
+    Avx512,
+    /// AVX-512 F, BW and VL: masked byte loads (x86-64).
+    Avx512Bw,
+    /// AVX-512 VNNI integer dot products, `vpdpbusd` (x86-64).
+    Avx512Vnni,
+}
+
+impl KernelPath {
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelPath::Portable => "portable",
+            KernelPath::Avx2 => "avx2",
+            KernelPath::Avx2Fma => "avx2-fma",
+            KernelPath::Avx512 => "avx512",
+            KernelPath::Avx512Bw => "avx512bw",
+            KernelPath::Avx512Vnni => "avx512vnni",
+        }
+    }
+}
+
+/// Paths of this crate's kernel families in this process, read from the same decisions the
+/// kernels branch on ([`crate::panel::scan_path`], [`RowKernel`]'s feature flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DistanceKernelPaths {
+    /// Blocked exact scans of a `FlatIndex` ([`crate::panel::scan`]).
+    pub blocked_scan: KernelPath,
+    /// f32 rows padded to 16 lanes: the HNSW graph walk and rescoring ([`RowKernel::dot`]).
+    pub padded_rows: KernelPath,
+    /// f32 weights against SQ8 / SQ4 codes ([`RowKernel::dot_u8`] and kin).
+    pub sq_codes: KernelPath,
+    /// i8 query against SQ8 codes, symmetric SQ8 ([`RowKernel::dot_i8_u8`]).
+    pub sq8_symmetric: KernelPath,
+    /// f32 query against f16 / bf16 codes ([`RowKernel::dot_half`]).
+    pub half_codes: KernelPath,
+}
+
+/// Which path each of this crate's kernel families takes in this process (after `VECDEX_SIMD`).
+pub fn distance_kernel_paths() -> DistanceKernelPaths {
+    let rows = RowKernel::default();
+    DistanceKernelPaths {
+        blocked_scan: crate::panel::scan_path(simd_level()),
+        padded_rows: rows.row_path(),
+        sq_codes: rows.code_path(),
+        sq8_symmetric: rows.i8_code_path(),
+        half_codes: rows.code_path(),
+    }
+}
+
 /// What runs on this machine, for benchmark reports.
 #[derive(Debug, Clone)]
 pub struct Capabilities {
     /// Level of vecdex's own blocked scan kernels.
     pub scan_kernel: SimdLevel,
+    /// The path of each of this crate's kernel families.
+    pub kernels: DistanceKernelPaths,
     /// simsimd backends this CPU enables (e.g. `haswell`, `skylake`, `ice`, `sapphire`).
     pub simsimd_backends: Vec<&'static str>,
     pub simsimd_dynamic_dispatch: bool,
@@ -99,6 +164,7 @@ pub fn capabilities() -> Capabilities {
     ];
     Capabilities {
         scan_kernel: simd_level(),
+        kernels: distance_kernel_paths(),
         simsimd_backends: checks
             .iter()
             .filter(|(_, f)| f())
@@ -216,4 +282,46 @@ pub fn hamming(a: &[u8], b: &[u8]) -> Result<f64, KernelError> {
         left: a.len(),
         right: b.len(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reported paths follow the level the kernels run at: never a SIMD path at the scalar
+    /// level, the same path for the scan and the padded rows, and only portable loops off x86-64.
+    #[test]
+    fn kernel_paths_follow_the_level() {
+        for level in SimdLevel::available() {
+            let rows = RowKernel::new(level);
+            assert_eq!(crate::panel::scan_path(level), rows.row_path(), "{level:?}");
+            if level == SimdLevel::Scalar {
+                assert_eq!(rows.row_path(), KernelPath::Portable);
+                assert_eq!(rows.code_path(), KernelPath::Portable);
+                assert_eq!(rows.i8_code_path(), KernelPath::Portable);
+            }
+            if level != SimdLevel::Avx512 {
+                // The code kernels have AVX-512 paths only.
+                assert_eq!(rows.code_path(), KernelPath::Portable, "{level:?}");
+            }
+        }
+        let best = SimdLevel::detect();
+        assert_eq!(
+            crate::panel::scan_path(best) == KernelPath::Portable,
+            best == SimdLevel::Scalar
+        );
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let paths = distance_kernel_paths();
+            for path in [
+                paths.blocked_scan,
+                paths.padded_rows,
+                paths.sq_codes,
+                paths.sq8_symmetric,
+                paths.half_codes,
+            ] {
+                assert_eq!(path, KernelPath::Portable);
+            }
+        }
+    }
 }

@@ -18,8 +18,8 @@ pub mod scalar;
 pub mod topk;
 
 pub use dispatch::{
-    capabilities, distance, hamming, simd_level, Capabilities, KernelError, SimdLevel,
-    SpatialElement,
+    capabilities, distance, distance_kernel_paths, hamming, simd_level, Capabilities,
+    DistanceKernelPaths, KernelError, KernelPath, SimdLevel, SpatialElement,
 };
 pub use memory::{advise_huge_pages, advise_huge_pages_range};
 pub use metric::{ElementType, Metric, UnknownMetric};

@@ -13,7 +13,7 @@
 //! registers, turns it into distances, and compares 16 at a time against each query's current
 //! top-k threshold, so selection costs one compare per 16 candidates in the common case.
 
-use crate::dispatch::SimdLevel;
+use crate::dispatch::{KernelPath, SimdLevel};
 use std::collections::TryReserveError;
 
 /// Vectors per block: one AVX-512 register of f32.
@@ -223,6 +223,21 @@ pub struct QueryRows<'a> {
     pub row_bias: &'a [f32],
 }
 
+/// The kernel [`scan`] runs at `level` on this CPU: AVX-512 or AVX2 + FMA where the CPU has
+/// them (x86-64 only), the portable loop otherwise. [`scan`] dispatches on this, so a report of
+/// it cannot disagree with what runs.
+pub fn scan_path(level: SimdLevel) -> KernelPath {
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx512 if SimdLevel::detect() >= SimdLevel::Avx512 => KernelPath::Avx512,
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx2 | SimdLevel::Avx512 if SimdLevel::detect() >= SimdLevel::Avx2 => {
+            KernelPath::Avx2Fma
+        }
+        _ => KernelPath::Portable,
+    }
+}
+
 /// Scans blocks `blocks` of `matrix` against query rows `rows` (indices into `queries`),
 /// offering every candidate below a row's threshold to `sink` with the row's index.
 pub fn scan(
@@ -256,15 +271,17 @@ pub fn scan(
         queries,
         transform,
     };
-    match level {
+    match scan_path(level) {
         #[cfg(target_arch = "x86_64")]
-        SimdLevel::Avx512 if SimdLevel::detect() >= SimdLevel::Avx512 => {
-            // SAFETY: the CPU supports AVX-512F (checked just above); bounds were asserted above.
+        KernelPath::Avx512 => {
+            // SAFETY: `scan_path` gives Avx512 only when the CPU supports AVX-512F; bounds were
+            // asserted above.
             unsafe { x86::scan_avx512(&ctx, rows, blocks, sink) }
         }
         #[cfg(target_arch = "x86_64")]
-        SimdLevel::Avx2 | SimdLevel::Avx512 if SimdLevel::detect() >= SimdLevel::Avx2 => {
-            // SAFETY: the CPU supports AVX2 and FMA (checked just above); bounds asserted above.
+        KernelPath::Avx2Fma => {
+            // SAFETY: `scan_path` gives Avx2Fma only when the CPU supports AVX2 and FMA; bounds
+            // asserted above.
             unsafe { x86::scan_avx2(&ctx, rows, blocks, sink) }
         }
         _ => scan_scalar(&ctx, rows, blocks, sink),

@@ -11,7 +11,7 @@
 //! are not padded (padding would cost memory per vector), so these take any length and read the
 //! last partial group with masked loads.
 
-use crate::dispatch::{simd_level, SimdLevel};
+use crate::dispatch::{simd_level, KernelPath, SimdLevel};
 
 /// Rows are padded to a multiple of this many f32 (one AVX-512 register, one cache line).
 pub const ROW_LANES: usize = 16;
@@ -77,6 +77,37 @@ impl RowKernel {
     /// Whether [`RowKernel::dot_i8_u8`] runs on AVX-512 VNNI.
     pub fn has_vnni(self) -> bool {
         self.vnni
+    }
+
+    /// The path of [`RowKernel::dot`] and [`RowKernel::l2sq`] (the `level` they match on).
+    pub fn row_path(self) -> KernelPath {
+        match self.level {
+            SimdLevel::Avx512 => KernelPath::Avx512,
+            SimdLevel::Avx2 => KernelPath::Avx2Fma,
+            SimdLevel::Scalar => KernelPath::Portable,
+        }
+    }
+
+    /// The path of the f32-weight code kernels ([`RowKernel::dot_u8`], `l2_u8`, `dot_u4`,
+    /// `l2_u4`, `dot_half`, `l2_half`): AVX-512 BW where `bytes` is set, plain loops otherwise
+    /// (these kernels have no AVX2 path).
+    pub fn code_path(self) -> KernelPath {
+        if self.bytes {
+            KernelPath::Avx512Bw
+        } else {
+            KernelPath::Portable
+        }
+    }
+
+    /// The path of [`RowKernel::dot_i8_u8`], in the order it tests its flags.
+    pub fn i8_code_path(self) -> KernelPath {
+        if self.vnni {
+            KernelPath::Avx512Vnni
+        } else if self.bytes {
+            KernelPath::Avx512Bw
+        } else {
+            KernelPath::Portable
+        }
     }
 
     /// ⟨a, b⟩. `a` and `b` have the same length, a multiple of [`ROW_LANES`].

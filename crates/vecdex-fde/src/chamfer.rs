@@ -12,7 +12,7 @@
 use std::ops::Range;
 
 use rayon::prelude::*;
-use vecdex_distance::{Neighbor, SimdLevel, TopK};
+use vecdex_distance::{KernelPath, Neighbor, SimdLevel, TopK};
 
 use crate::config::{try_filled, FdeError};
 
@@ -92,17 +92,31 @@ impl PreparedQuery {
     }
 }
 
-/// Chamfer similarity of a prepared query with one document (row-major tokens).
-pub fn chamfer_prepared(level: SimdLevel, query: &PreparedQuery, document: &[f32]) -> f32 {
+/// The Chamfer kernel [`chamfer_prepared`] runs at `level` on this CPU: hand-written AVX-512,
+/// the lane loop compiled for AVX2 + FMA (x86-64 only), or that loop for the build's baseline.
+pub fn chamfer_path(level: SimdLevel) -> KernelPath {
     match level {
         #[cfg(target_arch = "x86_64")]
-        SimdLevel::Avx512 if SimdLevel::detect() >= SimdLevel::Avx512 => {
-            // SAFETY: the CPU supports AVX-512F (checked just above).
+        SimdLevel::Avx512 if SimdLevel::detect() >= SimdLevel::Avx512 => KernelPath::Avx512,
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx2 | SimdLevel::Avx512 if SimdLevel::detect() >= SimdLevel::Avx2 => {
+            KernelPath::Avx2Fma
+        }
+        _ => KernelPath::Portable,
+    }
+}
+
+/// Chamfer similarity of a prepared query with one document (row-major tokens).
+pub fn chamfer_prepared(level: SimdLevel, query: &PreparedQuery, document: &[f32]) -> f32 {
+    match chamfer_path(level) {
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx512 => {
+            // SAFETY: `chamfer_path` gives Avx512 only when the CPU supports AVX-512F.
             unsafe { x86::chamfer_avx512(query, document) }
         }
         #[cfg(target_arch = "x86_64")]
-        SimdLevel::Avx2 | SimdLevel::Avx512 if SimdLevel::detect() >= SimdLevel::Avx2 => {
-            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+        KernelPath::Avx2Fma => {
+            // SAFETY: `chamfer_path` gives Avx2Fma only when the CPU supports AVX2 and FMA.
             unsafe { x86::chamfer_avx2(query, document) }
         }
         _ => chamfer_lanes(query, document),

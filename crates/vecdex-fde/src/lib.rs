@@ -13,7 +13,9 @@ pub mod projection;
 pub mod rng;
 pub mod simhash;
 
-pub use chamfer::{chamfer, chamfer_prepared, PreparedQuery, TokenStore, MAX_TOKEN_SQUARED_NORM};
+pub use chamfer::{
+    chamfer, chamfer_path, chamfer_prepared, PreparedQuery, TokenStore, MAX_TOKEN_SQUARED_NORM,
+};
 pub use config::{
     FdeConfig, FdeDefaults, FdeError, ProjectionType, ENCODER_DEFAULTS, MAX_FDE_DIMENSION, MAX_RANDOM_VALUES,
     MAX_SIMHASH_PROJECTIONS,

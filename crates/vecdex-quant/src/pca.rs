@@ -32,7 +32,7 @@
 //!    largest-magnitude entry (the first of equal ones) is positive.
 
 use rayon::prelude::*;
-use vecdex_distance::{simd_level, SimdLevel};
+use vecdex_distance::{simd_level, KernelPath, SimdLevel};
 
 use crate::codec::{check_sample, try_filled, QuantError};
 use crate::model::{check_len, model_len, put_f32s, put_f64s, Reader};
@@ -351,16 +351,29 @@ macro_rules! at_level {
         fn avx2($($arg: $ty),*) $(-> $ret)? {
             body($($arg),*)
         }
-        match $level {
+        match kernel_path($level) {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `simd_level` never selects a level above what this CPU supports.
-            SimdLevel::Avx512 => unsafe { avx512($($arg),*) },
+            KernelPath::Avx512 => unsafe { avx512($($arg),*) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
-            SimdLevel::Avx2 => unsafe { avx2($($arg),*) },
+            KernelPath::Avx2 => unsafe { avx2($($arg),*) },
             _ => body($($arg),*),
         }
     }};
+}
+
+/// The path PCA's kernels take at `level` (a level `simd_level` chose): the same loops compiled
+/// for AVX-512 or AVX2 (x86-64 only; no FMA, so every path gives the same bits), or for the
+/// build's baseline. [`at_level`] dispatches on this.
+pub fn kernel_path(level: SimdLevel) -> KernelPath {
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx512 => KernelPath::Avx512,
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx2 => KernelPath::Avx2,
+        _ => KernelPath::Portable,
+    }
 }
 
 /// Adds `Σ_r x_r[i] x_r[j]` over the packed chunk to `rows[i − b·PANEL][j]` for the `PANEL`

@@ -10,6 +10,7 @@ pub mod hnsw_index;
 pub mod index;
 pub mod insertion_order;
 pub mod inspect;
+pub mod kernels;
 pub(crate) mod mapped;
 pub mod matrix;
 pub mod multi_vector_index;
@@ -31,12 +32,13 @@ pub use hnsw_index::{HnswConfig, HnswIndex, HnswStats, LinkMode, PendingBatch, R
 pub use index::{Compactable, Index, VectorIndex};
 pub use insertion_order::InsertionOrder;
 pub use inspect::{inspect_file, FileInfo, SectionInfo, Setting};
+pub use kernels::{capabilities, Capabilities, KernelPaths};
 pub use matrix::distance_matrix;
 pub use multi_vector_index::{
     carve_balls, EncodedDocuments, MultiVectorConfig, MultiVectorIndex, MultiVectorSearch,
     MultiVectorStats, PendingDocuments, Strategy, DEFAULT_CANDIDATES,
 };
-pub use vecdex_distance::{capabilities, Capabilities, ElementType, Metric};
+pub use vecdex_distance::{ElementType, KernelPath, Metric};
 pub use vecdex_fde::{chamfer, FdeConfig, FdeEncoder, ProjectionType, Side, RNG_VERSION};
 pub use vecdex_hnsw::GraphStats;
 pub use vecdex_quant::{PqConfig, SqConfig};
