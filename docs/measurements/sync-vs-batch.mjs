@@ -39,7 +39,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       for (const row of rows) index.searchSync(row, options)
     },
     batch: async () => {
-      await index.search(ds.queries, options)
+      await index.searchBatch(ds.queries, options)
     },
   }
   const wall = { sync: [], batch: [] }
