@@ -2,11 +2,8 @@
 //! [`vecdex::compression`]).
 
 use napi_derive::napi;
-use vecdex::{
-    Compression, CompressionStats, PqConfig, Quantization, Reduction, RescoreParams, SqConfig,
-};
-
-use crate::error::invalid;
+use vecdex::compression::CompressionOptions;
+use vecdex::{Compression, CompressionStats, RescoreParams};
 
 /// How an index compresses its search form; every field is optional (validated again by the
 /// index).
@@ -33,91 +30,31 @@ pub struct NativeCompressionOptions {
     pub pca_dimensions: Option<u32>,
 }
 
-/// The facade's compression settings from JS options.
+/// The facade's compression settings from JS options: converted here, resolved and checked by
+/// the core ([`Compression::from_options`], the options table).
 pub fn compression(options: &NativeCompressionOptions, dim: usize) -> napi::Result<Compression> {
-    let mut compression = Compression::default();
-    if let (Some(_), Some(_)) = (options.prefix_dimensions, options.pca_dimensions) {
-        return Err(invalid(
-            "prefixDimensions and pcaDimensions cannot be combined: choose one reduction",
-        ));
-    }
-    if let Some(n) = options.prefix_dimensions {
-        compression.reduction = Reduction::Prefix(n as usize);
-    }
-    if let Some(n) = options.pca_dimensions {
-        compression.reduction = Reduction::Pca(n as usize);
-    }
-    let searched = match compression.reduction {
-        Reduction::None => dim,
-        Reduction::Prefix(n) | Reduction::Pca(n) => n,
+    let given = |n: Option<u32>| n.map(|n| n as usize);
+    let resolved = || {
+        let training_size = options
+            .training_size
+            .map(|size| vecdex::options::integer("CompressionOptions", "trainingSize", size))
+            .transpose()?;
+        Compression::from_options(
+            &CompressionOptions {
+                quantization: options.quantization.clone(),
+                clip_quantile: options.clip_quantile,
+                symmetric: options.symmetric,
+                subspaces: given(options.subspaces),
+                iterations: given(options.iterations),
+                oversample: given(options.oversample),
+                training_size: training_size.map(|n| n as usize),
+                prefix_dimensions: given(options.prefix_dimensions),
+                pca_dimensions: given(options.pca_dimensions),
+            },
+            dim,
+        )
     };
-    // SQ8 quantizes the query too unless told otherwise: in the `quant` suite it matched
-    // asymmetric recall and was 1.3–2× faster (VNNI integer dot products); SQ4 has no
-    // symmetric form.
-    let sq = |symmetric_by_default: bool| {
-        let mut sq = SqConfig {
-            symmetric: symmetric_by_default,
-            ..SqConfig::default()
-        };
-        if let Some(q) = options.clip_quantile {
-            sq.clip_quantile = q;
-        }
-        if let Some(symmetric) = options.symmetric {
-            sq.symmetric = symmetric;
-        }
-        sq
-    };
-    let name = options.quantization.as_deref().unwrap_or("none");
-    compression.quantization = match name {
-        "none" => Quantization::None,
-        "f16" => Quantization::F16,
-        "bf16" => Quantization::Bf16,
-        "sq8" => Quantization::Sq8(sq(true)),
-        "sq4" => Quantization::Sq4(sq(false)),
-        "binary" => Quantization::Binary,
-        "pq" => {
-            let mut pq = PqConfig::new(
-                options
-                    .subspaces
-                    .map_or((searched / 4).max(1), |m| m as usize),
-            );
-            if let Some(iterations) = options.iterations {
-                pq.iterations = iterations as usize;
-            }
-            Quantization::Pq(pq)
-        }
-        other => {
-            return Err(crate::error::to_napi(
-                vecdex::options::choice("quantization", other, vecdex::options::QUANTIZATIONS)
-                    .err()
-                    .unwrap_or_else(|| {
-                        vecdex::Error::Internal(format!("codec '{other}' is listed but not built"))
-                    }),
-            ))
-        }
-    };
-    if options.symmetric == Some(true) && name != "sq8" {
-        return Err(invalid("symmetric applies to 'sq8' quantization only"));
-    }
-    if options.clip_quantile.is_some() && !matches!(name, "sq8" | "sq4") {
-        return Err(invalid(
-            "clipQuantile applies to 'sq8' and 'sq4' quantization only",
-        ));
-    }
-    if (options.subspaces.is_some() || options.iterations.is_some()) && name != "pq" {
-        return Err(invalid(
-            "subspaces and iterations apply to 'pq' quantization only",
-        ));
-    }
-    if let Some(oversample) = options.oversample {
-        compression.oversample = Some(oversample as usize);
-    }
-    if let Some(size) = options.training_size {
-        let size = vecdex::options::integer("CompressionOptions", "trainingSize", size)
-            .map_err(crate::error::to_napi)?;
-        compression.training_size = Some(size as usize);
-    }
-    Ok(compression)
+    resolved().map_err(crate::error::to_napi)
 }
 
 /// Rescoring settings of one search: `oversample` 0 means the index's own.

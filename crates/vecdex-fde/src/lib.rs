@@ -17,8 +17,8 @@ pub use chamfer::{
     chamfer, chamfer_path, chamfer_prepared, PreparedQuery, TokenStore, MAX_TOKEN_SQUARED_NORM,
 };
 pub use config::{
-    FdeConfig, FdeDefaults, FdeError, ProjectionType, ENCODER_DEFAULTS, MAX_FDE_DIMENSION, MAX_RANDOM_VALUES,
-    MAX_SIMHASH_PROJECTIONS,
+    FdeConfig, FdeDefaults, FdeError, ProjectionType, ENCODER_DEFAULTS, MAX_FDE_DIMENSION,
+    MAX_RANDOM_VALUES, MAX_SIMHASH_PROJECTIONS,
 };
 pub use encode::{check_offsets, FdeEncoder, Scratch, Side};
 pub use rng::{FdeRng, RNG_VERSION};

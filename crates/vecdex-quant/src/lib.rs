@@ -6,12 +6,14 @@
 //! against a prepared query under the crate's one distance convention (lower is closer; see
 //! `vecdex_distance::metric`). Codes are byte strings, so an index stores them in one flat buffer.
 //!
+//! - [`plain`]: f32 storage of reduced vectors (4 bytes per dimension, padded to SIMD rows).
 //! - [`half`]: f16 and bf16 storage (2 bytes per dimension).
 //! - [`sq`]: scalar quantization, 8 and 4 bits per dimension, ranges trained per dimension.
 //! - [`binary`]: one bit per dimension, the sign after centring on the data mean.
 //! - [`pq`]: product quantization, 256 centroids per subspace, asymmetric distance by tables.
 //! - [`kmeans`]: seeded, parallel k-means with k-means++ initialisation (PQ's trainer).
 //! - [`pca`]: a learnt linear reduction to fewer dimensions (LeanVec-style PCA).
+//! - [`dispatch`]: [`AnyCodec`], one of the codecs chosen at run time, and [`with_codec!`].
 //!
 //! Codecs that learn from data (scalar, binary, PQ, and PCA) save what they learnt with
 //! `model_bytes` (little-endian, layout documented on each) and load it with
@@ -21,17 +23,21 @@
 
 pub mod binary;
 pub mod codec;
+pub mod dispatch;
 pub mod half;
 pub mod kmeans;
 mod model;
 pub mod pca;
+pub mod plain;
 pub mod pq;
 pub mod sq;
 
 pub use binary::BinaryCodec;
 pub use codec::{try_filled, Codec, QuantError};
+pub use dispatch::AnyCodec;
 pub use half::{Bf16Codec, F16Codec};
 pub use pca::{Pca, PcaConfig};
+pub use plain::PlainCodec;
 pub use pq::{PqCodec, PqConfig, DEFAULT_PQ_ITERATIONS, MAX_PQ_ITERATIONS};
 pub use sq::{ScalarCodec, Sq4Codec, Sq8Codec, SqConfig};
 

@@ -4,11 +4,11 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use vecdex_distance::{Metric, RowKernel, SimdLevel};
+use vecdex_distance::{padded_len, Metric, RowKernel, SimdLevel};
 use vecdex_quant::codec::metric_distance;
 use vecdex_quant::{
-    Bf16Codec, BinaryCodec, Codec, F16Codec, PqCodec, PqConfig, ScalarCodec, Sq4Codec, Sq8Codec,
-    SqConfig,
+    AnyCodec, Bf16Codec, BinaryCodec, Codec, F16Codec, PlainCodec, PqCodec, PqConfig, ScalarCodec,
+    Sq4Codec, Sq8Codec, SqConfig,
 };
 
 const DIM: usize = 65;
@@ -143,6 +143,64 @@ fn half_precision_codecs_round_to_nearest() {
         assert_score_is_decoded_distance(&f16, &rows, &rows[..DIM], 1e-4);
         assert_score_is_decoded_distance(&bf16, &rows, &rows[..DIM], 1e-4);
     }
+}
+
+#[test]
+fn plain_codes_are_padded_f32_and_score_alike_at_any_address() {
+    let rows = data(ROWS, DIM, 10);
+    for metric in [Metric::L2sq, Metric::Dot] {
+        let plain = PlainCodec::new(DIM, metric);
+        assert_eq!(plain.code_size(), 4 * padded_len(DIM));
+        for row in rows.chunks_exact(DIM).take(50) {
+            assert_eq!(roundtrip(&plain, row), row);
+        }
+        assert_score_is_decoded_distance(&plain, &rows, &rows[..DIM], 1e-4);
+        // An index keeps codes 64-byte aligned and scores them in place; a code at an address
+        // that is not 4-aligned goes through a copy and must score and decode the same.
+        let size = plain.code_size();
+        let query = plain.prepare(&rows[DIM..2 * DIM]);
+        let mut buffer = vec![0u8; size + 4];
+        let odd = (0..4)
+            .find(|o| !(buffer.as_ptr() as usize + o).is_multiple_of(4))
+            .expect("an odd offset");
+        let mut code = vec![0u8; size];
+        let (mut aligned, mut unaligned) = (vec![0f32; DIM], vec![0f32; DIM]);
+        for row in rows.chunks_exact(DIM).take(50) {
+            plain.encode(row, &mut code);
+            plain.encode(row, &mut buffer[odd..odd + size]);
+            let shifted = &buffer[odd..odd + size];
+            assert_eq!(
+                plain.score(&query, shifted).to_bits(),
+                plain.score(&query, &code).to_bits()
+            );
+            plain.decode(&code, &mut aligned);
+            plain.decode(shifted, &mut unaligned);
+            assert_eq!(aligned, unaligned);
+        }
+    }
+}
+
+#[test]
+fn any_codec_dispatches_to_the_codec_inside() {
+    let rows = data(ROWS, DIM, 11);
+    let sq8 = Sq8Codec::train(&rows, DIM, Metric::L2sq, SqConfig::default()).expect("sq8");
+    let any = AnyCodec::Sq8(sq8.clone());
+    assert_eq!(any.code_size(), sq8.code_size());
+    assert_eq!(any.model_bytes(), sq8.model_bytes());
+    let (mut want, mut got) = (vec![0u8; sq8.code_size()], vec![0u8; sq8.code_size()]);
+    sq8.encode(&rows[..DIM], &mut want);
+    any.encode(&rows[..DIM], &mut got);
+    assert_eq!(got, want);
+    // The macro binds the concrete codec: its prepared query scores the code as sq8's does.
+    let query = sq8.prepare(&rows[DIM..2 * DIM]);
+    let score = vecdex_quant::with_codec!(&any, |c| c.score(&c.prepare(&rows[DIM..2 * DIM]), &got));
+    assert_eq!(score.to_bits(), sq8.score(&query, &want).to_bits());
+    // Codecs that learn nothing save nothing.
+    let f16 = AnyCodec::F16(F16Codec::new(DIM, Metric::Dot).expect("f16"));
+    assert!(f16.model_bytes().is_empty());
+    assert!(AnyCodec::Plain(PlainCodec::new(DIM, Metric::Dot))
+        .model_bytes()
+        .is_empty());
 }
 
 #[test]

@@ -711,7 +711,13 @@ mod tests {
             quantization: Quantization::Sq8(vecdex_quant::SqConfig::default()),
             ..Compression::default()
         };
-        assert_eq!((pq.training_size(), sq.training_size()), (10_000, 1_000));
+        assert_eq!(
+            (pq.training_size(), sq.training_size()),
+            (
+                crate::compression::PQ_TRAINING_SIZE,
+                crate::compression::TRAINING_SIZE
+            )
+        );
         assert!(TRAINING_SIZE_DEFAULT.starts_with("10,000 for 'pq', 1,000"));
     }
 

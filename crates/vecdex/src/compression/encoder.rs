@@ -1,0 +1,76 @@
+//! A trained search form: the reduction of a stored vector to the searched dimensions, then
+//! its codec.
+
+use vecdex_distance::Metric;
+use vecdex_quant::{AnyCodec, Pca, PcaConfig};
+
+#[derive(Debug, Clone)]
+pub(super) enum Reducer {
+    None,
+    Prefix { dims: usize, normalize: bool },
+    Pca(Pca),
+}
+
+impl Reducer {
+    /// The first `dims` dimensions, renormalised for cosine (whose stored vectors are unit).
+    pub(super) fn prefix(dims: usize, metric: Metric) -> Self {
+        Reducer::Prefix {
+            dims,
+            normalize: metric == Metric::Cosine,
+        }
+    }
+
+    /// A PCA to `out_dim` dimensions for `metric`, trained or loaded (see [`Reduction::Pca`]).
+    ///
+    /// [`Reduction::Pca`]: super::Reduction::Pca
+    pub(super) fn pca_config(out_dim: usize, metric: Metric) -> PcaConfig {
+        PcaConfig {
+            out_dim,
+            centered: metric == Metric::L2sq,
+        }
+    }
+
+    /// `vector` in the searched dimensions, written to `out`.
+    pub(super) fn apply(&self, vector: &[f32], out: &mut [f32]) {
+        match self {
+            Reducer::None => out.copy_from_slice(vector),
+            Reducer::Prefix { dims, normalize } => {
+                out.copy_from_slice(&vector[..*dims]);
+                // A zero prefix stays zero: its scores are then the same for every query.
+                if *normalize && out.iter().any(|x| *x != 0.0) {
+                    crate::validate::normalize(out);
+                }
+            }
+            Reducer::Pca(pca) => pca.project(vector, out),
+        }
+    }
+}
+
+/// A trained search form: the reduction and the codec.
+#[derive(Debug, Clone)]
+pub(crate) struct Encoder {
+    pub(super) reducer: Reducer,
+    pub(crate) codec: AnyCodec,
+    pub(super) searched_dim: usize,
+}
+
+impl Encoder {
+    pub(crate) fn code_size(&self) -> usize {
+        self.codec.code_size()
+    }
+
+    /// `vector` reduced to the searched dimensions (into `scratch`).
+    pub(crate) fn reduce<'s>(&self, vector: &'s [f32], scratch: &'s mut Vec<f32>) -> &'s [f32] {
+        if let Reducer::None = self.reducer {
+            return vector;
+        }
+        scratch.resize(self.searched_dim, 0.0);
+        self.reducer.apply(vector, scratch);
+        scratch
+    }
+
+    pub(super) fn encode(&self, vector: &[f32], scratch: &mut Vec<f32>, code: &mut [u8]) {
+        let reduced = self.reduce(vector, scratch);
+        self.codec.encode(reduced, code)
+    }
+}
