@@ -93,17 +93,10 @@ impl PreparedQuery {
 }
 
 /// The Chamfer kernel [`chamfer_prepared`] runs at `level` on this CPU: hand-written AVX-512,
-/// the lane loop compiled for AVX2 + FMA (x86-64 only), or that loop for the build's baseline.
+/// the lane loop compiled for AVX2 + FMA (x86-64 only), or that loop for the build's baseline —
+/// the blocked scan's rule ([`vecdex_distance::panel::scan_path`]), so both report alike.
 pub fn chamfer_path(level: SimdLevel) -> KernelPath {
-    match level {
-        #[cfg(target_arch = "x86_64")]
-        SimdLevel::Avx512 if SimdLevel::detect() >= SimdLevel::Avx512 => KernelPath::Avx512,
-        #[cfg(target_arch = "x86_64")]
-        SimdLevel::Avx2 | SimdLevel::Avx512 if SimdLevel::detect() >= SimdLevel::Avx2 => {
-            KernelPath::Avx2Fma
-        }
-        _ => KernelPath::Portable,
-    }
+    vecdex_distance::panel::scan_path(level)
 }
 
 /// Chamfer similarity of a prepared query with one document (row-major tokens).
