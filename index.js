@@ -843,6 +843,7 @@ module.exports.NativeKeyFilter = nativeBinding.NativeKeyFilter
 module.exports.NativeMultiVectorIndex = nativeBinding.NativeMultiVectorIndex
 module.exports.capabilities = nativeBinding.capabilities
 module.exports.chamferSimilarity = nativeBinding.chamferSimilarity
+module.exports.configureThreads = nativeBinding.configureThreads
 module.exports.debugArmPanic = nativeBinding.debugArmPanic
 module.exports.debugPanic = nativeBinding.debugPanic
 module.exports.distanceBf16 = nativeBinding.distanceBf16

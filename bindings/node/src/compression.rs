@@ -6,7 +6,7 @@ use vecdex::{
     Compression, CompressionStats, PqConfig, Quantization, Reduction, RescoreParams, SqConfig,
 };
 
-use crate::error::invalid;
+use crate::error::{invalid, Result};
 
 /// How an index compresses its search form; every field is optional (validated again by the
 /// index).
@@ -34,7 +34,7 @@ pub struct NativeCompressionOptions {
 }
 
 /// The facade's compression settings from JS options.
-pub fn compression(options: &NativeCompressionOptions, dim: usize) -> napi::Result<Compression> {
+pub fn compression(options: &NativeCompressionOptions, dim: usize) -> Result<Compression> {
     let mut compression = Compression::default();
     if let (Some(_), Some(_)) = (options.prefix_dimensions, options.pca_dimensions) {
         return Err(invalid(

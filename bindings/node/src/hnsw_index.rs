@@ -17,7 +17,7 @@ use vecdex::{HnswConfig, HnswIndex, InsertionOrder, LinkMode, StopFlag};
 use crate::abort::{flag, NativeAbortHandle};
 use crate::compression::{compression, rescore_params, NativeCompressionOptions};
 use crate::convert;
-use crate::error::{guarded, invalid};
+use crate::error::{guarded, invalid, Result};
 use crate::handle::{
     check_result_cells, common_index_methods, loader_methods, search_weak_into, Handle,
     NativeKeyFilter, Shared, StoredVectors,
@@ -77,7 +77,7 @@ pub fn hnsw_search_into_sync_fast(
     out: Uint8ArraySlice,
     offset: u32,
     capacity: u32,
-) -> napi::Result<u32> {
+) -> Result<u32> {
     let params = rescore_params(oversample, rescore);
     search_weak_into(
         handle,
@@ -167,7 +167,7 @@ impl NativeHnswIndex {
         dim: u32,
         metric: String,
         options: Option<NativeHnswOptions>,
-    ) -> napi::Result<Self> {
+    ) -> Result<Self> {
         let metric = convert::metric(&metric)?;
         let mut config = HnswConfig::new(dim as usize, metric);
         let mut compressed = vecdex::Compression::default();
@@ -207,24 +207,24 @@ impl NativeHnswIndex {
     /// A read-only view of a saved index: the file is memory-mapped and searched in place,
     /// after the same checks as `loadSync`; writes throw ERR_READ_ONLY.
     #[napi(factory)]
-    pub fn view_sync(env: Env, path: String) -> napi::Result<Self> {
+    pub fn view_sync(env: Env, path: String) -> Result<Self> {
         let index = guarded(|| HnswIndex::view(std::path::Path::new(&path)))?;
         Self::wrap(&env, index)
     }
 
     /// Async twin of `viewSync`: resolves with a handle for `adoptLoaded`.
     #[napi(ts_return_type = "Promise<ExternalObject<'LoadedHnswIndex'>>")]
-    pub fn view_loaded<'env>(env: &'env Env, path: String) -> napi::Result<Object<'env>> {
+    pub fn view_loaded<'env>(env: &'env Env, path: String) -> Result<Object<'env>> {
         crate::handle::spawn_load(env, move || HnswIndex::view(std::path::Path::new(&path)))
     }
 
     /// Whether this index is a read-only view of a file.
     #[napi(getter)]
-    pub fn read_only(&self) -> napi::Result<bool> {
+    pub fn read_only(&self) -> Result<bool> {
         Ok(self.handle.shared()?.index.read_recursive().is_read_only())
     }
 
-    fn wrap(env: &Env, index: HnswIndex) -> napi::Result<Self> {
+    fn wrap(env: &Env, index: HnswIndex) -> Result<Self> {
         let config = index.config();
         Ok(NativeHnswIndex {
             handle: Handle::new(env, index)?,
@@ -249,7 +249,7 @@ impl NativeHnswIndex {
 
     /// Relinks the graph around removed vectors and frees their slots; returns how many.
     #[napi]
-    pub fn compact_sync(&self, env: Env) -> napi::Result<u32> {
+    pub fn compact_sync(&self, env: Env) -> Result<u32> {
         self.handle
             .write_sync(&env, |shared| compact_phased(shared, &StopFlag::never()))
     }
@@ -260,14 +260,14 @@ impl NativeHnswIndex {
         &self,
         env: &'env Env,
         abort: Option<&NativeAbortHandle>,
-    ) -> napi::Result<Object<'env>> {
+    ) -> Result<Object<'env>> {
         let stop = flag(abort);
         self.handle
             .spawn_write(env, move |shared| compact_phased(shared, &stop))
     }
 
     #[napi]
-    pub fn stats(&self) -> napi::Result<NativeHnswStats> {
+    pub fn stats(&self) -> Result<NativeHnswStats> {
         let shared = self.handle.shared()?;
         guarded(|| {
             let index = shared.index.read_recursive();
@@ -295,7 +295,7 @@ impl NativeHnswIndex {
 
     /// A handle for [`hnsw_search_into_sync_fast`]; does not keep the index alive.
     #[napi(ts_return_type = "ExternalObject<'NativeHnswIndexHandle'>")]
-    pub fn search_handle(&self) -> napi::Result<External<Weak<HnswShared>>> {
+    pub fn search_handle(&self) -> Result<External<Weak<HnswShared>>> {
         Ok(External::new(Arc::downgrade(self.handle.shared()?)))
     }
 
@@ -313,7 +313,7 @@ impl NativeHnswIndex {
         filter: Option<BigUint64ArraySlice>,
         prepared: Option<&NativeKeyFilter>,
         abort: Option<&NativeAbortHandle>,
-    ) -> napi::Result<Object<'env>> {
+    ) -> Result<Object<'env>> {
         let queries = crate::handle::copied(&queries, "queries")?;
         let params = rescore_params(oversample, rescore);
         self.handle.spawn_search(
