@@ -1,7 +1,7 @@
 import native = require('./native')
 import { abortHandle } from './abort'
 import { type CompressionOptions, type CompressionStats, nativeCompression } from './compression'
-import { awaitNative, callNative, invalidArgument, VecdexError } from './errors'
+import { abortError, awaitNative, callNative, invalidArgument, VecdexError } from './errors'
 import { type FdeConfig, type FdeOptions, nativeFde } from './fde-encoder'
 import { KeyFilter } from './key-filter'
 import { checkKey, type Key, type KeysInput, toKeyArray } from './keys'
@@ -313,7 +313,7 @@ export class MultiVectorIndex implements Disposable {
   async add(keys: KeysInput | Key, documents: PointCloudsInput, options: { signal?: AbortSignal } = {}): Promise<void> {
     const { keyArray, tokens, offsets } = this.#batch(keys, documents)
     using link = abortHandle(checkSignal(options.signal))
-    await awaitNative(callNative(() => this.#handle().add(keyArray, tokens, offsets, link.native)))
+    await awaitNative(callNative(() => this.#handle().add(keyArray, tokens, offsets, link.native)), link.signal)
   }
 
   /** Blocking twin of {@link add}. */
@@ -354,7 +354,7 @@ export class MultiVectorIndex implements Disposable {
     }
     let index = 0
     for await (const item of source as AsyncIterable<DocumentItem>) {
-      if (signal?.aborted) throw new VecdexError('ERR_ABORTED', 'the operation was aborted')
+      if (signal?.aborted) throw abortError(signal)
       const where = `stream item ${index++}`
       if (item === null || typeof item !== 'object' || !('tokens' in item)) {
         throw invalidArgument(`${where} must be { key, tokens }, got ${describe(item)}`)
@@ -422,7 +422,7 @@ export class MultiVectorIndex implements Disposable {
     const { k, candidates, ef, ballCarving, strategy, tokenNeighbours, filter } = this.#searchArgs(options)
     const { tokens, offsets } = queriesToCsr(queries, this.dimensions)
     using link = abortHandle(checkSignal(options.signal))
-    const r = await awaitNative(callNative(() => this.#handle().search(tokens, offsets, k, candidates, ef, ballCarving, strategy, tokenNeighbours, filter[0], filter[1], link.native)))
+    const r = await awaitNative(callNative(() => this.#handle().search(tokens, offsets, k, candidates, ef, ballCarving, strategy, tokenNeighbours, filter[0], filter[1], link.native)), link.signal)
     return new SearchResults(r.k, r.keys, r.distances, r.counts)
   }
 
@@ -442,7 +442,7 @@ export class MultiVectorIndex implements Disposable {
     const filter = filterArgs(options.filter)
     const { tokens, offsets } = queriesToCsr(queries, this.dimensions)
     using link = abortHandle(checkSignal(options.signal))
-    const r = await awaitNative(callNative(() => this.#handle().searchExact(tokens, offsets, k, filter[0], filter[1], link.native)))
+    const r = await awaitNative(callNative(() => this.#handle().searchExact(tokens, offsets, k, filter[0], filter[1], link.native)), link.signal)
     return new SearchResults(r.k, r.keys, r.distances, r.counts)
   }
 

@@ -1,6 +1,6 @@
 import native = require('./native')
 import { abortHandle } from './abort'
-import { awaitNative, callNative, fromNative, invalidArgument, VecdexError } from './errors'
+import { abortError, awaitNative, callNative, fromNative, invalidArgument, RESULTS_DID_NOT_FIT, VecdexError } from './errors'
 import { KeyFilter } from './key-filter'
 import type { CompressionStats } from './compression'
 import { checkKey, type Key, type KeysInput, toKeyArray } from './keys'
@@ -178,7 +178,7 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
   async add(keys: KeysInput | Key, vectors: VectorsInput, options: AddOptions = {}): Promise<void> {
     const [keyArray, matrix] = this.#batch(keys, vectors)
     using link = abortHandle(checkSignal(options.signal))
-    await awaitNative(callNative(() => this.handle().add(keyArray, matrix, link.native)))
+    await awaitNative(callNative(() => this.handle().add(keyArray, matrix, link.native)), link.signal)
   }
 
   /** Blocking twin of {@link add}. */
@@ -259,7 +259,7 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
    */
   async train(sample: VectorsInput, options: { signal?: AbortSignal } = {}): Promise<void> {
     const matrix = toMatrix(sample, this.dimensions, 'sample')
-    if (checkSignal(options.signal)?.aborted) throw new VecdexError('ERR_ABORTED', 'the operation was aborted')
+    if (checkSignal(options.signal)?.aborted) throw abortError(options.signal)
     await awaitNative(callNative(() => this.handle().train(matrix)))
   }
 
@@ -311,7 +311,7 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
     } catch (error) {
       // An async add may have grown the index since `size` was read: size again, once, with
       // room for more growth.
-      if (sized === k || !/too small/.test(String((error as Error)?.message))) throw fromNative(error)
+      if (sized === k || (error as { code?: unknown } | null)?.code !== RESULTS_DID_NOT_FIT) throw fromNative(error)
       sized = Math.min(k, 2 * this.size)
       try {
         ;[stride, cells, bytes, offset] = attempt()
@@ -342,9 +342,15 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
     this.handle()
     const ahead = new AbortController()
     const outer = checkSignal(options.signal)
-    if (outer?.aborted) throw new VecdexError('ERR_ABORTED', 'the operation was aborted')
-    const forward = () => ahead.abort()
+    if (outer?.aborted) throw abortError(outer)
+    // The batch in flight stops with the outer signal's reason, which its error carries.
+    const forward = () => ahead.abort(outer?.reason)
     outer?.addEventListener('abort', forward, { once: true })
+    // A batch that finished before the abort is not yielded after it: the stream stops.
+    const unlessAborted = (results: SearchResults) => {
+      if (outer?.aborted) throw abortError(outer)
+      return results
+    }
     const { batchSize, ...searchOptions } = options
     let pending: Promise<SearchResults> | null = null
     try {
@@ -353,12 +359,12 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
         next.catch(() => {}) // observed below; avoids an unhandled rejection if abandoned
         const previous = pending
         pending = next
-        if (previous) yield await previous
+        if (previous) yield unlessAborted(await previous)
       }
       if (pending) {
         const last = pending
         pending = null
-        yield await last
+        yield unlessAborted(await last)
       }
     } finally {
       outer?.removeEventListener('abort', forward)
