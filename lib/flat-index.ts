@@ -3,7 +3,7 @@ import { abortHandle } from './abort'
 import { type CompressionOptions, nativeCompression } from './compression'
 import { awaitNative, callNative } from './errors'
 import { SearchResults } from './results'
-import { checkDimensions, checkK, checkMetric, checkObject, checkSignal, type Metric, type VectorsInput } from './validate'
+import { checkDimensions, checkMetric, checkObject, checkSignal, type Metric, type VectorsInput } from './validate'
 import { checkBuffer, checkPath, LoadedNative, loadedParts, type NativeParts, type QueryArgs, type SearchOptions, VectorIndex } from './vector-index'
 
 export type { AddOptions, SearchOptions } from './vector-index'
@@ -86,16 +86,11 @@ export class FlatIndex extends VectorIndex<native.NativeFlatIndex, FlatSearchHan
   async search(queries: VectorsInput, options: SearchOptions): Promise<SearchResults> {
     const { k, matrix, filter, prepared, oversample, rescore } = this.queryArgs(queries, options)
     using link = abortHandle(checkSignal(options.signal))
-    const r = await awaitNative(callNative(() => this.handle().search(matrix, k, oversample, rescore, filter, prepared, link.native)))
+    const r = await awaitNative(callNative(() => this.handle().search(matrix, k, oversample, rescore, filter, prepared, link.native)), link.signal)
     return new SearchResults(r.k, r.keys, r.distances, r.counts)
   }
 
   protected searchInto(handle: FlatSearchHandle, args: QueryArgs, _options: SearchOptions, query: Float32Array, out: Uint8Array, offset: number, cells: number): number {
     return native.searchIntoSyncFast(handle, query, args.k, args.oversample, args.rescore, args.filter, args.prepared, out, offset, cells)
-  }
-
-  /** For benchmarks: nanoseconds per single-query search measured inside Rust. */
-  measureRustSearchNanos(query: Float32Array, k: number, iterations: number): number {
-    return callNative(() => this.handle().measureRustSearchNanos(query, checkK(k), iterations))
   }
 }
