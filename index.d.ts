@@ -27,6 +27,9 @@ export declare class NativeAbortHandle {
 export declare class NativeFdeEncoder {
   constructor(dim: number, options?: NativeFdeOptions | undefined | null)
   get config(): NativeFdeConfig
+  get closed(): boolean
+  /** Frees the encoder (its projection matrices). Idempotent; encodes in flight finish. */
+  close(): void
   /**
    * Encodes point clouds (CSR) for the `side` ('query' | 'document'); returns the
    * encodings row-major.
@@ -48,7 +51,8 @@ export declare class NativeFlatIndex {
   search(queries: Float32Array, k: number, oversample: number, rescore: boolean, filter?: BigUint64Array | undefined | null, prepared?: NativeKeyFilter | undefined | null, abort?: NativeAbortHandle | undefined | null): Promise<NativeSearchResults>
   /**
    * Time of `iterations` searches of one query done entirely in Rust, in nanoseconds per
-   * search: the baseline for measuring the binding's own overhead.
+   * search: the baseline for measuring the binding's own overhead. For the `overhead`
+   * benchmark only, which calls it on a raw native index: no public class offers it.
    */
   measureRustSearchNanos(query: Float32Array, k: number, iterations: number): number
   get size(): number
@@ -221,12 +225,16 @@ export declare class NativeHnswIndex {
 /**
  * An allow-list built once and passed to many searches: each index it is used with caches the
  * slots it admits until the index's keys change, so a large list costs one lookup per key
- * once instead of once per search.
+ * once instead of once per search. `close()` frees the list and its cached slot sets at once
+ * (searches already running keep their own reference); later use is ERR_CLOSED.
  */
 export declare class NativeKeyFilter {
   constructor(keys: BigUint64Array)
   /** Keys in the list (as given, duplicates included). */
   get size(): number
+  get closed(): boolean
+  /** Frees the list. Idempotent. */
+  close(): void
 }
 
 export declare class NativeMultiVectorIndex {
@@ -329,6 +337,13 @@ export declare function chamferSimilarity(query: Float32Array, document: Float32
 export declare function closestName(name: string, candidates: Array<string>): string | null
 
 /**
+ * Sizes vecdex's thread pools (compute and background) before their first use, in place of
+ * `VECDEX_THREADS` (see `vecdex::threads::configure_threads`): 1 to [`MAX_THREADS`]. Once the
+ * pools run, a different size is ERR_INVALID_ARGUMENT.
+ */
+export declare function configureThreads(threads: number): void
+
+/**
  * Makes the next guarded native call (any method that runs index code, sync or async) panic
  * inside its guard, to prove every entry point turns a panic into ERR_INTERNAL. Tests only.
  */
@@ -379,7 +394,7 @@ export declare function inspectIndexFileSync(path: string): NativeIndexFileInfo
 export declare const MAX_RESULT_CELLS: number
 
 /**
- * The most threads `VECDEX_THREADS` (or the CLI's `--threads`) may ask for; beyond it every
+ * The most threads `VECDEX_THREADS`, `configureThreads` (or the CLI's `--threads`) may ask for; beyond it every
  * call that needs the pools fails with ERR_INVALID_ARGUMENT (see `vecdex::threads`).
  */
 export declare const MAX_THREADS: number
@@ -448,7 +463,8 @@ export interface NativeCompressionStats {
 
 /** The resolved FDE configuration, as JS sees it. */
 export interface NativeFdeConfig {
-  dimension: number
+  /** Dimensions of every token. */
+  dimensions: number
   numRepetitions: number
   numSimhashProjections: number
   seed: number

@@ -844,6 +844,7 @@ module.exports.NativeMultiVectorIndex = nativeBinding.NativeMultiVectorIndex
 module.exports.capabilities = nativeBinding.capabilities
 module.exports.chamferSimilarity = nativeBinding.chamferSimilarity
 module.exports.closestName = nativeBinding.closestName
+module.exports.configureThreads = nativeBinding.configureThreads
 module.exports.debugArmPanic = nativeBinding.debugArmPanic
 module.exports.debugPanic = nativeBinding.debugPanic
 module.exports.distanceBf16 = nativeBinding.distanceBf16

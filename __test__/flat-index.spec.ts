@@ -49,7 +49,7 @@ describe('FlatIndex basics', () => {
 
   it('accepts every key form, including the full 64-bit range', () => {
     const index = new FlatIndex({ dimensions: 2, metric: 'l2sq' })
-    const max = 2n ** 64n - 1n
+    const max = 2n ** 64n - 2n // the largest key an index stores (2^64 − 1 pads results)
     index.addSync(new BigUint64Array([max, 2n ** 53n + 1n]), [[1, 1], [2, 2]])
     index.addSync(new Uint32Array([4294967295, 0]), [[3, 3], [4, 4]])
     index.addSync([Number.MAX_SAFE_INTEGER], [[5, 5]])

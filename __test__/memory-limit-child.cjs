@@ -22,7 +22,7 @@ function batch(count, tokens, dim) {
 }
 
 const keys = (count) => Array.from({ length: count }, (_, i) => i + 1)
-const encoder = (dimension, fde) => new v.FdeEncoder({ dimension, ...fde })
+const encoder = (dimension, fde) => new v.FdeEncoder({ dimensions: dimension, ...fde })
 /** A multi-vector index whose encodings have 65,536 values (one 65,536-value block). */
 const wide = () => new v.MultiVectorIndex({ dimensions: 4, metric: 'dot', fde: { numRepetitions: 1, numSimhashProjections: 0, projectionDimension: 65536 } })
 const k24 = { numRepetitions: 1, numSimhashProjections: 24, projectionDimension: 1 }

@@ -44,7 +44,7 @@ describe('FdeEncoder properties (MUVERA)', () => {
   const next = rng(11)
 
   it('with 0 SimHash bits and one repetition, a query encodes to the sum and a document to the mean', () => {
-    const fde = new FdeEncoder({ dimension: dim, numRepetitions: 1, numSimhashProjections: 0, projectionType: 'identity' })
+    const fde = new FdeEncoder({ dimensions: dim, numRepetitions: 1, numSimhashProjections: 0, projectionType: 'identity' })
     expect(fde.outputDimension).toBe(dim)
     const tokens = unitTokens(5, dim, next)
     const q = fde.encodeQuery(tokens)
@@ -59,7 +59,7 @@ describe('FdeEncoder properties (MUVERA)', () => {
 
   it('a one-token document gives (1/R)·<FDE(Q), FDE(P)> = Chamfer(Q, P) with identity projection and fill', () => {
     for (const [R, k] of [[1, 3], [5, 4], [12, 2]]) {
-      const fde = new FdeEncoder({ dimension: dim, numRepetitions: R, numSimhashProjections: k, projectionType: 'identity', fillEmptyPartitions: true })
+      const fde = new FdeEncoder({ dimensions: dim, numRepetitions: R, numSimhashProjections: k, projectionType: 'identity', fillEmptyPartitions: true })
       for (let trial = 0; trial < 10; trial++) {
         const q = unitTokens(1 + trial, dim, next)
         const p = unitTokens(1, dim, next)
@@ -70,7 +70,7 @@ describe('FdeEncoder properties (MUVERA)', () => {
 
   it('any document gives (1/R)·<FDE(Q), FDE(P)> <= Chamfer(Q, P)', () => {
     const R = 6
-    const fde = new FdeEncoder({ dimension: dim, numRepetitions: R, numSimhashProjections: 3, projectionType: 'identity', fillEmptyPartitions: true })
+    const fde = new FdeEncoder({ dimensions: dim, numRepetitions: R, numSimhashProjections: 3, projectionType: 'identity', fillEmptyPartitions: true })
     for (let trial = 0; trial < 100; trial++) {
       const q = unitTokens(1 + (trial % 9), dim, next)
       const p = unitTokens(1 + (trial % 13), dim, next)
@@ -79,7 +79,7 @@ describe('FdeEncoder properties (MUVERA)', () => {
   })
 
   it('query encoding is linear (additive over token sets, homogeneous for positive scales)', () => {
-    const fde = new FdeEncoder({ dimension: dim, numRepetitions: 4, numSimhashProjections: 3, projectionDimension: 6, finalProjectionDimension: 100 })
+    const fde = new FdeEncoder({ dimensions: dim, numRepetitions: 4, numSimhashProjections: 3, projectionDimension: 6, finalProjectionDimension: 100 })
     const a = unitTokens(4, dim, next)
     const b = unitTokens(3, dim, next)
     const both = new Float32Array(a.length + b.length)
@@ -100,7 +100,7 @@ describe('FdeEncoder properties (MUVERA)', () => {
     // binary reading would give ⊕ 7); (2) moving a token along a line crosses one hyperplane at
     // a time, so consecutive partitions' patterns (gray(p)) differ in one bit.
     const d3 = 3
-    const fde = new FdeEncoder({ dimension: d3, numRepetitions: 1, numSimhashProjections: 3, projectionType: 'identity', fillEmptyPartitions: false })
+    const fde = new FdeEncoder({ dimensions: d3, numRepetitions: 1, numSimhashProjections: 3, projectionType: 'identity', fillEmptyPartitions: false })
     const gray = (p: number) => p ^ (p >> 1)
     expect([0, 1, 2, 3, 4, 5, 6, 7].map(gray)).toEqual([0b000, 0b001, 0b011, 0b010, 0b110, 0b111, 0b101, 0b100])
     const partitionOf = (token: Float32Array) => {
@@ -139,7 +139,7 @@ describe('FdeEncoder properties (MUVERA)', () => {
       let total = 0
       for (const [q, p] of pairs) {
         const values = Array.from({ length: 16 }, (_, s) => {
-          const fde = new FdeEncoder({ dimension: dim, numRepetitions: R, numSimhashProjections: 3, projectionDimension: 6, seed: 1000 * s })
+          const fde = new FdeEncoder({ dimensions: dim, numRepetitions: R, numSimhashProjections: 3, projectionDimension: 6, seed: 1000 * s })
           return dot(fde.encodeQuery(q), fde.encodeDocument(p)) / R
         })
         const mean = values.reduce((a, b) => a + b) / values.length
@@ -153,8 +153,8 @@ describe('FdeEncoder properties (MUVERA)', () => {
   })
 
   it('is deterministic for a seed and batch-encodes like one at a time', async () => {
-    const a = new FdeEncoder({ dimension: dim, seed: 5 })
-    const b = new FdeEncoder({ dimension: dim, seed: 5 })
+    const a = new FdeEncoder({ dimensions: dim, seed: 5 })
+    const b = new FdeEncoder({ dimensions: dim, seed: 5 })
     expect(a.config.rngVersion).toBe(1)
     const docs = [unitTokens(3, dim, next), unitTokens(7, dim, next)]
     const batch = await a.encodeDocuments(docs)
@@ -164,13 +164,13 @@ describe('FdeEncoder properties (MUVERA)', () => {
   })
 
   it('refuses bad configurations and inputs with typed errors', async () => {
-    await expectCode(() => new FdeEncoder({ dimension: 0 }), 'ERR_INVALID_ARGUMENT')
-    await expectCode(() => new FdeEncoder({ dimension: dim, numSimhashProjections: 31 }), 'ERR_INVALID_ARGUMENT')
-    await expectCode(() => new FdeEncoder({ dimension: dim, numSimhashProjections: 30 }), 'ERR_INVALID_ARGUMENT')
-    await expectCode(() => new FdeEncoder({ dimension: dim, numRepetitions: 0 }), 'ERR_INVALID_ARGUMENT')
-    await expectCode(() => new FdeEncoder({ dimension: dim, projectionType: 'gaussian' as 'identity' }), 'ERR_INVALID_ARGUMENT')
-    await expectCode(() => new FdeEncoder({ dimension: dim, projectionType: 'identity', projectionDimension: 4 }), 'ERR_INVALID_ARGUMENT')
-    const fde = new FdeEncoder({ dimension: dim })
+    await expectCode(() => new FdeEncoder({ dimensions: 0 }), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => new FdeEncoder({ dimensions: dim, numSimhashProjections: 31 }), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => new FdeEncoder({ dimensions: dim, numSimhashProjections: 30 }), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => new FdeEncoder({ dimensions: dim, numRepetitions: 0 }), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => new FdeEncoder({ dimensions: dim, projectionType: 'gaussian' as 'identity' }), 'ERR_INVALID_ARGUMENT')
+    await expectCode(() => new FdeEncoder({ dimensions: dim, projectionType: 'identity', projectionDimension: 4 }), 'ERR_INVALID_ARGUMENT')
+    const fde = new FdeEncoder({ dimensions: dim })
     await expectCode(() => fde.encodeQuery(new Float32Array(0)), 'ERR_INVALID_ARGUMENT')
     await expectCode(() => fde.encodeQuery(new Float32Array(dim + 1)), 'ERR_DIMENSION_MISMATCH')
     await expectCode(() => fde.encodeDocument(new Float32Array(dim).fill(NaN)), 'ERR_INVALID_ARGUMENT')

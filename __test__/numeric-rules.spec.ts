@@ -47,7 +47,7 @@ function entryPoints(query: number[][]): [string, () => unknown][] {
     i.trainSync([cloud(2, 1), cloud(3, 0.5), cloud(1, 0.75)])
     return i
   }
-  const encoder = new FdeEncoder({ dimension: D, numRepetitions: 2, numSimhashProjections: 3, projectionDimension: 4, finalProjectionDimension: 16 })
+  const encoder = new FdeEncoder({ dimensions: D, numRepetitions: 2, numSimhashProjections: 3, projectionDimension: 4, finalProjectionDimension: 16 })
   const small = cloud(2, 1)
   return [
     ['add', () => index().add([3], [query])],
@@ -130,7 +130,7 @@ describe('point-cloud tokens: one rule at every entry point', () => {
           expect(Array.from(hits.keys, Number)).toEqual([0, 1, 2, 3])
         }
       }
-      const fde = new FdeEncoder({ dimension: D, numRepetitions: 3, numSimhashProjections: 2, finalProjectionDimension: 32 })
+      const fde = new FdeEncoder({ dimensions: D, numRepetitions: 3, numSimhashProjections: 2, finalProjectionDimension: 32 })
       expect(Array.from(fde.encodeQuery(query)).every(Number.isFinite)).toBe(true)
       expect(Array.from(await fde.encodeDocuments([query])).every(Number.isFinite)).toBe(true)
     })

@@ -219,7 +219,7 @@ describe('MultiVectorIndex: holes are refused', () => {
 
 describe('FdeEncoder, chamfer and distances: holes are refused', () => {
   it('FDE encoding of one cloud and of many', async () => {
-    const encoder = new FdeEncoder({ dimension: DIM, numRepetitions: 2, numSimhashProjections: 2, projectionDimension: 4 })
+    const encoder = new FdeEncoder({ dimensions: DIM, numRepetitions: 2, numSimhashProjections: 2, projectionDimension: 4 })
     for (const [, cloud] of sparseVariants(rows(3))) {
       await expectCode(() => encoder.encodeQuery(cloud), 'ERR_INVALID_ARGUMENT')
       await expectCode(() => encoder.encodeDocument(cloud), 'ERR_INVALID_ARGUMENT')

@@ -90,7 +90,8 @@ export async function distanceMatrix(
 ): Promise<Float32Array> {
   const { q, v, dimensions, metric } = matrixArgs(queries, vectors, options)
   using handle = abortHandle(options.signal)
-  return awaitNative(callNative(() => native.distanceMatrix(q, v, dimensions, metric, handle.native)))
+  // Awaited here, not returned: `using` unlinks the signal when this function returns.
+  return await awaitNative(callNative(() => native.distanceMatrix(q, v, dimensions, metric, handle.native)), handle.signal)
 }
 
 /** Blocking twin of {@link distanceMatrix}. */

@@ -5,7 +5,8 @@
  * - `ERR_ZERO_VECTOR`: a zero vector under the cosine metric, which has no direction.
  * - `ERR_CLOSED`: the index was closed.
  * - `ERR_NOT_TRAINED`: a compressed index was searched before its codec was trained.
- * - `ERR_ABORTED`: the operation's AbortSignal fired; it stopped with no partial effect.
+ * - `ERR_ABORTED`: the operation's AbortSignal fired; it stopped with no partial effect. The
+ *   error's `name` is `'AbortError'` and its `cause` is `signal.reason`.
  * - `ERR_CORRUPT_FILE`: a file or buffer is not a valid vecdex index (damaged, truncated or
  *   inconsistent); nothing of it was used.
  * - `ERR_UNSUPPORTED_FORMAT`: a vecdex index of a format version or kind this build cannot read.
@@ -49,27 +50,60 @@ const CODES = new Set<string>([
   'ERR_NO_BINARY',
 ])
 
-/** Every error vecdex throws or rejects with. */
+/** Every error vecdex throws or rejects with. An abort (`ERR_ABORTED`) is named `'AbortError'`,
+ * as the platform's own aborts are, and its `cause` is the signal's `reason` (for
+ * `AbortSignal.timeout()`, a `TimeoutError` DOMException); every other error is named
+ * `'VecdexError'`. */
 export class VecdexError extends Error {
   readonly code: ErrorCode
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options)
-    this.name = 'VecdexError'
+    this.name = code === 'ERR_ABORTED' ? 'AbortError' : 'VecdexError'
     this.code = code
   }
 }
 
-/** Turns an error from the native layer (message `CODE: text`) into a VecdexError. */
-export function fromNative(error: unknown): VecdexError {
+/** The error of an operation stopped by `signal`: ERR_ABORTED, named 'AbortError', with the
+ * signal's reason as its cause. */
+export function abortError(signal: AbortSignal | undefined): VecdexError {
+  return new VecdexError('ERR_ABORTED', 'the operation was aborted', signal ? { cause: signal.reason } : undefined)
+}
+
+/** Internal code of a sync search whose results outgrew the output it was sized for (an async
+ * add grew the index meanwhile): the caller resizes and retries. Never reaches a user. */
+export const RESULTS_DID_NOT_FIT = 'ERR_RESULTS_DID_NOT_FIT'
+
+/** napi-rs's own codes for an argument of the wrong type, refused before vecdex code runs. */
+const NAPI_ARGUMENT_CODES = new Set<string>([
+  'InvalidArg',
+  'ObjectExpected',
+  'StringExpected',
+  'NameExpected',
+  'FunctionExpected',
+  'NumberExpected',
+  'BooleanExpected',
+  'ArrayExpected',
+  'BigintExpected',
+  'DateExpected',
+  'ArrayBufferExpected',
+])
+
+/**
+ * Turns an error from the native layer into a VecdexError. The native layer sets the vecdex
+ * code as the error's `code` property (the message is the text alone); `signal` is the call's
+ * AbortSignal, whose reason becomes the cause of an ERR_ABORTED.
+ */
+export function fromNative(error: unknown, signal?: AbortSignal): VecdexError {
   if (error instanceof VecdexError) return error
   const message = error instanceof Error ? error.message : String(error)
-  const match = /^(ERR_[A-Z_]+): ([\s\S]*)$/.exec(message)
-  if (match && CODES.has(match[1])) {
-    return new VecdexError(match[1] as ErrorCode, match[2], { cause: error })
+  const code: unknown = (error as { code?: unknown } | null)?.code
+  if (code === 'ERR_ABORTED') return abortError(signal)
+  if (typeof code === 'string' && CODES.has(code)) {
+    return new VecdexError(code as ErrorCode, message, { cause: error })
   }
   // napi-rs refuses a wrongly typed argument before our code runs: that is the caller's error.
-  if (error instanceof Error && (error as { code?: string }).code === 'InvalidArg') {
+  if (typeof code === 'string' && NAPI_ARGUMENT_CODES.has(code)) {
     return new VecdexError('ERR_INVALID_ARGUMENT', message, { cause: error })
   }
   return new VecdexError('ERR_INTERNAL', message, { cause: error })
@@ -84,12 +118,13 @@ export function callNative<T>(call: () => T): T {
   }
 }
 
-/** Awaits a native promise, mapping what it rejects with. */
-export async function awaitNative<T>(promise: Promise<T>): Promise<T> {
+/** Awaits a native promise, mapping what it rejects with; `signal` is the call's AbortSignal
+ * (see {@link fromNative}). */
+export async function awaitNative<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
   try {
     return await promise
   } catch (error) {
-    throw fromNative(error)
+    throw fromNative(error, signal)
   }
 }
 

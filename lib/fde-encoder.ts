@@ -1,8 +1,9 @@
 import native = require('./native')
 import { abortHandle } from './abort'
-import { awaitNative, callNative } from './errors'
+import { awaitNative, callNative, VecdexError } from './errors'
+import { checkOptions } from './options'
 import { type PointCloud, type PointCloudsInput, toCloud, toCsr } from './point-clouds'
-import { checkDimensions, checkObject, checkSignal } from './validate'
+import { checkDimensions } from './validate'
 
 /**
  * Parameters of a MUVERA fixed-dimensional encoding (Dhulipala et al., NeurIPS 2024, arXiv
@@ -56,27 +57,35 @@ export function nativeFde(options: FdeOptions | undefined): native.NativeFdeOpti
  * tokens × the block size) are ERR_OUT_OF_MEMORY, never a crash.
  *
  * ```ts
- * const fde = new FdeEncoder({ dimension: 128 })
+ * using fde = new FdeEncoder({ dimensions: 128 })
  * const docs = await fde.encodeDocuments(documentTokenSets)   // n × fde.outputDimension
  * const q = fde.encodeQuery(queryTokens)
  * ```
+ *
+ * The encoder holds native memory (its projections): `close()` (or `using`) frees it at once;
+ * later calls throw ERR_CLOSED, and encodings already running finish.
  */
-export class FdeEncoder {
-  readonly #native: native.NativeFdeEncoder
-  /** The resolved configuration, with `outputDimension` and `rngVersion`. */
+export class FdeEncoder implements Disposable {
+  #native: native.NativeFdeEncoder | null
+  /** The resolved configuration, with `dimensions`, `outputDimension` and `rngVersion`. */
   readonly config: FdeConfig
 
-  constructor(options: FdeOptions & { dimension: number }) {
-    checkObject(options, 'options')
-    const dimension = checkDimensions(options.dimension)
+  constructor(options: FdeOptions & { dimensions: number }) {
+    const { dimensions } = checkOptions<FdeOptions & { dimensions: number }>(options, 'FdeEncoderOptions')
     const settings = nativeFde(options)
-    this.#native = callNative(() => new native.NativeFdeEncoder(dimension, settings))
-    this.config = this.#native.config
+    const encoder = callNative(() => new native.NativeFdeEncoder(dimensions, settings))
+    this.#native = encoder
+    this.config = callNative(() => encoder.config)
   }
 
-  /** Token dimension. */
-  get dimension(): number {
-    return this.config.dimension
+  #encoder(): native.NativeFdeEncoder {
+    if (this.#native === null) throw new VecdexError('ERR_CLOSED', 'the encoder is closed')
+    return this.#native
+  }
+
+  /** Dimensions of every token. */
+  get dimensions(): number {
+    return this.config.dimensions
   }
 
   /** Length of every encoding. */
@@ -95,9 +104,10 @@ export class FdeEncoder {
   }
 
   #one(cloud: PointCloud, side: 'query' | 'document'): Float32Array {
-    const tokens = toCloud(cloud, this.dimension, side)
-    const offsets = Uint32Array.of(0, tokens.length / this.dimension)
-    return callNative(() => this.#native.encodeSync(tokens, offsets, side))
+    const encoder = this.#encoder()
+    const tokens = toCloud(cloud, this.dimensions, side)
+    const offsets = Uint32Array.of(0, tokens.length / this.dimensions)
+    return callNative(() => encoder.encodeSync(tokens, offsets, side))
   }
 
   /** Query-side encodings of many clouds, row-major (`count × outputDimension`), in parallel
@@ -113,28 +123,49 @@ export class FdeEncoder {
 
   /** Blocking twin of {@link encodeQueries}. */
   encodeQueriesSync(queries: PointCloudsInput): Float32Array {
-    const { tokens, offsets } = toCsr(queries, this.dimension, 'queries')
-    return callNative(() => this.#native.encodeSync(tokens, offsets, 'query'))
+    const encoder = this.#encoder()
+    const { tokens, offsets } = toCsr(queries, this.dimensions, 'queries')
+    return callNative(() => encoder.encodeSync(tokens, offsets, 'query'))
   }
 
   /** Blocking twin of {@link encodeDocuments}. */
   encodeDocumentsSync(documents: PointCloudsInput): Float32Array {
-    const { tokens, offsets } = toCsr(documents, this.dimension, 'documents')
-    return callNative(() => this.#native.encodeSync(tokens, offsets, 'document'))
+    const encoder = this.#encoder()
+    const { tokens, offsets } = toCsr(documents, this.dimensions, 'documents')
+    return callNative(() => encoder.encodeSync(tokens, offsets, 'document'))
   }
 
   async #many(clouds: PointCloudsInput, side: 'query' | 'document', options: { signal?: AbortSignal }): Promise<Float32Array> {
-    const { tokens, offsets } = toCsr(clouds, this.dimension, side === 'query' ? 'queries' : 'documents')
-    using link = abortHandle(checkSignal(options.signal))
-    return awaitNative(callNative(() => this.#native.encode(tokens, offsets, side, link.native)))
+    const encoder = this.#encoder()
+    const { tokens, offsets } = toCsr(clouds, this.dimensions, side === 'query' ? 'queries' : 'documents')
+    using link = abortHandle(checkOptions<{ signal?: AbortSignal }>(options, 'SignalOptions').signal)
+    // Awaited here, not returned: `using` unlinks the signal when this method returns.
+    return await awaitNative(callNative(() => encoder.encode(tokens, offsets, side, link.native)), link.signal)
+  }
+
+  /** Whether {@link close} was called. */
+  get closed(): boolean {
+    return this.#native === null
+  }
+
+  /** Frees the encoder's native memory now. Idempotent; later calls throw ERR_CLOSED;
+   * encodings already running finish. */
+  close(): void {
+    const encoder = this.#native
+    this.#native = null
+    encoder?.close()
+  }
+
+  [Symbol.dispose](): void {
+    this.close()
   }
 }
 
 /** Exact Chamfer (MaxSim) similarity `Σ_{q∈Q} max_{p∈P} ⟨q, p⟩` of two point clouds. Tokens
  * follow the rule of every multi-vector entry point (norm at most 2^30), so it is finite. */
-export function chamfer(query: PointCloud, document: PointCloud, dimension: number): number {
-  checkDimensions(dimension)
-  const q = toCloud(query, dimension, 'query')
-  const d = toCloud(document, dimension, 'document')
-  return callNative(() => native.chamferSimilarity(q, d, dimension))
+export function chamfer(query: PointCloud, document: PointCloud, dimensions: number): number {
+  checkDimensions(dimensions)
+  const q = toCloud(query, dimensions, 'query')
+  const d = toCloud(document, dimensions, 'document')
+  return callNative(() => native.chamferSimilarity(q, d, dimensions))
 }

@@ -4,7 +4,7 @@ import { type CompressionOptions, nativeCompression } from './compression'
 import { awaitNative, callNative } from './errors'
 import { SearchResults } from './results'
 import { checkOptions, defaultOf } from './options'
-import { checkK, checkSignal, type Metric, type VectorInput, type VectorsInput } from './validate'
+import { checkSignal, type Metric, type VectorInput, type VectorsInput } from './validate'
 import { loaders } from './index-base'
 import { LoadedNative, loadedParts, type NativeParts, type QueryArgs, type SearchOptions, VectorIndex } from './vector-index'
 
@@ -120,16 +120,11 @@ export class FlatIndex extends VectorIndex<native.NativeFlatIndex, FlatSearchHan
 
   async #search({ k, matrix, filter, prepared, oversample, rescore }: QueryArgs, options: SearchOptions): Promise<SearchResults> {
     using link = abortHandle(checkSignal(options.signal))
-    const r = await awaitNative(callNative(() => this.handle().search(matrix, k, oversample, rescore, filter, prepared, link.native)))
+    const r = await awaitNative(callNative(() => this.handle().search(matrix, k, oversample, rescore, filter, prepared, link.native)), link.signal)
     return new SearchResults(r.k, r.keys, r.distances, r.counts)
   }
 
   protected searchInto(handle: FlatSearchHandle, args: QueryArgs, _options: SearchOptions, query: Float32Array, out: Uint8Array, offset: number, cells: number): number {
     return native.searchIntoSyncFast(handle, query, args.k, args.oversample, args.rescore, args.filter, args.prepared, out, offset, cells)
-  }
-
-  /** For benchmarks: nanoseconds per single-query search measured inside Rust. */
-  measureRustSearchNanos(query: Float32Array, k: number, iterations: number): number {
-    return callNative(() => this.handle().measureRustSearchNanos(query, checkK(k), iterations))
   }
 }

@@ -198,7 +198,7 @@ export class HnswIndex extends VectorIndex<native.NativeHnswIndex, HnswSearchHan
   async #search({ k, matrix, filter, prepared, oversample, rescore }: QueryArgs, options: HnswSearchOptions): Promise<SearchResults> {
     const ef = this.#ef(options)
     using link = abortHandle(checkSignal(options.signal))
-    const r = await awaitNative(callNative(() => this.handle().search(matrix, k, ef, oversample, rescore, filter, prepared, link.native)))
+    const r = await awaitNative(callNative(() => this.handle().search(matrix, k, ef, oversample, rescore, filter, prepared, link.native)), link.signal)
     return new SearchResults(r.k, r.keys, r.distances, r.counts)
   }
 
@@ -213,7 +213,8 @@ export class HnswIndex extends VectorIndex<native.NativeHnswIndex, HnswSearchHan
    */
   async compact(options: { signal?: AbortSignal } = {}): Promise<number> {
     using link = abortHandle(checkOptions<{ signal?: AbortSignal }>(options, 'SignalOptions').signal)
-    return awaitNative(callNative(() => this.handle().compact(link.native)))
+    // Awaited here, not returned: `using` unlinks the signal when this method returns.
+    return await awaitNative(callNative(() => this.handle().compact(link.native)), link.signal)
   }
 
   /** Blocking twin of {@link compact}. */

@@ -1,6 +1,6 @@
 import type native = require('./native')
 import type { CompressionStats } from './compression'
-import { awaitNative, callNative, invalidArgument, VecdexError } from './errors'
+import { abortError, awaitNative, callNative, invalidArgument, VecdexError } from './errors'
 import { checkKey, type Key, type KeysInput, toKeyArray } from './keys'
 import type { SearchResults } from './results'
 
@@ -199,9 +199,15 @@ export abstract class IndexBase<N extends NativeIndexBase> implements Disposable
   protected async *searchAhead<B>(batches: AsyncIterable<B>, search: (batch: B, signal: AbortSignal) => Promise<SearchResults>, signal: AbortSignal | undefined): AsyncGenerator<SearchResults, void, undefined> {
     this.handle()
     const ahead = new AbortController()
-    if (signal?.aborted) throw new VecdexError('ERR_ABORTED', 'the operation was aborted')
-    const forward = () => ahead.abort()
+    if (signal?.aborted) throw abortError(signal)
+    // The batch in flight stops with the outer signal's reason, which its error carries.
+    const forward = () => ahead.abort(signal?.reason)
     signal?.addEventListener('abort', forward, { once: true })
+    // A batch that finished before the abort is not yielded after it: the stream stops.
+    const unlessAborted = (results: SearchResults) => {
+      if (signal?.aborted) throw abortError(signal)
+      return results
+    }
     let pending: Promise<SearchResults> | null = null
     try {
       for await (const batch of batches) {
@@ -209,12 +215,12 @@ export abstract class IndexBase<N extends NativeIndexBase> implements Disposable
         next.catch(() => {}) // observed below; avoids an unhandled rejection if abandoned
         const previous = pending
         pending = next
-        if (previous) yield await previous
+        if (previous) yield unlessAborted(await previous)
       }
       if (pending) {
         const last = pending
         pending = null
-        yield await last
+        yield unlessAborted(await last)
       }
     } finally {
       signal?.removeEventListener('abort', forward)

@@ -23,6 +23,15 @@ export { SearchResults, type QueryResult } from './results'
 export { distance, distanceMatrix, distanceMatrixSync, capabilities, type Capabilities, type KernelPath, type KernelPaths, type DType, type DistanceOptions, type DistanceMatrixOptions } from './distance'
 export { inspectIndexFile, inspectIndexFileSync, type IndexFileInfo, type IndexFileSection } from './inspect'
 export { VecdexError, type ErrorCode } from './errors'
+export { configure, type ConfigureOptions } from './configure'
 export type { Key, KeysInput } from './keys'
 export type { Metric, VectorInput, VectorsInput } from './validate'
 export type { StreamItem, AddStreamOptions, SearchStreamOptions } from './stream'
+
+import * as self from './index'
+/** Every value export of vecdex, as one object. */
+export type Vecdex = Omit<typeof self, 'default'>
+/** Every export above as one object, for `import vecdex from 'vecdex'` (and
+ * `require('vecdex').default`): the module itself. */
+const vecdex: Vecdex = self
+export default vecdex

@@ -1,7 +1,9 @@
 import { invalidArgument } from './errors'
 import { describe } from './validate'
 
-/** A key: an unsigned integer. Numbers up to 2^53 − 1; bigint for the full 64-bit range. */
+/** A key: an unsigned integer. Numbers up to 2^53 − 1; bigint for the 64-bit range. The
+ * largest, 2^64 − 1, is reserved: it marks the empty cells of search results, so adding
+ * it is ERR_INVALID_ARGUMENT (looking it up, removing it or filtering by it finds nothing). */
 export type Key = number | bigint
 
 /** Many keys: any of these forms. Negative, fractional, NaN or too-large keys are errors. */
@@ -15,8 +17,11 @@ export type KeysInput =
   | readonly Key[]
   | ReadonlySet<Key>
 
-/** The largest key: 2^64 − 1. */
+/** The largest value a key can hold: 2^64 − 1 (reserved as {@link NO_KEY}). */
 export const MAX_KEY = 0xffff_ffff_ffff_ffffn
+/** The key of an empty search-result cell, 2^64 − 1: no index accepts it as a key (the core
+ * refuses it on every add, `vecdex::validate::NO_KEY`). */
+export const NO_KEY = MAX_KEY
 const TWO_32 = 2 ** 32
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
 

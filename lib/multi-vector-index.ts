@@ -1,7 +1,7 @@
 import native = require('./native')
 import { abortHandle } from './abort'
 import { type CompressionOptions, nativeCompression } from './compression'
-import { awaitNative, callNative, invalidArgument, VecdexError } from './errors'
+import { abortError, awaitNative, callNative, invalidArgument, VecdexError } from './errors'
 import { type FdeConfig, type FdeOptions, nativeFde } from './fde-encoder'
 import { KeyFilter } from './key-filter'
 import { checkKey, type Key, type KeysInput, toKeyArray } from './keys'
@@ -266,7 +266,7 @@ export class MultiVectorIndex extends IndexBase<native.NativeMultiVectorIndex> {
     const { signal } = checkOptions<{ signal?: AbortSignal }>(options, 'SignalOptions')
     const { keyArray, tokens, offsets } = this.#batch(keys, documents)
     using link = abortHandle(signal)
-    await awaitNative(callNative(() => this.handle().add(keyArray, tokens, offsets, link.native)))
+    await awaitNative(callNative(() => this.handle().add(keyArray, tokens, offsets, link.native)), link.signal)
   }
 
   /** Blocking twin of {@link add}. */
@@ -309,7 +309,7 @@ export class MultiVectorIndex extends IndexBase<native.NativeMultiVectorIndex> {
     }
     let index = 0
     for await (const item of source as AsyncIterable<DocumentItem>) {
-      if (signal?.aborted) throw new VecdexError('ERR_ABORTED', 'the operation was aborted')
+      if (signal?.aborted) throw abortError(signal)
       const where = `stream item ${index++}`
       if (item === null || typeof item !== 'object' || !('tokens' in item)) {
         throw invalidArgument(`${where} must be { key, tokens }, got ${describe(item)}`)
@@ -360,7 +360,7 @@ export class MultiVectorIndex extends IndexBase<native.NativeMultiVectorIndex> {
   async #search({ tokens, offsets }: Csr, options: MultiVectorSearchOptions): Promise<SearchResults> {
     const { k, candidates, ef, ballCarving, strategy, tokenNeighbours, filter } = this.#searchArgs(options)
     using link = abortHandle(options.signal)
-    const r = await awaitNative(callNative(() => this.handle().search(tokens, offsets, k, candidates, ef, ballCarving, strategy, tokenNeighbours, filter[0], filter[1], link.native)))
+    const r = await awaitNative(callNative(() => this.handle().search(tokens, offsets, k, candidates, ef, ballCarving, strategy, tokenNeighbours, filter[0], filter[1], link.native)), link.signal)
     return new SearchResults(r.k, r.keys, r.distances, r.counts)
   }
 
@@ -418,7 +418,7 @@ export class MultiVectorIndex extends IndexBase<native.NativeMultiVectorIndex> {
     const k = options.k
     const filter = filterArgs(options.filter)
     using link = abortHandle(options.signal)
-    const r = await awaitNative(callNative(() => this.handle().searchExact(tokens, offsets, k, filter[0], filter[1], link.native)))
+    const r = await awaitNative(callNative(() => this.handle().searchExact(tokens, offsets, k, filter[0], filter[1], link.native)), link.signal)
     return new SearchResults(r.k, r.keys, r.distances, r.counts)
   }
 
@@ -449,7 +449,7 @@ export class MultiVectorIndex extends IndexBase<native.NativeMultiVectorIndex> {
     const { signal } = checkOptions<{ signal?: AbortSignal }>(options, 'SignalOptions')
     const { tokens, offsets } = toCsr(sample, this.dimensions, 'sample')
     using link = abortHandle(signal)
-    await awaitNative(callNative(() => this.handle().train(tokens, offsets, link.native)))
+    await awaitNative(callNative(() => this.handle().train(tokens, offsets, link.native)), link.signal)
   }
 
   /** Blocking twin of {@link train}. */
@@ -465,7 +465,8 @@ export class MultiVectorIndex extends IndexBase<native.NativeMultiVectorIndex> {
   async compact(options: { signal?: AbortSignal } = {}): Promise<number> {
     const { signal } = checkOptions<{ signal?: AbortSignal }>(options, 'SignalOptions')
     using link = abortHandle(signal)
-    return awaitNative(callNative(() => this.handle().compact(link.native)))
+    // Awaited here, not returned: `using` unlinks the signal when this method returns.
+    return await awaitNative(callNative(() => this.handle().compact(link.native)), link.signal)
   }
 
   /** Blocking twin of {@link compact}. */

@@ -1,4 +1,5 @@
 import { invalidArgument } from './errors'
+import { NO_KEY } from './keys'
 
 /** The hits of one query, best (lowest distance) first. Views into the batch's arrays. */
 export interface QueryResult {
@@ -12,15 +13,21 @@ export interface QueryResult {
 
 /**
  * Results of a batch of queries. Row-major typed arrays: row `i` (query `i`) occupies
- * `[i * k, i * k + counts[i])` of `keys` and `distances`; the rest of the row is padding
- * (key 0, distance +Infinity). `get(i)` returns just the valid hits.
+ * `[i * k, i * k + counts[i])` of `keys` and `distances`; the rest of the row (when a filter
+ * admits fewer vectors than k, or a search finds fewer) is padding: key
+ * {@link SearchResults.NO_KEY} (2^64 − 1, which no index accepts as a key, so padding is never
+ * mistaken for a hit) and distance +Infinity. `get(i)` returns just the valid hits.
  */
 export class SearchResults implements Iterable<QueryResult> {
+  /** The key of a padding cell: 2^64 − 1, reserved (adding it is ERR_INVALID_ARGUMENT). */
+  static readonly NO_KEY: bigint = NO_KEY
+
   /** Row stride: min(requested k, index size at search time). */
   readonly k: number
   readonly keys: BigUint64Array
   readonly distances: Float32Array
-  /** Valid hits per query: k, or fewer when a filter admits fewer vectors. */
+  /** Valid hits per query: k, or fewer when a filter admits fewer vectors (the rest of the row
+   * is padding). */
   readonly counts: Uint32Array
 
   constructor(k: number, keys: BigUint64Array, distances: Float32Array, counts: Uint32Array) {

@@ -1,4 +1,4 @@
-import { invalidArgument, VecdexError } from './errors'
+import { abortError, invalidArgument, VecdexError } from './errors'
 import { checkKey, type Key, type KeysInput, MAX_KEY, toKeyArray } from './keys'
 import { checkOptions, checkValue, defaultOf } from './options'
 import { describe, float32Array, toMatrix, toRows, toVector, type VectorInput, type VectorsInput } from './validate'
@@ -106,7 +106,7 @@ export async function ingest(
 
   let index = 0
   for await (const item of source as AsyncIterable<StreamItem>) {
-    if (signal?.aborted) throw new VecdexError('ERR_ABORTED', 'the operation was aborted')
+    if (signal?.aborted) throw abortError(signal)
     const where = `stream item ${index++}`
     if (item instanceof Float32Array || Array.isArray(item)) {
       if (nextKey > MAX_KEY) throw invalidArgument(`${where}: the next key would pass 2^64 − 1 (startKey too large)`)

@@ -1,6 +1,6 @@
 import native = require('./native')
 import { abortHandle } from './abort'
-import { awaitNative, callNative, fromNative, VecdexError } from './errors'
+import { abortError, awaitNative, callNative, fromNative, RESULTS_DID_NOT_FIT } from './errors'
 import { checkOptions, defaultOf } from './options'
 import { KeyFilter } from './key-filter'
 import { checkBuffer, checkPath, IndexBase, keyArrayOf, type NativeIndexBase } from './index-base'
@@ -133,7 +133,7 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
     const { signal } = checkOptions<AddOptions>(options, 'SignalOptions')
     const [keyArray, matrix] = this.#batch(keys, vectors)
     using link = abortHandle(signal)
-    await awaitNative(callNative(() => this.handle().add(keyArray, matrix, link.native)))
+    await awaitNative(callNative(() => this.handle().add(keyArray, matrix, link.native)), link.signal)
   }
 
   /** Blocking twin of {@link add}. */
@@ -180,7 +180,8 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
    */
   async train(sample: VectorsInput, options: { signal?: AbortSignal } = {}): Promise<void> {
     const matrix = toMatrix(sample, this.dimensions, 'sample')
-    if (checkOptions<{ signal?: AbortSignal }>(options, 'SignalOptions').signal?.aborted) throw new VecdexError('ERR_ABORTED', 'the operation was aborted')
+    const { signal } = checkOptions<{ signal?: AbortSignal }>(options, 'SignalOptions')
+    if (signal?.aborted) throw abortError(signal)
     await awaitNative(callNative(() => this.handle().train(matrix)))
   }
 
@@ -246,7 +247,7 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
     } catch (error) {
       // An async add may have grown the index since `size` was read: size again, once, with
       // room for more growth.
-      if (sized === k || !/too small/.test(String((error as Error)?.message))) throw fromNative(error)
+      if (sized === k || (error as { code?: unknown } | null)?.code !== RESULTS_DID_NOT_FIT) throw fromNative(error)
       sized = Math.min(k, 2 * this.size)
       try {
         ;[stride, cells, bytes, offset] = attempt()

@@ -94,7 +94,7 @@ function makeFixtures(files) {
     multi: new MultiVectorIndex({ dimensions: D }),
   }
   for (const index of Object.values(closed)) index.close()
-  return { ...files, flat, hnsw, multi, sq8, view, fde: new FdeEncoder({ dimension: D }), closed, live: [flat, hnsw, multi, sq8, view] }
+  return { ...files, flat, hnsw, multi, sq8, view, fde: new FdeEncoder({ dimensions: D }), closed, live: [flat, hnsw, multi, sq8, view] }
 }
 
 /** [method, what is wrong, call, expected code] */
@@ -148,7 +148,6 @@ const CASES = [
   ['FlatIndex.train', 'index without compression', (f) => f.flat.train([V]), INVALID],
   ['FlatIndex.trainSync', 'sample of 3-d vectors', (f) => f.sq8.trainSync([[1, 2, 3]]), DIMS],
   ['FlatIndex.compressionStats', 'closed index', (f) => f.closed.flat.compressionStats(), CLOSED],
-  ['FlatIndex.measureRustSearchNanos', 'k = 0', (f) => f.flat.measureRustSearchNanos(new Float32Array(V), 0, 1), INVALID],
   ['FlatIndex.save', 'a folder as the path', (f) => f.flat.save(f.folder), IO],
   ['FlatIndex.saveSync', 'path in a missing folder', (f) => f.flat.saveSync(f.missingFolder), IO],
   ['FlatIndex.saveSync', 'empty path', (f) => f.flat.saveSync(''), INVALID],
@@ -271,10 +270,10 @@ const CASES = [
   ['MultiVectorIndex.fromBufferSync', 'a plain number array', () => MultiVectorIndex.fromBufferSync([86, 69, 67]), INVALID],
   ['MultiVectorIndex.fromBuffer', 'truncated by 8 bytes', (f) => MultiVectorIndex.fromBuffer(f.multiBuf.subarray(0, f.multiBuf.length - 8)), CORRUPT],
   // FdeEncoder, chamfer, KeyFilter
-  ['FdeEncoder.new', 'dimension 0', () => new FdeEncoder({ dimension: 0 }), INVALID],
-  ['FdeEncoder.new', 'numRepetitions 0', () => new FdeEncoder({ dimension: D, numRepetitions: 0 }), INVALID],
-  ['FdeEncoder.new', "projectionType 'gaussian'", () => new FdeEncoder({ dimension: D, projectionType: 'gaussian' }), INVALID],
-  ['FdeEncoder.new', "fillEmptyPartitions 'yes'", () => new FdeEncoder({ dimension: D, fillEmptyPartitions: 'yes' }), INVALID],
+  ['FdeEncoder.new', 'dimensions 0', () => new FdeEncoder({ dimensions: 0 }), INVALID],
+  ['FdeEncoder.new', 'numRepetitions 0', () => new FdeEncoder({ dimensions: D, numRepetitions: 0 }), INVALID],
+  ['FdeEncoder.new', "projectionType 'gaussian'", () => new FdeEncoder({ dimensions: D, projectionType: 'gaussian' }), INVALID],
+  ['FdeEncoder.new', "fillEmptyPartitions 'yes'", () => new FdeEncoder({ dimensions: D, fillEmptyPartitions: 'yes' }), INVALID],
   ['FdeEncoder.encodeQuery', 'token of 3 dimensions', (f) => f.fde.encodeQuery([[1, 2, 3]]), DIMS],
   ['FdeEncoder.encodeDocument', 'a flat number array', (f) => f.fde.encodeDocument(V), INVALID],
   ['FdeEncoder.encodeQueries', 'no clouds', (f) => f.fde.encodeQueries([]), INVALID],

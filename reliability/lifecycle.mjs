@@ -98,7 +98,6 @@ function callsFor(Class, dir) {
     saveSync: (i) => i.saveSync(join(dir, 'closed.idx')),
     toBuffer: (i) => i.toBuffer(),
     toBufferSync: (i) => i.toBufferSync(),
-    measureRustSearchNanos: (i) => i.measureRustSearchNanos(V, 1, 1),
   }
 }
 

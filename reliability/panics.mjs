@@ -48,7 +48,7 @@ function makeIndexes(files) {
   sq8.addSync(seqKeys(ROWS), DATA)
   const multi = new MultiVectorIndex({ dimensions: DIM })
   multi.addSync(seqKeys(DOCS.length), DOCS)
-  return { ...files, flat, hnsw, sq8, multi, fde: new FdeEncoder({ dimension: DIM }), all: [flat, hnsw, sq8, multi] }
+  return { ...files, flat, hnsw, sq8, multi, fde: new FdeEncoder({ dimensions: DIM }), all: [flat, hnsw, sq8, multi] }
 }
 
 /** Proof that a vector index still answers correctly: row 0's self-query finds key 0. */
@@ -72,7 +72,6 @@ const ENTRIES = [
   ['FlatIndex.train', (f) => f.sq8.train(DATA), 'sq8'],
   ['FlatIndex.trainSync', (f) => f.sq8.trainSync(DATA), 'sq8'],
   ['FlatIndex.compressionStats', (f) => f.sq8.compressionStats(), 'sq8'],
-  ['FlatIndex.measureRustSearchNanos', (f) => f.flat.measureRustSearchNanos(Q, 1, 1), 'flat'],
   ['FlatIndex.save', (f) => f.flat.save(join(f.dir, 'flat-save.idx')), 'flat'],
   ['FlatIndex.saveSync', (f) => f.flat.saveSync(join(f.dir, 'flat-save.idx')), 'flat'],
   ['FlatIndex.toBuffer', (f) => f.flat.toBuffer(), 'flat'],
@@ -127,7 +126,7 @@ const ENTRIES = [
   ['MultiVectorIndex.loadSync', (f) => MultiVectorIndex.loadSync(f.multiFile)],
   ['MultiVectorIndex.fromBuffer', (f) => MultiVectorIndex.fromBuffer(f.multiBuf)],
   ['MultiVectorIndex.fromBufferSync', (f) => MultiVectorIndex.fromBufferSync(f.multiBuf)],
-  ['FdeEncoder.new', () => new FdeEncoder({ dimension: DIM })],
+  ['FdeEncoder.new', () => new FdeEncoder({ dimensions: DIM })],
   ['FdeEncoder.encodeQuery', (f) => f.fde.encodeQuery(DOCS[0]), 'fde'],
   ['FdeEncoder.encodeDocument', (f) => f.fde.encodeDocument(DOCS[0]), 'fde'],
   ['FdeEncoder.encodeQueries', (f) => f.fde.encodeQueries(DOCS), 'fde'],

@@ -184,7 +184,7 @@ export async function run(ctx) {
 
   for (const spec of fdeSpecs) {
     const fde = parseFde(spec)
-    const encoder = new vecdex.FdeEncoder({ dimension: dim, ...fde })
+    const encoder = new vecdex.FdeEncoder({ dimensions: dim, ...fde })
     t = performance.now()
     await encoder.encodeDocuments(documents)
     const encodeSeconds = (performance.now() - t) / 1e3

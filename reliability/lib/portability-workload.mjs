@@ -50,7 +50,7 @@ try {
   const loaded = await MultiVectorIndex.load(file)
   if (!same(out.results['multi/search'], plain(await loaded.searchBatch({ tokens: concat(queryClouds), offsets: offsets(queryClouds) }, { k: K })))) out.roundTripsDiffering.push('multi')
   for (const i of [multi, loaded]) i.close()
-  const fde = new FdeEncoder({ dimension: DIM, seed: 5 })
+  const fde = new FdeEncoder({ dimensions: DIM, seed: 5 })
   out.results['fde/encodings'] = { keys: [], distances: Array.from(await fde.encodeDocuments(documents.slice(0, 20))) }
 } finally {
   rmSync(dir, { recursive: true, force: true })

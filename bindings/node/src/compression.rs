@@ -5,6 +5,8 @@ use napi_derive::napi;
 use vecdex::compression::CompressionOptions;
 use vecdex::{Compression, CompressionStats, RescoreParams};
 
+use crate::error::Result;
+
 /// How an index compresses its search form; every field is optional (validated again by the
 /// index).
 #[napi(object)]
@@ -32,7 +34,7 @@ pub struct NativeCompressionOptions {
 
 /// The facade's compression settings from JS options: converted here, resolved and checked by
 /// the core ([`Compression::from_options`], the options table).
-pub fn compression(options: &NativeCompressionOptions, dim: usize) -> napi::Result<Compression> {
+pub fn compression(options: &NativeCompressionOptions, dim: usize) -> Result<Compression> {
     let given = |n: Option<u32>| n.map(|n| n as usize);
     let resolved = || {
         let training_size = options

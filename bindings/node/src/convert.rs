@@ -4,14 +4,14 @@
 use napi::bindgen_prelude::BigInt;
 use vecdex::Metric;
 
-use crate::error::invalid;
+use crate::error::{invalid, Result};
 
-pub fn metric(name: &str) -> napi::Result<Metric> {
+pub fn metric(name: &str) -> Result<Metric> {
     name.parse::<Metric>().map_err(|e| invalid(e.to_string()))
 }
 
 /// An unsigned 64-bit key from a JS bigint.
-pub fn key(value: &BigInt) -> napi::Result<u64> {
+pub fn key(value: &BigInt) -> Result<u64> {
     let (negative, key, lossless) = value.get_u64();
     if negative && key != 0 || !lossless {
         return Err(invalid(format!(

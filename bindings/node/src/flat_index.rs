@@ -15,7 +15,7 @@ use vecdex::{FlatConfig, FlatIndex, StopFlag};
 use crate::abort::NativeAbortHandle;
 use crate::compression::{compression, rescore_params, NativeCompressionOptions};
 use crate::convert;
-use crate::error::guarded;
+use crate::error::{guarded, Result};
 use crate::handle::{
     check_result_cells, common_index_methods, loader_methods, search_weak_into, Handle,
     NativeKeyFilter, Shared,
@@ -46,7 +46,7 @@ pub fn search_into_sync_fast(
     out: Uint8ArraySlice,
     offset: u32,
     capacity: u32,
-) -> napi::Result<u32> {
+) -> Result<u32> {
     let params = rescore_params(oversample, rescore);
     search_weak_into(
         handle,
@@ -122,7 +122,7 @@ impl NativeFlatIndex {
         dim: u32,
         metric: String,
         options: Option<NativeCompressionOptions>,
-    ) -> napi::Result<Self> {
+    ) -> Result<Self> {
         let metric = convert::metric(&metric)?;
         let config = FlatConfig {
             dim: dim as usize,
@@ -133,7 +133,7 @@ impl NativeFlatIndex {
         Self::wrap(&env, index)
     }
 
-    fn wrap(env: &Env, index: FlatIndex) -> napi::Result<Self> {
+    fn wrap(env: &Env, index: FlatIndex) -> Result<Self> {
         let config = index.config();
         Ok(NativeFlatIndex {
             handle: Handle::new(env, index)?,
@@ -145,7 +145,7 @@ impl NativeFlatIndex {
     /// call (napi-rs checks a method's receiver on every call, about 0.3 µs). It does not keep
     /// the index alive: after `close()` it fails with ERR_CLOSED.
     #[napi(ts_return_type = "ExternalObject<'NativeFlatIndexHandle'>")]
-    pub fn search_handle(&self) -> napi::Result<External<Weak<FlatShared>>> {
+    pub fn search_handle(&self) -> Result<External<Weak<FlatShared>>> {
         Ok(External::new(Arc::downgrade(self.handle.shared()?)))
     }
 
@@ -162,7 +162,7 @@ impl NativeFlatIndex {
         filter: Option<BigUint64ArraySlice>,
         prepared: Option<&NativeKeyFilter>,
         abort: Option<&NativeAbortHandle>,
-    ) -> napi::Result<Object<'env>> {
+    ) -> Result<Object<'env>> {
         let queries = crate::handle::copied(&queries, "queries")?;
         let params = rescore_params(oversample, rescore);
         self.handle.spawn_search(
@@ -178,14 +178,15 @@ impl NativeFlatIndex {
     }
 
     /// Time of `iterations` searches of one query done entirely in Rust, in nanoseconds per
-    /// search: the baseline for measuring the binding's own overhead.
+    /// search: the baseline for measuring the binding's own overhead. For the `overhead`
+    /// benchmark only, which calls it on a raw native index: no public class offers it.
     #[napi]
     pub fn measure_rust_search_nanos(
         &self,
         query: Float32ArraySlice,
         k: u32,
         iterations: u32,
-    ) -> napi::Result<f64> {
+    ) -> Result<f64> {
         let shared = self.handle.shared()?;
         let query = crate::handle::copied(&query, "query")?;
         guarded(|| {

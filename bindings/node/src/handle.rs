@@ -18,7 +18,7 @@ use napi_derive::napi;
 use parking_lot::RwLock;
 use vecdex::{Error, Index, KeyFilter, SearchResults, VectorIndex};
 
-use crate::error::{invalid, to_napi};
+use crate::error::{invalid, to_napi, NativeError, Result};
 use crate::order::WriteOrder;
 use crate::tasks;
 
@@ -28,7 +28,7 @@ pub struct Loaded<I>(parking_lot::Mutex<Option<I>>);
 
 impl<I> Loaded<I> {
     /// The loaded index, once.
-    pub fn take(&self) -> napi::Result<I> {
+    pub fn take(&self) -> Result<I> {
         self.0
             .lock()
             .take()
@@ -40,7 +40,7 @@ impl<I> Loaded<I> {
 pub fn spawn_load<'env, I: Send + 'static>(
     env: &'env Env,
     load: impl FnOnce() -> vecdex::Result<I> + Send + 'static,
-) -> napi::Result<Object<'env>> {
+) -> Result<Object<'env>> {
     tasks::spawn_file(env, load, |_, index| {
         Ok(napi::bindgen_prelude::External::new(Loaded(
             parking_lot::Mutex::new(Some(index)),
@@ -58,12 +58,12 @@ macro_rules! keyed_index_methods {
         #[napi]
         impl $class {
             #[napi(getter)]
-            pub fn size(&self) -> napi::Result<f64> {
+            pub fn size(&self) -> $crate::error::Result<f64> {
                 self.handle.size()
             }
 
             #[napi(getter)]
-            pub fn memory_bytes(&self) -> napi::Result<f64> {
+            pub fn memory_bytes(&self) -> $crate::error::Result<f64> {
                 self.handle.memory_bytes()
             }
 
@@ -79,7 +79,10 @@ macro_rules! keyed_index_methods {
             }
 
             #[napi]
-            pub fn contains(&self, key: napi::bindgen_prelude::BigInt) -> napi::Result<bool> {
+            pub fn contains(
+                &self,
+                key: napi::bindgen_prelude::BigInt,
+            ) -> $crate::error::Result<bool> {
                 let key = $crate::convert::key(&key)?;
                 let shared = self.handle.shared()?;
                 $crate::error::guarded(|| {
@@ -96,7 +99,7 @@ macro_rules! keyed_index_methods {
             pub fn get(
                 &self,
                 key: napi::bindgen_prelude::BigInt,
-            ) -> napi::Result<Option<napi::bindgen_prelude::Float32Array>> {
+            ) -> $crate::error::Result<Option<napi::bindgen_prelude::Float32Array>> {
                 let key = $crate::convert::key(&key)?;
                 let shared = self.handle.shared()?;
                 $crate::error::guarded(|| {
@@ -108,7 +111,7 @@ macro_rules! keyed_index_methods {
 
             /// Every key, in storage order.
             #[napi]
-            pub fn keys(&self) -> napi::Result<napi::bindgen_prelude::BigUint64Array> {
+            pub fn keys(&self) -> $crate::error::Result<napi::bindgen_prelude::BigUint64Array> {
                 let shared = self.handle.shared()?;
                 $crate::error::guarded(|| {
                     let index = shared.index.read_recursive();
@@ -120,7 +123,7 @@ macro_rules! keyed_index_methods {
 
             /// Releases the index. Idempotent; in-flight tasks finish on their own reference.
             #[napi]
-            pub fn close(&mut self, env: napi::Env) -> napi::Result<()> {
+            pub fn close(&mut self, env: napi::Env) -> $crate::error::Result<()> {
                 self.handle.close(&env)
             }
         }
@@ -142,7 +145,7 @@ macro_rules! save_methods {
             /// Saves the index to a file atomically (temporary file, fsync, rename, folder
             /// fsync): a failed or killed save leaves the previous file intact.
             #[napi]
-            pub fn save_sync(&self, path: String) -> napi::Result<()> {
+            pub fn save_sync(&self, path: String) -> $crate::error::Result<()> {
                 let shared = self.handle.shared()?;
                 $crate::error::guarded(|| {
                     let index = shared.index.read_recursive();
@@ -156,7 +159,7 @@ macro_rules! save_methods {
                 &self,
                 env: &'env napi::Env,
                 path: String,
-            ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
+            ) -> $crate::error::Result<napi::bindgen_prelude::Object<'env>> {
                 self.handle.spawn_read_file(
                     env,
                     move |index| vecdex::Index::save_to(index, std::path::Path::new(&path)),
@@ -166,7 +169,7 @@ macro_rules! save_methods {
 
             /// The index as one file image (what `saveSync` writes), in a Buffer.
             #[napi]
-            pub fn to_buffer_sync(&self) -> napi::Result<napi::bindgen_prelude::Buffer> {
+            pub fn to_buffer_sync(&self) -> $crate::error::Result<napi::bindgen_prelude::Buffer> {
                 let shared = self.handle.shared()?;
                 $crate::error::guarded(|| vecdex::Index::image(&*shared.index.read_recursive()))
                     .map(napi::bindgen_prelude::Buffer::from)
@@ -177,7 +180,7 @@ macro_rules! save_methods {
             pub fn to_buffer<'env>(
                 &self,
                 env: &'env napi::Env,
-            ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
+            ) -> $crate::error::Result<napi::bindgen_prelude::Object<'env>> {
                 self.handle.spawn_read(
                     env,
                     |index| vecdex::Index::image(index),
@@ -207,7 +210,7 @@ macro_rules! common_index_methods {
                 env: napi::Env,
                 keys: napi::bindgen_prelude::BigUint64ArraySlice,
                 vectors: napi::bindgen_prelude::Float32ArraySlice,
-            ) -> napi::Result<()> {
+            ) -> $crate::error::Result<()> {
                 self.handle.write_sync(&env, |shared| {
                     shared.write(|index| {
                         vecdex::VectorIndex::add_rows(
@@ -229,7 +232,7 @@ macro_rules! common_index_methods {
                 keys: napi::bindgen_prelude::BigUint64ArraySlice,
                 vectors: napi::bindgen_prelude::Float32ArraySlice,
                 abort: Option<&$crate::abort::NativeAbortHandle>,
-            ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
+            ) -> $crate::error::Result<napi::bindgen_prelude::Object<'env>> {
                 let (keys, vectors) = (
                     $crate::handle::copied(&keys, "keys")?,
                     $crate::handle::copied(&vectors, "vectors")?,
@@ -245,7 +248,7 @@ macro_rules! common_index_methods {
                 &self,
                 env: napi::Env,
                 keys: napi::bindgen_prelude::BigUint64ArraySlice,
-            ) -> napi::Result<u32> {
+            ) -> $crate::error::Result<u32> {
                 self.handle
                     .write_sync(&env, |shared| $remove(shared, &keys))
             }
@@ -256,7 +259,7 @@ macro_rules! common_index_methods {
                 &self,
                 env: &'env napi::Env,
                 keys: napi::bindgen_prelude::BigUint64ArraySlice,
-            ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
+            ) -> $crate::error::Result<napi::bindgen_prelude::Object<'env>> {
                 let keys = $crate::handle::copied(&keys, "keys")?;
                 self.handle
                     .spawn_write(env, move |shared| $remove(shared, &keys))
@@ -269,7 +272,7 @@ macro_rules! common_index_methods {
                 &self,
                 env: napi::Env,
                 sample: napi::bindgen_prelude::Float32ArraySlice,
-            ) -> napi::Result<()> {
+            ) -> $crate::error::Result<()> {
                 self.handle.write_sync(&env, |shared| shared.train(&sample))
             }
 
@@ -281,7 +284,7 @@ macro_rules! common_index_methods {
                 &self,
                 env: &'env napi::Env,
                 sample: napi::bindgen_prelude::Float32ArraySlice,
-            ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
+            ) -> $crate::error::Result<napi::bindgen_prelude::Object<'env>> {
                 let sample = $crate::handle::copied(&sample, "sample")?;
                 self.handle
                     .spawn_write(env, move |shared| shared.train(&sample))
@@ -289,7 +292,7 @@ macro_rules! common_index_methods {
 
             /// Whether searches can run (an uncompressed index always can).
             #[napi(getter)]
-            pub fn is_trained(&self) -> napi::Result<bool> {
+            pub fn is_trained(&self) -> $crate::error::Result<bool> {
                 let shared = self.handle.shared()?;
                 Ok(vecdex::Index::is_trained(&*shared.index.read_recursive()))
             }
@@ -298,7 +301,7 @@ macro_rules! common_index_methods {
             #[napi]
             pub fn compression_stats(
                 &self,
-            ) -> napi::Result<$crate::compression::NativeCompressionStats> {
+            ) -> $crate::error::Result<$crate::compression::NativeCompressionStats> {
                 let shared = self.handle.shared()?;
                 $crate::error::guarded(|| {
                     Ok(vecdex::Index::compression_stats(&*shared.index.read_recursive()).into())
@@ -306,13 +309,13 @@ macro_rules! common_index_methods {
             }
 
             #[napi(getter)]
-            pub fn dim(&self) -> napi::Result<u32> {
+            pub fn dim(&self) -> $crate::error::Result<u32> {
                 self.handle.shared()?;
                 Ok(self.config.dim as u32)
             }
 
             #[napi(getter)]
-            pub fn metric(&self) -> napi::Result<String> {
+            pub fn metric(&self) -> $crate::error::Result<String> {
                 self.handle.shared()?;
                 Ok(self.config.metric.name().to_string())
             }
@@ -322,7 +325,7 @@ macro_rules! common_index_methods {
 pub(crate) use common_index_methods;
 
 /// The static loaders of a persisted index class `$class` over `$index`; the class has a
-/// `fn wrap(env: &Env, index: $index) -> napi::Result<Self>`. `$loaded` and `$adopt_args` spell
+/// `fn wrap(env: &Env, index: $index) -> Result<Self>`. `$loaded` and `$adopt_args` spell
 /// the loaded handle as TypeScript (`ExternalObject<'Loaded…'>`, a tag per class), so that
 /// index.d.ts names no Rust type.
 macro_rules! loader_methods {
@@ -332,7 +335,7 @@ macro_rules! loader_methods {
             /// Loads an index saved by `save` / `saveSync`, checking the whole file first
             /// (ERR_CORRUPT_FILE, ERR_UNSUPPORTED_FORMAT, ERR_IO).
             #[napi(factory)]
-            pub fn load_sync(env: napi::Env, path: String) -> napi::Result<Self> {
+            pub fn load_sync(env: napi::Env, path: String) -> $crate::error::Result<Self> {
                 let index = $crate::error::guarded(|| {
                     <$index as vecdex::Index>::load_from(std::path::Path::new(&path))
                 })?;
@@ -344,7 +347,7 @@ macro_rules! loader_methods {
             pub fn from_buffer_sync(
                 env: napi::Env,
                 buffer: napi::bindgen_prelude::Uint8ArraySlice,
-            ) -> napi::Result<Self> {
+            ) -> Result<Self> {
                 let index =
                     $crate::error::guarded(|| <$index as vecdex::Index>::from_image(&buffer))?;
                 Self::wrap(&env, index)
@@ -355,7 +358,7 @@ macro_rules! loader_methods {
             pub fn load_loaded<'env>(
                 env: &'env napi::Env,
                 path: String,
-            ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
+            ) -> $crate::error::Result<napi::bindgen_prelude::Object<'env>> {
                 $crate::handle::spawn_load(env, move || {
                     <$index as vecdex::Index>::load_from(std::path::Path::new(&path))
                 })
@@ -366,7 +369,7 @@ macro_rules! loader_methods {
             pub fn from_buffer_loaded<'env>(
                 env: &'env napi::Env,
                 buffer: napi::bindgen_prelude::Uint8ArraySlice,
-            ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
+            ) -> $crate::error::Result<napi::bindgen_prelude::Object<'env>> {
                 let bytes = $crate::handle::copied(&buffer, "buffer")?;
                 $crate::handle::spawn_load(env, move || {
                     <$index as vecdex::Index>::from_image(&bytes)
@@ -378,7 +381,7 @@ macro_rules! loader_methods {
             pub fn adopt_loaded(
                 env: napi::Env,
                 loaded: &napi::bindgen_prelude::External<$crate::handle::Loaded<$index>>,
-            ) -> napi::Result<Self> {
+            ) -> $crate::error::Result<Self> {
                 Self::wrap(&env, loaded.take()?)
             }
         }
@@ -395,7 +398,7 @@ macro_rules! compact_methods {
             /// Relinks the graph around removed entries, so no link leads to one, and frees their
             /// slots for later adds; returns how many were freed.
             #[napi]
-            pub fn compact_sync(&self, env: napi::Env) -> napi::Result<u32> {
+            pub fn compact_sync(&self, env: napi::Env) -> Result<u32> {
                 self.handle
                     .write_sync(&env, |shared| shared.compact(&vecdex::StopFlag::never()))
             }
@@ -407,7 +410,7 @@ macro_rules! compact_methods {
                 &self,
                 env: &'env napi::Env,
                 abort: Option<&$crate::abort::NativeAbortHandle>,
-            ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
+            ) -> Result<napi::bindgen_prelude::Object<'env>> {
                 let stop = $crate::abort::flag(abort);
                 self.handle
                     .spawn_write(env, move |shared| shared.compact(&stop))
@@ -486,7 +489,7 @@ pub struct Handle<I> {
 }
 
 impl<I: Index> Handle<I> {
-    pub fn new(env: &Env, index: I) -> napi::Result<Self> {
+    pub fn new(env: &Env, index: I) -> Result<Self> {
         let shared = Shared {
             order: Arc::new(WriteOrder::default()),
             len: AtomicU64::new(index.len() as u64),
@@ -502,15 +505,15 @@ impl<I: Index> Handle<I> {
         Ok(handle)
     }
 
-    pub fn shared(&self) -> napi::Result<&Arc<Shared<I>>> {
+    pub fn shared(&self) -> Result<&Arc<Shared<I>>> {
         self.inner.as_ref().ok_or_else(|| to_napi(Error::Closed))
     }
 
-    pub fn size(&self) -> napi::Result<f64> {
+    pub fn size(&self) -> Result<f64> {
         Ok(self.shared()?.len.load(Ordering::Relaxed) as f64)
     }
 
-    pub fn memory_bytes(&self) -> napi::Result<f64> {
+    pub fn memory_bytes(&self) -> Result<f64> {
         Ok(self.shared()?.memory.load(Ordering::Relaxed) as f64)
     }
 
@@ -523,7 +526,7 @@ impl<I: Index> Handle<I> {
     }
 
     /// Tells V8 how much native memory the index holds now.
-    pub fn report_memory(&self, env: &Env) -> napi::Result<()> {
+    pub fn report_memory(&self, env: &Env) -> Result<()> {
         match &self.inner {
             Some(shared) => report_memory(env, shared, &self.reported, &self.closed),
             None => Ok(()),
@@ -535,7 +538,7 @@ impl<I: Index> Handle<I> {
         &self,
         env: &Env,
         write: impl FnOnce(&Shared<I>) -> vecdex::Result<T>,
-    ) -> napi::Result<T> {
+    ) -> Result<T> {
         let shared = self.shared()?;
         let ticket = shared.order.ticket();
         ticket.wait_turn();
@@ -551,7 +554,7 @@ impl<I: Index> Handle<I> {
         &self,
         env: &'env Env,
         write: impl FnOnce(&Shared<I>) -> vecdex::Result<T> + Send + 'static,
-    ) -> napi::Result<Object<'env>>
+    ) -> Result<Object<'env>>
     where
         T: ToNapiValue + Send + 'static,
     {
@@ -575,8 +578,8 @@ impl<I: Index> Handle<I> {
         &self,
         env: &'env Env,
         read: impl FnOnce(&I) -> vecdex::Result<T> + Send + 'static,
-        to_js: impl FnOnce(Env, T) -> napi::Result<D> + Send + 'static,
-    ) -> napi::Result<Object<'env>>
+        to_js: impl FnOnce(Env, T) -> Result<D> + Send + 'static,
+    ) -> Result<Object<'env>>
     where
         T: Send + 'static,
         D: ToNapiValue + 'static,
@@ -589,7 +592,7 @@ impl<I: Index> Handle<I> {
     fn read_after_writes<T>(
         &self,
         read: impl FnOnce(&I) -> vecdex::Result<T> + Send + 'static,
-    ) -> napi::Result<impl FnOnce() -> vecdex::Result<T> + Send + 'static> {
+    ) -> Result<impl FnOnce() -> vecdex::Result<T> + Send + 'static> {
         let shared = self.shared()?.clone();
         let after_writes = shared.order.mark();
         Ok(move || {
@@ -605,8 +608,8 @@ impl<I: Index> Handle<I> {
         &self,
         env: &'env Env,
         read: impl FnOnce(&I) -> vecdex::Result<T> + Send + 'static,
-        to_js: impl FnOnce(Env, T) -> napi::Result<D> + Send + 'static,
-    ) -> napi::Result<Object<'env>>
+        to_js: impl FnOnce(Env, T) -> Result<D> + Send + 'static,
+    ) -> Result<Object<'env>>
     where
         T: Send + 'static,
         D: ToNapiValue + 'static,
@@ -625,18 +628,23 @@ impl<I: Index> Handle<I> {
         search: impl FnOnce(&I, Option<&KeyFilter>, &vecdex::StopFlag) -> vecdex::Result<SearchResults>
             + Send
             + 'static,
-    ) -> napi::Result<Object<'env>> {
+    ) -> Result<Object<'env>> {
         let filter = try_filter_of(filter, prepared)?;
         let stop = crate::abort::flag(abort);
         self.spawn_read(
             env,
-            move |index| search(index, filter.as_deref(), &stop),
+            move |index| {
+                // Aborted while it waited for earlier writes: stop before any work (a search
+                // of one query may otherwise finish without reaching a check).
+                stop.check()?;
+                search(index, filter.as_deref(), &stop)
+            },
             |_, results| Ok(to_js_results(results)),
         )
     }
 
     /// Releases the index. Idempotent; in-flight tasks finish on their own reference.
-    pub fn close(&mut self, env: &Env) -> napi::Result<()> {
+    pub fn close(&mut self, env: &Env) -> Result<()> {
         if self.inner.take().is_some() {
             self.closed.store(true, Ordering::Relaxed);
             self.release_memory(env)?;
@@ -661,7 +669,7 @@ fn report_memory<I>(
     shared: &Shared<I>,
     reported: &AtomicI64,
     closed: &AtomicBool,
-) -> napi::Result<()> {
+) -> Result<()> {
     if closed.load(Ordering::Relaxed) {
         return Ok(());
     }
@@ -683,7 +691,7 @@ pub fn search_weak_into<I>(
     offset: u32,
     capacity: u32,
     search: impl FnOnce(&I, Option<&KeyFilter>) -> vecdex::Result<SearchResults>,
-) -> napi::Result<u32> {
+) -> Result<u32> {
     let shared = handle.upgrade().ok_or_else(|| to_napi(Error::Closed))?;
     let filter = try_filter_of(filter, prepared)?;
     let results =
@@ -741,13 +749,16 @@ pub fn to_js_results(results: SearchResults) -> NativeSearchResults {
 
 /// Writes results into `out` at byte `offset` (a multiple of 8), laid out as `capacity` u64
 /// keys, then `capacity` f32 distances, then one u32 count per query, in native byte order
-/// (what JS typed-array views of the same buffer read). Returns the row stride `k`.
+/// (what JS typed-array views of the same buffer read). Returns the row stride `k`. Results with
+/// more cells than `capacity` fail with the internal code
+/// [`RESULTS_DID_NOT_FIT`](crate::error::RESULTS_DID_NOT_FIT): the TS layer sizes `out` from
+/// the index's size, which an async add may have grown since, and retries once with room.
 pub fn write_results(
     results: &SearchResults,
     mut out: Uint8ArraySlice,
     offset: u32,
     capacity: u32,
-) -> napi::Result<u32> {
+) -> Result<u32> {
     let (offset, capacity) = (offset as usize, capacity as usize);
     let rows = results.counts.len();
     // SAFETY: this runs on the JS thread for the whole call, so no JS code can touch the
@@ -755,10 +766,18 @@ pub fn write_results(
     // below is bounds-checked by slice indexing.
     let out = unsafe { out.as_mut() };
     let needed = offset + capacity * 12 + rows * 4;
-    if !offset.is_multiple_of(8) || results.keys.len() > capacity || out.len() < needed {
-        return Err(invalid(
-            "output buffer too small or misaligned for the results",
-        ));
+    if !offset.is_multiple_of(8) || out.len() < needed {
+        return Err(invalid(format!(
+            "search output: {} bytes from offset {offset} cannot hold {capacity} results and \
+             {rows} counts at an 8-byte boundary",
+            out.len()
+        )));
+    }
+    if results.keys.len() > capacity {
+        return Err(NativeError::results_did_not_fit(format!(
+            "{} results do not fit the {capacity} the output was sized for",
+            results.keys.len()
+        )));
     }
     let (key_bytes, rest) = out[offset..needed].split_at_mut(capacity * 8);
     let (distance_bytes, count_bytes) = rest.split_at_mut(capacity * 4);
@@ -776,25 +795,43 @@ pub fn write_results(
 
 /// An allow-list built once and passed to many searches: each index it is used with caches the
 /// slots it admits until the index's keys change, so a large list costs one lookup per key
-/// once instead of once per search.
+/// once instead of once per search. `close()` frees the list and its cached slot sets at once
+/// (searches already running keep their own reference); later use is ERR_CLOSED.
 #[napi]
 pub struct NativeKeyFilter {
-    inner: Arc<KeyFilter>,
+    inner: Option<Arc<KeyFilter>>,
 }
 
 #[napi]
 impl NativeKeyFilter {
     #[napi(constructor)]
-    pub fn new(keys: BigUint64ArraySlice) -> napi::Result<Self> {
+    pub fn new(keys: BigUint64ArraySlice) -> Result<Self> {
         Ok(NativeKeyFilter {
-            inner: Arc::new(KeyFilter::new(copied(&keys, "filter keys")?)),
+            inner: Some(Arc::new(KeyFilter::new(copied(&keys, "filter keys")?))),
         })
+    }
+
+    fn filter(&self) -> Result<&Arc<KeyFilter>> {
+        self.inner
+            .as_ref()
+            .ok_or_else(|| NativeError::closed("key filter"))
     }
 
     /// Keys in the list (as given, duplicates included).
     #[napi(getter)]
-    pub fn size(&self) -> f64 {
-        self.inner.keys().len() as f64
+    pub fn size(&self) -> Result<f64> {
+        Ok(self.filter()?.keys().len() as f64)
+    }
+
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.inner.is_none()
+    }
+
+    /// Frees the list. Idempotent.
+    #[napi]
+    pub fn close(&mut self) {
+        self.inner = None;
     }
 }
 
@@ -803,9 +840,9 @@ impl NativeKeyFilter {
 pub fn try_filter_of(
     keys: Option<&[u64]>,
     prepared: Option<&NativeKeyFilter>,
-) -> napi::Result<Option<Arc<KeyFilter>>> {
+) -> Result<Option<Arc<KeyFilter>>> {
     Ok(match (prepared, keys) {
-        (Some(prepared), _) => Some(prepared.inner.clone()),
+        (Some(prepared), _) => Some(prepared.filter()?.clone()),
         (None, Some(keys)) => Some(Arc::new(KeyFilter::new(copied(keys, "filter keys")?))),
         (None, None) => None,
     })
@@ -813,6 +850,6 @@ pub fn try_filter_of(
 
 /// A JS array copied before work is queued (async twins) or kept (filters); a copy that does
 /// not fit in memory is ERR_OUT_OF_MEMORY, thrown at the call, instead of an abort.
-pub fn copied<T: Copy>(values: &[T], what: &str) -> napi::Result<Vec<T>> {
+pub fn copied<T: Copy>(values: &[T], what: &str) -> Result<Vec<T>> {
     crate::error::guarded(|| vecdex::validate::try_copy(values, what))
 }

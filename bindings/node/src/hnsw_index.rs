@@ -17,7 +17,7 @@ use vecdex::{HnswConfig, HnswIndex, InsertionOrder, LinkMode, StopFlag};
 use crate::abort::NativeAbortHandle;
 use crate::compression::{compression, rescore_params, NativeCompressionOptions};
 use crate::convert;
-use crate::error::guarded;
+use crate::error::{guarded, Result};
 use crate::handle::{
     check_result_cells, common_index_methods, compact_methods, loader_methods, search_weak_into,
     Handle, NativeKeyFilter, Shared,
@@ -77,7 +77,7 @@ pub fn hnsw_search_into_sync_fast(
     out: Uint8ArraySlice,
     offset: u32,
     capacity: u32,
-) -> napi::Result<u32> {
+) -> Result<u32> {
     let params = rescore_params(oversample, rescore);
     search_weak_into(
         handle,
@@ -155,7 +155,7 @@ impl NativeHnswIndex {
         dim: u32,
         metric: String,
         options: Option<NativeHnswOptions>,
-    ) -> napi::Result<Self> {
+    ) -> Result<Self> {
         let metric = convert::metric(&metric)?;
         let mut config = HnswConfig::new(dim as usize, metric);
         let mut compressed = vecdex::Compression::default();
@@ -187,24 +187,24 @@ impl NativeHnswIndex {
     /// A read-only view of a saved index: the file is memory-mapped and searched in place,
     /// after the same checks as `loadSync`; writes throw ERR_READ_ONLY.
     #[napi(factory)]
-    pub fn view_sync(env: Env, path: String) -> napi::Result<Self> {
+    pub fn view_sync(env: Env, path: String) -> Result<Self> {
         let index = guarded(|| HnswIndex::view(std::path::Path::new(&path)))?;
         Self::wrap(&env, index)
     }
 
     /// Async twin of `viewSync`: resolves with a handle for `adoptLoaded`.
     #[napi(ts_return_type = "Promise<ExternalObject<'LoadedHnswIndex'>>")]
-    pub fn view_loaded<'env>(env: &'env Env, path: String) -> napi::Result<Object<'env>> {
+    pub fn view_loaded<'env>(env: &'env Env, path: String) -> Result<Object<'env>> {
         crate::handle::spawn_load(env, move || HnswIndex::view(std::path::Path::new(&path)))
     }
 
     /// Whether this index is a read-only view of a file.
     #[napi(getter)]
-    pub fn read_only(&self) -> napi::Result<bool> {
+    pub fn read_only(&self) -> Result<bool> {
         Ok(self.handle.shared()?.index.read_recursive().is_read_only())
     }
 
-    fn wrap(env: &Env, index: HnswIndex) -> napi::Result<Self> {
+    fn wrap(env: &Env, index: HnswIndex) -> Result<Self> {
         let config = index.config();
         Ok(NativeHnswIndex {
             handle: Handle::new(env, index)?,
@@ -228,7 +228,7 @@ impl NativeHnswIndex {
     }
 
     #[napi]
-    pub fn stats(&self) -> napi::Result<NativeHnswStats> {
+    pub fn stats(&self) -> Result<NativeHnswStats> {
         let shared = self.handle.shared()?;
         guarded(|| {
             let index = shared.index.read_recursive();
@@ -256,7 +256,7 @@ impl NativeHnswIndex {
 
     /// A handle for [`hnsw_search_into_sync_fast`]; does not keep the index alive.
     #[napi(ts_return_type = "ExternalObject<'NativeHnswIndexHandle'>")]
-    pub fn search_handle(&self) -> napi::Result<External<Weak<HnswShared>>> {
+    pub fn search_handle(&self) -> Result<External<Weak<HnswShared>>> {
         Ok(External::new(Arc::downgrade(self.handle.shared()?)))
     }
 
@@ -274,7 +274,7 @@ impl NativeHnswIndex {
         filter: Option<BigUint64ArraySlice>,
         prepared: Option<&NativeKeyFilter>,
         abort: Option<&NativeAbortHandle>,
-    ) -> napi::Result<Object<'env>> {
+    ) -> Result<Object<'env>> {
         let queries = crate::handle::copied(&queries, "queries")?;
         let params = rescore_params(oversample, rescore);
         self.handle.spawn_search(

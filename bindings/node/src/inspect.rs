@@ -4,7 +4,7 @@ use napi::bindgen_prelude::{Either3, Object};
 use napi::Env;
 use napi_derive::napi;
 
-use crate::error::guarded;
+use crate::error::{guarded, Result};
 use crate::tasks;
 
 /// One section of an index file.
@@ -82,13 +82,13 @@ fn to_js(info: vecdex::FileInfo) -> NativeIndexFileInfo {
 
 /// Reads the header and section table of the index file at `path` (a few small reads).
 #[napi]
-pub fn inspect_index_file_sync(path: String) -> napi::Result<NativeIndexFileInfo> {
+pub fn inspect_index_file_sync(path: String) -> Result<NativeIndexFileInfo> {
     guarded(|| vecdex::inspect_file(std::path::Path::new(&path))).map(to_js)
 }
 
 /// Async twin of `inspectIndexFileSync`.
 #[napi(ts_return_type = "Promise<NativeIndexFileInfo>")]
-pub fn inspect_index_file<'env>(env: &'env Env, path: String) -> napi::Result<Object<'env>> {
+pub fn inspect_index_file<'env>(env: &'env Env, path: String) -> Result<Object<'env>> {
     tasks::spawn_file(
         env,
         move || vecdex::inspect_file(std::path::Path::new(&path)),

@@ -36,9 +36,9 @@ pub use multi_vector_index::{
     NativeMultiVectorIndex, NativeMultiVectorOptions, NativeMultiVectorStats,
 };
 
-use crate::error::{guarded, to_napi};
+use crate::error::{guarded, to_napi, Result};
 
-fn kernel_error(error: KernelError) -> napi::Error {
+fn kernel_error(error: KernelError) -> crate::error::NativeError {
     let mapped = match error {
         KernelError::LengthMismatch { left, right } => vecdex::Error::DimensionMismatch {
             expected: left,
@@ -53,11 +53,7 @@ fn kernel_error(error: KernelError) -> napi::Error {
 
 /// Distance of two f32 vectors (lower is closer).
 #[napi]
-pub fn distance_f32(
-    a: Float32ArraySlice,
-    b: Float32ArraySlice,
-    metric: String,
-) -> napi::Result<f64> {
+pub fn distance_f32(a: Float32ArraySlice, b: Float32ArraySlice, metric: String) -> Result<f64> {
     let metric = convert::metric(&metric)?;
     f32_distance(&a, &b, metric)
 }
@@ -65,7 +61,7 @@ pub fn distance_f32(
 /// Distance of two f32 vectors under the indexes' rule (finite, not so large that a distance
 /// overflows: refused here as an index would refuse it, rather than answered ±∞), computed as
 /// an index computes it (cosine on vectors the f32 kernel cannot hold normalised in f64 first).
-fn f32_distance(a: &[f32], b: &[f32], metric: vecdex::Metric) -> napi::Result<f64> {
+fn f32_distance(a: &[f32], b: &[f32], metric: vecdex::Metric) -> Result<f64> {
     if !metric.is_spatial() || a.len() != b.len() {
         // The kernel names the unsupported metric and element type, or the two lengths.
         return vecdex_distance::distance(metric, a, b).map_err(kernel_error);
@@ -76,7 +72,7 @@ fn f32_distance(a: &[f32], b: &[f32], metric: vecdex::Metric) -> napi::Result<f6
 
 /// Distance of two i8 vectors.
 #[napi]
-pub fn distance_i8(a: Int8ArraySlice, b: Int8ArraySlice, metric: String) -> napi::Result<f64> {
+pub fn distance_i8(a: Int8ArraySlice, b: Int8ArraySlice, metric: String) -> Result<f64> {
     let metric = convert::metric(&metric)?;
     vecdex_distance::distance(metric, &a, &b).map_err(kernel_error)
 }
@@ -88,7 +84,7 @@ fn distance_half<T: vecdex_distance::SpatialElement>(
     metric: &str,
     decode: fn(u16) -> T,
     to_f32: fn(T) -> f32,
-) -> napi::Result<f64> {
+) -> Result<f64> {
     let metric = convert::metric(metric)?;
     let a: Vec<T> = a.iter().map(|x| decode(*x)).collect();
     let b: Vec<T> = b.iter().map(|x| decode(*x)).collect();
@@ -108,27 +104,19 @@ fn distance_half<T: vecdex_distance::SpatialElement>(
 
 /// Distance of two f16 vectors given as raw binary16 bits.
 #[napi]
-pub fn distance_f16(a: Uint16ArraySlice, b: Uint16ArraySlice, metric: String) -> napi::Result<f64> {
+pub fn distance_f16(a: Uint16ArraySlice, b: Uint16ArraySlice, metric: String) -> Result<f64> {
     distance_half(&a, &b, &metric, f16, f16::to_f32)
 }
 
 /// Distance of two bf16 vectors given as raw bits.
 #[napi]
-pub fn distance_bf16(
-    a: Uint16ArraySlice,
-    b: Uint16ArraySlice,
-    metric: String,
-) -> napi::Result<f64> {
+pub fn distance_bf16(a: Uint16ArraySlice, b: Uint16ArraySlice, metric: String) -> Result<f64> {
     distance_half(&a, &b, &metric, bf16, bf16::to_f32)
 }
 
 /// Hamming distance of two packed bit vectors.
 #[napi]
-pub fn distance_binary(
-    a: Uint8ArraySlice,
-    b: Uint8ArraySlice,
-    metric: String,
-) -> napi::Result<f64> {
+pub fn distance_binary(a: Uint8ArraySlice, b: Uint8ArraySlice, metric: String) -> Result<f64> {
     if convert::metric(&metric)? != vecdex::Metric::Hamming {
         return Err(kernel_error(KernelError::Unsupported {
             metric: convert::metric(&metric)?,
@@ -145,7 +133,7 @@ pub fn distance_matrix_sync(
     vectors: Float32ArraySlice,
     dim: u32,
     metric: String,
-) -> napi::Result<Float32Array> {
+) -> Result<Float32Array> {
     let metric = convert::metric(&metric)?;
     let out = guarded(|| {
         vecdex::distance_matrix(
@@ -168,7 +156,7 @@ pub fn distance_matrix<'env>(
     dim: u32,
     metric: String,
     abort: Option<&NativeAbortHandle>,
-) -> napi::Result<Object<'env>> {
+) -> Result<Object<'env>> {
     let metric = convert::metric(&metric)?;
     let (queries, vectors) = guarded(|| {
         Ok((
@@ -184,10 +172,24 @@ pub fn distance_matrix<'env>(
     )
 }
 
-/// The most threads `VECDEX_THREADS` (or the CLI's `--threads`) may ask for; beyond it every
+/// The most threads `VECDEX_THREADS`, `configureThreads` (or the CLI's `--threads`) may ask for; beyond it every
 /// call that needs the pools fails with ERR_INVALID_ARGUMENT (see `vecdex::threads`).
 #[napi]
 pub const MAX_THREADS: u32 = vecdex::threads::MAX_THREADS as u32;
+
+/// Sizes vecdex's thread pools (compute and background) before their first use, in place of
+/// `VECDEX_THREADS` (see `vecdex::threads::configure_threads`): 1 to [`MAX_THREADS`]. Once the
+/// pools run, a different size is ERR_INVALID_ARGUMENT.
+#[napi]
+pub fn configure_threads(threads: f64) -> Result<()> {
+    if !(threads.is_finite() && threads.fract() == 0.0 && threads >= 0.0) {
+        return Err(error::invalid(format!(
+            "threads must be a whole number, got {threads}"
+        )));
+    }
+    // Saturates beyond usize: the range check below names the limit.
+    vecdex::threads::configure_threads(threads as usize).map_err(to_napi)
+}
 
 /// What runs on this machine.
 #[napi(object)]
@@ -269,7 +271,7 @@ pub fn debug_arm_panic(armed: bool) {
 /// Panics inside native code, sync or async, to prove a panic reaches JS as ERR_INTERNAL.
 /// For tests only.
 #[napi]
-pub fn debug_panic<'env>(env: &'env Env, asynchronous: bool) -> napi::Result<Option<Object<'env>>> {
+pub fn debug_panic<'env>(env: &'env Env, asynchronous: bool) -> Result<Option<Object<'env>>> {
     if asynchronous {
         return tasks::spawn(
             env,
@@ -285,7 +287,7 @@ pub fn debug_panic<'env>(env: &'env Env, asynchronous: bool) -> napi::Result<Opt
 /// Memory read bandwidth in bytes per second: `bytes` summed over `threads` pool threads, best
 /// of `repeats`. For benchmark reports (single-query scans are bounded by it).
 #[napi]
-pub fn measure_read_bandwidth(bytes: f64, threads: u32, repeats: u32) -> napi::Result<f64> {
+pub fn measure_read_bandwidth(bytes: f64, threads: u32, repeats: u32) -> Result<f64> {
     if !(bytes.is_finite() && bytes >= 0.0 && bytes <= 64.0 * (1u64 << 30) as f64) {
         return Err(error::invalid("bytes must be between 0 and 64 GiB"));
     }

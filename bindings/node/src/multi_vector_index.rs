@@ -21,7 +21,7 @@ use vecdex::{
 use crate::abort::{flag, NativeAbortHandle};
 use crate::compression::{compression, NativeCompressionOptions};
 use crate::convert;
-use crate::error::{guarded, invalid};
+use crate::error::{guarded, invalid, Result};
 use crate::handle::{
     compact_methods, keyed_index_methods, loader_methods, save_methods, to_js_results, Handle,
     NativeKeyFilter, NativeSearchResults, Shared,
@@ -47,7 +47,8 @@ pub struct NativeFdeOptions {
 /// The resolved FDE configuration, as JS sees it.
 #[napi(object)]
 pub struct NativeFdeConfig {
-    pub dimension: u32,
+    /// Dimensions of every token.
+    pub dimensions: u32,
     pub num_repetitions: u32,
     pub num_simhash_projections: u32,
     pub seed: f64,
@@ -61,12 +62,12 @@ pub struct NativeFdeConfig {
     pub rng_version: u32,
 }
 
-fn seed_of(seed: f64) -> napi::Result<u64> {
+fn seed_of(seed: f64) -> Result<u64> {
     guarded(|| vecdex::options::integer("FdeEncoderOptions", "seed", seed))
 }
 
 /// `options` over `config`'s values.
-fn fde_config_from(mut config: FdeConfig, options: &NativeFdeOptions) -> napi::Result<FdeConfig> {
+fn fde_config_from(mut config: FdeConfig, options: &NativeFdeOptions) -> Result<FdeConfig> {
     let dim = config.dimension as u32;
     if let Some(r) = options.num_repetitions {
         config.num_repetitions = r as usize;
@@ -98,7 +99,7 @@ fn fde_config_from(mut config: FdeConfig, options: &NativeFdeOptions) -> napi::R
 
 fn config_to_js(config: &FdeConfig) -> NativeFdeConfig {
     NativeFdeConfig {
-        dimension: config.dimension as u32,
+        dimensions: config.dimension as u32,
         num_repetitions: config.num_repetitions as u32,
         num_simhash_projections: config.num_simhash_projections,
         seed: config.seed as f64,
@@ -111,7 +112,7 @@ fn config_to_js(config: &FdeConfig) -> NativeFdeConfig {
     }
 }
 
-fn side_of(side: &str) -> napi::Result<Side> {
+fn side_of(side: &str) -> Result<Side> {
     match side {
         "query" => Ok(Side::Query),
         "document" => Ok(Side::Document),
@@ -123,30 +124,48 @@ fn side_of(side: &str) -> napi::Result<Side> {
 
 /// A JS array copied before an async call is queued; a copy that does not fit in memory is
 /// ERR_OUT_OF_MEMORY, thrown at the call.
-fn copied<T: Copy>(values: &[T], what: &str) -> napi::Result<Vec<T>> {
+fn copied<T: Copy>(values: &[T], what: &str) -> Result<Vec<T>> {
     guarded(|| vecdex::validate::try_copy(values, what))
 }
 
 /// MUVERA fixed-dimensional encoder of point clouds.
 #[napi]
 pub struct NativeFdeEncoder {
-    encoder: Arc<FdeEncoder>,
+    /// `None` once closed; async encodes in flight hold their own `Arc`.
+    encoder: Option<Arc<FdeEncoder>>,
 }
 
 #[napi]
 impl NativeFdeEncoder {
     #[napi(constructor)]
-    pub fn new(dim: u32, options: Option<NativeFdeOptions>) -> napi::Result<Self> {
+    pub fn new(dim: u32, options: Option<NativeFdeOptions>) -> Result<Self> {
         let config = fde_config_from(FdeConfig::new(dim as usize), &options.unwrap_or_default())?;
         let encoder = guarded(|| FdeEncoder::new(config).map_err(vecdex::Error::from))?;
         Ok(NativeFdeEncoder {
-            encoder: Arc::new(encoder),
+            encoder: Some(Arc::new(encoder)),
         })
     }
 
+    fn encoder(&self) -> Result<&Arc<FdeEncoder>> {
+        self.encoder
+            .as_ref()
+            .ok_or_else(|| crate::error::NativeError::closed("encoder"))
+    }
+
     #[napi(getter)]
-    pub fn config(&self) -> NativeFdeConfig {
-        config_to_js(self.encoder.config())
+    pub fn config(&self) -> Result<NativeFdeConfig> {
+        Ok(config_to_js(self.encoder()?.config()))
+    }
+
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.encoder.is_none()
+    }
+
+    /// Frees the encoder (its projection matrices). Idempotent; encodes in flight finish.
+    #[napi]
+    pub fn close(&mut self) {
+        self.encoder = None;
     }
 
     /// Encodes point clouds (CSR) for the `side` ('query' | 'document'); returns the
@@ -157,11 +176,12 @@ impl NativeFdeEncoder {
         tokens: Float32ArraySlice,
         offsets: Uint32ArraySlice,
         side: String,
-    ) -> napi::Result<Float32Array> {
+    ) -> Result<Float32Array> {
         let side = side_of(&side)?;
+        let encoder = self.encoder()?;
         guarded(|| {
             vecdex::multi_vector_index::encode_point_clouds(
-                &self.encoder,
+                encoder,
                 &tokens,
                 &offsets,
                 side,
@@ -180,10 +200,10 @@ impl NativeFdeEncoder {
         offsets: Uint32ArraySlice,
         side: String,
         abort: Option<&NativeAbortHandle>,
-    ) -> napi::Result<Object<'env>> {
+    ) -> Result<Object<'env>> {
         let side = side_of(&side)?;
+        let encoder = self.encoder()?.clone();
         let (tokens, offsets) = (copied(&tokens, "tokens")?, copied(&offsets, "offsets")?);
-        let encoder = self.encoder.clone();
         let stop = flag(abort);
         crate::tasks::spawn(
             env,
@@ -203,7 +223,7 @@ pub fn chamfer_similarity(
     query: Float32ArraySlice,
     document: Float32ArraySlice,
     dim: u32,
-) -> napi::Result<f64> {
+) -> Result<f64> {
     guarded(|| vecdex::multi_vector_index::chamfer_similarity(&query, &document, dim as usize))
 }
 
@@ -224,7 +244,7 @@ pub struct NativeMultiVectorOptions {
     pub compression: Option<NativeCompressionOptions>,
 }
 
-fn strategy_of(name: &str) -> napi::Result<Strategy> {
+fn strategy_of(name: &str) -> Result<Strategy> {
     guarded(|| Strategy::from_name(name))
 }
 
@@ -292,7 +312,7 @@ fn search_params(
     ball_carving: Option<f64>,
     strategy: Option<String>,
     token_neighbours: u32,
-) -> napi::Result<MultiVectorSearch> {
+) -> Result<MultiVectorSearch> {
     Ok(MultiVectorSearch {
         k: k as usize,
         candidates: (candidates > 0).then_some(candidates as usize),
@@ -327,7 +347,7 @@ impl NativeMultiVectorIndex {
         dim: u32,
         metric: String,
         options: Option<NativeMultiVectorOptions>,
-    ) -> napi::Result<Self> {
+    ) -> Result<Self> {
         let metric = convert::metric(&metric)?;
         let options = options.unwrap_or(NativeMultiVectorOptions {
             fde: None,
@@ -378,7 +398,7 @@ impl NativeMultiVectorIndex {
         Self::wrap(&env, index)
     }
 
-    fn wrap(env: &Env, index: MultiVectorIndex) -> napi::Result<Self> {
+    fn wrap(env: &Env, index: MultiVectorIndex) -> Result<Self> {
         let config = index.config().clone();
         Ok(NativeMultiVectorIndex {
             handle: Handle::new(env, index)?,
@@ -387,13 +407,13 @@ impl NativeMultiVectorIndex {
     }
 
     #[napi(getter)]
-    pub fn dim(&self) -> napi::Result<u32> {
+    pub fn dim(&self) -> Result<u32> {
         self.handle.shared()?;
         Ok(self.config.fde.dimension as u32)
     }
 
     #[napi(getter)]
-    pub fn metric(&self) -> napi::Result<String> {
+    pub fn metric(&self) -> Result<String> {
         self.handle.shared()?;
         Ok(self.config.metric.name().to_string())
     }
@@ -441,7 +461,7 @@ impl NativeMultiVectorIndex {
         keys: BigUint64ArraySlice,
         tokens: Float32ArraySlice,
         offsets: Uint32ArraySlice,
-    ) -> napi::Result<()> {
+    ) -> Result<()> {
         self.handle.write_sync(&env, |shared| {
             add_phased(shared, &keys, &tokens, &offsets, &StopFlag::never())
         })
@@ -456,7 +476,7 @@ impl NativeMultiVectorIndex {
         tokens: Float32ArraySlice,
         offsets: Uint32ArraySlice,
         abort: Option<&NativeAbortHandle>,
-    ) -> napi::Result<Object<'env>> {
+    ) -> Result<Object<'env>> {
         let (keys, tokens, offsets) = (
             copied(&keys, "keys")?,
             copied(&tokens, "tokens")?,
@@ -470,18 +490,14 @@ impl NativeMultiVectorIndex {
 
     /// Removes documents; returns how many were present.
     #[napi]
-    pub fn remove_sync(&self, env: Env, keys: BigUint64ArraySlice) -> napi::Result<u32> {
+    pub fn remove_sync(&self, env: Env, keys: BigUint64ArraySlice) -> Result<u32> {
         self.handle
             .write_sync(&env, |shared| remove_keys(shared, &keys))
     }
 
     /// Async twin of `removeSync`.
     #[napi(ts_return_type = "Promise<number>")]
-    pub fn remove<'env>(
-        &self,
-        env: &'env Env,
-        keys: BigUint64ArraySlice,
-    ) -> napi::Result<Object<'env>> {
+    pub fn remove<'env>(&self, env: &'env Env, keys: BigUint64ArraySlice) -> Result<Object<'env>> {
         let keys = copied(&keys, "keys")?;
         self.handle
             .spawn_write(env, move |shared| remove_keys(shared, &keys))
@@ -494,7 +510,7 @@ impl NativeMultiVectorIndex {
         env: Env,
         tokens: Float32ArraySlice,
         offsets: Uint32ArraySlice,
-    ) -> napi::Result<()> {
+    ) -> Result<()> {
         self.handle.write_sync(&env, |shared| {
             train_phased(shared, &tokens, &offsets, &StopFlag::never())
         })
@@ -508,7 +524,7 @@ impl NativeMultiVectorIndex {
         tokens: Float32ArraySlice,
         offsets: Uint32ArraySlice,
         abort: Option<&NativeAbortHandle>,
-    ) -> napi::Result<Object<'env>> {
+    ) -> Result<Object<'env>> {
         let (tokens, offsets) = (copied(&tokens, "tokens")?, copied(&offsets, "offsets")?);
         let stop = flag(abort);
         self.handle.spawn_write(env, move |shared| {
@@ -517,18 +533,18 @@ impl NativeMultiVectorIndex {
     }
 
     #[napi(getter)]
-    pub fn is_trained(&self) -> napi::Result<bool> {
+    pub fn is_trained(&self) -> Result<bool> {
         Ok(self.handle.shared()?.index.read_recursive().is_trained())
     }
 
     #[napi]
-    pub fn compression_stats(&self) -> napi::Result<crate::compression::NativeCompressionStats> {
+    pub fn compression_stats(&self) -> Result<crate::compression::NativeCompressionStats> {
         let shared = self.handle.shared()?;
         guarded(|| Ok(shared.index.read_recursive().compression_stats().into()))
     }
 
     #[napi]
-    pub fn stats(&self) -> napi::Result<NativeMultiVectorStats> {
+    pub fn stats(&self) -> Result<NativeMultiVectorStats> {
         let shared = self.handle.shared()?;
         guarded(|| {
             let index = shared.index.read_recursive();
@@ -561,7 +577,7 @@ impl NativeMultiVectorIndex {
         token_neighbours: u32,
         filter: Option<BigUint64ArraySlice>,
         prepared: Option<&NativeKeyFilter>,
-    ) -> napi::Result<NativeSearchResults> {
+    ) -> Result<NativeSearchResults> {
         let shared = self.handle.shared()?;
         let filter = crate::handle::try_filter_of(filter.as_deref(), prepared)?;
         let params = search_params(k, candidates, ef, ball_carving, strategy, token_neighbours)?;
@@ -594,7 +610,7 @@ impl NativeMultiVectorIndex {
         filter: Option<BigUint64ArraySlice>,
         prepared: Option<&NativeKeyFilter>,
         abort: Option<&NativeAbortHandle>,
-    ) -> napi::Result<Object<'env>> {
+    ) -> Result<Object<'env>> {
         let (tokens, offsets) = (copied(&tokens, "tokens")?, copied(&offsets, "offsets")?);
         let params = search_params(k, candidates, ef, ball_carving, strategy, token_neighbours)?;
         self.handle.spawn_search(
@@ -615,7 +631,7 @@ impl NativeMultiVectorIndex {
         k: u32,
         filter: Option<BigUint64ArraySlice>,
         prepared: Option<&NativeKeyFilter>,
-    ) -> napi::Result<NativeSearchResults> {
+    ) -> Result<NativeSearchResults> {
         let shared = self.handle.shared()?;
         let filter = crate::handle::try_filter_of(filter.as_deref(), prepared)?;
         guarded(|| {
@@ -642,7 +658,7 @@ impl NativeMultiVectorIndex {
         filter: Option<BigUint64ArraySlice>,
         prepared: Option<&NativeKeyFilter>,
         abort: Option<&NativeAbortHandle>,
-    ) -> napi::Result<Object<'env>> {
+    ) -> Result<Object<'env>> {
         let (tokens, offsets) = (copied(&tokens, "tokens")?, copied(&offsets, "offsets")?);
         self.handle.spawn_search(
             env,

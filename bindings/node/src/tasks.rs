@@ -9,14 +9,14 @@
 use napi::bindgen_prelude::{Object, ToNapiValue};
 use napi::Env;
 
-use crate::error::to_napi;
+use crate::error::{NativeError, Result};
 
 /// Runs `work` on the task pool (index operations: searches, writes, encodes).
 pub fn spawn<'env, T, D>(
     env: &'env Env,
     work: impl FnOnce() -> vecdex::Result<T> + Send + 'static,
-    to_js: impl FnOnce(Env, T) -> napi::Result<D> + Send + 'static,
-) -> napi::Result<Object<'env>>
+    to_js: impl FnOnce(Env, T) -> Result<D> + Send + 'static,
+) -> Result<Object<'env>>
 where
     T: Send + 'static,
     D: ToNapiValue + 'static,
@@ -30,8 +30,8 @@ where
 pub fn spawn_file<'env, T, D>(
     env: &'env Env,
     work: impl FnOnce() -> vecdex::Result<T> + Send + 'static,
-    to_js: impl FnOnce(Env, T) -> napi::Result<D> + Send + 'static,
-) -> napi::Result<Object<'env>>
+    to_js: impl FnOnce(Env, T) -> Result<D> + Send + 'static,
+) -> Result<Object<'env>>
 where
     T: Send + 'static,
     D: ToNapiValue + 'static,
@@ -43,22 +43,25 @@ fn spawn_on<'env, T, D>(
     env: &'env Env,
     pool: vecdex::Result<&'static vecdex::threads::TaskPool>,
     work: impl FnOnce() -> vecdex::Result<T> + Send + 'static,
-    to_js: impl FnOnce(Env, T) -> napi::Result<D> + Send + 'static,
-) -> napi::Result<Object<'env>>
+    to_js: impl FnOnce(Env, T) -> Result<D> + Send + 'static,
+) -> Result<Object<'env>>
 where
     T: Send + 'static,
     D: ToNapiValue + 'static,
 {
     let (deferred, promise) = env.create_deferred()?;
-    let pool = pool.map_err(to_napi)?;
+    let pool = pool?;
     let work = move || {
         crate::error::panic_if_armed();
         work()
     };
-    pool.spawn(move || match vecdex::catch_panic(work) {
-        Ok(value) => deferred.resolve(move |env| to_js(env, value)),
-        Err(error) => deferred.reject(to_napi(error)),
-    })
-    .map_err(to_napi)?;
+    pool.spawn(move || {
+        let outcome = vecdex::catch_panic(work);
+        // A failure too settles on the JS thread, where its JS error (with `code`) is made.
+        deferred.resolve(move |env| match outcome {
+            Ok(value) => to_js(env, value).map_err(|error| error.into_rejection(env)),
+            Err(error) => Err(NativeError::from(error).into_rejection(env)),
+        })
+    })?;
     Ok(promise)
 }

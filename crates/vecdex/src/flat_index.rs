@@ -45,12 +45,27 @@ pub struct FlatConfig {
 pub struct SearchResults {
     /// Columns per row (the row stride): `min(k, size of the index)`.
     pub k: usize,
-    /// `queries × k` keys; entries past `counts[i]` in row `i` are 0.
+    /// `queries × k` keys; entries past `counts[i]` in row `i` are
+    /// [`NO_KEY`](crate::validate::NO_KEY) (2⁶⁴ − 1, never a stored key).
     pub keys: Vec<u64>,
     /// `queries × k` distances; entries past `counts[i]` are +∞.
     pub distances: Vec<f32>,
     /// Hits found per query (less than `k` when a filter admits fewer vectors).
     pub counts: Vec<u32>,
+}
+
+impl SearchResults {
+    /// `queries` rows of `columns` padding cells ([`NO_KEY`](crate::validate::NO_KEY), +∞)
+    /// and no hits, for a search to fill; [`Error::OutOfMemory`] when they do not fit.
+    pub fn padded(queries: usize, columns: usize) -> Result<Self> {
+        let cells = queries.saturating_mul(columns);
+        Ok(SearchResults {
+            k: columns,
+            keys: try_filled(cells, crate::validate::NO_KEY, "search results")?,
+            distances: try_filled(cells, f32::INFINITY, "search results")?,
+            counts: try_filled(queries, 0, "search results")?,
+        })
+    }
 }
 
 /// A batch of keys and row-major vectors that passed [`FlatIndex::check_batch`].
@@ -492,13 +507,7 @@ impl FlatIndex {
         let query_count = queries.len() / dim;
         let slot_filter = filter.map(|f| self.slot_filter(f));
         let columns = k.min(self.len());
-        let cells = query_count.saturating_mul(columns);
-        let mut results = SearchResults {
-            k: columns,
-            keys: try_filled(cells, 0, "search results")?,
-            distances: try_filled(cells, f32::INFINITY, "search results")?,
-            counts: vec![0; query_count],
-        };
+        let mut results = SearchResults::padded(query_count, columns)?;
         if columns == 0 || slot_filter.as_ref().is_some_and(|f| f.is_empty()) {
             return Ok(results);
         }

@@ -40,7 +40,6 @@ use crate::insertion_order::{insertion_order, InsertionOrder};
 use crate::threads;
 use crate::validate::{
     check_f32_config, check_keyed_batch, check_matrix, normalize, out_of_memory, try_copy,
-    try_filled,
 };
 
 /// Links per node by default (HNSW paper §4: 5–48 works well; 16 is hnswlib's and faiss's).
@@ -891,13 +890,7 @@ impl HnswIndex {
         };
         let query_count = queries.len() / dim;
         let columns = k.min(self.len());
-        let cells = query_count.saturating_mul(columns);
-        let mut results = SearchResults {
-            k: columns,
-            keys: try_filled(cells, 0, "search results")?,
-            distances: try_filled(cells, f32::INFINITY, "search results")?,
-            counts: vec![0; query_count],
-        };
+        let mut results = SearchResults::padded(query_count, columns)?;
         if columns == 0 {
             return Ok(results);
         }

@@ -25,7 +25,7 @@ use crate::filter::KeyFilter;
 use crate::flat_index::SearchResults;
 use crate::hnsw_index::{HnswConfig, HnswIndex, LinkMode, PendingBatch};
 use crate::threads;
-use crate::validate::{check_tokens, normalize, try_copy, try_filled, MAX_SQUARED_NORM};
+use crate::validate::{check_tokens, normalize, try_copy, MAX_SQUARED_NORM};
 
 /// The encoding a multi-vector index uses unless told otherwise: 10 repetitions, 4 SimHash bits,
 /// AMS sketch to 4 values (640 dimensions). The paper's 10,240-dimensional trade-off (the
@@ -386,12 +386,7 @@ impl MultiVectorIndex {
                 "documents: empty batch, give at least one document",
             ));
         }
-        let mut seen = HashSet::with_capacity(keys.len());
-        if let Some(key) = keys.iter().find(|k| !seen.insert(**k)) {
-            return Err(Error::invalid(format!(
-                "key {key} appears twice in one batch"
-            )));
-        }
+        crate::validate::check_new_keys(keys)?;
         let tokens = self.checked_tokens(tokens, offsets, "documents")?;
         if !self.tokens.fits(keys.len(), tokens.len() / self.dim()) {
             return Err(Error::invalid(
@@ -904,13 +899,7 @@ fn fit_query_fde(fde: &mut [f32]) {
 }
 
 fn empty_results(queries: usize, columns: usize) -> Result<SearchResults> {
-    let cells = queries.saturating_mul(columns);
-    Ok(SearchResults {
-        k: columns,
-        keys: try_filled(cells, 0, "search results")?,
-        distances: try_filled(cells, f32::INFINITY, "search results")?,
-        counts: vec![0; queries],
-    })
+    SearchResults::padded(queries, columns)
 }
 
 /// Writes `(key, similarity)` hits, best first, as `−similarity` distances.

@@ -27,6 +27,11 @@
 //! every call with parallel work, fail with [`Error::InvalidArgument`] naming the variable,
 //! rather than start thousands of threads or quietly ignore it; no pool is started. (A blocking
 //! call small enough to run on the caller's thread alone still answers.)
+//!
+//! [`configure_threads`] sets the size from code instead (JS `configure({ threads })`), and
+//! takes precedence over `VECDEX_THREADS`. The size is read once, when the first pool starts,
+//! and fixed from then on: configuring it again afterwards is an error unless it asks for the
+//! size already in force.
 
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 
@@ -64,9 +69,60 @@ pub fn check_thread_count(count: usize, what: &str) -> Result<usize> {
     }
 }
 
-/// The compute pool's size from `VECDEX_THREADS` (see the module docs).
+/// The pools' size: set by [`configure_threads`] until the first pool reads it, then fixed.
+struct ThreadSetting {
+    /// Asked for by [`configure_threads`] (wins over `VECDEX_THREADS`).
+    requested: Option<usize>,
+    /// What the first pool was built from (an invalid `VECDEX_THREADS` is fixed as its error).
+    fixed: Option<Result<usize>>,
+}
+
+static SETTING: Mutex<ThreadSetting> = Mutex::new(ThreadSetting {
+    requested: None,
+    fixed: None,
+});
+
+/// Sizes the compute and background pools at `threads` threads each (1 to [`MAX_THREADS`]),
+/// as `VECDEX_THREADS` does and in its place. It must run before the first pool starts (the
+/// first async call or parallel search); afterwards a different size is
+/// [`Error::InvalidArgument`] (pools cannot be resized), and the size in force is accepted.
+pub fn configure_threads(threads: usize) -> Result<()> {
+    check_thread_count(threads, "threads")?;
+    let mut setting = SETTING
+        .lock()
+        .map_err(|_| Error::Internal("thread setting lock poisoned".into()))?;
+    match &setting.fixed {
+        None => {
+            setting.requested = Some(threads);
+            Ok(())
+        }
+        Some(Ok(current)) if *current == threads => Ok(()),
+        Some(Ok(current)) => Err(Error::invalid(format!(
+            "threads: vecdex's thread pools already run with {current} threads and cannot be \
+             resized to {threads}; configure({{ threads }}) must come before the first search or \
+             async call"
+        ))),
+        Some(Err(error)) => Err(Error::invalid(format!(
+            "threads: vecdex's thread pools could not start ({error}) and cannot be configured \
+             any more"
+        ))),
+    }
+}
+
+/// The compute pool's size (see the module docs): from [`configure_threads`] if called, else
+/// `VECDEX_THREADS`; fixed by the first call.
 pub fn configured_threads() -> Result<usize> {
-    threads_from(std::env::var_os("VECDEX_THREADS").as_deref())
+    let mut setting = SETTING
+        .lock()
+        .map_err(|_| Error::Internal("thread setting lock poisoned".into()))?;
+    let requested = setting.requested;
+    setting
+        .fixed
+        .get_or_insert_with(|| match requested {
+            Some(threads) => Ok(threads),
+            None => threads_from(std::env::var_os("VECDEX_THREADS").as_deref()),
+        })
+        .clone()
 }
 
 /// The pool size a `VECDEX_THREADS` value asks for (`None`: unset).
@@ -306,6 +362,24 @@ mod tests {
         for n in [1, 8, MAX_THREADS] {
             assert_eq!(check_thread_count(n, "threads"), Ok(n));
         }
+    }
+
+    #[test]
+    fn configuring_threads_after_the_pools_start_accepts_only_their_size() {
+        let running = pool().expect("pool").current_num_threads();
+        assert_eq!(configure_threads(running), Ok(()));
+        let other = if running == 1 { 2 } else { running - 1 };
+        assert!(matches!(
+            configure_threads(other),
+            Err(Error::InvalidArgument(ref m)) if m.contains("cannot be resized")
+        ));
+        for bad in [0, MAX_THREADS + 1] {
+            assert!(matches!(
+                configure_threads(bad),
+                Err(Error::InvalidArgument(ref m)) if m.contains("threads must be from 1")
+            ));
+        }
+        assert_eq!(thread_count(), running);
     }
 
     /// File operations that block (as an open of a FIFO did, or a stalled network file system

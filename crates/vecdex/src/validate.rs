@@ -152,8 +152,46 @@ fn check_rows(
     Ok(())
 }
 
+/// The key of a search-result cell that holds no hit: rows have `min(k, size)` columns, and a
+/// row with fewer hits (a filter that admits fewer vectors, a graph walk that finds fewer) is
+/// padded with this key and a distance of +∞ after its `counts[i]` hits. 2⁶⁴ − 1 can never be
+/// a key: adding it is an error ([`check_new_keys`]), so a padding cell is never mistaken for
+/// a hit. Looking it up, removing it or filtering by it is harmless (nothing matches).
+pub const NO_KEY: u64 = u64::MAX;
+
+/// Checks the keys of a batch to add: none is [`NO_KEY`], none appears twice.
+pub fn check_new_keys(keys: &[u64]) -> Result<()> {
+    let mut seen = std::collections::HashMap::new();
+    seen.try_reserve(keys.len())
+        .map_err(|_| out_of_memory("the batch's keys", keys.len()))?;
+    for (i, key) in keys.iter().enumerate() {
+        check_stored_key(*key)?;
+        if let Some(first) = seen.insert(*key, i) {
+            return Err(Error::invalid(format!(
+                "key {key} appears twice in one batch (positions {first} and {i})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses [`NO_KEY`] as the key of something stored.
+pub fn check_stored_key(key: u64) -> Result<()> {
+    if key == NO_KEY {
+        return Err(reserved_key());
+    }
+    Ok(())
+}
+
+/// The error for [`NO_KEY`] given as a key to store (a file that holds it is corrupt instead).
+pub fn reserved_key() -> Error {
+    Error::invalid(format!(
+        "key {NO_KEY} is reserved: it marks the empty cells of search results, so no index stores it"
+    ))
+}
+
 /// Checks a batch of keys and row-major vectors for an add: the vectors as [`check_matrix`],
-/// one key per row, no key twice.
+/// one key per row, the keys as [`check_new_keys`].
 pub fn check_keyed_batch(keys: &[u64], vectors: &[f32], dim: usize, cosine: bool) -> Result<()> {
     check_matrix(vectors, dim, "vectors", cosine)?;
     if vectors.len() / dim != keys.len() {
@@ -163,17 +201,7 @@ pub fn check_keyed_batch(keys: &[u64], vectors: &[f32], dim: usize, cosine: bool
             vectors.len() / dim
         )));
     }
-    let mut seen = std::collections::HashMap::new();
-    seen.try_reserve(keys.len())
-        .map_err(|_| out_of_memory("the batch's keys", keys.len()))?;
-    for (i, key) in keys.iter().enumerate() {
-        if let Some(first) = seen.insert(*key, i) {
-            return Err(Error::invalid(format!(
-                "key {key} appears twice in one batch (positions {first} and {i})"
-            )));
-        }
-    }
-    Ok(())
+    check_new_keys(keys)
 }
 
 fn squared_norm_f64(values: &[f32]) -> f64 {

@@ -73,6 +73,9 @@ impl FlatIndex {
             if slots.insert(key, slot as u32).is_some() {
                 return Err(corrupt(format!("key {key} appears twice")));
             }
+            if key == crate::validate::NO_KEY {
+                return Err(corrupt(format!("key {key} is reserved")));
+            }
         }
         let values = len
             .checked_mul(dim)

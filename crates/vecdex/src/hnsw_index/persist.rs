@@ -324,6 +324,9 @@ impl SlotSets {
                     if slots.insert(keys[slot], slot as u32).is_some() {
                         return Err(corrupt(format!("key {} is live twice", keys[slot])));
                     }
+                    if keys[slot] == crate::validate::NO_KEY {
+                        return Err(corrupt(format!("key {} is reserved", keys[slot])));
+                    }
                     live[slot / 64] |= 1 << (slot % 64);
                 }
                 REMOVED => tombstones.push(slot as u32),

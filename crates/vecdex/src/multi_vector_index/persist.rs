@@ -228,6 +228,9 @@ impl MultiVectorIndex {
                 if documents.insert(key, number as u32).is_some() {
                     return Err(corrupt(format!("key {key} is live twice")));
                 }
+                if key == crate::validate::NO_KEY {
+                    return Err(corrupt(format!("key {key} is reserved")));
+                }
                 if !fdes.contains(key) {
                     return Err(corrupt(format!("document {key} has no FDE")));
                 }
