@@ -108,9 +108,9 @@ async function readers(): Promise<Record<string, () => unknown | Promise<unknown
   hnsw.addSync([1], randomMatrix(1, dims, 1))
   const hnswSettings = await saved(hnsw, 'hnsw.vdx')
   const multiSettings = await saved(multi, 'multi.vdx')
-  using sq8 = new FlatIndex({ dimensions: dims, quantization: 'sq8' })
+  const sq8 = new FlatIndex({ dimensions: dims, quantization: 'sq8' })
   const sqSettings = await saved(sq8, 'sq8.vdx')
-  using pq = new FlatIndex({ dimensions: dims, quantization: 'pq' })
+  const pq = new FlatIndex({ dimensions: dims, quantization: 'pq' })
   const pqSettings = await saved(pq, 'pq.vdx')
 
   // Streams: the batch a stream uses by default shows in how many native batches it makes.
@@ -151,7 +151,7 @@ async function readers(): Promise<Record<string, () => unknown | Promise<unknown
     const [a, b] = [await make({}), await make(extra)]
     return [...a.keys].join() === [...b.keys].join() && [...a.distances].join() === [...b.distances].join()
   }
-  using searched = new FlatIndex({ dimensions: dims, quantization: 'sq8', trainingSize: 64 })
+  const searched = new FlatIndex({ dimensions: dims, quantization: 'sq8', trainingSize: 64 })
   searched.addSync(Array.from({ length: 64 }, (_, i) => i), randomMatrix(64, dims, 9))
   const tokenDocs = new MultiVectorIndex({ dimensions: dims, strategy: 'tokens' })
   tokenDocs.addSync(Array.from({ length: 40 }, (_, i) => i), Array.from({ length: 40 }, (_, i) => randomMatrix(3, dims, 100 + i)))
