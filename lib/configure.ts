@@ -1,6 +1,6 @@
 import native = require('./native')
-import { callNative, invalidArgument } from './errors'
-import { checkObject, describe } from './validate'
+import { callNative } from './errors'
+import { checkOptions } from './options'
 
 /** Process-wide settings of vecdex, for {@link configure}. */
 export interface ConfigureOptions {
@@ -12,8 +12,6 @@ export interface ConfigureOptions {
    */
   threads?: number
 }
-
-const KNOWN: readonly string[] = ['threads']
 
 /**
  * Sets process-wide options before vecdex first uses them. The thread pools start with the
@@ -27,13 +25,6 @@ const KNOWN: readonly string[] = ['threads']
  * ```
  */
 export function configure(options: ConfigureOptions): void {
-  checkObject(options, 'options')
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.includes(key)) throw invalidArgument(`unknown option '${key}' of configure: the options are ${KNOWN.join(', ')}`)
-  }
-  const { threads } = options
-  if (threads !== undefined) {
-    if (typeof threads !== 'number') throw invalidArgument(`threads must be a number, got ${describe(threads)}`)
-    callNative(() => native.configureThreads(threads))
-  }
+  const { threads } = checkOptions<ConfigureOptions>(options, 'ConfigureOptions')
+  if (threads !== undefined) callNative(() => native.configureThreads(threads))
 }

@@ -1,7 +1,8 @@
 import native = require('./native')
 import { awaitNative, callNative, invalidArgument } from './errors'
 import { abortHandle } from './abort'
-import { checkDimensions, checkMetric, describe, type Metric, numbersToF32, toMatrix } from './validate'
+import { checkOptions } from './options'
+import { checkMetric, describe, type Metric, numbersToF32, toMatrix } from './validate'
 
 /** Element type of a pair of vectors given to `distance`. */
 export type DType = 'f32' | 'f16' | 'bf16' | 'i8' | 'binary'
@@ -32,7 +33,7 @@ export function distance(
   if (left.constructor !== right.constructor) {
     throw invalidArgument(`both vectors must have the same type, got ${describe(left)} and ${describe(right)}`)
   }
-  const dtype = options.dtype ?? inferDType(left)
+  const dtype = checkOptions<DistanceOptions>(options, 'DistanceOptions').dtype ?? inferDType(left)
   return callNative(() => {
     switch (dtype) {
       case 'f32':
@@ -68,14 +69,13 @@ export interface DistanceMatrixOptions {
   /** Dimensions of every row of both matrices. */
   dimensions: number
   /** cosine, dot or l2sq. */
-  metric: Metric
+  metric: Exclude<Metric, 'hamming'>
   /** Stops the computation between rows (rejects with ERR_ABORTED). */
   signal?: AbortSignal
 }
 
 function matrixArgs(queries: unknown, vectors: unknown, options: DistanceMatrixOptions) {
-  const dimensions = checkDimensions(options?.dimensions)
-  const metric = checkMetric(options.metric, ['cosine', 'dot', 'l2sq'])
+  const { dimensions, metric } = checkOptions<DistanceMatrixOptions>(options, 'DistanceMatrixOptions')
   return { q: toMatrix(queries, dimensions, 'queries'), v: toMatrix(vectors, dimensions, 'vectors'), dimensions, metric }
 }
 

@@ -29,6 +29,7 @@ export type OptionSetName =
   | 'DocumentStreamOptions'
   | 'SearchStreamOptions'
   | 'DistanceOptions'
+  | 'DistanceMatrixOptions'
   | 'ConfigureOptions'
 
 /** One option as the core's table describes it. */

@@ -443,6 +443,15 @@ pub static OPTION_SETS: &[OptionSet] = &[
         )],
     },
     OptionSet {
+        name: "DistanceMatrixOptions",
+        includes: &[],
+        options: &[
+            DIMENSIONS,
+            spec("metric", Kind::Choice(METRICS), Default::Required),
+            SIGNAL,
+        ],
+    },
+    OptionSet {
         name: "ConfigureOptions",
         includes: &[],
         options: &[spec(
