@@ -29,7 +29,7 @@ impl Metric {
     pub const ALL: [Metric; 4] = [Metric::Cosine, Metric::Dot, Metric::L2sq, Metric::Hamming];
 
     /// The name used in JS and in files.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Metric::Cosine => "cosine",
             Metric::Dot => "dot",

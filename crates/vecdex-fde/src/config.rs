@@ -17,7 +17,7 @@ pub enum ProjectionType {
 }
 
 impl ProjectionType {
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             ProjectionType::Identity => "identity",
             ProjectionType::AmsSketch => "amsSketch",

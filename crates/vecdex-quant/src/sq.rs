@@ -30,7 +30,7 @@ use crate::codec::{check_metric, check_sample, Codec, QuantError};
 use crate::model::{check_all, check_len, model_len, put_f32s, Reader};
 
 /// Training options of a scalar quantizer.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SqConfig {
     /// Clip each dimension's range to these quantiles of the sample instead of its min and max
     /// (e.g. 0.001 keeps 99.8% of values inside the range and spends the steps on them). 0 uses
@@ -40,6 +40,20 @@ pub struct SqConfig {
     /// most 65,536 dimensions; see the module docs for the error bound). `l2sq` codes then
     /// carry 4 more bytes. Default `false`: the query stays f32.
     pub symmetric: bool,
+}
+
+impl SqConfig {
+    /// The exact min and max of each dimension; the query stays f32.
+    pub const DEFAULT: SqConfig = SqConfig {
+        clip_quantile: 0.0,
+        symmetric: false,
+    };
+}
+
+impl Default for SqConfig {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 /// Per-dimension ranges shared by the 8- and 4-bit codecs.

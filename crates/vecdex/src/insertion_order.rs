@@ -12,10 +12,9 @@ use vecdex_distance::Metric;
 use vecdex_hnsw::splitmix64;
 
 /// Order in which a batch is linked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InsertionOrder {
     /// As given.
-    #[default]
     Given,
     /// A seeded random shuffle.
     Random,
@@ -23,7 +22,17 @@ pub enum InsertionOrder {
     DescendingLid,
 }
 
+impl Default for InsertionOrder {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
 impl InsertionOrder {
+    /// The order of an index whose options name none: as given (callers that know their data
+    /// is sorted choose 'random').
+    pub const DEFAULT: InsertionOrder = InsertionOrder::Given;
+
     /// The order named as the `insertionOrder` option spells it (see [`crate::options`]).
     pub fn from_name(name: &str) -> Result<Self> {
         let name =
@@ -31,6 +40,15 @@ impl InsertionOrder {
         Self::parse(name).ok_or_else(|| {
             Error::Internal(format!("insertion order '{name}' is listed but not built"))
         })
+    }
+
+    /// The name the `insertionOrder` option gives it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            InsertionOrder::Given => "given",
+            InsertionOrder::Random => "random",
+            InsertionOrder::DescendingLid => "lid",
+        }
     }
 
     pub fn parse(name: &str) -> Option<Self> {

@@ -12,7 +12,6 @@ use vecdex_store::{FileReader, IndexKind, Layout};
 use crate::compression::{Compression, Quantization, Reduction};
 use crate::error::{Error, Result};
 use crate::hnsw_index::HnswConfig;
-use crate::insertion_order::InsertionOrder;
 use crate::persist::section;
 use crate::ProjectionType;
 
@@ -212,12 +211,10 @@ impl Settings {
         );
         self.integer(&format!("{prefix}efSearch"), config.ef_search as u64);
         self.integer(&format!("{prefix}seed"), config.seed);
-        let order = match config.insertion_order {
-            InsertionOrder::Given => "given",
-            InsertionOrder::Random => "random",
-            InsertionOrder::DescendingLid => "lid",
-        };
-        self.text(&format!("{prefix}insertionOrder"), order);
+        self.text(
+            &format!("{prefix}insertionOrder"),
+            config.insertion_order.name(),
+        );
     }
 
     /// Compression settings, named as the index options are; nothing for an uncompressed index.

@@ -43,6 +43,9 @@ pub const MULTI_VECTOR_FDE: vecdex_fde::FdeDefaults = vecdex_fde::FdeDefaults {
     ..vecdex_fde::ENCODER_DEFAULTS
 };
 
+/// How the FDE graph compares encodings by default (see [`MultiVectorConfig::fde_metric`]).
+pub const DEFAULT_FDE_METRIC: Metric = Metric::Cosine;
+
 /// Default number of FDE candidates reranked by exact Chamfer per query.
 pub const DEFAULT_CANDIDATES: usize = 100;
 /// Largest `candidates` (as the largest efSearch).
@@ -53,11 +56,10 @@ pub const DEFAULT_TOKEN_NEIGHBOURS: usize = 16;
 pub const MAX_TOKEN_NEIGHBOURS: usize = 4096;
 
 /// How a search finds its documents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
     /// MUVERA: the `candidates` best documents by FDE inner product (a graph search with the
     /// query's FDE), reranked by exact Chamfer.
-    #[default]
     Rerank,
     /// A walk of the FDE graph that scores every document it visits by exact Chamfer (keeping
     /// `candidates` of them): the FDE graph gives the neighbourhoods, the true similarity steers.
@@ -71,6 +73,9 @@ pub enum Strategy {
 }
 
 impl Strategy {
+    /// The strategy of a search that names none: MUVERA's.
+    pub const DEFAULT: Strategy = Strategy::Rerank;
+
     /// The strategy named as the `strategy` option spells it (see [`crate::options`]).
     pub fn from_name(name: &str) -> Result<Self> {
         match crate::options::choice("strategy", name, crate::options::STRATEGIES)? {
@@ -80,12 +85,18 @@ impl Strategy {
         }
     }
 
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Strategy::Rerank => "rerank",
             Strategy::Walk => "walk",
             Strategy::Tokens => "tokens",
         }
+    }
+}
+
+impl Default for Strategy {
+    fn default() -> Self {
+        Self::DEFAULT
     }
 }
 
@@ -128,8 +139,8 @@ impl MultiVectorConfig {
             compression: Compression::default(),
             candidates: DEFAULT_CANDIDATES,
             ball_carving: None,
-            strategy: Strategy::Rerank,
-            fde_metric: Metric::Cosine,
+            strategy: Strategy::default(),
+            fde_metric: DEFAULT_FDE_METRIC,
         }
     }
 }

@@ -9,11 +9,12 @@
 //! An option set is named as its TypeScript interface (`HnswIndexOptions`, `HnswSearchOptions`,
 //! …). A set may include others (`CompressionOptions` in every index's options).
 
-use crate::compression::MAX_OVERSAMPLE;
+use crate::compression::{Quantization, RescoreParams, MAX_OVERSAMPLE};
 use crate::error::{Error, Result};
 use crate::hnsw_index::{DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_M, DEFAULT_SEED};
+use crate::insertion_order::InsertionOrder;
 use crate::multi_vector_index::{
-    DEFAULT_CANDIDATES, DEFAULT_TOKEN_NEIGHBOURS, MAX_CANDIDATES, MAX_TOKEN_NEIGHBOURS,
+    Strategy, DEFAULT_CANDIDATES, DEFAULT_TOKEN_NEIGHBOURS, MAX_CANDIDATES, MAX_TOKEN_NEIGHBOURS,
     MULTI_VECTOR_FDE,
 };
 use crate::threads::MAX_THREADS;
@@ -121,6 +122,10 @@ const MAX_DIMS: u64 = MAX_DIMENSIONS as u64;
 const MAX_EF: u64 = vecdex_hnsw::MAX_EF as u64;
 const MAX_FDE: u64 = vecdex_fde::MAX_FDE_DIMENSION as u64;
 
+/// The metric of an index whose options name none: cosine, the usual one of text embeddings
+/// (vectors are normalised when added).
+const DEFAULT_METRIC: Default = Default::Text(vecdex_distance::Metric::Cosine.name());
+
 /// The single-vector metrics, and the multi-vector ones (a Chamfer sum needs an inner product).
 pub const METRICS: &[&str] = &["cosine", "dot", "l2sq"];
 pub const TOKEN_METRICS: &[&str] = &["cosine", "dot"];
@@ -178,7 +183,7 @@ const fn fde_options(defaults: &vecdex_fde::FdeDefaults) -> [OptionSpec; 7] {
         spec(
             "projectionType",
             Kind::Choice(PROJECTION_TYPES),
-            Default::Text("amsSketch"),
+            Default::Text(vecdex_fde::ProjectionType::AmsSketch.name()),
         ),
         spec(
             "projectionDimension",
@@ -204,7 +209,7 @@ pub static OPTION_SETS: &[OptionSet] = &[
         includes: &["CompressionOptions"],
         options: &[
             DIMENSIONS,
-            spec("metric", Kind::Choice(METRICS), Default::Text("cosine")),
+            spec("metric", Kind::Choice(METRICS), DEFAULT_METRIC),
         ],
     },
     OptionSet {
@@ -212,7 +217,7 @@ pub static OPTION_SETS: &[OptionSet] = &[
         includes: &["CompressionOptions"],
         options: &[
             DIMENSIONS,
-            spec("metric", Kind::Choice(METRICS), Default::Text("cosine")),
+            spec("metric", Kind::Choice(METRICS), DEFAULT_METRIC),
             GRAPH[0],
             GRAPH[1],
             GRAPH[2],
@@ -220,7 +225,7 @@ pub static OPTION_SETS: &[OptionSet] = &[
             spec(
                 "insertionOrder",
                 Kind::Choice(INSERTION_ORDERS),
-                Default::Text("given"),
+                Default::Text(InsertionOrder::DEFAULT.name()),
             ),
         ],
     },
@@ -229,7 +234,7 @@ pub static OPTION_SETS: &[OptionSet] = &[
         includes: &["CompressionOptions"],
         options: &[
             DIMENSIONS,
-            spec("metric", Kind::Choice(TOKEN_METRICS), Default::Text("cosine")),
+            spec("metric", Kind::Choice(TOKEN_METRICS), DEFAULT_METRIC),
             spec("fde", Kind::Object("MultiVectorFdeOptions"), Default::Derived("see MultiVectorFdeOptions")),
             GRAPH[0],
             GRAPH[1],
@@ -249,8 +254,8 @@ pub static OPTION_SETS: &[OptionSet] = &[
                 },
                 Default::Off,
             ),
-            spec("strategy", Kind::Choice(STRATEGIES), Default::Text("rerank")),
-            spec("fdeMetric", Kind::Choice(TOKEN_METRICS), Default::Text("cosine")),
+            spec("strategy", Kind::Choice(STRATEGIES), Default::Text(Strategy::DEFAULT.name())),
+            spec("fdeMetric", Kind::Choice(TOKEN_METRICS), Default::Text(crate::multi_vector_index::DEFAULT_FDE_METRIC.name())),
         ],
     },
     OptionSet {
@@ -263,7 +268,7 @@ pub static OPTION_SETS: &[OptionSet] = &[
                     choices: QUANTIZATIONS,
                     set: "QuantizationOptions",
                 },
-                Default::Text("none"),
+                Default::Text(Quantization::None.name()),
             ),
             spec(
                 "oversample",
@@ -291,7 +296,7 @@ pub static OPTION_SETS: &[OptionSet] = &[
                     max: 0.5,
                     max_exclusive: true,
                 },
-                Default::Number(0.0),
+                Default::Number(vecdex_quant::SqConfig::DEFAULT.clip_quantile),
             ),
             spec(
                 "symmetric",
@@ -341,7 +346,7 @@ pub static OPTION_SETS: &[OptionSet] = &[
                 int(1, MAX_OVERSAMPLE as u64),
                 Default::Derived("the index's oversample"),
             ),
-            spec("rescore", Kind::Boolean, Default::Boolean(true)),
+            spec("rescore", Kind::Boolean, Default::Boolean(RescoreParams::DEFAULT.rescore)),
         ],
     },
     OptionSet {

@@ -382,7 +382,10 @@ fn caller_sized_allocations_fail_as_out_of_memory() {
         assert_eq!(hnsw.len(), 2);
     }
 
-    assert!(graph_failures > 0, "no add ran out of memory in the graph itself");
+    assert!(
+        graph_failures > 0,
+        "no add ran out of memory in the graph itself"
+    );
 
     // The process lives on and still works.
     let encoder = FdeEncoder::new(FdeConfig::new(4)).expect("config");

@@ -28,7 +28,7 @@ pub enum Quantization {
 
 impl Quantization {
     /// The name used in options and reports.
-    pub fn name(&self) -> &'static str {
+    pub const fn name(&self) -> &'static str {
         match self {
             Quantization::None => "none",
             Quantization::F16 => "f16",
@@ -295,14 +295,17 @@ pub struct RescoreParams {
 
 impl Default for RescoreParams {
     fn default() -> Self {
-        RescoreParams {
-            oversample: None,
-            rescore: true,
-        }
+        Self::DEFAULT
     }
 }
 
 impl RescoreParams {
+    /// The index's oversample, rescored with the full vectors.
+    pub const DEFAULT: RescoreParams = RescoreParams {
+        oversample: None,
+        rescore: true,
+    };
+
     /// Candidates to take from the codes for `k` results.
     pub(crate) fn candidates(&self, k: usize, config: &Compression) -> Result<usize> {
         let oversample = self.oversample.unwrap_or(config.oversample());
