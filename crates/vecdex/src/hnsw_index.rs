@@ -782,7 +782,12 @@ impl HnswIndex {
         stop.check()?;
         let scorer = self.scorer();
         let removed = |slot: u32| !self.is_live(slot);
-        threads::run(|| Ok(self.graph.compact(self.used, &removed, &scorer)))?;
+        let is_stopped = || stop.is_stopped();
+        threads::run(|| {
+            self.graph
+                .compact(self.used, &removed, &scorer, &is_stopped)
+                .ok_or(Error::Aborted)
+        })?;
         let mut slots = self.tombstones.clone();
         slots.sort_unstable();
         Ok(RelinkedSlots(slots))
