@@ -226,8 +226,9 @@ describe('HnswIndex lifecycle', () => {
     hooks.debugTraceAborts(true)
     try {
       const pending = index.add(batchKeys, batch, { signal: controller.signal })
-      // Abort from the JS thread once linking is under way (30,000 nodes are left then).
-      await until(() => hooks.debugAbortChecks() > 0)
+      // Abort from the JS thread once linking is under way (a check per node linked; the first
+      // two come before): about 30,000 nodes are left then.
+      await until(() => hooks.debugAbortChecks() >= 50)
       controller.abort()
       const atAbort = hooks.debugAbortChecks()
       await expectCode(pending, 'ERR_ABORTED')

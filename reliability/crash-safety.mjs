@@ -130,7 +130,7 @@ export async function run({ scale }) {
       if (temporaries.length === 0) {
         // Before the save made its temporary file (the target holds the previous save's
         // bytes), or after it renamed it (the target holds this save's).
-        if (file?.equals(savedBy(sources, inProgress))) tally.afterRename++
+        if (inProgress >= 0 && file?.equals(savedBy(sources, inProgress))) tally.afterRename++
         else tally.beforeTemporary++
       } else {
         const partial = readFileSync(join(runDir, temporaries[0]))
