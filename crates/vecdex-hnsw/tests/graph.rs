@@ -243,7 +243,10 @@ fn a_stopped_compaction_stops_early_and_leaves_every_live_node_reachable() {
     let stopped = pool.install(|| graph.compact(points.len(), &removed, &points, &stop));
     assert_eq!(stopped, None);
     let polled = polls.load(Ordering::Relaxed);
-    assert!(polled < 1_000, "relinking went on after the stop: {polled} polls of 8,000");
+    assert!(
+        polled < 1_000,
+        "relinking went on after the stop: {polled} polls of 8,000"
+    );
     // Some lists were relinked and the removed nodes kept theirs (not detached: still waypoints).
     let relinked = (0..points.len() as u32)
         .filter(|&n| live(n) && graph.neighbors(n, 0).iter().all(|&m| live(m)))
@@ -257,10 +260,17 @@ fn a_stopped_compaction_stops_early_and_leaves_every_live_node_reachable() {
     );
     // A later compaction detaches every removed node and keeps recall.
     let detached = pool.install(|| graph.compact(points.len(), &removed, &points, &|| false));
-    assert_eq!(detached, Some((0..points.len() as u32).filter(|&n| removed(n)).count()));
+    assert_eq!(
+        detached,
+        Some((0..points.len() as u32).filter(|&n| removed(n)).count())
+    );
     for node in 0..points.len() as u32 {
         let links = graph.neighbors(node, 0);
-        assert!(if removed(node) { links.is_empty() } else { links.iter().all(|&m| live(m)) });
+        assert!(if removed(node) {
+            links.is_empty()
+        } else {
+            links.iter().all(|&m| live(m))
+        });
     }
     let mut hits = 0;
     for q in 0..queries.len() as u32 {
@@ -269,7 +279,10 @@ fn a_stopped_compaction_stops_early_and_leaves_every_live_node_reachable() {
         hits += got.iter().filter(|n| want.contains(n)).count();
     }
     let r = hits as f64 / (queries.len() * 10) as f64;
-    assert!(r >= 0.95, "recall after a stopped then a whole compaction {r}");
+    assert!(
+        r >= 0.95,
+        "recall after a stopped then a whole compaction {r}"
+    );
 }
 
 #[test]

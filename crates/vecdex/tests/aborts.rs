@@ -37,7 +37,10 @@ fn traced<T>(stop_at: Option<u64>, work: impl FnOnce(&StopFlag) -> T) -> (T, u64
 /// A stopped run made a small share of the whole run's checks: it stopped near where it was
 /// told (a few more for the threads still running a piece), far from the end.
 fn assert_stopped_early(what: &str, stopped: u64, stop_at: u64, whole: u64) {
-    assert!(whole >= 20 * stop_at, "{what}: the whole run makes {whole} checks, too few to tell");
+    assert!(
+        whole >= 20 * stop_at,
+        "{what}: the whole run makes {whole} checks, too few to tell"
+    );
     assert!(
         stopped < stop_at + 64 && stopped * 10 < whole,
         "{what}: stopped at check {stop_at}, made {stopped} of the whole run's {whole}"
@@ -97,8 +100,15 @@ fn an_aborted_compaction_stops_early_keeps_the_tombstones_and_every_vector_found
     let (result, stopped) = traced(Some(stop_at), |stop| index.compact(stop));
     assert_eq!(result, Err(Error::Aborted));
     let stats = index.stats();
-    assert_eq!((stats.len, stats.tombstones, stats.free_slots), (n - removed.len(), removed.len(), 0));
-    assert_eq!(stats.graph.connectivity, Default::default(), "every live vector reachable");
+    assert_eq!(
+        (stats.len, stats.tombstones, stats.free_slots),
+        (n - removed.len(), removed.len(), 0)
+    );
+    assert_eq!(
+        stats.graph.connectivity,
+        Default::default(),
+        "every live vector reachable"
+    );
     assert_eq!(self_misses(&index, n, 3, |k| k % 3 != 1), 0);
     let (result, whole) = traced(None, |stop| index.compact(stop));
     assert_eq!(result, Ok(removed.len()));

@@ -54,7 +54,10 @@ fn filtered_search_scans_below_the_threshold_walks_above_and_both_match_the_orac
     while (scan_limit + 1) * (scan_limit + 1) <= walk_cost {
         scan_limit += 1;
     }
-    assert!(scan_limit > 100 && scan_limit < N - 100, "both paths fit in the index");
+    assert!(
+        scan_limit > 100 && scan_limit < N - 100,
+        "both paths fit in the index"
+    );
 
     let mut shuffled = keys.clone();
     shuffled.shuffle(&mut rng);
@@ -99,12 +102,19 @@ fn filtered_search_scans_below_the_threshold_walks_above_and_both_match_the_orac
                 rescans: 0,
             }
         };
-        assert_eq!(taken, want, "{admitted_count} admitted of {N} (scan up to {scan_limit})");
+        assert_eq!(
+            taken, want,
+            "{admitted_count} admitted of {N} (scan up to {scan_limit})"
+        );
         for (q, query) in queries.chunks_exact(DIM).enumerate() {
             let exact = oracle(&rows, &admitted, query, K);
             let row = &batch.keys[q * batch.k..][..batch.counts[q] as usize];
             let one = &single[q];
-            assert_eq!(row, &one.keys[..one.counts[0] as usize], "batch and single search agree");
+            assert_eq!(
+                row,
+                &one.keys[..one.counts[0] as usize],
+                "batch and single search agree"
+            );
             assert!(
                 row.iter().all(|key| admitted.binary_search(key).is_ok()),
                 "every hit is admitted"
@@ -114,9 +124,15 @@ fn filtered_search_scans_below_the_threshold_walks_above_and_both_match_the_orac
         }
         let recall = found as f64 / (QUERIES * K) as f64;
         if scanned {
-            assert_eq!(recall, 1.0, "an exact scan is exact ({admitted_count} admitted)");
+            assert_eq!(
+                recall, 1.0,
+                "an exact scan is exact ({admitted_count} admitted)"
+            );
         } else {
-            assert!(recall >= 0.95, "walk recall {recall} ({admitted_count} admitted)");
+            assert!(
+                recall >= 0.95,
+                "walk recall {recall} ({admitted_count} admitted)"
+            );
         }
     }
 }
