@@ -343,17 +343,34 @@ export declare function closestName(name: string, candidates: Array<string>): st
  */
 export declare function configureThreads(threads: number): void
 
+/** Checks made by traced abort handles since `debugTraceAborts`. */
+export declare function debugAbortChecks(): number
+
 /**
  * Makes the next guarded native call (any method that runs index code, sync or async) panic
  * inside its guard, to prove every entry point turns a panic into ERR_INTERNAL. Tests only.
  */
 export declare function debugArmPanic(armed: boolean): void
 
+/** Turns the count of HNSW search paths on (from zero) or off (`vecdex::hnsw_index::trace`). */
+export declare function debugCountSearchPaths(on: boolean): void
+
 /**
  * Panics inside native code, sync or async, to prove a panic reaches JS as ERR_INTERNAL.
  * For tests only.
  */
 export declare function debugPanic(asynchronous: boolean): object | null
+
+/** The HNSW search paths counted since `debugCountSearchPaths(true)`. */
+export declare function debugSearchPaths(): NativeSearchPaths
+
+/**
+ * While on, the abort handles made for calls given an AbortSignal count every check of their
+ * flag in one process-wide count (reset to 0 here), and all read as aborted from check number
+ * `stopAtCheck` on (never when omitted). Proves an abort stops the work early, measured in
+ * checks made (each one a piece of work done) rather than in time.
+ */
+export declare function debugTraceAborts(on: boolean, stopAtCheck?: number | undefined | null): void
 
 /** Distance of two bf16 vectors given as raw bits. */
 export declare function distanceBf16(a: Uint16Array, b: Uint16Array, metric: string): number
@@ -588,6 +605,16 @@ export interface NativeMultiVectorStats {
   tokenBytes: number
   fdeBytes: number
   memoryBytes: number
+}
+
+/** Which way HNSW searches went (one count per query) since `debugCountSearchPaths(true)`. */
+export interface NativeSearchPaths {
+  /** Walked the graph; the walk's hits were the answer. */
+  walks: number
+  /** Scanned the admitted vectors exactly without walking (a filter that admits few). */
+  scans: number
+  /** Walked, found fewer hits than the filter admits, then scanned exactly. */
+  rescans: number
 }
 
 /** Results of a batch search, row-major: row `i` is query `i`, `k` columns, best first. */

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { FlatIndex, HnswIndex, SearchResults } from '../dist/index.js'
 import { loadMnist, loadSift, randomMatrix, refDistance, type RefMetric } from './helpers'
 import { clusteredMatrix, exactSearch, pickRows, recallOf, row, sample, selfHitRate, seqKeys } from './hnsw-helpers'
+import { hooks } from './trace-hooks'
 
 const sift = loadSift()
 const mnist = loadMnist()
@@ -438,6 +439,43 @@ describe('HNSW filtered search', () => {
       }
     })
   }
+
+  it('scans exactly up to the documented threshold and walks the graph past it: the native hook counts each path, and both match the oracle', async () => {
+    // The test hook debugCountSearchPaths counts, per query, a graph walk, an exact scan of
+    // the admitted vectors, or a walk that found too few followed by a scan (rescans).
+    const ef = 64
+    const walkCost = 2 * index().m * ef * n
+    let scanLimit = Math.floor(Math.sqrt(walkCost))
+    while (scanLimit * scanLimit > walkCost) scanLimit--
+    while ((scanLimit + 1) * (scanLimit + 1) <= walkCost) scanLimit++
+    const rows = queries.length / dim
+    // Far below, at, just past and far past the threshold admitted² ≤ 2·m·ef·n.
+    const cases: [number, 'scans' | 'walks'][] = [[n / 100, 'scans'], [scanLimit, 'scans'], [scanLimit + 1, 'walks'], [n * 0.9, 'walks']]
+    for (const [count, path] of cases) {
+      const allowed = sample(n, count, 70 + count)
+      const admitted = new Set(allowed.map(BigInt))
+      const exact = await exactSearch(base, seqKeys(n), dim, 'l2sq', queries, 10, allowed)
+      hooks.debugCountSearchPaths(true)
+      let taken
+      let batch: SearchResults
+      const single: SearchResults[] = []
+      try {
+        // The whole batch on the pool, then each query alone on the JS thread.
+        batch = await index().search(queries, { k: 10, efSearch: ef, filter: allowed })
+        for (let q = 0; q < rows; q++) single.push(index().searchSync(row(queries, dim, q), { k: 10, efSearch: ef, filter: allowed }))
+        taken = hooks.debugSearchPaths()
+      } finally {
+        hooks.debugCountSearchPaths(false)
+      }
+      const what = `${count} admitted of ${n} (scanned up to ${scanLimit})`
+      expect(taken, what).toEqual({ walks: path === 'walks' ? 2 * rows : 0, scans: path === 'scans' ? 2 * rows : 0, rescans: 0 })
+      for (const hit of batch) for (const key of hit.keys) if (!admitted.has(key)) expect.fail(`${what}: key ${key} not in the filter`)
+      single.forEach((one, q) => expect(Array.from(one.get(0).keys), `${what}: query ${q} alone and in the batch`).toEqual(Array.from(batch.get(q).keys)))
+      const recall = recallOf(batch, exact, queries, dim, 'l2sq', vectorOf, 10)
+      if (path === 'scans') expect(recall, what).toBe(1)
+      else expect(recall, what).toBeGreaterThanOrEqual(0.95)
+    }
+  })
 
   it('a filter correlated with the query region still gives recall ≥ 0.95 (queries outside the admitted region)', async () => {
     // Admit the vectors with x₀ > −0.5 (about 75 %: the graph walk); query from x₀ = −0.95,

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { HnswIndex, VecdexError } from '../dist/index.js'
 import { expectCode, randomMatrix } from './helpers'
 import { row, selfHitRate, seqKeys } from './hnsw-helpers'
+import { hooks, until, WORKERS } from './trace-hooks'
 
 /** A small cosine index of 3-d vectors under keys 1 and 2. */
 function makeIndex() {
@@ -221,18 +222,21 @@ describe('HnswIndex lifecycle', () => {
     const batch = randomMatrix(30_000, dim, 11)
     const batchKeys = seqKeys(30_000, 100_000)
     const controller = new AbortController()
-    const pending = index.add(batchKeys, batch, { signal: controller.signal })
-    setTimeout(() => controller.abort(), 30)
-    let aborted = false
+    // Count the add's checks (one per node linked); nothing stops it but the signal.
+    hooks.debugTraceAborts(true)
     try {
-      await pending
-    } catch (error) {
-      expect((error as VecdexError).code).toBe('ERR_ABORTED')
-      aborted = true
-    }
-    if (!aborted) {
-      console.warn('the add finished before the abort: nothing to check about an aborted add')
-      return
+      const pending = index.add(batchKeys, batch, { signal: controller.signal })
+      // Abort from the JS thread once linking is under way (a check per node linked; the first
+      // two come before): about 30,000 nodes are left then.
+      await until(() => hooks.debugAbortChecks() >= 50)
+      controller.abort()
+      const atAbort = hooks.debugAbortChecks()
+      await expectCode(pending, 'ERR_ABORTED')
+      // Every check after the abort saw it: each thread stopped at its next node (and one
+      // chunk of nodes it may have taken up meanwhile), then nothing.
+      expect(hooks.debugAbortChecks() - atAbort).toBeLessThanOrEqual(2 * WORKERS)
+    } finally {
+      hooks.debugTraceAborts(false)
     }
     expect(index.size).toBe(n)
     expect(index.contains(100_000)).toBe(false)

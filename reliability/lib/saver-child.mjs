@@ -1,7 +1,10 @@
 /**
  * Child process of the crash-safety part: `node saver-child.mjs <A file> <B file> <target> <sync|async>`.
  * Loads indexes A and B, prints "ready", then saves B, A, B, A, … over <target> for ever (with
- * saveSync, or with `await save`) until the parent SIGKILLs it at a random moment.
+ * saveSync, or with `await save`) until the parent SIGKILLs it at a random moment. Before save
+ * number i (from 0) it prints "save i": the parent times its kill from these lines, and knows
+ * which save was in progress when the kill landed. (stdout to a pipe is synchronous on Linux:
+ * the line is in the pipe before the save starts.)
  */
 import { vecdex } from './common.mjs'
 
@@ -10,6 +13,7 @@ const indexes = [vecdex.HnswIndex.loadSync(bFile), vecdex.HnswIndex.loadSync(aFi
 process.stdout.write('ready\n')
 for (let i = 0; ; i++) {
   const index = indexes[i % 2]
+  process.stdout.write(`save ${i}\n`)
   if (mode === 'sync') index.saveSync(target)
   else await index.save(target)
 }

@@ -1,5 +1,7 @@
 //! A native stop flag the TS layer trips from an AbortSignal's `abort` event.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use napi_derive::napi;
 use vecdex::StopFlag;
 
@@ -9,14 +11,20 @@ pub struct NativeAbortHandle {
     pub(crate) flag: StopFlag,
 }
 
+/// Whether new handles are traced (see [`trace_new_handles`]).
+static TRACING: AtomicBool = AtomicBool::new(false);
+
 #[napi]
 impl NativeAbortHandle {
     #[napi(constructor)]
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
-        NativeAbortHandle {
-            flag: StopFlag::new(),
-        }
+        let flag = if TRACING.load(Ordering::Relaxed) {
+            StopFlag::traced()
+        } else {
+            StopFlag::new()
+        };
+        NativeAbortHandle { flag }
     }
 
     #[napi]
@@ -32,4 +40,10 @@ impl NativeAbortHandle {
 
 pub fn flag(handle: Option<&NativeAbortHandle>) -> StopFlag {
     handle.map_or_else(StopFlag::never, |h| h.flag.clone())
+}
+
+/// Whether the handles made from now on are traced (`vecdex::cancel::trace`; see
+/// `debug::debug_trace_aborts`).
+pub(crate) fn trace_new_handles(on: bool) {
+    TRACING.store(on, Ordering::Relaxed);
 }

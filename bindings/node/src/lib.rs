@@ -5,6 +5,7 @@
 mod abort;
 mod compression;
 mod convert;
+pub mod debug;
 mod error;
 mod flat_index;
 mod handle;

@@ -6,6 +6,8 @@
 //! scan leaves stale links that point at its new data; they look like in-links to the
 //! reachability rule of `choose_list`, which then lets the node's real neighbours drop it.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use rayon::prelude::*;
 
 use crate::graph::Graph;
@@ -73,10 +75,18 @@ impl Graph {
             if done < serial {
                 return done;
             }
-            done + nodes[serial..]
-                .par_chunks(64)
-                .map(|chunk| self.insert_in_order(chunk, scorer, linkable, stop))
-                .sum::<usize>()
+            // Once a chunk stops short, no further chunk starts (each would only poll `stop`).
+            let linked = AtomicUsize::new(done);
+            let _stopped = nodes[serial..].par_chunks(64).try_for_each(|chunk| {
+                let done = self.insert_in_order(chunk, scorer, linkable, stop);
+                linked.fetch_add(done, Ordering::Relaxed);
+                if done < chunk.len() {
+                    Err(())
+                } else {
+                    Ok(())
+                }
+            });
+            linked.into_inner()
         } else {
             self.insert_in_order(nodes, scorer, linkable, stop)
         };
@@ -389,13 +399,16 @@ impl Graph {
     /// empties the removed nodes' lists, so no link leads to them and their slots can be linked
     /// afresh. Runs on the current Rayon
     /// pool; searches may run meanwhile (they never return removed nodes anyway). Returns the
-    /// number of removed nodes detached.
+    /// number of removed nodes detached, or `None` when `stop` (polled between nodes) fired:
+    /// then the lists relinked so far stay relinked, the removed nodes keep theirs (still
+    /// waypoints, detached by a later compaction), and every live node is reachable again.
     pub fn compact<S: Scorer, R: Fn(u32) -> bool + Sync>(
         &self,
         used: usize,
         removed: &R,
         scorer: &S,
-    ) -> usize {
+        stop: &(dyn Fn() -> bool + Sync),
+    ) -> Option<usize> {
         let used = used.min(self.capacity()) as u32;
         let mut held_by_removed = vec![0u32; used as usize];
         let mut links = Vec::new();
@@ -408,14 +421,24 @@ impl Graph {
                 }
             }
         }
-        (0..used).into_par_iter().for_each(|node| {
-            if removed(node) {
-                return;
+        let relinked = (0..used).into_par_iter().try_for_each(|node| {
+            if stop() {
+                return Err(());
             }
-            for layer in 0..=self.level(node) {
-                self.repair_list(node, layer, removed, &held_by_removed, scorer);
+            if !removed(node) {
+                for layer in 0..=self.level(node) {
+                    self.repair_list(node, layer, removed, &held_by_removed, scorer);
+                }
             }
+            Ok(())
         });
+        let live = |n: u32| n < used && !removed(n);
+        if relinked.is_err() {
+            // The relinked lists cut links that were some nodes' only way in.
+            self.mark_unchecked();
+            self.reconnect(&live, scorer);
+            return None;
+        }
         {
             let _top = self.top_lock.lock();
             if let Some((entry, _)) = self.entry() {
@@ -434,12 +457,11 @@ impl Graph {
                 self.write_list(node, layer, &[]);
             }
         }
-        let live = |n: u32| n < used && !removed(n);
         self.restore_in_links(&live, scorer, true, true);
         // Whole nodes went: links into them cannot be checked one by one.
         self.mark_unchecked();
         self.reconnect(&live, scorer);
-        detached.len()
+        Some(detached.len())
     }
 
     /// Every linkable node that lost in-links since the last [`Self::reconnect`] (the targets of

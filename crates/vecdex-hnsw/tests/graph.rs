@@ -199,8 +199,8 @@ fn compaction_unlinks_removed_nodes_and_keeps_recall() {
         .num_threads(2)
         .build()
         .expect("pool")
-        .install(|| graph.compact(points.len(), &removed, &points));
-    assert_eq!(detached, 2_500);
+        .install(|| graph.compact(points.len(), &removed, &points, &|| false));
+    assert_eq!(detached, Some(2_500));
     for node in 0..points.len() as u32 {
         for layer in 0..=graph.level(node) {
             let links = graph.neighbors(node, layer);
@@ -227,11 +227,70 @@ fn compaction_unlinks_removed_nodes_and_keeps_recall() {
 }
 
 #[test]
+fn a_stopped_compaction_stops_early_and_leaves_every_live_node_reachable() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (points, queries) = Points::clustered(8_000 + 100, 16, 12, 21).split_queries(100);
+    let graph = build(&points, true, 23);
+    let removed = |n: u32| n % 3 == 1;
+    let live = |n: u32| !removed(n);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("pool");
+    // The stop fires at the 500th of the 8,000 nodes' polls.
+    let polls = AtomicUsize::new(0);
+    let stop = || polls.fetch_add(1, Ordering::Relaxed) >= 500;
+    let stopped = pool.install(|| graph.compact(points.len(), &removed, &points, &stop));
+    assert_eq!(stopped, None);
+    let polled = polls.load(Ordering::Relaxed);
+    assert!(
+        polled < 1_000,
+        "relinking went on after the stop: {polled} polls of 8,000"
+    );
+    // Some lists were relinked and the removed nodes kept theirs (not detached: still waypoints).
+    let relinked = (0..points.len() as u32)
+        .filter(|&n| live(n) && graph.neighbors(n, 0).iter().all(|&m| live(m)))
+        .count();
+    assert!(relinked > 0);
+    assert!((0..points.len() as u32).any(|n| removed(n) && !graph.neighbors(n, 0).is_empty()));
+    assert_eq!(
+        graph.connectivity(points.len(), &live),
+        Default::default(),
+        "a stopped compaction leaves every live node reachable"
+    );
+    // A later compaction detaches every removed node and keeps recall.
+    let detached = pool.install(|| graph.compact(points.len(), &removed, &points, &|| false));
+    assert_eq!(
+        detached,
+        Some((0..points.len() as u32).filter(|&n| removed(n)).count())
+    );
+    for node in 0..points.len() as u32 {
+        let links = graph.neighbors(node, 0);
+        assert!(if removed(node) {
+            links.is_empty()
+        } else {
+            links.iter().all(|&m| live(m))
+        });
+    }
+    let mut hits = 0;
+    for q in 0..queries.len() as u32 {
+        let want = points.exact(queries.row(q), 10, live);
+        let got = search(&graph, &points, queries.row(q), 10, 64, live);
+        hits += got.iter().filter(|n| want.contains(n)).count();
+    }
+    let r = hits as f64 / (queries.len() * 10) as f64;
+    assert!(
+        r >= 0.95,
+        "recall after a stopped then a whole compaction {r}"
+    );
+}
+
+#[test]
 fn compacted_slots_can_be_relinked_with_new_data() {
     let mut points = Points::clustered(5_000, 16, 10, 8);
     let graph = build(&points, false, 17);
     let reused = |n: u32| n % 7 == 3;
-    graph.compact(points.len(), &reused, &points);
+    graph.compact(points.len(), &reused, &points, &|| false);
     let mut rng = StdRng::seed_from_u64(9);
     for node in (0..5_000u32).filter(|&n| reused(n)) {
         for d in 0..points.dim {
@@ -274,7 +333,7 @@ fn copies_stay_connected_on_any_number_of_threads() {
             let health = graph.connectivity(points.len(), &|_| true);
             assert_eq!(health, Default::default(), "{threads} threads, seed {seed}");
             let removed = |n: u32| n % 5 == 2;
-            pool.install(|| graph.compact(points.len(), &removed, &points));
+            pool.install(|| graph.compact(points.len(), &removed, &points, &|| false));
             let health = graph.connectivity(points.len(), &|n| !removed(n));
             assert_eq!(
                 health,

@@ -19,6 +19,7 @@
 //! when a walk returns fewer hits than the filter admits.
 
 pub(crate) mod persist;
+pub mod trace;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -789,7 +790,12 @@ impl HnswIndex {
         stop.check()?;
         let scorer = self.scorer();
         let removed = |slot: u32| !self.is_live(slot);
-        threads::run(|| Ok(self.graph.compact(self.used, &removed, &scorer)))?;
+        let is_stopped = || stop.is_stopped();
+        threads::run(|| {
+            self.graph
+                .compact(self.used, &removed, &scorer, &is_stopped)
+                .ok_or(Error::Aborted)
+        })?;
         let mut slots = self.tombstones.clone();
         slots.sort_unstable();
         Ok(RelinkedSlots(slots))
@@ -1010,7 +1016,9 @@ impl HnswIndex {
                 _ => self.walk(&row_query, k, plan, &mut hits),
             }
         }
-        if exact.is_some() || hits.len() < expected {
+        let scan = exact.is_some() || hits.len() < expected;
+        trace::count(exact.is_none(), scan);
+        if scan {
             // Too few hits from the walk (a narrow filter, or a region cut off by removals):
             // score the admitted vectors exactly.
             hits = self.scan_exact(&row_query, k, plan.admitted.as_deref());
@@ -1070,7 +1078,9 @@ impl HnswIndex {
         if !plan.exact {
             self.walk(&query, k, &plan, &mut hits);
         }
-        if plan.exact || hits.len() < expected {
+        let scan = plan.exact || hits.len() < expected;
+        trace::count(!plan.exact, scan);
+        if scan {
             // As in `search_one`: a narrow filter, or a walk that found too few.
             hits = self.scan_exact(&query, k, plan.admitted.as_deref());
         }
