@@ -102,7 +102,7 @@ export declare class NativeFlatIndex {
    * old model while the new one is learnt and the stored vectors encoded with it;
    * then both are swapped in.
    */
-  train(sample: Float32Array): Promise<void>
+  train(sample: Float32Array, abort?: NativeAbortHandle | undefined | null): Promise<void>
   /** Whether searches can run (an uncompressed index always can). */
   get isTrained(): boolean
   /** Sizes of the compressed form and of the full vectors kept for rescoring. */
@@ -190,7 +190,7 @@ export declare class NativeHnswIndex {
    * old model while the new one is learnt and the stored vectors encoded with it;
    * then both are swapped in.
    */
-  train(sample: Float32Array): Promise<void>
+  train(sample: Float32Array, abort?: NativeAbortHandle | undefined | null): Promise<void>
   /** Whether searches can run (an uncompressed index always can). */
   get isTrained(): boolean
   /** Sizes of the compressed form and of the full vectors kept for rescoring. */

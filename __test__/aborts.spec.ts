@@ -166,17 +166,20 @@ describe('an abort stops the work early (work counted by the native trace hook)'
     expect(stopped.checks * 2).toBeLessThan(whole.checks)
   })
 
-  // Known gap: train(sample, { signal }) looks at the signal only before it starts; the native
-  // training (k-means or PCA, then encoding every stored vector) takes no abort flag, so an
-  // abort during it is ignored and the training completes. This test states the contract and
-  // is expected to fail until training checks a stop flag (then remove `.fails`).
-  it.fails('HnswIndex train: an abort during training stops it and keeps the old model', async () => {
+  // Training checks its stop flag before learning the model and before swapping it in (k-means
+  // or PCA themselves do not poll it): an abort at either check keeps the old model.
+  it('HnswIndex train: an abort during training stops it and keeps the old model', async () => {
     using index = new HnswIndex({ dimensions: dim, metric: 'l2sq', quantization: 'sq8', trainingSize: 100_000 })
     const data = randomMatrix(1000, dim, 10)
     index.addSync(seqKeys(1000), data)
-    const stopped = await traced(1, (signal) => index.train(data, { signal }))
-    expect(stopped.error).toMatchObject({ code: 'ERR_ABORTED' })
-    expect(stopped.checks).toBeGreaterThan(0)
+    for (const stopAt of [1, 2]) {
+      const stopped = await traced(stopAt, (signal) => index.train(data, { signal }))
+      expect(stopped.error).toMatchObject({ code: 'ERR_ABORTED' })
+      expect(stopped.checks).toBe(stopAt)
+      expect(index.isTrained).toBe(false)
+    }
+    await index.train(data)
+    expect(index.isTrained).toBe(true)
   })
 })
 

@@ -461,7 +461,7 @@ describe('HNSW filtered search', () => {
       const single: SearchResults[] = []
       try {
         // The whole batch on the pool, then each query alone on the JS thread.
-        batch = await index().search(queries, { k: 10, efSearch: ef, filter: allowed })
+        batch = await index().searchBatch(queries, { k: 10, efSearch: ef, filter: allowed })
         for (let q = 0; q < rows; q++) single.push(index().searchSync(row(queries, dim, q), { k: 10, efSearch: ef, filter: allowed }))
         taken = hooks.debugSearchPaths()
       } finally {

@@ -1,6 +1,6 @@
 import native = require('./native')
 import { abortHandle } from './abort'
-import { abortError, awaitNative, callNative, fromNative, RESULTS_DID_NOT_FIT } from './errors'
+import { awaitNative, callNative, fromNative, RESULTS_DID_NOT_FIT } from './errors'
 import { checkOptions, defaultOf } from './options'
 import { KeyFilter } from './key-filter'
 import { checkBuffer, checkPath, IndexBase, keyArrayOf, type NativeIndexBase } from './index-base'
@@ -54,7 +54,7 @@ export interface AddOptions {
 export interface NativeIndex extends NativeIndexBase {
   add(keys: BigUint64Array, vectors: Float32Array, abort?: native.NativeAbortHandle | null): Promise<void>
   addSync(keys: BigUint64Array, vectors: Float32Array): void
-  train(sample: Float32Array): Promise<void>
+  train(sample: Float32Array, abort?: native.NativeAbortHandle | null): Promise<void>
   trainSync(sample: Float32Array): void
   readonly dim: number
   readonly metric: string
@@ -181,8 +181,8 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
   async train(sample: VectorsInput, options: { signal?: AbortSignal } = {}): Promise<void> {
     const matrix = toMatrix(sample, this.dimensions, 'sample')
     const { signal } = checkOptions<{ signal?: AbortSignal }>(options, 'SignalOptions')
-    if (signal?.aborted) throw abortError(signal)
-    await awaitNative(callNative(() => this.handle().train(matrix)))
+    using link = abortHandle(signal)
+    await awaitNative(callNative(() => this.handle().train(matrix, link.native)), link.signal)
   }
 
   /** Blocking twin of {@link train}. */

@@ -273,7 +273,9 @@ macro_rules! common_index_methods {
                 env: napi::Env,
                 sample: napi::bindgen_prelude::Float32ArraySlice,
             ) -> $crate::error::Result<()> {
-                self.handle.write_sync(&env, |shared| shared.train(&sample))
+                self.handle.write_sync(&env, |shared| {
+                    shared.train(&sample, &vecdex::StopFlag::never())
+                })
             }
 
             /// Async twin of `trainSync` (the sample is copied first). Reads go on with the
@@ -284,10 +286,12 @@ macro_rules! common_index_methods {
                 &self,
                 env: &'env napi::Env,
                 sample: napi::bindgen_prelude::Float32ArraySlice,
+                abort: Option<&$crate::abort::NativeAbortHandle>,
             ) -> $crate::error::Result<napi::bindgen_prelude::Object<'env>> {
                 let sample = $crate::handle::copied(&sample, "sample")?;
+                let stop = $crate::abort::flag(abort);
                 self.handle
-                    .spawn_write(env, move |shared| shared.train(&sample))
+                    .spawn_write(env, move |shared| shared.train(&sample, &stop))
             }
 
             /// Whether searches can run (an uncompressed index always can).
@@ -469,12 +473,16 @@ impl<I: Index> Shared<I> {
     /// Trains in two steps: the model is learnt and the stored vectors encoded with it under
     /// the read lock (k-means or PCA can take seconds: searches go on), then both are swapped
     /// in under the write lock. The caller holds its write-order ticket throughout, so no other
-    /// write comes in between (and the encoded codes stay current).
-    pub fn train(&self, sample: &[f32]) -> vecdex::Result<()>
+    /// write comes in between (and the encoded codes stay current). `stop` is checked before
+    /// the model is learnt and before it is swapped in: an abort leaves the old model (the
+    /// learning itself, k-means or PCA, does not poll it).
+    pub fn train(&self, sample: &[f32], stop: &vecdex::StopFlag) -> vecdex::Result<()>
     where
         I: VectorIndex,
     {
+        stop.check()?;
         let trained = self.index.read_recursive().fit(sample)?;
+        stop.check()?;
         self.write(|index| index.install_training(trained))
     }
 }
