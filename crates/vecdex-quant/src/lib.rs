@@ -39,7 +39,7 @@ pub use half::{Bf16Codec, F16Codec};
 pub use pca::{Pca, PcaConfig};
 pub use plain::PlainCodec;
 pub use pq::{PqCodec, PqConfig, DEFAULT_PQ_ITERATIONS, MAX_PQ_ITERATIONS};
-pub use sq::{ScalarCodec, Sq4Codec, Sq8Codec, SqConfig};
+pub use sq::{ScalarCodec, Sq4Codec, Sq8Codec, SqConfig, MAX_CLIP_QUANTILE};
 
 /// Version of the layouts of every codec's `model_bytes` (see the crate docs). Bump it when any
 /// of them changes, so that a file written with an older layout is refused (or converted)

@@ -29,6 +29,9 @@ use vecdex_distance::{nibble_split, Metric, RowKernel};
 use crate::codec::{check_metric, check_sample, Codec, QuantError};
 use crate::model::{check_all, check_len, model_len, put_f32s, Reader};
 
+/// Bound (exclusive) of `clip_quantile`: clipping half of each side would leave no range.
+pub const MAX_CLIP_QUANTILE: f64 = 0.5;
+
 /// Training options of a scalar quantizer.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SqConfig {
@@ -272,9 +275,9 @@ impl<const BITS: u32> ScalarCodec<BITS> {
                 Self::NAME
             )));
         }
-        if !(0.0..0.5).contains(&config.clip_quantile) {
+        if !(0.0..MAX_CLIP_QUANTILE).contains(&config.clip_quantile) {
             return Err(QuantError::new(format!(
-                "{}: clip quantile must be in [0, 0.5), got {}",
+                "{}: clip quantile must be in [0, {MAX_CLIP_QUANTILE}), got {}",
                 Self::NAME,
                 config.clip_quantile
             )));

@@ -25,8 +25,9 @@ use crate::validate::MAX_DIMENSIONS;
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 /// Largest `k` of a search (results are counted in u32).
 pub const MAX_K: u64 = u32::MAX as u64;
-/// Largest key: u64::MAX is reserved (it marks the empty cells of a result row).
-pub const MAX_KEY: u64 = u64::MAX - 1;
+/// Largest key: [`NO_KEY`](crate::validate::NO_KEY) is reserved (it marks the empty cells of a
+/// result row).
+pub const MAX_KEY: u64 = crate::validate::NO_KEY - 1;
 /// Largest `trainingSize`.
 pub const MAX_TRAINING_SIZE: u64 = u32::MAX as u64;
 /// Largest `batchSize` of a stream: 2^24 rows per native call.
@@ -293,7 +294,7 @@ pub static OPTION_SETS: &[OptionSet] = &[
                 "clipQuantile",
                 Kind::Number {
                     min: 0.0,
-                    max: 0.5,
+                    max: vecdex_quant::MAX_CLIP_QUANTILE,
                     max_exclusive: true,
                 },
                 Default::Number(vecdex_quant::SqConfig::DEFAULT.clip_quantile),

@@ -263,9 +263,10 @@ impl Compression {
             }
         }
         if let Quantization::Sq8(sq) | Quantization::Sq4(sq) = self.quantization {
-            if !(0.0..0.5).contains(&sq.clip_quantile) {
+            if !(0.0..vecdex_quant::MAX_CLIP_QUANTILE).contains(&sq.clip_quantile) {
                 return Err(Error::invalid(format!(
-                    "clipQuantile must be in [0, 0.5), got {}",
+                    "clipQuantile must be in [0, {}), got {}",
+                    vecdex_quant::MAX_CLIP_QUANTILE,
                     sq.clip_quantile
                 )));
             }
