@@ -21,3 +21,20 @@ export const WORKERS = native.capabilities().threads + 1
 export async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise((resolve) => setTimeout(resolve, 1))
 }
+
+/**
+ * Aborts `controller` from the JS thread once `underWay` holds (the traced work has started),
+ * then expects `pending` to reject with ERR_ABORTED; resolves to the checks made after the
+ * abort (each thread should stop at its next one). Tracing must be on.
+ */
+export async function checksAfterAbort(pending: Promise<unknown>, controller: AbortController, underWay: () => boolean): Promise<number> {
+  await until(underWay)
+  controller.abort()
+  const atAbort = hooks.debugAbortChecks()
+  const error = await pending.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  if ((error as { code?: string } | undefined)?.code !== 'ERR_ABORTED') throw new Error(`expected ERR_ABORTED, got ${String(error)}`)
+  return hooks.debugAbortChecks() - atAbort
+}
