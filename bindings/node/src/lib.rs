@@ -12,7 +12,7 @@ mod handle;
 mod hnsw_index;
 pub mod inspect;
 mod multi_vector_index;
-mod options;
+pub mod options;
 mod order;
 mod tasks;
 
