@@ -76,7 +76,7 @@ export const ASYNC_METHODS = new Set([
 ])
 
 /** Prototype members of the index classes that are TypeScript-`protected`, not public API. */
-const NOT_PUBLIC = new Set(['constructor', 'handle', 'queryArgs', 'searchInto'])
+const NOT_PUBLIC = new Set(['constructor', 'handle', 'queryArgs', 'searchInto', 'searchOptionSet', 'searchAhead', 'released'])
 
 /** Public instance members of a class, inherited ones included: method and getter names. */
 export function publicMembers(Class) {

@@ -237,6 +237,13 @@ impl MultiVectorIndex {
                 live_tokens += tokens.token_range(number as u32).len();
                 document_keys.push(Some(key));
             } else {
+                // A removed slot is saved with key 0: any other value is not a file vecdex
+                // wrote (and would not survive a save, so the file would not round-trip).
+                if key != 0 {
+                    return Err(corrupt(format!(
+                        "removed document slot {number} holds key {key}"
+                    )));
+                }
                 document_keys.push(None);
             }
         }
