@@ -29,6 +29,7 @@ export type OptionSetName =
   | 'DocumentStreamOptions'
   | 'SearchStreamOptions'
   | 'DistanceOptions'
+  | 'DistanceArguments'
   | 'DistanceMatrixOptions'
   | 'ConfigureOptions'
 

@@ -6,24 +6,14 @@ import { checkValue } from './options'
  * `cosine` = 1 − cos(a, b); `dot` = 1 − ⟨a, b⟩; `l2sq` = Σ (aᵢ − bᵢ)²; `hamming` = differing bits. */
 export type Metric = 'cosine' | 'dot' | 'l2sq' | 'hamming'
 
-const METRICS: readonly string[] = ['cosine', 'dot', 'l2sq', 'hamming']
-
-export function checkMetric(metric: unknown, allowed: readonly string[] = METRICS): Metric {
-  if (typeof metric !== 'string' || !allowed.includes(metric)) {
-    throw invalidArgument(`metric must be one of ${allowed.join(', ')}, got ${describe(metric)}`)
-  }
-  return metric as Metric
+/** A metric given outside an options object (`distance`'s), checked against the core's table. */
+export function checkMetric(metric: unknown): Metric {
+  return checkValue<Metric>('DistanceArguments', 'metric', metric)
 }
 
 /** A dimension count given outside an options object, checked against the core's table. */
 export function checkDimensions(dimensions: unknown): number {
   return checkValue<number>('FlatIndexOptions', 'dimensions', dimensions)
-}
-
-/** k: a positive integer (limits from the core's table). Values above the index size return
- * what there is. */
-export function checkK(k: unknown): number {
-  return checkValue<number>('SearchOptions', 'k', k)
 }
 
 export function checkSignal(signal: unknown): AbortSignal | undefined {

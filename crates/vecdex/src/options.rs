@@ -19,6 +19,7 @@ use crate::multi_vector_index::{
 };
 use crate::threads::MAX_THREADS;
 use crate::validate::MAX_DIMENSIONS;
+use vecdex_distance::Metric;
 
 /// Largest integer a JS number holds exactly (2^53 − 1): the bound of seeds, which cross as
 /// numbers.
@@ -125,11 +126,22 @@ const MAX_FDE: u64 = vecdex_fde::MAX_FDE_DIMENSION as u64;
 
 /// The metric of an index whose options name none: cosine, the usual one of text embeddings
 /// (vectors are normalised when added).
-const DEFAULT_METRIC: Default = Default::Text(vecdex_distance::Metric::Cosine.name());
+const DEFAULT_METRIC: Default = Default::Text(Metric::Cosine.name());
 
 /// The single-vector metrics, and the multi-vector ones (a Chamfer sum needs an inner product).
-pub const METRICS: &[&str] = &["cosine", "dot", "l2sq"];
-pub const TOKEN_METRICS: &[&str] = &["cosine", "dot"];
+pub const METRICS: &[&str] = &[
+    Metric::Cosine.name(),
+    Metric::Dot.name(),
+    Metric::L2sq.name(),
+];
+pub const TOKEN_METRICS: &[&str] = &[Metric::Cosine.name(), Metric::Dot.name()];
+/// Every metric a pair of vectors can be compared by (`distance`), Hamming on packed bits too.
+pub const ALL_METRICS: &[&str] = &[
+    Metric::Cosine.name(),
+    Metric::Dot.name(),
+    Metric::L2sq.name(),
+    Metric::Hamming.name(),
+];
 pub const QUANTIZATIONS: &[&str] = &["none", "f16", "bf16", "sq8", "sq4", "binary", "pq"];
 pub const INSERTION_ORDERS: &[&str] = &["given", "random", "lid"];
 pub const STRATEGIES: &[&str] = &["rerank", "walk", "tokens"];
@@ -447,6 +459,11 @@ pub static OPTION_SETS: &[OptionSet] = &[
             Kind::Choice(DTYPES),
             Default::Derived("from the array type: Float32Array f32, Int8Array i8, Uint8Array binary (Uint16Array needs it)"),
         )],
+    },
+    OptionSet {
+        name: "DistanceArguments",
+        includes: &[],
+        options: &[spec("metric", Kind::Choice(ALL_METRICS), Default::Required)],
     },
     OptionSet {
         name: "DistanceMatrixOptions",
