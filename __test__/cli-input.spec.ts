@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 // @ts-expect-error: plain ES module without type declarations
 import { main, optionSpec } from '../cli/main.mjs'
 import * as native from '../index.js'
-import { fvecs, randomMatrix } from './helpers'
+import { fvecs, npyFile, randomMatrix } from './helpers'
 
 const bin = resolve(__dirname, '..', 'bin', 'vecdex.mjs')
 const dir = mkdtempSync(join(tmpdir(), 'vecdex-cli-input-'))
@@ -25,16 +25,7 @@ const DIM = 12
 const N = 40
 const base = randomMatrix(N, DIM, 21)
 
-/** A NumPy 1.0 file whose header says `'shape': (<shape>)` verbatim. */
-function npy(descr: string, shape: string, data: Buffer): Buffer {
-  let dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape}), }`
-  const total = Math.ceil((10 + dict.length + 1) / 64) * 64
-  dict = dict.padEnd(total - 10 - 1, ' ') + '\n'
-  const head = Buffer.alloc(10)
-  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(head)
-  head.writeUInt16LE(dict.length, 8)
-  return Buffer.concat([head, Buffer.from(dict, 'latin1'), data])
-}
+const npy = (descr: string, shape: string, data: Buffer) => npyFile(descr, shape, data)
 
 interface Run {
   status: number | null

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { FlatIndex, inspectIndexFileSync } from '../dist/index.js'
-import { fvecs, randomMatrix } from './helpers'
+import { fvecs, npyFile, randomMatrix } from './helpers'
 
 const bin = resolve(__dirname, '..', 'bin', 'vecdex.mjs')
 const dir = mkdtempSync(join(tmpdir(), 'vecdex-cli-'))
@@ -42,15 +42,9 @@ function ivecs(rows: number[][]): Buffer {
   return Buffer.concat(parts)
 }
 
-/** A NumPy 1.0 file: header dict padded with spaces so the data starts at a multiple of 64. */
+/** A NumPy 1.0 file of this shape. */
 function npy(descr: string, shape: number[], data: Buffer, fortran = false): Buffer {
-  let dict = `{'descr': '${descr}', 'fortran_order': ${fortran ? 'True' : 'False'}, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`
-  const total = Math.ceil((10 + dict.length + 1) / 64) * 64
-  dict = dict.padEnd(total - 10 - 1, ' ') + '\n'
-  const head = Buffer.alloc(10)
-  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(head)
-  head.writeUInt16LE(dict.length, 8)
-  return Buffer.concat([head, Buffer.from(dict, 'latin1'), data])
+  return npyFile(descr, `${shape.join(', ')}${shape.length === 1 ? ',' : ''}`, data, fortran)
 }
 
 writeFileSync(file('base.fvecs'), fvecs(base, DIM))

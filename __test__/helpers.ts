@@ -132,6 +132,18 @@ export async function codeOf(work: () => unknown): Promise<string | undefined> {
   return undefined
 }
 
+/** A NumPy 1.0 file whose header says `'shape': (<shape>)` verbatim (a malformed shape stays
+ * malformed), padded with spaces so the data starts at a multiple of 64. */
+export function npyFile(descr: string, shape: string, data: Buffer, fortran = false): Buffer {
+  let dict = `{'descr': '${descr}', 'fortran_order': ${fortran ? 'True' : 'False'}, 'shape': (${shape}), }`
+  const total = Math.ceil((10 + dict.length + 1) / 64) * 64
+  dict = dict.padEnd(total - 10 - 1, ' ') + '\n'
+  const head = Buffer.alloc(10)
+  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(head)
+  head.writeUInt16LE(dict.length, 8)
+  return Buffer.concat([head, Buffer.from(dict, 'latin1'), data])
+}
+
 /** Row-major f32 rows as a texmex .fvecs file (each row: its dimension as int32, then the values). */
 export function fvecs(rows: Float32Array, dim: number): Buffer {
   const n = rows.length / dim

@@ -4,7 +4,7 @@ import { type CompressionOptions, nativeCompression } from './compression'
 import { awaitNative, callNative } from './errors'
 import { SearchResults } from './results'
 import { checkOptions, defaultOf } from './options'
-import { checkSignal, type Metric, type VectorInput, type VectorsInput } from './validate'
+import { type Metric, type VectorInput, type VectorsInput } from './validate'
 import { loaders } from './index-base'
 import { LoadedNative, loadedParts, type NativeParts, type QueryArgs, type SearchOptions, VectorIndex } from './vector-index'
 
@@ -119,7 +119,8 @@ export class FlatIndex extends VectorIndex<native.NativeFlatIndex, FlatSearchHan
   }
 
   async #search({ k, matrix, filter, prepared, oversample, rescore }: QueryArgs, options: SearchOptions): Promise<SearchResults> {
-    using link = abortHandle(checkSignal(options.signal))
+    // The signal was checked with the other options (queryArgs).
+    using link = abortHandle(options.signal)
     const r = await awaitNative(callNative(() => this.handle().search(matrix, k, oversample, rescore, filter, prepared, link.native)), link.signal)
     return new SearchResults(r.k, r.keys, r.distances, r.counts)
   }
