@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
 import { readVecsSync } from '../cli/vector-files.mjs'
+import { loadMinilmSingle } from './minilm-data.mjs'
 
 /** @typedef {'l2sq' | 'cosine' | 'dot'} Metric */
 /**
@@ -306,6 +307,9 @@ export const DATASET_HELP = [
   'glove-100             the same as glove-100k (the 100-dimensional GloVe set, as ann-benchmarks names it)',
   'glove-full            the same with every other word (340k) as base',
   'glove-100k-ordered    glove-100k with the base in frequency order (as the package has it), for insertion-order tests',
+  'wordnet-minilm        WordNet definitions embedded by all-MiniLM-L6-v2 (candle): 115,697 sentence vectors, 384-d, cosine; 1,000 held-out definitions as queries (built once: --prepare wordnet-minilm)',
+  'wordnet-minilm-examples  the same base; 1,000 WordNet example sentences as queries (a usage searched against definitions)',
+  'wordnet-minilm-tokens multi-vector: contextual MiniLM token vectors of all 116,697 distinct definitions; 1,000 example sentences as queries (suite multivector)',
   'fashion-mnist         Debian dataset-fashion-mnist: 60k train as base, first 1,000 test images as queries, l2sq',
   'sift-5k               ../shared/data/ngt-sift: 5,000 SIFT descriptors, 3 queries, l2sq',
   'mnist-10k             ../shared/data/mnist: 10,000 MNIST test images, first 100 as queries, l2sq',
@@ -332,6 +336,8 @@ export function loadDataset(name, opts = {}) {
     d = { name, metric: 'l2sq', dim, base, queries, source: `generated: 100 Gaussian clusters (σ 0.35 around N(0,1) centres), mulberry32 seeds 1/1001/2001` }
   } else if (name === 'glove-100k' || name === 'glove-100' || name === 'glove-full' || name === 'glove-100k-ordered') {
     d = glove(name === 'glove-100' ? 'glove-100k' : name, { log })
+  } else if (name === 'wordnet-minilm' || name === 'wordnet-minilm-examples') {
+    d = loadMinilmSingle(name)
   } else if (name === 'fashion-mnist') {
     const dir = '/usr/share/datasets/fashion-mnist'
     const files = ['train-images-idx3-ubyte.gz', 't10k-images-idx3-ubyte.gz'].map((f) => path.join(dir, f))

