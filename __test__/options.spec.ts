@@ -223,13 +223,20 @@ describe('documented defaults are the defaults a user gets', () => {
     expect(checked.length).toBeGreaterThan(30)
   })
 
-  it('a default MultiVectorIndex uses the documented 640-value FDE (10 × 2^4 × 4)', () => {
+  it('a default MultiVectorIndex uses the documented FDE: the token mean (1 × 2^0 × the token dimension)', () => {
     using multi = new MultiVectorIndex({ dimensions: 16 })
     const fde = OPTION_TABLES.MultiVectorFdeOptions.options
-    const expected = Number(fde.numRepetitions.default) * 2 ** Number(fde.numSimhashProjections.default) * Number(fde.projectionDimension.default)
-    expect(expected).toBe(640)
-    expect(multi.stats().fdeDimension).toBe(640)
-    expect(multi.fde.outputDimension).toBe(640)
+    expect([fde.numRepetitions.default, fde.numSimhashProjections.default, fde.projectionType.default]).toEqual([1, 0, 'identity'])
+    expect(multi.stats().fdeDimension).toBe(16)
+    expect(multi.fde).toMatchObject({ numRepetitions: 1, numSimhashProjections: 0, projectionType: 'identity', outputDimension: 16 })
+    // Asking for the sketch alone takes the sketch's default size (the FdeEncoder's).
+    using sketched = new MultiVectorIndex({ dimensions: 16, fde: { projectionType: 'amsSketch' } })
+    expect(sketched.fde.projectionDimension).toBe(OPTION_TABLES.FdeEncoderOptions.options.projectionDimension.default)
+    // A sketch size with no projection named asks for the sketch; with the identity named it is
+    // a typed error, not a silent change of projection.
+    using sized = new MultiVectorIndex({ dimensions: 16, fde: { numRepetitions: 2, numSimhashProjections: 3, projectionDimension: 8 } })
+    expect(sized.fde).toMatchObject({ projectionType: 'amsSketch', projectionDimension: 8, outputDimension: 2 * 8 * 8 })
+    expect(() => new MultiVectorIndex({ dimensions: 16, fde: { projectionType: 'identity', projectionDimension: 8 } })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }))
   })
 
   it('the README options reference is the one rendered from the table', () => {

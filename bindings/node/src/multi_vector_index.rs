@@ -85,9 +85,19 @@ fn fde_config_from(mut config: FdeConfig, options: &NativeFdeOptions) -> Result<
         if name == ProjectionType::Identity.name() {
             config.projection_type = ProjectionType::Identity;
             config.projection_dimension = dim as usize;
+        } else if config.projection_type == ProjectionType::Identity {
+            // The index's default is the identity: asking for the sketch takes its default size.
+            config.projection_type = ProjectionType::AmsSketch;
+            config.projection_dimension =
+                vecdex::multi_vector_index::MULTI_VECTOR_FDE.projection_dimension;
         }
     }
     if let Some(d) = options.projection_dimension {
+        // A sketch size with no projection named asks for the sketch (the index's default
+        // projection is the identity, which has no size of its own).
+        if options.projection_type.is_none() {
+            config.projection_type = ProjectionType::AmsSketch;
+        }
         config.projection_dimension = d as usize;
     }
     if let Some(fill) = options.fill_empty_partitions {

@@ -130,13 +130,16 @@ impl fmt::Display for FdeError {
 
 impl std::error::Error for FdeError {}
 
-/// The defaults of an encoding's parameters (AMS sketch, no final projection), as constants so
-/// the options table can list them.
+/// The defaults of an encoding's parameters (no final projection), as constants so the options
+/// table can list them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FdeDefaults {
     pub num_repetitions: usize,
     pub num_simhash_projections: u32,
     pub seed: u64,
+    pub projection_type: ProjectionType,
+    /// Values per partition when the projection is [`ProjectionType::AmsSketch`] (with
+    /// [`ProjectionType::Identity`] a block has the token dimension).
     pub projection_dimension: usize,
     pub fill_empty_partitions: bool,
 }
@@ -147,6 +150,7 @@ pub const ENCODER_DEFAULTS: FdeDefaults = FdeDefaults {
     num_repetitions: 20,
     num_simhash_projections: 5,
     seed: 1,
+    projection_type: ProjectionType::AmsSketch,
     projection_dimension: 16,
     fill_empty_partitions: true,
 };
@@ -157,15 +161,18 @@ impl FdeConfig {
         Self::with_defaults(dimension, &ENCODER_DEFAULTS)
     }
 
-    /// `defaults` for `dimension`-dimensional tokens, with the AMS sketch and no final projection.
+    /// `defaults` for `dimension`-dimensional tokens, with no final projection.
     pub fn with_defaults(dimension: usize, defaults: &FdeDefaults) -> Self {
         FdeConfig {
             dimension,
             num_repetitions: defaults.num_repetitions,
             num_simhash_projections: defaults.num_simhash_projections,
             seed: defaults.seed,
-            projection_type: ProjectionType::AmsSketch,
-            projection_dimension: defaults.projection_dimension,
+            projection_type: defaults.projection_type,
+            projection_dimension: match defaults.projection_type {
+                ProjectionType::Identity => dimension,
+                ProjectionType::AmsSketch => defaults.projection_dimension,
+            },
             fill_empty_partitions: defaults.fill_empty_partitions,
             final_projection_dimension: None,
         }

@@ -196,12 +196,19 @@ const fn fde_options(defaults: &vecdex_fde::FdeDefaults) -> [OptionSpec; 7] {
         spec(
             "projectionType",
             Kind::Choice(PROJECTION_TYPES),
-            Default::Text(vecdex_fde::ProjectionType::AmsSketch.name()),
+            Default::Text(defaults.projection_type.name()),
         ),
         spec(
             "projectionDimension",
             int(1, MAX_FDE),
-            Default::Integer(defaults.projection_dimension as u64),
+            match defaults.projection_type {
+                vecdex_fde::ProjectionType::AmsSketch => {
+                    Default::Integer(defaults.projection_dimension as u64)
+                }
+                vecdex_fde::ProjectionType::Identity => Default::Derived(
+                    "the token dimension with 'identity'; FdeEncoderOptions' default with 'amsSketch' (giving a size with no projectionType picks 'amsSketch')",
+                ),
+            },
         ),
         spec(
             "fillEmptyPartitions",
