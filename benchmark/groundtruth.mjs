@@ -24,7 +24,7 @@ const MAGIC = 'VDXGT001'
  * @property {Int32Array} indices     q × k base rows, best first
  * @property {Float64Array} distances q × k true distances
  * @property {(query: number, row: number) => number} trueDistance float64 distance of a base row
- * @property {string} source          'cache', 'computed' or the .ivecs path
+ * @property {string} source          'cache', 'computed', or where given neighbours come from
  */
 
 /** Float64 norms of every row. */
@@ -157,7 +157,9 @@ function safeName(name) {
 
 /**
  * Exact top-k of every query, from the cache when its hash matches, else computed (in worker
- * threads) and cached. With `dataset.groundTruthFile` (an .ivecs file) the rows come from it.
+ * threads) and cached. With `dataset.groundTruthFile` (an .ivecs file) or
+ * `dataset.groundTruthRows` (read with the data, e.g. an HDF5 file's `neighbors`) the rows come
+ * from there, and their distances are measured here.
  * @param {import('./datasets.mjs').Dataset} dataset
  * @param {number} k
  * @param {{ log?: (s: string) => void, workers?: number }} [opts]
@@ -170,10 +172,10 @@ export async function groundTruth(dataset, k, opts = {}) {
   const trueDistance = distanceFn(dataset.metric, dataset.dim, dataset.base, dataset.queries, baseNorms, queryNorms)
   const finish = (indices, distances, source) => ({ q: dataset.q, k, indices, distances, trueDistance, source })
 
-  if (dataset.groundTruthFile) {
-    const gt = readVecs(dataset.groundTruthFile, dataset.q)
-    if (gt.dim < k) throw new Error(`${dataset.groundTruthFile} has ${gt.dim} neighbours per query, fewer than k = ${k}`)
-    if (gt.rows < dataset.q) throw new Error(`${dataset.groundTruthFile} has ${gt.rows} rows for ${dataset.q} queries`)
+  const gt = dataset.groundTruthFile ? { ...readVecs(dataset.groundTruthFile, dataset.q), source: dataset.groundTruthFile } : dataset.groundTruthRows
+  if (gt) {
+    if (gt.dim < k) throw new Error(`${gt.source} has ${gt.dim} neighbours per query, fewer than k = ${k}`)
+    if (gt.rows < dataset.q) throw new Error(`${gt.source} has ${gt.rows} rows for ${dataset.q} queries`)
     const indices = new Int32Array(dataset.q * k)
     const distances = new Float64Array(dataset.q * k)
     for (let qi = 0; qi < dataset.q; qi++) {
@@ -183,7 +185,7 @@ export async function groundTruth(dataset, k, opts = {}) {
         distances[qi * k + j] = row >= 0 && row < dataset.n ? trueDistance(qi, row) : Infinity
       }
     }
-    return finish(indices, distances, dataset.groundTruthFile)
+    return finish(indices, distances, gt.source)
   }
 
   const hash = datasetHash(dataset)

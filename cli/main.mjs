@@ -14,7 +14,7 @@ import { CliError } from './vector-files.mjs'
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
 const COMMANDS = {
-  build: { summary: 'build an index from a .fvecs, .bvecs, .npy or JSON-lines file and save it', load: () => import('./commands/build.mjs') },
+  build: { summary: 'build an index from a .fvecs, .bvecs, .npy, JSON-lines or HDF5 file and save it', load: () => import('./commands/build.mjs') },
   query: { summary: 'search a saved index with query vectors from a file or the command line', load: () => import('./commands/query.mjs') },
   info: { summary: "describe a saved index file: header, sizes, sections, settings (--verify loads it)", load: () => import('./commands/info.mjs') },
   bench: { summary: 'run the benchmark suites against peer libraries; writes JSON, markdown and a recall–QPS plot to ./vecdex-results (or --out), never into the package', load: () => import('./commands/bench.mjs') },

@@ -9,14 +9,17 @@
 //       (`id` for `key`, `values` or `embedding` for `vector`); keys non-negative integers, as
 //       numbers or decimal strings (beyond 2^53); either every line has a key or none has.
 //       Blank lines are skipped.
+//   .hdf5 / .h5  (cli/hdf5.mjs, with the optional package h5wasm) a 2-D float32/float64
+//       dataset: `train` (ann-benchmarks' base vectors) unless named, `file.hdf5:test`.
 // With `{ integers: true }` (neighbour ids of a ground-truth file) the rows are integers, read
-// exactly into a Float64Array: .ivecs, a .npy of int32/uint32/int64/uint64 (below 2^53), or JSON
-// lines of integer arrays.
+// exactly into a Float64Array: .ivecs, a .npy of int32/uint32/int64/uint64 (below 2^53), JSON
+// lines of integer arrays, or an integer HDF5 dataset (`neighbors` unless named).
 
 import fs from 'node:fs'
 import path from 'node:path'
 import readline from 'node:readline'
 import { optionSpec } from './main.mjs'
+import { openHdf5, splitHdf5Path } from './hdf5.mjs'
 
 /** An error the command line reports with its code (the library's errors have theirs). */
 export class CliError extends Error {
@@ -31,10 +34,10 @@ export class CliError extends Error {
   }
 }
 
-const inputError = (file, message) => new CliError('ERR_INPUT_FORMAT', `${file}: ${message}`)
+export const inputError = (file, message) => new CliError('ERR_INPUT_FORMAT', `${file}: ${message}`)
 
 /** Formats by extension. */
-export const VECTOR_FORMATS = ['.fvecs', '.bvecs', '.ivecs', '.npy', '.jsonl', '.ndjson']
+export const VECTOR_FORMATS = ['.fvecs', '.bvecs', '.ivecs', '.npy', '.jsonl', '.ndjson', '.hdf5', '.h5']
 
 /** Largest dimension accepted from a file (the indexes accept up to 65,536). */
 
@@ -43,7 +46,7 @@ export const VECTOR_FORMATS = ['.fvecs', '.bvecs', '.ivecs', '.npy', '.jsonl', '
 const MAX_BATCH_VALUES = 1 << 25
 
 /** Rows per batch: `batchRows`, or fewer when rows of `dim` values would pass the cap. */
-function rowsPerBatch(batchRows, dim) {
+export function rowsPerBatch(batchRows, dim) {
   return Math.max(1, Math.min(batchRows, Math.floor(MAX_BATCH_VALUES / dim)))
 }
 
@@ -61,16 +64,19 @@ function rowsPerBatch(batchRows, dim) {
  * @property {number} dim
  * @property {number | undefined} rows   rows in the file (unknown for JSON lines until read)
  * @property {number} bytes           file size
+ * @property {string} [dataset]       HDF5: the dataset read
+ * @property {string} [distance]      HDF5: the file's ann-benchmarks `distance` attribute, if any
  * @property {(batchRows: number, limit?: number) => AsyncGenerator<VectorBatch & { bytesRead: number }>} batches
  */
 
 /**
  * Opens a vector file by its extension and checks its header (and, for fixed-size formats,
- * its length) before any row is read.
- * @param {string} file
+ * its length) before any row is read. An HDF5 file may name its dataset: `file.hdf5:test`.
+ * @param {string} spec  the file's path
  * @returns {Promise<VectorFile>}
  */
-export async function openVectorFile(file, { integers = false } = {}) {
+export async function openVectorFile(spec, { integers = false } = {}) {
+  const { file, dataset } = splitHdf5Path(spec)
   const format = path.extname(file).toLowerCase()
   const size = fileSize(file)
   switch (format) {
@@ -83,6 +89,12 @@ export async function openVectorFile(file, { integers = false } = {}) {
     case '.jsonl':
     case '.ndjson':
       return openJsonLines(file, format, size, integers)
+    case '.hdf5':
+    case '.h5': {
+      const input = await openHdf5(file, dataset, size, integers)
+      checkDim(file, input.dim, `dataset "${input.dataset}"`)
+      return input
+    }
     default:
       throw inputError(file, `unknown vector format "${format || '(no extension)'}": use ${VECTOR_FORMATS.join(', ')}`)
   }
@@ -123,7 +135,7 @@ function gather(input, batches, Rows) {
   return { dim: input.dim, rows, data, keys, format: input.format }
 }
 
-function fileSize(file) {
+export function fileSize(file) {
   let stat
   try {
     stat = fs.statSync(file)
@@ -143,7 +155,7 @@ function readExactly(fd, buffer, position, file) {
   }
 }
 
-function checkDim(file, dim, where) {
+export function checkDim(file, dim, where) {
   // The library's dimension limit (the core's option table), loaded only when a file is read.
   const maxDim = optionSpec('FlatIndexOptions', 'dimensions').max
   if (!Number.isInteger(dim) || dim < 1 || dim > maxDim) throw inputError(file, `${where}: dimension ${dim} is not between 1 and ${maxDim}`)
@@ -226,7 +238,7 @@ function fixedRowBatches(file, { rows, rowBytes, dataStart, dim }, decode) {
   }
 }
 
-function checkFinite(file, vectors, dim, first) {
+export function checkFinite(file, vectors, dim, first) {
   for (let i = 0; i < vectors.length; i++) {
     if (!Number.isFinite(vectors[i])) {
       throw inputError(file, `row ${first + Math.floor(i / dim)}, component ${i % dim} is ${vectors[i]}`)

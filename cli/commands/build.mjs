@@ -2,6 +2,7 @@
 
 import fs from 'node:fs'
 import { CliError, VECTOR_FORMATS, openVectorFile } from '../vector-files.mjs'
+import { metricOfDistance } from '../hdf5.mjs'
 import { integerOption, loadVecdex, oneOf, optionDefault, optionSpec, parseCommandArgs, tableOption, toJson } from '../main.mjs'
 
 /** The upper limit of a library option (the core's table). */
@@ -12,7 +13,7 @@ import { fmt, fmtBytes } from '../../benchmark/report.mjs'
 const OPTIONS = {
   output: { type: 'string', short: 'o' },
   index: { type: 'string', default: 'hnsw' },
-  metric: { type: 'string', default: 'cosine' },
+  metric: { type: 'string' },
   m: { type: 'string' },
   'ef-construction': { type: 'string' },
   'ef-search': { type: 'string' },
@@ -56,13 +57,17 @@ Input formats (by extension): ${VECTOR_FORMATS.join(', ')}
   .fvecs/.bvecs   texmex rows: int32 dimension, then float32 / uint8 values
   .npy            a C-ordered 2-D array (rows × dimensions) of float32/float64/float16/int8/uint8
   .jsonl/.ndjson  one vector per line: [0.1, …] or {"key": 7, "vector": [0.1, …]}
+  .hdf5/.h5       a 2-D float32/float64 dataset: train (ann-benchmarks' base vectors), or the
+                  one named after a colon, e.g. glove-100-angular.hdf5:test; needs the package
+                  h5wasm (npm install h5wasm)
 Keys are the row numbers (from --start-key) unless the JSON lines give them, so query results
 match ground-truth files of row numbers.
 
 Options:
   -o, --output <file>          index file to write (required)
       --index <kind>           hnsw (default) | flat (exact search)
-      --metric <metric>        cosine (default) | dot | l2sq
+      --metric <metric>        cosine | dot | l2sq (default cosine; for an HDF5 file with
+                               ann-benchmarks' distance attribute, euclidean → l2sq, angular → cosine)
       --m <n>                  hnsw: neighbours per node (default ${optionDefault('HnswIndexOptions', 'm')})
       --ef-construction <n>    hnsw: candidates while linking (default ${optionDefault('HnswIndexOptions', 'efConstruction')})
       --ef-search <n>          hnsw: default candidates per search, saved with the index (default ${optionDefault('HnswIndexOptions', 'efSearch')})
@@ -118,13 +123,14 @@ export async function run(args) {
   const trainingSize = tableOption(values, 'training-size', 'CompressionOptions', 'trainingSize')
 
   const input = await openVectorFile(positionals[0])
+  const metric = values.metric ?? metricOfDistance(input.file, input.distance) ?? 'cosine'
   if (input.rows !== undefined && startKey + BigInt(Math.min(input.rows, limit)) - 1n > MAX_KEY) {
     throw new CliError('ERR_USAGE', `--start-key ${startKey}: the keys of ${Math.min(input.rows, limit)} rows would pass 2^64 − 1`)
   }
   const vecdex = await loadVecdex(threads)
   const options = {
     dimensions: input.dim,
-    metric: values.metric,
+    metric,
     quantization,
     oversample,
     trainingSize,
@@ -156,11 +162,12 @@ export async function run(args) {
     const summary = {
       output: values.output,
       input: input.file,
+      ...(input.dataset === undefined ? {} : { dataset: input.dataset }),
       format: input.format,
       index: values.index,
       vectors: index.size,
       dimensions: input.dim,
-      metric: values.metric,
+      metric,
       options,
       buildSeconds,
       saveSeconds,
@@ -169,7 +176,7 @@ export async function run(args) {
     }
     if (values.json) console.log(toJson(summary))
     else {
-      console.log(`${values.output}: ${values.index === 'hnsw' ? 'HNSW' : 'flat'} index of ${fmt(index.size)} vectors × ${input.dim} (${values.metric}${quantization ? `, ${typeof quantization === 'string' ? quantization : 'pq'}` : ''})`)
+      console.log(`${values.output}: ${values.index === 'hnsw' ? 'HNSW' : 'flat'} index of ${fmt(index.size)} vectors × ${input.dim} (${metric}${quantization ? `, ${typeof quantization === 'string' ? quantization : 'pq'}` : ''})`)
       console.log(`built in ${fmt(buildSeconds)} s (${fmt(index.size / buildSeconds)} vectors/s), saved in ${fmt(saveSeconds)} s, ${fmtBytes(fileBytes)}`)
     }
     return 0
