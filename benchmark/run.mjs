@@ -43,6 +43,8 @@ const SUITES = { exact, single, overhead, eventloop, ann, filter, quant, multive
  * @property {string[] | undefined} codecs        --codecs list (quant)
  * @property {string[] | undefined} fde           --fde list (multivector)
  * @property {number[] | undefined} candidates    --candidates list (multivector)
+ * @property {string[] | undefined} strategies    --strategies list (multivector)
+ * @property {number[] | undefined} tokenNeighbours --token-neighbours list (multivector)
  * @property {number | undefined} limit           --limit
  * @property {(msg: string) => void} log   progress, on stderr
  */
@@ -66,6 +68,8 @@ const OPTIONS = /** @type {const} */ ({
   codecs: { type: 'string' },
   fde: { type: 'string' },
   candidates: { type: 'string' },
+  strategies: { type: 'string' },
+  'token-neighbours': { type: 'string' },
   out: { type: 'string', short: 'o' },
   prepare: { type: 'string' },
   'install-peers': { type: 'boolean' },
@@ -110,6 +114,9 @@ Options:
                               dims, 0 = identity>[f<final dims>], e.g. r10k4p4,r20k5p16 (default
                               ${multivector.DEFAULT_FDE.join(',')})
       --candidates <list>     multivector: candidate counts (default ${multivector.DEFAULT_CANDIDATES.join(',')})
+      --strategies <list>     multivector: FDE strategies swept, rerank and/or walk (default both)
+      --token-neighbours <list>  multivector: tokenNeighbours of the 'tokens' strategy (default
+                              ${multivector.TOKEN_NEIGHBOURS.join(',')}); --fde none sweeps no FDE beyond the token mean
       --queries-file <f>      .fvecs/.bvecs queries for file: datasets
       --groundtruth-file <f>  .ivecs exact neighbours for file: datasets
       --metric <m>            l2sq | cosine | dot for file: datasets (default: an HDF5 file's
@@ -201,7 +208,7 @@ async function main() {
       return 2
     }
   }
-  let threads, k, queries, limit, runs, m, efConstruction, ef, codecs, fde, candidates
+  let threads, k, queries, limit, runs, m, efConstruction, ef, codecs, fde, candidates, strategies, tokenNeighbours
   try {
     threads = positiveInt(v.threads, '--threads')
     k = positiveInt(v.k, '--k')
@@ -214,8 +221,11 @@ async function main() {
     codecs = v.codecs === undefined ? undefined : v.codecs.split(',').map((s) => s.trim()).filter(Boolean)
     if (codecs) codecsPerEngine(codecs)
     fde = v.fde === undefined ? undefined : v.fde.split(',').map((s) => s.trim()).filter(Boolean)
-    fde?.forEach(multivector.parseFde)
+    if (!(fde?.length === 1 && fde[0] === 'none')) fde?.forEach(multivector.parseFde)
     candidates = v.candidates === undefined ? undefined : v.candidates.split(',').map((s) => positiveInt(s.trim(), '--candidates'))
+    strategies = v.strategies === undefined ? undefined : v.strategies.split(',').map((s) => s.trim())
+    if (strategies?.some((s) => s !== 'rerank' && s !== 'walk')) throw new Error(`--strategies lists rerank and/or walk, got "${v.strategies}"`)
+    tokenNeighbours = v['token-neighbours'] === undefined ? undefined : v['token-neighbours'].split(',').map((s) => positiveInt(s.trim(), '--token-neighbours'))
     peerNames(v.peers, ALL_PEERS)
     if (v.metric && !['l2sq', 'cosine', 'dot'].includes(v.metric)) throw new Error(`--metric must be l2sq, cosine or dot, got "${v.metric}"`)
   } catch (error) {
@@ -265,6 +275,8 @@ async function main() {
       codecs,
       fde,
       candidates,
+      strategies,
+      tokenNeighbours,
       limit,
       log,
     }

@@ -114,7 +114,7 @@ export async function run(ctx) {
   const keys = new BigUint64Array(n)
   for (let i = 0; i < n; i++) keys[i] = BigInt(i)
   const documents = { tokens: base.vectors, offsets: base.offsets }
-  const fdeSpecs = ctx.fde ?? DEFAULT_FDE
+  const fdeSpecs = ctx.fde?.[0] === 'none' ? [] : (ctx.fde ?? DEFAULT_FDE)
   const candidateGrid = ctx.candidates ?? DEFAULT_CANDIDATES
   const json = { dataset: { name: data.name, documents: n, queries: q, baseTokens: data.baseTokens, queryTokens: data.queryTokens, source: data.source }, threads, runs }
   const lines = []
@@ -183,7 +183,7 @@ export async function run(ctx) {
   /** Sweeps both strategies of a MultiVectorIndex over the candidate grid. */
   const sweep = async (index, label) => {
     const points = []
-    for (const strategy of ['rerank', 'walk']) {
+    for (const strategy of ctx.strategies ?? ['rerank', 'walk']) {
       for (const candidates of candidateGrid) {
         await index.searchBatch(warmup, { k, candidates, strategy })
         const timed = await timeBatch(() => index.searchBatch(queryBatch, { k, candidates, strategy }), q, runs)
@@ -209,7 +209,7 @@ export async function run(ctx) {
     const tokenBuild = (performance.now() - t) / 1e3
     const tokenBytes = meanIndex.stats().memoryBytes - meanStats.memoryBytes
     log(`multivector: token index built in ${fmt(tokenBuild)} s (${fmtBytes(tokenBytes)})`)
-    for (const tokenNeighbours of TOKEN_NEIGHBOURS) {
+    for (const tokenNeighbours of ctx.tokenNeighbours ?? TOKEN_NEIGHBOURS) {
       const label = `tokens, ${tokenNeighbours} per query token`
       const points = []
       for (const candidates of candidateGrid) {
