@@ -1,7 +1,12 @@
-// Suite `multivector`: late-interaction retrieval on real text. WordNet glosses as documents, each
-// the set of its words' GloVe vectors (benchmark/multivector-data.mjs); 1,000 held-out glosses as
-// queries; ground truth = exact Chamfer (MaxSim) top-100 from vecdex's brute force, checked
-// against a plain JS scan on a few queries. Measured, in one process:
+// Suite `multivector`: late-interaction retrieval on real text, on one of two sets:
+// - wordnet-minilm-tokens (default; benchmark/minilm-data.mjs): every distinct WordNet definition
+//   as its contextual all-MiniLM-L6-v2 token vectors, 1,000 example sentences as queries; ground
+//   truth = exact Chamfer top-100 by a numpy scan, checked against vecdex's brute force on every
+//   query; each query also knows its own synset's definition (the task table);
+// - wordnet-multivector (benchmark/multivector-data.mjs): glosses as sets of GloVe word vectors,
+//   1,000 held-out glosses as queries; ground truth from vecdex's brute force, checked against a
+//   plain JS scan on a few queries.
+// Measured, in one process:
 // - the exact brute force (all queries in one batch on the pool): the QPS every ratio divides by;
 // - for each FDE configuration: encoding throughput, build time, bytes per document, and
 //   recall@10 / QPS of a batch search over a grid of candidate counts, for both strategies
@@ -10,7 +15,8 @@
 // - the degenerate FDE r1k0p0 (one repetition, no SimHash bit, identity projection: the token
 //   sum for a query, the mean for a document), which doubles as the index the brute force runs on;
 // - the mean-vector baseline: one L2-normalised mean per document in an HNSW index, top-10 by
-//   cosine, no rerank;
+//   cosine, no rerank; on MiniLM, also the model's own sentence vectors (single vector);
+// - the 'tokens' strategy for each tokenNeighbours value;
 // - LanceDB's multivector (MaxSim) table: its flat exact scan on a few queries, and an index when
 //   the base is small enough to build one in minutes (--limit).
 

@@ -26,7 +26,7 @@
 //!
 //! Resumable: every `--chunk` texts (in length order) are written to `chunks/NNNNNN.bin` (through
 //! a temporary file and a rename) and skipped when the run starts again; the outputs are assembled
-//! from the chunks at the end.
+//! from the chunks at the end, and the chunks removed.
 
 use std::fs;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -388,6 +388,8 @@ fn run(args: Args) -> Result<()> {
         args.out.join("manifest.json"),
         serde_json::to_string_pretty(&manifest)?,
     )?;
+    // The outputs are whole: the chunks would only double the disk used.
+    fs::remove_dir_all(&chunks_dir)?;
     eprintln!(
         "minilm: {count} texts, {total_tokens} token vectors written to {}",
         args.out.display()
