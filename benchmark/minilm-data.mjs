@@ -40,6 +40,9 @@ import { spawn, spawnSync } from 'node:child_process'
 import { aptInstallOnce, benchDir, cacheDir, DatasetUnavailable, repoRoot, shuffled } from './datasets.mjs'
 
 export const MINILM_DATASETS = ['wordnet-minilm', 'wordnet-minilm-examples', 'wordnet-minilm-tokens']
+/** The MiniLM sets are built by tools/minilm (cargo), which only a source checkout has: suites
+ * default to them there, and to their older sets from an installed package. */
+export const minilmBuildable = () => fs.existsSync(path.join(repoRoot, 'tools', 'minilm', 'Cargo.toml'))
 const DIM = 384
 const QUERIES = 1000
 const SEED = 20261207

@@ -11,11 +11,13 @@ import { readyAnnAdapters } from '../adapters/ann/index.mjs'
 import { groundTruth } from '../groundtruth.mjs'
 import { fmt, fmtBytes, fmtRatio, table } from '../report.mjs'
 import { CHUNK, MODES, WARMUP_QUERIES, buildEngine, closeQuietly, fixedRecallTable, fmtAt, sweepLines, fmtSignedBytes, qpsAtRecall, runSweep } from '../sweep.mjs'
+import { minilmBuildable } from '../minilm-data.mjs'
 
 export { qpsAtRecall }
 
 export const name = 'ann'
-export const defaultDataset = 'glove-100k'
+/** Real transformer embeddings where they can be built (a source checkout), else GloVe. */
+export const defaultDataset = () => (minilmBuildable() ? 'wordnet-minilm' : 'glove-100k')
 export const summary = 'HNSW approximate search at equal m/efConstruction: build, memory, recall@k–QPS sweep over efSearch (1 thread and batch), QPS at fixed recall'
 
 export const DEFAULT_EF = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512]

@@ -7,9 +7,11 @@ import { readyAdapters } from '../adapters/index.mjs'
 import { groundTruth, recallAtK } from '../groundtruth.mjs'
 import { blasSummary, measureSgemm } from '../machine.mjs'
 import { collectGarbage, fmt, fmtBytes, fmtPercent, fmtRatio, median, table, timeIt } from '../report.mjs'
+import { minilmBuildable } from '../minilm-data.mjs'
 
 export const name = 'exact'
-export const defaultDataset = 'glove-100k'
+/** Real transformer embeddings where they can be built (a source checkout), else GloVe. */
+export const defaultDataset = () => (minilmBuildable() ? 'wordnet-minilm' : 'glove-100k')
 export const summary = 'batch exact search: median QPS of 5 runs, recall@k, GFLOP/s vs numpy sgemm, vecdex vs best peer'
 
 /** Longest a peer may spend on its timed runs; slower peers get fewer runs (at least one). */

@@ -8,9 +8,11 @@ import { groundTruth, recallAtK } from '../groundtruth.mjs'
 import { mulberry32 } from '../datasets.mjs'
 import { loadPeer, loadVecdex, rowKeys } from '../adapters/common.mjs'
 import { fmt, median, table } from '../report.mjs'
+import { minilmBuildable } from '../minilm-data.mjs'
 
 export const name = 'filter'
-export const defaultDataset = 'glove-100k'
+/** Real transformer embeddings where they can be built (a source checkout), else GloVe. */
+export const defaultDataset = () => (minilmBuildable() ? 'wordnet-minilm' : 'glove-100k')
 export const summary = 'filtered HNSW search: recall@k and QPS with allow-lists of 50% … 0.1% of the keys (vecdex; hnswlib-node with a filter callback)'
 
 const SELECTIVITIES = [0.5, 0.2, 0.1, 0.01, 0.001]

@@ -24,14 +24,14 @@ import { performance } from 'node:perf_hooks'
 import { loadVecdex } from '../adapters/common.mjs'
 import { createLancedbMultivector } from '../adapters/multivector/lancedb.mjs'
 import { exactChamferTopK, loadWordnetMultivector, meanVectors } from '../multivector-data.mjs'
-import { loadMinilmTokens } from '../minilm-data.mjs'
+import { loadMinilmTokens, minilmBuildable } from '../minilm-data.mjs'
 import { fmt, fmtBytes, median, table } from '../report.mjs'
 
 export const name = 'multivector'
 /** wordnet-minilm-tokens: contextual MiniLM token vectors (minilm-data.mjs), the data MUVERA was
  * designed for; wordnet-multivector: GloVe word vectors of glosses (multivector-data.mjs). */
 export const DATASETS = ['wordnet-minilm-tokens', 'wordnet-multivector']
-export const defaultDataset = 'wordnet-minilm-tokens'
+export const defaultDataset = () => (minilmBuildable() ? 'wordnet-minilm-tokens' : 'wordnet-multivector')
 export const summary = 'multi-vector (Chamfer/MaxSim) retrieval: MUVERA FDE + rerank and FDE-graph walk vs exact brute force, mean-vector baselines and LanceDB multivector; recall@10, QPS, encoding throughput, bytes per document'
 
 /** FDE grid: r<repetitions>k<simhash bits>p<projection dims, 0 = identity>[f<final dims>], then

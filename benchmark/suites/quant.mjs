@@ -12,9 +12,11 @@ import { groundTruth } from '../groundtruth.mjs'
 import { fmt, fmtBytes, fmtRatio, table } from '../report.mjs'
 import { CHUNK, MODES, WARMUP_QUERIES, buildEngine, closeQuietly, fixedRecallTable, fmtAt, qpsAtRecall, sweepLines, runSweep } from '../sweep.mjs'
 import { DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M } from './ann.mjs'
+import { minilmBuildable } from '../minilm-data.mjs'
 
 export const name = 'quant'
-export const defaultDataset = 'glove-100k'
+/** Real transformer embeddings where they can be built (a source checkout), else GloVe. */
+export const defaultDataset = () => (minilmBuildable() ? 'wordnet-minilm' : 'glove-100k')
 export const summary = 'compressed indexes (f16, SQ8, SQ4, binary, PQ, PCA) against f32 and peers at similar code size: code and whole-index bytes per vector, training and build time, recall@k after rescoring, QPS at recall 0.90/0.95'
 
 export const DEFAULT_RUNS = 3
