@@ -116,7 +116,8 @@ Options:
       --candidates <list>     multivector: candidate counts (default ${multivector.DEFAULT_CANDIDATES.join(',')})
       --strategies <list>     multivector: FDE strategies swept, rerank and/or walk (default both)
       --token-neighbours <list>  multivector: tokenNeighbours of the 'tokens' strategy (default
-                              ${multivector.TOKEN_NEIGHBOURS.join(',')}); --fde none sweeps no FDE beyond the token mean
+                              ${multivector.TOKEN_NEIGHBOURS.join(',')}; none: no token index); --fde none sweeps no
+                              FDE beyond the token mean
       --queries-file <f>      .fvecs/.bvecs queries for file: datasets
       --groundtruth-file <f>  .ivecs exact neighbours for file: datasets
       --metric <m>            l2sq | cosine | dot for file: datasets (default: an HDF5 file's
@@ -225,7 +226,7 @@ async function main() {
     candidates = v.candidates === undefined ? undefined : v.candidates.split(',').map((s) => positiveInt(s.trim(), '--candidates'))
     strategies = v.strategies === undefined ? undefined : v.strategies.split(',').map((s) => s.trim())
     if (strategies?.some((s) => s !== 'rerank' && s !== 'walk')) throw new Error(`--strategies lists rerank and/or walk, got "${v.strategies}"`)
-    tokenNeighbours = v['token-neighbours'] === undefined ? undefined : v['token-neighbours'].split(',').map((s) => positiveInt(s.trim(), '--token-neighbours'))
+    tokenNeighbours = v['token-neighbours'] === undefined ? undefined : v['token-neighbours'] === 'none' ? [] : v['token-neighbours'].split(',').map((s) => positiveInt(s.trim(), '--token-neighbours'))
     peerNames(v.peers, ALL_PEERS)
     if (v.metric && !['l2sq', 'cosine', 'dot'].includes(v.metric)) throw new Error(`--metric must be l2sq, cosine or dot, got "${v.metric}"`)
   } catch (error) {
