@@ -365,6 +365,12 @@ export declare function debugPanic(asynchronous: boolean): object | null
 export declare function debugSearchPaths(): NativeSearchPaths
 
 /**
+ * Sets the most bytes one result typed array may hold (omitted: Node-API's 4 GiB), so tests
+ * can reach the ERR_OUT_OF_MEMORY of a result too large for one array without gigabytes.
+ */
+export declare function debugSetMaxResultBytes(bytes?: number | undefined | null): void
+
+/**
  * While on, the abort handles made for calls given an AbortSignal count every check of their
  * flag in one process-wide count (reset to 0 here), and all read as aborted from check number
  * `stopAtCheck` on (never when omitted). Proves an abort stops the work early, measured in

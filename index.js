@@ -850,6 +850,7 @@ module.exports.debugArmPanic = nativeBinding.debugArmPanic
 module.exports.debugCountSearchPaths = nativeBinding.debugCountSearchPaths
 module.exports.debugPanic = nativeBinding.debugPanic
 module.exports.debugSearchPaths = nativeBinding.debugSearchPaths
+module.exports.debugSetMaxResultBytes = nativeBinding.debugSetMaxResultBytes
 module.exports.debugTraceAborts = nativeBinding.debugTraceAborts
 module.exports.distanceBf16 = nativeBinding.distanceBf16
 module.exports.distanceBinary = nativeBinding.distanceBinary

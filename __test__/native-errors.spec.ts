@@ -210,3 +210,28 @@ describe('searchSync output sizing', () => {
     index.close()
   })
 })
+
+describe('a result too large for one typed array', () => {
+  // Node-API wraps at most 4 GiB of Rust memory in one typed array; beyond that Node throws
+  // while the result is handed over, which in an async task used to leave the promise unsettled
+  // and end the process. The hook lowers the limit so the tests need no gigabytes.
+  afterAll(() => native.debugSetMaxResultBytes())
+
+  it('is ERR_OUT_OF_MEMORY, sync and async, and the process goes on', async () => {
+    const { FdeEncoder, distanceMatrix, distanceMatrixSync } = await import('../dist/index.js')
+    using encoder = new FdeEncoder({ dimensions: 4, numRepetitions: 2, numSimhashProjections: 2, projectionDimension: 4 })
+    const documents = { tokens: new Float32Array([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]), offsets: new Uint32Array([0, 2, 3]) }
+    const rows = [[1, 0], [0, 1], [1, 1]]
+    native.debugSetMaxResultBytes(2 * encoder.outputDimension * 4 - 1)
+    expect(() => encoder.encodeDocumentsSync(documents)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_MEMORY', message: expect.stringMatching(/fewer rows per call/) }))
+    await expect(encoder.encodeDocuments(documents)).rejects.toMatchObject({ code: 'ERR_OUT_OF_MEMORY' })
+    native.debugSetMaxResultBytes(3 * 3 * 4 - 1)
+    expect(() => distanceMatrixSync(rows, rows, { dimensions: 2, metric: 'l2sq' })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_MEMORY' }))
+    await expect(distanceMatrix(rows, rows, { dimensions: 2, metric: 'l2sq' })).rejects.toMatchObject({ code: 'ERR_OUT_OF_MEMORY' })
+    // At the limit, and after the hook is reset, the same calls succeed.
+    native.debugSetMaxResultBytes(3 * 3 * 4)
+    expect(await distanceMatrix(rows, rows, { dimensions: 2, metric: 'l2sq' })).toHaveLength(9)
+    native.debugSetMaxResultBytes()
+    expect(await encoder.encodeDocuments(documents)).toHaveLength(2 * encoder.outputDimension)
+  })
+})

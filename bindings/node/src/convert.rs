@@ -20,3 +20,28 @@ pub fn key(value: &BigInt) -> Result<u64> {
     }
     Ok(key)
 }
+
+/// The most bytes one result typed array may hold: Node-API refuses to wrap Rust memory larger
+/// than `buffer.constants.MAX_LENGTH` (4 GiB on Node 20) and throws instead, which in an async
+/// task's settlement would leave its promise unsettled. Lowered by the test hook
+/// `debugSetMaxResultBytes`.
+static MAX_RESULT_BYTES: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(DEFAULT_MAX_RESULT_BYTES);
+pub const DEFAULT_MAX_RESULT_BYTES: usize = 1 << 32;
+
+pub fn set_max_result_bytes(bytes: usize) {
+    MAX_RESULT_BYTES.store(bytes, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// `values`, if they fit one result typed array; else ERR_OUT_OF_MEMORY saying what to do.
+pub fn fits_one_array<T>(values: Vec<T>, what: &str) -> Result<Vec<T>> {
+    let bytes = values.len().saturating_mul(std::mem::size_of::<T>());
+    let most = MAX_RESULT_BYTES.load(std::sync::atomic::Ordering::SeqCst);
+    if bytes > most {
+        return Err(vecdex::Error::OutOfMemory(format!(
+            "{what} would be {bytes} bytes in one typed array, and Node-API makes at most {most}: ask for fewer rows per call"
+        ))
+        .into());
+    }
+    Ok(values)
+}

@@ -17,6 +17,17 @@ pub fn debug_trace_aborts(on: bool, stop_at_check: Option<f64>) {
     crate::abort::trace_new_handles(on);
 }
 
+/// Sets the most bytes one result typed array may hold (omitted: Node-API's 4 GiB), so tests
+/// can reach the ERR_OUT_OF_MEMORY of a result too large for one array without gigabytes.
+#[napi]
+pub fn debug_set_max_result_bytes(bytes: Option<f64>) {
+    crate::convert::set_max_result_bytes(
+        bytes.map_or(crate::convert::DEFAULT_MAX_RESULT_BYTES, |b| {
+            b.max(0.0) as usize
+        }),
+    );
+}
+
 /// Checks made by traced abort handles since `debugTraceAborts`.
 #[napi]
 pub fn debug_abort_checks() -> f64 {

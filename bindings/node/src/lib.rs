@@ -145,7 +145,7 @@ pub fn distance_matrix_sync(
             &vecdex::StopFlag::never(),
         )
     })?;
-    Ok(Float32Array::new(out))
+    convert::fits_one_array(out, "the distance matrix").map(Float32Array::new)
 }
 
 /// Async twin of `distanceMatrixSync`.
@@ -169,7 +169,7 @@ pub fn distance_matrix<'env>(
     tasks::spawn(
         env,
         move || vecdex::distance_matrix(&queries, &vectors, dim as usize, metric, &stop),
-        |_, out| Ok(Float32Array::new(out)),
+        |_, out| convert::fits_one_array(out, "the distance matrix").map(Float32Array::new),
     )
 }
 

@@ -198,6 +198,7 @@ impl NativeFdeEncoder {
                 &StopFlag::never(),
             )
         })
+        .and_then(|out| crate::convert::fits_one_array(out, "the encodings"))
         .map(Float32Array::new)
     }
 
@@ -222,7 +223,7 @@ impl NativeFdeEncoder {
                     &encoder, &tokens, &offsets, side, &stop,
                 )
             },
-            |_, out| Ok(Float32Array::new(out)),
+            |_, out| crate::convert::fits_one_array(out, "the encodings").map(Float32Array::new),
         )
     }
 }

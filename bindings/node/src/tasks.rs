@@ -58,10 +58,52 @@ where
     pool.spawn(move || {
         let outcome = vecdex::catch_panic(work);
         // A failure too settles on the JS thread, where its JS error (with `code`) is made.
-        deferred.resolve(move |env| match outcome {
-            Ok(value) => to_js(env, value).map_err(|error| error.into_rejection(env)),
-            Err(error) => Err(NativeError::from(error).into_rejection(env)),
+        deferred.resolve(move |env| {
+            let value = match outcome {
+                Ok(value) => to_js(env, value).map_err(|error| error.into_rejection(env))?,
+                Err(error) => return Err(NativeError::from(error).into_rejection(env)),
+            };
+            to_js_value(env, value)
         })
     })?;
     Ok(promise)
+}
+
+/// A value already made into a JS value.
+struct JsValue(napi::sys::napi_value);
+
+impl ToNapiValue for JsValue {
+    unsafe fn to_napi_value(
+        _env: napi::sys::napi_env,
+        value: Self,
+    ) -> napi::Result<napi::sys::napi_value> {
+        Ok(value.0)
+    }
+}
+
+/// Makes `value` a JS value here rather than letting napi-rs do it after the resolver returns:
+/// a conversion that fails with a JS exception pending (Node refusing a buffer, say) would there
+/// leave the promise unsettled and the exception uncaught, which ends the process. Here the
+/// exception is cleared and the promise rejects with ERR_INTERNAL.
+fn to_js_value<D: ToNapiValue>(env: Env, value: D) -> napi::Result<JsValue> {
+    // SAFETY: on the JS thread, inside a deferred's resolver, with its live environment.
+    match unsafe { D::to_napi_value(env.raw(), value) } {
+        Ok(raw) => Ok(JsValue(raw)),
+        Err(error) => {
+            let mut pending = false;
+            // SAFETY: as above; `pending` and `exception` are valid out-pointers.
+            unsafe {
+                napi::sys::napi_is_exception_pending(env.raw(), &mut pending);
+                if pending {
+                    let mut exception = std::ptr::null_mut();
+                    napi::sys::napi_get_and_clear_last_exception(env.raw(), &mut exception);
+                }
+            }
+            Err(NativeError::from(vecdex::Error::Internal(format!(
+                "the result could not be made a JS value: {} ({})",
+                error.reason, error.status
+            )))
+            .into_rejection(env))
+        }
+    }
 }
