@@ -209,13 +209,14 @@ async function ensurePython(log) {
 }
 
 async function embed(tool, texts, out, log) {
-  if (fs.existsSync(path.join(out, 'manifest.json'))) {
-    const manifest = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8'))
-    if (manifest.texts === texts.length) return manifest
-  }
-  fs.mkdirSync(out, { recursive: true })
   const file = path.join(out, 'texts.txt')
-  fs.writeFileSync(file, texts.join('\n') + '\n')
+  const wanted = texts.join('\n') + '\n'
+  // Finished or partial work is reused only for the very same texts (chunks are by line number).
+  const same = fs.existsSync(file) && fs.readFileSync(file, 'utf8') === wanted
+  if (same && fs.existsSync(path.join(out, 'manifest.json'))) return JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8'))
+  if (!same) fs.rmSync(out, { recursive: true, force: true })
+  fs.mkdirSync(out, { recursive: true })
+  fs.writeFileSync(file, wanted)
   log(`minilm: embedding ${texts.length} texts into ${out} (resumable)…`)
   await runLogged(tool, ['--model', modelDir(), '--texts', file, '--out', out], { log })
   return JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8'))
