@@ -17,10 +17,9 @@ import { DATASET_HELP, loadDataset } from '../benchmark/datasets.mjs'
 import { groundTruth } from '../benchmark/groundtruth.mjs'
 // @ts-expect-error: plain ES module without type declarations
 import { openVectorFile, readVectorFile } from '../cli/vector-files.mjs'
-import { randomMatrix, referenceScan, type RefMetric } from './helpers'
+import { randomMatrix, referenceScan, runCli, type RefMetric } from './helpers'
 
 const root = resolve(__dirname, '..')
-const bin = join(root, 'bin', 'vecdex.mjs')
 const dir = mkdtempSync(join(tmpdir(), 'vecdex-hdf5-'))
 const file = (name: string) => join(dir, name)
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -71,17 +70,7 @@ function annBenchmarks(name: string, distance: string | undefined, truth = angul
   return writeHdf5(name, present, distance === undefined ? {} : { distance })
 }
 
-interface Run {
-  status: number | null
-  stdout: string
-  stderr: string
-  json: any
-}
-
-function vecdex(...args: string[]): Run {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, VECDEX_THREADS: '2' } })
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, json: args.includes('--json') && r.stdout.trim() ? JSON.parse(r.stdout) : undefined }
-}
+const vecdex = runCli
 
 /** The typed error a call throws (or undefined when it does not throw). */
 async function errorOf(call: () => unknown): Promise<{ code?: string; message: string } | undefined> {

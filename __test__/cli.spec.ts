@@ -1,31 +1,17 @@
 // The `vecdex` command line as a user runs it (a child process per call): build from each input
 // format, query (with recall against a ground-truth file), info (with --verify), --help and
 // --json everywhere, and typed error codes with clean exit codes for bad files and arguments.
-import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { FlatIndex, inspectIndexFileSync } from '../dist/index.js'
-import { fvecs, npyFile, randomMatrix } from './helpers'
+import { fvecs, npyFile, randomMatrix, runCli } from './helpers'
 
-const bin = resolve(__dirname, '..', 'bin', 'vecdex.mjs')
 const dir = mkdtempSync(join(tmpdir(), 'vecdex-cli-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-interface Run {
-  status: number | null
-  stdout: string
-  stderr: string
-  json: any
-}
-
-function vecdex(...args: string[]): Run {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, VECDEX_THREADS: '2' } })
-  let json
-  if (args.includes('--json')) json = JSON.parse(r.stdout)
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, json }
-}
+const vecdex = runCli
 
 const DIM = 12
 const N = 800

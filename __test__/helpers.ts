@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { gunzipSync } from 'node:zlib'
@@ -153,4 +154,19 @@ export function fvecs(rows: Float32Array, dim: number): Buffer {
     for (let j = 0; j < dim; j++) out.writeFloatLE(rows[i * dim + j], i * (4 + 4 * dim) + 4 + 4 * j)
   }
   return out
+}
+
+/** What one run of the `vecdex` command line gave: its exit status, output, and (with `--json`) the parsed JSON. */
+export interface CliRun {
+  status: number | null
+  stdout: string
+  stderr: string
+  json: any
+}
+
+/** Runs `bin/vecdex.mjs` with `args` in a child process, on 2 threads. */
+export function runCli(...args: string[]): CliRun {
+  const bin = resolve(__dirname, '..', 'bin', 'vecdex.mjs')
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, VECDEX_THREADS: '2' } })
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, json: args.includes('--json') && r.stdout.trim() ? JSON.parse(r.stdout) : undefined }
 }
