@@ -2,6 +2,7 @@
 //! it sees raw user input and validates it before inner crates get typed, checked data.
 
 pub mod cancel;
+pub mod collection;
 pub mod compression;
 pub mod error;
 pub mod filter;

@@ -1,0 +1,2 @@
+pub mod columns;
+pub mod filter;
