@@ -79,9 +79,12 @@ const COMPARISONS: Record<string, string> = { '==': '$eq', '!=': '$ne', '>': '$g
  * | `is_empty`            | missing, `null` or `''`: `$not` of `$exists` and `$ne: ''` |
  * | condition `and`/`or`  | `$and` / `$or` (nested `MetadataFilters` too)           |
  *
- * On a key holding an array, `==`, `!=`, `in` and `nin` look at its elements (vecdex's Mongo
- * semantics). `text_match` has no vecdex equivalent. An operator, condition or value vecdex
- * cannot express throws a VecdexError with code ERR_INVALID_ARGUMENT naming it and its key.
+ * Where vecdex's filter language differs from `SimpleVectorStore`'s JavaScript comparisons: a
+ * `null` value counts as a missing key (so `!=` and `nin` skip it); on a key holding an array,
+ * `==`, `!=`, `in` and `nin` look at its elements (Mongo semantics); an empty array is not
+ * `is_empty`; ranges compare numbers with numbers and strings with strings only. `text_match`
+ * has no vecdex equivalent. An operator, condition or value vecdex cannot express throws a
+ * VecdexError with code ERR_INVALID_ARGUMENT naming it and its key.
  */
 export function metadataFiltersToFilter(filters: MetadataFilters | undefined): Filter | undefined {
   if (filters === undefined || filters === null) return undefined
@@ -102,8 +105,14 @@ function translateFilters(filters: MetadataFilters, path: string): Filter {
     if (filter !== null && typeof filter === 'object' && 'filters' in filter) return translateFilters(filter as MetadataFilters, here)
     return translateFilter(filter, here)
   })
+  // vecdex refuses an empty $and / $or; LlamaIndex's empty "and" admits every node, its empty
+  // "or" none.
+  if (parts.length === 0) return condition === 'and' ? MATCH_ALL : MATCH_NOTHING
   return condition === 'and' ? { $and: parts } : { $or: parts }
 }
+
+const MATCH_ALL: Filter = {}
+const MATCH_NOTHING: Filter = { $not: {} }
 
 function translateFilter(filter: MetadataFilter, path: string): Filter {
   if (filter === null || typeof filter !== 'object') throw invalid(`${path}: a MetadataFilter must be an object`)
