@@ -73,13 +73,13 @@ export interface VecdexStoreMembers<D> {
 /** The class `vecdex/langchain` exports, as seen from one module format: `VS` is LangChain's
  * `VectorStore`, `E` its `EmbeddingsInterface` and `D` its `DocumentInterface`. */
 export interface VecdexStoreClass<VS, E, D> {
-  new (embeddings: E, options?: VecdexStoreOptions): VS & VecdexStoreMembers<D>
+  new (embeddings: E, options?: VecdexStoreOptions): VecdexStoreMembers<D> & VS
   /** A store of `texts`, each with `metadatas[i]` (or the one `metadatas` object for all). */
-  fromTexts(texts: string[], metadatas: object[] | object, embeddings: E, options?: VecdexStoreOptions): Promise<VS & VecdexStoreMembers<D>>
+  fromTexts(texts: string[], metadatas: object[] | object, embeddings: E, options?: VecdexStoreOptions): Promise<VecdexStoreMembers<D> & VS>
   /** A store of `documents`, embedded with `embeddings`. */
-  fromDocuments(documents: D[], embeddings: E, options?: VecdexStoreOptions): Promise<VS & VecdexStoreMembers<D>>
+  fromDocuments(documents: D[], embeddings: E, options?: VecdexStoreOptions): Promise<VecdexStoreMembers<D> & VS>
   /** The store `save(directory)` wrote. */
-  load(directory: string, embeddings: E): Promise<VS & VecdexStoreMembers<D>>
+  load(directory: string, embeddings: E): Promise<VecdexStoreMembers<D> & VS>
   lc_name(): string
 }
 

@@ -11,7 +11,7 @@ export type { VecdexStoreOptions, VecdexStoreAddOptions, VecdexStoreDeleteParams
 export type { Filter } from './collection.js'
 
 /** A LangChain `VectorStore` over a vecdex `Collection`: see {@link VecdexStoreMembers}. */
-export type VecdexStore = VectorStore & VecdexStoreMembers<DocumentInterface>
+export type VecdexStore = VecdexStoreMembers<DocumentInterface> & VectorStore
 // The shared implementation is typed against @langchain/core's CommonJS declarations; these are
 // the ES module ones (the same classes, declared twice), hence the casts.
 /** A LangChain `VectorStore` over a vecdex `Collection`: see {@link VecdexStoreMembers}. */

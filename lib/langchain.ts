@@ -18,6 +18,6 @@ export type { VecdexStoreOptions, VecdexStoreAddOptions, VecdexStoreDeleteParams
 export type { Filter } from './collection'
 
 /** A LangChain `VectorStore` over a vecdex `Collection`: see {@link VecdexStoreMembers}. */
-export type VecdexStore = VectorStore & VecdexStoreMembers<DocumentInterface>
+export type VecdexStore = VecdexStoreMembers<DocumentInterface> & VectorStore
 /** A LangChain `VectorStore` over a vecdex `Collection`: see {@link VecdexStoreMembers}. */
 export const VecdexStore: VecdexStoreClass<VectorStore, EmbeddingsInterface, DocumentInterface> = defineVecdexStore({ VectorStore, Document, maximalMarginalRelevance })

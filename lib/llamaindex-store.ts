@@ -43,9 +43,9 @@ export interface VecdexVectorStoreMembers {
 /** The class `vecdex/llamaindex` exports, as seen from one module format: `Store` is
  * LlamaIndex's `BaseVectorStore` and `Embedding` its `BaseEmbedding`. */
 export interface VecdexVectorStoreClass<Store, Embedding> {
-  new (options?: VecdexVectorStoreOptions<Embedding>): Store & VecdexVectorStoreMembers
+  new (options?: VecdexVectorStoreOptions<Embedding>): VecdexVectorStoreMembers & Store
   /** The store `persist(persistPath)` wrote. */
-  fromPersistPath(persistPath: string, options?: { embedModel?: Embedding }): Promise<Store & VecdexVectorStoreMembers>
+  fromPersistPath(persistPath: string, options?: { embedModel?: Embedding }): Promise<VecdexVectorStoreMembers & Store>
 }
 
 /** What the store needs of `llamaindex/vector-store`, in one module format. */

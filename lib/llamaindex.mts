@@ -11,7 +11,7 @@ export type { VecdexVectorStoreOptions, VecdexVectorStoreMembers } from './llama
 export type { Filter } from './collection.js'
 
 /** A LlamaIndex `BaseVectorStore` over a vecdex `Collection`: see {@link VecdexVectorStoreMembers}. */
-export type VecdexVectorStore = llama.BaseVectorStore<Collection | undefined> & VecdexVectorStoreMembers
+export type VecdexVectorStore = VecdexVectorStoreMembers & llama.BaseVectorStore<Collection | undefined>
 // The shared implementation is typed against llamaindex's CommonJS declarations; these are the ES
 // module ones (the same classes, declared twice), hence the casts.
 /** A LlamaIndex `BaseVectorStore` over a vecdex `Collection`: see {@link VecdexVectorStoreMembers}. */

@@ -18,6 +18,6 @@ export type { VecdexVectorStoreOptions, VecdexVectorStoreMembers } from './llama
 export type { Filter } from './collection'
 
 /** A LlamaIndex `BaseVectorStore` over a vecdex `Collection`: see {@link VecdexVectorStoreMembers}. */
-export type VecdexVectorStore = llama.BaseVectorStore<Collection | undefined> & VecdexVectorStoreMembers
+export type VecdexVectorStore = VecdexVectorStoreMembers & llama.BaseVectorStore<Collection | undefined>
 /** A LlamaIndex `BaseVectorStore` over a vecdex `Collection`: see {@link VecdexVectorStoreMembers}. */
 export const VecdexVectorStore: VecdexVectorStoreClass<llama.BaseVectorStore<Collection | undefined>, llama.BaseVectorStore['embedModel']> = defineVecdexVectorStore(llama)

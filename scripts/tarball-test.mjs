@@ -9,6 +9,9 @@
 //   - checks engines.node against what the code needs (package-test/engines.mjs);
 //   - type-checks a strict consumer project, ESM and CJS, with positive uses and rejected
 //     mistakes (package-test/types.mjs);
+//   - runs and type-checks the adapter subpaths vecdex/langchain and vecdex/llamaindex through
+//     require() and import, with their optional peers linked from the repository
+//     (package-test/adapters.mjs);
 //   - runs `vecdex bench` from the install and checks it writes nothing inside it
 //     (package-test/bench.mjs);
 //   - runs `npm publish --dry-run` of both tarballs and checks their file lists, and checks that
@@ -25,6 +28,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { checkAdapters } from './package-test/adapters.mjs'
 import { checkBench } from './package-test/bench.mjs'
 import { checkEngines } from './package-test/engines.mjs'
 import { checkGuardRefuses, checkPublishDryRun } from './package-test/publish.mjs'
@@ -322,6 +326,10 @@ async function main() {
 
     // 8. The types, in strict consumer projects (ESM and CJS) beside the installed package.
     checkTypes({ root, project, node, env, ok, fail })
+
+    // 8b. The adapter subpaths, run and type-checked, with their peers linked in (after the checks
+    // above, which want the install as npm left it).
+    checkAdapters({ root, project, node, env, ok, fail })
 
     // 9. vecdex bench from the install writes to the folder it runs in, not into the package.
     checkBench({ project, env, isWindows, ok, fail })
