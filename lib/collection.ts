@@ -425,7 +425,7 @@ export class Collection implements Disposable {
 
   /** The stored items of these ids, in order (`undefined` for an id not stored). */
   async get(ids: readonly CollectionId[], options: CollectionGetOptions = {}): Promise<(CollectionRecord | undefined)[]> {
-    const { includeVectors = true } = checkOptions<CollectionGetOptions>(options, 'CollectionGetOptions')
+    const { includeVectors = defaultOf<boolean>('CollectionGetOptions', 'includeVectors') } = checkOptions<CollectionGetOptions>(options, 'CollectionGetOptions')
     const checked = checkIds(ids)
     const records = await awaitNative(callNative(() => this.#handle().get(checked, includeVectors)))
     return records.map((r) => (r == null ? undefined : toItem(r)))
@@ -433,7 +433,7 @@ export class Collection implements Disposable {
 
   /** Blocking twin of {@link get}. */
   getSync(ids: readonly CollectionId[], options: CollectionGetOptions = {}): (CollectionRecord | undefined)[] {
-    const { includeVectors = true } = checkOptions<CollectionGetOptions>(options, 'CollectionGetOptions')
+    const { includeVectors = defaultOf<boolean>('CollectionGetOptions', 'includeVectors') } = checkOptions<CollectionGetOptions>(options, 'CollectionGetOptions')
     const checked = checkIds(ids)
     return callNative(() => this.#handle().getSync(checked, includeVectors)).map((r) => (r == null ? undefined : toItem(r)))
   }
@@ -465,7 +465,7 @@ export class Collection implements Disposable {
   }
 
   #searchArgs(queries: unknown, options: CollectionSearchOptions) {
-    const { k, filter, efSearch, includeMetadata = true, includeVectors = false, signal, oversample, rescore = defaultOf<boolean>('CollectionSearchOptions', 'rescore') } = checkOptions<CollectionSearchOptions>(options, 'CollectionSearchOptions')
+    const { k, filter, efSearch, includeMetadata = defaultOf<boolean>('CollectionSearchOptions', 'includeMetadata'), includeVectors = defaultOf<boolean>('CollectionSearchOptions', 'includeVectors'), signal, oversample, rescore = defaultOf<boolean>('CollectionSearchOptions', 'rescore') } = checkOptions<CollectionSearchOptions>(options, 'CollectionSearchOptions')
     if (efSearch !== undefined && this.index === 'flat') throw invalidArgument(`efSearch is an HNSW setting: this collection's index is 'flat'`)
     const batch = isBatch(queries)
     const matrix = batch ? toMatrix(queries, this.dimensions, 'queries') : toVector(queries, this.dimensions, 'query', 'pass an array of vectors for a batch')

@@ -400,8 +400,9 @@ impl Collection {
         }
         drop(first_at);
         let mut metadata = Vec::with_capacity(count);
-        for (i, text) in batch.metadata.iter().enumerate() {
-            let parsed = match text {
+        let texts_of_metadata = batch.metadata.iter().map(Some).chain(std::iter::repeat(None));
+        for (i, text) in texts_of_metadata.take(count).enumerate() {
+            let parsed = match text.and_then(Option::as_deref) {
                 Some(text) => parse_metadata(text)
                     .map_err(|e| Error::invalid(format!("items[{i}]: {}", e)))?,
                 None => None,
