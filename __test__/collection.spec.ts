@@ -118,6 +118,17 @@ describe('Collection', () => {
       expect(back.getSync(['doc-5', 10, 'doc-7'])).toEqual(docs.getSync(['doc-5', 10, 'doc-7']))
       back.close()
     }
+    // A view searches the mapped file in place and refuses writes.
+    for (const view of [await Collection.view(path), Collection.viewSync(path)]) {
+      expect(view.readOnly).toBe(true)
+      expect(await view.search(query, { k: 5, filter })).toEqual(want)
+      expect(view.getSync(['doc-7'])).toEqual(docs.getSync(['doc-7']))
+      expect(await codeOfAsync(() => view.upsert(items(1, 5)))).toBe('ERR_READ_ONLY')
+      expect(messageOf(() => view.deleteSync(['doc-7']))).toMatch(/^ERR_READ_ONLY:/)
+      expect(view.size).toBe(58)
+      view.close()
+    }
+    expect(docs.readOnly).toBe(false)
     // Another kind's file, and a damaged one, are typed errors.
     const index = new HnswIndex({ dimensions: DIM })
     index.saveSync(join(dir, 'index.vdx'))

@@ -284,6 +284,30 @@ export class Collection implements Disposable {
     return loaders.loadSync(native.NativeCollection, path, Collection.#wrap)
   }
 
+  /**
+   * A read-only view of a saved collection: the file is memory-mapped and its HNSW index
+   * searched in place (the vectors and links stay in the operating system's page cache, shared
+   * between processes viewing the same file); ids, texts and metadata are read into memory.
+   * Writes throw ERR_READ_ONLY. Saving a new file over the path is safe for the view (it keeps
+   * reading the old one); another program rewriting the file in place is not.
+   */
+  static async view(path: string): Promise<Collection> {
+    const file = checkPath(path)
+    const loaded = await awaitNative(callNative(() => native.NativeCollection.viewLoaded(file)))
+    return Collection.#wrap(callNative(() => native.NativeCollection.adoptLoaded(loaded)))
+  }
+
+  /** Blocking twin of {@link view}. */
+  static viewSync(path: string): Collection {
+    const file = checkPath(path)
+    return Collection.#wrap(callNative(() => native.NativeCollection.viewSync(file)))
+  }
+
+  /** Whether this collection is a read-only view of a file (see {@link view}). */
+  get readOnly(): boolean {
+    return callNative(() => this.#handle().readOnly)
+  }
+
   /** Rebuilds a collection from a {@link toBuffer} image, checked like a file. */
   static async fromBuffer(buffer: Uint8Array): Promise<Collection> {
     return loaders.fromBuffer(native.NativeCollection, buffer, Collection.#wrap)

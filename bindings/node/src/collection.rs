@@ -216,6 +216,26 @@ impl NativeCollection {
         Self::wrap(&env, collection)
     }
 
+    /// A read-only view of a saved collection: its HNSW index is searched in place in the
+    /// memory-mapped file, after the same checks as `loadSync`; writes throw ERR_READ_ONLY.
+    #[napi(factory)]
+    pub fn view_sync(env: Env, path: String) -> Result<Self> {
+        let collection = guarded(|| Collection::view(std::path::Path::new(&path)))?;
+        Self::wrap(&env, collection)
+    }
+
+    /// Async twin of `viewSync`: resolves with a handle for `adoptLoaded`.
+    #[napi(ts_return_type = "Promise<ExternalObject<'LoadedCollection'>>")]
+    pub fn view_loaded<'env>(env: &'env Env, path: String) -> Result<Object<'env>> {
+        crate::handle::spawn_load(env, move || Collection::view(std::path::Path::new(&path)))
+    }
+
+    /// Whether this collection is a read-only view of a file.
+    #[napi(getter)]
+    pub fn read_only(&self) -> Result<bool> {
+        Ok(self.handle.shared()?.index.read_recursive().is_read_only())
+    }
+
     fn wrap(env: &Env, collection: Collection) -> Result<Self> {
         Ok(NativeCollection {
             dim: collection.dim() as u32,

@@ -152,6 +152,8 @@ pub struct Collection {
     live: RoaringBitmap,
     /// Recently compiled filters by their JSON text, for this state (cleared by every write).
     compiled: Mutex<Vec<(Box<str>, Arc<CompiledFilter>)>>,
+    /// A view of a mapped file ([`Collection::view`]): every write is an [`Error::ReadOnly`].
+    read_only: bool,
 }
 
 impl CollectionIndex {
@@ -295,6 +297,7 @@ impl Collection {
             metadata: Vec::new(),
             live: RoaringBitmap::new(),
             compiled: Mutex::new(Vec::new()),
+            read_only: false,
         }
     }
 
@@ -318,6 +321,18 @@ impl Collection {
 
     pub fn compression(&self) -> &Compression {
         self.index.compression()
+    }
+
+    /// Whether this is a read-only view of a file ([`Collection::view`]).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        Ok(())
     }
 
     /// Live items.
@@ -374,6 +389,7 @@ impl Collection {
     /// item given without text or metadata loses the old one). The whole batch is checked
     /// before anything changes, and an error or a stop leaves the collection as it was.
     pub fn upsert(&mut self, batch: ItemBatch, stop: &StopFlag) -> Result<()> {
+        self.check_writable()?;
         let count = batch.ids.len();
         let dim = self.dim();
         if batch.vectors.len() != count.saturating_mul(dim) {
@@ -478,6 +494,7 @@ impl Collection {
     }
 
     fn remove_rows(&mut self, rows: &[u32]) -> Result<usize> {
+        self.check_writable()?;
         if rows.is_empty() {
             return Ok(0);
         }
