@@ -45,6 +45,7 @@ const COMPILED_FILTER_CACHE: usize = 16;
 
 /// The index under a collection.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per collection, never moved in a loop
 pub enum CollectionIndex {
     Flat(FlatIndex),
     Hnsw(HnswIndex),
