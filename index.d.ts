@@ -25,6 +25,15 @@ export declare class NativeAbortHandle {
 
 export declare class NativeCollection {
   constructor(dim: number, metric: string, options?: NativeCollectionOptions | undefined | null)
+  /**
+   * A read-only view of a saved collection: its HNSW index is searched in place in the
+   * memory-mapped file, after the same checks as `loadSync`; writes throw ERR_READ_ONLY.
+   */
+  static viewSync(path: string): NativeCollection
+  /** Async twin of `viewSync`: resolves with a handle for `adoptLoaded`. */
+  static viewLoaded(path: string): Promise<ExternalObject<'LoadedCollection'>>
+  /** Whether this collection is a read-only view of a file. */
+  get readOnly(): boolean
   get dim(): number
   get metric(): string
   /** 'hnsw' or 'flat'. */

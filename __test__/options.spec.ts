@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { FdeEncoder, FlatIndex, HnswIndex, inspectIndexFile, MultiVectorIndex } from '../dist/index.js'
+import { Collection, FdeEncoder, FlatIndex, HnswIndex, inspectIndexFile, MultiVectorIndex } from '../dist/index.js'
 import { OPTION_TABLES, optionsOf, type OptionSetName } from '../dist/options.js'
 // @ts-expect-error: plain ES module without type declarations
 import { BEGIN, END, renderOptions } from '../scripts/options-table.mjs'
@@ -157,7 +157,49 @@ async function readers(): Promise<Record<string, () => unknown | Promise<unknown
   tokenDocs.addSync(Array.from({ length: 40 }, (_, i) => i), Array.from({ length: 40 }, (_, i) => randomMatrix(3, dims, 100 + i)))
   const tokenQuery = randomMatrix(2, dims, 5)
 
+  // Collections: graph settings from the saved file, contents from what a search or get returns.
+  const collection = new Collection({ dimensions: dims })
+  collection.upsertSync([{ id: 'a', vector: randomMatrix(1, dims, 11), text: 't', metadata: { n: 1 } }])
+  const collectionSettings = await saved(collection, 'collection.vdx')
+  const collectionQuery = randomMatrix(1, dims, 12)
+  const compressedCollection = new Collection({ dimensions: dims, index: 'flat', quantization: 'sq8', trainingSize: 64 })
+  compressedCollection.upsertSync(Array.from({ length: 64 }, (_, i) => ({ id: i, vector: randomMatrix(1, dims, 200 + i) })))
+  const sameHits = async (extra: object) => {
+    const [a, b] = [await compressedCollection.search(collectionQuery, { k: 5 }), await compressedCollection.search(collectionQuery, { k: 5, ...extra })]
+    return JSON.stringify(a) === JSON.stringify(b)
+  }
+  const upsertBatchesOf = async (count: number): Promise<number> => {
+    using target = new Collection({ dimensions: 2, index: 'flat' })
+    let batches = 0
+    await target.upsertStream(
+      Array.from({ length: count }, (_, id) => ({ id, vector: [1, 0.5] })),
+      { onProgress: () => batches++ },
+    )
+    return batches
+  }
+  const upsertDefault = Number(OPTION_TABLES.UpsertStreamOptions.options.batchSize.default)
+
   return {
+    'CollectionOptions.metric': () => collection.metric,
+    'CollectionOptions.index': () => collection.index === collectionSettings.index && collection.index,
+    'CollectionOptions.m': () => collectionSettings.m,
+    'CollectionOptions.efConstruction': () => collectionSettings.efConstruction,
+    'CollectionOptions.efSearch': () => collectionSettings.efSearch,
+    'CollectionOptions.seed': () => collectionSettings.seed,
+    'CollectionOptions.insertionOrder': () => collectionSettings.insertionOrder,
+    'CollectionSearchOptions.includeMetadata': () => {
+      const [hit] = collection.searchSync(collectionQuery, { k: 1 })
+      const [bare] = collection.searchSync(collectionQuery, { k: 1, includeMetadata: false })
+      return bare.metadata === undefined && bare.text === undefined && hit.text === 't' && hit.metadata !== undefined
+    },
+    'CollectionSearchOptions.includeVectors': () => {
+      const [withVector] = collection.searchSync(collectionQuery, { k: 1, includeVectors: true })
+      if (!(withVector.vector instanceof Float32Array)) return 'includeVectors: true gave no vector'
+      return collection.searchSync(collectionQuery, { k: 1 })[0].vector !== undefined
+    },
+    'CollectionSearchOptions.rescore': async () => (await sameHits({ rescore: true })) && !(await sameHits({ rescore: false })) && true,
+    'CollectionGetOptions.includeVectors': () => collection.getSync(['a'])[0]?.vector instanceof Float32Array && collection.getSync(['a'], { includeVectors: false })[0]?.vector === undefined,
+    'UpsertStreamOptions.batchSize': async () => (await upsertBatchesOf(upsertDefault + 1)) === 2 && (await upsertBatchesOf(upsertDefault)) === 1 && upsertDefault,
     'FlatIndexOptions.metric': () => flat.metric,
     'HnswIndexOptions.metric': () => hnsw.metric,
     'HnswIndexOptions.m': () => hnsw.m === hnswSettings.m && hnsw.m,
@@ -248,7 +290,7 @@ describe('documented defaults are the defaults a user gets', () => {
   })
 
   it('every option set the TS layer checks against exists in the table', () => {
-    const sets: OptionSetName[] = ['FlatIndexOptions', 'HnswIndexOptions', 'MultiVectorIndexOptions', 'SearchOptions', 'HnswSearchOptions', 'MultiVectorSearchOptions', 'ExactSearchOptions', 'AddStreamOptions', 'SearchStreamOptions', 'FdeEncoderOptions']
+    const sets: OptionSetName[] = ['FlatIndexOptions', 'HnswIndexOptions', 'MultiVectorIndexOptions', 'SearchOptions', 'HnswSearchOptions', 'MultiVectorSearchOptions', 'ExactSearchOptions', 'AddStreamOptions', 'SearchStreamOptions', 'FdeEncoderOptions', 'CollectionOptions', 'CollectionSearchOptions', 'CollectionGetOptions', 'CollectionCountOptions', 'UpsertStreamOptions']
     for (const set of sets) expect(optionsOf(set).size, set).toBeGreaterThan(0)
   })
 })
@@ -283,6 +325,9 @@ describe('numbers in the TS docs of options agree with the table', () => {
     ['MultiVectorSearchOptions', 'MultiVectorSearchOptions'],
     ['AddStreamOptions', 'AddStreamOptions'],
     ['SearchStreamOptions', 'SearchStreamOptions'],
+    ['CollectionOptions', 'CollectionOptions'],
+    ['CollectionSearchOptions', 'CollectionSearchOptions'],
+    ['UpsertStreamOptions', 'UpsertStreamOptions'],
   ]
 
   it('every "default N" and "A to B" in an option\'s doc is the table\'s', () => {

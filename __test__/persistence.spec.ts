@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { FlatIndex, HnswIndex, MultiVectorIndex } from '../dist/index.js'
+import { Collection, type CollectionHit, type Filter, FlatIndex, HnswIndex, MultiVectorIndex } from '../dist/index.js'
 import { codeOf, randomMatrix } from './helpers'
 
 const dir = mkdtempSync(join(tmpdir(), 'vecdex-persistence-'))
@@ -149,12 +149,32 @@ describe('committed fixtures of file format version 1', () => {
   const expected = JSON.parse(readFileSync(join(fixtures, 'expected.json'), 'utf8')) as {
     dimensions: number
     queries: number[]
-    fixtures: Record<string, { kind: 'hnsw' | 'flat' | 'multivector'; size: number; keys: string[]; distances: number[] }>
+    fixtures: Record<string, { kind: 'hnsw' | 'flat' | 'multivector' | 'collection'; size: number; keys: string[]; distances: number[]; filter?: Filter; count?: number; first?: CollectionHit }>
+  }
+  const closeTo = (got: number[], want: number[]) => {
+    expect(got).toHaveLength(want.length)
+    got.forEach((d, i) => expect(Math.abs(d - want[i])).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(want[i]))))
   }
   for (const [name, want] of Object.entries(expected.fixtures)) {
+    if (want.kind === 'collection') {
+      it(`${name} loads with its ids, texts and metadata and answers as when it was saved`, async () => {
+        const file = join(fixtures, name)
+        using collection = await Collection.load(file)
+        expect(collection.size).toBe(want.size)
+        expect(collection.countSync({ filter: want.filter })).toBe(want.count)
+        const queries = Array.from({ length: 5 }, (_, q) => expected.queries.slice(q * expected.dimensions, (q + 1) * expected.dimensions))
+        const hits = await collection.search(queries, { k: 10, filter: want.filter })
+        expect(hits.flat().map((h) => (typeof h.id === 'number' ? `n:${h.id}` : `s:${h.id}`))).toEqual(want.keys)
+        closeTo(hits.flat().map((h) => h.distance), want.distances)
+        expect({ ...hits[0][0], distance: 0 }).toEqual({ ...want.first, distance: 0 })
+        const bytes = readFileSync(file)
+        if (bytes.readUInt32LE(8) === 1) expect(Buffer.compare(collection.toBufferSync(), bytes)).toBe(0)
+      })
+      continue
+    }
     it(`${name} loads and answers as when it was saved`, async () => {
       const file = join(fixtures, name)
-      const Index = { hnsw: HnswIndex, flat: FlatIndex, multivector: MultiVectorIndex }[want.kind]
+      const Index = { hnsw: HnswIndex, flat: FlatIndex, multivector: MultiVectorIndex }[want.kind as 'hnsw' | 'flat' | 'multivector']
       using index = await Index.load(file)
       expect(index.size).toBe(want.size)
       // For a multi-vector index the query rows are one point cloud, otherwise one query each.

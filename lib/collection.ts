@@ -284,6 +284,30 @@ export class Collection implements Disposable {
     return loaders.loadSync(native.NativeCollection, path, Collection.#wrap)
   }
 
+  /**
+   * A read-only view of a saved collection: the file is memory-mapped and its HNSW index
+   * searched in place (the vectors and links stay in the operating system's page cache, shared
+   * between processes viewing the same file); ids, texts and metadata are read into memory.
+   * Writes throw ERR_READ_ONLY. Saving a new file over the path is safe for the view (it keeps
+   * reading the old one); another program rewriting the file in place is not.
+   */
+  static async view(path: string): Promise<Collection> {
+    const file = checkPath(path)
+    const loaded = await awaitNative(callNative(() => native.NativeCollection.viewLoaded(file)))
+    return Collection.#wrap(callNative(() => native.NativeCollection.adoptLoaded(loaded)))
+  }
+
+  /** Blocking twin of {@link view}. */
+  static viewSync(path: string): Collection {
+    const file = checkPath(path)
+    return Collection.#wrap(callNative(() => native.NativeCollection.viewSync(file)))
+  }
+
+  /** Whether this collection is a read-only view of a file (see {@link view}). */
+  get readOnly(): boolean {
+    return callNative(() => this.#handle().readOnly)
+  }
+
   /** Rebuilds a collection from a {@link toBuffer} image, checked like a file. */
   static async fromBuffer(buffer: Uint8Array): Promise<Collection> {
     return loaders.fromBuffer(native.NativeCollection, buffer, Collection.#wrap)
@@ -425,7 +449,7 @@ export class Collection implements Disposable {
 
   /** The stored items of these ids, in order (`undefined` for an id not stored). */
   async get(ids: readonly CollectionId[], options: CollectionGetOptions = {}): Promise<(CollectionRecord | undefined)[]> {
-    const { includeVectors = true } = checkOptions<CollectionGetOptions>(options, 'CollectionGetOptions')
+    const { includeVectors = defaultOf<boolean>('CollectionGetOptions', 'includeVectors') } = checkOptions<CollectionGetOptions>(options, 'CollectionGetOptions')
     const checked = checkIds(ids)
     const records = await awaitNative(callNative(() => this.#handle().get(checked, includeVectors)))
     return records.map((r) => (r == null ? undefined : toItem(r)))
@@ -433,7 +457,7 @@ export class Collection implements Disposable {
 
   /** Blocking twin of {@link get}. */
   getSync(ids: readonly CollectionId[], options: CollectionGetOptions = {}): (CollectionRecord | undefined)[] {
-    const { includeVectors = true } = checkOptions<CollectionGetOptions>(options, 'CollectionGetOptions')
+    const { includeVectors = defaultOf<boolean>('CollectionGetOptions', 'includeVectors') } = checkOptions<CollectionGetOptions>(options, 'CollectionGetOptions')
     const checked = checkIds(ids)
     return callNative(() => this.#handle().getSync(checked, includeVectors)).map((r) => (r == null ? undefined : toItem(r)))
   }
@@ -465,7 +489,7 @@ export class Collection implements Disposable {
   }
 
   #searchArgs(queries: unknown, options: CollectionSearchOptions) {
-    const { k, filter, efSearch, includeMetadata = true, includeVectors = false, signal, oversample, rescore = defaultOf<boolean>('CollectionSearchOptions', 'rescore') } = checkOptions<CollectionSearchOptions>(options, 'CollectionSearchOptions')
+    const { k, filter, efSearch, includeMetadata = defaultOf<boolean>('CollectionSearchOptions', 'includeMetadata'), includeVectors = defaultOf<boolean>('CollectionSearchOptions', 'includeVectors'), signal, oversample, rescore = defaultOf<boolean>('CollectionSearchOptions', 'rescore') } = checkOptions<CollectionSearchOptions>(options, 'CollectionSearchOptions')
     if (efSearch !== undefined && this.index === 'flat') throw invalidArgument(`efSearch is an HNSW setting: this collection's index is 'flat'`)
     const batch = isBatch(queries)
     const matrix = batch ? toMatrix(queries, this.dimensions, 'queries') : toVector(queries, this.dimensions, 'query', 'pass an array of vectors for a batch')

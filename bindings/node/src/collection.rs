@@ -15,7 +15,7 @@ use crate::abort::NativeAbortHandle;
 use crate::compression::{compression, rescore_params, NativeCompressionOptions};
 use crate::convert;
 use crate::error::{guarded, invalid, Result};
-use crate::handle::{copied, Handle};
+use crate::handle::{copied, Handle, Shared};
 
 /// A declared metadata field.
 #[napi(object)]
@@ -193,6 +193,42 @@ fn filter_text(filter: Option<String>) -> Option<String> {
     filter.filter(|f| !f.is_empty())
 }
 
+/// Upserts an HNSW collection's batch in the index's three phases, so searches go on while it
+/// is linked: rows and vectors are written under the write lock (brief), the batch is linked
+/// under a read lock (the long part), and it becomes visible with its ids, texts and metadata
+/// under the write lock. A flat collection's upsert (a copy) runs under the write lock whole.
+/// On error or abort the collection stays as it was.
+fn upsert_phased(shared: &Shared<Collection>, batch: ItemBatch, stop: &StopFlag) -> vecdex::Result<()> {
+    stop.check()?;
+    if matches!(
+        shared.index.read().index(),
+        vecdex::collection::CollectionIndex::Flat(_)
+    ) {
+        return shared.write(|c| c.upsert(batch, stop));
+    }
+    if shared.index.read().should_compact() {
+        let relinked = shared.index.read().relink_removed(stop)?;
+        shared.write(|c| {
+            c.release_removed(relinked);
+            Ok(())
+        })?;
+    }
+    // A batch that makes a compressed collection train: the model is learnt under the read lock.
+    let model = shared.index.read().fit_for_upsert(&batch)?;
+    let pending = shared.write(|c| c.prepare_upsert(batch, model))?;
+    let linked = shared.index.read().link_upsert(&pending, stop);
+    shared.write(|c| match linked {
+        Ok(()) => {
+            c.commit_upsert(pending);
+            Ok(())
+        }
+        Err(error) => {
+            c.abandon_upsert(pending);
+            Err(error)
+        }
+    })
+}
+
 #[napi(custom_finalize)]
 pub struct NativeCollection {
     handle: Handle<Collection>,
@@ -214,6 +250,26 @@ impl NativeCollection {
         let config = config_of(dim, &metric, options)?;
         let collection = guarded(|| Collection::new(config))?;
         Self::wrap(&env, collection)
+    }
+
+    /// A read-only view of a saved collection: its HNSW index is searched in place in the
+    /// memory-mapped file, after the same checks as `loadSync`; writes throw ERR_READ_ONLY.
+    #[napi(factory)]
+    pub fn view_sync(env: Env, path: String) -> Result<Self> {
+        let collection = guarded(|| Collection::view(std::path::Path::new(&path)))?;
+        Self::wrap(&env, collection)
+    }
+
+    /// Async twin of `viewSync`: resolves with a handle for `adoptLoaded`.
+    #[napi(ts_return_type = "Promise<ExternalObject<'LoadedCollection'>>")]
+    pub fn view_loaded<'env>(env: &'env Env, path: String) -> Result<Object<'env>> {
+        crate::handle::spawn_load(env, move || Collection::view(std::path::Path::new(&path)))
+    }
+
+    /// Whether this collection is a read-only view of a file.
+    #[napi(getter)]
+    pub fn read_only(&self) -> Result<bool> {
+        Ok(self.handle.shared()?.index.read_recursive().is_read_only())
     }
 
     fn wrap(env: &Env, collection: Collection) -> Result<Self> {
@@ -344,10 +400,8 @@ impl NativeCollection {
             ..batch
         };
         let stop = crate::abort::flag(abort);
-        self.handle.spawn_write(env, move |shared| {
-            stop.check()?;
-            shared.write(|c| c.upsert(batch, &stop))
-        })
+        self.handle
+            .spawn_write(env, move |shared| upsert_phased(shared, batch, &stop))
     }
 
     /// Removes items by id; returns how many were present.

@@ -183,6 +183,36 @@ pub(crate) fn map_file(path: &Path, kind: IndexKind) -> Result<MappedSections> {
     })
 }
 
+impl MappedSections {
+    /// The whole file of `kind` stored as section `id` (an index kept inside a collection's
+    /// file), in place in the same mapping: the outer file's checksums cover its bytes, and its
+    /// own layout is checked as a file's. Sections stay 64-byte aligned in memory (the nested
+    /// file starts on a 64-byte boundary of a page-aligned mapping).
+    pub fn nested(&self, id: u32, kind: IndexKind) -> Result<MappedSections> {
+        let entry = *self
+            .layout
+            .entry(id)
+            .ok_or_else(|| corrupt(format!("section {id} is missing")))?;
+        let bytes = &self.file.map[entry.offset..entry.offset + entry.len];
+        vecdex_store::parse(bytes)?;
+        let mut layout = vecdex_store::parse_layout(bytes, bytes.len())?;
+        if layout.header.kind != kind {
+            return Err(corrupt(format!(
+                "section {id} holds a {} index, not a {} index",
+                layout.header.kind.name(),
+                kind.name()
+            )));
+        }
+        for section in &mut layout.sections {
+            section.offset += entry.offset;
+        }
+        Ok(MappedSections {
+            file: self.file.clone(),
+            layout,
+        })
+    }
+}
+
 impl SectionSource for MappedSections {
     fn header(&self) -> &FileHeader {
         &self.layout.header

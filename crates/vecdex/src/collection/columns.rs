@@ -9,7 +9,9 @@
 //! Ordered maps give ranges: a range is the union of the row sets of the values in it. A value
 //! held by one row keeps that row inline instead of a bitmap (high-cardinality columns such as
 //! prices or timestamps would otherwise cost a bitmap per row), and a range gathers those rows in
-//! one vector, sorts it once and merges it with the bitmaps of the shared values.
+//! one vector, sorts it once and merges it with the bitmaps of the shared values. On a scalar
+//! column (one value per row), a range over more than half of the distinct values is taken as
+//! the present rows minus those of the values outside it.
 //!
 //! [`Columns::compile`] turns a [`Filter`] into the bitmap of admitted rows: `$and` intersects,
 //! `$or` unites, `$not`/`$ne`/`$nin` subtract from the rows in scope. A subtree that reads no
@@ -221,9 +223,49 @@ where
     }
 }
 
+/// The rows holding a value of `map` between `low` and `high`. With `present` (the column holds
+/// one value per row, and these are the rows that have one), a range covering more than half of
+/// the values is computed as `present` minus the rows of the values outside it.
+fn range_rows<K, Q>(
+    map: &BTreeMap<K, Rows>,
+    low: Bound<&Q>,
+    high: Bound<&Q>,
+    present: Option<&RoaringBitmap>,
+) -> RoaringBitmap
+where
+    K: Ord + std::borrow::Borrow<Q>,
+    Q: Ord + ?Sized,
+{
+    if interval_is_empty(low, high) {
+        return RoaringBitmap::new();
+    }
+    if let Some(present) = present {
+        let half = map.len() / 2;
+        if map.range::<Q, _>((low, high)).take(half + 1).count() > half {
+            let below = match low {
+                Bound::Included(x) => Some((Bound::Unbounded, Bound::Excluded(x))),
+                Bound::Excluded(x) => Some((Bound::Unbounded, Bound::Included(x))),
+                Bound::Unbounded => None,
+            };
+            let above = match high {
+                Bound::Included(x) => Some((Bound::Excluded(x), Bound::Unbounded)),
+                Bound::Excluded(x) => Some((Bound::Included(x), Bound::Unbounded)),
+                Bound::Unbounded => None,
+            };
+            let outside = below
+                .into_iter()
+                .chain(above)
+                .flat_map(|range| map.range::<Q, _>(range))
+                .map(|(_, rows)| rows);
+            return present - &union_rows(outside);
+        }
+    }
+    union_rows(map.range::<Q, _>((low, high)).map(|(_, rows)| rows))
+}
+
 /// Whether the interval between `low` and `high` holds no value (and `BTreeMap::range` would
 /// panic on it).
-fn interval_is_empty<T: PartialOrd>(low: Bound<&T>, high: Bound<&T>) -> bool {
+fn interval_is_empty<T: PartialOrd + ?Sized>(low: Bound<&T>, high: Bound<&T>) -> bool {
     match (low, high) {
         (Bound::Included(a), Bound::Included(b)) => a > b,
         (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => {
@@ -385,18 +427,14 @@ impl Column {
     }
 
     fn interval_rows(&self, interval: &Interval<'_>) -> RoaringBitmap {
+        // One value per row: a wide range is cheaper as the present rows minus the ones outside.
+        let present = (self.kind != FieldType::StringArray).then_some(&self.present);
         match (&self.values, interval) {
             (Values::Numbers(map), Interval::Numbers(low, high)) => {
-                if interval_is_empty(low.as_ref(), high.as_ref()) {
-                    return RoaringBitmap::new();
-                }
-                union_rows(map.range((*low, *high)).map(|(_, rows)| rows))
+                range_rows(map, low.as_ref(), high.as_ref(), present)
             }
             (Values::Strings(map), Interval::Strings(low, high)) => {
-                if interval_is_empty(low.as_ref(), high.as_ref()) {
-                    return RoaringBitmap::new();
-                }
-                union_rows(map.range::<str, _>((*low, *high)).map(|(_, rows)| rows))
+                range_rows(map, *low, *high, present)
             }
             _ => RoaringBitmap::new(),
         }
@@ -698,9 +736,7 @@ fn merge_interval<'a>(
     column: &'a Column,
     interval: Interval<'a>,
 ) {
-    let existing = intervals
-        .iter_mut()
-        .find(|(c, _)| std::ptr::eq(*c, column));
+    let existing = intervals.iter_mut().find(|(c, _)| std::ptr::eq(*c, column));
     let Some((_, current)) = existing else {
         intervals.push((column, interval));
         return;
@@ -727,4 +763,629 @@ fn row_by_row(
         .iter()
         .filter(|&row| admits(metadata_of(row).as_ref()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use serde_json::json;
+    use std::collections::HashMap;
+
+    type Metadata = Map<String, Value>;
+
+    // ---- an independent reference: evaluates the filter's JSON directly ----
+
+    /// The value at a dotted path, through `Value::pointer` (test keys hold no '/' or '~').
+    fn reference_lookup(metadata: Option<&Metadata>, path: &str) -> Option<Value> {
+        let root = Value::Object(metadata?.clone());
+        let pointer = format!("/{}", path.replace('.', "/"));
+        let value = root.pointer(&pointer)?;
+        // A pointer also indexes arrays ("/arr/0"); filter paths do not.
+        let mut walked = &root;
+        for segment in path.split('.') {
+            walked = walked.as_object()?.get(segment)?;
+        }
+        assert_eq!(walked, value);
+        (!value.is_null()).then(|| value.clone())
+    }
+
+    fn same(a: &Value, b: &Value) -> bool {
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+            (Value::String(x), Value::String(y)) => x == y,
+            (Value::Bool(x), Value::Bool(y)) => x == y,
+            _ => false,
+        }
+    }
+
+    fn ordered(a: &Value, b: &Value) -> Option<Ordering> {
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
+            (Value::String(x), Value::String(y)) => Some(x.as_bytes().cmp(y.as_bytes())),
+            _ => None,
+        }
+    }
+
+    fn reference(filter: &Value, metadata: Option<&Metadata>) -> bool {
+        let clauses = filter.as_object().expect("filter object");
+        clauses.iter().all(|(key, operand)| match key.as_str() {
+            "$and" => operand
+                .as_array()
+                .expect("array")
+                .iter()
+                .all(|f| reference(f, metadata)),
+            "$or" => operand
+                .as_array()
+                .expect("array")
+                .iter()
+                .any(|f| reference(f, metadata)),
+            "$not" => !reference(operand, metadata),
+            path => reference_field(reference_lookup(metadata, path).as_ref(), operand),
+        })
+    }
+
+    fn reference_field(value: Option<&Value>, condition: &Value) -> bool {
+        match condition {
+            Value::Object(operators) => operators
+                .iter()
+                .all(|(op, operand)| reference_operator(value, op, operand)),
+            scalar => reference_operator(value, "$eq", scalar),
+        }
+    }
+
+    fn reference_operator(value: Option<&Value>, op: &str, operand: &Value) -> bool {
+        let candidates: Vec<&Value> = match value {
+            None => Vec::new(),
+            Some(Value::Array(items)) => items.iter().collect(),
+            Some(single) => vec![single],
+        };
+        let any_ordered = |wanted: &[Ordering]| {
+            candidates
+                .iter()
+                .any(|c| ordered(c, operand).is_some_and(|o| wanted.contains(&o)))
+        };
+        match op {
+            "$eq" => candidates.iter().any(|c| same(c, operand)),
+            "$ne" => !reference_operator(value, "$eq", operand),
+            "$gt" => any_ordered(&[Ordering::Greater]),
+            "$gte" => any_ordered(&[Ordering::Greater, Ordering::Equal]),
+            "$lt" => any_ordered(&[Ordering::Less]),
+            "$lte" => any_ordered(&[Ordering::Less, Ordering::Equal]),
+            "$in" => operand
+                .as_array()
+                .expect("array")
+                .iter()
+                .any(|o| reference_operator(value, "$eq", o)),
+            "$nin" => !reference_operator(value, "$in", operand),
+            "$exists" => value.is_some() == operand.as_bool().expect("bool"),
+            "$contains" => {
+                matches!(value, Some(Value::Array(items)) if items.iter().any(|c| same(c, operand)))
+            }
+            "$not" => !reference_field(value, operand),
+            other => panic!("reference: unknown operator {other}"),
+        }
+    }
+
+    // ---- random data and filters ----
+
+    fn random_string(rng: &mut StdRng) -> Value {
+        let pool = ["", "a", "ab", "b", "B", "é", "z", "red", "blue"];
+        json!(pool[rng.gen_range(0..pool.len())])
+    }
+
+    fn random_number(rng: &mut StdRng) -> Value {
+        match rng.gen_range(0..9) {
+            0 => json!(0),
+            1 => json!(-0.0),
+            2 => json!(1),
+            3 => json!(1.0),
+            4 => json!(2.5),
+            5 => json!(-3),
+            6 => json!(10),
+            7 => json!(u64::MAX),
+            _ => json!(rng.gen_range(-5..15)),
+        }
+    }
+
+    fn random_scalar(rng: &mut StdRng) -> Value {
+        match rng.gen_range(0..5) {
+            0 | 1 => random_string(rng),
+            2 | 3 => random_number(rng),
+            _ => json!(rng.gen_bool(0.5)),
+        }
+    }
+
+    fn random_any(rng: &mut StdRng) -> Value {
+        match rng.gen_range(0..10) {
+            0 => Value::Null,
+            1 | 2 => Value::Array(
+                (0..rng.gen_range(0..4))
+                    .map(|_| random_scalar(rng))
+                    .collect(),
+            ),
+            3 => json!({ "x": random_scalar(rng) }),
+            4 => json!([[random_scalar(rng)]]),
+            _ => random_scalar(rng),
+        }
+    }
+
+    fn maybe(rng: &mut StdRng, map: &mut Metadata, key: &str, value: Value) {
+        if rng.gen_bool(0.75) {
+            map.insert(key.to_string(), value);
+        }
+    }
+
+    /// Metadata with the declared fields' types (or null), undeclared fields of any kind, and
+    /// nested objects.
+    fn random_metadata(rng: &mut StdRng) -> Option<Metadata> {
+        if rng.gen_bool(0.08) {
+            return None;
+        }
+        let mut map = Metadata::new();
+        let s = if rng.gen_bool(0.1) {
+            Value::Null
+        } else {
+            random_string(rng)
+        };
+        maybe(rng, &mut map, "s", s);
+        let n = if rng.gen_bool(0.1) {
+            Value::Null
+        } else {
+            random_number(rng)
+        };
+        maybe(rng, &mut map, "n", n);
+        let b = json!(rng.gen_bool(0.5));
+        maybe(rng, &mut map, "b", b);
+        let tags = Value::Array(
+            (0..rng.gen_range(0..4))
+                .map(|_| random_string(rng))
+                .collect(),
+        );
+        maybe(rng, &mut map, "tags", tags);
+        let object = if rng.gen_bool(0.15) {
+            random_scalar(rng)
+        } else {
+            let mut inner = Metadata::new();
+            let x = random_number(rng);
+            maybe(rng, &mut inner, "x", x);
+            let y = random_any(rng);
+            maybe(rng, &mut inner, "y", y);
+            Value::Object(inner)
+        };
+        maybe(rng, &mut map, "obj", object);
+        let u = random_any(rng);
+        maybe(rng, &mut map, "u", u);
+        let deep = json!({ "a": { "b": random_scalar(rng) } });
+        maybe(rng, &mut map, "deep", deep);
+        Some(map)
+    }
+
+    const FILTER_FIELDS: [&str; 11] = [
+        "s", "n", "b", "tags", "obj.x", "obj.y", "u", "deep.a.b", "deep.a", "obj", "absent",
+    ];
+
+    fn random_operand(rng: &mut StdRng, op: &str) -> Value {
+        match op {
+            "$in" | "$nin" => Value::Array(
+                (0..rng.gen_range(0..4))
+                    .map(|_| random_scalar(rng))
+                    .collect(),
+            ),
+            "$exists" => json!(rng.gen_bool(0.5)),
+            "$gt" | "$gte" | "$lt" | "$lte" => {
+                if rng.gen_bool(0.5) {
+                    random_number(rng)
+                } else {
+                    random_string(rng)
+                }
+            }
+            _ => random_scalar(rng),
+        }
+    }
+
+    fn random_operators(rng: &mut StdRng, depth: usize) -> Value {
+        const OPERATORS: [&str; 11] = [
+            "$eq",
+            "$ne",
+            "$gt",
+            "$gte",
+            "$lt",
+            "$lte",
+            "$in",
+            "$nin",
+            "$exists",
+            "$contains",
+            "$not",
+        ];
+        let mut operators = Metadata::new();
+        for _ in 0..rng.gen_range(1..=3) {
+            let op = OPERATORS[rng.gen_range(0..OPERATORS.len())];
+            let operand = if op == "$not" {
+                if depth >= 3 {
+                    continue;
+                }
+                random_operators(rng, depth + 1)
+            } else {
+                random_operand(rng, op)
+            };
+            operators.insert(op.to_string(), operand);
+        }
+        if operators.is_empty() {
+            operators.insert("$exists".to_string(), json!(true));
+        }
+        Value::Object(operators)
+    }
+
+    fn random_filter(rng: &mut StdRng, depth: usize) -> Value {
+        let mut filter = Metadata::new();
+        for _ in 0..rng.gen_range(0..=3) {
+            if depth < 4 && rng.gen_bool(0.3) {
+                let branches = |rng: &mut StdRng| {
+                    Value::Array(
+                        (0..rng.gen_range(1..=3))
+                            .map(|_| random_filter(rng, depth + 1))
+                            .collect(),
+                    )
+                };
+                match rng.gen_range(0..3) {
+                    0 => filter.insert("$and".to_string(), branches(rng)),
+                    1 => filter.insert("$or".to_string(), branches(rng)),
+                    _ => filter.insert("$not".to_string(), random_filter(rng, depth + 1)),
+                };
+            } else {
+                let field = FILTER_FIELDS[rng.gen_range(0..FILTER_FIELDS.len())];
+                let condition = if rng.gen_bool(0.3) {
+                    random_scalar(rng)
+                } else {
+                    random_operators(rng, depth)
+                };
+                filter.insert(field.to_string(), condition);
+            }
+        }
+        Value::Object(filter)
+    }
+
+    fn declared() -> Vec<(String, FieldType)> {
+        vec![
+            ("s".to_string(), FieldType::String),
+            ("n".to_string(), FieldType::Number),
+            ("b".to_string(), FieldType::Boolean),
+            ("tags".to_string(), FieldType::StringArray),
+            ("obj.x".to_string(), FieldType::Number),
+            ("deep.a.b".to_string(), FieldType::String),
+        ]
+    }
+
+    /// A collection's rows: metadata by row, the columns over it, and the live rows.
+    struct Table {
+        columns: Columns,
+        metadata: HashMap<u32, Option<Metadata>>,
+        live: RoaringBitmap,
+    }
+
+    impl Table {
+        fn new(fields: Vec<(String, FieldType)>) -> Self {
+            Table {
+                columns: Columns::new(fields).expect("valid fields"),
+                metadata: HashMap::new(),
+                live: RoaringBitmap::new(),
+            }
+        }
+
+        /// Inserts or replaces `row`, as an upsert does; metadata that `check` refuses is
+        /// skipped, as an upsert would refuse it.
+        fn upsert(&mut self, row: u32, metadata: Option<Metadata>) -> bool {
+            if self.columns.check(metadata.as_ref()).is_err() {
+                return false;
+            }
+            self.delete(row);
+            self.columns.insert(row, metadata.as_ref());
+            self.metadata.insert(row, metadata);
+            self.live.insert(row);
+            true
+        }
+
+        fn delete(&mut self, row: u32) {
+            if let Some(old) = self.metadata.remove(&row) {
+                self.columns.remove(row, old.as_ref());
+                self.live.remove(row);
+            }
+        }
+
+        fn compile(&self, filter: &Filter, live: &RoaringBitmap) -> RoaringBitmap {
+            let metadata_of = |row: u32| self.metadata.get(&row).cloned().flatten();
+            self.columns.compile(filter, live, &metadata_of)
+        }
+    }
+
+    fn random_table(rng: &mut StdRng, fields: Vec<(String, FieldType)>, rows: u32) -> Table {
+        let mut table = Table::new(fields);
+        for _ in 0..rows * 2 {
+            // Sparse rows across two bitmap containers, upserted and deleted at random.
+            let row = rng.gen_range(0..rows) * 331;
+            if rng.gen_bool(0.15) {
+                table.delete(row);
+            } else {
+                table.upsert(row, random_metadata(rng));
+            }
+        }
+        table
+    }
+
+    #[test]
+    fn compiled_filters_equal_the_reference_on_random_data() {
+        let declarations = [declared(), Vec::new(), declared()[..3].to_vec()];
+        let mut checked_rows = 0usize;
+        let mut admitted_rows = 0usize;
+        for (case, fields) in declarations.into_iter().enumerate() {
+            let mut rng = StdRng::seed_from_u64(19 + case as u64);
+            let table = random_table(&mut rng, fields, 400);
+            let half: RoaringBitmap = table.live.iter().filter(|r| r % 2 == 0).collect();
+            for _ in 0..1500 {
+                let json = random_filter(&mut rng, 0);
+                let filter = Filter::parse(&json).unwrap_or_else(|e| panic!("{json}: {e}"));
+                for live in [&table.live, &half] {
+                    let compiled = table.compile(&filter, live);
+                    let expected: RoaringBitmap = live
+                        .iter()
+                        .filter(|row| {
+                            let metadata = table.metadata[row].as_ref();
+                            let by_reference = reference(&json, metadata);
+                            assert_eq!(
+                                filter.matches(metadata),
+                                by_reference,
+                                "matches() vs reference for {json} on {metadata:?}"
+                            );
+                            by_reference
+                        })
+                        .collect();
+                    assert_eq!(compiled, expected, "compile() vs reference for {json}");
+                    checked_rows += live.len() as usize;
+                    admitted_rows += expected.len() as usize;
+                }
+            }
+        }
+        // The random filters must be neither all-admitting nor all-refusing.
+        let share = admitted_rows as f64 / checked_rows as f64;
+        assert!((0.2..0.8).contains(&share), "admitted share {share}");
+    }
+
+    #[test]
+    fn ranges_merge_on_scalar_columns_only() {
+        let mut table = Table::new(declared());
+        let items = [
+            json!({"n": 1, "s": "a", "tags": ["a", "z"]}),
+            json!({"n": 5, "s": "m", "tags": ["m"]}),
+            json!({"n": 9, "s": "z", "tags": []}),
+            json!({"n": 5.0, "s": "m"}),
+        ];
+        for (row, item) in items.iter().enumerate() {
+            assert!(table.upsert(row as u32, item.as_object().cloned()));
+        }
+        let rows = |filter: Value| -> Vec<u32> {
+            let parsed = Filter::parse(&filter).expect("valid");
+            table.compile(&parsed, &table.live).iter().collect()
+        };
+        assert_eq!(rows(json!({"n": {"$gt": 1, "$lt": 9}})), vec![1, 3]);
+        assert_eq!(rows(json!({"n": {"$gte": 5, "$lte": 5}})), vec![1, 3]);
+        assert_eq!(rows(json!({"n": {"$gt": 5, "$lt": 5}})), Vec::<u32>::new());
+        assert_eq!(rows(json!({"n": {"$gt": 9, "$lt": 1}})), Vec::<u32>::new());
+        assert_eq!(rows(json!({"n": {"$gte": 5, "$lt": 5}})), Vec::<u32>::new());
+        assert_eq!(
+            rows(json!({"$and": [{"n": {"$gt": 1}}, {"n": {"$gt": 4, "$lte": 9}}]})),
+            vec![1, 2, 3]
+        );
+        assert_eq!(rows(json!({"s": {"$gt": "a", "$lt": "z"}})), vec![1, 3]);
+        assert_eq!(
+            rows(json!({"n": {"$gt": 1, "$lt": "z"}})),
+            Vec::<u32>::new()
+        );
+        // Equal bounds: the exclusive one wins, whichever comes first.
+        assert_eq!(
+            rows(json!({"$and": [{"n": {"$gte": 5}}, {"n": {"$gt": 5}}]})),
+            vec![2]
+        );
+        assert_eq!(
+            rows(json!({"$and": [{"n": {"$gt": 5}}, {"n": {"$gte": 5}}]})),
+            vec![2]
+        );
+        assert_eq!(
+            rows(json!({"$and": [{"n": {"$lte": 5}}, {"n": {"$lt": 5}}]})),
+            vec![0]
+        );
+        assert_eq!(
+            rows(json!({"$and": [{"s": {"$lt": "m"}}, {"s": {"$lte": "m"}}]})),
+            vec![0]
+        );
+        assert_eq!(
+            rows(json!({"$and": [{"s": {"$gte": "m"}}, {"s": {"$gt": "m"}}]})),
+            vec![2]
+        );
+        // An array may meet each bound with a different element.
+        assert_eq!(rows(json!({"tags": {"$gt": "b", "$lt": "b"}})), vec![0]);
+        assert_eq!(rows(json!({"tags": {"$gt": "b", "$lt": "y"}})), vec![0, 1]);
+        assert_eq!(rows(json!({"n": 5})), vec![1, 3]);
+        assert_eq!(rows(json!({"n": {"$ne": 5}})), vec![0, 2]);
+        assert_eq!(rows(json!({"tags": {"$exists": true}})), vec![0, 1, 2]);
+        assert_eq!(rows(json!({"tags": {"$nin": ["a", "m"]}})), vec![2, 3]);
+    }
+
+    #[test]
+    fn remove_leaves_no_trace() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut full = Table::new(declared());
+        let mut kept = Table::new(declared());
+        let mut removed = Vec::new();
+        for row in 0..3000u32 {
+            let metadata = random_metadata(&mut rng);
+            if !full.upsert(row, metadata.clone()) {
+                continue;
+            }
+            if rng.gen_bool(0.3) {
+                removed.push(row);
+            } else {
+                kept.upsert(row, metadata);
+            }
+        }
+        assert!(removed.len() > 500);
+        for &row in &removed {
+            full.delete(row);
+        }
+        assert_eq!(
+            full.columns, kept.columns,
+            "removing rows gives the columns of never having them"
+        );
+        for &row in &removed {
+            full.upsert(
+                row,
+                Some(json!({"n": 1}).as_object().cloned().unwrap_or_default()),
+            );
+            full.delete(row);
+        }
+        assert_eq!(full.columns, kept.columns);
+        // Compiled over every row ever used, a positive filter admits no removed row.
+        let everything: RoaringBitmap = (0..3000).collect();
+        for filter in [
+            json!({"n": {"$gte": -1e300}}),
+            json!({"tags": {"$exists": true}}),
+            json!({"b": {"$in": [true, false]}}),
+        ] {
+            let parsed = Filter::parse(&filter).expect("valid");
+            let rows = full.compile(&parsed, &everything);
+            assert!(removed.iter().all(|row| !rows.contains(*row)), "{filter}");
+        }
+        let mut emptied = kept;
+        let rows: Vec<u32> = emptied.live.iter().collect();
+        for row in rows {
+            emptied.delete(row);
+        }
+        assert_eq!(emptied.columns, Columns::new(declared()).expect("valid"));
+    }
+
+    #[test]
+    fn one_row_value_sets_stay_inline() {
+        let mut columns = Columns::new(vec![("n".to_string(), FieldType::Number)]).expect("valid");
+        for row in 0..1000u32 {
+            columns.insert(row, json!({ "n": row }).as_object());
+        }
+        let Values::Numbers(map) = &columns.columns[0].values else {
+            panic!("a number column")
+        };
+        assert!(map.values().all(|rows| matches!(rows, Rows::One(_))));
+        let filter = Filter::parse(&json!({"n": {"$gte": 100, "$lt": 600}})).expect("valid");
+        let live: RoaringBitmap = (0..1000).collect();
+        let rows = columns.compile(&filter, &live, &|_| None);
+        assert_eq!(rows, (100..600).collect::<RoaringBitmap>());
+        let per_row = columns.memory_bytes() as f64 / 1000.0;
+        assert!(per_row < 120.0, "{per_row} bytes per row");
+    }
+
+    #[test]
+    fn check_refuses_values_of_another_type() {
+        let columns = Columns::new(declared()).expect("valid");
+        let refused = [
+            (
+                json!({"n": "abc"}),
+                r#"metadata.n is declared number, got "abc""#,
+            ),
+            (json!({"s": 1}), "metadata.s is declared string, got 1"),
+            (
+                json!({"b": "true"}),
+                r#"metadata.b is declared boolean, got "true""#,
+            ),
+            (
+                json!({"tags": "red"}),
+                r#"metadata.tags is declared string[], got "red""#,
+            ),
+            (
+                json!({"tags": ["red", 1]}),
+                r#"metadata.tags is declared string[], got ["red",1]"#,
+            ),
+            (
+                json!({"tags": [null]}),
+                "metadata.tags is declared string[], got [null]",
+            ),
+            (
+                json!({"s": ["a"]}),
+                r#"metadata.s is declared string, got ["a"]"#,
+            ),
+            (
+                json!({"obj": {"x": true}}),
+                "metadata.obj.x is declared number, got true",
+            ),
+            (
+                json!({"deep": {"a": {"b": {"c": 1}}}}),
+                r#"metadata.deep.a.b is declared string, got {"c":1}"#,
+            ),
+        ];
+        for (metadata, expected) in refused {
+            let error = columns.check(metadata.as_object()).expect_err("refused");
+            assert_eq!(error.code(), "ERR_INVALID_ARGUMENT");
+            assert_eq!(error.to_string(), expected);
+        }
+        let accepted = [
+            json!({}),
+            json!({"n": null, "s": null, "tags": null, "b": null}),
+            json!({"n": 1.5, "s": "", "b": false, "tags": [], "other": [1, {"x": null}]}),
+            json!({"obj": "not an object", "deep": {"a": 5}}),
+            json!({"obj": {"x": -0.0}, "deep": {"a": {"b": "z"}}, "tags": ["a", "a"]}),
+        ];
+        for metadata in accepted {
+            assert!(columns.check(metadata.as_object()).is_ok(), "{metadata}");
+        }
+        assert!(columns.check(None).is_ok());
+    }
+
+    #[test]
+    fn declarations_are_validated() {
+        let field = |name: &str| (name.to_string(), FieldType::String);
+        let refused = [
+            (vec![field("")], "fields: a field name is empty"),
+            (
+                vec![field("$a")],
+                r#"fields: "$a" starts with $, which filters reserve for operators"#,
+            ),
+            (
+                vec![field("a..b")],
+                r#"fields: "a..b" has an empty segment (fields are dotted paths like "a.b")"#,
+            ),
+            (
+                vec![field("a.")],
+                r#"fields: "a." has an empty segment (fields are dotted paths like "a.b")"#,
+            ),
+            (
+                vec![field("a"), field("b"), field("a")],
+                r#"fields: "a" is declared twice"#,
+            ),
+        ];
+        for (fields, expected) in refused {
+            let error = Columns::new(fields).expect_err("refused");
+            assert_eq!(error.code(), "ERR_INVALID_ARGUMENT");
+            assert_eq!(error.to_string(), expected);
+        }
+        let columns = Columns::new(vec![field("a.b"), field("a")]).expect("valid");
+        assert_eq!(columns.fields(), &[field("a.b"), field("a")]);
+    }
+
+    #[test]
+    fn field_types_round_trip() {
+        for kind in [
+            FieldType::String,
+            FieldType::Number,
+            FieldType::Boolean,
+            FieldType::StringArray,
+        ] {
+            assert_eq!(FieldType::parse(kind.name()), Ok(kind));
+            assert_eq!(FieldType::from_code(kind.code()), Some(kind));
+        }
+        assert_eq!(FieldType::from_code(0), None);
+        assert_eq!(FieldType::from_code(5), None);
+        let error = FieldType::parse("int").expect_err("unknown");
+        assert_eq!(
+            error.to_string(),
+            r#"unknown field type "int": expected "string", "number", "boolean" or "string[]""#
+        );
+    }
 }

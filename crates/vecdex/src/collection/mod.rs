@@ -31,8 +31,9 @@ use crate::compression::{Compression, CompressionStats, RescoreParams};
 use crate::error::{Error, Result};
 use crate::filter::KeyFilter;
 use crate::flat_index::{FlatConfig, FlatIndex, SearchResults};
-use crate::hnsw_index::{HnswConfig, HnswIndex};
-use crate::index::{Index, Persistent, VectorIndex};
+use crate::compression::TrainedEncoder;
+use crate::hnsw_index::{HnswConfig, HnswIndex, LinkMode, PendingBatch, RelinkedSlots};
+use crate::index::{Index, Persistent};
 use crate::Metric;
 
 /// Names of the declared field types ([`FieldType::name`]), for the options table.
@@ -44,6 +45,7 @@ const COMPILED_FILTER_CACHE: usize = 16;
 
 /// The index under a collection.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per collection, never moved in a loop
 pub enum CollectionIndex {
     Flat(FlatIndex),
     Hnsw(HnswIndex),
@@ -74,6 +76,30 @@ pub struct ItemBatch {
     pub vectors: Vec<f32>,
     pub texts: Vec<Option<String>>,
     pub metadata: Vec<Option<String>>,
+}
+
+/// A checked upsert batch with its rows planned.
+#[derive(Debug)]
+struct PlannedUpsert {
+    ids: Vec<ItemId>,
+    /// Each item's row, as its index key.
+    keys: Vec<u64>,
+    vectors: Vec<f32>,
+    texts: Vec<Option<String>>,
+    metadata: Vec<Option<Map<String, Value>>>,
+    /// Freed rows left once the batch took its own (the batch takes them from the end).
+    free: usize,
+    /// Rows in the table once the batch is in.
+    next: usize,
+}
+
+/// An upsert between its phases (see [`Collection::upsert`]).
+#[derive(Debug)]
+#[must_use = "a prepared upsert must be linked and committed, or abandoned"]
+pub struct PendingUpsert {
+    plan: PlannedUpsert,
+    /// The HNSW batch written but not yet linked (`None` for a flat collection, stored whole).
+    index: Option<PendingBatch>,
 }
 
 /// A stored item, as [`Collection::get`] returns it.
@@ -152,6 +178,8 @@ pub struct Collection {
     live: RoaringBitmap,
     /// Recently compiled filters by their JSON text, for this state (cleared by every write).
     compiled: Mutex<Vec<(Box<str>, Arc<CompiledFilter>)>>,
+    /// A view of a mapped file ([`Collection::view`]): every write is an [`Error::ReadOnly`].
+    read_only: bool,
 }
 
 impl CollectionIndex {
@@ -173,13 +201,6 @@ impl CollectionIndex {
         match self {
             CollectionIndex::Flat(i) => i,
             CollectionIndex::Hnsw(i) => i,
-        }
-    }
-
-    fn add(&mut self, keys: &[u64], vectors: &[f32], stop: &StopFlag) -> Result<()> {
-        match self {
-            CollectionIndex::Flat(i) => i.add_rows(keys, vectors, stop),
-            CollectionIndex::Hnsw(i) => i.add_rows(keys, vectors, stop),
         }
     }
 
@@ -295,6 +316,7 @@ impl Collection {
             metadata: Vec::new(),
             live: RoaringBitmap::new(),
             compiled: Mutex::new(Vec::new()),
+            read_only: false,
         }
     }
 
@@ -318,6 +340,18 @@ impl Collection {
 
     pub fn compression(&self) -> &Compression {
         self.index.compression()
+    }
+
+    /// Whether this is a read-only view of a file ([`Collection::view`]).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        Ok(())
     }
 
     /// Live items.
@@ -373,7 +407,33 @@ impl Collection {
     /// Inserts new items and replaces existing ones (vector, text and metadata together; an
     /// item given without text or metadata loses the old one). The whole batch is checked
     /// before anything changes, and an error or a stop leaves the collection as it was.
+    ///
+    /// Runs the three phases below in a row; a caller that lets searches go on while a batch
+    /// is linked runs them itself, with exclusive access for `prepare_upsert` and
+    /// `commit_upsert` / `abandon_upsert`, shared access for `link_upsert`.
     pub fn upsert(&mut self, batch: ItemBatch, stop: &StopFlag) -> Result<()> {
+        stop.check()?;
+        if self.should_compact() {
+            let relinked = self.relink_removed(stop)?;
+            self.release_removed(relinked);
+        }
+        let pending = self.prepare_upsert(batch, None)?;
+        match self.link_upsert(&pending, stop) {
+            Ok(()) => {
+                self.commit_upsert(pending);
+                Ok(())
+            }
+            Err(error) => {
+                self.abandon_upsert(pending);
+                Err(error)
+            }
+        }
+    }
+
+    /// Checks a batch and plans its rows, with shared access: an existing id keeps its row,
+    /// new ids take freed rows, then new ones.
+    fn plan_upsert(&self, batch: ItemBatch) -> Result<PlannedUpsert> {
+        self.check_writable()?;
         let count = batch.ids.len();
         let dim = self.dim();
         if batch.vectors.len() != count.saturating_mul(dim) {
@@ -400,8 +460,9 @@ impl Collection {
         }
         drop(first_at);
         let mut metadata = Vec::with_capacity(count);
-        for (i, text) in batch.metadata.iter().enumerate() {
-            let parsed = match text {
+        let texts_of_metadata = batch.metadata.iter().map(Some).chain(std::iter::repeat(None));
+        for (i, text) in texts_of_metadata.take(count).enumerate() {
+            let parsed = match text.and_then(Option::as_deref) {
                 Some(text) => parse_metadata(text)
                     .map_err(|e| Error::invalid(format!("items[{i}]: {}", e)))?,
                 None => None,
@@ -411,7 +472,6 @@ impl Collection {
                 .map_err(|e| Error::invalid(format!("items[{i}]: {}", e)))?;
             metadata.push(parsed);
         }
-        // Rows: an existing id keeps its row; new ids take freed rows, then new ones.
         let mut free = self.free_rows.len();
         let mut next = self.row_ids.len();
         let mut rows = Vec::with_capacity(count);
@@ -434,18 +494,79 @@ impl Collection {
             };
             rows.push(row);
         }
-        let keys: Vec<u64> = rows.iter().map(|&r| u64::from(r)).collect();
-        self.index.add(&keys, &batch.vectors, stop)?;
+        let keys = rows.iter().map(|&r| u64::from(r)).collect();
+        Ok(PlannedUpsert {
+            ids: batch.ids,
+            keys,
+            vectors: batch.vectors,
+            texts: batch.texts,
+            metadata,
+            free,
+            next,
+        })
+    }
 
-        // The index holds the batch: nothing below can fail.
+    /// The compression model upserting `batch` would make an HNSW collection train by itself
+    /// (see [`HnswIndex::fit_for_batch`]), learnt with shared access; `None` when it would not.
+    pub fn fit_for_upsert(&self, batch: &ItemBatch) -> Result<Option<TrainedEncoder>> {
+        match &self.index {
+            CollectionIndex::Hnsw(index) => {
+                // Distinct stand-in keys: only the batch's shape matters here.
+                let keys: Vec<u64> = (0..batch.ids.len() as u64).collect();
+                index.fit_for_batch(&keys, &batch.vectors)
+            }
+            CollectionIndex::Flat(_) => Ok(None),
+        }
+    }
+
+    /// Phase 1 of an upsert (exclusive access, brief for HNSW): checks the batch, plans its
+    /// rows and writes the vectors into the index, not yet visible. A flat collection stores
+    /// them here whole (a copy, no linking) and they are visible at once: keep exclusive
+    /// access through all three phases of a flat collection's upsert.
+    pub fn prepare_upsert(
+        &mut self,
+        batch: ItemBatch,
+        model: Option<TrainedEncoder>,
+    ) -> Result<PendingUpsert> {
+        let plan = self.plan_upsert(batch)?;
+        let index = match &mut self.index {
+            CollectionIndex::Hnsw(index) => {
+                Some(index.prepare_with(&plan.keys, &plan.vectors, model)?)
+            }
+            CollectionIndex::Flat(index) => {
+                index.add(&plan.keys, &plan.vectors, &StopFlag::never())?;
+                None
+            }
+        };
+        Ok(PendingUpsert { plan, index })
+    }
+
+    /// Phase 2 (shared access: searches go on): links an HNSW batch into the graph.
+    pub fn link_upsert(&self, pending: &PendingUpsert, stop: &StopFlag) -> Result<()> {
+        match (&self.index, &pending.index) {
+            (CollectionIndex::Hnsw(index), Some(batch)) => {
+                index.link(batch, stop, LinkMode::auto())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Phase 3 (exclusive access): the batch becomes visible, with its ids, texts and
+    /// metadata, at once.
+    pub fn commit_upsert(&mut self, pending: PendingUpsert) {
+        let PendingUpsert { plan, index } = pending;
+        if let (CollectionIndex::Hnsw(hnsw), Some(batch)) = (&mut self.index, index) {
+            hnsw.commit(batch);
+        }
         self.forget_compiled();
-        self.free_rows.truncate(free);
-        self.row_ids.resize(next, None);
-        self.texts.resize(next, None);
-        self.metadata.resize(next, None);
-        let texts = batch.texts.into_iter().map(Some).chain(std::iter::repeat(None));
-        for (((id, row), parsed), text) in batch.ids.into_iter().zip(rows).zip(metadata).zip(texts)
+        self.free_rows.truncate(plan.free);
+        self.row_ids.resize(plan.next, None);
+        self.texts.resize(plan.next, None);
+        self.metadata.resize(plan.next, None);
+        let texts = plan.texts.into_iter().map(Some).chain(std::iter::repeat(None));
+        for (((id, key), parsed), text) in plan.ids.into_iter().zip(plan.keys).zip(plan.metadata).zip(texts)
         {
+            let row = key as u32;
             let r = row as usize;
             if self.row_ids[r].is_some() {
                 let old = self.row_metadata(row);
@@ -458,7 +579,36 @@ impl Collection {
             self.row_ids[r] = Some(id);
             self.live.insert(row);
         }
-        Ok(())
+    }
+
+    /// Undoes phase 1 after a failed or stopped link: the collection is as it was.
+    pub fn abandon_upsert(&mut self, pending: PendingUpsert) {
+        if let (CollectionIndex::Hnsw(hnsw), Some(batch)) = (&mut self.index, pending.index) {
+            hnsw.abandon(batch);
+        }
+    }
+
+    /// Whether enough items were deleted for an upsert to compact the graph first.
+    pub fn should_compact(&self) -> bool {
+        match &self.index {
+            CollectionIndex::Hnsw(index) => index.should_compact(),
+            CollectionIndex::Flat(_) => false,
+        }
+    }
+
+    /// Compaction phase 1, with shared access (see [`HnswIndex::relink_removed`]).
+    pub fn relink_removed(&self, stop: &StopFlag) -> Result<Option<RelinkedSlots>> {
+        match &self.index {
+            CollectionIndex::Hnsw(index) => index.relink_removed(stop).map(Some),
+            CollectionIndex::Flat(_) => Ok(None),
+        }
+    }
+
+    /// Compaction phase 2, with exclusive access: frees the relinked slots.
+    pub fn release_removed(&mut self, relinked: Option<RelinkedSlots>) {
+        if let (CollectionIndex::Hnsw(index), Some(relinked)) = (&mut self.index, relinked) {
+            index.release_removed(relinked);
+        }
     }
 
     /// Removes the items with these ids (absent ones are skipped); returns how many went.
@@ -477,6 +627,7 @@ impl Collection {
     }
 
     fn remove_rows(&mut self, rows: &[u32]) -> Result<usize> {
+        self.check_writable()?;
         if rows.is_empty() {
             return Ok(0);
         }

@@ -80,6 +80,52 @@ impl Collection {
     }
 
     pub(crate) fn from_source(source: &mut impl SectionSource) -> Result<Self> {
+        Self::from_parts(source, |source, kind| {
+            let nested = source.required_vec(section::COLLECTION_INDEX, "collection index")?;
+            let nested_error = |e: Error| match e {
+                Error::CorruptFile(m) => corrupt(format!("collection index: {m}")),
+                other => other,
+            };
+            let index = match kind {
+                1 => CollectionIndex::Flat(FlatIndex::from_bytes(&nested).map_err(nested_error)?),
+                2 => CollectionIndex::Hnsw(HnswIndex::from_bytes(&nested).map_err(nested_error)?),
+                k => return Err(corrupt(format!("collection index kind {k}"))),
+            };
+            drop(nested);
+            Ok(index)
+        })
+    }
+
+    /// A read-only view of a saved collection: its HNSW index is searched in place in the
+    /// memory-mapped file (see [`HnswIndex::view`]); ids, texts and metadata are read into
+    /// memory. Writes are [`Error::ReadOnly`]. A flat collection's index is read into memory.
+    pub fn view(path: &std::path::Path) -> Result<Self> {
+        let mut mapped = crate::mapped::map_file(path, IndexKind::Collection)?;
+        let mut collection = Self::from_parts(&mut mapped, |mapped, kind| match kind {
+            2 => {
+                let mut nested = mapped
+                    .nested(section::COLLECTION_INDEX, IndexKind::Hnsw)
+                    .map_err(|e| match e {
+                        Error::CorruptFile(m) => corrupt(format!("collection index: {m}")),
+                        other => other,
+                    })?;
+                Ok(CollectionIndex::Hnsw(HnswIndex::view_nested(&mut nested)?))
+            }
+            1 => {
+                let nested = mapped.required_vec(section::COLLECTION_INDEX, "collection index")?;
+                Ok(CollectionIndex::Flat(FlatIndex::from_bytes(&nested)?))
+            }
+            k => Err(corrupt(format!("collection index kind {k}"))),
+        })?;
+        collection.read_only = true;
+        Ok(collection)
+    }
+
+    /// A collection from a checked source, its index made by `index(source, kind)`.
+    fn from_parts<S: SectionSource>(
+        source: &mut S,
+        index: impl FnOnce(&mut S, u8) -> Result<CollectionIndex>,
+    ) -> Result<Self> {
         let header = source.header().clone();
         let mut input = ConfigReader::new(&header.config);
         let kind = input.u8()?;
@@ -103,17 +149,7 @@ impl Collection {
         input.finish()?;
         let columns = Columns::new(fields).map_err(|e| corrupt(format!("fields: {e}")))?;
 
-        let nested = source.required_vec(section::COLLECTION_INDEX, "collection index")?;
-        let nested_error = |e: Error| match e {
-            Error::CorruptFile(m) => corrupt(format!("collection index: {m}")),
-            other => other,
-        };
-        let index = match kind {
-            1 => CollectionIndex::Flat(FlatIndex::from_bytes(&nested).map_err(nested_error)?),
-            2 => CollectionIndex::Hnsw(HnswIndex::from_bytes(&nested).map_err(nested_error)?),
-            k => return Err(corrupt(format!("collection index kind {k}"))),
-        };
-        drop(nested);
+        let index = index(source, kind)?;
         if index.dim() != header.dimensions as usize || metric_code(index.metric()) != header.metric
         {
             return Err(corrupt("the collection index does not match the header"));

@@ -195,6 +195,11 @@ impl HnswIndex {
         Self::from_source(&mut crate::mapped::map_file(path, IndexKind::Hnsw)?)
     }
 
+    /// A view of the HNSW file nested in another mapped file (a collection's index).
+    pub(crate) fn view_nested(source: &mut crate::mapped::MappedSections) -> Result<Self> {
+        Self::from_source(source)
+    }
+
     fn from_source(source: &mut (impl SectionSource + Send)) -> Result<Self> {
         let header = source.header().clone();
         let StoredConfig {
