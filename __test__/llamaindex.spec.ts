@@ -217,6 +217,22 @@ describe('VecdexVectorStore (LlamaIndex BaseVectorStore)', () => {
     await expect(VecdexVectorStore.fromPersistPath(join(tmp, 'missing.vecdex'))).rejects.toMatchObject({ code: 'ERR_IO' })
   })
 
+  it('scores are the dot product under metric dot, and 1 / (1 + squared distance) under l2sq', async () => {
+    const nodes = () => [new TextNode({ id_: 'p', text: 'p', embedding: [0.6, 0.8] }), new TextNode({ id_: 'q', text: 'q', embedding: [2, 0] })]
+    const dot: Store = new VecdexVectorStore({ metric: 'dot', index: 'flat' })
+    await dot.add(nodes())
+    const byDot = await dot.query({ queryEmbedding: [1, 1], similarityTopK: 2, mode: 'default' as never })
+    expect(byDot.ids).toEqual(['q', 'p'])
+    byDot.similarities.forEach((s, i) => expect(s).toBeCloseTo([2, 1.4][i]!, 5))
+    const l2: Store = new VecdexVectorStore({ metric: 'l2sq', index: 'flat' })
+    await l2.add(nodes())
+    const byL2 = await l2.query({ queryEmbedding: [1, 1], similarityTopK: 2, mode: 'default' as never })
+    expect(byL2.ids).toEqual(['p', 'q'])
+    byL2.similarities.forEach((s, i) => expect(s).toBeCloseTo(1 / (1 + [0.2, 2][i]!), 5))
+    dot.close()
+    l2.close()
+  })
+
   it('an empty store answers queries with nothing, and infers its dimensions from the first node', async () => {
     const empty: Store = new VecdexVectorStore()
     expect(empty.collection).toBeUndefined()
