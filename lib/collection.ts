@@ -83,7 +83,7 @@ export interface CollectionRecord {
 /** One search hit. */
 export interface CollectionHit {
   id: CollectionId
-  /** Lower is closer (cosine: 1 − cosine similarity; dot: −⟨q, x⟩; l2sq: squared L2). */
+  /** Lower is closer (cosine: 1 − cosine similarity; dot: 1 − ⟨q, x⟩; l2sq: squared L2). */
   distance: number
   /** With `includeMetadata` (default). */
   text?: string
