@@ -137,6 +137,23 @@ impl Graph {
         ctx: &mut SearchContext,
         admit: &A,
     ) {
+        self.search_layer_within(query, entries, layer, ef, ctx, admit, usize::MAX);
+    }
+
+    /// [`search_layer`](Self::search_layer) that stops once it has scored more than `budget`
+    /// nodes; returns whether it finished within it.
+    #[allow(clippy::too_many_arguments)] // search_layer's, and the budget
+    pub(crate) fn search_layer_within<Q: QueryDistance, A: Fn(u32) -> bool>(
+        &self,
+        query: &Q,
+        entries: &[Scored],
+        layer: usize,
+        ef: usize,
+        ctx: &mut SearchContext,
+        admit: &A,
+        budget: usize,
+    ) -> bool {
+        let mut scored = 0usize;
         ctx.visited.clear(ctx.capacity);
         ctx.candidates.clear();
         ctx.results.clear();
@@ -160,6 +177,10 @@ impl Graph {
             ctx.neighbors.clear();
             self.neighbors_into(current.node, layer, &mut ctx.neighbors);
             ctx.neighbors.retain(|&n| ctx.visited.insert(n));
+            scored += ctx.neighbors.len();
+            if scored > budget {
+                return false;
+            }
             for &n in ctx.neighbors.iter().take(PREFETCH_AHEAD) {
                 query.prefetch(n);
             }
@@ -192,6 +213,7 @@ impl Graph {
                 }
             }
         }
+        true
     }
 
     /// The `k` nearest admitted nodes to `query`, best first, exploring `max(ef, k)` candidates
@@ -205,18 +227,38 @@ impl Graph {
         ctx: &mut SearchContext,
         out: &mut Vec<Scored>,
     ) {
+        self.search_within(query, k, ef, admit, usize::MAX, ctx, out);
+    }
+
+    /// [`search`](Self::search) that gives up once layer 0 has scored more than `budget` nodes
+    /// (a filter whose admitted nodes lie far from the query can make a walk visit most of the
+    /// graph): returns false then, with `out` empty, for the caller to take another way.
+    #[allow(clippy::too_many_arguments)] // search's, and the budget
+    pub fn search_within<Q: QueryDistance, A: Fn(u32) -> bool>(
+        &self,
+        query: &Q,
+        k: usize,
+        ef: usize,
+        admit: &A,
+        budget: usize,
+        ctx: &mut SearchContext,
+        out: &mut Vec<Scored>,
+    ) -> bool {
         out.clear();
         let Some((entry, top)) = self.entry() else {
-            return;
+            return true;
         };
         let start = Scored {
             distance: query.distance(entry),
             node: entry,
         };
         let nearest = self.descend(query, start, top, 0, ctx);
-        self.search_layer(query, &[nearest], 0, ef.max(k), ctx, admit);
+        if !self.search_layer_within(query, &[nearest], 0, ef.max(k), ctx, admit, budget) {
+            return false;
+        }
         ctx.take_sorted(out);
         out.truncate(k);
+        true
     }
 }
 

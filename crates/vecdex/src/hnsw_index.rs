@@ -16,7 +16,11 @@
 //! When the filter admits few vectors the walk would have to visit many rejected nodes to find
 //! `ef` admitted ones (about `2m·ef/s` distances at selectivity `s`), while an exact scan of the
 //! admitted slots costs `s·n`; so the search scans exactly when `admitted² ≤ 2m·ef·n`, and also
-//! when a walk returns fewer hits than the filter admits.
+//! when a walk returns fewer hits than the filter admits. That estimate holds when the admitted
+//! vectors are spread through the graph; when they lie apart from the query (a filter on a
+//! label that correlates with position: another class of images) the walk crosses rejected
+//! regions for far longer, so a filtered walk also gives up and scans once it has scored as
+//! many nodes as the scan would cost (`admitted / WALK_DISTANCE_COST`).
 
 pub(crate) mod persist;
 pub mod trace;
@@ -51,6 +55,10 @@ pub const DEFAULT_EF_CONSTRUCTION: usize = 128;
 pub const DEFAULT_EF_SEARCH: usize = 64;
 /// Seed of node levels and insertion order, by default.
 pub const DEFAULT_SEED: u64 = 0x5EED;
+/// What a distance costs in a filtered graph walk, in distances of the exact scan of admitted
+/// slots: the walk's are random reads behind heap operations, the scan's a run over the admitted
+/// rows. Measured on wordnet-minilm (384-d, cosine, 2 AVX2 cores): about 0.6 µs against 0.2 µs.
+const WALK_DISTANCE_COST: usize = 3;
 
 /// Configuration of an [`HnswIndex`], with the paper's parameter names.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -1128,7 +1136,11 @@ impl HnswIndex {
         self.graph.with_context(|ctx| match &plan.admitted {
             Some(admitted) => {
                 let admit = |s: u32| admitted.admits(s as usize);
-                self.graph.search(query, k, plan.ef, &admit, ctx, hits);
+                // Gives up (no hits: the caller then scans) once the walk has cost what the
+                // exact scan of the admitted slots would.
+                let budget = admitted.len() / WALK_DISTANCE_COST;
+                self.graph
+                    .search_within(query, k, plan.ef, &admit, budget, ctx, hits);
             }
             None => {
                 let admit = |s: u32| self.is_live(s);
