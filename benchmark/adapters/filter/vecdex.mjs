@@ -1,0 +1,113 @@
+// vecdex Collection: ids, vectors and metadata in one object; the suite's label columns are
+// declared fields (stored column-wise with a bitmap per value, sorted values for ranges), and a
+// filter is the Collection's own filter object, compiled natively on every call (nothing is
+// cached between queries by this adapter). `hnsw` sweeps efSearch; `flat` is the exact
+// reference line (a scan of the admitted rows).
+
+import { loadVecdex } from '../common.mjs'
+
+/** Items per upsert call while building. */
+const UPSERT_BATCH = 4096
+
+/**
+ * Builds a Collection of `dataset` with `labels` as metadata, ids the row numbers.
+ * @param {any} vecdex  the loaded module
+ * @param {import('../../datasets.mjs').Dataset} dataset
+ * @param {import('./index.mjs').Labels} labels
+ * @param {object} options  CollectionOptions beyond dimensions, metric and fields
+ * @param {{ ids?: (row: number) => string | number, metadata?: boolean }} [shape] ids (default the
+ *   row number) and whether to store the labels (default yes): the memory probe varies both
+ */
+export async function buildCollection(vecdex, dataset, labels, options, shape = {}) {
+  const { dim, n } = dataset
+  const idOf = shape.ids ?? ((row) => row)
+  const withMetadata = shape.metadata ?? true
+  const fields = Object.fromEntries(Object.entries(labels.columns).map(([name, column]) => [name, column.type]))
+  const collection = new vecdex.Collection({ dimensions: dim, metric: dataset.metric, ...(withMetadata ? { fields } : {}), ...options })
+  const columns = Object.entries(labels.columns)
+  for (let from = 0; from < n; from += UPSERT_BATCH) {
+    const items = []
+    for (let row = from; row < Math.min(n, from + UPSERT_BATCH); row++) {
+      const item = { id: idOf(row), vector: dataset.base.subarray(row * dim, (row + 1) * dim) }
+      if (withMetadata) item.metadata = Object.fromEntries(columns.map(([name, column]) => [name, column.values[row]]))
+      items.push(item)
+    }
+    await collection.upsert(items)
+  }
+  return collection
+}
+
+/**
+ * @param {{ index: 'hnsw' | 'flat' }} options
+ * @returns {import('./index.mjs').FilterEngine}
+ */
+export function createVecdexFilterEngine({ index }) {
+  /** @type {any} */
+  let vecdex = null
+  /** @type {any} */
+  let collection = null
+  let efSearch = 0
+  return {
+    name: index === 'hnsw' ? 'vecdex' : 'vecdex flat',
+    family: 'vecdex',
+    version: null,
+    sweepName: index === 'hnsw' ? 'efSearch' : '–',
+    setup: '',
+    notes: '',
+    async init() {
+      const loaded = await loadVecdex()
+      if (loaded.error) return loaded.error
+      if (typeof loaded.module.Collection !== 'function') return 'this build of vecdex has no Collection (npm run build after merging it)'
+      vecdex = loaded.module
+      this.version = loaded.version
+      return true
+    },
+    async build(dataset, labels, { m, efConstruction, threads }) {
+      const started = performance.now()
+      collection = await buildCollection(vecdex, dataset, labels, index === 'hnsw' ? { index, m, efConstruction } : { index })
+      const seconds = (performance.now() - started) / 1e3
+      const fields = Object.entries(collection.fields ?? {}).map(([name, type]) => `${name}: ${type}`).join(', ')
+      this.setup = index === 'hnsw' ? `Collection, index hnsw (m ${m}, efConstruction ${efConstruction}), declared fields { ${fields} }` : `Collection, index flat, declared fields { ${fields} }`
+      this.notes = `${this.setup}; ids: row numbers; upsert in batches of ${UPSERT_BATCH} on its pool (${threads} threads); each query: searchSync(vector, { k, filter${index === 'hnsw' ? ', efSearch' : ''}, includeMetadata: false }) with the filter object (compiled per call)`
+      return { threads, seconds }
+    },
+    /** The Collection itself, for the suite's own vecdex-only measurements. */
+    get collection() {
+      return collection
+    },
+    sweep(efs) {
+      return index === 'hnsw' ? efs : [0]
+    },
+    prepareQueries(queries, q) {
+      const dim = collection.dimensions
+      return Array.from({ length: q }, (_, i) => queries.subarray(i * dim, (i + 1) * dim))
+    },
+    compileFilter(spec) {
+      return spec?.filter ?? null
+    },
+    count(filter) {
+      return collection.countSync(filter ? { filter } : undefined)
+    },
+    setSweep(value) {
+      efSearch = value
+    },
+    search(query, k, filter) {
+      const options = { k, includeMetadata: false }
+      if (filter) options.filter = filter
+      if (index === 'hnsw') options.efSearch = efSearch
+      return collection.searchSync(query, options).map((hit) => hit.id)
+    },
+    /** Every query in one async call (its pool), for the batch column. */
+    async searchBatch(queries, k, filter) {
+      const options = { k, includeMetadata: false }
+      if (filter) options.filter = filter
+      if (index === 'hnsw') options.efSearch = efSearch
+      const hits = await collection.search(queries, options)
+      return hits.map((row) => row.map((hit) => hit.id))
+    },
+    close() {
+      collection?.close()
+      collection = null
+    },
+  }
+}
