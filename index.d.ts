@@ -23,6 +23,77 @@ export declare class NativeAbortHandle {
   get aborted(): boolean
 }
 
+export declare class NativeCollection {
+  constructor(dim: number, metric: string, options?: NativeCollectionOptions | undefined | null)
+  get dim(): number
+  get metric(): string
+  /** 'hnsw' or 'flat'. */
+  get indexKind(): string
+  /** Declared fields as [name, type] pairs. */
+  get fields(): Array<Array<string>>
+  get size(): number
+  get memoryBytes(): number
+  get closed(): boolean
+  /** Releases the collection. Idempotent; in-flight tasks finish on their own reference. */
+  close(): void
+  stats(): NativeCollectionStats
+  /**
+   * Inserts or replaces items: `vectors` holds `ids.length × dim` values, row-major;
+   * `texts` and `metadata` (JSON text of objects) are per item, or absent.
+   */
+  upsertSync(ids: Array<string | number>, vectors: Float32Array, texts?: Array<string | undefined | null> | undefined | null, metadata?: Array<string | undefined | null> | undefined | null): void
+  /** Async twin of `upsertSync` (inputs copied first); stops with ERR_ABORTED, nothing written. */
+  upsert(ids: Array<string | number>, vectors: Float32Array, texts?: Array<string | undefined | null> | undefined | null, metadata?: Array<string | undefined | null> | undefined | null, abort?: NativeAbortHandle | undefined | null): Promise<void>
+  /** Removes items by id; returns how many were present. */
+  deleteSync(ids: Array<string | number>): number
+  /** Async twin of `deleteSync`. */
+  delete(ids: Array<string | number>): Promise<number>
+  /** Removes every item a filter (JSON text) admits; returns how many. */
+  deleteWhereSync(filter: string): number
+  /** Async twin of `deleteWhereSync`. */
+  deleteWhere(filter: string): Promise<number>
+  /** The stored items of these ids, in order (null for an absent id). */
+  getSync(ids: Array<string | number>, vectors: boolean): Array<NativeItem | undefined | null>
+  /** Async twin of `getSync`. */
+  get(ids: Array<string | number>, vectors: boolean): Promise<Array<NativeItem | undefined | null>>
+  /** Every id, in storage order. */
+  ids(): Array<string | number>
+  /** Whether an item with this id is stored. */
+  contains(id: string | number): boolean
+  /** Items a filter (JSON text) admits; every item when absent. */
+  countSync(filter?: string | undefined | null): number
+  /** Async twin of `countSync`. */
+  count(filter?: string | undefined | null): Promise<number>
+  /** The `k` nearest items of each query (row-major), per query; `ef` 0 means the default. */
+  searchSync(queries: Float32Array, k: number, ef: number, oversample: number, rescore: boolean, filter: string | undefined | null, includeMetadata: boolean, includeVectors: boolean): Array<Array<NativeItem>>
+  /** Async twin of `searchSync` (queries copied first; parallel over queries on the pool). */
+  search(queries: Float32Array, k: number, ef: number, oversample: number, rescore: boolean, filter: string | undefined | null, includeMetadata: boolean, includeVectors: boolean, abort?: NativeAbortHandle | undefined | null): Promise<Array<Array<NativeItem>>>
+  /**
+   * Saves the index to a file atomically (temporary file, fsync, rename, folder
+   * fsync): a failed or killed save leaves the previous file intact.
+   */
+  saveSync(path: string): void
+  /** Async twin of `saveSync`: saves what every write called before it left. */
+  save(path: string): Promise<void>
+  /** The index as one file image (what `saveSync` writes), in a Buffer. */
+  toBufferSync(): Buffer
+  /** Async twin of `toBufferSync`. */
+  toBuffer(): Promise<Buffer>
+  /**
+   * Loads an index saved by `save` / `saveSync`, checking the whole file first
+   * (ERR_CORRUPT_FILE, ERR_UNSUPPORTED_FORMAT, ERR_IO).
+   */
+  static loadSync(path: string): NativeCollection
+  /** Rebuilds an index from a `toBuffer` image, checking it whole first. */
+  static fromBufferSync(buffer: Uint8Array): NativeCollection
+  /** Async twin of `loadSync`: resolves with a handle for `adoptLoaded`. */
+  static loadLoaded(path: string): Promise<ExternalObject<'LoadedCollection'>>
+  /** Async twin of `fromBufferSync` (the buffer is copied first). */
+  static fromBufferLoaded(buffer: Uint8Array): Promise<ExternalObject<'LoadedCollection'>>
+  /** The index of a handle from `loadLoaded` / `fromBufferLoaded`, as an instance. */
+  static adoptLoaded(loaded: ExternalObject<'LoadedCollection'>): NativeCollection
+}
+
 /** MUVERA fixed-dimensional encoder of point clouds. */
 export declare class NativeFdeEncoder {
   constructor(dim: number, options?: NativeFdeOptions | undefined | null)
@@ -443,6 +514,31 @@ export interface NativeCapabilities {
   os: string
 }
 
+/** Construction options (validated again by the core). */
+export interface NativeCollectionOptions {
+  /** 'hnsw' (default) or 'flat'. */
+  index?: string
+  m?: number
+  efConstruction?: number
+  efSearch?: number
+  /** Seed of node levels and of the random insertion order (below 2^53). */
+  seed?: number
+  insertionOrder?: string
+  compression?: NativeCompressionOptions
+  fields?: Array<NativeField>
+}
+
+/** Sizes of a collection's parts, in bytes. */
+export interface NativeCollectionStats {
+  size: number
+  memoryBytes: number
+  indexBytes: number
+  idBytes: number
+  textBytes: number
+  metadataBytes: number
+  columnBytes: number
+}
+
 /**
  * How an index compresses its search form; every field is optional (validated again by the
  * index).
@@ -514,6 +610,13 @@ export interface NativeFdeOptions {
   finalProjectionDimension?: number
 }
 
+/** A declared metadata field. */
+export interface NativeField {
+  name: string
+  /** 'string' | 'number' | 'boolean' | 'string[]'. */
+  fieldType: string
+}
+
 /** Construction options (validated again by the index). */
 export interface NativeHnswOptions {
   m?: number
@@ -559,6 +662,17 @@ export interface NativeIndexFileInfo {
   headerBytes: number
   sections: Array<NativeSectionInfo>
   settings: Array<NativeSetting>
+}
+
+/** A stored item or a search hit: the id, and what was asked for. */
+export interface NativeItem {
+  id: string | number
+  /** Search hits only. */
+  distance?: number
+  text?: string
+  /** The metadata object's JSON text. */
+  metadata?: string
+  vector?: Float32Array
 }
 
 /**

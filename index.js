@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeAbortHandle = nativeBinding.NativeAbortHandle
+module.exports.NativeCollection = nativeBinding.NativeCollection
 module.exports.NativeFdeEncoder = nativeBinding.NativeFdeEncoder
 module.exports.NativeFlatIndex = nativeBinding.NativeFlatIndex
 module.exports.NativeHnswIndex = nativeBinding.NativeHnswIndex

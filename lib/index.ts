@@ -8,6 +8,24 @@ export { FlatIndex, type FlatIndexOptions, type FlatStats, type SearchOptions, t
 export { HnswIndex, type HnswIndexOptions, type HnswSearchOptions, type HnswStats, type InsertionOrder } from './hnsw-index'
 export { KeyFilter } from './key-filter'
 export {
+  Collection,
+  type CollectionOptions,
+  type CollectionItem,
+  type CollectionRecord,
+  type CollectionHit,
+  type CollectionSearchOptions,
+  type CollectionGetOptions,
+  type CollectionCountOptions,
+  type CollectionStats,
+  type CollectionId,
+  type DeleteTarget,
+  type FieldType,
+  type Filter,
+  type Metadata,
+  type MetadataValue,
+  type UpsertStreamOptions,
+} from './collection'
+export {
   MultiVectorIndex,
   type MultiVectorIndexOptions,
   type MultiVectorSearchOptions,

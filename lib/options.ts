@@ -32,10 +32,15 @@ export type OptionSetName =
   | 'DistanceArguments'
   | 'DistanceMatrixOptions'
   | 'ConfigureOptions'
+  | 'CollectionOptions'
+  | 'CollectionSearchOptions'
+  | 'CollectionGetOptions'
+  | 'CollectionCountOptions'
+  | 'UpsertStreamOptions'
 
 /** One option as the core's table describes it. */
 export interface OptionSpec {
-  kind: 'integer' | 'number' | 'boolean' | 'choice' | 'object' | 'nameOrObject' | 'key' | 'keys' | 'signal' | 'function'
+  kind: 'integer' | 'number' | 'boolean' | 'choice' | 'object' | 'nameOrObject' | 'key' | 'keys' | 'signal' | 'function' | 'filter' | 'fields'
   min?: number
   /** A string for the key bound (2^64 − 2), which a number cannot hold exactly. */
   max?: number | string
@@ -185,6 +190,16 @@ function checkSpec(value: unknown, spec: OptionSpec, name: string): void {
       return
     case 'function':
       if (typeof value !== 'function') throw invalidArgument(`${name} must be a function, got ${describe(value)}`)
+      return
+    case 'filter':
+      // The filter itself is parsed and checked natively (operators, operands, paths).
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidArgument(`${name} must be a filter object, got ${describe(value)}`)
+      return
+    case 'fields':
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidArgument(`${name} must be an object of field types, got ${describe(value)}`)
+      for (const [field, type] of Object.entries(value)) {
+        if (typeof type !== 'string' || !spec.choices!.includes(type)) throw invalidArgument(`${name}.${field} must be one of ${choicesText(spec)}, got ${describe(type)}`)
+      }
       return
   }
 }

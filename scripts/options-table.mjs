@@ -34,6 +34,10 @@ function kindText(spec) {
       return 'AbortSignal'
     case 'function':
       return 'function'
+    case 'filter':
+      return 'filter object'
+    case 'fields':
+      return `object of ${spec.choices.map((c) => `'${c}'`).join(' \\| ')}`
     default:
       return spec.kind
   }

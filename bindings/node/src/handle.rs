@@ -16,7 +16,7 @@ use napi::bindgen_prelude::{
 use napi::Env;
 use napi_derive::napi;
 use parking_lot::RwLock;
-use vecdex::{Error, Index, KeyFilter, SearchResults, VectorIndex};
+use vecdex::{Error, KeyFilter, Persistent, SearchResults, VectorIndex};
 
 use crate::error::{invalid, to_napi, NativeError, Result};
 use crate::order::WriteOrder;
@@ -149,7 +149,7 @@ macro_rules! save_methods {
                 let shared = self.handle.shared()?;
                 $crate::error::guarded(|| {
                     let index = shared.index.read_recursive();
-                    vecdex::Index::save_to(&*index, std::path::Path::new(&path))
+                    vecdex::Persistent::save_to(&*index, std::path::Path::new(&path))
                 })
             }
 
@@ -162,7 +162,7 @@ macro_rules! save_methods {
             ) -> $crate::error::Result<napi::bindgen_prelude::Object<'env>> {
                 self.handle.spawn_read_file(
                     env,
-                    move |index| vecdex::Index::save_to(index, std::path::Path::new(&path)),
+                    move |index| vecdex::Persistent::save_to(index, std::path::Path::new(&path)),
                     |_, ()| Ok(()),
                 )
             }
@@ -171,7 +171,7 @@ macro_rules! save_methods {
             #[napi]
             pub fn to_buffer_sync(&self) -> $crate::error::Result<napi::bindgen_prelude::Buffer> {
                 let shared = self.handle.shared()?;
-                $crate::error::guarded(|| vecdex::Index::image(&*shared.index.read_recursive()))
+                $crate::error::guarded(|| vecdex::Persistent::image(&*shared.index.read_recursive()))
                     .map(napi::bindgen_prelude::Buffer::from)
             }
 
@@ -183,7 +183,7 @@ macro_rules! save_methods {
             ) -> $crate::error::Result<napi::bindgen_prelude::Object<'env>> {
                 self.handle.spawn_read(
                     env,
-                    |index| vecdex::Index::image(index),
+                    |index| vecdex::Persistent::image(index),
                     |_, bytes| Ok(napi::bindgen_prelude::Buffer::from(bytes)),
                 )
             }
@@ -341,7 +341,7 @@ macro_rules! loader_methods {
             #[napi(factory)]
             pub fn load_sync(env: napi::Env, path: String) -> $crate::error::Result<Self> {
                 let index = $crate::error::guarded(|| {
-                    <$index as vecdex::Index>::load_from(std::path::Path::new(&path))
+                    <$index as vecdex::Persistent>::load_from(std::path::Path::new(&path))
                 })?;
                 Self::wrap(&env, index)
             }
@@ -353,7 +353,7 @@ macro_rules! loader_methods {
                 buffer: napi::bindgen_prelude::Uint8ArraySlice,
             ) -> Result<Self> {
                 let index =
-                    $crate::error::guarded(|| <$index as vecdex::Index>::from_image(&buffer))?;
+                    $crate::error::guarded(|| <$index as vecdex::Persistent>::from_image(&buffer))?;
                 Self::wrap(&env, index)
             }
 
@@ -364,7 +364,7 @@ macro_rules! loader_methods {
                 path: String,
             ) -> $crate::error::Result<napi::bindgen_prelude::Object<'env>> {
                 $crate::handle::spawn_load(env, move || {
-                    <$index as vecdex::Index>::load_from(std::path::Path::new(&path))
+                    <$index as vecdex::Persistent>::load_from(std::path::Path::new(&path))
                 })
             }
 
@@ -376,7 +376,7 @@ macro_rules! loader_methods {
             ) -> $crate::error::Result<napi::bindgen_prelude::Object<'env>> {
                 let bytes = $crate::handle::copied(&buffer, "buffer")?;
                 $crate::handle::spawn_load(env, move || {
-                    <$index as vecdex::Index>::from_image(&bytes)
+                    <$index as vecdex::Persistent>::from_image(&bytes)
                 })
             }
 
@@ -434,7 +434,7 @@ pub struct Shared<I> {
     memory: AtomicU64,
 }
 
-impl<I: Index> Shared<I> {
+impl<I: Persistent> Shared<I> {
     pub fn refresh_stats(&self, index: &I) {
         self.len.store(index.len() as u64, Ordering::Relaxed);
         self.memory
@@ -496,7 +496,7 @@ pub struct Handle<I> {
     closed: Arc<AtomicBool>,
 }
 
-impl<I: Index> Handle<I> {
+impl<I: Persistent> Handle<I> {
     pub fn new(env: &Env, index: I) -> Result<Self> {
         let shared = Shared {
             order: Arc::new(WriteOrder::default()),
@@ -828,7 +828,7 @@ impl NativeKeyFilter {
     /// Keys in the list (as given, duplicates included).
     #[napi(getter)]
     pub fn size(&self) -> Result<f64> {
-        Ok(self.filter()?.keys().len() as f64)
+        Ok(self.filter()?.key_count() as f64)
     }
 
     #[napi(getter)]

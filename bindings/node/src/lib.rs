@@ -3,6 +3,7 @@
 #![deny(clippy::unwrap_used)]
 
 mod abort;
+mod collection;
 mod compression;
 mod convert;
 pub mod debug;
@@ -26,6 +27,7 @@ use napi_derive::napi;
 use vecdex_distance::{bf16, f16, KernelError};
 
 pub use abort::NativeAbortHandle;
+pub use collection::{NativeCollection, NativeCollectionOptions, NativeCollectionStats, NativeField, NativeItem};
 pub use compression::{NativeCompressionOptions, NativeCompressionStats};
 pub use flat_index::{search_into_sync_fast, NativeFlatIndex};
 pub use handle::{NativeKeyFilter, NativeSearchResults};

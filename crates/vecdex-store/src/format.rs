@@ -5,7 +5,7 @@
 //!  0      8    magic "VECDEXIX"
 //!  8      4    format version (1)
 //! 12      4    header length H: bytes from 0 to the end of the header checksum
-//! 16      1    index kind (1 flat, 2 HNSW, 3 multi-vector)
+//! 16      1    index kind (1 flat, 2 HNSW, 3 multi-vector, 4 collection)
 //! 17      1    metric (0 cosine, 1 dot, 2 l2sq, 3 hamming)
 //! 18      2    reserved, 0
 //! 20      4    dimensions
@@ -49,6 +49,9 @@ pub enum IndexKind {
     Flat = 1,
     Hnsw = 2,
     MultiVector = 3,
+    /// A collection: an index of kind 1 or 2 nested in a section, with item ids, texts and
+    /// metadata beside it.
+    Collection = 4,
 }
 
 impl IndexKind {
@@ -58,6 +61,7 @@ impl IndexKind {
             IndexKind::Flat => "flat",
             IndexKind::Hnsw => "HNSW",
             IndexKind::MultiVector => "multi-vector",
+            IndexKind::Collection => "collection",
         }
     }
 
@@ -66,6 +70,7 @@ impl IndexKind {
             1 => Some(IndexKind::Flat),
             2 => Some(IndexKind::Hnsw),
             3 => Some(IndexKind::MultiVector),
+            4 => Some(IndexKind::Collection),
             _ => None,
         }
     }

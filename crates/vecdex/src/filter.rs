@@ -4,7 +4,12 @@
 //! more than the search itself. A [`KeyFilter`] therefore remembers the slot set it last produced,
 //! tagged with the index state it was built for ([`IndexVersion`]): searching again with the same
 //! filter, on an index that has not changed, reuses it.
+//!
+//! A filter can also be a bitmap over keys ([`KeyFilter::of_key_bits`]): a collection's keys are
+//! dense row numbers, and its metadata filters compile to such bitmaps. A wide one then becomes
+//! a slot set by one pass over the index's slots (no hash lookup per admitted key).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,6 +67,40 @@ impl SlotSet {
             .is_some_and(|w| w & (1 << (slot % 64)) != 0)
     }
 
+    /// The slots of the keys set in `key_bits` (bit `k` of word `k / 64` admits key `k`), of
+    /// which there are `count`: looked up one by one when they are few, else found by one pass
+    /// over `live` (every live slot with its key) — cheaper than `count` hash lookups once the
+    /// filter admits more than a few percent of the index.
+    pub fn of_key_bits<S: BuildHasher>(
+        key_bits: &[u64],
+        count: usize,
+        map: &HashMap<u64, u32, S>,
+        capacity: usize,
+        live: impl Iterator<Item = (u32, u64)>,
+    ) -> Self {
+        let admits_key =
+            |key: u64| key_bits.get((key / 64) as usize).is_some_and(|w| w & (1 << (key % 64)) != 0);
+        if count.saturating_mul(LOOKUP_COST) < map.len() {
+            let keys = key_bits.iter().enumerate().flat_map(|(w, &word)| {
+                (0..64u64)
+                    .filter(move |b| word & (1 << b) != 0)
+                    .map(move |b| w as u64 * 64 + b)
+            });
+            return Self::of_keys(&keys.collect::<Vec<_>>(), map, capacity);
+        }
+        let mut bits = vec![0u64; capacity.div_ceil(64)];
+        let mut slots = Vec::with_capacity(count);
+        for (slot, key) in live {
+            if admits_key(key) {
+                if let Some(word) = bits.get_mut(slot as usize / 64) {
+                    *word |= 1u64 << (slot % 64);
+                    slots.push(slot);
+                }
+            }
+        }
+        SlotSet { bits, slots }
+    }
+
     /// Admitted slots, in the filter's key order.
     pub fn slots(&self) -> &[u32] {
         &self.slots
@@ -76,38 +115,108 @@ impl SlotSet {
     }
 }
 
+/// A hash lookup costs about this many steps of a pass over the slots (measured on x86-64:
+/// a lookup in the key map is a few cache misses, a slot of the pass a sequential read).
+const LOOKUP_COST: usize = 8;
+
+/// The keys a [`KeyFilter`] admits.
+#[derive(Debug, Clone)]
+enum AllowedKeys {
+    List(Vec<u64>),
+    /// Bit `k` of word `k / 64` admits key `k`; `count` bits are set.
+    Bits { words: Vec<u64>, count: usize },
+}
+
 /// An allow-list of keys: only these keys may appear in results.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct KeyFilter {
-    keys: Vec<u64>,
+    keys: AllowedKeys,
     /// The slot set last built from these keys, and for which index state.
     cached: Mutex<Option<(IndexVersion, Arc<SlotSet>)>>,
 }
 
+impl Default for KeyFilter {
+    fn default() -> Self {
+        KeyFilter::new(Vec::new())
+    }
+}
+
 impl Clone for KeyFilter {
     fn clone(&self) -> Self {
-        KeyFilter::new(self.keys.clone())
+        KeyFilter {
+            keys: self.keys.clone(),
+            cached: Mutex::new(None),
+        }
     }
 }
 
 impl KeyFilter {
     pub fn new(keys: Vec<u64>) -> Self {
         KeyFilter {
-            keys,
+            keys: AllowedKeys::List(keys),
             cached: Mutex::new(None),
         }
     }
 
-    pub fn keys(&self) -> &[u64] {
-        &self.keys
+    /// A filter admitting key `k` when bit `k % 64` of `words[k / 64]` is set.
+    pub fn of_key_bits(words: Vec<u64>) -> Self {
+        let count = words.iter().map(|w| w.count_ones() as usize).sum();
+        KeyFilter {
+            keys: AllowedKeys::Bits { words, count },
+            cached: Mutex::new(None),
+        }
+    }
+
+    /// The admitted keys (a key bitmap's, listed in ascending order).
+    pub fn keys(&self) -> Cow<'_, [u64]> {
+        match &self.keys {
+            AllowedKeys::List(keys) => Cow::Borrowed(keys),
+            AllowedKeys::Bits { words, count } => {
+                let mut keys = Vec::with_capacity(*count);
+                for (w, &word) in words.iter().enumerate() {
+                    let mut rest = word;
+                    while rest != 0 {
+                        keys.push(w as u64 * 64 + u64::from(rest.trailing_zeros()));
+                        rest &= rest - 1;
+                    }
+                }
+                Cow::Owned(keys)
+            }
+        }
+    }
+
+    /// How many keys the filter lists (each once for a bitmap; a list may repeat keys).
+    pub fn key_count(&self) -> usize {
+        match &self.keys {
+            AllowedKeys::List(keys) => keys.len(),
+            AllowedKeys::Bits { count, .. } => *count,
+        }
+    }
+
+    /// The slot set of these keys in an index at `version` whose key-to-slot map is `map`, with
+    /// `capacity` slots; `live` lists every live slot with its key (used for wide key bitmaps).
+    /// Cached like [`slots_for`](Self::slots_for).
+    pub fn slot_set<S: BuildHasher, I: Iterator<Item = (u32, u64)>>(
+        &self,
+        version: IndexVersion,
+        map: &HashMap<u64, u32, S>,
+        capacity: usize,
+        live: impl FnOnce() -> I,
+    ) -> Arc<SlotSet> {
+        self.slots_for(version, |allowed| match allowed {
+            AllowedKeys::List(keys) => SlotSet::of_keys(keys, map, capacity),
+            AllowedKeys::Bits { words, count } => {
+                SlotSet::of_key_bits(words, *count, map, capacity, live())
+            }
+        })
     }
 
     /// The slot set of these keys for an index at `version`: the cached one if it was built for
     /// that version, else `build(keys)`, which is cached in its place.
-    pub fn slots_for(
+    fn slots_for(
         &self,
         version: IndexVersion,
-        build: impl FnOnce(&[u64]) -> SlotSet,
+        build: impl FnOnce(&AllowedKeys) -> SlotSet,
     ) -> Arc<SlotSet> {
         let mut cached = self
             .cached

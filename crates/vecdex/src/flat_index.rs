@@ -553,8 +553,8 @@ impl FlatIndex {
     }
 
     fn slot_filter(&self, filter: &KeyFilter) -> Arc<SlotSet> {
-        filter.slots_for(self.version, |keys| {
-            SlotSet::of_keys(keys, &self.slots, self.len())
+        filter.slot_set(self.version, &self.slots, self.len(), || {
+            self.keys().iter().enumerate().map(|(s, &k)| (s as u32, k))
         })
     }
 

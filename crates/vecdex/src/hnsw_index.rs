@@ -950,8 +950,10 @@ impl HnswIndex {
                 candidates: None,
             };
         };
-        let slots = filter.slots_for(self.version, |keys| {
-            SlotSet::of_keys(keys, &self.slots, self.graph.capacity())
+        let slots = filter.slot_set(self.version, &self.slots, self.graph.capacity(), || {
+            (0..self.used as u32)
+                .filter(|&s| self.is_live(s))
+                .map(|s| (s, self.slot_keys[s as usize]))
         });
         let admitted = slots.len() as f64;
         let walk_cost = 2.0 * self.config.m as f64 * ef as f64 * self.len() as f64;

@@ -15,24 +15,16 @@ use crate::compression::{CompressionStats, TrainedEncoder};
 use crate::error::Result;
 use crate::{FlatIndex, HnswIndex, MultiVectorIndex, StopFlag};
 
-/// What every index kind offers; see the module docs.
-pub trait Index: Sized + Send + Sync + 'static {
-    /// Live entries (vectors, or documents for a multi-vector index).
+/// What the binding's lifecycle needs of anything it holds (every index kind and a
+/// [`Collection`](crate::Collection)): size and memory figures, and persistence.
+pub trait Persistent: Sized + Send + Sync + 'static {
+    /// Live entries (vectors, documents, or a collection's items).
     fn len(&self) -> usize;
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
     /// Bytes held in memory by the whole index.
     fn memory_bytes(&self) -> usize;
-    fn contains(&self, key: u64) -> bool;
-    /// The stored vector of a key (a multi-vector index: its document's tokens, row-major); an
-    /// error when the index can no longer read it (a view whose file changed in place).
-    fn vector(&self, key: u64) -> Result<Option<Vec<f32>>>;
-    /// Every key, in storage order.
-    fn key_list(&self) -> Vec<u64>;
-    /// Whether searches can run (an uncompressed index always can).
-    fn is_trained(&self) -> bool;
-    fn compression_stats(&self) -> CompressionStats;
     /// Saves atomically (temporary file, fsync, rename, folder fsync).
     fn save_to(&self, path: &Path) -> Result<()>;
     /// The file image `save_to` writes.
@@ -43,26 +35,54 @@ pub trait Index: Sized + Send + Sync + 'static {
     fn from_image(bytes: &[u8]) -> Result<Self>;
 }
 
-/// The single-vector kinds: rows under keys, and compression training in two phases.
-pub trait VectorIndex: Index {
-    fn add_rows(&mut self, keys: &[u64], vectors: &[f32], stop: &StopFlag) -> Result<()>;
-    /// Learns a compression model from `sample` without changing the index (shared access).
-    fn fit(&self, sample: &[f32]) -> Result<TrainedEncoder>;
-    /// Puts a model from [`fit`](Self::fit) in place (exclusive access).
-    fn install_training(&mut self, trained: TrainedEncoder) -> Result<()>;
+/// What every index kind offers; see the module docs.
+pub trait Index: Persistent {
+    fn contains(&self, key: u64) -> bool;
+    /// The stored vector of a key (a multi-vector index: its document's tokens, row-major); an
+    /// error when the index can no longer read it (a view whose file changed in place).
+    fn vector(&self, key: u64) -> Result<Option<Vec<f32>>>;
+    /// Every key, in storage order.
+    fn key_list(&self) -> Vec<u64>;
+    /// Whether searches can run (an uncompressed index always can).
+    fn is_trained(&self) -> bool;
+    fn compression_stats(&self) -> CompressionStats;
 }
 
-/// The methods every kind has inherently, forwarded: the trait names the contract, the
-/// inherent methods stay the kinds' own API.
-macro_rules! index_contract {
-    ($kind:ty, vector: $vector:expr, keys: $keys:expr) => {
-        impl Index for $kind {
+/// [`Persistent`] of a type with inherent `len`, `memory_bytes`, `save`, `to_bytes`, `load` and
+/// `from_bytes`.
+macro_rules! persistent {
+    ($kind:ty) => {
+        impl Persistent for $kind {
             fn len(&self) -> usize {
                 <$kind>::len(self)
             }
             fn memory_bytes(&self) -> usize {
                 <$kind>::memory_bytes(self)
             }
+            fn save_to(&self, path: &std::path::Path) -> Result<()> {
+                <$kind>::save(self, path)
+            }
+            fn image(&self) -> Result<Vec<u8>> {
+                <$kind>::to_bytes(self)
+            }
+            fn load_from(path: &std::path::Path) -> Result<Self> {
+                <$kind>::load(path)
+            }
+            fn from_image(bytes: &[u8]) -> Result<Self> {
+                <$kind>::from_bytes(bytes)
+            }
+        }
+    };
+}
+pub(crate) use persistent;
+
+/// The methods every kind has inherently, forwarded: the trait names the contract, the
+/// inherent methods stay the kinds' own API.
+macro_rules! index_contract {
+    ($kind:ty, vector: $vector:expr, keys: $keys:expr) => {
+        persistent!($kind);
+
+        impl Index for $kind {
             fn contains(&self, key: u64) -> bool {
                 <$kind>::contains(self, key)
             }
@@ -78,18 +98,6 @@ macro_rules! index_contract {
             fn compression_stats(&self) -> CompressionStats {
                 <$kind>::compression_stats(self)
             }
-            fn save_to(&self, path: &Path) -> Result<()> {
-                <$kind>::save(self, path)
-            }
-            fn image(&self) -> Result<Vec<u8>> {
-                <$kind>::to_bytes(self)
-            }
-            fn load_from(path: &Path) -> Result<Self> {
-                <$kind>::load(path)
-            }
-            fn from_image(bytes: &[u8]) -> Result<Self> {
-                <$kind>::from_bytes(bytes)
-            }
         }
     };
 }
@@ -97,6 +105,15 @@ macro_rules! index_contract {
 index_contract!(FlatIndex, vector: |i: &FlatIndex, k| Ok(i.get(k)), keys: |i: &FlatIndex| i.keys().to_vec());
 index_contract!(HnswIndex, vector: HnswIndex::try_get, keys: HnswIndex::keys);
 index_contract!(MultiVectorIndex, vector: |i: &MultiVectorIndex, k| Ok(i.get(k)), keys: MultiVectorIndex::keys);
+
+/// The single-vector kinds: rows under keys, and compression training in two phases.
+pub trait VectorIndex: Index {
+    fn add_rows(&mut self, keys: &[u64], vectors: &[f32], stop: &StopFlag) -> Result<()>;
+    /// Learns a compression model from `sample` without changing the index (shared access).
+    fn fit(&self, sample: &[f32]) -> Result<TrainedEncoder>;
+    /// Puts a model from [`fit`](Self::fit) in place (exclusive access).
+    fn install_training(&mut self, trained: TrainedEncoder) -> Result<()>;
+}
 
 macro_rules! vector_contract {
     ($kind:ty) => {

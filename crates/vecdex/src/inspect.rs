@@ -114,6 +114,40 @@ pub fn inspect_file(path: &Path) -> Result<FileInfo> {
             settings.graph(&graph.config, "graph.");
             settings.compression(&graph.compression);
         }
+        IndexKind::Collection => {
+            // The nested index's own settings, from the header of the file in the section.
+            let nested = reader
+                .nested_layout(section::COLLECTION_INDEX)?
+                .ok_or_else(|| {
+                    Error::CorruptFile("the collection index section is missing".into())
+                })?;
+            let in_collection = |e: Error| match e {
+                Error::CorruptFile(m) => Error::CorruptFile(format!("collection index: {m}")),
+                other => other,
+            };
+            match nested.header.kind {
+                IndexKind::Flat => {
+                    settings.text("index", "flat");
+                    let (_, compression) =
+                        crate::flat_index::persist::read_config(&nested.header)
+                            .map_err(in_collection)?;
+                    settings.compression(&compression);
+                }
+                IndexKind::Hnsw => {
+                    settings.text("index", "hnsw");
+                    let stored = crate::hnsw_index::persist::StoredConfig::read(&nested.header)
+                        .map_err(in_collection)?;
+                    settings.graph(&stored.config, "");
+                    settings.compression(&stored.compression);
+                }
+                other => {
+                    return Err(Error::CorruptFile(format!(
+                        "a collection cannot hold a {} index",
+                        other.name()
+                    )))
+                }
+            }
+        }
     }
     Ok(FileInfo {
         format_version: layout.version,
@@ -121,6 +155,7 @@ pub fn inspect_file(path: &Path) -> Result<FileInfo> {
             IndexKind::Flat => "flat",
             IndexKind::Hnsw => "hnsw",
             IndexKind::MultiVector => "multiVector",
+            IndexKind::Collection => "collection",
         },
         metric,
         dimensions: header.dimensions as usize,

@@ -2,6 +2,7 @@
 //! it sees raw user input and validates it before inner crates get typed, checked data.
 
 pub mod cancel;
+pub mod collection;
 pub mod compression;
 pub mod error;
 pub mod filter;
@@ -29,7 +30,8 @@ pub use error::{catch_panic, Error, Result};
 pub use filter::{IndexVersion, KeyFilter, SlotSet};
 pub use flat_index::{CheckedBatch, FlatConfig, FlatIndex, GrownStorage, SearchResults};
 pub use hnsw_index::{HnswConfig, HnswIndex, HnswStats, LinkMode, PendingBatch, RelinkedSlots};
-pub use index::{Compactable, Index, VectorIndex};
+pub use collection::{Collection, CollectionConfig, CollectionStats, IndexSettings, ItemBatch, ItemId};
+pub use index::{Compactable, Index, Persistent, VectorIndex};
 pub use insertion_order::InsertionOrder;
 pub use inspect::{inspect_file, FileInfo, SectionInfo, Setting};
 pub use kernels::{capabilities, Capabilities, KernelPaths};

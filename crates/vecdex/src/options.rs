@@ -73,6 +73,10 @@ pub enum Kind {
     Signal,
     /// A JS callback.
     Function,
+    /// A metadata filter object (the filter language of [`crate::collection::filter`]).
+    Filter,
+    /// Declared metadata fields: an object mapping each field name to one of these types.
+    Fields(&'static [&'static str]),
 }
 
 /// What an option is when it is not given.
@@ -147,6 +151,9 @@ pub const INSERTION_ORDERS: &[&str] = &["given", "random", "lid"];
 pub const STRATEGIES: &[&str] = &["rerank", "walk", "tokens"];
 pub const PROJECTION_TYPES: &[&str] = &["identity", "amsSketch"];
 pub const DTYPES: &[&str] = &["f32", "f16", "bf16", "i8", "binary"];
+pub const COLLECTION_INDEXES: &[&str] = &["hnsw", "flat"];
+/// Items per native upsert of `upsertStream`, by default.
+pub const DEFAULT_UPSERT_STREAM_BATCH: u64 = 1024;
 
 const DIMENSIONS: OptionSpec = spec("dimensions", int(1, MAX_DIMS), Default::Required);
 const K: OptionSpec = spec("k", int(1, MAX_K), Default::Required);
@@ -276,6 +283,25 @@ pub static OPTION_SETS: &[OptionSet] = &[
             ),
             spec("strategy", Kind::Choice(STRATEGIES), Default::Text(Strategy::DEFAULT.name())),
             spec("fdeMetric", Kind::Choice(TOKEN_METRICS), Default::Text(crate::multi_vector_index::DEFAULT_FDE_METRIC.name())),
+        ],
+    },
+    OptionSet {
+        name: "CollectionOptions",
+        includes: &["CompressionOptions"],
+        options: &[
+            DIMENSIONS,
+            spec("metric", Kind::Choice(METRICS), DEFAULT_METRIC),
+            spec("index", Kind::Choice(COLLECTION_INDEXES), Default::Text("hnsw")),
+            spec("fields", Kind::Fields(crate::collection::FIELD_TYPES), Default::Off),
+            GRAPH[0],
+            GRAPH[1],
+            GRAPH[2],
+            SEED,
+            spec(
+                "insertionOrder",
+                Kind::Choice(INSERTION_ORDERS),
+                Default::Text(InsertionOrder::DEFAULT.name()),
+            ),
         ],
     },
     OptionSet {
@@ -410,6 +436,51 @@ pub static OPTION_SETS: &[OptionSet] = &[
             ),
             FILTER,
             SIGNAL,
+        ],
+    },
+    OptionSet {
+        name: "CollectionSearchOptions",
+        includes: &[],
+        options: &[
+            K,
+            spec("filter", Kind::Filter, Default::Off),
+            spec(
+                "efSearch",
+                int(1, MAX_EF),
+                Default::Derived("the collection's efSearch (at least k)"),
+            ),
+            spec("includeMetadata", Kind::Boolean, Default::Boolean(true)),
+            spec("includeVectors", Kind::Boolean, Default::Boolean(false)),
+            SIGNAL,
+            spec(
+                "oversample",
+                int(1, MAX_OVERSAMPLE as u64),
+                Default::Derived("the collection's oversample"),
+            ),
+            spec("rescore", Kind::Boolean, Default::Boolean(RescoreParams::DEFAULT.rescore)),
+        ],
+    },
+    OptionSet {
+        name: "CollectionGetOptions",
+        includes: &[],
+        options: &[spec("includeVectors", Kind::Boolean, Default::Boolean(true))],
+    },
+    OptionSet {
+        name: "CollectionCountOptions",
+        includes: &[],
+        options: &[spec("filter", Kind::Filter, Default::Off), SIGNAL],
+    },
+    OptionSet {
+        name: "UpsertStreamOptions",
+        includes: &[],
+        options: &[
+            spec(
+                "batchSize",
+                int(1, MAX_STREAM_BATCH),
+                Default::Integer(DEFAULT_UPSERT_STREAM_BATCH),
+            ),
+            SIGNAL,
+            spec("onProgress", Kind::Function, Default::Off),
         ],
     },
     OptionSet {
@@ -692,6 +763,10 @@ fn spec_json(option: &OptionSpec) -> String {
         Kind::Keys => "\"kind\":\"keys\"".into(),
         Kind::Signal => "\"kind\":\"signal\"".into(),
         Kind::Function => "\"kind\":\"function\"".into(),
+        Kind::Filter => "\"kind\":\"filter\"".into(),
+        Kind::Fields(types) => {
+            format!("\"kind\":\"fields\",\"choices\":[{}]", quoted_list(types))
+        }
     };
     let default = match option.default {
         Default::Required => "\"required\":true".to_string(),

@@ -41,6 +41,14 @@ pub(crate) mod section {
     pub const TOKENS: u32 = 10;
     /// Multi-vector document starts in the token values.
     pub const TOKEN_STARTS: u32 = 11;
+    /// A collection's index: a whole nested flat or HNSW file, keyed by row.
+    pub const COLLECTION_INDEX: u32 = 12;
+    /// A collection's id of each row.
+    pub const ITEM_IDS: u32 = 13;
+    /// A collection's text of each row.
+    pub const ITEM_TEXTS: u32 = 14;
+    /// A collection's metadata JSON of each row.
+    pub const ITEM_METADATA: u32 = 15;
 }
 
 /// `save`, `to_bytes`, `load` and `from_bytes` of an index type, the same for every kind, over
@@ -177,6 +185,16 @@ impl<'a> ConfigReader<'a> {
     }
     pub fn f64(&mut self) -> Result<f64> {
         Ok(f64::from_bits(self.u64()?))
+    }
+    /// The next `len` bytes.
+    pub fn bytes(&mut self, len: usize) -> Result<&'a [u8]> {
+        let slice = self
+            .at
+            .checked_add(len)
+            .and_then(|end| self.bytes.get(self.at..end))
+            .ok_or_else(|| corrupt("the configuration is shorter than its fields"))?;
+        self.at += len;
+        Ok(slice)
     }
     /// A u64 that must fit in usize.
     pub fn usize(&mut self) -> Result<usize> {
