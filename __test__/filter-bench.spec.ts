@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { afterAll, describe, expect, it } from 'vitest'
 import { WORDNET_LEXNAMES, parseWordnetDataLine } from '../benchmark/minilm-data.mjs'
-import { fashionFilters, readIdx1Labels, wordnetFilters } from '../benchmark/suites/filter.mjs'
+import { fashionFilters, readIdx1Labels, wordnetFilters } from '../benchmark/adapters/filter/labels.mjs'
 import { uuidOf } from '../benchmark/adapters/filter/memory.mjs'
 
 const dir = mkdtempSync(join(tmpdir(), 'vecdex-filter-bench-'))

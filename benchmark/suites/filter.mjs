@@ -12,14 +12,12 @@
 // LanceDB countRows(where)) must agree. Recall@k is against an exact float64 scan of the
 // admitted rows only (groundtruth.mjs). Queries run one at a time; QPS = 1 / mean latency.
 
-import fs from 'node:fs'
-import zlib from 'node:zlib'
 import { groundTruth, recallAtK } from '../groundtruth.mjs'
-import { DatasetUnavailable } from '../datasets.mjs'
 import { fmt, fmtBytes, median, percentile, table, collectGarbage } from '../report.mjs'
-import { minilmBuildable, wordnetMetadata } from '../minilm-data.mjs'
+import { minilmBuildable } from '../minilm-data.mjs'
+import { labelledFilters } from '../adapters/filter/labels.mjs'
 import { FILTER_PEERS, filterEngines } from '../adapters/filter/index.mjs'
-import { peerNames, ALL_PEERS } from '../adapters/index.mjs'
+import { peerNames } from '../adapters/index.mjs'
 import { measureCollectionMemory } from '../adapters/filter/memory.mjs'
 
 export const name = 'filter'
@@ -41,106 +39,6 @@ const ENOUGH_RECALL = 0.998
 /** The recall the issue's goal is stated at. */
 const TARGET_RECALL = 0.95
 const WARMUP_QUERIES = 50
-
-const FASHION_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']
-const FASHION_DIR = '/usr/share/datasets/fashion-mnist'
-
-// ---------------------------------------------------------------------------------------------
-// Labels and filters.
-
-/** A SQL string literal. */
-const sqlString = (s) => `'${String(s).replace(/'/g, "''")}'`
-
-/**
- * WordNet's labels for the base rows of wordnet-minilm(-examples), and filters over them.
- * @returns {{ labels: import('../adapters/filter/index.mjs').Labels, filters: import('../adapters/filter/index.mjs').FilterSpec[] }}
- */
-export function wordnetFilters(meta) {
-  const { pos, lexFile, glossWords } = meta
-  const labels = {
-    n: meta.n,
-    columns: { pos: { type: 'string', values: pos }, lexfile: { type: 'string', values: lexFile }, glossWords: { type: 'number', values: glossWords } },
-    source: "WordNet 3.0 (Debian wordnet-base), the first synset of each definition: pos = its data file (noun, verb, adj incl. satellites, adv), lexfile = its lexicographer file (field 2 of the data line, named by lexnames(5WN)), glossWords = words of its whole gloss (definition and examples)",
-  }
-  const filters = [
-    { name: "pos = 'noun'", filter: { pos: 'noun' }, where: "pos = 'noun'", admits: (r) => pos[r] === 'noun' },
-    { name: 'glossWords ≥ 11', filter: { glossWords: { $gte: 11 } }, where: '`glossWords` >= 11', admits: (r) => glossWords[r] >= 11 },
-    {
-      name: 'lexfile ∈ {noun.artifact, noun.person}',
-      filter: { lexfile: { $in: ['noun.artifact', 'noun.person'] } },
-      where: `lexfile IN (${sqlString('noun.artifact')}, ${sqlString('noun.person')})`,
-      admits: (r) => lexFile[r] === 'noun.artifact' || lexFile[r] === 'noun.person',
-    },
-    { name: "lexfile = 'noun.artifact'", filter: { lexfile: 'noun.artifact' }, where: "lexfile = 'noun.artifact'", admits: (r) => lexFile[r] === 'noun.artifact' },
-    {
-      name: "lexfile = 'noun.plant' ∧ glossWords ≥ 20",
-      filter: { lexfile: 'noun.plant', glossWords: { $gte: 20 } },
-      where: "lexfile = 'noun.plant' AND `glossWords` >= 20",
-      admits: (r) => lexFile[r] === 'noun.plant' && glossWords[r] >= 20,
-    },
-    {
-      name: "pos = 'verb' ∧ glossWords ≥ 35",
-      filter: { $and: [{ pos: 'verb' }, { glossWords: { $gte: 35 } }] },
-      where: "pos = 'verb' AND `glossWords` >= 35",
-      admits: (r) => pos[r] === 'verb' && glossWords[r] >= 35,
-    },
-  ]
-  return { labels, filters }
-}
-
-/** The labels of an IDX1 file (gzipped): magic 0x801, count, then one byte per item. */
-export function readIdx1Labels(file) {
-  const bytes = zlib.gunzipSync(fs.readFileSync(file))
-  if (bytes.readUInt32BE(0) !== 0x00000801) throw new Error(`${file}: not an IDX1 label file (magic 0x${bytes.readUInt32BE(0).toString(16)})`)
-  const count = bytes.readUInt32BE(4)
-  if (bytes.length !== 8 + count) throw new Error(`${file}: ${count} labels announced, ${bytes.length - 8} present`)
-  return bytes.subarray(8)
-}
-
-/** Fashion-MNIST's train labels for the base rows, its class names, and each image's mean pixel value; filters over them. */
-export function fashionFilters(dataset) {
-  const all = readIdx1Labels(`${FASHION_DIR}/train-labels-idx1-ubyte.gz`)
-  if (all.length < dataset.n) throw new Error(`fashion-mnist: ${all.length} labels for ${dataset.n} images`)
-  const cls = Int32Array.from(all.subarray(0, dataset.n))
-  const className = Array.from(cls, (c) => FASHION_CLASSES[c])
-  const ink = new Int32Array(dataset.n)
-  for (let i = 0; i < dataset.n; i++) {
-    let s = 0
-    for (let j = i * dataset.dim, e = j + dataset.dim; j < e; j++) s += dataset.base[j]
-    ink[i] = Math.round(s / dataset.dim)
-  }
-  const labels = {
-    n: dataset.n,
-    columns: { class: { type: 'number', values: cls }, className: { type: 'string', values: className }, ink: { type: 'number', values: ink } },
-    source: 'Fashion-MNIST train labels (Debian dataset-fashion-mnist): class 0–9 and its name; ink = mean pixel value of the image (0–255, rounded)',
-  }
-  const filters = [
-    { name: 'class ∈ {0 … 4}', filter: { class: { $in: [0, 1, 2, 3, 4] } }, where: '`class` IN (0, 1, 2, 3, 4)', admits: (r) => cls[r] <= 4 },
-    {
-      name: "className ∈ {Sandal, Sneaker}",
-      filter: { className: { $in: ['Sandal', 'Sneaker'] } },
-      where: "`className` IN ('Sandal', 'Sneaker')",
-      admits: (r) => className[r] === 'Sandal' || className[r] === 'Sneaker',
-    },
-    { name: 'class = 3 (Dress)', filter: { class: 3 }, where: '`class` = 3', admits: (r) => cls[r] === 3 },
-    { name: 'class = 3 ∧ ink ≥ 95', filter: { class: 3, ink: { $gte: 95 } }, where: '`class` = 3 AND ink >= 95', admits: (r) => cls[r] === 3 && ink[r] >= 95 },
-    { name: 'class = 8 (Bag) ∧ ink ≥ 160', filter: { $and: [{ class: 8 }, { ink: { $gte: 160 } }] }, where: '`class` = 8 AND ink >= 160', admits: (r) => cls[r] === 8 && ink[r] >= 160 },
-  ]
-  return { labels, filters }
-}
-
-/** Labels and filters of a dataset this suite knows. */
-export function labelledFilters(dataset, log) {
-  if (dataset.name === 'wordnet-minilm' || dataset.name === 'wordnet-minilm-examples') {
-    const meta = wordnetMetadata(log)
-    if (meta.n < dataset.n) throw new Error(`wordnet labels: ${meta.n} rows for ${dataset.n} vectors`)
-    // --limit keeps the first rows of the base: the labels of those rows.
-    const cut = (a) => a.slice(0, dataset.n)
-    return wordnetFilters({ n: dataset.n, pos: cut(meta.pos), lexFile: cut(meta.lexFile), glossWords: cut(meta.glossWords) })
-  }
-  if (dataset.name === 'fashion-mnist') return fashionFilters(dataset)
-  throw Object.assign(new Error(`suite filter needs labelled data: --dataset wordnet-minilm, wordnet-minilm-examples or fashion-mnist (got ${dataset.name})`), { code: 'ERR_USAGE' })
-}
 
 // ---------------------------------------------------------------------------------------------
 // Measuring.
@@ -385,23 +283,31 @@ function report({ dataset, k, m, efConstruction, labels, filters, truths, engine
 
   // Summary at the goal's recall.
   const lancedbNames = ran.filter((e) => e.family === 'lancedb').map((e) => e.name)
-  const summaryHeader = ['filter', 'fraction', ...ran.map((e) => `${e.name} QPS @≥${TARGET_RECALL}`), 'vecdex ÷ best LanceDB', 'vecdex ÷ LanceDB at LanceDB\'s best recall']
+  const summaryHeader = ['filter', 'fraction', ...ran.map((e) => `${e.name} QPS @≥${TARGET_RECALL}`), 'vecdex ÷ fastest LanceDB (both ≥ 0.95)', 'vecdex ÷ LanceDB at equal recall (worst LanceDB point ≥ 0.95)']
   const summaryRows = filters.map((s, i) => {
     const cells = ran.map((e) => {
       const best = bestAt(points, e.name, s.name, TARGET_RECALL)
-      return best ? `${fmt(best.qps)}${best.sweep === null ? '' : ` (${best.sweep})`}` : `< ${TARGET_RECALL} (max ${fmt(Math.max(...points.filter((p) => p.engine === e.name && p.filter === s.name).map((p) => p.recall)), 3)})`
+      const tried = points.filter((p) => p.engine === e.name && p.filter === s.name)
+      if (best) return `${fmt(best.qps)}${best.sweep === null ? '' : ` (${best.sweep})`}`
+      return tried.length ? `recall < ${TARGET_RECALL} (max ${fmt(Math.max(...tried.map((p) => p.recall)), 3)})` : '–'
     })
     const mine = bestAt(points, 'vecdex', s.name, TARGET_RECALL)
     const theirs = lancedbNames.map((l) => bestAt(points, l, s.name, TARGET_RECALL)).filter(Boolean).sort((a, b) => b.qps - a.qps)[0]
-    // At equal recall: LanceDB's most accurate point against vecdex's fastest with at least that recall.
-    const lanceTop = points.filter((p) => p.family === 'lancedb' && p.filter === s.name).sort((a, b) => b.recall - a.recall || b.qps - a.qps)[0]
-    const mineAtTop = lanceTop && bestAt(points, 'vecdex', s.name, lanceTop.recall)
+    // Equal recall: every LanceDB point that reaches the target, against the fastest vecdex point
+    // (hnsw or flat) with at least its recall; the smallest ratio is reported.
+    let worst
+    for (const p of points) {
+      if (p.family !== 'lancedb' || p.filter !== s.name || p.recall < TARGET_RECALL) continue
+      const candidates = ['vecdex', 'vecdex flat'].map((e) => bestAt(points, e, s.name, p.recall)).filter(Boolean).sort((a, b) => b.qps - a.qps)
+      const ratio = candidates.length ? candidates[0].qps / p.qps : 0
+      if (!worst || ratio < worst.ratio) worst = { ratio, lance: p, mine: candidates[0] }
+    }
     return [
       s.name,
       `${(100 * truths[i].fraction).toFixed(2)}%`,
       ...cells,
       mine && theirs ? `${fmt(mine.qps / theirs.qps)}× (${theirs.engine})` : '–',
-      lanceTop && mineAtTop ? `${fmt(mineAtTop.qps / lanceTop.qps)}× (recall ${fmt(lanceTop.recall, 3)}, ${lanceTop.engine})` : lanceTop ? `vecdex never reached ${fmt(lanceTop.recall, 3)}` : '–',
+      worst ? (worst.mine ? `${fmt(worst.ratio)}× (${worst.lance.engine}${worst.lance.sweep === null ? '' : ` ${worst.lance.sweep}`} at ${fmt(worst.lance.recall, 3)}; ${worst.mine.engine}${worst.mine.sweep === null ? '' : ` ${worst.mine.sweep}`})` : `vecdex never reached ${fmt(worst.lance.recall, 3)}`) : '–',
     ]
   })
   lines.push(`### QPS at recall@${k} ≥ ${TARGET_RECALL} (one query at a time; the fastest sweep point that reaches it, its ${'efSearch / ef / nprobes'} in parentheses)`, '', table(summaryHeader, summaryRows), '')

@@ -30,8 +30,8 @@ const REFINE_PQ = 10
 /** Numeric columns with at most this many distinct values get a BITMAP index (e.g. a class), others a BTREE (ranges). */
 const BITMAP_MAX_DISTINCT = 32
 /** Default sweeps: LanceDB queries take milliseconds, so a coarse list. */
-const SQ_EF = [40, 80, 160, 320]
-const PQ_NPROBES = [5, 10, 20, 40, 80]
+const SQ_EF = [40, 80, 160, 320, 640]
+const PQ_NPROBES = [5, 10, 20, 40, 80, 160, 320]
 
 export const LANCEDB_VARIANTS = ['flat', 'hnsw-sq', 'ivf-pq']
 

@@ -1,9 +1,9 @@
 // What ids and metadata cost a vecdex Collection, per item. Each variant is built in a child
 // process of its own (so one variant's freed memory cannot hide another's growth), with the
-// GC run before and after; the child reports its RSS growth over the build, the saved image's
-// size (toBuffer) and whatever size the object itself reports (memoryBytes / stats(), if any):
+// GC run before and after; the child reports the Collection's own stats() (bytes of ids,
+// metadata, columns), its RSS growth over the build and the saved image's size (toBuffer):
 //   index      FlatIndex of the vectors, u64 keys: the baseline
-//   vectors    flat Collection, ids = row numbers, no metadata
+//   vectors    flat Collection, ids = row numbers, empty metadata ({})
 //   metadata   the same with the suite's labels as declared fields
 //   strings    the same with 36-character UUID-style string ids
 // Differences between neighbours give the cost of number ids, of the metadata and of string ids.
@@ -31,7 +31,7 @@ function gcTwice() {
 }
 
 async function child(datasetName, variant, limit) {
-  const { labelledFilters } = await import('../../suites/filter.mjs')
+  const { labelledFilters } = await import('./labels.mjs')
   const dataset = loadDataset(datasetName, { queries: 1, limit })
   const { labels } = labelledFilters(dataset, () => {})
   const loaded = await loadVecdex()
@@ -48,8 +48,8 @@ async function child(datasetName, variant, limit) {
   }
   gcTwice()
   const after = process.memoryUsage()
-  const image = variant === 'index' ? object.toBufferSync() : object.toBuffer()
-  const reported = { memoryBytes: object.memoryBytes, stats: typeof object.stats === 'function' ? object.stats() : undefined }
+  const image = object.toBufferSync()
+  const reported = { memoryBytes: object.memoryBytes, stats: variant !== 'index' ? object.stats() : undefined }
   return { variant, n: dataset.n, rssDelta: after.rss - before.rss, externalDelta: after.external - before.external, heapDelta: after.heapUsed - before.heapUsed, imageBytes: image.length, reported }
 }
 
@@ -75,7 +75,7 @@ function runChild(datasetName, variant, limit) {
 
 /**
  * Builds each variant in a child process and reports bytes per item.
- * @returns {Promise<{ variants: object[], perItem: object, markdown: string }>}
+ * @returns {Promise<{ variants: object[], perItem: object, stats: object, markdown: string }>}
  */
 export async function measureCollectionMemory({ datasetName, limit, log = () => {} }) {
   const variants = []
@@ -94,19 +94,26 @@ export async function measureCollectionMemory({ datasetName, limit, log = () => 
     metadataImage: per('metadata', 'vectors', 'imageBytes'),
     stringIdsOverNumberImage: per('strings', 'metadata', 'imageBytes'),
   }
-  const reportedLine = variants.some((v) => v.reported.memoryBytes !== undefined || v.reported.stats !== undefined)
-    ? `Sizes the objects report themselves: ${variants.map((v) => `${v.variant} ${v.reported.memoryBytes !== undefined ? `memoryBytes ${v.reported.memoryBytes.toLocaleString('en-US')}` : ''}${v.reported.stats !== undefined ? ` stats ${JSON.stringify(v.reported.stats)}` : ''}`).join('; ')}.`
-    : 'The Collection reports no memory figure of its own (no memoryBytes or stats()): the RSS growth of the process is the measure.'
+  const stats = Object.fromEntries(variants.filter((v) => v.reported.stats).map((v) => [v.variant, v.reported.stats]))
+  const statsRows = Object.entries(stats).map(([variant, st]) => `| ${variant} | ${fmt(st.idBytes / st.size)} | ${fmt(st.metadataBytes / st.size)} | ${fmt(st.columnBytes / st.size)} | ${fmt(st.textBytes / st.size)} | ${fmt(st.indexBytes / st.size)} | ${fmt(st.memoryBytes / st.size)} |`)
   const markdown = [
+    `Per item, from the Collection's own stats() (flat collections of ${n.toLocaleString('en-US')} items, the suite's labels as declared fields):`,
+    '',
+    '| collection | ids B/item | metadata B/item | columns B/item | texts B/item | index B/item | all B/item |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...statsRows,
+    '',
+    'ids: the id-to-row map and row-to-id table; metadata: compact JSON per item; columns: the declared fields\' value bitmaps and sorted values, and the live-item bitmap; index: the vectors (flat). "vectors": number ids, empty metadata; "metadata": number ids and the labels; "strings": 36-character UUID-style string ids and the labels.',
+    '',
+    'Cross-check by process memory and file size (each variant built in a child process of its own, GC before and after; RSS includes allocator slack, about ±1 MB):',
+    '',
     `| build (flat, ${n.toLocaleString('en-US')} items) | RSS growth | bytes/item | saved image (toBuffer) | bytes/item |`,
     '| --- | ---: | ---: | ---: | ---: |',
     ...variants.map((v) => `| ${v.variant} | ${fmt(v.rssDelta / 2 ** 20)} MiB | ${fmt(v.rssDelta / n)} | ${fmt(v.imageBytes / 2 ** 20)} MiB | ${fmt(v.imageBytes / n)} |`),
     '',
-    `Per item: number ids ${fmt(perItem.numberIdsRss)} B in memory (${fmt(perItem.numberIdsImage)} B saved), the labels as declared fields ${fmt(perItem.metadataRss)} B (${fmt(perItem.metadataImage)} B saved), 36-character string ids instead of numbers +${fmt(perItem.stringIdsOverNumberRss)} B (+${fmt(perItem.stringIdsOverNumberImage)} B saved).`,
-    '',
-    `Each variant is built in its own child process (index: FlatIndex with u64 keys; vectors: flat Collection, number ids, no metadata; metadata: + the labels as declared fields; strings: + UUID-style string ids), GC before and after; RSS growth over the build (allocator slack included, so ±1 MB of noise). ${reportedLine}`,
+    `By RSS: number ids ${fmt(perItem.numberIdsRss)} B/item over a FlatIndex ("index", u64 keys), the labels ${fmt(perItem.metadataRss)} B/item, string ids instead of numbers +${fmt(perItem.stringIdsOverNumberRss)} B/item; saved: ${fmt(perItem.numberIdsImage)}, ${fmt(perItem.metadataImage)} and +${fmt(perItem.stringIdsOverNumberImage)} B/item.`,
   ].join('\n')
-  return { variants, perItem, markdown }
+  return { variants, perItem, stats, markdown }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

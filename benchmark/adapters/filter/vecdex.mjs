@@ -29,7 +29,9 @@ export async function buildCollection(vecdex, dataset, labels, options, shape = 
     const items = []
     for (let row = from; row < Math.min(n, from + UPSERT_BATCH); row++) {
       const item = { id: idOf(row), vector: dataset.base.subarray(row * dim, (row + 1) * dim) }
-      if (withMetadata) item.metadata = Object.fromEntries(columns.map(([name, column]) => [name, column.values[row]]))
+      // Without labels the item still gets an empty metadata object: this build of the Collection
+      // drops items upserted with no metadata at all (size 0, then ERR_INTERNAL from search).
+      item.metadata = withMetadata ? Object.fromEntries(columns.map(([name, column]) => [name, column.values[row]])) : {}
       items.push(item)
     }
     await collection.upsert(items)
