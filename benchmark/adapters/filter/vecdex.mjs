@@ -10,32 +10,45 @@ import { loadVecdex } from '../common.mjs'
 const UPSERT_BATCH = 4096
 
 /**
- * Builds a Collection of `dataset` with `labels` as metadata, ids the row numbers.
- * @param {any} vecdex  the loaded module
+ * The items of `dataset` with `labels` as metadata, in upsert batches.
  * @param {import('../../datasets.mjs').Dataset} dataset
  * @param {import('./index.mjs').Labels} labels
- * @param {object} options  CollectionOptions beyond dimensions, metric and fields
  * @param {{ ids?: (row: number) => string | number, metadata?: boolean }} [shape] ids (default the
  *   row number) and whether to store the labels (default yes): the memory probe varies both
  */
-export async function buildCollection(vecdex, dataset, labels, options, shape = {}) {
+export function collectionItems(dataset, labels, shape = {}) {
   const { dim, n } = dataset
   const idOf = shape.ids ?? ((row) => row)
   const withMetadata = shape.metadata ?? true
-  const fields = Object.fromEntries(Object.entries(labels.columns).map(([name, column]) => [name, column.type]))
-  const collection = new vecdex.Collection({ dimensions: dim, metric: dataset.metric, ...(withMetadata ? { fields } : {}), ...options })
   const columns = Object.entries(labels.columns)
+  const batches = []
   for (let from = 0; from < n; from += UPSERT_BATCH) {
     const items = []
     for (let row = from; row < Math.min(n, from + UPSERT_BATCH); row++) {
-      const item = { id: idOf(row), vector: dataset.base.subarray(row * dim, (row + 1) * dim) }
       // Without labels the item still gets an empty metadata object: this build of the Collection
       // drops items upserted with no metadata at all (size 0, then ERR_INTERNAL from search).
-      item.metadata = withMetadata ? Object.fromEntries(columns.map(([name, column]) => [name, column.values[row]])) : {}
-      items.push(item)
+      const metadata = withMetadata ? Object.fromEntries(columns.map(([name, column]) => [name, column.values[row]])) : {}
+      items.push({ id: idOf(row), vector: dataset.base.subarray(row * dim, (row + 1) * dim), metadata })
     }
-    await collection.upsert(items)
+    batches.push(items)
   }
+  return batches
+}
+
+/** A Collection of the dataset's vectors, the labels' columns declared as fields (unless there is no metadata). */
+export function newCollection(vecdex, dataset, labels, options, shape = {}) {
+  const fields = Object.fromEntries(Object.entries(labels.columns).map(([name, column]) => [name, column.type]))
+  return new vecdex.Collection({ dimensions: dataset.dim, metric: dataset.metric, ...((shape.metadata ?? true) ? { fields } : {}), ...options })
+}
+
+/**
+ * Builds a Collection of `dataset` with `labels` as metadata, ids the row numbers.
+ * @param {any} vecdex  the loaded module
+ * @param {object} options  CollectionOptions beyond dimensions, metric and fields
+ */
+export async function buildCollection(vecdex, dataset, labels, options, shape = {}) {
+  const collection = newCollection(vecdex, dataset, labels, options, shape)
+  for (const items of collectionItems(dataset, labels, shape)) await collection.upsert(items)
   return collection
 }
 
