@@ -15,7 +15,7 @@ use crate::abort::NativeAbortHandle;
 use crate::compression::{compression, rescore_params, NativeCompressionOptions};
 use crate::convert;
 use crate::error::{guarded, invalid, Result};
-use crate::handle::{copied, Handle, Shared};
+use crate::handle::{check_result_cells, copied, Handle, Shared};
 
 /// A declared metadata field.
 #[napi(object)]
@@ -520,7 +520,9 @@ impl NativeCollection {
             vectors: include_vectors,
         };
         let hits = guarded(|| {
-            shared.index.read_recursive().search(
+            let collection = shared.index.read_recursive();
+            check_result_cells(queries.len(), collection.dim(), k as usize, collection.len())?;
+            collection.search(
                 &queries,
                 k as usize,
                 (ef > 0).then_some(ef as usize),
@@ -561,6 +563,7 @@ impl NativeCollection {
             env,
             move |c| {
                 stop.check()?;
+                check_result_cells(queries.len(), c.dim(), k as usize, c.len())?;
                 c.search(
                     &queries,
                     k as usize,

@@ -131,8 +131,10 @@ fn filtered_search_scans_below_the_threshold_walks_above_and_both_match_the_orac
     // A filter that admits many vectors, all far from the query (a label that correlates with
     // position): the planner walks, the walk crosses rejected nodes until it has scored what the
     // scan would cost, gives up and scans, and the answer is exact.
-    let near = 1000;
-    let far = 3000;
+    // More rejected vectors around the queries than admitted ones far away: a walk that crosses
+    // them all has scored more than the scan of the admitted ones would.
+    let near = 13_000;
+    let far = 7_000;
     let mut clustered: Vec<f32> = (0..(near + far) * DIM)
         .map(|_| rng.gen_range(-1.0..1.0))
         .collect();
