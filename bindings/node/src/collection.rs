@@ -7,8 +7,8 @@ use napi::Env;
 use napi_derive::napi;
 use vecdex::collection::{FieldType, HitContents, ItemRecord};
 use vecdex::{
-    Collection, CollectionConfig, FlatConfig, HnswConfig, IndexSettings, InsertionOrder,
-    ItemBatch, ItemId, StopFlag,
+    Collection, CollectionConfig, FlatConfig, HnswConfig, IndexSettings, ItemBatch, ItemId,
+    StopFlag,
 };
 
 use crate::abort::NativeAbortHandle;
@@ -16,6 +16,7 @@ use crate::compression::{compression, rescore_params, NativeCompressionOptions};
 use crate::convert;
 use crate::error::{guarded, invalid, Result};
 use crate::handle::{check_result_cells, copied, Handle, Shared};
+use crate::hnsw_index::GraphOptions;
 
 /// A declared metadata field.
 #[napi(object)]
@@ -138,43 +139,31 @@ fn config_of(dim: u32, metric: &str, options: Option<NativeCollectionOptions>) -
         Some(c) => compression(c, dim)?,
         None => vecdex::Compression::default(),
     };
-    let graph_given = options.m.is_some()
-        || options.ef_construction.is_some()
-        || options.ef_search.is_some()
-        || options.seed.is_some()
-        || options.insertion_order.is_some();
-    let index = match options.index.as_deref().unwrap_or("hnsw") {
+    let graph = GraphOptions {
+        m: options.m,
+        ef_construction: options.ef_construction,
+        ef_search: options.ef_search,
+        seed: options.seed,
+        insertion_order: options.insertion_order.as_deref(),
+    };
+    let kind = match options.index.as_deref() {
+        Some(name) => guarded(|| {
+            vecdex::options::choice("index", name, vecdex::options::COLLECTION_INDEXES)
+        })?,
+        None => vecdex::options::DEFAULT_COLLECTION_INDEX,
+    };
+    let index = match kind {
         "hnsw" => {
             let mut config = HnswConfig::new(dim, metric);
-            if let Some(m) = options.m {
-                config.m = m as usize;
-            }
-            if let Some(ef) = options.ef_construction {
-                config.ef_construction = ef as usize;
-            }
-            if let Some(ef) = options.ef_search {
-                config.ef_search = ef as usize;
-            }
-            if let Some(seed) = options.seed {
-                config.seed =
-                    guarded(|| vecdex::options::integer("CollectionOptions", "seed", seed))?;
-            }
-            if let Some(order) = &options.insertion_order {
-                config.insertion_order = guarded(|| InsertionOrder::from_name(order))?;
-            }
+            graph.apply(&mut config, "CollectionOptions")?;
             IndexSettings::Hnsw(config)
         }
-        "flat" if graph_given => {
+        "flat" if graph.given() => {
             return Err(invalid(
                 "m, efConstruction, efSearch, seed and insertionOrder are HNSW settings: not for index 'flat'",
             ))
         }
-        "flat" => IndexSettings::Flat(FlatConfig { dim, metric }),
-        other => {
-            return Err(invalid(format!(
-                "index must be 'hnsw' or 'flat', got '{other}'"
-            )))
-        }
+        _ => IndexSettings::Flat(FlatConfig { dim, metric }),
     };
     let mut fields = Vec::new();
     for field in options.fields.unwrap_or_default() {

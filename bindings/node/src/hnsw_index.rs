@@ -94,6 +94,47 @@ pub fn hnsw_search_into_sync_fast(
     )
 }
 
+/// The graph settings an options object gives (of an `HnswIndex` or a `Collection`).
+pub(crate) struct GraphOptions<'a> {
+    pub m: Option<u32>,
+    pub ef_construction: Option<u32>,
+    pub ef_search: Option<u32>,
+    pub seed: Option<f64>,
+    pub insertion_order: Option<&'a str>,
+}
+
+impl GraphOptions<'_> {
+    /// Sets the given ones on `config` (the core checks them when the index is made); `set` names
+    /// the options object in messages.
+    pub(crate) fn apply(&self, config: &mut HnswConfig, set: &str) -> Result<()> {
+        if let Some(m) = self.m {
+            config.m = m as usize;
+        }
+        if let Some(ef) = self.ef_construction {
+            config.ef_construction = ef as usize;
+        }
+        if let Some(ef) = self.ef_search {
+            config.ef_search = ef as usize;
+        }
+        if let Some(seed) = self.seed {
+            config.seed = guarded(|| vecdex::options::integer(set, "seed", seed))?;
+        }
+        if let Some(order) = self.insertion_order {
+            config.insertion_order = guarded(|| InsertionOrder::from_name(order))?;
+        }
+        Ok(())
+    }
+
+    /// Whether any graph setting was given.
+    pub(crate) fn given(&self) -> bool {
+        self.m.is_some()
+            || self.ef_construction.is_some()
+            || self.ef_search.is_some()
+            || self.seed.is_some()
+            || self.insertion_order.is_some()
+    }
+}
+
 fn ef_of(ef: u32) -> Option<usize> {
     (ef > 0).then_some(ef as usize)
 }
@@ -163,22 +204,14 @@ impl NativeHnswIndex {
             if let Some(c) = &options.compression {
                 compressed = compression(c, dim as usize)?;
             }
-            if let Some(m) = options.m {
-                config.m = m as usize;
-            }
-            if let Some(ef) = options.ef_construction {
-                config.ef_construction = ef as usize;
-            }
-            if let Some(ef) = options.ef_search {
-                config.ef_search = ef as usize;
-            }
-            if let Some(seed) = options.seed {
-                config.seed =
-                    guarded(|| vecdex::options::integer("HnswIndexOptions", "seed", seed))?;
-            }
-            if let Some(order) = options.insertion_order {
-                config.insertion_order = guarded(|| InsertionOrder::from_name(&order))?;
-            }
+            let graph = GraphOptions {
+                m: options.m,
+                ef_construction: options.ef_construction,
+                ef_search: options.ef_search,
+                seed: options.seed,
+                insertion_order: options.insertion_order.as_deref(),
+            };
+            graph.apply(&mut config, "HnswIndexOptions")?;
         }
         let index = guarded(|| HnswIndex::with_compression(config, compressed))?;
         Self::wrap(&env, index)

@@ -152,6 +152,8 @@ pub const STRATEGIES: &[&str] = &["rerank", "walk", "tokens"];
 pub const PROJECTION_TYPES: &[&str] = &["identity", "amsSketch"];
 pub const DTYPES: &[&str] = &["f32", "f16", "bf16", "i8", "binary"];
 pub const COLLECTION_INDEXES: &[&str] = &["hnsw", "flat"];
+/// The index a collection builds unless told otherwise.
+pub const DEFAULT_COLLECTION_INDEX: &str = "hnsw";
 /// Items per native upsert of `upsertStream`, by default.
 pub const DEFAULT_UPSERT_STREAM_BATCH: u64 = 1024;
 
@@ -291,7 +293,7 @@ pub static OPTION_SETS: &[OptionSet] = &[
         options: &[
             DIMENSIONS,
             spec("metric", Kind::Choice(METRICS), DEFAULT_METRIC),
-            spec("index", Kind::Choice(COLLECTION_INDEXES), Default::Text("hnsw")),
+            spec("index", Kind::Choice(COLLECTION_INDEXES), Default::Text(DEFAULT_COLLECTION_INDEX)),
             spec("fields", Kind::Fields(crate::collection::FIELD_TYPES), Default::Off),
             GRAPH[0],
             GRAPH[1],

@@ -986,19 +986,7 @@ mod tests {
     }
 
     fn random_operators(rng: &mut StdRng, depth: usize) -> Value {
-        const OPERATORS: [&str; 11] = [
-            "$eq",
-            "$ne",
-            "$gt",
-            "$gte",
-            "$lt",
-            "$lte",
-            "$in",
-            "$nin",
-            "$exists",
-            "$contains",
-            "$not",
-        ];
+        const OPERATORS: [&str; 11] = crate::collection::filter::FIELD_OPERATORS;
         let mut operators = Metadata::new();
         for _ in 0..rng.gen_range(1..=3) {
             let op = OPERATORS[rng.gen_range(0..OPERATORS.len())];

@@ -233,7 +233,8 @@ impl Filter {
     }
 }
 
-const FIELD_OPERATORS: [&str; 11] = [
+/// The operators that apply to one field.
+pub(crate) const FIELD_OPERATORS: [&str; 11] = [
     "$eq",
     "$ne",
     "$gt",
