@@ -180,6 +180,39 @@ pub struct Collection {
     compiled: Mutex<Vec<(Box<str>, Arc<CompiledFilter>)>>,
     /// A view of a mapped file ([`Collection::view`]): every write is an [`Error::ReadOnly`].
     read_only: bool,
+    /// Heap bytes of the ids, texts and metadata, kept as rows change (for [`Collection::stats`]).
+    heap: HeapBytes,
+}
+
+/// Bytes the strings of a collection's rows hold on the heap.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct HeapBytes {
+    /// String ids, counted twice: the map's key and the row table's copy.
+    ids: usize,
+    texts: usize,
+    metadata: usize,
+}
+
+impl HeapBytes {
+    fn of_row(id: Option<&ItemId>, text: Option<&str>, metadata: Option<&str>) -> Self {
+        HeapBytes {
+            ids: id.map_or(0, |id| 2 * id.heap_bytes()),
+            texts: text.map_or(0, str::len),
+            metadata: metadata.map_or(0, str::len),
+        }
+    }
+
+    fn add(&mut self, other: HeapBytes) {
+        self.ids += other.ids;
+        self.texts += other.texts;
+        self.metadata += other.metadata;
+    }
+
+    fn subtract(&mut self, other: HeapBytes) {
+        self.ids -= other.ids;
+        self.texts -= other.texts;
+        self.metadata -= other.metadata;
+    }
 }
 
 impl CollectionIndex {
@@ -317,6 +350,7 @@ impl Collection {
             live: RoaringBitmap::new(),
             compiled: Mutex::new(Vec::new()),
             read_only: false,
+            heap: HeapBytes::default(),
         }
     }
 
@@ -379,18 +413,15 @@ impl Collection {
 
     pub fn stats(&self) -> CollectionStats {
         let index_bytes = self.index.index().memory_bytes();
-        // A string id is held twice: as the map's key and in the row table.
-        let id_heap: usize = self.rows.keys().map(|id| 2 * id.heap_bytes()).sum();
         let id_bytes = self.rows.capacity() * (std::mem::size_of::<(ItemId, u32)>() + 1)
             + self.row_ids.capacity() * std::mem::size_of::<Option<ItemId>>()
             + self.free_rows.capacity() * 4
-            + id_heap;
-        let strings = |column: &Vec<Option<Box<str>>>| {
+            + self.heap.ids;
+        let table = |column: &Vec<Option<Box<str>>>| {
             column.capacity() * std::mem::size_of::<Option<Box<str>>>()
-                + column.iter().flatten().map(|s| s.len()).sum::<usize>()
         };
-        let text_bytes = strings(&self.texts);
-        let metadata_bytes = strings(&self.metadata);
+        let text_bytes = table(&self.texts) + self.heap.texts;
+        let metadata_bytes = table(&self.metadata) + self.heap.metadata;
         let column_bytes = self.columns.memory_bytes() + self.live.serialized_size();
         CollectionStats {
             len: self.len(),
@@ -571,12 +602,14 @@ impl Collection {
             if self.row_ids[r].is_some() {
                 let old = self.row_metadata(row);
                 self.columns.remove(row, old.as_ref());
+                self.heap.subtract(self.row_heap(r));
             }
             self.columns.insert(row, parsed.as_ref());
             self.metadata[r] = parsed.map(|m| Value::Object(m).to_string().into_boxed_str());
             self.texts[r] = text.flatten().map(String::into_boxed_str);
             self.rows.insert(id.clone(), row);
             self.row_ids[r] = Some(id);
+            self.heap.add(self.row_heap(r));
             self.live.insert(row);
         }
     }
@@ -638,6 +671,7 @@ impl Collection {
             let old = self.row_metadata(row);
             self.columns.remove(row, old.as_ref());
             let r = row as usize;
+            self.heap.subtract(self.row_heap(r));
             if let Some(id) = self.row_ids[r].take() {
                 self.rows.remove(&id);
             }
@@ -805,6 +839,15 @@ impl Collection {
         }
     }
 
+    /// Heap bytes of row `r`'s id, text and metadata.
+    fn row_heap(&self, r: usize) -> HeapBytes {
+        HeapBytes::of_row(
+            self.row_ids[r].as_ref(),
+            self.texts[r].as_deref(),
+            self.metadata[r].as_deref(),
+        )
+    }
+
     fn forget_compiled(&mut self) {
         self.compiled
             .get_mut()
@@ -816,4 +859,55 @@ impl Collection {
 /// Parses a filter's JSON text (the binding hands filters over as text).
 fn parse_filter_json(text: &str) -> Result<Value> {
     serde_json::from_str(text).map_err(|e| Error::invalid(format!("filter is not valid JSON: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recount(c: &Collection) -> HeapBytes {
+        let mut total = HeapBytes::default();
+        for r in 0..c.row_ids.len() {
+            total.add(c.row_heap(r));
+        }
+        total
+    }
+
+    #[test]
+    fn heap_bytes_follow_upserts_replacements_deletes_and_loads() {
+        let mut c = Collection::new(CollectionConfig {
+            index: IndexSettings::Hnsw(HnswConfig::new(2, Metric::L2sq)),
+            compression: Compression::default(),
+            fields: vec![("k".into(), FieldType::String)],
+        })
+        .expect("new");
+        let batch = |ids: &[&str], text: &str, meta: &str| ItemBatch {
+            ids: ids.iter().map(|s| ItemId::Str((*s).into())).collect(),
+            vectors: vec![0.5; ids.len() * 2],
+            texts: ids.iter().map(|_| Some(text.to_owned())).collect(),
+            metadata: ids.iter().map(|_| Some(meta.to_owned())).collect(),
+        };
+        let never = StopFlag::never();
+        c.upsert(batch(&["a", "bb", "ccc"], "text", r#"{"k":"v"}"#), &never).expect("upsert");
+        assert_eq!(c.heap, recount(&c));
+        assert_eq!(c.heap.ids, 2 * 6);
+        c.upsert(batch(&["bb", "dddd"], "a longer text", r#"{"k":"value"}"#), &never).expect("replace");
+        assert_eq!(c.heap, recount(&c));
+        c.upsert(
+            ItemBatch {
+                ids: vec![ItemId::Int(7), ItemId::Str("a".into())],
+                vectors: vec![0.25; 4],
+                ..Default::default()
+            },
+            &never,
+        )
+        .expect("bare");
+        assert_eq!(c.heap, recount(&c));
+        c.delete(&[ItemId::Str("ccc".into()), ItemId::Int(7)]).expect("delete");
+        c.delete_where(r#"{"k":"value"}"#).expect("delete where");
+        assert_eq!(c.heap, recount(&c));
+        assert_eq!(c.heap, HeapBytes { ids: 2, texts: 0, metadata: 0 });
+        let back = Collection::from_bytes(&c.to_bytes().expect("image")).expect("load");
+        assert_eq!(back.heap, c.heap);
+    }
 }

@@ -215,6 +215,10 @@ impl Collection {
         collection.free_rows = free_rows;
         collection.texts = texts;
         collection.metadata = metadata;
+        for r in 0..collection.row_ids.len() {
+            let row = collection.row_heap(r);
+            collection.heap.add(row);
+        }
         collection.live = live;
         Ok(collection)
     }
