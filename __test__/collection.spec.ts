@@ -94,6 +94,10 @@ describe('Collection', () => {
     const progress: number[] = []
     expect(await docs.upsertStream(source(), { batchSize: 100, onProgress: (n) => progress.push(n) })).toBe(250)
     expect(progress).toEqual([100, 200, 250])
+    // An id repeated within one native batch keeps its last item, as separate upserts would.
+    expect(await docs.upsertStream([{ id: 'again', vector: new Float32Array(DIM).fill(1), text: 'first' }, { id: 'again', vector: new Float32Array(DIM).fill(2), text: 'last' }])).toBe(2)
+    expect(docs.getSync(['again'], { includeVectors: false })).toEqual([{ id: 'again', text: 'last' }])
+    await docs.delete(['again'])
     const aborted = new AbortController()
     aborted.abort()
     expect(await codeOfAsync(() => docs.upsert(items(5, 9).map((it) => ({ ...it, id: `new-${it.id}` })), { signal: aborted.signal }))).toBe('ERR_ABORTED')

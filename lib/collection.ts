@@ -132,7 +132,7 @@ export interface UpsertStreamOptions {
   batchSize?: number
   /** Stops between batches; the promise rejects with ERR_ABORTED (earlier batches stay). */
   signal?: AbortSignal
-  /** Called after each batch with the items upserted so far. */
+  /** Called after each batch with the items read so far (all of them stored). */
   onProgress?: (upserted: number) => void
 }
 
@@ -395,7 +395,8 @@ export class Collection implements Disposable {
 
   /**
    * Upserts items from any iterable or async iterable, `batchSize` at a time, reading the next
-   * batch only once the previous one is stored (backpressure). Resolves to the items upserted.
+   * batch only once the previous one is stored (backpressure). An id that comes again keeps its
+   * last item, as separate upserts would. Resolves to the items read from `items`.
    */
   async upsertStream(items: AsyncIterable<CollectionItem> | Iterable<CollectionItem>, options: UpsertStreamOptions = {}): Promise<number> {
     const { batchSize = defaultOf<number>('UpsertStreamOptions', 'batchSize'), signal, onProgress } = checkOptions<UpsertStreamOptions>(options, 'UpsertStreamOptions')
@@ -404,18 +405,29 @@ export class Collection implements Disposable {
     }
     if (signal?.aborted) throw abortError(signal)
     let done = 0
+    let read = 0
     let batch: CollectionItem[] = []
+    // An id seen twice in one batch keeps its last item, as two separate upserts would (a
+    // batch may not repeat an id, and where batches split is the stream's business).
+    const slotOf = new Map<unknown, number>()
     const flush = async () => {
       await this.upsert(batch, { signal })
-      done += batch.length
+      done += read
+      read = 0
       batch = []
+      slotOf.clear()
       onProgress?.(done)
     }
     for await (const item of items) {
-      batch.push(item)
-      if (batch.length >= batchSize) await flush()
+      const id: unknown = item !== null && typeof item === 'object' ? item.id : undefined
+      const slot = id === undefined ? undefined : slotOf.get(id)
+      if (slot === undefined) {
+        if (id !== undefined) slotOf.set(id, batch.length)
+        batch.push(item)
+      } else batch[slot] = item
+      if (++read >= batchSize) await flush()
     }
-    if (batch.length > 0) await flush()
+    if (read > 0) await flush()
     return done
   }
 
