@@ -1,4 +1,4 @@
-// `vecdex <command>`: build, query, info and bench. Exit codes: 0 done, 1 the work failed (the
+// `vecdex <command>`: build, query, info, serve and bench. Exit codes: 0 done, 1 the work failed (the
 // error's code is printed, e.g. ERR_CORRUPT_FILE, ERR_INPUT_FORMAT, ERR_IO), 2 a usage error.
 // With --json, results (and errors, as {"error": {code, message}}) go to stdout as JSON.
 
@@ -17,6 +17,7 @@ const COMMANDS = {
   build: { summary: 'build an index from a .fvecs, .bvecs, .npy, JSON-lines or HDF5 file and save it', load: () => import('./commands/build.mjs') },
   query: { summary: 'search a saved index with query vectors from a file or the command line', load: () => import('./commands/query.mjs') },
   info: { summary: "describe a saved index file: header, sizes, sections, settings (--verify loads it)", load: () => import('./commands/info.mjs') },
+  serve: { summary: 'serve collections over HTTP (JSON API, micro-batched search, /metrics, /openapi.json) until SIGTERM', load: () => import('./commands/serve.mjs') },
   bench: { summary: 'run the benchmark suites against peer libraries; writes JSON, markdown and a recall–QPS plot to ./vecdex-results (or --out), never into the package', load: () => import('./commands/bench.mjs') },
 }
 
