@@ -45,7 +45,8 @@ describe('manifests', () => {
   })
 
   it('keep the benchmark peers out of the package: they are the benchmark manifest\'s optional dependencies', () => {
-    const names = ['@lancedb/lancedb', 'hnswlib-node', 'usearch', '@resvg/resvg-js']
+    // autocannon is the serve suite's load generator: a benchmark tool, never a dependency.
+    const names = ['@lancedb/lancedb', 'hnswlib-node', 'usearch', '@resvg/resvg-js', 'autocannon']
     // hnswlib-node is also a devDependency, at the benchmark's version: the LangChain adapter's
     // spec compares with @langchain/community's HNSWLib store, which imports it.
     const devOnly = new Set(['hnswlib-node'])

@@ -298,6 +298,9 @@ export class VecdexServer {
       this.#autosave = setInterval(() => void this.#saveDirty('autosave'), this.#settings.autosaveSeconds * 1000)
       this.#autosave.unref()
     }
+    if (this.#apiKeyDigest === undefined && !['127.0.0.1', '::1', 'localhost'].includes(this.#settings.host)) {
+      this.app.log.warn({ host: this.#settings.host }, 'listening beyond this machine without an API key: anyone who can reach the port can read and change every collection')
+    }
     this.app.log.info(
       { address: this.#address, port, dataDir: this.#settings.dataDir ?? null, collections: this.#entries.size, batching: this.#settings.batching ?? false, apiKey: this.#apiKeyDigest !== undefined },
       'vecdex serve listening',
@@ -513,7 +516,16 @@ export class VecdexServer {
       if (this.#entries.has(name)) throw new HttpError(409, 'ERR_EXISTS', `a collection "${name}" exists`)
       const entry = this.#entry(name, new Collection(options), false)
       this.#entries.set(name, entry)
-      if (this.#settings.dataDir !== undefined) await this.#save(entry)
+      // Its file exists from the start, so a crash cannot lose a collection that was acknowledged.
+      if (this.#settings.dataDir !== undefined) {
+        try {
+          await this.#save(entry)
+        } catch (error) {
+          this.#entries.delete(name)
+          entry.collection.close()
+          throw error
+        }
+      }
       reply.code(201)
       return this.#info(entry)
     })
