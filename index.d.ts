@@ -78,7 +78,7 @@ export declare class NativeCollection {
   /** Async twin of `searchSync` (queries copied first; parallel over queries on the pool). */
   search(queries: Float32Array, k: number, ef: number, oversample: number, rescore: boolean, filter: string | undefined | null, includeMetadata: boolean, includeVectors: boolean, abort?: NativeAbortHandle | undefined | null): Promise<Array<Array<NativeItem>>>
   /**
-   * Saves the index to a file atomically (temporary file, fsync, rename, folder
+   * Saves the collection to a file atomically (temporary file, fsync, rename, folder
    * fsync): a failed or killed save leaves the previous file intact.
    */
   saveSync(path: string): void

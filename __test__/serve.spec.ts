@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { connect } from 'node:net'
 import { join, resolve } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { Collection } from '../dist/index.js'
@@ -124,6 +125,9 @@ describe('vecdex serve over HTTP', () => {
       expect(response.body.requestId).toBe(response.headers.get('x-request-id'))
     }
     expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+    // 1e400 parses as Infinity, which JSON cannot store: refused, not saved as null.
+    const overflow = await call(url, 'POST', '/collections/c/upsert', `{"items":[{"id":"big","vector":${JSON.stringify(vectorOf(1))},"metadata":{"x":[1,-1e400]}}]}`)
+    expect([overflow.status, overflow.body.code]).toEqual([400, 'ERR_INVALID_ARGUMENT'])
     const upsertDeep = await call(url, 'POST', '/collections/c/upsert', deep)
     expect([upsertDeep.status, upsertDeep.body.code]).toEqual([400, 'ERR_INVALID_ARGUMENT'])
     const bigId = await call(url, 'POST', '/collections/c/upsert', `{"items":[{"id":18446744073709551615,"vector":${JSON.stringify(vectorOf(1))}}]}`)
@@ -137,6 +141,19 @@ describe('vecdex serve over HTTP', () => {
     expect((await call(url, 'POST', '/collections', { name: '../etc', dimensions: DIM })).body.code).toBe('ERR_INVALID_ARGUMENT')
     expect((await call(url, 'POST', '/collections', { name: 'x', dimensions: DIM, efSerch: 5 })).body.code).toBe('ERR_INVALID_ARGUMENT')
     expect((await call(url, 'GET', '/nowhere')).body.code).toBe('ERR_NOT_FOUND')
+    // A body cut short by the client (it half-closes before Content-Length bytes): a JSON 400 with a code.
+    const { port } = new URL(url)
+    const truncated = await new Promise<string>((resolveReply, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        socket.end('POST /collections/c/search HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"vector":[1,')
+      })
+      let reply = ''
+      socket.on('data', (d) => (reply += d))
+      socket.on('close', () => resolveReply(reply))
+      socket.on('error', reject)
+    })
+    expect(truncated).toMatch(/^HTTP\/1\.1 400 /)
+    expect(JSON.parse(truncated.slice(truncated.indexOf('\r\n\r\n') + 4))).toMatchObject({ statusCode: 400, code: 'ERR_BAD_JSON' })
     expect((await good()).body).toEqual(before)
   })
 

@@ -23,10 +23,11 @@ import * as filter from './suites/filter.mjs'
 import * as quant from './suites/quant.mjs'
 import * as multivector from './suites/multivector.mjs'
 import * as persist from './suites/persist.mjs'
+import * as serve from './suites/serve.mjs'
 import { MINILM_DATASETS, prepareMinilm } from './minilm-data.mjs'
 import { CODEC_HELP, QUANT_PEERS, codecsPerEngine } from './adapters/quant/index.mjs'
 
-const SUITES = { exact, single, overhead, eventloop, ann, filter, quant, multivector, persist }
+const SUITES = { exact, single, overhead, eventloop, ann, filter, quant, multivector, persist, serve }
 
 /**
  * @typedef {object} SuiteContext
@@ -46,6 +47,11 @@ const SUITES = { exact, single, overhead, eventloop, ann, filter, quant, multive
  * @property {string[] | undefined} strategies    --strategies list (multivector)
  * @property {number[] | undefined} tokenNeighbours --token-neighbours list (multivector)
  * @property {number | undefined} limit           --limit
+ * @property {number[] | undefined} connections   --connections list (serve)
+ * @property {number | undefined} durationSeconds --duration (serve: seconds per load level)
+ * @property {number | undefined} warmupSeconds   --warmup (serve: seconds of warm-up per load level)
+ * @property {string[] | undefined} serveParts    --serve-parts (serve: load, soak, bad)
+ * @property {number | undefined} soakSeconds     --soak-seconds (serve)
  * @property {(msg: string) => void} log   progress, on stderr
  */
 
@@ -70,6 +76,11 @@ const OPTIONS = /** @type {const} */ ({
   candidates: { type: 'string' },
   strategies: { type: 'string' },
   'token-neighbours': { type: 'string' },
+  connections: { type: 'string' },
+  duration: { type: 'string' },
+  warmup: { type: 'string' },
+  'serve-parts': { type: 'string' },
+  'soak-seconds': { type: 'string' },
   out: { type: 'string', short: 'o' },
   prepare: { type: 'string' },
   'install-peers': { type: 'boolean' },
@@ -96,7 +107,8 @@ Options:
   -s, --suite <name>          ${Object.keys(SUITES).join(' | ')} | all (required)
   -d, --dataset <name>        see Datasets (default: the suite's own)
       --peers <list>          all | comma-separated list (default all); exact and single:
-                              ${PEERS.join(',')}; ann: ${ANN_PEERS.join(',')}; quant: ${QUANT_PEERS.join(',')}
+                              ${PEERS.join(',')}; ann: ${ANN_PEERS.join(',')}; quant: ${QUANT_PEERS.join(',')};
+                              serve: ${serve.SERVE_ENGINES.join(',')}
   -q, --queries <n>           queries to run (default: exact 1000, single 50, ann and quant 1000)
   -k, --k <n>                 neighbours per query (default 10)
   -t, --threads <n>           threads for vecdex's pool (VECDEX_THREADS), usearch, OpenBLAS,
@@ -118,6 +130,11 @@ Options:
       --token-neighbours <list>  multivector: tokenNeighbours of the 'tokens' strategy (default
                               ${multivector.TOKEN_NEIGHBOURS.join(',')}; none: no token index); --fde none sweeps no
                               FDE beyond the token mean
+      --connections <list>    serve: concurrent connections per load level (default ${serve.DEFAULT_CONNECTIONS.join(',')})
+      --duration <s>          serve: measured seconds per load level (default ${serve.DEFAULT_DURATION_SECONDS})
+      --warmup <s>            serve: warm-up seconds before each level, 0 for none (default ${serve.DEFAULT_WARMUP_SECONDS})
+      --serve-parts <list>    serve: load, soak and/or bad (bad traffic), comma-separated (default all)
+      --soak-seconds <s>      serve: length of the soak (default: the soak's own, 10 minutes)
       --queries-file <f>      .fvecs/.bvecs queries for file: datasets
       --groundtruth-file <f>  .ivecs exact neighbours for file: datasets
       --metric <m>            l2sq | cosine | dot for file: datasets (default: an HDF5 file's
@@ -210,6 +227,7 @@ async function main() {
     }
   }
   let threads, k, queries, limit, runs, m, efConstruction, ef, codecs, fde, candidates, strategies, tokenNeighbours
+  let connections, durationSeconds, warmupSeconds, serveParts, soakSeconds
   try {
     threads = positiveInt(v.threads, '--threads')
     k = positiveInt(v.k, '--k')
@@ -227,6 +245,12 @@ async function main() {
     strategies = v.strategies === undefined ? undefined : v.strategies.split(',').map((s) => s.trim())
     if (strategies?.some((s) => s !== 'rerank' && s !== 'walk')) throw new Error(`--strategies lists rerank and/or walk, got "${v.strategies}"`)
     tokenNeighbours = v['token-neighbours'] === undefined ? undefined : v['token-neighbours'] === 'none' ? [] : v['token-neighbours'].split(',').map((s) => positiveInt(s.trim(), '--token-neighbours'))
+    connections = v.connections === undefined ? undefined : v.connections.split(',').map((s) => positiveInt(s.trim(), '--connections'))
+    durationSeconds = positiveInt(v.duration, '--duration')
+    warmupSeconds = v.warmup === undefined ? undefined : v.warmup === '0' ? 0 : positiveInt(v.warmup, '--warmup')
+    serveParts = v['serve-parts'] === undefined ? undefined : v['serve-parts'].split(',').map((s) => s.trim()).filter(Boolean)
+    if (serveParts?.some((p) => !serve.SERVE_PARTS.includes(p))) throw new Error(`--serve-parts lists ${serve.SERVE_PARTS.join(', ')}, got "${v['serve-parts']}"`)
+    soakSeconds = positiveInt(v['soak-seconds'], '--soak-seconds')
     peerNames(v.peers, ALL_PEERS)
     if (v.metric && !['l2sq', 'cosine', 'dot'].includes(v.metric)) throw new Error(`--metric must be l2sq, cosine or dot, got "${v.metric}"`)
   } catch (error) {
@@ -279,6 +303,11 @@ async function main() {
       strategies,
       tokenNeighbours,
       limit,
+      connections,
+      durationSeconds,
+      warmupSeconds,
+      serveParts,
+      soakSeconds,
       log,
     }
     if (MINILM_DATASETS.includes(datasetName)) {

@@ -201,10 +201,16 @@ function metadataText(metadata: unknown, what: string): string | null {
     throw invalidArgument(`${what} must be an object, got ${describe(metadata)}`)
   }
   try {
-    return JSON.stringify(metadata)
+    // JSON has no Infinity or NaN: JSON.stringify would store them as null, silently.
+    return JSON.stringify(metadata, finiteNumbers)
   } catch (error) {
     throw invalidArgument(`${what} cannot be written as JSON: ${(error as Error).message}`)
   }
+}
+
+function finiteNumbers(key: string, value: unknown): unknown {
+  if (typeof value === 'number' && !Number.isFinite(value)) throw new Error(`${key === '' ? 'it' : `"${key}"`} is ${value}, which JSON cannot hold`)
+  return value
 }
 
 interface NativeBatch {

@@ -178,8 +178,12 @@ const FASTIFY_ERRORS: Record<string, [number, string]> = {
   FST_ERR_CTP_INVALID_JSON_BODY: [400, 'ERR_BAD_JSON'],
 }
 
+/** JSON.parse reads a number beyond the float64 range (1e400) as Infinity, which JSON cannot
+ * write back: stored, it would silently become null. */
+const OVERFLOW = 'the body holds a number beyond the range of a 64-bit float (such as 1e400)'
+
 /**
- * Refuses what JSON.parse accepts but the server must not: keys that could reach an object's
+ * Refuses what JSON.parse accepts but the server must not: numbers that overflow to Infinity, keys that could reach an object's
  * prototype when a value is merged into another object (`__proto__`, and `prototype` under
  * `constructor`), and nesting deeper than `maxDepth` (later recursive walks of it, in JSON
  * writers and the native parser, must stay shallow). An explicit stack: deep input cannot
@@ -192,14 +196,20 @@ function checkStructure(value: unknown, maxDepth: number): string | undefined {
     const [node, depth] = stack.pop()!
     if (depth > maxDepth) return `the body is nested deeper than ${maxDepth} levels`
     if (Array.isArray(node)) {
-      for (const element of node) if (element !== null && typeof element === 'object') stack.push([element, depth + 1])
+      for (const element of node) {
+        if (typeof element === 'number') {
+          if (!Number.isFinite(element)) return OVERFLOW
+        } else if (element !== null && typeof element === 'object') stack.push([element, depth + 1])
+      }
       continue
     }
     for (const key of Object.keys(node)) {
       const child = (node as Record<string, unknown>)[key]
       if (key === '__proto__') return 'the body holds a "__proto__" key, which is refused (it could change an object\'s prototype)'
       if (key === 'constructor' && child !== null && typeof child === 'object' && Object.hasOwn(child, 'prototype')) return 'the body holds a "constructor.prototype" key, which is refused'
-      if (child !== null && typeof child === 'object') stack.push([child, depth + 1])
+      if (typeof child === 'number') {
+        if (!Number.isFinite(child)) return OVERFLOW
+      } else if (child !== null && typeof child === 'object') stack.push([child, depth + 1])
     }
   }
   return undefined
@@ -437,6 +447,15 @@ export class VecdexServer {
         const given = request.headers['x-request-id']
         return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID()
       },
+      // Malformed HTTP, or a body that ends before its Content-Length: answered in this API's
+      // error shape (Fastify's default has no code), then the connection is closed.
+      clientErrorHandler: (error: NodeJS.ErrnoException, socket: import('node:net').Socket) => {
+        const [status, code, message] = clientError(error)
+        const body = JSON.stringify({ statusCode: status, code, error: STATUS_CODES[status] ?? 'Error', message, requestId: randomUUID() })
+        if (socket.writable) {
+          socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+        } else socket.destroy(error)
+      },
       // Strict: no type coercion ("10" is not a number), unknown fields refused rather than dropped.
       ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false, allowUnionTypes: true } },
     }) as unknown as FastifyInstance
@@ -590,6 +609,22 @@ export class VecdexServer {
       return { saved: true, bytes: await this.#save(entry) }
     })
     return app
+  }
+}
+
+/** The status, code and message of a connection-level error (Node's HTTP parser or timeouts). */
+function clientError(error: NodeJS.ErrnoException): [number, string, string] {
+  switch (error.code) {
+    case 'HPE_INVALID_EOF_STATE':
+    case 'HPE_INVALID_CONTENT_LENGTH':
+    case 'HPE_UNEXPECTED_CONTENT_LENGTH':
+      return [400, 'ERR_BAD_JSON', 'the body ended before its Content-Length (a truncated request)']
+    case 'HPE_HEADER_OVERFLOW':
+      return [431, 'ERR_HEADERS_TOO_LARGE', 'the request headers are too large']
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return [408, 'ERR_TIMEOUT', 'the request did not arrive in time']
+    default:
+      return [400, 'ERR_BAD_REQUEST', `malformed HTTP request (${error.code ?? error.message})`]
   }
 }
 

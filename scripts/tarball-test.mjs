@@ -2,11 +2,19 @@
 // Proof that the published packages work without Rust and without the network, and can be
 // published: packs the tarballs (scripts/pack.mjs --strict), installs them into an empty project
 // with npm offline (a registry that refuses connections, an empty cache), on a PATH that holds
-// node and nothing else (so no cargo, rustc or rustup could build anything), then
+// node and nothing else (so no cargo, rustc or rustup could build anything), with vecdex's
+// runtime dependencies packed from the repository's node_modules and pinned by the project's
+// lock (package-test/dependencies.mjs: exactly the production closure of package-lock.json), then
+//   - checks that the install holds vecdex, its platform package and that closure, nothing else
+//     (no devDependencies), with vecdex's declared ranges met and `npm ls --all` clean;
 //   - uses vecdex from that project through require() and import: HNSW and exact indexes,
 //     search, save and load; checks that the binary came from the platform package, that the
 //     user's manifest carries no benchmark peers, and that the vecdex command runs;
-//   - checks engines.node against what the code needs (package-test/engines.mjs);
+//   - checks engines.node against what the code needs, and against what each runtime
+//     dependency declares (package-test/engines.mjs);
+//   - runs `vecdex serve` from the install (start, /health, a search, /metrics, SIGTERM with a
+//     save) and `vecdex/serve` through require() and import, and checks the server loads no
+//     dependency whose engines leave out part of vecdex's (package-test/serve.mjs);
 //   - type-checks a strict consumer project, ESM and CJS, with positive uses and rejected
 //     mistakes (package-test/types.mjs);
 //   - runs and type-checks the adapter subpaths vecdex/langchain and vecdex/llamaindex through
@@ -24,14 +32,16 @@
 
 import { spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { checkAdapters } from './package-test/adapters.mjs'
 import { checkBench } from './package-test/bench.mjs'
+import { checkInstalledDependencies, npmSemver, packClosure, productionClosure, writeConsumerLock } from './package-test/dependencies.mjs'
 import { checkEngines } from './package-test/engines.mjs'
 import { checkGuardRefuses, checkPublishDryRun } from './package-test/publish.mjs'
+import { checkServe } from './package-test/serve.mjs'
 import { checkTypes } from './package-test/types.mjs'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -261,14 +271,20 @@ async function main() {
     if (!platform || !main) fail('pack.mjs did not produce a platform and a main tarball')
     ok(`packed ${relative(tmp, platform.path)} and ${relative(tmp, main.path)}`)
 
-    // 2. An empty project, installed offline on a PATH without Rust.
-    const project = join(tmp, 'project')
-    mkdirSync(project)
-    writeFileSync(join(project, 'package.json'), `${JSON.stringify({ name: 'vecdex-tarball-test', version: '1.0.0', private: true }, null, 2)}\n`)
+    // 2. An empty project, installed offline on a PATH without Rust; vecdex's dependencies come
+    // from the repository's node_modules, packed, and are pinned by the project's lock.
     const env = isolatedEnv(tmp)
     checkNoRust(env)
     const node = isWindows ? process.execPath : join(tmp, 'bin', 'node')
     const npmCli = findNpmCli()
+    const closure = productionClosure(root, fail)
+    const depsStarted = Date.now()
+    const packedDeps = packClosure({ root, closure, outDir: join(tmp, 'deps'), node, npmCli, env, fail })
+    ok(`dependencies: the production closure of package-lock.json, ${closure.length} packages, packed from node_modules into deps/ in ${Date.now() - depsStarted} ms`)
+    const project = join(tmp, 'project')
+    mkdirSync(project)
+    writeFileSync(join(project, 'package.json'), `${JSON.stringify({ name: 'vecdex-tarball-test', version: '1.0.0', private: true }, null, 2)}\n`)
+    writeConsumerLock({ project, closure, packed: packedDeps })
     const installStarted = Date.now()
     const install = run(
       'npm install',
@@ -277,18 +293,17 @@ async function main() {
       { cwd: project, env, timeout: 90_000 },
     )
     const npmSaid = `${install.stdout}${install.stderr}`.trim().split('\n').filter(Boolean)
-    ok(`npm install (offline) in ${Date.now() - installStarted} ms: ${npmSaid.at(-1) ?? ''}`)
+    const summary = npmSaid.find((l) => /^(added|changed|up to date)\b/.test(l)) ?? npmSaid.at(-1) ?? ''
+    ok(`npm install (offline) in ${Date.now() - installStarted} ms: ${summary}`)
     for (const line of npmSaid.filter((l) => /warn|err/i.test(l))) console.log(`        npm: ${line}`)
 
-    // 3. What got installed: vecdex and this host's platform package, nothing else. The other
-    // platform packages are optional dependencies that do not exist offline; npm treats an
-    // optional dependency it cannot fetch as skipped, as it skips one whose os/cpu/libc differ.
+    // 3. What got installed: vecdex, this host's platform package and vecdex's dependencies,
+    // nothing else. The other platform packages are optional dependencies that do not exist
+    // offline; npm treats an optional dependency it cannot fetch as skipped, as it skips one
+    // whose os/cpu/libc differ.
     const modules = join(project, 'node_modules')
-    const installed = readdirSync(modules).filter((name) => !name.startsWith('.'))
     const expected = ['vecdex', platform.name].sort()
-    if (JSON.stringify(installed.sort()) !== JSON.stringify(expected)) {
-      fail(`node_modules holds ${installed.join(', ')}; expected ${expected.join(', ')}`)
-    }
+    const dependencies = checkInstalledDependencies({ root, project, platformName: platform.name, closure, node, npmCli, env, ok, fail })
     const manifest = readJson(join(modules, 'vecdex', 'package.json'))
     const optional = Object.keys(manifest.optionalDependencies ?? {})
     const others = optional.filter((name) => name !== platform.name)
@@ -303,7 +318,7 @@ async function main() {
     // pack.mjs keeps install-time lifecycle scripts only (there are none today).
     const scripts = Object.keys(manifest.scripts ?? {}).filter((name) => !['preinstall', 'install', 'postinstall'].includes(name))
     if (scripts.length > 0) fail(`the published manifest has development scripts: ${scripts.join(', ')}`)
-    ok(`installed exactly ${expected.join(' + ')}; ${others.length} other platform packages skipped without error; no benchmark peers, devDependencies or scripts`)
+    ok(`installed ${expected.join(' + ')} and their dependencies; ${others.length} other platform packages skipped without error; no benchmark peers, devDependencies or scripts`)
 
     // 4. The smoke test, through require() and import, with the same bare environment.
     writeFileSync(join(project, 'check.cjs'), SMOKE_CHECK)
@@ -316,13 +331,17 @@ async function main() {
     }
 
     // 5. Without its platform package, vecdex fails to load with an error that names it.
-    checkMissingBinary(tmp, main, platform, node, npmCli, env)
+    checkMissingBinary(tmp, main, platform, node, npmCli, env, closure, packedDeps)
 
     // 6. The CLI, once the package has one.
     checkBin(project, env, manifest)
 
-    // 7. engines.node is what the shipped code needs, in both packages.
-    checkEngines({ project, platformName: platform.name, ok, fail })
+    // 7. engines.node is what the shipped code needs, in both packages, and every dependency
+    // that declares a narrower range is one the server must not load (7b).
+    const narrower = checkEngines({ project, platformName: platform.name, dependencies, semver: npmSemver(npmCli), ok, fail })
+
+    // 7b. vecdex serve and vecdex/serve from the install, on the installed dependencies.
+    await checkServe({ project, node, env, isWindows, mustNotLoad: narrower, dependencies, ok, fail })
 
     // 8. The types, in strict consumer projects (ESM and CJS) beside the installed package.
     checkTypes({ root, project, node, env, ok, fail })
@@ -349,10 +368,11 @@ async function main() {
   }
 }
 
-function checkMissingBinary(tmp, main, platform, node, npmCli, env) {
+function checkMissingBinary(tmp, main, platform, node, npmCli, env, closure, packed) {
   const project = join(tmp, 'project-without-binary')
   mkdirSync(project)
   writeFileSync(join(project, 'package.json'), '{ "name": "vecdex-no-binary", "version": "1.0.0", "private": true }\n')
+  writeConsumerLock({ project, closure, packed })
   run('npm install (main package only)', node, [npmCli, 'install', main.path, '--offline', `--registry=${REGISTRY}`], {
     cwd: project,
     env,

@@ -1,6 +1,10 @@
 // engines.node of the installed packages against what their code needs: the newest Node version
 // among the features the shipped JavaScript uses. Each feature names where its version comes
 // from; add one when the code starts to use something newer than the engines field allows.
+//
+// vecdex's runtime dependencies declare engines of their own: each must admit every Node version
+// vecdex's engines.node admits, or be a package vecdex never loads. Those that do not admit them
+// all are returned, and the server check (serve.mjs) fails if the running server loads one.
 
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
@@ -38,9 +42,12 @@ function scripts(dir) {
 }
 
 /**
- * @param {{ project: string, platformName: string, ok: Function, fail: Function }} t
+ * @param {{ project: string, platformName: string, dependencies: { name: string, version: string, dir: string, chain: string[] }[],
+ *   semver: object, ok: Function, fail: Function }} t
+ *   dependencies: the installed production closure (dependencies.mjs); semver: npm's copy
+ * @returns the dependencies whose engines.node leaves out part of vecdex's range
  */
-export function checkEngines({ project, platformName, ok, fail }) {
+export function checkEngines({ project, platformName, dependencies, semver, ok, fail }) {
   const dir = join(project, 'node_modules', 'vecdex')
   const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
   const range = manifest.engines?.node
@@ -58,4 +65,18 @@ export function checkEngines({ project, platformName, ok, fail }) {
   if (platform.engines?.node !== range) fail(`${platformName} has engines.node ${JSON.stringify(platform.engines?.node)}, vecdex ${JSON.stringify(range)}`)
   if (compare(process.versions.node, floor) < 0) fail(`this Node (${process.version}) is older than engines.node ${range}`)
   ok(`engines.node ${range} in vecdex and ${platformName}: the code needs ${needed} (${driver ? driver.feature : 'Node 20'}; ${driver?.source ?? ''})`)
+
+  // Each dependency's engines.node against vecdex's: is every Node >= floor one it accepts?
+  const narrower = []
+  let declaring = 0
+  for (const dep of dependencies) {
+    const depRange = JSON.parse(readFileSync(join(dep.dir, 'package.json'), 'utf8')).engines?.node
+    if (depRange === undefined) continue
+    declaring++
+    if (!semver.validRange(depRange)) fail(`engines: ${dep.name}@${dep.version} declares engines.node ${JSON.stringify(depRange)}, which is no semver range`)
+    if (!semver.subset(`>=${floor}`, depRange)) narrower.push({ ...dep, range: depRange })
+  }
+  const listed = narrower.map((d) => `${d.name}@${d.version} (${d.chain.join(' > ')}) needs ${d.range}`)
+  ok(`engines.node of the ${dependencies.length} dependencies: ${declaring - narrower.length} of the ${declaring} that declare one admit every Node ${range}${listed.length ? `; ${listed.join(', ')}: vecdex must not load ${narrower.length === 1 ? 'it' : 'them'} (checked by the server test)` : ''}`)
+  return narrower
 }

@@ -574,7 +574,7 @@ impl napi::bindgen_prelude::ObjectFinalize for NativeCollection {
     }
 }
 
-crate::handle::save_methods!(NativeCollection);
+crate::handle::save_methods!(NativeCollection, snapshot);
 crate::handle::loader_methods!(
     NativeCollection,
     Collection,

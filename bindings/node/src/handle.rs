@@ -166,7 +166,46 @@ macro_rules! save_methods {
                     |_, ()| Ok(()),
                 )
             }
+        }
+        $crate::handle::save_methods!(@image $class);
+    };
+    // A collection encodes its file under the read lock (it builds the section buffers anyway)
+    // and writes it after the lock is released: a slow disk then delays no write, and no read
+    // queued behind a write.
+    ($class:ident, snapshot) => {
+        #[napi]
+        impl $class {
+            /// Saves the collection to a file atomically (temporary file, fsync, rename, folder
+            /// fsync): a failed or killed save leaves the previous file intact.
+            #[napi]
+            pub fn save_sync(&self, path: String) -> $crate::error::Result<()> {
+                let shared = self.handle.shared()?;
+                $crate::error::guarded(|| {
+                    let snapshot = shared.index.read_recursive().snapshot()?;
+                    snapshot.save(std::path::Path::new(&path))
+                })
+            }
 
+            /// Async twin of `saveSync`: saves what every write called before it left.
+            #[napi(ts_return_type = "Promise<void>")]
+            pub fn save<'env>(
+                &self,
+                env: &'env napi::Env,
+                path: String,
+            ) -> $crate::error::Result<napi::bindgen_prelude::Object<'env>> {
+                self.handle.spawn_read_then_file(
+                    env,
+                    |index| index.snapshot(),
+                    move |snapshot| snapshot.save(std::path::Path::new(&path)),
+                    |_, ()| Ok(()),
+                )
+            }
+        }
+        $crate::handle::save_methods!(@image $class);
+    };
+    (@image $class:ident) => {
+        #[napi]
+        impl $class {
             /// The index as one file image (what `saveSync` writes), in a Buffer.
             #[napi]
             pub fn to_buffer_sync(&self) -> $crate::error::Result<napi::bindgen_prelude::Buffer> {
@@ -623,6 +662,25 @@ impl<I: Persistent> Handle<I> {
         D: ToNapiValue + 'static,
     {
         tasks::spawn_file(env, self.read_after_writes(read)?, to_js)
+    }
+
+    /// [`spawn_read_file`](Self::spawn_read_file) in two steps: `read` under the read lock, then
+    /// `then` on its result after the lock is released (a save that encodes under the lock and
+    /// writes the file without it).
+    pub fn spawn_read_then_file<'env, T, U, D>(
+        &self,
+        env: &'env Env,
+        read: impl FnOnce(&I) -> vecdex::Result<T> + Send + 'static,
+        then: impl FnOnce(T) -> vecdex::Result<U> + Send + 'static,
+        to_js: impl FnOnce(Env, U) -> Result<D> + Send + 'static,
+    ) -> Result<Object<'env>>
+    where
+        T: Send + 'static,
+        U: Send + 'static,
+        D: ToNapiValue + 'static,
+    {
+        let read = self.read_after_writes(read)?;
+        tasks::spawn_file(env, move || then(read()?), to_js)
     }
 
     /// An async search on the task threads after earlier writes; the filter is copied now (the

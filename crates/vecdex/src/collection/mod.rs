@@ -25,6 +25,7 @@ use serde_json::{Map, Value};
 pub use columns::{Columns, FieldType};
 pub use filter::Filter;
 pub use ids::{ItemId, MAX_ID_BYTES};
+pub use persist::CollectionSnapshot;
 
 use crate::cancel::StopFlag;
 use crate::compression::{Compression, CompressionStats, RescoreParams};

@@ -36,11 +36,37 @@ crate::index::persistent!(Collection);
 /// Marks "no text" / "no metadata" in a row's length.
 const ABSENT: u32 = u32::MAX;
 
+/// A collection's file, encoded: made under the collection's read lock by
+/// [`Collection::snapshot`], written by [`save`](Self::save) after the lock is released, so a
+/// slow disk holds up no write (nor the reads ordered after a write). It holds what the
+/// encoding needs anyway (the nested index file and the id, text and metadata sections), so it
+/// costs no memory that saving under the lock would not.
+pub struct CollectionSnapshot {
+    header: FileHeader,
+    sections: Vec<(u32, Vec<u8>)>,
+}
+
+impl CollectionSnapshot {
+    /// Writes the file to `path` atomically (as [`Collection::save`] does), then frees the
+    /// snapshot's buffers and returns freed memory to the operating system.
+    pub fn save(self, path: &std::path::Path) -> Result<()> {
+        let result = self.write(|header, sections| {
+            vecdex_store::save_file(path, header, sections).map_err(Error::from)
+        });
+        drop(self);
+        crate::memory::release_freed_memory();
+        result
+    }
+
+    fn write(&self, out: impl FnOnce(&FileHeader, &[(u32, &[u8])]) -> Result<()>) -> Result<()> {
+        let sections: Vec<(u32, &[u8])> = self.sections.iter().map(|(id, bytes)| (*id, bytes.as_slice())).collect();
+        out(&self.header, &sections)
+    }
+}
+
 impl Collection {
-    pub(crate) fn write_file(
-        &self,
-        out: impl FnOnce(&FileHeader, &[(u32, &[u8])]) -> Result<()>,
-    ) -> Result<()> {
+    /// The collection's file, encoded in memory for [`CollectionSnapshot::save`].
+    pub fn snapshot(&self) -> Result<CollectionSnapshot> {
         let (kind, nested) = match &self.index {
             CollectionIndex::Flat(index) => (IndexKind::Flat, index.to_bytes()?),
             CollectionIndex::Hnsw(index) => (IndexKind::Hnsw, index.to_bytes()?),
@@ -68,15 +94,22 @@ impl Collection {
         }
         let texts = encode_strings(&self.texts)?;
         let metadata = encode_strings(&self.metadata)?;
-        out(
-            &header,
-            &[
-                (section::COLLECTION_INDEX, &nested),
-                (section::ITEM_IDS, &ids),
-                (section::ITEM_TEXTS, &texts),
-                (section::ITEM_METADATA, &metadata),
+        Ok(CollectionSnapshot {
+            header,
+            sections: vec![
+                (section::COLLECTION_INDEX, nested),
+                (section::ITEM_IDS, ids),
+                (section::ITEM_TEXTS, texts),
+                (section::ITEM_METADATA, metadata),
             ],
-        )
+        })
+    }
+
+    pub(crate) fn write_file(
+        &self,
+        out: impl FnOnce(&FileHeader, &[(u32, &[u8])]) -> Result<()>,
+    ) -> Result<()> {
+        self.snapshot()?.write(out)
     }
 
     pub(crate) fn from_source(source: &mut impl SectionSource) -> Result<Self> {
