@@ -20,6 +20,7 @@
 
 import fs from 'node:fs'
 import path from 'node:path'
+import { createRequire } from 'node:module'
 import { parseArgs } from 'node:util'
 import Fastify from 'fastify'
 import promClient from 'prom-client'
@@ -41,9 +42,16 @@ function fail(message) {
 
 /** Reads the engine's manifest and opens its index; returns its search function. */
 async function openEngine(engine, dir, defaultEf) {
-  if (!['hnswlib', 'usearch', 'lancedb'].includes(engine)) fail(`unknown engine "${engine}": hnswlib, usearch or lancedb`)
+  if (!['hnswlib', 'usearch', 'lancedb', 'fixed'].includes(engine)) fail(`unknown engine "${engine}": hnswlib, usearch, lancedb or fixed`)
   const manifestFile = path.join(dir, `${engine}.json`)
   if (!fs.existsSync(manifestFile)) fail(`no ${manifestFile}: build the index first (benchmark/serve/engines.mjs)`)
+  if (engine === 'fixed') {
+    // No index: every search answers the manifest's hits. The same Fastify, schema and JSON as
+    // the other servers, so its throughput is the ceiling of any server of this shape here.
+    const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8'))
+    const version = createRequire(import.meta.url)('fastify/package.json').version
+    return { manifest, version: `fastify ${version}`, size: () => 0, search: async (_vector, k) => manifest.hits.slice(0, k) }
+  }
   const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8'))
   const { dim, metric } = manifest
   const loaded = loadPeer(engine === 'hnswlib' ? 'hnswlib-node' : engine === 'lancedb' ? '@lancedb/lancedb' : engine)

@@ -16,6 +16,7 @@
 // Then, as asked by --serve-parts, the soak and bad-traffic checks (benchmark/serve/soak.mjs,
 // bad-traffic.mjs) against vecdex serve over the first dataset.
 
+import fs from 'node:fs'
 import path from 'node:path'
 import { DatasetUnavailable, loadDataset, repoRoot } from '../datasets.mjs'
 import { groundTruth } from '../groundtruth.mjs'
@@ -161,7 +162,7 @@ async function loadTest(dataset, engines, settings, log, machine) {
     const idleSeconds = await idleLatency(server.address, route, bodies)
     record.idleLatencyMs = idleSeconds * 1000
     for (const c of connections) {
-      const level = await runLevel({ address: server.address, path: route, bodies, connections: c, seconds: durationSeconds, warmupSeconds, idleSeconds, reference: (qi) => reference[qi], recallOf })
+      const level = await runLevel({ address: server.address, path: route, bodies, connections: c, seconds: durationSeconds, warmupSeconds, idleSeconds, reference: reference && ((qi) => reference[qi]), recallOf })
       if (!level.drained) log(`serve: ${record.name} ${c} connections: still busy ${level.drainSeconds.at(-1)} s after the run (requests left by closed connections)`)
       record.levels.push(level)
       log(`serve: ${record.name} ${c} connections: ${fmt(level.qps)} QPS, p50 ${fmt(level.latencyMs.p50)} ms, p99 ${fmt(level.latencyMs.p99)} ms, p99.9 ${fmt(level.latencyMs.p999)} ms, errors ${level.errors}, timeouts ${level.timeouts}, non-2xx ${level.non2xx}, event loop p99 ${fmt(level.eventLoopP99Ms)} ms, server ${fmt(level.serverCpuCores)} cores, client ${fmt(level.clientCpuCores)} cores${level.checks ? `, checked ${level.checks.sampled} (${level.checks.differing} differ, recall ${fmt(level.checks.recall)})` : ''}`)
@@ -246,6 +247,28 @@ async function loadTest(dataset, engines, settings, log, machine) {
     }
   }
 
+  // The ceiling of this server shape here: the same Fastify, schema and JSON answering a fixed
+  // list of k hits without searching (peer-server.mjs --engine fixed).
+  const vecdexRecord = result.servers.find((s) => s.name === 'vecdex' && s.levels?.length)
+  if (vecdexRecord) {
+    const record = { name: 'fastify, no search', engine: 'fixed', notes: 'no index: every answer is the same k hits' }
+    const dir = makeTempDir('serve-fixed')
+    try {
+      fs.writeFileSync(path.join(dir, 'fixed.json'), JSON.stringify({ name: collection, dim, hits: Array.from({ length: k }, (_, i) => ({ id: 1000 + 7919 * i, distance: 0.123456789 + i / 97 })) }))
+      const server = await launchServer({ command: 'peer', engine: 'fixed', args: ['--data', dir], log })
+      try {
+        await measureLevels(server, record, bodiesAt(vecdexRecord.efSearch), undefined)
+      } finally {
+        await server.stop('SIGTERM')
+      }
+      result.servers.push(record)
+    } catch (error) {
+      log(`serve: the no-search reference failed: ${error?.message ?? error}`)
+    } finally {
+      removeTempDir(dir)
+    }
+  }
+
   result.summary = summarise(result)
   const plot = writeLatencyPlot(
     {
@@ -296,7 +319,7 @@ function summarise(result) {
   const vecdex = result.servers.find((s) => s.name === 'vecdex')
   const unbatched = result.servers.find((s) => s.name === 'vecdex --no-batching')
   const mine = at(vecdex)
-  const peers = result.servers.filter((s) => s.engine !== 'vecdex' && at(s))
+  const peers = result.servers.filter((s) => s.engine !== 'vecdex' && s.engine !== 'fixed' && at(s))
   const best = peers.map((s) => ({ name: s.name, level: at(s), recall: s.recall })).sort((a, b) => b.level.qps - a.level.qps)[0]
   const goals = []
   if (mine) {
@@ -329,7 +352,7 @@ function summarise(result) {
   // vecdex against every peer at the goal level: QPS and p99 ratios at (about) equal recall.
   const versus = mine
     ? result.servers
-        .filter((s) => s.engine !== 'vecdex' && at(s))
+        .filter((s) => s.engine !== 'vecdex' && s.engine !== 'fixed' && at(s))
         .map((s) => ({ name: s.name, recall: s.recall, qps: at(s).qps, p99: at(s).latencyMs.p99, qpsRatio: mine.qps / at(s).qps, p99Ratio: mine.latencyMs.p99 / at(s).latencyMs.p99 }))
     : []
   return {
@@ -342,6 +365,7 @@ function summarise(result) {
     tailRatio: mine ? mine.latencyMs.p99 / mine.latencyMs.p50 : undefined,
     inProcessShare: mine && result.inProcess ? mine.qps / result.inProcess.qps : undefined,
     batchingGain: mine && u ? mine.qps / u.qps : undefined,
+    floorQps: at(result.servers.find((s) => s.engine === 'fixed'))?.qps,
     goals,
   }
 }
@@ -406,6 +430,7 @@ function markdown({ datasets, checks, settings, machine, parts }) {
       md.push('')
       md.push(missed.length ? `Missed: ${missed.join('; ')}.` : s.goals.every((g) => g.met) ? 'All three goals met.' : 'Some goals could not be measured (see above).')
       if (s.batchingGain !== undefined) md.push(`Micro-batching: ${fmtRatio(s.batchingGain)} the QPS of vecdex serve --no-batching at ${GOAL_CONNECTIONS} connections.`)
+      if (s.floorQps !== undefined && s.vecdexQps !== undefined) md.push(`Ceiling of this server shape: the same Fastify answering fixed hits without searching did ${fmt(s.floorQps)} QPS at ${GOAL_CONNECTIONS} connections; vecdex serve reached ${(100 * s.vecdexQps / s.floorQps).toFixed(0)}% of it${d.inProcess ? `, and the ceiling itself is ${(100 * s.floorQps / d.inProcess.qps).toFixed(0)}% of the in-process batch QPS` : ''}.`)
       if (s.versus.length) {
         const v = d.servers.find((x) => x.name === 'vecdex')
         md.push('')
