@@ -305,7 +305,13 @@ export class VecdexServer {
     const host = this.#settings.host.includes(':') ? `[${this.#settings.host}]` : this.#settings.host
     this.#address = `http://${host}:${port}`
     if (this.#settings.autosaveSeconds > 0) {
-      this.#autosave = setInterval(() => void this.#saveDirty('autosave'), this.#settings.autosaveSeconds * 1000)
+      let running = false
+      // A round still saving when the next is due is not doubled: the next round starts after it.
+      this.#autosave = setInterval(() => {
+        if (running) return
+        running = true
+        void this.#saveDirty('autosave').finally(() => (running = false))
+      }, this.#settings.autosaveSeconds * 1000)
       this.#autosave.unref()
     }
     if (this.#apiKeyDigest === undefined && !['127.0.0.1', '::1', 'localhost'].includes(this.#settings.host)) {

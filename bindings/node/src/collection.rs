@@ -206,7 +206,7 @@ fn upsert_phased(shared: &Shared<Collection>, batch: ItemBatch, stop: &StopFlag)
     let model = shared.index.read().fit_for_upsert(&batch)?;
     let pending = shared.write(|c| c.prepare_upsert(batch, model))?;
     let linked = shared.index.read().link_upsert(&pending, stop);
-    shared.write(|c| match linked {
+    let result = shared.write(|c| match linked {
         Ok(()) => {
             c.commit_upsert(pending);
             Ok(())
@@ -215,7 +215,11 @@ fn upsert_phased(shared: &Shared<Collection>, batch: ItemBatch, stop: &StopFlag)
             c.abandon_upsert(pending);
             Err(error)
         }
-    })
+    });
+    // The batch was linked on pool threads and is freed here: outside every lock, hand the
+    // freed memory back (a server upserting all day would otherwise keep growing, see memory.rs).
+    vecdex::memory::release_freed_memory_now_and_then();
+    result
 }
 
 #[napi(custom_finalize)]

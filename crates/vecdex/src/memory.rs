@@ -17,3 +17,23 @@ pub fn release_freed_memory() {
         libc::malloc_trim(0);
     }
 }
+
+/// Least time between two trims by [`release_freed_memory_now_and_then`].
+const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// [`release_freed_memory`], at most once per second across the process: for writes, which
+/// allocate on one thread and free on another (so each thread's arena keeps free memory the
+/// others cannot reuse) and come too often to trim after each.
+pub fn release_freed_memory_now_and_then() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    static LAST_TRIM_MS: AtomicU64 = AtomicU64::new(0);
+    let now = START.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64 + TRIM_INTERVAL.as_millis() as u64;
+    let last = LAST_TRIM_MS.load(Ordering::Relaxed);
+    if now.saturating_sub(last) >= TRIM_INTERVAL.as_millis() as u64
+        && LAST_TRIM_MS.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    {
+        release_freed_memory();
+    }
+}
