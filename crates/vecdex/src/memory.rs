@@ -29,10 +29,16 @@ pub fn release_freed_memory_now_and_then() {
     use std::sync::OnceLock;
     static START: OnceLock<std::time::Instant> = OnceLock::new();
     static LAST_TRIM_MS: AtomicU64 = AtomicU64::new(0);
-    let now = START.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64 + TRIM_INTERVAL.as_millis() as u64;
+    let now = START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
+        + TRIM_INTERVAL.as_millis() as u64;
     let last = LAST_TRIM_MS.load(Ordering::Relaxed);
     if now.saturating_sub(last) >= TRIM_INTERVAL.as_millis() as u64
-        && LAST_TRIM_MS.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        && LAST_TRIM_MS
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
     {
         release_freed_memory();
     }
