@@ -8,7 +8,7 @@ import { connect } from 'node:net'
 import { join, resolve } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { Collection } from '../dist/index.js'
-import { createServer, type VecdexServer } from '../dist/serve.js'
+import { createServer, SERVE_SETTINGS, type VecdexServer } from '../dist/serve.js'
 import { randomMatrix } from './helpers'
 
 const DIM = 16
@@ -234,6 +234,10 @@ describe('vecdex serve over HTTP', () => {
     help.stdout.on('data', (d) => (helpText += d))
     expect(await new Promise((r) => help.on('exit', r))).toBe(0)
     expect(helpText).toMatch(/--port N/)
+    // The defaults --help shows are the library's (SERVE_SETTINGS), not copies.
+    expect(helpText).toContain(`(default ${SERVE_SETTINGS.port.default};`)
+    expect(helpText).toContain(`(default ${SERVE_SETTINGS.limits.bodyLimit.default.toLocaleString('en-US')})`)
+    expect(helpText).toContain(`most queries per native batch (default ${SERVE_SETTINGS.batching.maxBatch.default})`)
 
     const dataDir = tempDir()
     const child = spawn(process.execPath, [join(root, 'bin/vecdex.mjs'), 'serve', '--port', '0', '--data', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] })

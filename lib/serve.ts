@@ -65,17 +65,33 @@ export interface ServeOptions {
 
 const SERVE_OPTION_NAMES = ['host', 'port', 'dataDir', 'apiKey', 'batching', 'limits', 'autosaveSeconds', 'shutdownTimeoutMs', 'logger', 'logRequests']
 const BATCHING_NAMES = Object.keys(DEFAULT_BATCHING)
-const BATCHING_RANGES: Record<string, [number, number]> = { maxBatch: [1, 4096], windowMs: [0, 100], maxInFlight: [1, 64] }
-const LIMIT_RANGES: Record<keyof ServeLimits, [number, number]> = {
-  bodyLimit: [1024, 2 ** 31 - 1],
-  maxK: [1, 65536],
-  maxEfSearch: [1, 65536],
-  maxQueries: [1, 65536],
-  maxItems: [1, 1_000_000],
-  maxIds: [1, 1_000_000],
-  maxTextLength: [0, 2 ** 29],
-  maxDepth: [2, 1000],
-}
+/**
+ * Every numeric setting's range and default, in one place: createServer checks against them and
+ * `vecdex serve` takes its flags' limits and its --help defaults from them.
+ */
+export const SERVE_SETTINGS = {
+  host: { default: '127.0.0.1' },
+  port: { min: 0, max: 65535, default: 7700 },
+  autosaveSeconds: { min: 0, max: 86_400, default: 0 },
+  shutdownTimeoutMs: { min: 0, max: 3_600_000, default: 30_000 },
+  batching: {
+    maxBatch: { min: 1, max: 4096, default: DEFAULT_BATCHING.maxBatch },
+    windowMs: { min: 0, max: 100, default: DEFAULT_BATCHING.windowMs },
+    maxInFlight: { min: 1, max: 64, default: DEFAULT_BATCHING.maxInFlight },
+  },
+  limits: {
+    bodyLimit: { min: 1024, max: 2 ** 31 - 1, default: DEFAULT_LIMITS.bodyLimit },
+    maxK: { min: 1, max: 65536, default: DEFAULT_LIMITS.maxK },
+    maxEfSearch: { min: 1, max: 65536, default: DEFAULT_LIMITS.maxEfSearch },
+    maxQueries: { min: 1, max: 65536, default: DEFAULT_LIMITS.maxQueries },
+    maxItems: { min: 1, max: 1_000_000, default: DEFAULT_LIMITS.maxItems },
+    maxIds: { min: 1, max: 1_000_000, default: DEFAULT_LIMITS.maxIds },
+    maxTextLength: { min: 0, max: 2 ** 29, default: DEFAULT_LIMITS.maxTextLength },
+    maxDepth: { min: 2, max: 1000, default: DEFAULT_LIMITS.maxDepth },
+  },
+} as const
+
+type Range = { min: number; max: number; default: number }
 
 /** The server's settings once checked. */
 export interface Settings {
@@ -97,7 +113,7 @@ function checkUnknown(value: object, names: string[], what: string): void {
   }
 }
 
-function checkInteger(value: unknown, name: string, min: number, max: number, fallback: number): number {
+function checkRange(value: unknown, name: string, { min, max, default: fallback }: Range): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw invalidArgument(`${name} must be an integer from ${min.toLocaleString('en-US')} to ${max.toLocaleString('en-US')}, got ${describe(value)}`)
@@ -108,7 +124,7 @@ function checkInteger(value: unknown, name: string, min: number, max: number, fa
 function checkSettings(options: ServeOptions): Settings {
   if (options === null || typeof options !== 'object') throw invalidArgument(`serve options must be an object, got ${describe(options)}`)
   checkUnknown(options, SERVE_OPTION_NAMES, 'createServer')
-  const { host = '127.0.0.1', dataDir, apiKey, batching = true, limits = {}, logger = true, logRequests = false } = options
+  const { host = SERVE_SETTINGS.host.default, dataDir, apiKey, batching = true, limits = {}, logger = true, logRequests = false } = options
   if (typeof host !== 'string' || host.length === 0) throw invalidArgument(`host must be a non-empty string, got ${describe(host)}`)
   if (dataDir !== undefined && (typeof dataDir !== 'string' || dataDir.length === 0)) throw invalidArgument(`dataDir must be a folder path, got ${describe(dataDir)}`)
   if (apiKey !== undefined && (typeof apiKey !== 'string' || apiKey.length < 8)) throw invalidArgument('apiKey must be a string of at least 8 characters')
@@ -120,26 +136,24 @@ function checkSettings(options: ServeOptions): Settings {
     checkUnknown(batching, BATCHING_NAMES, 'batching')
     batchSettings = { ...DEFAULT_BATCHING }
     for (const name of BATCHING_NAMES as (keyof BatchingOptions)[]) {
-      const [min, max] = BATCHING_RANGES[name]!
-      batchSettings[name] = checkInteger(batching[name], `batching.${name}`, min, max, DEFAULT_BATCHING[name])
+      batchSettings[name] = checkRange(batching[name], `batching.${name}`, SERVE_SETTINGS.batching[name])
     }
   }
   if (limits === null || typeof limits !== 'object') throw invalidArgument(`limits must be an object, got ${describe(limits)}`)
   checkUnknown(limits, Object.keys(DEFAULT_LIMITS), 'limits')
   const checkedLimits = { ...DEFAULT_LIMITS }
   for (const name of Object.keys(DEFAULT_LIMITS) as (keyof ServeLimits)[]) {
-    const [min, max] = LIMIT_RANGES[name]
-    checkedLimits[name] = checkInteger(limits[name], `limits.${name}`, min, max, DEFAULT_LIMITS[name])
+    checkedLimits[name] = checkRange(limits[name], `limits.${name}`, SERVE_SETTINGS.limits[name])
   }
   return {
     host,
-    port: checkInteger(options.port, 'port', 0, 65535, 7700),
+    port: checkRange(options.port, 'port', SERVE_SETTINGS.port),
     dataDir: dataDir === undefined ? undefined : resolve(dataDir),
     apiKey,
     batching: batchSettings,
     limits: checkedLimits,
-    autosaveSeconds: checkInteger(options.autosaveSeconds, 'autosaveSeconds', 0, 86_400, 0),
-    shutdownTimeoutMs: checkInteger(options.shutdownTimeoutMs, 'shutdownTimeoutMs', 0, 3_600_000, 30_000),
+    autosaveSeconds: checkRange(options.autosaveSeconds, 'autosaveSeconds', SERVE_SETTINGS.autosaveSeconds),
+    shutdownTimeoutMs: checkRange(options.shutdownTimeoutMs, 'shutdownTimeoutMs', SERVE_SETTINGS.shutdownTimeoutMs),
     logger,
     logRequests,
   }

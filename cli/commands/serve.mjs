@@ -2,8 +2,36 @@
 // SIGINT, then shuts down gracefully (finishes requests in flight, saves changed collections)
 // and exits 0; a second signal exits at once with 1.
 
+import { createRequire } from 'node:module'
 import { CliError } from '../vector-files.mjs'
 import { integerOption, parseCommandArgs } from '../main.mjs'
+
+const require = createRequire(import.meta.url)
+
+let settings
+/** The server's ranges and defaults (lib/serve.ts SERVE_SETTINGS): the flags check against them
+ * and --help shows them. Loading dist/serve.js loads the native module but starts no threads,
+ * so --threads still applies. */
+function serveSettings() {
+  settings ??= require('../../dist/serve.js').SERVE_SETTINGS
+  return settings
+}
+
+/** A default for --help, numbers with thousands separators unless `plain` (a port); "?" if the
+ * build is missing, so --help still works. */
+function shown(read, plain = false) {
+  try {
+    const value = read(serveSettings())
+    return plain ? String(value) : value.toLocaleString('en-US')
+  } catch {
+    return '?'
+  }
+}
+
+/** An integer flag within the range of the server setting `spec` (absent: the server's default). */
+function settingOption(values, flag, spec) {
+  return integerOption(values, flag, spec.min, spec.max, undefined)
+}
 
 const OPTIONS = {
   port: { type: 'string', short: 'p' },
@@ -27,7 +55,7 @@ const OPTIONS = {
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 export function usage() {
-  return `Usage: vecdex serve [--port 7700] [--host 127.0.0.1] [--data DIR] [options]
+  return `Usage: vecdex serve [--port ${shown((s) => s.port.default, true)}] [--host ${shown((s) => s.host.default)}] [--data DIR] [options]
 
 Serves vecdex collections over HTTP (JSON): create, list, drop; upsert, delete, get, count,
 search (single and batch, with metadata filters), save, stats. GET /health, GET /metrics
@@ -36,8 +64,8 @@ it logs "vecdex serve listening" with the address. SIGTERM or SIGINT: stop accep
 requests in flight, save changed collections, exit 0.
 
 Options:
-  -p, --port N              TCP port (default 7700; 0 picks a free one, see the log line)
-      --host ADDR           interface to listen on (default 127.0.0.1, this machine only; 0.0.0.0
+  -p, --port N              TCP port (default ${shown((s) => s.port.default, true)}; 0 picks a free one, see the log line)
+      --host ADDR           interface to listen on (default ${shown((s) => s.host.default)}, this machine only; 0.0.0.0
                             for every interface: then set an API key)
   -d, --data DIR            folder of the collections: each <name>.vdx in it is loaded at start;
                             saves and the shutdown write there, atomically. Without it nothing
@@ -45,18 +73,18 @@ Options:
       --api-key-env NAME    require the API key held by environment variable NAME (at least 8
                             characters) as "authorization: Bearer <key>" or "x-api-key: <key>"
                             on every route but /health (default: VECDEX_API_KEY if it is set)
-      --autosave-seconds N  save changed collections every N seconds (default 0: on request
+      --autosave-seconds N  save changed collections every N seconds (default ${shown((s) => s.autosaveSeconds.default)}: on request
                             and at shutdown only)
       --no-batching         one native search per request (default: concurrent single-query
                             searches with the same options share one native batch)
-      --max-batch N         most queries per native batch (default 256)
-      --batch-window-ms N   how long a batch waits for more queries (default 0: until the event
+      --max-batch N         most queries per native batch (default ${shown((s) => s.batching.maxBatch.default)})
+      --batch-window-ms N   how long a batch waits for more queries (default ${shown((s) => s.batching.windowMs.default)}: until the event
                             loop has read the requests already arrived)
-      --max-in-flight N     native batches running at once (default 2)
-      --body-limit BYTES    largest request body (default 16,777,216); larger ones get 413
-      --max-k N             largest k a search may ask for (default 1,000)
-      --max-queries N       most queries in one batch search request (default 1,024)
-      --max-items N         most items in one upsert (default 10,000)
+      --max-in-flight N     native batches running at once (default ${shown((s) => s.batching.maxInFlight.default)})
+      --body-limit BYTES    largest request body (default ${shown((s) => s.limits.bodyLimit.default)}); larger ones get 413
+      --max-k N             largest k a search may ask for (default ${shown((s) => s.limits.maxK.default)})
+      --max-queries N       most queries in one batch search request (default ${shown((s) => s.limits.maxQueries.default)})
+      --max-items N         most items in one upsert (default ${shown((s) => s.limits.maxItems.default)})
   -t, --threads N           native worker threads (default: one per core)
       --log-level LEVEL     ${LOG_LEVELS.join(' | ')} (default info)
       --log-requests        log every request and response (default: errors and events only)
@@ -79,25 +107,25 @@ export async function run(args) {
   const batching = values['no-batching']
     ? false
     : {
-        maxBatch: integerOption(values, 'max-batch', 1, 4096, undefined),
-        windowMs: integerOption(values, 'batch-window-ms', 0, 100, undefined),
-        maxInFlight: integerOption(values, 'max-in-flight', 1, 64, undefined),
+        maxBatch: settingOption(values, 'max-batch', serveSettings().batching.maxBatch),
+        windowMs: settingOption(values, 'batch-window-ms', serveSettings().batching.windowMs),
+        maxInFlight: settingOption(values, 'max-in-flight', serveSettings().batching.maxInFlight),
       }
   const limits = {
-    bodyLimit: integerOption(values, 'body-limit', 1024, 2 ** 31 - 1, undefined),
-    maxK: integerOption(values, 'max-k', 1, 65536, undefined),
-    maxQueries: integerOption(values, 'max-queries', 1, 65536, undefined),
-    maxItems: integerOption(values, 'max-items', 1, 1_000_000, undefined),
+    bodyLimit: settingOption(values, 'body-limit', serveSettings().limits.bodyLimit),
+    maxK: settingOption(values, 'max-k', serveSettings().limits.maxK),
+    maxQueries: settingOption(values, 'max-queries', serveSettings().limits.maxQueries),
+    maxItems: settingOption(values, 'max-items', serveSettings().limits.maxItems),
   }
-  const { createServer } = await import('../../dist/serve.js')
+  const { createServer } = require('../../dist/serve.js')
   const server = await createServer({
-    port: integerOption(values, 'port', 0, 65535, 7700),
+    port: settingOption(values, 'port', serveSettings().port),
     host: values.host,
     dataDir: values.data,
     apiKey,
     batching,
     limits: Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)),
-    autosaveSeconds: integerOption(values, 'autosave-seconds', 0, 86_400, 0),
+    autosaveSeconds: settingOption(values, 'autosave-seconds', serveSettings().autosaveSeconds),
     logger: { level },
     logRequests: values['log-requests'] ?? false,
   })
