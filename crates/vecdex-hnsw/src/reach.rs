@@ -433,7 +433,7 @@ impl Graph {
 
     /// Adds the layer-0 link `from → to`; a full list gives up its link to the neighbour with
     /// the most in-links (the one most likely reached another way), which it returns.
-    fn add_repair_link(&self, from: u32, to: u32) -> Option<u32> {
+    pub(crate) fn add_repair_link(&self, from: u32, to: u32) -> Option<u32> {
         let _guard = self.lock(from);
         let mut links = Vec::new();
         self.neighbors_into(from, 0, &mut links);
