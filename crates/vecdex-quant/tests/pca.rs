@@ -249,6 +249,41 @@ fn degenerate_samples() {
     assert_eq!(project(&pca, &[-4.0]), vec![-4.0]);
 }
 
+/// Samples of low rank (rows from a few directions, so most eigenvalues are zero up to
+/// rounding) converge: a split test relative to the two diagonal entries alone never deflated
+/// between two rounding-level entries, and training failed with "did not converge".
+#[test]
+fn low_rank_samples_converge() {
+    for (dim, rank, rows) in [(150, 3, 1_500), (64, 1, 300), (100, 10, 2_000), (33, 2, 40)] {
+        let directions = data(rank, dim, 11);
+        let weights = data(rows, rank, 12);
+        let mut sample = vec![0f32; rows * dim];
+        for (row, w) in sample.chunks_exact_mut(dim).zip(weights.chunks_exact(rank)) {
+            for (direction, &weight) in directions.chunks_exact(dim).zip(w) {
+                for (x, &v) in row.iter_mut().zip(direction) {
+                    *x += weight * v;
+                }
+            }
+        }
+        for centered in [true, false] {
+            let pca = Pca::train(&sample, dim, config(16.min(dim - 1), centered))
+                .unwrap_or_else(|e| panic!("d {dim}, rank {rank}: {}", e.message()));
+            assert!(orthonormality_error(&pca) < 1e-5, "d {dim}, rank {rank}");
+            assert!(
+                pca.explained() > 0.999,
+                "d {dim}, rank {rank}: {}",
+                pca.explained()
+            );
+        }
+    }
+    // The sample that first failed: rows of a sine sweep plus a period-7 ramp.
+    let dim = 150;
+    let sample: Vec<f32> = (0..1_500 * dim)
+        .map(|i| (i as f32 * 0.37).sin() + (i % 7) as f32 * 0.1)
+        .collect();
+    Pca::train(&sample, dim, config(16, false)).expect("train");
+}
+
 #[test]
 fn invalid_input_is_an_error() {
     let rows = data(20, DIM, 7);
