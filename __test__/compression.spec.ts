@@ -52,6 +52,21 @@ describe('compressed search forms', () => {
     })
   }
 
+  it('trains a PCA projection by itself on at least 10 rows per dimension by default (1,000 rows otherwise)', async () => {
+    const dims = 150 // 1,500 rows: more than the 1,000 of a codec without a projection
+    const rows = clusteredMatrix(1500, dims, 30, 9)
+    for (const make of [(o: object) => new FlatIndex(o as never), (o: object) => new HnswIndex(o as never)]) {
+      using projected = make({ dimensions: dims, metric: 'l2sq', pcaDimensions: 16 })
+      await projected.add(seqKeys(1499), rows.subarray(0, 1499 * dims))
+      expect(projected.isTrained).toBe(false)
+      await projected.add(seqKeys(1, 1499), rows.subarray(1499 * dims))
+      expect(projected.isTrained).toBe(true)
+      using plain = make({ dimensions: dims, metric: 'l2sq', quantization: 'sq8' })
+      await plain.add(seqKeys(1000), rows.subarray(0, 1000 * dims))
+      expect(plain.isTrained).toBe(true)
+    }
+  })
+
   it('refuses to search before training, trains by itself at trainingSize or with train()', async () => {
     using hnsw = new HnswIndex({ dimensions: DIM, quantization: 'sq8', trainingSize: 2000 })
     await hnsw.add(seqKeys(1000), base.subarray(0, 1000 * DIM))

@@ -40,7 +40,8 @@ export interface CompressionOptions {
   quantization?: Quantization
   /** Candidates rescored per result (1 to 1,000; default 10 for 'pq' and 'binary', 4 otherwise). */
   oversample?: number
-  /** Vectors held when the index trains by itself (default 10,000 for 'pq', 1,000 otherwise). */
+  /** Vectors held when the index trains by itself (default 10,000 for 'pq', 1,000 otherwise;
+   * with `pcaDimensions` at least 10 × dimensions, up to 32,768, so the covariance settles). */
   trainingSize?: number
   /** Matryoshka funnel: search on the first n dimensions (renormalised for cosine), rescore
    * on all. For embeddings trained with Matryoshka Representation Learning. */

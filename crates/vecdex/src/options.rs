@@ -567,7 +567,8 @@ pub static OPTION_SETS: &[OptionSet] = &[
 
 /// Derived defaults in words; a test checks them against the constants they describe.
 const OVERSAMPLE_DEFAULT: &str = "10 for 'pq' and 'binary', 4 otherwise";
-const TRAINING_SIZE_DEFAULT: &str = "10,000 for 'pq', 1,000 otherwise";
+const TRAINING_SIZE_DEFAULT: &str =
+    "10,000 for 'pq', 1,000 otherwise; with pcaDimensions at least 10 × dimensions (up to 32,768)";
 
 /// The set named `name`.
 pub fn set(name: &str) -> Option<&'static OptionSet> {
@@ -828,13 +829,36 @@ mod tests {
             ..Compression::default()
         };
         assert_eq!(
-            (pq.training_size(), sq.training_size()),
+            (pq.training_size(100), sq.training_size(100)),
             (
                 crate::compression::PQ_TRAINING_SIZE,
                 crate::compression::TRAINING_SIZE
             )
         );
         assert!(TRAINING_SIZE_DEFAULT.starts_with("10,000 for 'pq', 1,000"));
+        use crate::compression::{Reduction, AUTO_TRAINING_SAMPLE, PCA_ROWS_PER_DIMENSION};
+        let pca = |quantization| Compression {
+            quantization,
+            reduction: Reduction::Pca(64),
+            ..Compression::default()
+        };
+        let sq_pca = pca(sq.quantization);
+        let pq_pca = pca(pq.quantization);
+        // 768 dimensions: 7,680 rows for the covariance, above both codecs' own sizes but PQ's.
+        assert_eq!(sq_pca.training_size(768), 7_680);
+        assert_eq!(
+            pq_pca.training_size(768),
+            crate::compression::PQ_TRAINING_SIZE
+        );
+        assert_eq!(sq_pca.training_size(50), crate::compression::TRAINING_SIZE);
+        assert_eq!(sq_pca.training_size(100_000), AUTO_TRAINING_SAMPLE);
+        let configured = Compression {
+            training_size: Some(500),
+            ..sq_pca
+        };
+        assert_eq!(configured.training_size(768), 500);
+        assert!(TRAINING_SIZE_DEFAULT.contains(&format!("{PCA_ROWS_PER_DIMENSION} × dimensions")));
+        assert!(TRAINING_SIZE_DEFAULT.contains("32,768") && AUTO_TRAINING_SAMPLE == 32_768);
     }
 
     #[test]

@@ -105,9 +105,15 @@ impl Default for Compression {
 /// Vectors held when a PQ index trains by itself, by default: 256 centroids per subspace want
 /// many points each.
 pub const PQ_TRAINING_SIZE: usize = 10_000;
-/// Vectors held when another codec trains by itself, by default: per-dimension ranges, means
-/// and a covariance settle with far fewer.
+/// Vectors held when another codec trains by itself, by default: per-dimension ranges and
+/// means settle with far fewer.
 pub const TRAINING_SIZE: usize = 1_000;
+/// With a PCA projection, the default sample holds at least this many vectors per input
+/// dimension (up to [`AUTO_TRAINING_SAMPLE`]): a covariance of `d × d` entries needs many more
+/// rows than `d` for its top eigenvectors to settle (the common rule of at least 10 observations
+/// per variable; Osborne & Costello, "Sample size and subject to item ratio in principal
+/// components analysis", PARE 9(11), 2004). 1,000 rows could not estimate a 768-d covariance.
+pub const PCA_ROWS_PER_DIMENSION: usize = 10;
 
 /// The compression options as a user gives them, each optional, before they are resolved
 /// against each other and the dimensions (names as in JS: `quantization`, `clipQuantile`, …;
@@ -204,15 +210,23 @@ impl Compression {
         self.quantization.trains() || matches!(self.reduction, Reduction::Pca(_))
     }
 
-    /// Vectors held when the index trains by itself: the configured size, else 10,000 for PQ
-    /// (256 centroids per subspace want many points each) and 1,000 otherwise (per-dimension
-    /// ranges, means and a covariance settle with far fewer).
-    pub fn training_size(&self) -> usize {
+    /// Vectors held when an index of `dim` dimensions trains by itself: the configured size,
+    /// else 10,000 for PQ (256 centroids per subspace want many points each) and 1,000
+    /// otherwise (per-dimension ranges and means settle with far fewer), raised with a PCA
+    /// projection to [`PCA_ROWS_PER_DIMENSION`] × `dim` (at most [`AUTO_TRAINING_SAMPLE`]).
+    pub fn training_size(&self, dim: usize) -> usize {
+        let by_codec = match self.quantization {
+            Quantization::Pq(_) => PQ_TRAINING_SIZE,
+            _ => TRAINING_SIZE,
+        };
+        let by_projection = match self.reduction {
+            Reduction::Pca(_) => dim
+                .saturating_mul(PCA_ROWS_PER_DIMENSION)
+                .min(AUTO_TRAINING_SAMPLE),
+            Reduction::None | Reduction::Prefix(_) => 0,
+        };
         self.training_size
-            .unwrap_or(match self.quantization {
-                Quantization::Pq(_) => PQ_TRAINING_SIZE,
-                _ => TRAINING_SIZE,
-            })
+            .unwrap_or(by_codec.max(by_projection))
             .max(1)
     }
 

@@ -64,14 +64,14 @@ impl Codes {
                 "the index searches {} codes, which are not trained yet: call train(sample), or \
                  add at least {} vectors (trainingSize) so it trains by itself",
                 self.config.quantization.name(),
-                self.config.training_size()
+                self.config.training_size(self.dim)
             ))
         })
     }
 
     /// Whether an index that holds `held` vectors should now train by itself.
     pub(crate) fn wants_training(&self, held: usize) -> bool {
-        self.is_enabled() && self.encoder.is_none() && held >= self.config.training_size()
+        self.is_enabled() && self.encoder.is_none() && held >= self.config.training_size(self.dim)
     }
 
     /// Dimensions of the searched (reduced) vectors.
