@@ -187,6 +187,8 @@ export declare class NativeFlatIndex {
   get isTrained(): boolean
   /** Sizes of the compressed form and of the full vectors kept for rescoring. */
   compressionStats(): NativeCompressionStats
+  /** Bytes in memory by part; they add up to `memoryBytes`. */
+  memoryParts(): NativeMemoryParts
   get dim(): number
   get metric(): string
   /**
@@ -275,6 +277,8 @@ export declare class NativeHnswIndex {
   get isTrained(): boolean
   /** Sizes of the compressed form and of the full vectors kept for rescoring. */
   compressionStats(): NativeCompressionStats
+  /** Bytes in memory by part; they add up to `memoryBytes`. */
+  memoryParts(): NativeMemoryParts
   get dim(): number
   get metric(): string
   /**
@@ -542,6 +546,8 @@ export interface NativeCollectionStats {
   size: number
   memoryBytes: number
   indexBytes: number
+  /** `index_bytes` by part. */
+  index: NativeMemoryParts
   idBytes: number
   textBytes: number
   metadataBytes: number
@@ -707,6 +713,21 @@ export interface NativeKernelPaths {
   chamfer: string
   /** PCA training. */
   pca: string
+}
+
+/**
+ * Bytes an index holds in memory by part (allocated capacity; rows a view maps from its file
+ * are not counted).
+ */
+export interface NativeMemoryParts {
+  /** Full-precision vectors (kept beside the codes for rescoring when compressed). */
+  vectors: number
+  /** Compressed codes. */
+  codes: number
+  /** Graph links, levels and their locks (0 for a flat index). */
+  graph: number
+  /** Keys, the key-to-slot map and slot bookkeeping. */
+  ids: number
 }
 
 /** Construction options of a multi-vector index (validated again by the index). */

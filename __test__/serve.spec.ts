@@ -87,6 +87,7 @@ describe('vecdex serve over HTTP', () => {
     const described = await call(url, 'GET', '/collections/docs')
     expect(described.body).toMatchObject({ name: 'docs', size: 238, dirty: true, stats: { size: 238 } })
     expect(described.body.stats.memoryBytes).toBeGreaterThan(238 * DIM * 4)
+    expect(described.body.stats.index.vectors + described.body.stats.index.codes + described.body.stats.index.graph + described.body.stats.index.ids).toBe(described.body.stats.indexBytes)
     expect((await call(url, 'GET', '/collections')).body.collections.map((c: { name: string }) => c.name)).toEqual(['docs'])
     expect((await call(url, 'POST', '/collections/docs/save')).body).toMatchObject({ statusCode: 409, code: 'ERR_NO_DATA_DIR' })
     expect((await call(url, 'DELETE', '/collections/docs')).body).toEqual({ dropped: true })

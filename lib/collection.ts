@@ -1,6 +1,6 @@
 import native = require('./native')
 import { abortHandle } from './abort'
-import { type CompressionOptions, nativeCompression } from './compression'
+import { type CompressionOptions, type MemoryParts, nativeCompression } from './compression'
 import { abortError, awaitNative, callNative, invalidArgument, VecdexError } from './errors'
 import { checkBuffer, checkPath, loaders } from './index-base'
 import { checkOptions, defaultOf } from './options'
@@ -147,6 +147,8 @@ export interface CollectionStats {
   memoryBytes: number
   /** The index: vectors, graph, codes. */
   indexBytes: number
+  /** `indexBytes` by part. */
+  index: MemoryParts
   /** The id-to-row map and the row-to-id table. */
   idBytes: number
   textBytes: number

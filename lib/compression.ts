@@ -51,6 +51,23 @@ export interface CompressionOptions {
   pcaDimensions?: number
 }
 
+/**
+ * Bytes an index holds in memory, by part: allocated capacity, the figures `memoryBytes` adds
+ * up. Unlike {@link CompressionStats} (`vectorBytes`, `codeBytes`: what the held vectors need),
+ * these include room reserved for growth. A view's rows, mapped from its file, are not counted:
+ * the page cache holds them.
+ */
+export interface MemoryParts {
+  /** Full-precision vectors (kept beside the codes for rescoring when compressed). */
+  vectors: number
+  /** Compressed codes (0 without compression or before training). */
+  codes: number
+  /** Graph links, levels and their locks (0 for a flat index). */
+  graph: number
+  /** Keys, the key-to-slot map and slot bookkeeping. */
+  ids: number
+}
+
 /** Sizes of an index's compressed form (see {@link VectorIndex.compressionStats}). */
 export interface CompressionStats {
   quantization: QuantizationType

@@ -1,6 +1,6 @@
 import native = require('./native')
 import { abortHandle } from './abort'
-import { type CompressionOptions, nativeCompression } from './compression'
+import { type CompressionOptions, type MemoryParts, nativeCompression } from './compression'
 import { awaitNative, callNative } from './errors'
 import { SearchResults } from './results'
 import { checkOptions, defaultOf } from './options'
@@ -29,6 +29,8 @@ export interface FlatStats {
   vectorBytes: number
   /** Bytes of the compressed codes (0 without compression or before training). */
   codeBytes: number
+  /** `memoryBytes` by part. */
+  memory: MemoryParts
 }
 
 type FlatMetric = Exclude<Metric, 'hamming'>
@@ -80,7 +82,8 @@ export class FlatIndex extends VectorIndex<native.NativeFlatIndex, FlatSearchHan
   stats(): FlatStats {
     const handle = this.handle()
     const compression = callNative(() => handle.compressionStats())
-    return { size: handle.size, memoryBytes: handle.memoryBytes, vectorBytes: compression.vectorBytes, codeBytes: compression.codeBytes }
+    const memory = callNative(() => handle.memoryParts())
+    return { size: handle.size, memoryBytes: handle.memoryBytes, vectorBytes: compression.vectorBytes, codeBytes: compression.codeBytes, memory }
   }
 
   /** Rebuilds an index from a {@link toBuffer} image (copied first), off the event loop;

@@ -1,6 +1,6 @@
 import native = require('./native')
 import { abortHandle } from './abort'
-import { type CompressionOptions, nativeCompression } from './compression'
+import { type CompressionOptions, type MemoryParts, nativeCompression } from './compression'
 import { awaitNative, callNative } from './errors'
 import { SearchResults } from './results'
 import { checkOptions, defaultOf } from './options'
@@ -68,7 +68,10 @@ export interface HnswStats {
    * search that descends there would miss the rest of the graph). Kept at 0 like `unreachable`.
    */
   deadEnds: number
+  /** Bytes of the whole index in memory: vectors, codes, graph, keys and slots. */
   memoryBytes: number
+  /** `memoryBytes` by part. */
+  memory: MemoryParts
 }
 
 type HnswSearchHandle = ReturnType<native.NativeHnswIndex['searchHandle']>
@@ -225,6 +228,7 @@ export class HnswIndex extends VectorIndex<native.NativeHnswIndex, HnswSearchHan
 
   /** Shape and size of the graph. */
   stats(): HnswStats {
-    return callNative(() => this.handle().stats())
+    const handle = this.handle()
+    return callNative(() => ({ ...handle.stats(), memory: handle.memoryParts() }))
   }
 }

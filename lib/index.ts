@@ -36,7 +36,7 @@ export {
 } from './multi-vector-index'
 export { FdeEncoder, chamfer, type FdeOptions, type FdeConfig } from './fde-encoder'
 export type { PointCloud, PointCloudBatch, PointCloudsInput } from './point-clouds'
-export type { CompressionOptions, CompressionStats, Quantization, QuantizationType } from './compression'
+export type { CompressionOptions, CompressionStats, MemoryParts, Quantization, QuantizationType } from './compression'
 export { SearchResults, type QueryResult } from './results'
 export { distance, distanceMatrix, distanceMatrixSync, capabilities, type Capabilities, type KernelPath, type KernelPaths, type DType, type DistanceOptions, type DistanceMatrixOptions } from './distance'
 export { inspectIndexFile, inspectIndexFileSync, type IndexFileInfo, type IndexFileSection } from './inspect'

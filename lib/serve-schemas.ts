@@ -1,5 +1,8 @@
 import { OPTION_TABLES, type OptionSetName, type OptionSpec } from './options'
 
+/** Schema properties of whole numbers, by name. */
+const integers = (names: string[]) => Object.fromEntries(names.map((name) => [name, { type: 'integer' }]))
+
 /**
  * The JSON schemas of `vecdex serve`'s routes. Request bodies are validated with them (Fastify's
  * Ajv, no coercion, unknown fields refused) and the OpenAPI document is built from the same
@@ -211,7 +214,13 @@ export function routeSpecs(limits: ServeLimits): Record<string, RouteSpec> {
             type: 'object',
             properties: {
               ...collectionInfoSchema.properties,
-              stats: { type: 'object', properties: Object.fromEntries(['size', 'memoryBytes', 'indexBytes', 'idBytes', 'textBytes', 'metadataBytes', 'columnBytes'].map((key) => [key, { type: 'integer' }])) },
+              stats: {
+                type: 'object',
+                properties: {
+                  ...integers(['size', 'memoryBytes', 'indexBytes', 'idBytes', 'textBytes', 'metadataBytes', 'columnBytes']),
+                  index: { type: 'object', description: 'indexBytes by part', properties: integers(['vectors', 'codes', 'graph', 'ids']) },
+                },
+              },
             },
           },
         }),

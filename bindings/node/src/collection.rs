@@ -59,6 +59,8 @@ pub struct NativeCollectionStats {
     pub size: f64,
     pub memory_bytes: f64,
     pub index_bytes: f64,
+    /// `index_bytes` by part.
+    pub index: crate::compression::NativeMemoryParts,
     pub id_bytes: f64,
     pub text_bytes: f64,
     pub metadata_bytes: f64,
@@ -337,6 +339,7 @@ impl NativeCollection {
                 size: stats.len as f64,
                 memory_bytes: stats.memory_bytes as f64,
                 index_bytes: stats.index_bytes as f64,
+                index: stats.index.into(),
                 id_bytes: stats.id_bytes as f64,
                 text_bytes: stats.text_bytes as f64,
                 metadata_bytes: stats.metadata_bytes as f64,

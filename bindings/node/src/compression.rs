@@ -67,6 +67,31 @@ pub fn rescore_params(oversample: u32, rescore: bool) -> RescoreParams {
     }
 }
 
+/// Bytes an index holds in memory by part (allocated capacity; rows a view maps from its file
+/// are not counted).
+#[napi(object)]
+pub struct NativeMemoryParts {
+    /// Full-precision vectors (kept beside the codes for rescoring when compressed).
+    pub vectors: f64,
+    /// Compressed codes.
+    pub codes: f64,
+    /// Graph links, levels and their locks (0 for a flat index).
+    pub graph: f64,
+    /// Keys, the key-to-slot map and slot bookkeeping.
+    pub ids: f64,
+}
+
+impl From<vecdex::MemoryParts> for NativeMemoryParts {
+    fn from(parts: vecdex::MemoryParts) -> Self {
+        NativeMemoryParts {
+            vectors: parts.vectors as f64,
+            codes: parts.codes as f64,
+            graph: parts.graph as f64,
+            ids: parts.ids as f64,
+        }
+    }
+}
+
 /// Figures about an index's compressed form.
 #[napi(object)]
 pub struct NativeCompressionStats {

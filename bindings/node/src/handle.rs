@@ -351,6 +351,17 @@ macro_rules! common_index_methods {
                 })
             }
 
+            /// Bytes in memory by part; they add up to `memoryBytes`.
+            #[napi]
+            pub fn memory_parts(
+                &self,
+            ) -> $crate::error::Result<$crate::compression::NativeMemoryParts> {
+                let shared = self.handle.shared()?;
+                $crate::error::guarded(|| {
+                    Ok(vecdex::VectorIndex::memory_parts(&*shared.index.read_recursive()).into())
+                })
+            }
+
             #[napi(getter)]
             pub fn dim(&self) -> $crate::error::Result<u32> {
                 self.handle.shared()?;

@@ -28,7 +28,7 @@ use vecdex_distance::{bf16, f16, KernelError};
 
 pub use abort::NativeAbortHandle;
 pub use collection::{NativeCollection, NativeCollectionOptions, NativeCollectionStats, NativeField, NativeItem};
-pub use compression::{NativeCompressionOptions, NativeCompressionStats};
+pub use compression::{NativeCompressionOptions, NativeCompressionStats, NativeMemoryParts};
 pub use flat_index::{search_into_sync_fast, NativeFlatIndex};
 pub use handle::{NativeKeyFilter, NativeSearchResults};
 pub use hnsw_index::{

@@ -129,6 +129,12 @@ pub struct FlatIndex {
 /// Code slots scored per job (and between two checks of the stop flag) in a compressed scan.
 const CODES_PER_JOB: usize = 16_384;
 
+/// Bytes of a `u64 → u32` hash map that holds `capacity` entries without growing: a hashbrown
+/// table has `capacity × 8 / 7` buckets (load factor 7/8), each the pair plus a control byte.
+pub(crate) fn key_map_bytes(capacity: usize) -> usize {
+    capacity * (std::mem::size_of::<(u64, u32)>() + 1) * 8 / 7
+}
+
 impl FlatIndex {
     pub fn new(config: FlatConfig) -> Result<Self> {
         Self::with_compression(config, Compression::default())
@@ -255,14 +261,19 @@ impl FlatIndex {
 
     /// Bytes held by the index (vectors, keys, key map, norms), including spare capacity.
     pub fn memory_bytes(&self) -> usize {
-        // A hashbrown entry is the (key, slot) pair plus one control byte; capacity is the
-        // bucket count divided by the 7/8 load factor, which `capacity()` already reflects.
-        let map = self.slots.capacity() * (std::mem::size_of::<(u64, u32)>() + 1) * 8 / 7;
-        std::mem::size_of::<Self>()
-            + self.vectors.allocated_bytes()
-            + self.keys.capacity() * 8
-            + map
-            + self.codes.memory_bytes()
+        self.memory_parts().total()
+    }
+
+    /// [`memory_bytes`](Self::memory_bytes) by part.
+    pub fn memory_parts(&self) -> crate::MemoryParts {
+        crate::MemoryParts {
+            vectors: self.vectors.allocated_bytes(),
+            codes: self.codes.memory_bytes(),
+            graph: 0,
+            ids: std::mem::size_of::<Self>()
+                + self.keys.capacity() * 8
+                + key_map_bytes(self.slots.capacity()),
+        }
     }
 
     /// Adds `keys.len()` vectors (row-major in `vectors`). A key already present has its vector

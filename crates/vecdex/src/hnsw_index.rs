@@ -103,6 +103,8 @@ pub struct HnswStats {
     pub free_slots: usize,
     pub graph: GraphStats,
     pub memory_bytes: usize,
+    /// `memory_bytes` by part.
+    pub memory: crate::MemoryParts,
     pub compression: CompressionStats,
 }
 
@@ -456,15 +458,21 @@ impl HnswIndex {
 
     /// Bytes held: rows, graph, keys, the key map and bitmaps.
     pub fn memory_bytes(&self) -> usize {
-        // A hashbrown entry is the (key, slot) pair plus one control byte.
-        let map = self.slots.capacity() * (std::mem::size_of::<(u64, u32)>() + 1);
-        self.rows.bytes()
-            + self.graph.memory_bytes()
-            + self.slot_keys.capacity() * 8
-            + map
-            + self.live.capacity() * 8
-            + (self.free.capacity() + self.tombstones.capacity()) * 4
-            + self.codes.memory_bytes()
+        self.memory_parts().total()
+    }
+
+    /// [`memory_bytes`](Self::memory_bytes) by part.
+    pub fn memory_parts(&self) -> crate::MemoryParts {
+        crate::MemoryParts {
+            vectors: self.rows.bytes(),
+            codes: self.codes.memory_bytes(),
+            graph: self.graph.memory_bytes(),
+            ids: std::mem::size_of::<Self>()
+                + self.slot_keys.capacity() * 8
+                + crate::flat_index::key_map_bytes(self.slots.capacity())
+                + self.live.capacity() * 8
+                + (self.free.capacity() + self.tombstones.capacity()) * 4,
+        }
     }
 
     /// Sizes of the compressed form and of the full vectors kept for rescoring.
@@ -485,6 +493,7 @@ impl HnswIndex {
             free_slots: self.free.len(),
             graph: self.graph.stats(self.used, &|slot| self.is_live(slot)),
             memory_bytes: self.memory_bytes(),
+            memory: self.memory_parts(),
             compression: self.compression_stats(),
         }
     }

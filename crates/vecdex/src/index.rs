@@ -106,8 +106,32 @@ index_contract!(FlatIndex, vector: |i: &FlatIndex, k| Ok(i.get(k)), keys: |i: &F
 index_contract!(HnswIndex, vector: HnswIndex::try_get, keys: HnswIndex::keys);
 index_contract!(MultiVectorIndex, vector: |i: &MultiVectorIndex, k| Ok(i.get(k)), keys: MultiVectorIndex::keys);
 
+/// Bytes a single-vector index holds in memory, by part: allocated capacity, as
+/// [`Persistent::memory_bytes`] counts it (that figure is their sum). Rows of a view that live
+/// in its file's mapping are not counted: the page cache holds them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryParts {
+    /// Full-precision vectors (kept beside the codes for rescoring when compressed).
+    pub vectors: usize,
+    /// Compressed codes (0 without compression, or before training).
+    pub codes: usize,
+    /// Graph links, levels and their locks (0 for a flat index).
+    pub graph: usize,
+    /// Keys, the key-to-slot map and slot bookkeeping.
+    pub ids: usize,
+}
+
+impl MemoryParts {
+    /// The whole index.
+    pub fn total(&self) -> usize {
+        self.vectors + self.codes + self.graph + self.ids
+    }
+}
+
 /// The single-vector kinds: rows under keys, and compression training in two phases.
 pub trait VectorIndex: Index {
+    /// Bytes in memory by part; they add up to [`Persistent::memory_bytes`].
+    fn memory_parts(&self) -> MemoryParts;
     fn add_rows(&mut self, keys: &[u64], vectors: &[f32], stop: &StopFlag) -> Result<()>;
     /// Learns a compression model from `sample` without changing the index (shared access).
     fn fit(&self, sample: &[f32]) -> Result<TrainedEncoder>;
@@ -118,6 +142,9 @@ pub trait VectorIndex: Index {
 macro_rules! vector_contract {
     ($kind:ty) => {
         impl VectorIndex for $kind {
+            fn memory_parts(&self) -> MemoryParts {
+                <$kind>::memory_parts(self)
+            }
             fn add_rows(&mut self, keys: &[u64], vectors: &[f32], stop: &StopFlag) -> Result<()> {
                 <$kind>::add(self, keys, vectors, stop)
             }

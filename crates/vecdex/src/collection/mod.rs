@@ -143,6 +143,8 @@ pub struct CollectionStats {
     pub memory_bytes: usize,
     /// The index (vectors, graph, codes).
     pub index_bytes: usize,
+    /// `index_bytes` by part.
+    pub index: crate::MemoryParts,
     /// Ids: the id-to-row map and the row-to-id table.
     pub id_bytes: usize,
     pub text_bytes: usize,
@@ -274,18 +276,22 @@ impl CollectionIndex {
 trait IndexParts {
     fn len(&self) -> usize;
     fn memory_bytes(&self) -> usize;
+    fn memory_parts(&self) -> crate::MemoryParts;
     fn contains(&self, key: u64) -> bool;
     fn vector(&self, key: u64) -> Result<Option<Vec<f32>>>;
     fn is_trained(&self) -> bool;
     fn compression_stats(&self) -> CompressionStats;
 }
 
-impl<T: Index> IndexParts for T {
+impl<T: crate::VectorIndex> IndexParts for T {
     fn len(&self) -> usize {
         Persistent::len(self)
     }
     fn memory_bytes(&self) -> usize {
         Persistent::memory_bytes(self)
+    }
+    fn memory_parts(&self) -> crate::MemoryParts {
+        crate::VectorIndex::memory_parts(self)
     }
     fn contains(&self, key: u64) -> bool {
         Index::contains(self, key)
@@ -428,6 +434,7 @@ impl Collection {
             len: self.len(),
             memory_bytes: index_bytes + id_bytes + text_bytes + metadata_bytes + column_bytes,
             index_bytes,
+            index: self.index.index().memory_parts(),
             id_bytes,
             text_bytes,
             metadata_bytes,
