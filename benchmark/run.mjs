@@ -24,10 +24,11 @@ import * as quant from './suites/quant.mjs'
 import * as multivector from './suites/multivector.mjs'
 import * as persist from './suites/persist.mjs'
 import * as serve from './suites/serve.mjs'
+import * as memory from './suites/memory.mjs'
 import { MINILM_DATASETS, prepareMinilm } from './minilm-data.mjs'
 import { CODEC_HELP, QUANT_PEERS, codecsPerEngine } from './adapters/quant/index.mjs'
 
-const SUITES = { exact, single, overhead, eventloop, ann, filter, quant, multivector, persist, serve }
+const SUITES = { exact, single, overhead, eventloop, ann, filter, quant, multivector, persist, serve, memory }
 
 /**
  * @typedef {object} SuiteContext

@@ -4,8 +4,9 @@
 //                     index.d.ts); lib/*.ts (the sources the maps point at) and, for each of them,
 //                     exactly what tsc emits into dist/ (.js/.mjs, .d.ts/.d.mts and a map of each);
 //                     the CLI (bin/, cli/ *.mjs); the benchmark harness (benchmark/ *.mjs and *.py,
-//                     adapters/, suites/ and serve/ *.mjs: the serve suite's load generator,
-//                     servers and checks) and the peers' manifest and lock
+//                     adapters/, suites/, serve/ and memory/ *.mjs: the serve suite's load
+//                     generator, servers and checks, the memory suite's build process) and the
+//                     peers' manifest and lock
 //                     (benchmark/peers/package.json, package-lock.json), never the peers themselves
 //   vecdex-<platform> package.json, README.md, LICENSE and vecdex.<platform>.node
 //
@@ -108,6 +109,7 @@ export function expectedMainFiles(root) {
     ...filesIn(root, 'benchmark/adapters', /\.mjs$/, true),
     ...filesIn(root, 'benchmark/suites', /\.mjs$/, true),
     ...filesIn(root, 'benchmark/serve', /\.mjs$/, true),
+    ...filesIn(root, 'benchmark/memory', /\.mjs$/, true),
     'benchmark/peers/package.json',
     'benchmark/peers/package-lock.json',
   ].sort()

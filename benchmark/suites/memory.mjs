@@ -1,0 +1,92 @@
+// Suite `memory`: what an index holds in memory, by part, against what the process grew by.
+// Each configuration (flat and HNSW indexes, f32 and compressed, and a collection) is built in a
+// child process of its own (benchmark/memory/child.mjs): the dataset is loaded and the input
+// prepared first, then the resident set (RSS, after garbage collection) is read before and
+// after the build. The table gives bytes per vector by part from stats() (`memory` of an index,
+// `index` and the item parts of a collection), their sum, the RSS growth, and the sum over the
+// growth: how much of what the process took the figures account for.
+
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { makeTempDir, removeTempDir } from '../adapters/common.mjs'
+import { fmt, table } from '../report.mjs'
+
+export const name = 'memory'
+export const defaultDataset = 'glove-100k'
+export const summary = 'bytes per vector by part (vectors, codes, graph, ids) from stats() against the process RSS growth around the build, each configuration in its own process'
+
+const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'memory', 'child.mjs')
+
+/** The configurations, as `{ label, kind, options }` (HNSW: the graph parameters of the run). */
+function configurations({ m, efConstruction }, dim) {
+  const hnsw = (label, compression = {}) => ({ label, kind: 'hnsw', options: { m, efConstruction, ...compression } })
+  return [
+    { label: 'FlatIndex f32', kind: 'flat', options: {} },
+    { label: "FlatIndex sq8", kind: 'flat', options: { quantization: 'sq8' } },
+    hnsw('HnswIndex f32'),
+    hnsw('HnswIndex sq8', { quantization: 'sq8' }),
+    hnsw('HnswIndex sq4', { quantization: 'sq4' }),
+    hnsw('HnswIndex binary', { quantization: 'binary' }),
+    hnsw(`HnswIndex pq (m ${Math.max(1, Math.floor(dim / 4))})`, { quantization: { type: 'pq', subspaces: Math.max(1, Math.floor(dim / 4)) } }),
+    { label: 'Collection (hnsw, sq8; string ids)', kind: 'collection', options: { index: 'hnsw', m, efConstruction, quantization: 'sq8' } },
+  ]
+}
+
+/** @param {import('../run.mjs').SuiteContext} ctx */
+export async function run(ctx) {
+  const { log } = ctx
+  const m = ctx.m ?? 16
+  const efConstruction = ctx.efConstruction ?? 128
+  const probe = ctx.load({ queries: 1 })
+  const { n, dim, metric } = probe
+  log(`memory: ${probe.name} (${metric}), n ${n}, dim ${dim}; HNSW m ${m}, efConstruction ${efConstruction}; one process per configuration`)
+  const results = []
+  const dir = makeTempDir('memory')
+  const baseFile = path.join(dir, 'base.f32')
+  fs.writeFileSync(baseFile, new Uint8Array(probe.base.buffer, probe.base.byteOffset, n * dim * 4))
+  try {
+    for (const config of configurations({ m, efConstruction }, dim)) {
+      try {
+        const output = execFileSync(process.execPath, ['--expose-gc', CHILD, JSON.stringify({ baseFile, n, dim, metric, config })], {
+          encoding: 'utf8',
+          maxBuffer: 16 * 2 ** 20,
+          stdio: ['ignore', 'pipe', 'inherit'],
+        })
+        const figures = JSON.parse(output.trim().split('\n').at(-1))
+        results.push({ ...config, ...figures })
+        log(`memory: ${config.label}: stats ${fmt(figures.memoryBytes / n)} B/vector, RSS growth ${fmt(figures.rssGrowth / n)} B/vector, build ${fmt(figures.buildSeconds)} s`)
+      } catch (error) {
+        log(`memory: ${config.label}: failed — ${error?.message ?? error}`)
+        results.push({ ...config, error: String(error?.message ?? error).split('\n')[0] })
+      }
+    }
+  } finally {
+    removeTempDir(dir)
+  }
+
+  const f32 = results.find((r) => r.label === 'HnswIndex f32' && r.rssGrowth)
+  const perVector = (bytes) => fmt(bytes / n)
+  const md = []
+  md.push(`## memory — ${probe.name} (${metric}, n ${fmt(n)}, dim ${dim}; HNSW m ${m}, efConstruction ${efConstruction})`)
+  md.push('')
+  md.push(
+    table(
+      ['configuration', 'vectors B/vec', 'codes B/vec', 'graph B/vec', 'ids B/vec', 'items B/vec', 'stats() sum B/vec', 'RSS growth B/vec', 'sum ÷ RSS growth', 'RSS ÷ HNSW f32'],
+      results.map((r) => {
+        if (r.error) return [r.label, `failed — ${r.error}`, '', '', '', '', '', '', '', '']
+        const p = r.parts
+        const items = (p.itemIds ?? 0) + (p.texts ?? 0) + (p.metadata ?? 0) + (p.columns ?? 0)
+        return [r.label, perVector(p.vectors), perVector(p.codes), perVector(p.graph), perVector(p.ids), r.kind === 'collection' ? perVector(items) : '—', perVector(r.memoryBytes), perVector(r.rssGrowth), fmt(r.memoryBytes / r.rssGrowth), f32 ? fmt(r.rssGrowth / f32.rssGrowth) : '–']
+      }),
+    ),
+  )
+  md.push('')
+  md.push(`Parts are allocated bytes from stats() (\`memory\` of an index; \`index\` plus the item ids, texts, metadata and columns of a collection), per vector. "RSS growth" is the process's resident set after the build minus before it (each after garbage collection), in a process of its own per configuration; it also holds allocator overhead and freed memory the allocator kept, which the parts do not count. Compressed indexes still keep their f32 rows in memory for rescoring ("vectors").`)
+  return {
+    datasetName: probe.name,
+    markdown: md.join('\n'),
+    json: { dataset: { name: probe.name, metric, n, dim }, m, efConstruction, configurations: results },
+  }
+}
