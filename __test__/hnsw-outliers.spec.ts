@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process'
 import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
-// @ts-expect-error: plain ES module of the benchmark, without types
+// @ts-expect-error: plain ES module without type declarations
 import { gloveAvailable } from '../benchmark/datasets.mjs'
 
 const root = resolve(__dirname, '..')
