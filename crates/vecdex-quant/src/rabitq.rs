@@ -1,0 +1,255 @@
+//! RaBitQ 1-bit codes (Gao & Long, "RaBitQ: Quantizing High-Dimensional Vectors with a
+//! Theoretical Error Bound for Approximate Nearest Neighbor Search", SIGMOD 2024).
+//!
+//! A vector `v` is taken relative to the training sample's centroid `c`: its residual norm
+//! `r = ‖v − c‖` and unit direction `o = (v − c) / r`. A random orthogonal rotation `P` (seeded)
+//! turns `o` into `y = Pᵀo`; the code keeps one bit per dimension, `b_i = [y_i > 0]`, which
+//! stands for the unit vector `x̄ = (2b − 1) / √D` in rotated space, and three f32 factors: `r`,
+//! `⟨ō, o⟩ = Σ|y_i| / √D` (how well the bits point along `o`), and `⟨v, c⟩`.
+//!
+//! A query `q` is rotated the same way (`q' = Pᵀ(q − c) / ‖q − c‖`, kept in f32). The paper's
+//! estimator of `⟨o, q⟩` is `⟨ō, q⟩ / ⟨ō, o⟩` with `⟨ō, q⟩ = ⟨x̄, q'⟩`: unbiased over the
+//! random rotation (the paper's Theorem 3.2), with an error that is, with high probability,
+//! within `√((1 − ⟨ō, o⟩²) / ⟨ō, o⟩²) · ε₀ / √(D − 1)`; the paper uses `ε₀ = 1.9`
+//! ([`DEFAULT_EPSILON0`]). Distances follow from the inner product of the residuals:
+//! `‖v − q‖² = r² + r_q² − 2 r r_q ⟨o, q⟩` and `⟨v, q⟩ = r r_q ⟨o, q⟩ + ⟨v, c⟩ + ⟨q, c⟩ − ‖c‖²`.
+//!
+//! This module is the codec and its bound; indexes do not offer it as a `quantization` yet.
+
+use vecdex_distance::Metric;
+
+use crate::codec::{check_metric, check_sample, Codec, QuantError};
+use crate::kmeans::SeededRng;
+
+/// The paper's confidence multiplier of the error bound (§3.2: `ε₀ = 1.9` in its experiments).
+/// The estimator's error is close to normal with the bound's `ε₀ = 1` width as its standard
+/// deviation, so 1.9 covers about 94% of estimates.
+pub const DEFAULT_EPSILON0: f32 = 1.9;
+
+/// Bytes of the three f32 factors after the bits: `r`, `⟨ō, o⟩`, `⟨v, c⟩`.
+const FACTOR_BYTES: usize = 12;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RabitqCodec {
+    metric: Metric,
+    dim: usize,
+    centroid: Vec<f32>,
+    centroid_norm_sq: f32,
+    /// `Pᵀ`, row-major `dim × dim`: row `i` gives coordinate `i` of a rotated vector.
+    rotation: Vec<f32>,
+}
+
+/// A query prepared for scoring codes: its rotated unit residual and the factors the
+/// distance formulas need.
+#[derive(Debug, Clone)]
+pub struct RabitqQuery {
+    rotated: Vec<f32>,
+    rotated_sum: f32,
+    residual_norm: f32,
+    dot_centroid: f32,
+}
+
+impl RabitqCodec {
+    /// Learns the centroid from `sample` (at least one row) and draws the rotation from `seed`.
+    pub fn train(
+        sample: &[f32],
+        dim: usize,
+        metric: Metric,
+        seed: u64,
+    ) -> Result<Self, QuantError> {
+        check_metric(metric, "rabitq")?;
+        let rows = check_sample(sample, dim, 1, "rabitq")?;
+        let mut mean = vec![0f64; dim];
+        for row in sample.chunks_exact(dim) {
+            for (m, x) in mean.iter_mut().zip(row) {
+                *m += f64::from(*x);
+            }
+        }
+        let centroid: Vec<f32> = mean.iter().map(|m| (m / rows as f64) as f32).collect();
+        let centroid_norm_sq = centroid.iter().map(|x| x * x).sum();
+        Ok(RabitqCodec {
+            metric,
+            dim,
+            centroid,
+            centroid_norm_sq,
+            rotation: random_rotation(dim, seed),
+        })
+    }
+
+    /// Bytes of the bits alone (the rest of a code is its factors).
+    fn bit_bytes(&self) -> usize {
+        self.dim.div_ceil(8)
+    }
+
+    /// `Pᵀ x` into `out`.
+    fn rotate(&self, x: &[f32], out: &mut [f32]) {
+        for (o, row) in out.iter_mut().zip(self.rotation.chunks_exact(self.dim)) {
+            *o = row.iter().zip(x).map(|(a, b)| a * b).sum();
+        }
+    }
+
+    /// The unit residual of `x` relative to the centroid, and its norm (0 and a zero vector
+    /// when `x` is the centroid).
+    fn unit_residual(&self, x: &[f32]) -> (Vec<f32>, f32) {
+        let mut residual: Vec<f32> = x.iter().zip(&self.centroid).map(|(a, c)| a - c).collect();
+        let norm = residual.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            residual.iter_mut().for_each(|v| *v /= norm);
+        }
+        (residual, norm)
+    }
+
+    fn factors(&self, code: &[u8]) -> (f32, f32, f32) {
+        let at = self.bit_bytes();
+        let f = |i: usize| {
+            let mut bytes = [0u8; 4];
+            bytes.copy_from_slice(&code[at + 4 * i..at + 4 * i + 4]);
+            f32::from_le_bytes(bytes)
+        };
+        (f(0), f(1), f(2))
+    }
+
+    /// The estimate of `⟨o, q⟩` (unit residuals of the stored vector and the query) and
+    /// `⟨ō, o⟩`, the code's alignment factor.
+    pub fn estimate_unit_inner(&self, query: &RabitqQuery, code: &[u8]) -> (f32, f32) {
+        let (_, alignment, _) = self.factors(code);
+        let mut selected = 0f32;
+        for (i, q) in query.rotated.iter().enumerate() {
+            if code[i / 8] >> (i % 8) & 1 == 1 {
+                selected += q;
+            }
+        }
+        let projected = (2.0 * selected - query.rotated_sum) / (self.dim as f32).sqrt();
+        (projected / alignment, alignment)
+    }
+
+    /// Half-width of the interval around [`Codec::score`] that holds the true distance with
+    /// the confidence `epsilon0` stands for ([`DEFAULT_EPSILON0`]: about 94%).
+    pub fn score_bound(&self, query: &RabitqQuery, code: &[u8], epsilon0: f32) -> f32 {
+        if self.dim < 2 {
+            return 0.0;
+        }
+        let (norm, alignment, _) = self.factors(code);
+        let spread = ((1.0 - alignment * alignment).max(0.0) / (alignment * alignment)).sqrt();
+        let inner = spread * epsilon0 / ((self.dim - 1) as f32).sqrt();
+        let scale = norm * query.residual_norm;
+        match self.metric {
+            Metric::L2sq => 2.0 * scale * inner,
+            _ => scale * inner,
+        }
+    }
+}
+
+impl Codec for RabitqCodec {
+    type Query = RabitqQuery;
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    fn code_size(&self) -> usize {
+        self.bit_bytes() + FACTOR_BYTES
+    }
+
+    fn encode(&self, vector: &[f32], code: &mut [u8]) {
+        code.fill(0);
+        let (unit, norm) = self.unit_residual(vector);
+        let mut rotated = vec![0f32; self.dim];
+        self.rotate(&unit, &mut rotated);
+        let mut absolute_sum = 0f32;
+        for (i, y) in rotated.iter().enumerate() {
+            if *y > 0.0 {
+                code[i / 8] |= 1 << (i % 8);
+            }
+            absolute_sum += y.abs();
+        }
+        // A zero residual has no direction: any bits, alignment 1, and `r = 0` cancels them.
+        let alignment = if norm > 0.0 {
+            absolute_sum / (self.dim as f32).sqrt()
+        } else {
+            1.0
+        };
+        let dot_centroid: f32 = vector.iter().zip(&self.centroid).map(|(a, b)| a * b).sum();
+        let at = self.bit_bytes();
+        for (i, value) in [norm, alignment, dot_centroid].into_iter().enumerate() {
+            code[at + 4 * i..at + 4 * i + 4].copy_from_slice(&value.to_le_bytes());
+        }
+    }
+
+    /// `c + r · P x̄`: the centroid plus the residual norm along the bits' unit vector.
+    fn decode(&self, code: &[u8], out: &mut [f32]) {
+        let (norm, _, _) = self.factors(code);
+        let unit = 1.0 / (self.dim as f32).sqrt();
+        out.copy_from_slice(&self.centroid);
+        for (i, row) in self.rotation.chunks_exact(self.dim).enumerate() {
+            let sign = if code[i / 8] >> (i % 8) & 1 == 1 {
+                unit
+            } else {
+                -unit
+            };
+            for (o, p) in out.iter_mut().zip(row) {
+                *o += norm * sign * p;
+            }
+        }
+    }
+
+    fn prepare(&self, query: &[f32]) -> RabitqQuery {
+        let (unit, residual_norm) = self.unit_residual(query);
+        let mut rotated = vec![0f32; self.dim];
+        self.rotate(&unit, &mut rotated);
+        RabitqQuery {
+            rotated_sum: rotated.iter().sum(),
+            rotated,
+            residual_norm,
+            dot_centroid: query.iter().zip(&self.centroid).map(|(a, b)| a * b).sum(),
+        }
+    }
+
+    fn score(&self, query: &RabitqQuery, code: &[u8]) -> f32 {
+        let (norm, _, dot_centroid) = self.factors(code);
+        let (unit_inner, _) = self.estimate_unit_inner(query, code);
+        let residual_inner = norm * query.residual_norm * unit_inner;
+        match self.metric {
+            Metric::L2sq => {
+                norm * norm + query.residual_norm * query.residual_norm - 2.0 * residual_inner
+            }
+            _ => 1.0 - (residual_inner + dot_centroid + query.dot_centroid - self.centroid_norm_sq),
+        }
+    }
+}
+
+/// A random orthogonal `dim × dim` matrix (row-major), uniform over rotations: Gram–Schmidt
+/// (twice, for orthogonality to rounding) on rows of independent standard normal values,
+/// which is the Q factor of their QR decomposition with a positive diagonal (Mezzadri, "How to
+/// generate random matrices from the classical compact groups", Notices AMS 54(5), 2007).
+fn random_rotation(dim: usize, seed: u64) -> Vec<f32> {
+    let mut rng = SeededRng::new(seed);
+    let mut normal = || {
+        // Box–Muller; `1 − u` keeps the logarithm finite.
+        let u = 1.0 - rng.unit();
+        let v = rng.unit();
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    };
+    let mut rows: Vec<f64> = (0..dim * dim).map(|_| normal()).collect();
+    for i in 0..dim {
+        for _pass in 0..2 {
+            for j in 0..i {
+                let (done, rest) = rows.split_at_mut(i * dim);
+                let basis = &done[j * dim..(j + 1) * dim];
+                let row = &mut rest[..dim];
+                let projection: f64 = row.iter().zip(basis).map(|(a, b)| a * b).sum();
+                row.iter_mut()
+                    .zip(basis)
+                    .for_each(|(a, b)| *a -= projection * b);
+            }
+        }
+        let row = &mut rows[i * dim..(i + 1) * dim];
+        let norm = row.iter().map(|x| x * x).sum::<f64>().sqrt();
+        row.iter_mut().for_each(|x| *x /= norm);
+    }
+    rows.into_iter().map(|x| x as f32).collect()
+}
