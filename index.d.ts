@@ -559,7 +559,7 @@ export interface NativeCollectionStats {
  * index).
  */
 export interface NativeCompressionOptions {
-  /** 'none' | 'f16' | 'bf16' | 'sq8' | 'sq4' | 'binary' | 'pq'. */
+  /** 'none' | 'f16' | 'bf16' | 'sq8' | 'sq4' | 'binary' | 'pq' | 'rabitq'. */
   quantization?: string
   /** SQ: clip each dimension's range to these quantiles of the sample (0 ..< 0.5). */
   clipQuantile?: number
@@ -709,6 +709,8 @@ export interface NativeKernelPaths {
   binaryCodes: string
   /** PQ lookup tables. */
   pqCodes: string
+  /** RaBitQ codes. */
+  rabitqCodes: string
   /** Exact Chamfer (multi-vector). */
   chamfer: string
   /** PCA training. */

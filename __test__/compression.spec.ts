@@ -28,6 +28,7 @@ describe('compressed search forms', () => {
     ['sq4', 'sq4', 0.9],
     ['pq', { type: 'pq', subspaces: 10 }, 0.85],
     ['binary', 'binary', 0.7],
+    ['rabitq', 'rabitq', 0.9],
     ['f16', 'f16', 0.99],
   ]
   for (const [name, quantization, floor] of forms) {
@@ -130,6 +131,22 @@ describe('compressed search forms', () => {
       expect(recallOf(got, exact, queries, DIM, 'l2sq', vectorOf, 10), JSON.stringify(options)).toBeGreaterThanOrEqual(0.6)
       // Stored vectors keep every dimension.
       expect(index.get(3)).toHaveLength(DIM)
+    }
+  })
+
+  it('rabitq: candidates by code are better than binary codes at the same oversample, on both indexes', async () => {
+    const exact = await exactSearch(base, keys, DIM, 'l2sq', queries, 10)
+    const recall = async (quantization: Quantization, kind: 'flat' | 'hnsw') => {
+      const options = { dimensions: DIM, metric: 'l2sq' as const, quantization, trainingSize: 1000, oversample: 4 }
+      using index = kind === 'flat' ? new FlatIndex(options) : new HnswIndex({ ...options, seed: 4 })
+      await index.add(keys, base)
+      const found = index instanceof HnswIndex ? await index.searchBatch(queries, { k: 10, efSearch: 64 }) : await index.searchBatch(queries, { k: 10 })
+      return recallOf(found, exact, queries, DIM, 'l2sq', vectorOf, 10)
+    }
+    for (const kind of ['flat', 'hnsw'] as const) {
+      const [rabitq, binary] = [await recall('rabitq', kind), await recall('binary', kind)]
+      // Measured here: 0.61 against 0.55 (flat and HNSW alike).
+      expect(rabitq, `${kind}: rabitq ${rabitq} vs binary ${binary}`).toBeGreaterThan(binary + 0.02)
     }
   })
 

@@ -59,6 +59,22 @@ describe('save and load', () => {
     expect(loaded.compressionStats().quantization).toBe('sq4')
   })
 
+  it('a RaBitQ index round-trips: the same rotation, codes and estimates', async () => {
+    for (const make of [(o: object) => new FlatIndex(o as never), (o: object) => new HnswIndex({ ...o, seed: 2 } as never)]) {
+      using index = make({ dimensions: DIM, metric: 'l2sq', quantization: 'rabitq', trainingSize: 500 })
+      await index.add(keys, base)
+      const raw = { k: 5, rescore: false }
+      const file = join(dir, 'rabitq.vdx')
+      index.saveSync(file)
+      const Kind = index instanceof FlatIndex ? FlatIndex : HnswIndex
+      using loaded = await Kind.load(file)
+      expect(loaded.compressionStats()).toMatchObject({ quantization: 'rabitq', trained: true, codeSize: Math.ceil(DIM / 8) + 12 })
+      const [want, got] = [await index.searchBatch(queries, raw), await loaded.searchBatch(queries, raw)]
+      expect(got.keys).toEqual(want.keys)
+      expect(got.distances).toEqual(want.distances)
+    }
+  })
+
   it('a multi-vector index round-trips with its encoding and tokens', async () => {
     using index = new MultiVectorIndex({ dimensions: 8, metric: 'dot', fde: { numRepetitions: 3, numSimhashProjections: 2, projectionDimension: 4 } })
     const docs = Array.from({ length: 60 }, (_, i) => randomMatrix(3 + (i % 5), 8, 100 + i))

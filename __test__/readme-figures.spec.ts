@@ -214,6 +214,7 @@ function expectedPaths(flags: Set<string>): Record<string, string> {
     halfCodes: bytes ? 'avx512bw' : 'portable',
     binaryCodes: 'portable',
     pqCodes: 'portable',
+    rabitqCodes: 'portable',
     chamfer: level,
     pca: avx512 ? 'avx512' : avx2fma ? 'avx2' : 'portable',
   }

@@ -128,6 +128,8 @@ export interface KernelPaths {
   binaryCodes: KernelPath
   /** PQ lookup-table sums ('portable' everywhere). */
   pqCodes: KernelPath
+  /** RaBitQ codes: the rotated query summed over each code's bits ('portable' everywhere). */
+  rabitqCodes: KernelPath
   /** Exact Chamfer of multi-vector search ('avx512', 'avx2-fma', 'portable'). */
   chamfer: KernelPath
   /** PCA training ('avx512', 'avx2', 'portable'). */

@@ -73,7 +73,7 @@ Options:
       --ef-search <n>          hnsw: default candidates per search, saved with the index (default ${optionDefault('HnswIndexOptions', 'efSearch')})
       --seed <n>               hnsw: level-draw seed
       --insertion-order <o>    hnsw: given (default) | random | lid
-      --quantization <q>       none (default) | f16 | bf16 | sq8 | sq4 | binary | pq
+      --quantization <q>       none (default) | f16 | bf16 | sq8 | sq4 | binary | pq | rabitq
       --subspaces <n>          pq: bytes per vector (default dimensions / 4)
       --oversample <n>         candidates rescored per result, × k
       --training-size <n>      vectors held when the codec trains itself

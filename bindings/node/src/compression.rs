@@ -12,7 +12,7 @@ use crate::error::Result;
 #[napi(object)]
 #[derive(Default)]
 pub struct NativeCompressionOptions {
-    /// 'none' | 'f16' | 'bf16' | 'sq8' | 'sq4' | 'binary' | 'pq'.
+    /// 'none' | 'f16' | 'bf16' | 'sq8' | 'sq4' | 'binary' | 'pq' | 'rabitq'.
     pub quantization: Option<String>,
     /// SQ: clip each dimension's range to these quantiles of the sample (0 ..< 0.5).
     pub clip_quantile: Option<f64>,

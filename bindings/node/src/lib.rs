@@ -228,6 +228,8 @@ pub struct NativeKernelPaths {
     pub binary_codes: String,
     /// PQ lookup tables.
     pub pq_codes: String,
+    /// RaBitQ codes.
+    pub rabitq_codes: String,
     /// Exact Chamfer (multi-vector).
     pub chamfer: String,
     /// PCA training.
@@ -249,6 +251,7 @@ pub fn capabilities() -> NativeCapabilities {
             half_codes: name(k.half_codes),
             binary_codes: name(k.binary_codes),
             pq_codes: name(k.pq_codes),
+            rabitq_codes: name(k.rabitq_codes),
             chamfer: name(k.chamfer),
             pca: name(k.pca),
         },

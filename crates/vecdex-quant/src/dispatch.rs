@@ -1,7 +1,9 @@
 //! A codec chosen at run time (by an index's settings), and the dispatch to it: once per hot
 //! loop with [`with_codec!`](crate::with_codec), once per call for everything else.
 
-use crate::{Bf16Codec, BinaryCodec, Codec, F16Codec, PlainCodec, PqCodec, Sq4Codec, Sq8Codec};
+use crate::{
+    Bf16Codec, BinaryCodec, Codec, F16Codec, PlainCodec, PqCodec, RabitqCodec, Sq4Codec, Sq8Codec,
+};
 
 /// One of the codecs.
 #[derive(Debug, Clone)]
@@ -13,6 +15,7 @@ pub enum AnyCodec {
     Sq4(Sq4Codec),
     Binary(BinaryCodec),
     Pq(PqCodec),
+    Rabitq(RabitqCodec),
 }
 
 /// Runs `$body` with `$codec` bound to the concrete codec inside `$any` (an `&AnyCodec`), so
@@ -28,6 +31,7 @@ macro_rules! with_codec {
             $crate::AnyCodec::Sq4($codec) => $body,
             $crate::AnyCodec::Binary($codec) => $body,
             $crate::AnyCodec::Pq($codec) => $body,
+            $crate::AnyCodec::Rabitq($codec) => $body,
         }
     };
 }
@@ -50,6 +54,7 @@ impl AnyCodec {
             AnyCodec::Sq4(c) => c.model_bytes(),
             AnyCodec::Binary(c) => c.model_bytes(),
             AnyCodec::Pq(c) => c.model_bytes(),
+            AnyCodec::Rabitq(c) => c.model_bytes(),
             AnyCodec::Plain(_) | AnyCodec::F16(_) | AnyCodec::Bf16(_) => Vec::new(),
         }
     }

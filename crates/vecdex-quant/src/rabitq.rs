@@ -14,12 +14,14 @@
 //! ([`DEFAULT_EPSILON0`]). Distances follow from the inner product of the residuals:
 //! `‖v − q‖² = r² + r_q² − 2 r r_q ⟨o, q⟩` and `⟨v, q⟩ = r r_q ⟨o, q⟩ + ⟨v, c⟩ + ⟨q, c⟩ − ‖c‖²`.
 //!
-//! This module is the codec and its bound; indexes do not offer it as a `quantization` yet.
+//! Indexes offer it as `quantization: 'rabitq'`, rescoring a fixed `k × oversample` candidates;
+//! [`RabitqCodec::score_bound`] is the bound itself, for callers that decide by it.
 
 use vecdex_distance::Metric;
 
 use crate::codec::{check_metric, check_sample, Codec, QuantError};
 use crate::kmeans::SeededRng;
+use crate::model::{check_len, model_len, put_f32s, Reader};
 
 /// The paper's confidence multiplier of the error bound (§3.2: `ε₀ = 1.9` in its experiments).
 /// The estimator's error is close to normal with the bound's `ε₀ = 1` width as its standard
@@ -76,6 +78,51 @@ impl RabitqCodec {
         })
     }
 
+    /// The trained state, little-endian: the centroid (`dim` f32), then the rotation `Pᵀ`
+    /// (`dim × dim` f32, row-major); `4·dim·(dim + 1)` bytes. The metric is not included:
+    /// [`RabitqCodec::from_model_bytes`] takes it. The rotation is stored rather than drawn
+    /// again from its seed, so a file scores the same on every platform's `ln` and `cos`.
+    pub fn model_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4 * self.dim * (self.dim + 1));
+        put_f32s(&mut out, &self.centroid);
+        put_f32s(&mut out, &self.rotation);
+        out
+    }
+
+    /// The codec whose [`RabitqCodec::model_bytes`] are `bytes`, with the `dim` and `metric` it
+    /// was trained with. Errors when `train` would refuse `dim` or `metric`, the length is not
+    /// exactly `4·dim·(dim + 1)`, a value is not finite, or a rotation row is not of unit length.
+    pub fn from_model_bytes(bytes: &[u8], dim: usize, metric: Metric) -> Result<Self, QuantError> {
+        check_metric(metric, "rabitq")?;
+        if dim == 0 {
+            return Err(QuantError::new(
+                "rabitq: dimensions must be at least 1".to_string(),
+            ));
+        }
+        let len = model_len(&[&[dim, 4], &[dim, dim, 4]], "rabitq")?;
+        check_len(bytes, len, &format!("{dim} dimensions"), "rabitq")?;
+        let mut reader = Reader::new(bytes, "rabitq");
+        let centroid = reader.f32s(dim, "centroid")?;
+        let rotation = reader.f32s(dim * dim, "rotation")?;
+        reader.finish()?;
+        if let Some(row) = rotation.chunks_exact(dim).position(|row| {
+            let length: f32 = row.iter().map(|x| x * x).sum();
+            (length - 1.0).abs() > 1e-3
+        }) {
+            return Err(QuantError::new(format!(
+                "rabitq model: rotation row {row} is not of unit length"
+            )));
+        }
+        let centroid_norm_sq = centroid.iter().map(|x| x * x).sum();
+        Ok(RabitqCodec {
+            metric,
+            dim,
+            centroid,
+            centroid_norm_sq,
+            rotation,
+        })
+    }
+
     /// Bytes of the bits alone (the rest of a code is its factors).
     fn bit_bytes(&self) -> usize {
         self.dim.div_ceil(8)
@@ -113,10 +160,11 @@ impl RabitqCodec {
     /// `⟨ō, o⟩`, the code's alignment factor.
     pub fn estimate_unit_inner(&self, query: &RabitqQuery, code: &[u8]) -> (f32, f32) {
         let (_, alignment, _) = self.factors(code);
+        // Branch-free: the bits are random, so a branch per dimension mispredicts half the time.
         let mut selected = 0f32;
-        for (i, q) in query.rotated.iter().enumerate() {
-            if code[i / 8] >> (i % 8) & 1 == 1 {
-                selected += q;
+        for (byte, values) in code.iter().zip(query.rotated.chunks(8)) {
+            for (bit, q) in values.iter().enumerate() {
+                selected += f32::from((byte >> bit) & 1) * q;
             }
         }
         let projected = (2.0 * selected - query.rotated_sum) / (self.dim as f32).sqrt();

@@ -224,3 +224,53 @@ fn decode_points_along_the_bits_at_the_residual_norm() {
         assert_eq!(code[..dim / 8], again[..dim / 8]);
     }
 }
+
+#[test]
+fn the_model_loads_back_bit_for_bit_and_bad_bytes_are_errors() {
+    let dim = 65;
+    let data = gaussian_rows(300, dim, 31);
+    for metric in [Metric::L2sq, Metric::Dot, Metric::Cosine] {
+        let trained = RabitqCodec::train(&data, dim, metric, 7).unwrap();
+        let bytes = trained.model_bytes();
+        assert_eq!(bytes.len(), 4 * dim * (dim + 1));
+        let loaded = RabitqCodec::from_model_bytes(&bytes, dim, metric).unwrap();
+        assert_eq!(loaded, trained);
+        let (mut a, mut b) = (
+            vec![0u8; trained.code_size()],
+            vec![0u8; loaded.code_size()],
+        );
+        let query = &data[dim..2 * dim];
+        for row in data.chunks_exact(dim).take(20) {
+            trained.encode(row, &mut a);
+            loaded.encode(row, &mut b);
+            assert_eq!(a, b);
+            let (x, y) = (
+                trained.score(&trained.prepare(query), &a),
+                loaded.score(&loaded.prepare(query), &b),
+            );
+            assert_eq!(x.to_bits(), y.to_bits());
+        }
+        for cut in [0, 1, bytes.len() - 1] {
+            assert!(RabitqCodec::from_model_bytes(&bytes[..cut], dim, metric).is_err());
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(RabitqCodec::from_model_bytes(&longer, dim, metric).is_err());
+        let mut stretched = bytes.clone();
+        // The first rotation row doubled in length: not a rotation.
+        for i in 0..dim {
+            let at = 4 * (dim + i);
+            let value = f32::from_le_bytes(stretched[at..at + 4].try_into().unwrap()) * 2.0;
+            stretched[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        }
+        let message = RabitqCodec::from_model_bytes(&stretched, dim, metric)
+            .unwrap_err()
+            .message()
+            .to_string();
+        assert!(message.contains("rotation row 0"), "{message}");
+        let mut nan = bytes.clone();
+        nan[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+        assert!(RabitqCodec::from_model_bytes(&nan, dim, metric).is_err());
+    }
+    assert!(RabitqCodec::train(&data, dim, Metric::Hamming, 1).is_err());
+}

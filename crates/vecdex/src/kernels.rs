@@ -25,6 +25,9 @@ pub struct KernelPaths {
     pub binary_codes: KernelPath,
     /// PQ lookup-table sums: plain loops on every architecture.
     pub pq_codes: KernelPath,
+    /// RaBitQ codes: the rotated f32 query summed over each code's set bits, plain loops on
+    /// every architecture.
+    pub rabitq_codes: KernelPath,
     /// Exact Chamfer (multi-vector rerank and `searchExact`).
     pub chamfer: KernelPath,
     /// PCA training (second moments, tridiagonalisation).
@@ -57,6 +60,7 @@ pub fn capabilities() -> Capabilities {
             half_codes: own.half_codes,
             binary_codes: KernelPath::Portable,
             pq_codes: KernelPath::Portable,
+            rabitq_codes: KernelPath::Portable,
             chamfer: vecdex_fde::chamfer_path(level),
             pca: vecdex_quant::pca::kernel_path(level),
         },

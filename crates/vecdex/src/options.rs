@@ -146,7 +146,9 @@ pub const ALL_METRICS: &[&str] = &[
     Metric::L2sq.name(),
     Metric::Hamming.name(),
 ];
-pub const QUANTIZATIONS: &[&str] = &["none", "f16", "bf16", "sq8", "sq4", "binary", "pq"];
+pub const QUANTIZATIONS: &[&str] = &[
+    "none", "f16", "bf16", "sq8", "sq4", "binary", "pq", "rabitq",
+];
 pub const INSERTION_ORDERS: &[&str] = &["given", "random", "lid"];
 pub const STRATEGIES: &[&str] = &["rerank", "walk", "tokens"];
 pub const PROJECTION_TYPES: &[&str] = &["identity", "amsSketch"];
@@ -566,7 +568,7 @@ pub static OPTION_SETS: &[OptionSet] = &[
 ];
 
 /// Derived defaults in words; a test checks them against the constants they describe.
-const OVERSAMPLE_DEFAULT: &str = "10 for 'pq' and 'binary', 4 otherwise";
+const OVERSAMPLE_DEFAULT: &str = "10 for 'pq', 'binary' and 'rabitq', 4 otherwise";
 const TRAINING_SIZE_DEFAULT: &str =
     "10,000 for 'pq', 1,000 otherwise; with pcaDimensions at least 10 × dimensions (up to 32,768)";
 

@@ -241,6 +241,7 @@ pub(crate) fn write_compression(out: &mut ConfigWriter, c: &Compression) {
             .u64(pq.subspaces as u64)
             .u64(pq.iterations as u64)
             .u64(pq.seed),
+        Quantization::Rabitq => out.u8(7),
     };
     let (tag, dims) = match c.reduction {
         Reduction::None => (0, 0),
@@ -280,6 +281,7 @@ pub(crate) fn read_compression(input: &mut ConfigReader<'_>, dim: usize) -> Resu
             iterations: input.usize()?,
             seed: input.u64()?,
         }),
+        7 => Quantization::Rabitq,
         t => return Err(corrupt(format!("quantization tag {t}"))),
     };
     let reduction = match (input.u8()?, input.usize()?) {

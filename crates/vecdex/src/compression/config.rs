@@ -24,6 +24,9 @@ pub enum Quantization {
     Binary,
     /// Product quantization: `subspaces` bytes per vector.
     Pq(PqConfig),
+    /// RaBitQ: 1 bit per dimension of the randomly rotated residual, with per-vector factors
+    /// and an unbiased inner-product estimate (see `vecdex_quant::rabitq`).
+    Rabitq,
 }
 
 impl Quantization {
@@ -37,6 +40,7 @@ impl Quantization {
             Quantization::Sq4(_) => "sq4",
             Quantization::Binary => "binary",
             Quantization::Pq(_) => "pq",
+            Quantization::Rabitq => "rabitq",
         }
     }
 
@@ -171,6 +175,7 @@ impl Compression {
                 "sq8" => Quantization::Sq8(sq(true)),
                 "sq4" => Quantization::Sq4(sq(false)),
                 "binary" => Quantization::Binary,
+                "rabitq" => Quantization::Rabitq,
                 "pq" => {
                     let mut pq = PqConfig::new(options.subspaces.unwrap_or((searched / 4).max(1)));
                     if let Some(iterations) = options.iterations {
@@ -231,11 +236,12 @@ impl Compression {
     }
 
     /// Candidates rescored per result: the configured number, else [`DEFAULT_OVERSAMPLE`] for
-    /// the fine codecs and [`COARSE_OVERSAMPLE`] for PQ and binary codes, whose estimates are
-    /// rougher (on GloVe 100k PQ with d/4 bytes reaches recall@10 0.88 with 4, 0.97 with 10).
+    /// the fine codecs and [`COARSE_OVERSAMPLE`] for PQ, binary and RaBitQ codes, whose
+    /// estimates are rougher (on GloVe 100k PQ with d/4 bytes reaches recall@10 0.88 with 4,
+    /// 0.97 with 10).
     pub fn oversample(&self) -> usize {
         self.oversample.unwrap_or(match self.quantization {
-            Quantization::Pq(_) | Quantization::Binary => COARSE_OVERSAMPLE,
+            Quantization::Pq(_) | Quantization::Binary | Quantization::Rabitq => COARSE_OVERSAMPLE,
             _ => DEFAULT_OVERSAMPLE,
         })
     }

@@ -3,8 +3,8 @@
 
 use vecdex_distance::Metric;
 use vecdex_quant::{
-    AnyCodec, Bf16Codec, BinaryCodec, F16Codec, Pca, PlainCodec, PqCodec, QuantError, Sq4Codec,
-    Sq8Codec,
+    AnyCodec, Bf16Codec, BinaryCodec, F16Codec, Pca, PlainCodec, PqCodec, QuantError, RabitqCodec,
+    Sq4Codec, Sq8Codec,
 };
 
 use super::encoder::{Encoder, Reducer};
@@ -131,6 +131,9 @@ impl Codes {
             Quantization::Pq(c) => {
                 AnyCodec::Pq(PqCodec::from_model_bytes(codec_bytes, dim, metric, c).map_err(bad)?)
             }
+            Quantization::Rabitq => AnyCodec::Rabitq(
+                RabitqCodec::from_model_bytes(codec_bytes, dim, metric).map_err(bad)?,
+            ),
         };
         Ok(Encoder {
             reducer,

@@ -7,7 +7,8 @@ use std::time::Instant;
 use rayon::prelude::*;
 use vecdex_distance::Metric;
 use vecdex_quant::{
-    AnyCodec, Bf16Codec, BinaryCodec, F16Codec, Pca, PlainCodec, PqCodec, Sq4Codec, Sq8Codec,
+    AnyCodec, Bf16Codec, BinaryCodec, F16Codec, Pca, PlainCodec, PqCodec, RabitqCodec, Sq4Codec,
+    Sq8Codec,
 };
 
 use super::encoder::{Encoder, Reducer};
@@ -15,6 +16,10 @@ use super::storage::{Codes, Pool};
 use super::{Quantization, Reduction, AUTO_TRAINING_SAMPLE};
 use crate::error::{Error, Result};
 use crate::filter::IndexVersion;
+
+/// The seed of every RaBitQ rotation. Any rotation drawn uniformly serves; a fixed one makes a
+/// training deterministic, and the rotation itself is saved with the model.
+const RABITQ_ROTATION_SEED: u64 = 0x5241_4249_5451;
 use crate::threads;
 use crate::validate::{check_matrix, normalize, out_of_memory, try_copy, try_filled};
 
@@ -82,6 +87,9 @@ impl Codes {
             Quantization::Pq(c) => {
                 AnyCodec::Pq(PqCodec::train(sample, dim, metric, c).map_err(quant)?)
             }
+            Quantization::Rabitq => AnyCodec::Rabitq(
+                RabitqCodec::train(sample, dim, metric, RABITQ_ROTATION_SEED).map_err(quant)?,
+            ),
         };
         Ok(Encoder {
             reducer,
