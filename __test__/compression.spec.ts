@@ -150,6 +150,15 @@ describe('compressed search forms', () => {
     }
   })
 
+  it('rabitq refuses more than 2,048 searched dimensions (a dense rotation), unless PCA reduces them', () => {
+    expectCode(() => new FlatIndex({ dimensions: 2049, quantization: 'rabitq' }), 'ERR_INVALID_ARGUMENT')
+    expectCode(() => new HnswIndex({ dimensions: 4096, quantization: 'rabitq' }), 'ERR_INVALID_ARGUMENT')
+    using reduced = new FlatIndex({ dimensions: 4096, quantization: 'rabitq', pcaDimensions: 256 })
+    expect(reduced.compressionStats().quantization).toBe('rabitq')
+    using largest = new FlatIndex({ dimensions: 2048, quantization: 'rabitq' })
+    expect(largest.isTrained).toBe(false)
+  })
+
   it('search options: oversample per call, rescore off returns the codes’ estimates', async () => {
     using index = new FlatIndex({ dimensions: DIM, metric: 'l2sq', quantization: 'binary', trainingSize: 1000 })
     index.addSync(keys, base)
