@@ -67,15 +67,22 @@ impl RabitqCodec {
                 *m += f64::from(*x);
             }
         }
-        let centroid: Vec<f32> = mean.iter().map(|m| (m / rows as f64) as f32).collect();
-        let centroid_norm_sq = centroid.iter().map(|x| x * x).sum();
-        Ok(RabitqCodec {
+        let centroid = mean.iter().map(|m| (m / rows as f64) as f32).collect();
+        Ok(Self::from_parts(
             metric,
-            dim,
             centroid,
-            centroid_norm_sq,
-            rotation: random_rotation(dim, seed),
-        })
+            random_rotation(dim, seed),
+        ))
+    }
+
+    fn from_parts(metric: Metric, centroid: Vec<f32>, rotation: Vec<f32>) -> Self {
+        RabitqCodec {
+            metric,
+            dim: centroid.len(),
+            centroid_norm_sq: centroid.iter().map(|x| x * x).sum(),
+            centroid,
+            rotation,
+        }
     }
 
     /// The trained state, little-endian: the centroid (`dim` f32), then the rotation `Pᵀ`
@@ -113,14 +120,7 @@ impl RabitqCodec {
                 "rabitq model: rotation row {row} is not of unit length"
             )));
         }
-        let centroid_norm_sq = centroid.iter().map(|x| x * x).sum();
-        Ok(RabitqCodec {
-            metric,
-            dim,
-            centroid,
-            centroid_norm_sq,
-            rotation,
-        })
+        Ok(Self::from_parts(metric, centroid, rotation))
     }
 
     /// Bytes of the bits alone (the rest of a code is its factors).
