@@ -663,6 +663,8 @@ export interface NativeHnswStats {
   /** Live vectors from which no walk on layer 0 leads back to the entry point. */
   deadEnds: number
   memoryBytes: number
+  /** `memory_bytes` by part, read under the same lock. */
+  memory: NativeMemoryParts
 }
 
 /** What `vecdex::inspect_file` reads from a file's header. */

@@ -82,8 +82,10 @@ export class FlatIndex extends VectorIndex<native.NativeFlatIndex, FlatSearchHan
   stats(): FlatStats {
     const handle = this.handle()
     const compression = callNative(() => handle.compressionStats())
+    // One read of the parts, so `memoryBytes` is their sum even while a write lands.
     const memory = callNative(() => handle.memoryParts())
-    return { size: handle.size, memoryBytes: handle.memoryBytes, vectorBytes: compression.vectorBytes, codeBytes: compression.codeBytes, memory }
+    const memoryBytes = memory.vectors + memory.codes + memory.graph + memory.ids
+    return { size: handle.size, memoryBytes, vectorBytes: compression.vectorBytes, codeBytes: compression.codeBytes, memory }
   }
 
   /** Rebuilds an index from a {@link toBuffer} image (copied first), off the event loop;

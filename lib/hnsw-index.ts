@@ -228,7 +228,6 @@ export class HnswIndex extends VectorIndex<native.NativeHnswIndex, HnswSearchHan
 
   /** Shape and size of the graph. */
   stats(): HnswStats {
-    const handle = this.handle()
-    return callNative(() => ({ ...handle.stats(), memory: handle.memoryParts() }))
+    return callNative(() => this.handle().stats())
   }
 }

@@ -58,6 +58,8 @@ pub struct NativeHnswStats {
     /// Live vectors from which no walk on layer 0 leads back to the entry point.
     pub dead_ends: f64,
     pub memory_bytes: f64,
+    /// `memory_bytes` by part, read under the same lock.
+    pub memory: crate::compression::NativeMemoryParts,
 }
 
 /// `searchIntoSyncFast` for an HNSW handle; `ef` 0 means the index's default.
@@ -283,6 +285,7 @@ impl NativeHnswIndex {
                 unreachable: stats.graph.connectivity.unreachable as f64,
                 dead_ends: stats.graph.connectivity.dead_ends as f64,
                 memory_bytes: stats.memory_bytes as f64,
+                memory: stats.memory.into(),
             })
         })
     }
