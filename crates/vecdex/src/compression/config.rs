@@ -120,7 +120,8 @@ pub const TRAINING_SIZE: usize = 1_000;
 pub const PCA_ROWS_PER_DIMENSION: usize = 10;
 
 /// Most searched dimensions of a RaBitQ index: its rotation is a dense `d × d` matrix, drawn by
-/// Gram–Schmidt in `O(d³)` (about 15 s at 2,048 on one core) and applied in `O(d²)` per vector.
+/// Gram–Schmidt in `O(d³)` and applied in `O(d²)` per vector. Training took 0.64 s at 768
+/// dimensions and 19.9 s at 2,048 on the 2-core AMD EPYC VM (1,000 rows, another job running).
 pub const MAX_RABITQ_DIMENSIONS: usize = 2048;
 
 /// The compression options as a user gives them, each optional, before they are resolved
