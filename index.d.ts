@@ -693,7 +693,7 @@ export interface NativeItem {
 }
 
 /**
- * Per kernel family: 'avx512vnni', 'avx512bw', 'avx512', 'avx2-fma', 'avx2' (x86-64, chosen at
+ * Per kernel family: 'avx512vnni', 'avx512bw', 'avx512', 'avx2-fma', 'avx2', 'popcnt' (x86-64, chosen at
  * run time) or 'portable' (plain loops: every path off x86-64, arm64 included).
  */
 export interface NativeKernelPaths {

@@ -107,10 +107,10 @@ export function distanceMatrixSync(
 /**
  * The code path of one family of vecdex's own kernels on this machine: an x86-64 SIMD path
  * chosen at run time from the CPU's features ('avx512vnni', 'avx512bw', 'avx512', 'avx2-fma',
- * 'avx2'), or 'portable': plain loops, the only path off x86-64 (arm64 included), where the
- * compiler vectorises them as far as the target's baseline allows.
+ * 'avx2', 'popcnt'), or 'portable': plain loops, the only path off x86-64 (arm64 included),
+ * where the compiler vectorises them as far as the target's baseline allows.
  */
-export type KernelPath = 'avx512vnni' | 'avx512bw' | 'avx512' | 'avx2-fma' | 'avx2' | 'portable'
+export type KernelPath = 'avx512vnni' | 'avx512bw' | 'avx512' | 'avx2-fma' | 'avx2' | 'popcnt' | 'portable'
 
 /** The path each family of vecdex's own kernels takes, read from the decisions they dispatch on. */
 export interface KernelPaths {
@@ -120,15 +120,17 @@ export interface KernelPaths {
   paddedRows: KernelPath
   /** SQ8 asymmetric and SQ4 codes ('avx512bw' or 'portable': no AVX2 path). */
   sqCodes: KernelPath
-  /** Symmetric SQ8, the default ('avx512vnni', 'avx512bw' or 'portable'). */
+  /** Symmetric SQ8, the default ('avx512vnni', 'avx512bw', 'avx2' or 'portable'). */
   sq8Symmetric: KernelPath
   /** f16 and bf16 codes ('avx512bw' or 'portable'). */
   halfCodes: KernelPath
-  /** Binary codes: popcount in plain loops ('portable' everywhere). */
+  /** Binary codes: XOR and popcount ('popcnt': the POPCNT instruction, chosen at run time on
+   * x86-64 at the AVX2 level; 'portable': the baseline's shift-and-mask bit count). */
   binaryCodes: KernelPath
   /** PQ lookup-table sums ('portable' everywhere). */
   pqCodes: KernelPath
-  /** RaBitQ codes: the rotated query summed over each code's bits ('portable' everywhere). */
+  /** RaBitQ codes: AND-popcounts of the bits with the 4-bit query's planes ('popcnt' or
+   * 'portable', as for binary codes). */
   rabitqCodes: KernelPath
   /** Exact Chamfer of multi-vector search ('avx512', 'avx2-fma', 'portable'). */
   chamfer: KernelPath

@@ -210,7 +210,7 @@ pub struct NativeCapabilities {
     pub os: String,
 }
 
-/// Per kernel family: 'avx512vnni', 'avx512bw', 'avx512', 'avx2-fma', 'avx2' (x86-64, chosen at
+/// Per kernel family: 'avx512vnni', 'avx512bw', 'avx512', 'avx2-fma', 'avx2', 'popcnt' (x86-64, chosen at
 /// run time) or 'portable' (plain loops: every path off x86-64, arm64 included).
 #[napi(object)]
 pub struct NativeKernelPaths {

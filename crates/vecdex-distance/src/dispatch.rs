@@ -79,7 +79,7 @@ pub fn simd_level() -> SimdLevel {
 pub enum KernelPath {
     /// Plain Rust loops, the same source on every architecture.
     Portable,
-    /// Those loops compiled with AVX2 enabled (x86-64), without FMA.
+    /// AVX2 without FMA (x86-64): integer kernels, or loops compiled with AVX2 enabled.
     Avx2,
     /// Hand-written or compiled-for AVX2 + FMA (x86-64).
     Avx2Fma,
@@ -89,6 +89,9 @@ pub enum KernelPath {
     Avx512Bw,
     /// AVX-512 VNNI integer dot products, `vpdpbusd` (x86-64).
     Avx512Vnni,
+    /// Plain loops compiled with the POPCNT instruction (x86-64; taken at the AVX2 level and
+    /// above, so `VECDEX_SIMD=scalar` runs the portable bit count instead).
+    Popcnt,
 }
 
 impl KernelPath {
@@ -100,8 +103,26 @@ impl KernelPath {
             KernelPath::Avx512 => "avx512",
             KernelPath::Avx512Bw => "avx512bw",
             KernelPath::Avx512Vnni => "avx512vnni",
+            KernelPath::Popcnt => "popcnt",
         }
     }
+}
+
+/// The path of bit-code kernels (binary and RaBitQ codes): [`KernelPath::Popcnt`] when this
+/// process runs at [`SimdLevel::Avx2`] or above on a CPU with POPCNT, else
+/// [`KernelPath::Portable`] (`u64::count_ones` compiled for the baseline target, which on
+/// x86-64 is a sequence of shifts and masks). Callers dispatch on it once per run of codes.
+pub fn popcount_path() -> KernelPath {
+    static PATH: OnceLock<KernelPath> = OnceLock::new();
+    *PATH.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if simd_level() >= SimdLevel::Avx2 && std::arch::is_x86_feature_detected!("popcnt") {
+                return KernelPath::Popcnt;
+            }
+        }
+        KernelPath::Portable
+    })
 }
 
 /// Paths of this crate's kernel families in this process, read from the same decisions the
@@ -300,8 +321,11 @@ mod tests {
                 assert_eq!(rows.code_path(), KernelPath::Portable);
                 assert_eq!(rows.i8_code_path(), KernelPath::Portable);
             }
+            if level == SimdLevel::Avx2 {
+                assert_eq!(rows.i8_code_path(), KernelPath::Avx2);
+            }
             if level != SimdLevel::Avx512 {
-                // The code kernels have AVX-512 paths only.
+                // The f32-weight code kernels have AVX-512 paths only.
                 assert_eq!(rows.code_path(), KernelPath::Portable, "{level:?}");
             }
         }

@@ -18,7 +18,7 @@ pub mod scalar;
 pub mod topk;
 
 pub use dispatch::{
-    capabilities, distance, distance_kernel_paths, hamming, simd_level, Capabilities,
+    capabilities, distance, distance_kernel_paths, hamming, popcount_path, simd_level, Capabilities,
     DistanceKernelPaths, KernelError, KernelPath, SimdLevel, SpatialElement,
 };
 pub use memory::{advise_huge_pages, advise_huge_pages_range};

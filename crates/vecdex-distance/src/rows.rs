@@ -34,6 +34,8 @@ pub struct RowKernel {
     bytes: bool,
     /// AVX-512 VNNI (`vpdpbusd`), for [`RowKernel::dot_i8_u8`].
     vnni: bool,
+    /// AVX2 (the level is at least [`SimdLevel::Avx2`]), for [`RowKernel::dot_i8_u8`].
+    avx2: bool,
 }
 
 impl Default for RowKernel {
@@ -58,11 +60,17 @@ impl RowKernel {
         };
         #[cfg(not(target_arch = "x86_64"))]
         let (bytes, vnni) = (false, false);
-        RowKernel { level, bytes, vnni }
+        RowKernel {
+            level,
+            bytes,
+            vnni,
+            avx2: cfg!(target_arch = "x86_64") && level >= SimdLevel::Avx2,
+        }
     }
 
     /// The same kernel without AVX-512 VNNI: [`RowKernel::dot_i8_u8`] widens to 16 bits
     /// instead (the path of AVX-512 CPUs before Ice Lake; for tests and measurements).
+    /// At the AVX2 level, the same kernel.
     pub fn without_vnni(self) -> Self {
         RowKernel {
             vnni: false,
@@ -105,6 +113,8 @@ impl RowKernel {
             KernelPath::Avx512Vnni
         } else if self.bytes {
             KernelPath::Avx512Bw
+        } else if self.avx2 {
+            KernelPath::Avx2
         } else {
             KernelPath::Portable
         }
@@ -260,6 +270,11 @@ impl RowKernel {
         if self.bytes {
             // SAFETY: as in `dot_u8`.
             return unsafe { x86::dot_i8_u8_avx512bw(weights, codes) };
+        }
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` is set only at the AVX2 level or above, which the CPU supports.
+            return unsafe { x86::dot_i8_u8_avx2(weights, codes) };
         }
         plain::dot_i8_u8(weights, codes)
     }
@@ -737,6 +752,50 @@ mod x86 {
         _mm512_reduce_add_epi32(acc)
     }
 
+    /// AVX2: widen both to i16 and multiply-add pairs into i32 (`vpmaddwd`), 32 bytes a step;
+    /// a plain loop for the last `n mod 16`. (`vpmaddubsw` would take the bytes as they are,
+    /// but its i16 pair sums saturate: 2·255·127 > 32,767.)
+    ///
+    /// # Safety
+    /// The CPU supports AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn dot_i8_u8_avx2(weights: &[i8], codes: &[u8]) -> i32 {
+        let n = weights.len().min(codes.len());
+        let (pw, pc) = (weights.as_ptr(), codes.as_ptr());
+        let mut acc0 = _mm256_setzero_si256();
+        let mut acc1 = _mm256_setzero_si256();
+        let mut i = 0;
+        // SAFETY: each step reads 32 (then 16) bytes at `i + 32 <= n` (`i + 16 <= n`): inside
+        // both slices.
+        unsafe {
+            while i + 32 <= n {
+                let c = _mm256_loadu_si256(pc.add(i).cast());
+                let w = _mm256_loadu_si256(pw.add(i).cast());
+                let c_low = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(c));
+                let c_high = _mm256_cvtepu8_epi16(_mm256_extracti128_si256::<1>(c));
+                let w_low = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w));
+                let w_high = _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(w));
+                acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(c_low, w_low));
+                acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(c_high, w_high));
+                i += 32;
+            }
+            if i + 16 <= n {
+                let c = _mm256_cvtepu8_epi16(_mm_loadu_si128(pc.add(i).cast()));
+                let w = _mm256_cvtepi8_epi16(_mm_loadu_si128(pw.add(i).cast()));
+                acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(c, w));
+                i += 16;
+            }
+        }
+        let acc = _mm256_add_epi32(acc0, acc1);
+        let mut sum = _mm_add_epi32(
+            _mm256_castsi256_si128(acc),
+            _mm256_extracti128_si256::<1>(acc),
+        );
+        sum = _mm_add_epi32(sum, _mm_shuffle_epi32::<0b01_00_11_10>(sum));
+        sum = _mm_add_epi32(sum, _mm_shuffle_epi32::<0b10_11_00_01>(sum));
+        _mm_cvtsi128_si32(sum).wrapping_add(super::plain::dot_i8_u8(&weights[i..], &codes[i..]))
+    }
+
     /// The low and high nibbles of 16 code bytes at `p` as f32 (the bytes of `mask` only).
     ///
     /// # Safety
@@ -894,6 +953,37 @@ mod x86 {
 mod tests {
     use super::*;
     use crate::scalar;
+
+    #[test]
+    fn integer_dot_products_are_exact_at_every_level() {
+        for level in SimdLevel::available() {
+            for kernel in [RowKernel::new(level), RowKernel::new(level).without_vnni()] {
+                for len in [0usize, 1, 15, 16, 17, 31, 32, 33, 47, 64, 100, 129, 784] {
+                    // The extremes (255 × −128) and a spread of values in between.
+                    let codes: Vec<u8> = (0..len).map(|i| (i * 97 % 256) as u8).collect();
+                    let weights: Vec<i8> =
+                        (0..len).map(|i| (i * 61 % 256) as u8 as i8).collect();
+                    let exact: i64 = codes
+                        .iter()
+                        .zip(&weights)
+                        .map(|(c, w)| i64::from(*c) * i64::from(*w))
+                        .sum();
+                    assert_eq!(
+                        i64::from(kernel.dot_i8_u8(&weights, &codes)),
+                        exact,
+                        "{kernel:?} ({:?}), {len} terms",
+                        kernel.i8_code_path()
+                    );
+                    let (top, low) = (vec![255u8; len], vec![-128i8; len]);
+                    assert_eq!(
+                        i64::from(kernel.dot_i8_u8(&low, &top)),
+                        -255 * 128 * len as i64,
+                        "{kernel:?}, {len} extreme terms"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn half_float_kernels_match_plain_loops() {

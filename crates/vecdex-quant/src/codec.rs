@@ -81,6 +81,17 @@ pub trait Codec: Send + Sync {
 
     /// Distance estimate between a prepared query and a code.
     fn score(&self, query: &Self::Query, code: &[u8]) -> f32;
+
+    /// [`Codec::score`] of each of the consecutive codes in `codes` (`out.len()` of them),
+    /// into `out`. Scans call this on runs of codes so that a codec can choose its kernel once
+    /// per run rather than once per code (a call through a pointer per score costs more than
+    /// a short code's score).
+    fn score_run(&self, query: &Self::Query, codes: &[u8], out: &mut [f32]) {
+        let size = self.code_size();
+        for (code, score) in codes.chunks_exact(size).zip(out.iter_mut()) {
+            *score = self.score(query, code);
+        }
+    }
 }
 
 /// Checks a training sample: whole rows, at least `min_rows`, finite values.

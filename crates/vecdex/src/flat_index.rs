@@ -129,6 +129,10 @@ pub struct FlatIndex {
 /// Code slots scored per job (and between two checks of the stop flag) in a compressed scan.
 const CODES_PER_JOB: usize = 16_384;
 
+/// Codes scored per call of the codec's run kernel in an unfiltered compressed scan: long
+/// enough to amortise its choice of kernel, short enough for the scores to stay in L1.
+const CODES_PER_RUN: usize = 256;
+
 /// Bytes of a `u64 → u32` hash map that holds `capacity` entries without growing: a hashbrown
 /// table has `capacity × 8 / 7` buckets (load factor 7/8), each the pair plus a control byte.
 pub(crate) fn key_map_bytes(capacity: usize) -> usize {
@@ -708,10 +712,30 @@ impl FlatIndex {
             with_codec!(&encoder.codec, |codec| {
                 let code_query = CodeQuery::new(codec, reduced, codes);
                 match filter {
-                    None => slots.for_each(|s| top.push(code_query.score(s), s)),
-                    Some(f) => slots
-                        .filter(|&s| f.admits(s as usize))
-                        .for_each(|s| top.push(code_query.score(s), s)),
+                    None => {
+                        let mut scores = [0f32; CODES_PER_RUN];
+                        let mut start = slots.start;
+                        while start < slots.end {
+                            let end = (start + CODES_PER_RUN as u32).min(slots.end);
+                            let run = &mut scores[..(end - start) as usize];
+                            code_query.score_run(start..end, run);
+                            // Slots rise within a job, so a score equal to the threshold
+                            // loses its tie: most codes are rejected by this one comparison.
+                            let mut threshold = top.threshold();
+                            for (slot, score) in (start..end).zip(run.iter()) {
+                                if *score < threshold {
+                                    top.push(*score, slot);
+                                    threshold = top.threshold();
+                                }
+                            }
+                            start = end;
+                        }
+                    }
+                    Some(f) => {
+                        for slot in slots.filter(|&s| f.admits(s as usize)) {
+                            top.push(code_query.score(slot), slot);
+                        }
+                    }
                 }
             });
             Ok(top)

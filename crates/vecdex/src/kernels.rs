@@ -20,13 +20,13 @@ pub struct KernelPaths {
     pub sq8_symmetric: KernelPath,
     /// f16 and bf16 codes.
     pub half_codes: KernelPath,
-    /// Binary codes: XOR and `u64::count_ones`, compiled for the build's baseline (no run-time
-    /// choice on any architecture).
+    /// Binary codes: XOR and popcount, with the POPCNT instruction when the CPU has it (chosen
+    /// at run time at the AVX2 level), else the baseline's shift-and-mask bit count.
     pub binary_codes: KernelPath,
     /// PQ lookup-table sums: plain loops on every architecture.
     pub pq_codes: KernelPath,
-    /// RaBitQ codes: the rotated f32 query summed over each code's set bits, plain loops on
-    /// every architecture.
+    /// RaBitQ codes: AND-popcounts of the code's bits with the 4-bit query's bit planes, on the
+    /// same path as binary codes.
     pub rabitq_codes: KernelPath,
     /// Exact Chamfer (multi-vector rerank and `searchExact`).
     pub chamfer: KernelPath,
@@ -58,9 +58,9 @@ pub fn capabilities() -> Capabilities {
             sq_codes: own.sq_codes,
             sq8_symmetric: own.sq8_symmetric,
             half_codes: own.half_codes,
-            binary_codes: KernelPath::Portable,
+            binary_codes: vecdex_distance::popcount_path(),
             pq_codes: KernelPath::Portable,
-            rabitq_codes: KernelPath::Portable,
+            rabitq_codes: vecdex_distance::popcount_path(),
             chamfer: vecdex_fde::chamfer_path(level),
             pca: vecdex_quant::pca::kernel_path(level),
         },

@@ -22,6 +22,14 @@ impl<'a, C: Codec> CodeQuery<'a, C> {
         }
     }
 
+    /// Scores of the consecutive slots `slots` into `out` (`slots.len()` values): one kernel
+    /// choice for the whole run (see [`Codec::score_run`]).
+    #[inline]
+    pub(crate) fn score_run(&self, slots: std::ops::Range<u32>, out: &mut [f32]) {
+        let codes = &self.codes[slots.start as usize * self.size..slots.end as usize * self.size];
+        self.codec.score_run(&self.prepared, codes, out);
+    }
+
     #[inline]
     pub(crate) fn score(&self, slot: u32) -> f32 {
         let start = slot as usize * self.size;
