@@ -593,6 +593,8 @@ export interface NativeCompressionStats {
   vectorBytes: number
   /** Seconds the last training took. */
   trainingSeconds: number
+  /** The whole index's allocated memory by part (for a multi-vector index: its FDE index's). */
+  memory: NativeMemoryParts
 }
 
 /** The resolved FDE configuration, as JS sees it. */

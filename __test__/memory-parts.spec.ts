@@ -1,6 +1,6 @@
-// stats().memory (FlatIndex, HnswIndex) and stats().index (Collection): the bytes an index holds
-// by part add up to its memoryBytes, and each part holds what it should: the full rows, the
-// codes once trained, the graph only for HNSW, the keys.
+// stats().memory and compressionStats().memory (FlatIndex, HnswIndex) and stats().index
+// (Collection): the bytes an index holds by part add up to its memoryBytes, and each part holds
+// what it should: the full rows, the codes once trained, the graph only for HNSW, the keys.
 import { describe, expect, it } from 'vitest'
 import { Collection, FlatIndex, HnswIndex, type MemoryParts, type Quantization } from '../dist/index.js'
 import { clusteredMatrix, seqKeys } from './hnsw-helpers'
@@ -12,7 +12,7 @@ const rows = clusteredMatrix(N, DIM, 20, 5)
 const sum = (parts: MemoryParts) => parts.vectors + parts.codes + parts.graph + parts.ids
 
 describe('memory by part', () => {
-  for (const quantization of ['none', 'sq8', 'sq4', 'binary'] as Quantization[]) {
+  for (const quantization of ['none', 'sq8', 'sq4', 'binary', 'rabitq'] as Quantization[]) {
     it(`FlatIndex and HnswIndex, quantization ${JSON.stringify(quantization)}`, async () => {
       for (const kind of ['flat', 'hnsw'] as const) {
         const options = { dimensions: DIM, metric: 'l2sq' as const, quantization, trainingSize: 1000 }
@@ -26,7 +26,11 @@ describe('memory by part', () => {
         expect(sum(memory), label).toBe(stats.memoryBytes)
         expect(memory.vectors, label).toBeGreaterThanOrEqual(N * DIM * 4)
         expect(memory.vectors, label).toBeLessThan(3 * N * DIM * 4)
-        const codeBytes = index.compressionStats().codeBytes
+        const compression = index.compressionStats()
+        const codeBytes = compression.codeBytes
+        // compressionStats() carries the same parts, read with its own figures.
+        expect(compression.memory, label).toEqual(memory)
+        expect(memory.vectors, label).toBeGreaterThanOrEqual(compression.vectorBytes)
         if (quantization === 'none') expect(memory.codes, label).toBe(0)
         else expect(memory.codes, label).toBeGreaterThanOrEqual(codeBytes)
         expect(memory.ids, label).toBeGreaterThanOrEqual(N * 8)

@@ -89,6 +89,11 @@ export interface CompressionStats {
   vectorBytes: number
   /** Seconds the last training took. */
   trainingSeconds: number
+  /** The whole index's allocated memory by part, read together with the figures above (a
+   * multi-vector index: its FDE index's, without the token vectors). `codeBytes` and
+   * `vectorBytes` are what the held vectors need; `memory.codes` and `memory.vectors` what is
+   * allocated for them, room for growth and row padding included. */
+  memory: MemoryParts
 }
 
 /** The native form of the compression options (undefined when none is set). The options were

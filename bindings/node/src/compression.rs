@@ -107,6 +107,8 @@ pub struct NativeCompressionStats {
     pub vector_bytes: f64,
     /// Seconds the last training took.
     pub training_seconds: f64,
+    /// The whole index's allocated memory by part (for a multi-vector index: its FDE index's).
+    pub memory: NativeMemoryParts,
 }
 
 impl From<CompressionStats> for NativeCompressionStats {
@@ -117,6 +119,7 @@ impl From<CompressionStats> for NativeCompressionStats {
             search_dimensions: stats.searched_dimensions as u32,
             code_size: stats.code_size as f64,
             code_bytes: stats.code_bytes as f64,
+            memory: stats.memory.into(),
             vector_bytes: stats.vector_bytes as f64,
             training_seconds: stats.training_seconds,
         }

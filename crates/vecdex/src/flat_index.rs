@@ -173,7 +173,11 @@ impl FlatIndex {
 
     /// Sizes of the compressed form and of the full vectors kept for rescoring.
     pub fn compression_stats(&self) -> CompressionStats {
-        self.codes.figures(self.len(), self.len() * self.dim() * 4)
+        self.codes.figures(
+            self.len(),
+            self.len() * self.dim() * 4,
+            self.memory_parts(),
+        )
     }
 
     /// Keys and vectors of `rows` of a checked batch, and how many of the keys are new; errors

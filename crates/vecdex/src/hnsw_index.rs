@@ -478,7 +478,8 @@ impl HnswIndex {
     /// Sizes of the compressed form and of the full vectors kept for rescoring.
     pub fn compression_stats(&self) -> CompressionStats {
         let held = self.held_count();
-        self.codes.figures(held, held * self.dim() * 4)
+        self.codes
+            .figures(held, held * self.dim() * 4, self.memory_parts())
     }
 
     /// Slots holding a row: live vectors and tombstones (not the compacted, reusable ones).

@@ -197,7 +197,14 @@ impl Codes {
         self.blocks.capacity() * 64
     }
 
-    pub(crate) fn figures(&self, slots: usize, vector_bytes: usize) -> CompressionStats {
+    /// The figures of an index holding `slots` codes and `vector_bytes` of full vectors, whose
+    /// allocated memory is `memory`.
+    pub(crate) fn figures(
+        &self,
+        slots: usize,
+        vector_bytes: usize,
+        memory: crate::MemoryParts,
+    ) -> CompressionStats {
         CompressionStats {
             quantization: self.config.quantization.name(),
             trained: !self.is_enabled() || self.is_trained(),
@@ -206,6 +213,7 @@ impl Codes {
             code_bytes: self.encoder.as_ref().map_or(0, |e| e.code_size() * slots),
             vector_bytes,
             training_seconds: self.training_seconds,
+            memory,
         }
     }
 }
@@ -213,7 +221,7 @@ impl Codes {
 /// Figures about an index's compressed form.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompressionStats {
-    /// "none", "f16", "bf16", "sq8", "sq4", "binary" or "pq".
+    /// "none", "f16", "bf16", "sq8", "sq4", "binary", "pq" or "rabitq".
     pub quantization: &'static str,
     /// Whether searches can run (always, without compression).
     pub trained: bool,
@@ -227,6 +235,10 @@ pub struct CompressionStats {
     pub vector_bytes: usize,
     /// Time the last training took.
     pub training_seconds: f64,
+    /// The whole index's allocated memory by part, read with the figures above: `code_bytes`
+    /// and `vector_bytes` are what the held vectors need, these are what is allocated for them
+    /// (room for growth and row padding included) beside the graph and the ids.
+    pub memory: crate::MemoryParts,
 }
 
 /// Where parallel encoding runs: the compute pool (adds, under the index's write lock), or the
