@@ -135,17 +135,22 @@ describe('compressed search forms', () => {
   })
 
   it('rabitq: candidates by code are better than binary codes at the same oversample, on both indexes', async () => {
-    const exact = await exactSearch(base, keys, DIM, 'l2sq', queries, 10)
+    // RaBitQ centres on one centroid (an IVF index would give it one per cell) and its error
+    // shrinks as 1/√D: compare on one cluster at 128 dimensions.
+    const dims = 128
+    const data = clusteredMatrix(N, dims, 1, 17)
+    const probes = clusteredMatrix(50, dims, 1, 17, 0, 98)
+    const exact = await exactSearch(data, keys, dims, 'l2sq', probes, 10)
     const recall = async (quantization: Quantization, kind: 'flat' | 'hnsw') => {
-      const options = { dimensions: DIM, metric: 'l2sq' as const, quantization, trainingSize: 1000, oversample: 4 }
+      const options = { dimensions: dims, metric: 'l2sq' as const, quantization, trainingSize: 1000, oversample: 4 }
       using index = kind === 'flat' ? new FlatIndex(options) : new HnswIndex({ ...options, seed: 4 })
-      await index.add(keys, base)
-      const found = index instanceof HnswIndex ? await index.searchBatch(queries, { k: 10, efSearch: 64 }) : await index.searchBatch(queries, { k: 10 })
-      return recallOf(found, exact, queries, DIM, 'l2sq', vectorOf, 10)
+      await index.add(keys, data)
+      const found = index instanceof HnswIndex ? await index.searchBatch(probes, { k: 10, efSearch: 64 }) : await index.searchBatch(probes, { k: 10 })
+      return recallOf(found, exact, probes, dims, 'l2sq', (key) => row(data, dims, key), 10)
     }
     for (const kind of ['flat', 'hnsw'] as const) {
       const [rabitq, binary] = [await recall('rabitq', kind), await recall('binary', kind)]
-      // Measured here: 0.61 against 0.55 (flat and HNSW alike).
+      // Measured: 0.63 against 0.48 (flat), 0.65 against 0.46 (HNSW).
       expect(rabitq, `${kind}: rabitq ${rabitq} vs binary ${binary}`).toBeGreaterThan(binary + 0.02)
     }
   })
@@ -164,8 +169,11 @@ describe('compressed search forms', () => {
     index.addSync(keys, base)
     const query = row(queries, DIM, 0)
     const raw = index.searchSync(query, { k: 5, rescore: false }).get(0)
-    // Hamming distances are whole numbers of differing bits.
-    for (const d of raw.distances) expect(Number.isInteger(d)).toBe(true)
+    // Estimates: the distance to each code's decoded vector (the mean ± the mean absolute
+    // deviation per dimension), not the exact distance.
+    const exact = Array.from(raw.keys, (key) => refDistance(query, vectorOf(Number(key)), 'l2sq'))
+    expect(exact.some((d, i) => Math.abs(d - raw.distances[i]) > 1e-3 * d)).toBe(true)
+    for (let i = 1; i < raw.distances.length; i++) expect(raw.distances[i]).toBeGreaterThanOrEqual(raw.distances[i - 1])
     const wide = index.searchSync(query, { k: 5, oversample: 50 }).get(0)
     for (let i = 0; i < wide.keys.length; i++) {
       expect(wide.distances[i]).toBeCloseTo(refDistance(query, vectorOf(Number(wide.keys[i])), 'l2sq'), 2)

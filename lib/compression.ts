@@ -12,8 +12,10 @@ export type QuantizationType = 'none' | 'f16' | 'bf16' | 'sq8' | 'sq4' | 'binary
  *   (`clipQuantile` trims outliers). SQ8 quantizes the query too by default (`symmetric`:
  *   integer dot products, faster at the same recall after rescoring); `symmetric: false`
  *   keeps the query f32.
- * - 'binary': codes of 1 bit per dimension (sign after centring on the data mean), Hamming
- *   distance.
+ * - 'binary': codes of 1 bit per dimension (sign after centring on the data mean), scored
+ *   against the float query: its distance to the mean ± each dimension's mean absolute
+ *   deviation (GloVe 100k, flat, oversample 10: recall@10 0.66, where comparing binarised
+ *   queries by Hamming distance reached 0.50).
  * - 'pq': product quantization, codes of `subspaces` bytes per vector (default a quarter of the
  *   searched dimensions), 256 k-means centroids per subspace (`iterations` Lloyd rounds,
  *   default 25).

@@ -124,8 +124,9 @@ export interface KernelPaths {
   sq8Symmetric: KernelPath
   /** f16 and bf16 codes ('avx512bw' or 'portable'). */
   halfCodes: KernelPath
-  /** Binary codes: XOR and popcount ('popcnt': the POPCNT instruction, chosen at run time on
-   * x86-64 at the AVX2 level; 'portable': the baseline's shift-and-mask bit count). */
+  /** Binary codes: AND-popcounts with the query's 4-bit weight planes ('popcnt': the POPCNT
+   * instruction, chosen at run time on x86-64 at the AVX2 level; 'portable': the baseline's
+   * shift-and-mask bit count). */
   binaryCodes: KernelPath
   /** PQ lookup-table sums ('portable' everywhere). */
   pqCodes: KernelPath

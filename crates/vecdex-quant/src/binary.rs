@@ -1,10 +1,17 @@
 //! Binary codes: one bit per dimension, set when the value is above the dimension's mean in the
-//! training sample (centring first keeps the bits balanced on data that is not zero-mean). The
-//! query is encoded the same way and codes are compared by Hamming distance (XOR + popcount),
-//! a coarse proxy meant to be rescored with the full vectors.
+//! training sample (centring first keeps the bits balanced on data that is not zero-mean). A
+//! code stands for `x̂ = m + s ⊙ (2b − 1)`, the mean plus or minus each dimension's mean
+//! absolute deviation. The query stays a float vector: a code scores its distance to `x̂`
+//! (asymmetric), which splits into a per-query constant and a sum of per-dimension weights over
+//! the code's set bits, `Σ_{b_i = 1} w_i`, taken with the query's weights quantized to 4-bit
+//! planes (five popcounts per 64 dimensions). It replaced binarising the query too and
+//! comparing bits by Hamming distance: on GloVe 100k (one thread, rescored, oversample 10)
+//! recall@10 rose from 0.497 to 0.662 in a flat scan (Hamming needed oversample 20 for 0.607
+//! at the same QPS) and from 0.548 to 0.682 in an HNSW walk at ef 64, at the same QPS.
 
 use vecdex_distance::Metric;
 
+use crate::bitplanes::BitPlanes;
 use crate::codec::{check_metric, check_sample, Codec, QuantError};
 use crate::model::{check_all, check_len, model_len, put_f32s, Reader};
 
@@ -85,9 +92,58 @@ impl BinaryCodec {
     }
 }
 
+/// A query prepared for scoring binary codes: `constant + factor · Σ_{b_i = 1} w_i` is its
+/// distance to a code's `x̂` (see the module docs).
+#[derive(Debug, Clone)]
+pub struct BinaryQuery {
+    weights: BitPlanes,
+    constant: f32,
+    factor: f32,
+}
+
+impl BinaryCodec {
+    /// The distance estimate of a code (inlined into each kernel path).
+    #[inline(always)]
+    fn score_inline(query: &BinaryQuery, code: &[u8]) -> f32 {
+        query.constant + query.factor * query.weights.selected_sum(code)
+    }
+
+    #[inline(always)]
+    fn run_inline(query: &BinaryQuery, codes: &[u8], out: &mut [f32]) {
+        for (code, score) in codes.chunks_exact(code_bytes(query)).zip(out.iter_mut()) {
+            *score = Self::score_inline(query, code);
+        }
+    }
+
+    /// [`Self::run_inline`] with the POPCNT instruction.
+    ///
+    /// # Safety
+    /// The CPU must have POPCNT ([`vecdex_distance::popcount_path`] says so).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "popcnt")]
+    unsafe fn run_popcnt(query: &BinaryQuery, codes: &[u8], out: &mut [f32]) {
+        Self::run_inline(query, codes, out);
+    }
+
+    /// [`Self::score_inline`] with the POPCNT instruction.
+    ///
+    /// # Safety
+    /// As for [`Self::run_popcnt`].
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "popcnt")]
+    unsafe fn score_popcnt(query: &BinaryQuery, code: &[u8]) -> f32 {
+        Self::score_inline(query, code)
+    }
+}
+
+/// Bytes of a code for `query`'s dimensions.
+#[inline(always)]
+fn code_bytes(query: &BinaryQuery) -> usize {
+    query.weights.dimensions().div_ceil(8)
+}
+
 impl Codec for BinaryCodec {
-    /// The query's own bits.
-    type Query = Vec<u8>;
+    type Query = BinaryQuery;
 
     fn dim(&self) -> usize {
         self.mean.len()
@@ -121,74 +177,48 @@ impl Codec for BinaryCodec {
         }
     }
 
-    fn prepare(&self, query: &[f32]) -> Vec<u8> {
-        let mut bits = vec![0u8; self.code_size()];
-        self.encode(query, &mut bits);
-        bits
+    /// `‖q − x̂‖² = Σ d_i² + Σ s_i² + 2·Σ w_i − 4·Σ_{b_i=1} w_i` with `d = q − m`, `w = d ⊙ s`;
+    /// `1 − ⟨q, x̂⟩ = 1 − ⟨q, m⟩ + Σ w_i − 2·Σ_{b_i=1} w_i` with `w = q ⊙ s`.
+    fn prepare(&self, query: &[f32]) -> BinaryQuery {
+        let l2 = self.metric == Metric::L2sq;
+        let (mut constant, mut weights) = (0f64, Vec::with_capacity(self.dim()));
+        for ((q, m), s) in query.iter().zip(&self.mean).zip(&self.spread) {
+            let (q, m, s) = (f64::from(*q), f64::from(*m), f64::from(*s));
+            let w = if l2 { (q - m) * s } else { q * s };
+            constant += if l2 {
+                (q - m) * (q - m) + s * s + 2.0 * w
+            } else {
+                w - q * m
+            };
+            weights.push(w as f32);
+        }
+        BinaryQuery {
+            weights: BitPlanes::quantize(&weights),
+            constant: if l2 { constant } else { 1.0 + constant } as f32,
+            factor: if l2 { -4.0 } else { -2.0 },
+        }
     }
 
-    /// Hamming distance between the query's bits and the code.
-    /// The graph walk scores one code at a time: a call to a POPCNT function per score cost
-    /// more than the baseline bit count it replaces (measured), so this stays inline.
-    fn score(&self, query: &Vec<u8>, code: &[u8]) -> f32 {
-        hamming_bytes(query, code)
-    }
-
-    fn score_run(&self, query: &Vec<u8>, codes: &[u8], out: &mut [f32]) {
+    /// One code at a time (the graph walk): five popcounts per word make a call to the POPCNT
+    /// function pay, as for RaBitQ codes.
+    fn score(&self, query: &BinaryQuery, code: &[u8]) -> f32 {
         #[cfg(target_arch = "x86_64")]
         if vecdex_distance::popcount_path() == vecdex_distance::KernelPath::Popcnt {
             // SAFETY: the popcount path is chosen only on a CPU with POPCNT.
-            unsafe { hamming_run_popcnt(query, codes, out) };
+            return unsafe { Self::score_popcnt(query, code) };
+        }
+        Self::score_inline(query, code)
+    }
+
+    fn score_run(&self, query: &BinaryQuery, codes: &[u8], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if vecdex_distance::popcount_path() == vecdex_distance::KernelPath::Popcnt {
+            // SAFETY: as in `score`.
+            unsafe { Self::run_popcnt(query, codes, out) };
             return;
         }
-        hamming_run(query, codes, out);
+        Self::run_inline(query, codes, out);
     }
-}
-
-/// Hamming distance between two byte strings of equal length.
-#[inline(always)]
-fn hamming_bytes(query: &[u8], code: &[u8]) -> f32 {
-    let mut differing = 0u32;
-    let mut words_q = query.chunks_exact(8);
-    let mut words_c = code.chunks_exact(8);
-    for (q, c) in (&mut words_q).zip(&mut words_c) {
-        let q = u64::from_le_bytes([q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]]);
-        let c = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        differing += (q ^ c).count_ones();
-    }
-    let tail = words_q.remainder().len();
-    if tail > 0 && query.len() >= 8 {
-        // The last 8 bytes as one word, shifted to drop the bytes the loop counted.
-        let last = |bytes: &[u8]| {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(&bytes[bytes.len() - 8..]);
-            u64::from_le_bytes(word) >> (8 * (8 - tail))
-        };
-        differing += (last(query) ^ last(code)).count_ones();
-    } else {
-        for (q, c) in words_q.remainder().iter().zip(words_c.remainder()) {
-            differing += (q ^ c).count_ones();
-        }
-    }
-    differing as f32
-}
-
-/// [`hamming_bytes`] of `query` against each consecutive code of its length in `codes`.
-#[inline(always)]
-fn hamming_run(query: &[u8], codes: &[u8], out: &mut [f32]) {
-    for (code, score) in codes.chunks_exact(query.len()).zip(out.iter_mut()) {
-        *score = hamming_bytes(query, code);
-    }
-}
-
-/// [`hamming_run`] with the POPCNT instruction.
-///
-/// # Safety
-/// The CPU must have POPCNT.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "popcnt")]
-unsafe fn hamming_run_popcnt(query: &[u8], codes: &[u8], out: &mut [f32]) {
-    hamming_run(query, codes, out);
 }
 
 #[cfg(test)]
@@ -196,33 +226,57 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::kmeans::SeededRng;
 
     #[test]
-    fn hamming_runs_match_a_bit_by_bit_count_on_every_path() {
-        for bytes in [1usize, 7, 8, 9, 13, 16, 65] {
-            let codes: Vec<u8> = (0..bytes * 5).map(|i| (i * 37 + 11) as u8).collect();
-            let query: Vec<u8> = (0..bytes).map(|i| (i * 101 + 3) as u8).collect();
-            let reference: Vec<f32> = codes
-                .chunks_exact(bytes)
-                .map(|c| {
-                    let mut n = 0;
-                    for (a, b) in c.iter().zip(&query) {
-                        for bit in 0..8 {
-                            n += u32::from((a >> bit) & 1 != (b >> bit) & 1);
-                        }
-                    }
-                    n as f32
-                })
+    fn scores_are_distances_to_the_decoded_vector_on_every_path() {
+        let mut rng = SeededRng::new(7);
+        for dim in [1usize, 7, 8, 9, 63, 64, 65, 100, 513] {
+            let rows: Vec<f32> = (0..60 * dim)
+                .map(|_| (rng.unit() * 3.0 - 1.0) as f32)
                 .collect();
-            let mut portable = vec![0f32; 5];
-            hamming_run(&query, &codes, &mut portable);
-            assert_eq!(portable, reference, "{bytes} bytes");
-            #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("popcnt") {
-                let mut popcnt = vec![0f32; 5];
-                // SAFETY: the CPU has POPCNT (checked above).
-                unsafe { hamming_run_popcnt(&query, &codes, &mut popcnt) };
-                assert_eq!(popcnt, reference, "{bytes} bytes, popcnt");
+            for metric in [Metric::L2sq, Metric::Dot] {
+                let codec = BinaryCodec::train(&rows, dim, metric).unwrap();
+                let size = codec.code_size();
+                let mut codes = vec![0u8; 60 * size];
+                for (row, code) in rows.chunks_exact(dim).zip(codes.chunks_exact_mut(size)) {
+                    codec.encode(row, code);
+                }
+                let raw: Vec<f32> = (0..dim).map(|_| (rng.unit() * 3.0 - 1.0) as f32).collect();
+                let query = codec.prepare(&raw);
+                let mut portable = vec![0f32; 60];
+                BinaryCodec::run_inline(&query, &codes, &mut portable);
+                let mut dispatched = vec![0f32; 60];
+                codec.score_run(&query, &codes, &mut dispatched);
+                assert_eq!(dispatched, portable, "d {dim} {metric:?}");
+                #[cfg(target_arch = "x86_64")]
+                if std::arch::is_x86_feature_detected!("popcnt") {
+                    let mut popcnt = vec![0f32; 60];
+                    // SAFETY: the CPU has POPCNT (checked above).
+                    unsafe { BinaryCodec::run_popcnt(&query, &codes, &mut popcnt) };
+                    assert_eq!(popcnt, portable, "d {dim} {metric:?}: popcnt path");
+                }
+                // Each weight's randomised rounding is unbiased with a standard deviation of
+                // at most step/2, independently: six of those for the sum over a code's bits,
+                // times |factor| (at most 4).
+                let slack = 4.0 * 3.0 * query.weights.step() * (dim as f32).sqrt() + 1e-3;
+                let mut decoded = vec![0f32; dim];
+                for (code, score) in codes.chunks_exact(size).zip(&portable) {
+                    assert_eq!(codec.score(&query, code), *score, "d {dim}: single score");
+                    codec.decode(code, &mut decoded);
+                    let exact = match metric {
+                        Metric::L2sq => raw
+                            .iter()
+                            .zip(&decoded)
+                            .map(|(a, b)| (a - b) * (a - b))
+                            .sum::<f32>(),
+                        _ => 1.0 - raw.iter().zip(&decoded).map(|(a, b)| a * b).sum::<f32>(),
+                    };
+                    assert!(
+                        (score - exact).abs() <= slack,
+                        "d {dim} {metric:?}: score {score} vs distance to the decoded vector {exact} (slack {slack})"
+                    );
+                }
             }
         }
     }

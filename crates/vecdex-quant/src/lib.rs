@@ -22,6 +22,7 @@
 //! [`MODEL_VERSION`] next to the bytes.
 
 pub mod binary;
+mod bitplanes;
 pub mod codec;
 pub mod dispatch;
 pub mod half;

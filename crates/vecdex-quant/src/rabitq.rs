@@ -25,6 +25,7 @@ use vecdex_distance::Metric;
 #[cfg(target_arch = "x86_64")]
 use vecdex_distance::{popcount_path, KernelPath};
 
+use crate::bitplanes::BitPlanes;
 use crate::codec::{check_metric, check_sample, Codec, QuantError};
 use crate::kmeans::SeededRng;
 use crate::model::{check_len, model_len, put_f32s, Reader};
@@ -47,65 +48,14 @@ pub struct RabitqCodec {
     rotation: Vec<f32>,
 }
 
-/// Bits per coordinate of a query's quantized rotation: the paper's `B_q = 4` (§3.3), which
-/// turns the estimator's sum into four AND-popcounts per 64 dimensions. Measured on GloVe 100k
-/// (one thread, oversample 10), against the query kept in f32: flat recall@10 0.783 against
-/// 0.795 at 8–12× the QPS. Six bits gave 0.793 at 0.82× the QPS of four in a flat scan, and the
-/// same QPS in an HNSW walk (recall 0.802 against 0.788): raising `oversample` buys recall more
-/// cheaply in a scan.
-const QUERY_BITS: usize = 4;
-
-/// Largest quantized query coordinate, `2^B_q − 1`.
-const QUERY_TOP_LEVEL: f32 = ((1 << QUERY_BITS) - 1) as f32;
-
-/// Seed of the randomised rounding of query coordinates: fixed, so a query scores the same on
-/// every call (the rounding is still uniform over each coordinate's fraction, which is what
-/// keeps the estimate unbiased).
-const QUERY_ROUNDING_SEED: u64 = 0x5EED_0F0B_1750_0DE5;
-
-/// A query prepared for scoring codes. Its rotated unit residual `q'` is quantized to 4 bits
-/// per coordinate with randomised rounding, `q̄ = v_l + Δ·u` (paper §3.3), and held as bit
-/// planes, so that `⟨x̄, q̄⟩ = a·Σ_j 2^j·popcount(b ∧ u_j) + b·popcount(b) + c` for a code's
-/// bits `b`.
+/// A query prepared for scoring codes: its rotated unit residual `q'` quantized to 4 bits per
+/// coordinate (`q̄`, see [`BitPlanes`]), so that `⟨x̄, q̄⟩ = (2·Σ_{b_i=1} q̄_i − Σ_i q̄_i) / √D`
+/// for a code's bits `b`, and the factors the distance formulas need.
 #[derive(Debug, Clone)]
 pub struct RabitqQuery {
-    /// `QUERY_BITS` planes per 64-bit word of dimensions, word-major: `planes[w·4 + j]` holds
-    /// bit `j` of the levels of dimensions `64w .. 64w + 63` (zero past the last dimension).
-    planes: Vec<u64>,
-    /// Keeps the bits of a code's last word that are dimensions (the rest are factor bytes).
-    last_word_mask: u64,
-    /// `a = 2Δ/√D`, `b = 2v_l/√D` and `c = −Δ·Σu/√D − √D·v_l` of the sum above.
-    scale_weighted: f32,
-    scale_count: f32,
-    offset: f32,
-    /// `Δ`, the width of one quantization step, for the error bound.
-    step: f32,
+    planes: BitPlanes,
     residual_norm: f32,
     dot_centroid: f32,
-}
-
-/// Sums of a code's bits `b` against a query's planes: `(Σ_j 2^j·popcount(b ∧ u_j),
-/// popcount(b))`. Inlined into each caller, so the popcounts compile to whatever instruction
-/// the caller's target features allow.
-#[inline(always)]
-fn bit_sums(query: &RabitqQuery, code: &[u8]) -> (u32, u32) {
-    let words = query.planes.len() / QUERY_BITS;
-    let (mut weighted, mut count) = (0u32, 0u32);
-    for (w, planes) in query.planes.chunks_exact(QUERY_BITS).enumerate() {
-        // A code is its bits then 12 factor bytes, so 8 bytes from any word's start are in the
-        // code; the last word's bytes past the bits are masked off.
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&code[8 * w..8 * w + 8]);
-        let mut bits = u64::from_le_bytes(word);
-        if w + 1 == words {
-            bits &= query.last_word_mask;
-        }
-        count += bits.count_ones();
-        for (j, plane) in planes.iter().enumerate() {
-            weighted += (bits & plane).count_ones() << j;
-        }
-    }
-    (weighted, count)
 }
 
 impl RabitqCodec {
@@ -216,22 +166,22 @@ impl RabitqCodec {
     /// The estimate of `⟨o, q⟩` (unit residuals of the stored vector and the query) and
     /// `⟨ō, o⟩`, the code's alignment factor.
     pub fn estimate_unit_inner(&self, query: &RabitqQuery, code: &[u8]) -> (f32, f32) {
-        let (weighted, count) = bit_sums(query, code);
         let (_, alignment, _) = self.factors(code);
-        (Self::projected(query, weighted, count) / alignment, alignment)
+        (self.projected(query, code) / alignment, alignment)
     }
 
-    /// `⟨x̄, q̄⟩` from a code's bit sums.
+    /// `⟨x̄, q̄⟩`.
     #[inline(always)]
-    fn projected(query: &RabitqQuery, weighted: u32, count: u32) -> f32 {
-        query.scale_weighted * weighted as f32 + query.scale_count * count as f32 + query.offset
+    fn projected(&self, query: &RabitqQuery, code: &[u8]) -> f32 {
+        let selected = query.planes.selected_sum(&code[..self.bit_bytes()]);
+        (2.0 * selected - query.planes.total()) / (self.dim as f32).sqrt()
     }
 
-    /// The distance estimate of a code from its bit sums.
+    /// The distance estimate of a code.
     #[inline(always)]
-    fn score_from_sums(&self, query: &RabitqQuery, code: &[u8], weighted: u32, count: u32) -> f32 {
+    fn score_inline(&self, query: &RabitqQuery, code: &[u8]) -> f32 {
         let (norm, alignment, dot_centroid) = self.factors(code);
-        let unit_inner = Self::projected(query, weighted, count) / alignment;
+        let unit_inner = self.projected(query, code) / alignment;
         let residual_inner = norm * query.residual_norm * unit_inner;
         match self.metric {
             Metric::L2sq => {
@@ -245,8 +195,7 @@ impl RabitqCodec {
     #[inline(always)]
     fn run_inline(&self, query: &RabitqQuery, codes: &[u8], out: &mut [f32]) {
         for (code, score) in codes.chunks_exact(self.code_size()).zip(out.iter_mut()) {
-            let (weighted, count) = bit_sums(query, code);
-            *score = self.score_from_sums(query, code, weighted, count);
+            *score = self.score_inline(query, code);
         }
     }
 
@@ -267,8 +216,7 @@ impl RabitqCodec {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "popcnt")]
     unsafe fn score_popcnt(&self, query: &RabitqQuery, code: &[u8]) -> f32 {
-        let (weighted, count) = bit_sums(query, code);
-        self.score_from_sums(query, code, weighted, count)
+        self.score_inline(query, code)
     }
 
     /// Half-width of the interval around [`Codec::score`] that holds the true distance with
@@ -279,12 +227,13 @@ impl RabitqCodec {
             return 0.0;
         }
         let (norm, alignment, _) = self.factors(code);
-        let rotation_spread =
-            (1.0 - alignment * alignment).max(0.0) / (alignment * alignment) / (self.dim - 1) as f32;
+        let rotation_spread = (1.0 - alignment * alignment).max(0.0)
+            / (alignment * alignment)
+            / (self.dim - 1) as f32;
         // The query's randomised rounding adds an independent error to `⟨x̄, q̄⟩` whose variance
         // is at most `(Δ/2)²` (each coordinate's is at most `Δ²/4` and `‖x̄‖ = 1`), divided by
         // `⟨ō, o⟩` like the rest; the two spreads add in quadrature.
-        let rounding_spread = (query.step / (2.0 * alignment)).powi(2);
+        let rounding_spread = (query.planes.step() / (2.0 * alignment)).powi(2);
         let inner = epsilon0 * (rotation_spread + rounding_spread).sqrt();
         let scale = norm * query.residual_norm;
         match self.metric {
@@ -355,42 +304,8 @@ impl Codec for RabitqCodec {
         let (unit, residual_norm) = self.unit_residual(query);
         let mut rotated = vec![0f32; self.dim];
         self.rotate(&unit, &mut rotated);
-        let lower = rotated.iter().copied().fold(f32::INFINITY, f32::min);
-        let upper = rotated.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let step = (upper - lower) / QUERY_TOP_LEVEL;
-        let words = self.dim.div_ceil(64);
-        let mut planes = vec![0u64; words * QUERY_BITS];
-        let mut rounding = SeededRng::new(QUERY_ROUNDING_SEED);
-        let mut level_sum = 0u32;
-        for (i, y) in rotated.iter().enumerate() {
-            let level = if step > 0.0 {
-                ((y - lower) / step + rounding.unit() as f32)
-                    .floor()
-                    .clamp(0.0, QUERY_TOP_LEVEL) as u32
-            } else {
-                0
-            };
-            level_sum += level;
-            for (j, plane) in planes[(i / 64) * QUERY_BITS..][..QUERY_BITS]
-                .iter_mut()
-                .enumerate()
-            {
-                *plane |= u64::from((level >> j) & 1) << (i % 64);
-            }
-        }
-        let tail_bytes = self.bit_bytes() % 8;
-        let sqrt_dim = (self.dim as f32).sqrt();
         RabitqQuery {
-            planes,
-            last_word_mask: if tail_bytes == 0 {
-                u64::MAX
-            } else {
-                (1u64 << (8 * tail_bytes)) - 1
-            },
-            scale_weighted: 2.0 * step / sqrt_dim,
-            scale_count: 2.0 * lower / sqrt_dim,
-            offset: -step * level_sum as f32 / sqrt_dim - sqrt_dim * lower,
-            step,
+            planes: BitPlanes::quantize(&rotated),
             residual_norm,
             dot_centroid: query.iter().zip(&self.centroid).map(|(a, b)| a * b).sum(),
         }
@@ -405,8 +320,7 @@ impl Codec for RabitqCodec {
             // SAFETY: the popcount path is chosen only on a CPU with POPCNT.
             return unsafe { self.score_popcnt(query, code) };
         }
-        let (weighted, count) = bit_sums(query, code);
-        self.score_from_sums(query, code, weighted, count)
+        self.score_inline(query, code)
     }
 
     fn score_run(&self, query: &RabitqQuery, codes: &[u8], out: &mut [f32]) {
@@ -418,7 +332,6 @@ impl Codec for RabitqCodec {
         }
         self.run_inline(query, codes, out);
     }
-
 }
 
 /// A random orthogonal `dim × dim` matrix (row-major), uniform over rotations: Gram–Schmidt
@@ -466,24 +379,8 @@ mod tests {
             .collect()
     }
 
-    /// `⟨x̄, q̄⟩` evaluated one dimension at a time from the query's levels, in f64: the
-    /// reference for the bit-plane sums.
-    fn reference_projected(codec: &RabitqCodec, query: &RabitqQuery, code: &[u8]) -> f64 {
-        let sqrt_dim = (codec.dim as f64).sqrt();
-        let lower = f64::from(query.scale_count) * sqrt_dim / 2.0;
-        let step = f64::from(query.scale_weighted) * sqrt_dim / 2.0;
-        (0..codec.dim)
-            .map(|i| {
-                let word = &query.planes[(i / 64) * QUERY_BITS..][..QUERY_BITS];
-                let level: u64 = (0..QUERY_BITS).map(|j| ((word[j] >> (i % 64)) & 1) << j).sum();
-                let sign = if code[i / 8] >> (i % 8) & 1 == 1 { 1.0 } else { -1.0 };
-                sign * (lower + step * level as f64) / sqrt_dim
-            })
-            .sum()
-    }
-
     #[test]
-    fn bit_plane_sums_match_a_per_dimension_evaluation_on_every_path() {
+    fn every_path_scores_alike() {
         for dim in [1usize, 7, 8, 63, 64, 65, 100, 513] {
             let data = rows(40, dim, dim as u64);
             let codec = RabitqCodec::train(&data, dim, Metric::L2sq, 3).unwrap();
@@ -507,13 +404,6 @@ mod tests {
             assert_eq!(dispatched, portable, "d {dim}: dispatched run");
             for (code, score) in codes.chunks_exact(size).zip(&portable) {
                 assert_eq!(codec.score(&query, code), *score, "d {dim}: single score");
-                let (weighted, count) = bit_sums(&query, code);
-                let projected = f64::from(RabitqCodec::projected(&query, weighted, count));
-                let reference = reference_projected(&codec, &query, code);
-                assert!(
-                    (projected - reference).abs() < 1e-4,
-                    "d {dim}: bit planes {projected} vs per dimension {reference}"
-                );
             }
         }
     }
@@ -532,11 +422,14 @@ mod tests {
         let mut errors = Vec::new();
         for row in data.chunks_exact(dim) {
             codec.encode(row, &mut code);
-            let (weighted, count) = bit_sums(&query, &code);
-            let quantized = RabitqCodec::projected(&query, weighted, count);
+            let quantized = codec.projected(&query, &code);
             let exact: f32 = (0..dim)
                 .map(|i| {
-                    let sign = if code[i / 8] >> (i % 8) & 1 == 1 { 1.0 } else { -1.0 };
+                    let sign = if code[i / 8] >> (i % 8) & 1 == 1 {
+                        1.0
+                    } else {
+                        -1.0
+                    };
                     sign * rotated[i]
                 })
                 .sum::<f32>()
@@ -545,10 +438,16 @@ mod tests {
         }
         // Each error has a standard deviation of at most Δ/2; their mean is near zero
         // (randomised rounding is unbiased).
-        let half_step = f64::from(query.step) / 2.0;
+        let half_step = f64::from(query.planes.step()) / 2.0;
         let mean = errors.iter().sum::<f64>() / errors.len() as f64;
         let largest = errors.iter().fold(0f64, |m, e| m.max(e.abs()));
-        assert!(largest < 5.0 * half_step, "largest error {largest} vs Δ/2 {half_step}");
-        assert!(mean.abs() < 0.2 * half_step, "mean error {mean} vs Δ/2 {half_step}");
+        assert!(
+            largest < 5.0 * half_step,
+            "largest error {largest} vs Δ/2 {half_step}"
+        );
+        assert!(
+            mean.abs() < 0.2 * half_step,
+            "mean error {mean} vs Δ/2 {half_step}"
+        );
     }
 }

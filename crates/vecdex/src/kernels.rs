@@ -20,8 +20,9 @@ pub struct KernelPaths {
     pub sq8_symmetric: KernelPath,
     /// f16 and bf16 codes.
     pub half_codes: KernelPath,
-    /// Binary codes: XOR and popcount, with the POPCNT instruction when the CPU has it (chosen
-    /// at run time at the AVX2 level), else the baseline's shift-and-mask bit count.
+    /// Binary codes: AND-popcounts of the bits with the float query's weights quantized to
+    /// 4-bit planes, with the POPCNT instruction when the CPU has it (chosen at run time at the
+    /// AVX2 level), else the baseline's shift-and-mask bit count.
     pub binary_codes: KernelPath,
     /// PQ lookup-table sums: plain loops on every architecture.
     pub pq_codes: KernelPath,

@@ -20,7 +20,7 @@ pub enum Quantization {
     Sq8(SqConfig),
     /// 4 bits per dimension.
     Sq4(SqConfig),
-    /// 1 bit per dimension (sign after centring), Hamming distance.
+    /// 1 bit per dimension (sign after centring), scored against the float query.
     Binary,
     /// Product quantization: `subspaces` bytes per vector.
     Pq(PqConfig),
