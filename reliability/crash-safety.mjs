@@ -13,9 +13,10 @@
  *   filter. A collection's save builds the file's image in memory before it creates the
  *   temporary file (about three quarters of its time, measured by polling the folder during a
  *   save): a quarter of the kills are timed uniformly over that build (from the "save i" line),
- *   the rest uniformly over the rest of the save (writing, fsync, rename), timed from the moment
- *   the temporary file shows in the folder (fs.watch): a window of a few milliseconds, which
- *   timing from the line alone hits too rarely on a loaded machine.
+ *   the rest uniformly over the rest of the save (writing, fsync, rename; its length measured
+ *   by polling too), timed from the moment the temporary file shows in the folder (fs.watch): a
+ *   window of a few milliseconds, which timing from the line alone hits too rarely on a loaded
+ *   machine.
  *
  * Proves: after a kill at any moment the file loads and equals (bytes of toBufferSync, and the
  * file's own bytes) A or B, whole: saves are atomic. For the collection, every part of the loaded
@@ -70,16 +71,20 @@ function medianMs(work) {
 const medianSaveMs = (source, file) => medianMs(() => source.saveSync(file))
 
 /**
- * Median share of a save of `source` that comes before the creation of its temporary file
- * (building the file's image in memory): the main thread polls the folder while the async save
- * runs on the pool, noting when the temporary file shows and when the saved file does (renamed
- * over the target). A share, not a duration, so that it holds whatever the machine's load.
+ * The two phases of a save of `source`, medians of five: the share of it that comes before the
+ * creation of its temporary file (building the file's image in memory), and the milliseconds
+ * from that file showing to the saved file showing (writing, fsync, rename). The main thread
+ * polls the folder while the async save runs on the pool. The share holds whatever the
+ * machine's load; the write window is measured rather than derived from the whole save's time
+ * (which, under load, overstated it: kills timed from the temporary file then landed after the
+ * rename too often).
  */
-async function medianShareBeforeTemporary(source, dir) {
+async function savePhases(source, dir) {
   const folder = join(dir, 'probe')
   mkdirSync(folder)
   const file = join(folder, 'probe.vdx')
   const shares = []
+  const writes = []
   for (let i = 0; i < 5; i++) {
     rmSync(file, { force: true })
     const started = performance.now()
@@ -89,7 +94,11 @@ async function medianShareBeforeTemporary(source, dir) {
     while (performance.now() - started < 10_000) {
       const names = readdirSync(folder)
       if (names.includes('probe.vdx')) {
-        if (temporaryAt !== undefined) shares.push(temporaryAt / (performance.now() - started))
+        const savedAt = performance.now() - started
+        if (temporaryAt !== undefined) {
+          shares.push(temporaryAt / savedAt)
+          writes.push(savedAt - temporaryAt)
+        }
         break
       }
       if (temporaryAt === undefined && names.length > 0) temporaryAt = performance.now() - started
@@ -98,7 +107,8 @@ async function medianShareBeforeTemporary(source, dir) {
   }
   rmSync(folder, { recursive: true, force: true })
   if (shares.length === 0) throw new Error('no poll saw the temporary file of a save')
-  return shares.sort((x, y) => x - y)[Math.floor(shares.length / 2)]
+  const median = (values) => values.sort((x, y) => x - y)[Math.floor(values.length / 2)]
+  return { shareBefore: median(shares), writeMs: median(writes) }
 }
 
 /** Indexes A and B, saved under `dir`; B is A with 1,000 vectors added and 500 removed. */
@@ -186,7 +196,9 @@ async function makeCollectionSources(dir) {
   if (alike.length > 0) throw new Error(`collections A and B must differ in every part; alike: ${alike.join(', ')}`)
   sources.sizes = [a.size, b.size]
   sources.saveMs = medianSaveMs(b, join(dir, 'timing.vdx'))
-  sources.temporaryMs = (await medianShareBeforeTemporary(b, dir)) * sources.saveMs
+  const phases = await savePhases(b, dir)
+  sources.temporaryMs = phases.shareBefore * sources.saveMs
+  sources.writeMs = phases.writeMs
   a.close()
   b.close()
   return sources
@@ -348,7 +360,7 @@ export async function run({ scale }) {
 
     started = performance.now()
     const collection = await makeCollectionSources(dir)
-    r.line(`collection: HNSW, ${collection.sizes[0]} items (A) / ${collection.sizes[1]} (B) × ${COLLECTION_DIM} with ids, texts, metadata (fields ${Object.keys(COLLECTION_FIELDS).join(', ')} declared), file ${(collection.aBytes.length / 1e6).toFixed(1)} MB (A) / ${(collection.bBytes.length / 1e6).toFixed(1)} MB (B); median saveSync ${collection.saveMs.toFixed(1)} ms, its temporary file created after ${collection.temporaryMs.toFixed(1)} ms (the median share of a save before it, times that); kill delay uniform in [0, ${collection.temporaryMs.toFixed(0)}] ms after the start of save 0, 1 or 2 (a quarter of the runs) or in [0, ${(collection.saveMs - collection.temporaryMs).toFixed(0)}] ms after its temporary file shows (the rest); filtered count ${collection.aParts['filtered count']} (A) / ${collection.bParts['filtered count']} (B)`)
+    r.line(`collection: HNSW, ${collection.sizes[0]} items (A) / ${collection.sizes[1]} (B) × ${COLLECTION_DIM} with ids, texts, metadata (fields ${Object.keys(COLLECTION_FIELDS).join(', ')} declared), file ${(collection.aBytes.length / 1e6).toFixed(1)} MB (A) / ${(collection.bBytes.length / 1e6).toFixed(1)} MB (B); median saveSync ${collection.saveMs.toFixed(1)} ms, its temporary file created after ${collection.temporaryMs.toFixed(1)} ms (the median share of a save before it, times that); its temporary file shown for a median ${collection.writeMs.toFixed(1)} ms before the rename; kill delay uniform in [0, ${collection.temporaryMs.toFixed(0)}] ms after the start of save 0, 1 or 2 (a quarter of the runs) or in [0, ${collection.writeMs.toFixed(0)}] ms after its temporary file shows (the rest); filtered count ${collection.aParts['filtered count']} (A) / ${collection.bParts['filtered count']} (B)`)
     collectionTally = await killedSaves(r, {
       what: 'collection ',
       childScript: 'lib/collection-saver-child.mjs',
@@ -363,7 +375,7 @@ export async function run({ scale }) {
       timingOf: () =>
         next() < 0.25
           ? { delayMs: next() * collection.temporaryMs, afterTemporary: false }
-          : { delayMs: next() * (collection.saveMs - collection.temporaryMs), afterTemporary: true },
+          : { delayMs: next() * collection.writeMs, afterTemporary: true },
     })
     collectionTally.seconds = (performance.now() - started) / 1000
   } finally {
