@@ -81,9 +81,10 @@ export class FlatIndex extends VectorIndex<native.NativeFlatIndex, FlatSearchHan
   /** Shape and size of the index, read in one call. */
   stats(): FlatStats {
     const handle = this.handle()
+    // One native read: the parts come with the code and vector figures, so `memoryBytes` is
+    // their sum and agrees with them even while a write lands.
     const compression = callNative(() => handle.compressionStats())
-    // One read of the parts, so `memoryBytes` is their sum even while a write lands.
-    const memory = callNative(() => handle.memoryParts())
+    const memory = compression.memory
     const memoryBytes = memory.vectors + memory.codes + memory.graph + memory.ids
     return { size: handle.size, memoryBytes, vectorBytes: compression.vectorBytes, codeBytes: compression.codeBytes, memory }
   }

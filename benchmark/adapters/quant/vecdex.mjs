@@ -21,7 +21,7 @@ export const VECDEX_CODECS = {
   sq8: { quantization: 'sq8', describe: () => "quantization 'sq8' (codes of 8 bits per dimension beside the f32 rows, per-dimension range; the query is quantized too, vecdex's default)" },
   'sq8-asym': { quantization: { type: 'sq8', symmetric: false }, describe: () => "quantization { type: 'sq8', symmetric: false } (the query stays f32)" },
   sq4: { quantization: 'sq4', describe: () => "quantization 'sq4' (codes of 4 bits per dimension, beside the f32 rows)" },
-  binary: { quantization: 'binary', oversample: 10, describe: () => "quantization 'binary' (codes of 1 bit per dimension beside the f32 rows, Hamming)" },
+  binary: { quantization: 'binary', oversample: 10, describe: () => "quantization 'binary' (codes of 1 bit per dimension beside the f32 rows, scored against the float query)" },
   rabitq: { quantization: 'rabitq', oversample: 10, describe: () => "quantization 'rabitq' (RaBitQ: 1 bit per dimension of the rotated residual and 12 bytes of factors beside the f32 rows, unbiased inner-product estimate)" },
   pq: { quantization: (dim) => ({ type: 'pq', subspaces: Math.max(1, Math.floor(dim / 4)) }), oversample: 10, describe: (dim) => `quantization { type: 'pq', subspaces: ${Math.max(1, Math.floor(dim / 4))} } (m = d/4, 256 centroids per subspace)` },
   'pca-sq8': { quantization: 'sq8', pcaDimensions: (dim) => Math.max(1, Math.floor(dim / 2)), describe: (dim) => `pcaDimensions ${Math.max(1, Math.floor(dim / 2))} + quantization 'sq8'` },

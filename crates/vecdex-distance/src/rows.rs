@@ -7,9 +7,10 @@
 //! have no tail, and rows start on 64-byte boundaries when the storage is aligned.
 //!
 //! The same walk over scalar-quantized codes uses the code kernels below: f32 weights against u8
-//! codes or 4-bit codes, and i8 weights against u8 codes (symmetric SQ8, AVX-512 VNNI). Codes
-//! are not padded (padding would cost memory per vector), so these take any length and read the
-//! last partial group with masked loads.
+//! codes or 4-bit codes, and i8 weights against u8 codes (symmetric SQ8, AVX-512 VNNI or AVX2).
+//! Codes are not padded (padding would cost memory per vector), so these take any length: the
+//! AVX-512 paths read the last partial group with masked loads, the AVX2 one ends with a plain
+//! loop.
 
 use crate::dispatch::{simd_level, KernelPath, SimdLevel};
 
@@ -26,7 +27,8 @@ pub fn padded_len(dim: usize) -> usize {
 ///
 /// The code kernels (`*_u8`, `*_u4`, [`RowKernel::dot_i8_u8`]) take any length: their AVX-512
 /// path reads the last partial group with masked loads (AVX-512 BW and VL), so there is no
-/// scalar tail; [`RowKernel::dot_i8_u8`] uses AVX-512 VNNI (`vpdpbusd`) where the CPU has it.
+/// scalar tail; [`RowKernel::dot_i8_u8`] uses AVX-512 VNNI (`vpdpbusd`) where the CPU has it,
+/// and an AVX2 path (with a plain tail) below AVX-512.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RowKernel {
     level: SimdLevel,

@@ -104,14 +104,14 @@ pub struct BinaryQuery {
 impl BinaryCodec {
     /// The distance estimate of a code (inlined into each kernel path).
     #[inline(always)]
-    fn score_inline(query: &BinaryQuery, code: &[u8]) -> f32 {
-        query.constant + query.factor * query.weights.selected_sum(code)
+    fn score_inline(&self, query: &BinaryQuery, code: &[u8]) -> f32 {
+        query.constant + query.factor * query.weights.selected_sum(&code[..self.code_size()])
     }
 
     #[inline(always)]
-    fn run_inline(query: &BinaryQuery, codes: &[u8], out: &mut [f32]) {
-        for (code, score) in codes.chunks_exact(code_bytes(query)).zip(out.iter_mut()) {
-            *score = Self::score_inline(query, code);
+    fn run_inline(&self, query: &BinaryQuery, codes: &[u8], out: &mut [f32]) {
+        for (code, score) in codes.chunks_exact(self.code_size()).zip(out.iter_mut()) {
+            *score = self.score_inline(query, code);
         }
     }
 
@@ -121,8 +121,8 @@ impl BinaryCodec {
     /// The CPU must have POPCNT ([`vecdex_distance::popcount_path`] says so).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "popcnt")]
-    unsafe fn run_popcnt(query: &BinaryQuery, codes: &[u8], out: &mut [f32]) {
-        Self::run_inline(query, codes, out);
+    unsafe fn run_popcnt(&self, query: &BinaryQuery, codes: &[u8], out: &mut [f32]) {
+        self.run_inline(query, codes, out);
     }
 
     /// [`Self::score_inline`] with the POPCNT instruction.
@@ -131,15 +131,9 @@ impl BinaryCodec {
     /// As for [`Self::run_popcnt`].
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "popcnt")]
-    unsafe fn score_popcnt(query: &BinaryQuery, code: &[u8]) -> f32 {
-        Self::score_inline(query, code)
+    unsafe fn score_popcnt(&self, query: &BinaryQuery, code: &[u8]) -> f32 {
+        self.score_inline(query, code)
     }
-}
-
-/// Bytes of a code for `query`'s dimensions.
-#[inline(always)]
-fn code_bytes(query: &BinaryQuery) -> usize {
-    query.weights.dimensions().div_ceil(8)
 }
 
 impl Codec for BinaryCodec {
@@ -180,6 +174,7 @@ impl Codec for BinaryCodec {
     /// `‖q − x̂‖² = Σ d_i² + Σ s_i² + 2·Σ w_i − 4·Σ_{b_i=1} w_i` with `d = q − m`, `w = d ⊙ s`;
     /// `1 − ⟨q, x̂⟩ = 1 − ⟨q, m⟩ + Σ w_i − 2·Σ_{b_i=1} w_i` with `w = q ⊙ s`.
     fn prepare(&self, query: &[f32]) -> BinaryQuery {
+        debug_assert_eq!(query.len(), self.dim());
         let l2 = self.metric == Metric::L2sq;
         let (mut constant, mut weights) = (0f64, Vec::with_capacity(self.dim()));
         for ((q, m), s) in query.iter().zip(&self.mean).zip(&self.spread) {
@@ -205,19 +200,19 @@ impl Codec for BinaryCodec {
         #[cfg(target_arch = "x86_64")]
         if vecdex_distance::popcount_path() == vecdex_distance::KernelPath::Popcnt {
             // SAFETY: the popcount path is chosen only on a CPU with POPCNT.
-            return unsafe { Self::score_popcnt(query, code) };
+            return unsafe { self.score_popcnt(query, code) };
         }
-        Self::score_inline(query, code)
+        self.score_inline(query, code)
     }
 
     fn score_run(&self, query: &BinaryQuery, codes: &[u8], out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         if vecdex_distance::popcount_path() == vecdex_distance::KernelPath::Popcnt {
             // SAFETY: as in `score`.
-            unsafe { Self::run_popcnt(query, codes, out) };
+            unsafe { self.run_popcnt(query, codes, out) };
             return;
         }
-        Self::run_inline(query, codes, out);
+        self.run_inline(query, codes, out);
     }
 }
 
@@ -245,7 +240,7 @@ mod tests {
                 let raw: Vec<f32> = (0..dim).map(|_| (rng.unit() * 3.0 - 1.0) as f32).collect();
                 let query = codec.prepare(&raw);
                 let mut portable = vec![0f32; 60];
-                BinaryCodec::run_inline(&query, &codes, &mut portable);
+                codec.run_inline(&query, &codes, &mut portable);
                 let mut dispatched = vec![0f32; 60];
                 codec.score_run(&query, &codes, &mut dispatched);
                 assert_eq!(dispatched, portable, "d {dim} {metric:?}");
@@ -253,7 +248,7 @@ mod tests {
                 if std::arch::is_x86_feature_detected!("popcnt") {
                     let mut popcnt = vec![0f32; 60];
                     // SAFETY: the CPU has POPCNT (checked above).
-                    unsafe { BinaryCodec::run_popcnt(&query, &codes, &mut popcnt) };
+                    unsafe { codec.run_popcnt(&query, &codes, &mut popcnt) };
                     assert_eq!(popcnt, portable, "d {dim} {metric:?}: popcnt path");
                 }
                 // Each weight's randomised rounding is unbiased with a standard deviation of
@@ -261,8 +256,19 @@ mod tests {
                 // times |factor| (at most 4).
                 let slack = 4.0 * 3.0 * query.weights.step() * (dim as f32).sqrt() + 1e-3;
                 let mut decoded = vec![0f32; dim];
+                let levels = query.weights.quantized();
                 for (code, score) in codes.chunks_exact(size).zip(&portable) {
                     assert_eq!(codec.score(&query, code), *score, "d {dim}: single score");
+                    // Exactly the formula, on the quantized weights.
+                    let selected: f64 = (0..dim)
+                        .filter(|i| code[i / 8] >> (i % 8) & 1 == 1)
+                        .map(|i| f64::from(levels[i]))
+                        .sum();
+                    let formula = f64::from(query.constant) + f64::from(query.factor) * selected;
+                    assert!(
+                        (f64::from(*score) - formula).abs() <= 1e-4 * (1.0 + formula.abs()),
+                        "d {dim} {metric:?}: {score} vs {formula}"
+                    );
                     codec.decode(code, &mut decoded);
                     let exact = match metric {
                         Metric::L2sq => raw

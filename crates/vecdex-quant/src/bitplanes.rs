@@ -29,7 +29,8 @@ pub(crate) struct BitPlanes {
     step: f32,
     /// `Σ_i v̄_i`: the sum of the quantized values over every dimension.
     total: f32,
-    dimensions: usize,
+    /// The bits of the last word that are dimensions.
+    last_word_mask: u64,
 }
 
 impl BitPlanes {
@@ -63,13 +64,30 @@ impl BitPlanes {
             lower,
             step,
             total: values.len() as f32 * lower + step * level_sum as f32,
-            dimensions: values.len(),
+            last_word_mask: match values.len() % 64 {
+                0 => u64::MAX,
+                tail => (1u64 << tail) - 1,
+            },
         }
     }
 
-    /// How many values were quantized.
-    pub(crate) fn dimensions(&self) -> usize {
-        self.dimensions
+    /// The quantized values, one per dimension (for tests of the callers' formulas).
+    #[cfg(test)]
+    pub(crate) fn quantized(&self) -> Vec<f32> {
+        let words = self.planes.len() / PLANES;
+        let dimensions = match words {
+            0 => 0,
+            _ => (words - 1) * 64 + self.last_word_mask.count_ones() as usize,
+        };
+        (0..dimensions)
+            .map(|i| {
+                let word = &self.planes[(i / 64) * PLANES..][..PLANES];
+                let level: u32 = (0..PLANES)
+                    .map(|j| (((word[j] >> (i % 64)) & 1) as u32) << j)
+                    .sum();
+                self.lower + self.step * level as f32
+            })
+            .collect()
     }
 
     /// Width of one level: the rounding error of each value is below it (and its variance at
@@ -89,8 +107,14 @@ impl BitPlanes {
     #[inline(always)]
     pub(crate) fn selected_sum(&self, bits: &[u8]) -> f32 {
         let (mut weighted, mut count) = (0u32, 0u32);
+        let words = self.planes.len() / PLANES;
         for (w, planes) in self.planes.chunks_exact(PLANES).enumerate() {
-            let word = word_at(bits, w);
+            let mut word = word_at(bits, w);
+            if w + 1 == words {
+                // Bits past the last dimension are zero in a well-formed code; a damaged one
+                // must not count them.
+                word &= self.last_word_mask;
+            }
             count += word.count_ones();
             for (j, plane) in planes.iter().enumerate() {
                 weighted += (word & plane).count_ones() << j;
@@ -170,14 +194,14 @@ mod tests {
 
     #[test]
     fn rounding_is_unbiased() {
-        // The same value in every dimension, a fraction of a level above a level: the mean
-        // of the rounded values converges to it.
-        let mut values = vec![0.3f32; 4096];
+        // The same value in every dimension, 3.3 levels up: rounding to the nearest level
+        // would give 0.3 for every one; randomised rounding's mean converges to 0.33.
+        let mut values = vec![0.33f32; 4096];
         values[0] = 0.0;
         values[1] = 1.5;
         let planes = BitPlanes::quantize(&values);
-        let mean = (planes.total() - 1.5) / 4095.0;
-        assert!((mean - 0.3).abs() < 0.003, "mean {mean}");
+        let mean = (planes.total() - 1.5 - 0.33) / 4094.0;
+        assert!((mean - 0.33).abs() < 0.003, "mean {mean}");
     }
 
     #[test]
@@ -186,6 +210,11 @@ mod tests {
         assert_eq!(planes.step(), 0.0);
         assert_eq!(planes.total(), 2.5 * 70.0);
         let mut all = [0xFF; 9];
+        assert_eq!(
+            planes.selected_sum(&all),
+            2.5 * 70.0,
+            "bits past the last dimension"
+        );
         all[8] = 0x3F; // dimensions 64..70
         assert_eq!(planes.selected_sum(&all), 2.5 * 70.0);
         let empty = BitPlanes::quantize(&[]);

@@ -88,6 +88,7 @@ pub trait Codec: Send + Sync {
     /// a short code's score).
     fn score_run(&self, query: &Self::Query, codes: &[u8], out: &mut [f32]) {
         let size = self.code_size();
+        debug_assert_eq!(codes.len(), out.len() * size);
         for (code, score) in codes.chunks_exact(size).zip(out.iter_mut()) {
             *score = self.score(query, code);
         }

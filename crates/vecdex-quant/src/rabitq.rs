@@ -8,15 +8,16 @@
 //! `⟨ō, o⟩ = Σ|y_i| / √D` (how well the bits point along `o`), and `⟨v, c⟩`.
 //!
 //! A query `q` is rotated the same way (`q' = Pᵀ(q − c) / ‖q − c‖`) and quantized to 4 bits
-//! per coordinate (see [`RabitqQuery`]), so a code scores with AND-popcounts. The paper's
-//! estimator of `⟨o, q⟩` is `⟨ō, q⟩ / ⟨ō, o⟩` with `⟨ō, q⟩ = ⟨x̄, q'⟩`: unbiased over the
-//! random rotation (the paper's Theorem 3.2), with an error that is, with high probability,
-//! within `√((1 − ⟨ō, o⟩²) / ⟨ō, o⟩²) · ε₀ / √(D − 1)`; the paper uses `ε₀ = 1.9`
+//! per coordinate, `q̄` (see [`RabitqQuery`]), so a code scores with AND-popcounts. The paper's
+//! estimator of `⟨o, q⟩` is `⟨ō, q⟩ / ⟨ō, o⟩` with `⟨ō, q⟩ = ⟨x̄, q'⟩ ≈ ⟨x̄, q̄⟩`: unbiased
+//! over the random rotation (the paper's Theorem 3.2) and the randomised rounding, with an
+//! error that is, with high probability, within `√((1 − ⟨ō, o⟩²) / ⟨ō, o⟩²) · ε₀ / √(D − 1)`
+//! (plus the rounding's share, see [`RabitqCodec::score_bound`]); the paper uses `ε₀ = 1.9`
 //! ([`DEFAULT_EPSILON0`]). Distances follow from the inner product of the residuals:
 //! `‖v − q‖² = r² + r_q² − 2 r r_q ⟨o, q⟩` and `⟨v, q⟩ = r r_q ⟨o, q⟩ + ⟨v, c⟩ + ⟨q, c⟩ − ‖c‖²`.
 //!
 //! Indexes offer it as `quantization: 'rabitq'`, rescoring a fixed `k × oversample` candidates;
-//! [`RabitqCodec::score_bound`] is the bound itself, for callers that decide by it. (Rescoring
+//! [`RabitqCodec::score_bound`] is the bound, for callers that decide by it. (Rescoring
 //! the candidates in order of their lower bound and stopping once it passes the k-th exact
 //! distance was measured on GloVe 100k and was not faster: at ε₀ = 1.9 the bounds are too wide
 //! to stop early often, and computing them costs a division and a square root per candidate.)
@@ -311,9 +312,9 @@ impl Codec for RabitqCodec {
         }
     }
 
-    /// One code at a time, as the graph walk scores: unlike binary codes (one XOR-popcount per
-    /// word), five popcounts per word make a call to the POPCNT function pay (measured: 1.6×
-    /// the QPS of the inline baseline bit count in an HNSW walk over GloVe 100k).
+    /// One code at a time, as the graph walk scores: five popcounts per word make a call to the
+    /// POPCNT function pay (measured: 1.6× the QPS of the inline baseline bit count in an HNSW
+    /// walk over GloVe 100k).
     fn score(&self, query: &RabitqQuery, code: &[u8]) -> f32 {
         #[cfg(target_arch = "x86_64")]
         if popcount_path() == KernelPath::Popcnt {

@@ -185,8 +185,8 @@ fn recall_of_candidates<C: Codec>(
 
 #[test]
 fn codes_rank_neighbours_better_than_plain_binary_codes() {
-    // Same bits per dimension as the binary codec (plus 12 bytes of factors): the factors and the
-    // f32 query make the candidates that rescoring starts from better.
+    // Same bits per dimension as the binary codec (plus 12 bytes of factors), both scored against
+    // a 4-bit query: the random rotation and the factors make the candidates better.
     for (dim, seed) in [(96usize, 11u64), (128, 12)] {
         let data = gaussian_rows(3_000, dim, seed);
         let queries = gaussian_rows(30, dim, seed + 100);

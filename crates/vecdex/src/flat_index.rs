@@ -720,14 +720,15 @@ impl FlatIndex {
                         let mut scores = [0f32; CODES_PER_RUN];
                         let mut start = slots.start;
                         while start < slots.end {
-                            let end = (start + CODES_PER_RUN as u32).min(slots.end);
+                            let end = start.saturating_add(CODES_PER_RUN as u32).min(slots.end);
                             let run = &mut scores[..(end - start) as usize];
                             code_query.score_run(start..end, run);
                             // Slots rise within a job, so a score equal to the threshold
                             // loses its tie: most codes are rejected by this one comparison.
+                            // (Until the list is full everything goes in, +∞ included.)
                             let mut threshold = top.threshold();
                             for (slot, score) in (start..end).zip(run.iter()) {
-                                if *score < threshold {
+                                if *score < threshold || top.len() < top.k() {
                                     top.push(*score, slot);
                                     threshold = top.threshold();
                                 }

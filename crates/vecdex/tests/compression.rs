@@ -5,8 +5,8 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use vecdex::{
-    Compression, Error, FlatConfig, FlatIndex, HnswConfig, HnswIndex, LinkMode, Metric, PqConfig,
-    Quantization, Reduction, RescoreParams, SearchResults, SqConfig, StopFlag,
+    Compression, Error, FlatConfig, FlatIndex, HnswConfig, HnswIndex, KeyFilter, LinkMode, Metric,
+    PqConfig, Quantization, Reduction, RescoreParams, SearchResults, SqConfig, StopFlag,
 };
 
 /// Clustered rows (quantization needs structure to be meaningful): `clusters` random centres,
@@ -175,7 +175,7 @@ fn every_form_reaches_its_recall_after_rescoring_in_both_indexes() {
                 .expect("hnsw search");
             let hnsw_recall = recall(&got, &truth);
             if name == "binary" {
-                // Hamming distances alone rank far worse: the rescoring is doing the work.
+                // Binary codes alone rank far worse: the rescoring is doing the work.
                 let raw = RescoreParams {
                     rescore: false,
                     ..params
@@ -603,5 +603,49 @@ fn bad_compression_settings_are_refused() {
         )
         .expect_err("refused");
         assert_eq!(error.code(), "ERR_INVALID_ARGUMENT", "{form:?}");
+    }
+}
+
+/// The unfiltered code scan rejects most codes by comparing with the k-th best score before it
+/// offers them (`search_codes`): with many equal scores (copies of a few vectors, scanned in
+/// several jobs) it must keep exactly what offering every code keeps, as the filtered scan does.
+#[test]
+fn unfiltered_code_scans_keep_what_offering_every_code_keeps() {
+    let mut rng = StdRng::seed_from_u64(41);
+    let distinct = clustered(&mut rng, 50, DIM, 5);
+    // 40,000 rows of 50 vectors: ties everywhere, across the scan's 16,384-code jobs.
+    let rows: Vec<f32> = (0..40_000)
+        .flat_map(|i| distinct[(i % 50) * DIM..(i % 50 + 1) * DIM].to_vec())
+        .collect();
+    let queries = clustered(&mut rng, 8, DIM, 5);
+    for quantization in [
+        Quantization::Binary,
+        Quantization::Rabitq,
+        Quantization::Sq8(SqConfig::default()),
+    ] {
+        let mut flat = FlatIndex::with_compression(
+            FlatConfig {
+                dim: DIM,
+                metric: Metric::L2sq,
+            },
+            compression(quantization, Reduction::None),
+        )
+        .expect("config");
+        flat.add(&keys(40_000), &rows, &StopFlag::never())
+            .expect("add");
+        let admit_all = KeyFilter::new(keys(40_000));
+        for rescore in [false, true] {
+            let params = RescoreParams {
+                oversample: Some(7),
+                rescore,
+            };
+            let plain = flat
+                .search_with(&queries, K, params, None, &StopFlag::never())
+                .expect("search");
+            let filtered = flat
+                .search_with(&queries, K, params, Some(&admit_all), &StopFlag::never())
+                .expect("filtered search");
+            assert_eq!(plain, filtered, "{quantization:?}, rescore {rescore}");
+        }
     }
 }
