@@ -209,7 +209,7 @@ function expectedPaths(flags: Set<string>): Record<string, string> {
   return {
     blockedScan: level,
     paddedRows: level,
-    sqCodes: bytes ? 'avx512bw' : 'portable',
+    sqCodes: bytes ? 'avx512bw' : level !== 'portable' ? 'avx2-fma' : 'portable',
     sq8Symmetric: vnni ? 'avx512vnni' : bytes ? 'avx512bw' : level !== 'portable' ? 'avx2' : 'portable',
     halfCodes: bytes ? 'avx512bw' : 'portable',
     binaryCodes: level !== 'portable' && flags.has('popcnt') ? 'popcnt' : 'portable',

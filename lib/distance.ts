@@ -118,7 +118,7 @@ export interface KernelPaths {
   blockedScan: KernelPath
   /** The HNSW walk over f32 rows, and every rescoring ('avx512', 'avx2-fma', 'portable'). */
   paddedRows: KernelPath
-  /** SQ8 asymmetric and SQ4 codes ('avx512bw' or 'portable': no AVX2 path). */
+  /** SQ8 asymmetric and SQ4 codes ('avx512bw', 'avx2-fma' or 'portable'). */
   sqCodes: KernelPath
   /** Symmetric SQ8, the default ('avx512vnni', 'avx512bw', 'avx2' or 'portable'). */
   sq8Symmetric: KernelPath

@@ -149,7 +149,7 @@ pub fn distance_kernel_paths() -> DistanceKernelPaths {
         padded_rows: rows.row_path(),
         sq_codes: rows.code_path(),
         sq8_symmetric: rows.i8_code_path(),
-        half_codes: rows.code_path(),
+        half_codes: rows.half_path(),
     }
 }
 
@@ -323,10 +323,11 @@ mod tests {
             }
             if level == SimdLevel::Avx2 {
                 assert_eq!(rows.i8_code_path(), KernelPath::Avx2);
+                assert_eq!(rows.code_path(), KernelPath::Avx2Fma);
             }
             if level != SimdLevel::Avx512 {
-                // The f32-weight code kernels have AVX-512 paths only.
-                assert_eq!(rows.code_path(), KernelPath::Portable, "{level:?}");
+                // The half-float kernels have an AVX-512 path only.
+                assert_eq!(rows.half_path(), KernelPath::Portable, "{level:?}");
             }
         }
         let best = SimdLevel::detect();

@@ -99,9 +99,21 @@ impl RowKernel {
     }
 
     /// The path of the f32-weight code kernels ([`RowKernel::dot_u8`], `l2_u8`, `dot_u4`,
-    /// `l2_u4`, `dot_half`, `l2_half`): AVX-512 BW where `bytes` is set, plain loops otherwise
-    /// (these kernels have no AVX2 path).
+    /// `l2_u4`): AVX-512 BW where `bytes` is set, AVX2 + FMA at the AVX2 level, plain loops
+    /// otherwise.
     pub fn code_path(self) -> KernelPath {
+        if self.bytes {
+            KernelPath::Avx512Bw
+        } else if self.avx2 {
+            KernelPath::Avx2Fma
+        } else {
+            KernelPath::Portable
+        }
+    }
+
+    /// The path of [`RowKernel::dot_half`] and `l2_half`: AVX-512 BW where `bytes` is set,
+    /// plain loops otherwise (no AVX2 path).
+    pub fn half_path(self) -> KernelPath {
         if self.bytes {
             KernelPath::Avx512Bw
         } else {
@@ -211,6 +223,11 @@ impl RowKernel {
             // SAFETY: `bytes` is set only when the CPU has AVX-512 F, BW and VL; equal lengths.
             return unsafe { x86::dot_u8_avx512(weights, codes) };
         }
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` is set only at the AVX2 level (AVX2 and FMA) or above; equal lengths.
+            return unsafe { x86::dot_u8_avx2(weights, codes) };
+        }
         plain::dot_u8(weights, codes)
     }
 
@@ -224,6 +241,11 @@ impl RowKernel {
         if self.bytes {
             // SAFETY: as in `dot_u8`.
             return unsafe { x86::l2_u8_avx512(residual, steps, codes) };
+        }
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: as in `dot_u8`.
+            return unsafe { x86::l2_u8_avx2(residual, steps, codes) };
         }
         plain::l2_u8(residual, steps, codes)
     }
@@ -295,6 +317,11 @@ impl RowKernel {
             // SAFETY: as in `dot_u8`; `weights` has 32 values for every 16 bytes of `codes`.
             return unsafe { x86::dot_u4_avx512(weights, codes) };
         }
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: as in `dot_u8`; `weights` has 32 values for every 16 bytes of `codes`.
+            return unsafe { x86::dot_u4_avx2(weights, codes) };
+        }
         plain::dot_u4(weights, codes)
     }
 
@@ -310,6 +337,11 @@ impl RowKernel {
         if self.bytes {
             // SAFETY: as in `dot_u4`, for both `residual` and `steps`.
             return unsafe { x86::l2_u4_avx512(residual, steps, codes) };
+        }
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: as in `dot_u4`, for both `residual` and `steps`.
+            return unsafe { x86::l2_u4_avx2(residual, steps, codes) };
         }
         plain::l2_u4(residual, steps, codes)
     }
@@ -891,6 +923,171 @@ mod x86 {
             _mm512_add_ps(acc[0], acc[1]),
             _mm512_add_ps(acc[2], acc[3]),
         ))
+    }
+
+    /// 8 code bytes at `p` as f32.
+    ///
+    /// # Safety
+    /// The CPU supports AVX2; `p` points at 8 readable bytes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn codes8(p: *const u8) -> __m256 {
+        // SAFETY: the caller's.
+        _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(unsafe { _mm_loadl_epi64(p.cast()) }))
+    }
+
+    /// AVX2 + FMA: 8 codes a step, two accumulators; a plain loop for the last `n mod 8`.
+    ///
+    /// # Safety
+    /// The CPU supports AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dot_u8_avx2(weights: &[f32], codes: &[u8]) -> f32 {
+        let n = weights.len().min(codes.len());
+        let (pw, pc) = (weights.as_ptr(), codes.as_ptr());
+        let mut acc0 = _mm256_setzero_ps();
+        let mut acc1 = _mm256_setzero_ps();
+        let mut i = 0;
+        // SAFETY: each step reads 8 values at `i + 8 <= n` (16 at `i + 16 <= n`) of both slices.
+        unsafe {
+            while i + 16 <= n {
+                acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pw.add(i)), codes8(pc.add(i)), acc0);
+                acc1 =
+                    _mm256_fmadd_ps(_mm256_loadu_ps(pw.add(i + 8)), codes8(pc.add(i + 8)), acc1);
+                i += 16;
+            }
+            if i + 8 <= n {
+                acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pw.add(i)), codes8(pc.add(i)), acc0);
+                i += 8;
+            }
+            hsum256(_mm256_add_ps(acc0, acc1))
+                + super::plain::dot_u8(&weights[i..n], &codes[i..n])
+        }
+    }
+
+    /// # Safety
+    /// As [`dot_u8_avx2`], for three slices of one length.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn l2_u8_avx2(residual: &[f32], steps: &[f32], codes: &[u8]) -> f32 {
+        let n = residual.len().min(steps.len()).min(codes.len());
+        let (pr, ps, pc) = (residual.as_ptr(), steps.as_ptr(), codes.as_ptr());
+        let mut acc0 = _mm256_setzero_ps();
+        let mut acc1 = _mm256_setzero_ps();
+        let mut i = 0;
+        // SAFETY: as in `dot_u8_avx2`.
+        unsafe {
+            let diff = |i: usize| {
+                _mm256_fnmadd_ps(
+                    _mm256_loadu_ps(ps.add(i)),
+                    codes8(pc.add(i)),
+                    _mm256_loadu_ps(pr.add(i)),
+                )
+            };
+            while i + 16 <= n {
+                let (d0, d1) = (diff(i), diff(i + 8));
+                acc0 = _mm256_fmadd_ps(d0, d0, acc0);
+                acc1 = _mm256_fmadd_ps(d1, d1, acc1);
+                i += 16;
+            }
+            if i + 8 <= n {
+                let d = diff(i);
+                acc0 = _mm256_fmadd_ps(d, d, acc0);
+                i += 8;
+            }
+            hsum256(_mm256_add_ps(acc0, acc1))
+                + super::plain::l2_u8(&residual[i..n], &steps[i..n], &codes[i..n])
+        }
+    }
+
+    /// The low and high nibbles of the 16 code bytes at `p`, as four vectors of 8 f32: low
+    /// nibbles of bytes 0–7, 8–15, then high nibbles of bytes 0–7, 8–15 (the nibble-split order).
+    ///
+    /// # Safety
+    /// The CPU supports AVX2; `p` points at 16 readable bytes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn nibbles32(p: *const u8) -> [__m256; 4] {
+        // SAFETY: the caller's.
+        let bytes = unsafe { _mm_loadu_si128(p.cast()) };
+        let low = _mm_and_si128(bytes, _mm_set1_epi8(0x0F));
+        let high = _mm_and_si128(_mm_srli_epi16::<4>(bytes), _mm_set1_epi8(0x0F));
+        let floats = |v: __m128i| _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v));
+        [
+            floats(low),
+            floats(_mm_srli_si128::<8>(low)),
+            floats(high),
+            floats(_mm_srli_si128::<8>(high)),
+        ]
+    }
+
+    /// 16 code bytes from `codes` at `i`: a zero-padded copy when fewer remain.
+    ///
+    /// # Safety
+    /// The CPU supports AVX2; `i < codes.len()`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn nibble_block(codes: &[u8], i: usize) -> [__m256; 4] {
+        if i + 16 <= codes.len() {
+            // SAFETY: 16 bytes at `i` are inside `codes`.
+            unsafe { nibbles32(codes.as_ptr().add(i)) }
+        } else {
+            let mut padded = [0u8; 16];
+            padded[..codes.len() - i].copy_from_slice(&codes[i..]);
+            // SAFETY: `padded` holds 16 bytes.
+            unsafe { nibbles32(padded.as_ptr()) }
+        }
+    }
+
+    /// AVX2 + FMA: a block of 16 code bytes (32 dimensions) a step; a partial last block is
+    /// read through a zero-padded copy (its weights are there, zero past the last dimension).
+    ///
+    /// # Safety
+    /// The CPU supports AVX2 and FMA; `weights` holds 32 values for every 16 bytes of `codes`
+    /// (a partial last group included).
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dot_u4_avx2(weights: &[f32], codes: &[u8]) -> f32 {
+        let pw = weights.as_ptr();
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut i = 0;
+        // SAFETY: the block at byte `i` reads the 32 weights at `2i`, inside `weights` by the
+        // contract, and its code bytes through `nibble_block`.
+        unsafe {
+            while i < codes.len() {
+                let nibbles = nibble_block(codes, i);
+                for (lane, (a, x)) in acc.iter_mut().zip(nibbles).enumerate() {
+                    *a = _mm256_fmadd_ps(_mm256_loadu_ps(pw.add(2 * i + 8 * lane)), x, *a);
+                }
+                i += 16;
+            }
+            hsum256(_mm256_add_ps(
+                _mm256_add_ps(acc[0], acc[1]),
+                _mm256_add_ps(acc[2], acc[3]),
+            ))
+        }
+    }
+
+    /// # Safety
+    /// As [`dot_u4_avx2`], for `residual` and `steps`.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn l2_u4_avx2(residual: &[f32], steps: &[f32], codes: &[u8]) -> f32 {
+        let (pr, ps) = (residual.as_ptr(), steps.as_ptr());
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut i = 0;
+        // SAFETY: as in `dot_u4_avx2`, for both `residual` and `steps`.
+        unsafe {
+            while i < codes.len() {
+                let nibbles = nibble_block(codes, i);
+                for (lane, (a, x)) in acc.iter_mut().zip(nibbles).enumerate() {
+                    let at = 2 * i + 8 * lane;
+                    let d = _mm256_fnmadd_ps(_mm256_loadu_ps(ps.add(at)), x, _mm256_loadu_ps(pr.add(at)));
+                    *a = _mm256_fmadd_ps(d, d, *a);
+                }
+                i += 16;
+            }
+            hsum256(_mm256_add_ps(
+                _mm256_add_ps(acc[0], acc[1]),
+                _mm256_add_ps(acc[2], acc[3]),
+            ))
+        }
     }
 
     #[target_feature(enable = "avx2,fma")]
