@@ -13,10 +13,12 @@
  *   filter. A collection's save builds the file's image in memory before it creates the
  *   temporary file (about three quarters of its time, measured by polling the folder during a
  *   save): a quarter of the kills are timed uniformly over that build (from the "save i" line),
- *   the rest uniformly over the rest of the save (writing, fsync, rename; its length measured
- *   by polling too), timed from the moment the temporary file shows in the folder (fs.watch): a
- *   window of a few milliseconds, which timing from the line alone hits too rarely on a loaded
- *   machine.
+ *   the rest uniformly over the rest of the save (writing, fsync, rename), timed from the moment
+ *   the temporary file shows in the folder (fs.watch): a window of a few milliseconds, which
+ *   timing from the line alone hits too rarely on a loaded machine. The window's length starts
+ *   from a measurement in this process and then follows where these kills land (shorter after
+ *   one lands past the write, slowly longer after one inside it), because the parent's timing
+ *   of a save under load can be far from the child's.
  *
  * Proves: after a kill at any moment the file loads and equals (bytes of toBufferSync, and the
  * file's own bytes) A or B, whole: saves are atomic. For the collection, every part of the loaded
@@ -286,17 +288,19 @@ function collectionVerdict(sources, target) {
 /**
  * `runs` killed saves of `sources` by `childScript` over `target` (in `runDir`, which holds
  * nothing else), each followed by `verdictOf`; `timingOf()` draws each kill's timing (see
- * {@link killedSaver}; default: a delay uniform over a save, from its start); failures go to `r`
- * prefixed by `what`. Returns the tally.
+ * {@link killedSaver}; default: a delay uniform over a save, from its start) and `landed(where,
+ * timing)` hears where each kill landed ('mid-save', 'before the temporary file', 'after the
+ * rename'); failures go to `r` prefixed by `what`. Returns the tally.
  */
-async function killedSaves(r, { what, childScript, sources, runDir, target, runs, next, verdictOf, timingOf = () => ({ delayMs: next() * sources.saveMs, afterTemporary: false }) }) {
+async function killedSaves(r, { what, childScript, sources, runDir, target, runs, next, verdictOf, timingOf = () => ({ delayMs: next() * sources.saveMs, afterTemporary: false }), landed = () => {} }) {
   const tally = { old: 0, new: 0, failures: 0, midSave: 0, beforeTemporary: 0, afterRename: 0, inconsistentTemporaries: 0 }
   const targetName = target.slice(runDir.length + 1)
   for (let i = 0; i < runs; i++) {
     copyFileSync(sources.aFile, target)
     const mode = i % 2 === 0 ? 'sync' : 'async'
     const save = Math.floor(next() * 3)
-    const { delayMs, afterTemporary } = timingOf()
+    const timing = timingOf()
+    const { delayMs, afterTemporary } = timing
     const inProgress = await killedSaver(childScript, sources, target, mode, save, delayMs, afterTemporary)
     const label = `${what}run ${i} (${mode}, killed ${delayMs.toFixed(1)} ms after save ${save} started${afterTemporary ? ' and a temporary file showed' : ''}; last started: ${inProgress})`
     let verdict
@@ -317,8 +321,13 @@ async function killedSaves(r, { what, childScript, sources, runDir, target, runs
     if (temporaries.length === 0) {
       // Before the save made its temporary file (the target holds the previous save's
       // bytes), or after it renamed it (the target holds this save's).
-      if (inProgress >= 0 && file?.equals(savedBy(sources, inProgress))) tally.afterRename++
-      else tally.beforeTemporary++
+      if (inProgress >= 0 && file?.equals(savedBy(sources, inProgress))) {
+        tally.afterRename++
+        landed('after the rename', timing)
+      } else {
+        tally.beforeTemporary++
+        landed('before the temporary file', timing)
+      }
     } else {
       const partial = readFileSync(join(runDir, temporaries[0]))
       const writing = savedBy(sources, inProgress)
@@ -328,8 +337,10 @@ async function killedSaves(r, { what, childScript, sources, runDir, target, runs
         partial.length <= writing.length &&
         writing.subarray(0, partial.length).equals(partial) &&
         file?.equals(heldBefore(sources, inProgress))
-      if (consistent) tally.midSave++
-      else {
+      if (consistent) {
+        tally.midSave++
+        landed('mid-save', timing)
+      } else {
         tally.inconsistentTemporaries++
         r.fail(`${label}: temporary files ${temporaries.join(', ')} (first ${partial.length} bytes) do not fit a kill inside save ${inProgress}`)
       }
@@ -360,7 +371,10 @@ export async function run({ scale }) {
 
     started = performance.now()
     const collection = await makeCollectionSources(dir)
-    r.line(`collection: HNSW, ${collection.sizes[0]} items (A) / ${collection.sizes[1]} (B) × ${COLLECTION_DIM} with ids, texts, metadata (fields ${Object.keys(COLLECTION_FIELDS).join(', ')} declared), file ${(collection.aBytes.length / 1e6).toFixed(1)} MB (A) / ${(collection.bBytes.length / 1e6).toFixed(1)} MB (B); median saveSync ${collection.saveMs.toFixed(1)} ms, its temporary file created after ${collection.temporaryMs.toFixed(1)} ms (the median share of a save before it, times that); its temporary file shown for a median ${collection.writeMs.toFixed(1)} ms before the rename; kill delay uniform in [0, ${collection.temporaryMs.toFixed(0)}] ms after the start of save 0, 1 or 2 (a quarter of the runs) or in [0, ${collection.writeMs.toFixed(0)}] ms after its temporary file shows (the rest); filtered count ${collection.aParts['filtered count']} (A) / ${collection.bParts['filtered count']} (B)`)
+    // A write is part of a save: no longer than the whole one (measured with saveSync).
+    let writeWindow = Math.min(collection.writeMs, collection.saveMs)
+    const windows = []
+    r.line(`collection: HNSW, ${collection.sizes[0]} items (A) / ${collection.sizes[1]} (B) × ${COLLECTION_DIM} with ids, texts, metadata (fields ${Object.keys(COLLECTION_FIELDS).join(', ')} declared), file ${(collection.aBytes.length / 1e6).toFixed(1)} MB (A) / ${(collection.bBytes.length / 1e6).toFixed(1)} MB (B); median saveSync ${collection.saveMs.toFixed(1)} ms, its temporary file created after ${collection.temporaryMs.toFixed(1)} ms (the median share of a save before it, times that); its temporary file shown for a median ${collection.writeMs.toFixed(1)} ms before the rename; kill delay uniform in [0, ${collection.temporaryMs.toFixed(0)}] ms after the start of save 0, 1 or 2 (a quarter of the runs) or uniform in a window after its temporary file shows (the rest: the window starts at ${Math.min(collection.writeMs, collection.saveMs).toFixed(0)} ms and follows where those kills land); filtered count ${collection.aParts['filtered count']} (A) / ${collection.bParts['filtered count']} (B)`)
     collectionTally = await killedSaves(r, {
       what: 'collection ',
       childScript: 'lib/collection-saver-child.mjs',
@@ -375,9 +389,23 @@ export async function run({ scale }) {
       timingOf: () =>
         next() < 0.25
           ? { delayMs: next() * collection.temporaryMs, afterTemporary: false }
-          : { delayMs: next() * collection.writeMs, afterTemporary: true },
+          : { delayMs: next() * writeWindow, afterTemporary: true },
+      // The write window is calibrated in this process, whose timing under load can differ
+      // from the child's (CI once measured 76 ms for a write of about 20): it follows where
+      // the kills timed from the temporary file land, shrinking when one lands past the write
+      // (after the rename, or already in the next save) and growing back slowly when one
+      // lands inside it, so the kills keep spanning the whole write.
+      landed: (where, { afterTemporary }) => {
+        if (!afterTemporary) return
+        // Settles where about 92 % of these kills land mid-save (0.92 · ln 1.03 = 0.08 · ln(1/0.7)).
+        writeWindow = where === 'mid-save' ? Math.min(writeWindow * 1.03, collection.saveMs) : writeWindow * 0.7
+        windows.push(writeWindow)
+      },
     })
     collectionTally.seconds = (performance.now() - started) / 1000
+    const sorted = [...windows].sort((x, y) => x - y)
+    collectionTally.windowMedianMs = sorted[Math.floor(sorted.length / 2)] ?? writeWindow
+    collectionTally.windowLastMs = writeWindow
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
@@ -388,7 +416,7 @@ export async function run({ scale }) {
   r.line(`${runs} killed saves (half saveSync, half await save) in ${tally.seconds.toFixed(1)} s: file equals A (old) ${tally.old}, B (new) ${tally.new}, neither or unloadable ${tally.failures}`)
   r.line(`where the kills landed: mid-save (temporary file holding a beginning of the save in progress, old file in place) ${tally.midSave}, before the temporary file ${tally.beforeTemporary}, after the rename ${tally.afterRename}`)
   r.line(`collection: ${collectionRuns} killed saves in ${collectionTally.seconds.toFixed(1)} s (with building A and B): every part (ids, texts, metadata, vectors, filtered count, bytes) from A (old) ${collectionTally.old}, all from B (new) ${collectionTally.new}, a mix or unloadable ${collectionTally.failures}`)
-  r.line(`collection: kills mid-save ${collectionTally.midSave}, before the temporary file ${collectionTally.beforeTemporary}, after the rename ${collectionTally.afterRename}`)
+  r.line(`collection: kills mid-save ${collectionTally.midSave}, before the temporary file ${collectionTally.beforeTemporary}, after the rename ${collectionTally.afterRename}; the window after the temporary file shows followed the landings: median ${collectionTally.windowMedianMs.toFixed(1)} ms, last ${collectionTally.windowLastMs.toFixed(1)} ms`)
   r.check('runs', runs, '>=', scaled(200, scale))
   r.check('runs whose file fails to load or equals neither A nor B', tally.failures, '==', 0)
   r.check('share of kills that landed mid-save', tally.midSave / runs, '>=', 0.5)
