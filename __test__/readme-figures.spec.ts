@@ -211,7 +211,7 @@ function expectedPaths(flags: Set<string>): Record<string, string> {
     paddedRows: level,
     sqCodes: bytes ? 'avx512bw' : level !== 'portable' ? 'avx2-fma' : 'portable',
     sq8Symmetric: vnni ? 'avx512vnni' : bytes ? 'avx512bw' : level !== 'portable' ? 'avx2' : 'portable',
-    halfCodes: bytes ? 'avx512bw' : 'portable',
+    halfCodes: bytes ? 'avx512bw' : level !== 'portable' && flags.has('f16c') ? 'avx2-fma' : 'portable',
     binaryCodes: level !== 'portable' && flags.has('popcnt') ? 'popcnt' : 'portable',
     pqCodes: 'portable',
     rabitqCodes: level !== 'portable' && flags.has('popcnt') ? 'popcnt' : 'portable',

@@ -122,7 +122,7 @@ export interface KernelPaths {
   sqCodes: KernelPath
   /** Symmetric SQ8, the default ('avx512vnni', 'avx512bw', 'avx2' or 'portable'). */
   sq8Symmetric: KernelPath
-  /** f16 and bf16 codes ('avx512bw' or 'portable'). */
+  /** f16 and bf16 codes ('avx512bw', 'avx2-fma' with F16C, or 'portable'). */
   halfCodes: KernelPath
   /** Binary codes: AND-popcounts with the query's 4-bit weight planes ('popcnt': the POPCNT
    * instruction, chosen at run time on x86-64 at the AVX2 level; 'portable': the baseline's

@@ -38,6 +38,8 @@ pub struct RowKernel {
     vnni: bool,
     /// AVX2 (the level is at least [`SimdLevel::Avx2`]), for [`RowKernel::dot_i8_u8`].
     avx2: bool,
+    /// `avx2` and F16C (half-float conversions), for [`RowKernel::dot_half`].
+    f16c: bool,
 }
 
 impl Default for RowKernel {
@@ -62,11 +64,17 @@ impl RowKernel {
         };
         #[cfg(not(target_arch = "x86_64"))]
         let (bytes, vnni) = (false, false);
+        let avx2 = cfg!(target_arch = "x86_64") && level >= SimdLevel::Avx2;
+        #[cfg(target_arch = "x86_64")]
+        let f16c = avx2 && std::arch::is_x86_feature_detected!("f16c");
+        #[cfg(not(target_arch = "x86_64"))]
+        let f16c = false;
         RowKernel {
             level,
             bytes,
             vnni,
-            avx2: cfg!(target_arch = "x86_64") && level >= SimdLevel::Avx2,
+            avx2,
+            f16c,
         }
     }
 
@@ -112,10 +120,12 @@ impl RowKernel {
     }
 
     /// The path of [`RowKernel::dot_half`] and `l2_half`: AVX-512 BW where `bytes` is set,
-    /// plain loops otherwise (no AVX2 path).
+    /// AVX2 + FMA with F16C at the AVX2 level, plain loops otherwise.
     pub fn half_path(self) -> KernelPath {
         if self.bytes {
             KernelPath::Avx512Bw
+        } else if self.f16c {
+            KernelPath::Avx2Fma
         } else {
             KernelPath::Portable
         }
@@ -262,6 +272,12 @@ impl RowKernel {
             // `2 × query.len()` bytes.
             return unsafe { x86::half_avx512::<false>(format, query, code) };
         }
+        #[cfg(target_arch = "x86_64")]
+        if self.f16c {
+            // SAFETY: `f16c` is set only with AVX2 + FMA and the CPU's F16C; `code` holds
+            // `2 × query.len()` bytes.
+            return unsafe { x86::half_avx2::<false>(format, query, code) };
+        }
         plain::half(format, query, code, |q, x| q * x)
     }
 
@@ -274,6 +290,11 @@ impl RowKernel {
         if self.bytes {
             // SAFETY: as in `dot_half`.
             return unsafe { x86::half_avx512::<true>(format, query, code) };
+        }
+        #[cfg(target_arch = "x86_64")]
+        if self.f16c {
+            // SAFETY: as in `dot_half`.
+            return unsafe { x86::half_avx2::<true>(format, query, code) };
         }
         plain::half(format, query, code, |q, x| (q - x) * (q - x))
     }
@@ -925,6 +946,63 @@ mod x86 {
         ))
     }
 
+    /// 8 two-byte floats at `p` as f32.
+    ///
+    /// # Safety
+    /// The CPU supports AVX2 and F16C; `p` points at 16 readable bytes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn halves8(format: super::HalfFloat, p: *const u8) -> __m256 {
+        // SAFETY: the caller's.
+        let bits = unsafe { _mm_loadu_si128(p.cast()) };
+        match format {
+            super::HalfFloat::F16 => _mm256_cvtph_ps(bits),
+            super::HalfFloat::Bf16 => {
+                _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(bits)))
+            }
+        }
+    }
+
+    /// `Σ qᵢ·xᵢ` (or `Σ (qᵢ − xᵢ)²` when `L2`) of an f32 query and a row of 2-byte floats,
+    /// 8 values a step with two accumulators; a plain loop for the last `n mod 8`.
+    ///
+    /// # Safety
+    /// The CPU supports AVX2, FMA and F16C.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn half_avx2<const L2: bool>(
+        format: super::HalfFloat,
+        query: &[f32],
+        code: &[u8],
+    ) -> f32 {
+        let n = query.len().min(code.len() / 2);
+        let (pq, pc) = (query.as_ptr(), code.as_ptr());
+        let mut acc = [_mm256_setzero_ps(); 2];
+        let step = |acc: __m256, q: __m256, x: __m256| {
+            if L2 {
+                let d = _mm256_sub_ps(q, x);
+                _mm256_fmadd_ps(d, d, acc)
+            } else {
+                _mm256_fmadd_ps(q, x, acc)
+            }
+        };
+        let mut i = 0;
+        // SAFETY: a step at `i + 8 <= n` reads 8 query values and 16 code bytes at `2i`,
+        // inside both slices.
+        unsafe {
+            while i + 8 <= n {
+                let lane = (i / 8) % 2;
+                acc[lane] = step(acc[lane], _mm256_loadu_ps(pq.add(i)), halves8(format, pc.add(2 * i)));
+                i += 8;
+            }
+            let tail = if L2 {
+                super::plain::half(format, &query[i..n], &code[2 * i..2 * n], |q, x| (q - x) * (q - x))
+            } else {
+                super::plain::half(format, &query[i..n], &code[2 * i..2 * n], |q, x| q * x)
+            };
+            hsum256(_mm256_add_ps(acc[0], acc[1])) + tail
+        }
+    }
+
     /// 8 code bytes at `p` as f32.
     ///
     /// # Safety
@@ -1221,7 +1299,11 @@ mod tests {
                     .zip(&values)
                     .map(|(q, x)| (f64::from(*q) - x).powi(2))
                     .sum();
-                for kernel in [fast, RowKernel::new(SimdLevel::Scalar)] {
+                for kernel in SimdLevel::available()
+                    .into_iter()
+                    .map(RowKernel::new)
+                    .chain([fast])
+                {
                     let got_dot = f64::from(kernel.dot_half(format, &query, &code));
                     let got_l2 = f64::from(kernel.l2_half(format, &query, &code));
                     assert!(
