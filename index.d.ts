@@ -569,6 +569,8 @@ export interface NativeCompressionOptions {
   subspaces?: number
   /** PQ: k-means iterations per subspace. */
   iterations?: number
+  /** RaBitQ: bits per dimension (1, or 4 for the extended codes). */
+  bits?: number
   /** Candidates rescored per result. */
   oversample?: number
   /** Vectors held when the index trains by itself. */

@@ -29,6 +29,7 @@ describe('compressed search forms', () => {
     ['pq', { type: 'pq', subspaces: 10 }, 0.85],
     ['binary', 'binary', 0.7],
     ['rabitq', 'rabitq', 0.9],
+    ['rabitq 4-bit', { type: 'rabitq', bits: 4 }, 0.97],
     ['f16', 'f16', 0.99],
   ]
   for (const [name, quantization, floor] of forms) {
@@ -153,6 +154,37 @@ describe('compressed search forms', () => {
       // Measured: 0.63 against 0.48 (flat), 0.65 against 0.46 (HNSW).
       expect(rabitq, `${kind}: rabitq ${rabitq} vs binary ${binary}`).toBeGreaterThan(binary + 0.02)
     }
+  })
+
+  it('rabitq bits 4: estimates good enough to rank without rescoring, better than 1-bit and sq4 codes', async () => {
+    const dims = 128
+    const data = clusteredMatrix(N, dims, 1, 17)
+    const probes = clusteredMatrix(50, dims, 1, 17, 0, 98)
+    const exact = await exactSearch(data, keys, dims, 'l2sq', probes, 10)
+    const raw = async (quantization: Quantization) => {
+      using index = new FlatIndex({ dimensions: dims, metric: 'l2sq', quantization, trainingSize: 1000 })
+      await index.add(keys, data)
+      const found = await index.searchBatch(probes, { k: 10, rescore: false })
+      return recallOf(found, exact, probes, dims, 'l2sq', (key) => row(data, dims, key), 10)
+    }
+    const [extended, oneBit, sq4] = [await raw({ type: 'rabitq', bits: 4 }), await raw('rabitq'), await raw('sq4')]
+    expect(extended, `4-bit ${extended}, 1-bit ${oneBit}, sq4 ${sq4}`).toBeGreaterThan(0.75)
+    expect(extended).toBeGreaterThan(oneBit + 0.2)
+    expect(extended).toBeGreaterThan(sq4)
+    using index = new FlatIndex({ dimensions: dims, metric: 'l2sq', quantization: { type: 'rabitq', bits: 4 }, trainingSize: 1000 })
+    await index.add(keys, data)
+    // 4 bits per dimension and four f32 factors; the default oversample is the fine codecs' 4.
+    expect(index.compressionStats()).toMatchObject({ quantization: 'rabitq', codeSize: dims / 2 + 16 })
+    expect(index.searchSync(row(probes, dims, 0), { k: 10 }).get(0).keys).toHaveLength(10)
+  })
+
+  it('rabitq bits: 1 and 4 are built, other widths and other codecs are refused with a code', () => {
+    for (const bits of [0, 2, 3, 5, 8, 1.5]) {
+      expectCode(() => new FlatIndex({ dimensions: 16, quantization: { type: 'rabitq', bits } as never }), 'ERR_INVALID_ARGUMENT')
+    }
+    expectCode(() => new HnswIndex({ dimensions: 16, quantization: { type: 'sq8', bits: 4 } as never }), 'ERR_INVALID_ARGUMENT')
+    using one = new HnswIndex({ dimensions: 16, quantization: { type: 'rabitq', bits: 1 } })
+    expect(one.compressionStats().quantization).toBe('rabitq')
   })
 
   it('rabitq refuses more than 2,048 searched dimensions (a dense rotation), unless PCA reduces them', () => {

@@ -59,16 +59,18 @@ describe('save and load', () => {
     expect(loaded.compressionStats().quantization).toBe('sq4')
   })
 
-  it('a RaBitQ index round-trips: the same rotation, codes and estimates', async () => {
-    for (const make of [(o: object) => new FlatIndex(o as never), (o: object) => new HnswIndex({ ...o, seed: 2 } as never)]) {
-      using index = make({ dimensions: DIM, metric: 'l2sq', quantization: 'rabitq', trainingSize: 500 })
+  it('a RaBitQ index round-trips, 1-bit and 4-bit: the same rotation, codes and estimates', async () => {
+    const makers = [(o: object) => new FlatIndex(o as never), (o: object) => new HnswIndex({ ...o, seed: 2 } as never)]
+    for (const [make, bits] of makers.flatMap((m) => [[m, 1], [m, 4]] as const)) {
+      using index = make({ dimensions: DIM, metric: 'l2sq', quantization: { type: 'rabitq', bits }, trainingSize: 500 })
       await index.add(keys, base)
       const raw = { k: 5, rescore: false }
       const file = join(dir, 'rabitq.vdx')
       index.saveSync(file)
       const Kind = index instanceof FlatIndex ? FlatIndex : HnswIndex
       using loaded = await Kind.load(file)
-      expect(loaded.compressionStats()).toMatchObject({ quantization: 'rabitq', trained: true, codeSize: Math.ceil(DIM / 8) + 12 })
+      const codeSize = bits === 1 ? Math.ceil(DIM / 8) + 12 : Math.ceil(DIM / 2) + 16
+      expect(loaded.compressionStats()).toMatchObject({ quantization: 'rabitq', trained: true, codeSize })
       const [want, got] = [await index.searchBatch(queries, raw), await loaded.searchBatch(queries, raw)]
       expect(got.keys).toEqual(want.keys)
       expect(got.distances).toEqual(want.distances)

@@ -27,11 +27,17 @@ export type QuantizationType = 'none' | 'f16' | 'bf16' | 'sq8' | 'sq4' | 'binary
  *   (recall@10 0.78 against 0.66) at a similar scan speed; on strongly clustered data its one
  *   global centroid can leave it no better. At most 2,048 searched dimensions (its rotation is
  *   a dense matrix; `pcaDimensions` reduces them).
+ *   `{ type: 'rabitq', bits: 4 }`: extended RaBitQ (Gao et al., SIGMOD 2025), 4 bits per
+ *   dimension on the grid point closest in angle to the rotated residual, plus 16 bytes of
+ *   factors, scored against the f32 query by the 4-bit code kernel; default oversample 4.
+ *   Its estimates are about ten times tighter than 1-bit ones (SIFT 5k: recall@10 of the ten
+ *   best codes 0.94 without rescoring). 1 and 4 are the widths built.
  */
 export type Quantization =
   | QuantizationType
   | { type: 'sq8' | 'sq4'; clipQuantile?: number; symmetric?: boolean }
   | { type: 'pq'; subspaces?: number; iterations?: number }
+  | { type: 'rabitq'; bits?: 1 | 4 }
   | { type: 'none' | 'f16' | 'bf16' | 'binary' | 'rabitq' }
 
 /**
@@ -48,7 +54,7 @@ export type Quantization =
 export interface CompressionOptions {
   /** Codec of the searched form (default 'none': full f32). */
   quantization?: Quantization
-  /** Candidates rescored per result (1 to 1,000; default 10 for 'pq', 'binary' and 'rabitq', 4 otherwise). */
+  /** Candidates rescored per result (1 to 1,000; default 10 for 'pq', 'binary' and 1-bit 'rabitq', 4 otherwise). */
   oversample?: number
   /** Vectors held when the index trains by itself (default 10,000 for 'pq', 1,000 otherwise;
    * with `pcaDimensions` at least 10 × dimensions, up to 32,768, so the covariance settles). */
@@ -103,7 +109,14 @@ export interface CompressionStats {
  * checked against the core's table with the index's own options (see options.ts). */
 export function nativeCompression(options: CompressionOptions): native.NativeCompressionOptions | undefined {
   const q = options.quantization
-  const spec: { type?: QuantizationType; clipQuantile?: number; symmetric?: boolean; subspaces?: number; iterations?: number } =
+  const spec: {
+    type?: QuantizationType
+    clipQuantile?: number
+    symmetric?: boolean
+    subspaces?: number
+    iterations?: number
+    bits?: number
+  } =
     typeof q === 'string' || q === undefined ? { type: q } : q
   const result: native.NativeCompressionOptions = {
     quantization: spec.type ?? 'none',
@@ -111,6 +124,7 @@ export function nativeCompression(options: CompressionOptions): native.NativeCom
     symmetric: spec.symmetric,
     subspaces: spec.subspaces,
     iterations: spec.iterations,
+    bits: spec.bits,
     oversample: options.oversample,
     trainingSize: options.trainingSize,
     prefixDimensions: options.prefixDimensions,

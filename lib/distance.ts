@@ -130,8 +130,8 @@ export interface KernelPaths {
   binaryCodes: KernelPath
   /** PQ lookup-table sums ('portable' everywhere). */
   pqCodes: KernelPath
-  /** RaBitQ codes: AND-popcounts of the bits with the 4-bit query's planes ('popcnt' or
-   * 'portable', as for binary codes). */
+  /** 1-bit RaBitQ codes: AND-popcounts of the bits with the 4-bit query's planes ('popcnt' or
+   * 'portable', as for binary codes). 4-bit codes run on `sqCodes`' kernel. */
   rabitqCodes: KernelPath
   /** Exact Chamfer of multi-vector search ('avx512', 'avx2-fma', 'portable'). */
   chamfer: KernelPath

@@ -23,6 +23,7 @@ export const VECDEX_CODECS = {
   sq4: { quantization: 'sq4', describe: () => "quantization 'sq4' (codes of 4 bits per dimension, beside the f32 rows)" },
   binary: { quantization: 'binary', oversample: 10, describe: () => "quantization 'binary' (codes of 1 bit per dimension beside the f32 rows, scored against the float query)" },
   rabitq: { quantization: 'rabitq', oversample: 10, describe: () => "quantization 'rabitq' (RaBitQ: 1 bit per dimension of the rotated residual and 12 bytes of factors beside the f32 rows, unbiased inner-product estimate)" },
+  rabitq4: { quantization: { type: 'rabitq', bits: 4 }, describe: () => "quantization { type: 'rabitq', bits: 4 } (extended RaBitQ: 4 bits per dimension of the rotated residual and 16 bytes of factors beside the f32 rows)" },
   pq: { quantization: (dim) => ({ type: 'pq', subspaces: Math.max(1, Math.floor(dim / 4)) }), oversample: 10, describe: (dim) => `quantization { type: 'pq', subspaces: ${Math.max(1, Math.floor(dim / 4))} } (m = d/4, 256 centroids per subspace)` },
   'pca-sq8': { quantization: 'sq8', pcaDimensions: (dim) => Math.max(1, Math.floor(dim / 2)), describe: (dim) => `pcaDimensions ${Math.max(1, Math.floor(dim / 2))} + quantization 'sq8'` },
   pca: { pcaDimensions: (dim) => Math.max(1, Math.floor(dim / 2)), describe: (dim) => `pcaDimensions ${Math.max(1, Math.floor(dim / 2))}, f32` },

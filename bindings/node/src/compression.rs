@@ -22,6 +22,8 @@ pub struct NativeCompressionOptions {
     pub subspaces: Option<u32>,
     /// PQ: k-means iterations per subspace.
     pub iterations: Option<u32>,
+    /// RaBitQ: bits per dimension (1, or 4 for the extended codes).
+    pub bits: Option<u32>,
     /// Candidates rescored per result.
     pub oversample: Option<u32>,
     /// Vectors held when the index trains by itself.
@@ -52,6 +54,7 @@ pub fn compression(options: &NativeCompressionOptions, dim: usize) -> Result<Com
                 training_size: training_size.map(|n| n as usize),
                 prefix_dimensions: given(options.prefix_dimensions),
                 pca_dimensions: given(options.pca_dimensions),
+                bits: given(options.bits),
             },
             dim,
         )

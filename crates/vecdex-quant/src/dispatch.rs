@@ -2,7 +2,8 @@
 //! loop with [`with_codec!`](crate::with_codec), once per call for everything else.
 
 use crate::{
-    Bf16Codec, BinaryCodec, Codec, F16Codec, PlainCodec, PqCodec, RabitqCodec, Sq4Codec, Sq8Codec,
+    Bf16Codec, BinaryCodec, Codec, ExtendedRabitqCodec, F16Codec, PlainCodec, PqCodec, RabitqCodec,
+    Sq4Codec, Sq8Codec,
 };
 
 /// One of the codecs.
@@ -16,6 +17,7 @@ pub enum AnyCodec {
     Binary(BinaryCodec),
     Pq(PqCodec),
     Rabitq(RabitqCodec),
+    ExtendedRabitq(ExtendedRabitqCodec),
 }
 
 /// Runs `$body` with `$codec` bound to the concrete codec inside `$any` (an `&AnyCodec`), so
@@ -32,6 +34,7 @@ macro_rules! with_codec {
             $crate::AnyCodec::Binary($codec) => $body,
             $crate::AnyCodec::Pq($codec) => $body,
             $crate::AnyCodec::Rabitq($codec) => $body,
+            $crate::AnyCodec::ExtendedRabitq($codec) => $body,
         }
     };
 }
@@ -55,6 +58,7 @@ impl AnyCodec {
             AnyCodec::Binary(c) => c.model_bytes(),
             AnyCodec::Pq(c) => c.model_bytes(),
             AnyCodec::Rabitq(c) => c.model_bytes(),
+            AnyCodec::ExtendedRabitq(c) => c.model_bytes(),
             AnyCodec::Plain(_) | AnyCodec::F16(_) | AnyCodec::Bf16(_) => Vec::new(),
         }
     }

@@ -40,7 +40,7 @@ pub use dispatch::AnyCodec;
 pub use half::{Bf16Codec, F16Codec};
 pub use pca::{Pca, PcaConfig};
 pub use plain::PlainCodec;
-pub use rabitq::RabitqCodec;
+pub use rabitq::{ExtendedRabitqCodec, RabitqCodec};
 pub use pq::{PqCodec, PqConfig, DEFAULT_PQ_ITERATIONS, MAX_PQ_ITERATIONS};
 pub use sq::{ScalarCodec, Sq4Codec, Sq8Codec, SqConfig, MAX_CLIP_QUANTILE};
 

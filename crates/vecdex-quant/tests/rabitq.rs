@@ -1,5 +1,6 @@
-//! RaBitQ: the inner-product estimator is unbiased over the random rotation, and its error
-//! bound holds at the stated confidence, on random and on real (SIFT) data.
+//! RaBitQ, 1-bit and extended (4-bit): the inner-product estimator is unbiased over the random
+//! rotation, and its error bound holds at the stated confidence, on random and on real (SIFT)
+//! data.
 
 #![allow(clippy::unwrap_used)]
 
@@ -9,7 +10,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use vecdex_distance::Metric;
 use vecdex_quant::rabitq::DEFAULT_EPSILON0;
-use vecdex_quant::{Codec, RabitqCodec};
+use vecdex_quant::{Codec, ExtendedRabitqCodec, RabitqCodec};
 
 fn gaussian_rows(rows: usize, dim: usize, seed: u64) -> Vec<f32> {
     let mut rng = StdRng::seed_from_u64(seed);
@@ -33,16 +34,53 @@ fn unit_residual(x: &[f32], centre: &[f32]) -> Vec<f32> {
     r.iter().map(|v| v / n).collect()
 }
 
+/// What the tests below need of both forms.
+trait Estimator: Codec {
+    /// Trains with the rotation of `seed`.
+    fn trained(sample: &[f32], dim: usize, metric: Metric, seed: u64) -> Self;
+    fn unit_inner(&self, query: &Self::Query, code: &[u8]) -> f32;
+    fn bound(&self, query: &Self::Query, code: &[u8]) -> f32;
+}
+
+impl Estimator for RabitqCodec {
+    fn trained(sample: &[f32], dim: usize, metric: Metric, seed: u64) -> Self {
+        RabitqCodec::train(sample, dim, metric, seed).unwrap()
+    }
+    fn unit_inner(&self, query: &Self::Query, code: &[u8]) -> f32 {
+        self.estimate_unit_inner(query, code).0
+    }
+    fn bound(&self, query: &Self::Query, code: &[u8]) -> f32 {
+        self.score_bound(query, code, DEFAULT_EPSILON0)
+    }
+}
+
+impl Estimator for ExtendedRabitqCodec {
+    fn trained(sample: &[f32], dim: usize, metric: Metric, seed: u64) -> Self {
+        ExtendedRabitqCodec::train(sample, dim, metric, seed, 4).unwrap()
+    }
+    fn unit_inner(&self, query: &Self::Query, code: &[u8]) -> f32 {
+        self.estimate_unit_inner(query, code).0
+    }
+    fn bound(&self, query: &Self::Query, code: &[u8]) -> f32 {
+        self.score_bound(query, code, DEFAULT_EPSILON0)
+    }
+}
+
 #[test]
 fn the_inner_product_estimate_is_unbiased_over_rotations() {
+    unbiased::<RabitqCodec>(3_000);
+    unbiased::<ExtendedRabitqCodec>(1_000);
+}
+
+fn unbiased<C: Estimator>(rotations: u64) {
     for dim in [16usize, 64, 100] {
         let sample = gaussian_rows(200, dim, 1);
         let pair = gaussian_rows(2, dim, dim as u64 + 7);
         let (data, query) = (&pair[..dim], &pair[dim..]);
         let mut estimates = Vec::new();
         let mut truth = 0.0;
-        for seed in 0..3_000u64 {
-            let codec = RabitqCodec::train(&sample, dim, Metric::L2sq, seed).unwrap();
+        for seed in 0..rotations {
+            let codec = C::trained(&sample, dim, Metric::L2sq, seed);
             if seed == 0 {
                 let centre: Vec<f32> = (0..dim)
                     .map(|d| sample.iter().skip(d).step_by(dim).sum::<f32>() / 200.0)
@@ -55,7 +93,7 @@ fn the_inner_product_estimate_is_unbiased_over_rotations() {
             let mut code = vec![0u8; codec.code_size()];
             codec.encode(data, &mut code);
             let prepared = codec.prepare(query);
-            estimates.push(f64::from(codec.estimate_unit_inner(&prepared, &code).0));
+            estimates.push(f64::from(codec.unit_inner(&prepared, &code)));
         }
         let n = estimates.len() as f64;
         let mean = estimates.iter().sum::<f64>() / n;
@@ -69,7 +107,13 @@ fn the_inner_product_estimate_is_unbiased_over_rotations() {
 }
 
 /// Share of (query, vector) pairs whose true distance lies within `score ± bound`.
-fn coverage(codec: &RabitqCodec, data: &[f32], queries: &[f32], dim: usize, metric: Metric) -> f64 {
+fn coverage<C: Estimator>(
+    codec: &C,
+    data: &[f32],
+    queries: &[f32],
+    dim: usize,
+    metric: Metric,
+) -> f64 {
     let mut code = vec![0u8; codec.code_size()];
     let mut inside = 0usize;
     let mut total = 0usize;
@@ -82,7 +126,7 @@ fn coverage(codec: &RabitqCodec, data: &[f32], queries: &[f32], dim: usize, metr
                 _ => 1.0 - dot(query, row),
             };
             let estimate = codec.score(&prepared, &code);
-            let bound = codec.score_bound(&prepared, &code, DEFAULT_EPSILON0);
+            let bound = codec.bound(&prepared, &code);
             // Rounding of the f32 arithmetic on top of the statistical bound.
             let slack = 1e-4 * (1.0 + truth.abs());
             inside += usize::from((estimate - truth).abs() <= bound + slack);
@@ -104,18 +148,34 @@ fn the_error_bound_holds_at_its_confidence_on_random_data() {
     ] {
         let data = gaussian_rows(1_000, dim, 3);
         let queries = gaussian_rows(40, dim, 4);
-        let codec = RabitqCodec::train(&data, dim, metric, 9).unwrap();
-        let share = coverage(&codec, &data, &queries, dim, metric);
-        eprintln!("d {dim} {metric:?}: {share:.4} inside the bound");
-        assert!(
-            COVERAGE.contains(&share),
-            "d {dim} {metric:?}: {share:.4} of distances inside the bound"
-        );
+        let shares = [
+            coverage(
+                &RabitqCodec::trained(&data, dim, metric, 9),
+                &data,
+                &queries,
+                dim,
+                metric,
+            ),
+            coverage(
+                &ExtendedRabitqCodec::trained(&data, dim, metric, 9),
+                &data,
+                &queries,
+                dim,
+                metric,
+            ),
+        ];
+        for (bits, share) in [1, 4].into_iter().zip(shares) {
+            eprintln!("d {dim} {metric:?}, {bits} bits: {share:.4} inside the bound");
+            assert!(
+                COVERAGE.contains(&share),
+                "d {dim} {metric:?}, {bits} bits: {share:.4} of distances inside the bound"
+            );
+        }
     }
 }
 
-#[test]
-fn the_error_bound_holds_at_its_confidence_on_sift() {
+/// The 5,000 SIFT descriptors of the shared data (None, with a message, when absent).
+fn sift() -> Option<Vec<f32>> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/data/ngt-sift/sift-dataset-5k.tsv");
     let Ok(text) = std::fs::read_to_string(&path) else {
@@ -123,7 +183,7 @@ fn the_error_bound_holds_at_its_confidence_on_sift() {
             "SKIPPED: real SIFT descriptors not found at {} (see ../shared/data/README.md)",
             path.display()
         );
-        return;
+        return None;
     };
     let dim = 128;
     let rows: Vec<f32> = text
@@ -136,14 +196,38 @@ fn the_error_bound_holds_at_its_confidence_on_sift() {
         })
         .collect();
     assert_eq!(rows.len(), 5_000 * dim);
+    Some(rows)
+}
+
+#[test]
+fn the_error_bound_holds_at_its_confidence_on_sift() {
+    let Some(rows) = sift() else { return };
+    let dim = 128;
     let (data, queries) = rows.split_at(4_950 * dim);
-    let codec = RabitqCodec::train(data, dim, Metric::L2sq, 5).unwrap();
-    let share = coverage(&codec, &data[..2_000 * dim], queries, dim, Metric::L2sq);
-    eprintln!("SIFT: {share:.4} inside the bound");
-    assert!(
-        COVERAGE.contains(&share),
-        "SIFT: {share:.4} of distances inside the bound"
-    );
+    let data_part = &data[..2_000 * dim];
+    let shares = [
+        coverage(
+            &RabitqCodec::trained(data, dim, Metric::L2sq, 5),
+            data_part,
+            queries,
+            dim,
+            Metric::L2sq,
+        ),
+        coverage(
+            &ExtendedRabitqCodec::trained(data, dim, Metric::L2sq, 5),
+            data_part,
+            queries,
+            dim,
+            Metric::L2sq,
+        ),
+    ];
+    for (bits, share) in [1, 4].into_iter().zip(shares) {
+        eprintln!("SIFT, {bits} bits: {share:.4} inside the bound");
+        assert!(
+            COVERAGE.contains(&share),
+            "SIFT, {bits} bits: {share:.4} of distances inside the bound"
+        );
+    }
 }
 
 /// recall@10 of the best `candidates` codes of `codec` for each query (vectors scored by code).
@@ -273,4 +357,29 @@ fn the_model_loads_back_bit_for_bit_and_bad_bytes_are_errors() {
         assert!(RabitqCodec::from_model_bytes(&nan, dim, metric).is_err());
     }
     assert!(RabitqCodec::train(&data, dim, Metric::Hamming, 1).is_err());
+}
+
+#[test]
+fn four_bit_codes_find_the_neighbours_without_rescoring() {
+    // recall@10 of the ten best codes (no rescoring): 1-bit codes need many more candidates.
+    let dim = 128;
+    let data = gaussian_rows(3_000, dim, 41);
+    let queries = gaussian_rows(30, dim, 141);
+    let extended = ExtendedRabitqCodec::trained(&data, dim, Metric::L2sq, 1);
+    let one_bit = RabitqCodec::trained(&data, dim, Metric::L2sq, 1);
+    let (wide, narrow) = (
+        recall_of_candidates(&extended, &data, &queries, dim, 10),
+        recall_of_candidates(&one_bit, &data, &queries, dim, 10),
+    );
+    eprintln!("random d {dim}: recall@10 of 10 codes, 4 bits {wide:.3}, 1 bit {narrow:.3}");
+    assert!(
+        wide > 0.75 && wide > narrow + 0.3,
+        "4 bits {wide:.3}, 1 bit {narrow:.3}"
+    );
+    let Some(rows) = sift() else { return };
+    let (data, queries) = rows.split_at(4_950 * dim);
+    let extended = ExtendedRabitqCodec::trained(data, dim, Metric::L2sq, 1);
+    let recall = recall_of_candidates(&extended, &data[..2_000 * dim], queries, dim, 10);
+    eprintln!("SIFT: recall@10 of 10 codes, 4 bits {recall:.3}");
+    assert!(recall >= 0.9, "SIFT: 4 bits {recall:.3}");
 }

@@ -26,8 +26,8 @@ pub struct KernelPaths {
     pub binary_codes: KernelPath,
     /// PQ lookup-table sums: plain loops on every architecture.
     pub pq_codes: KernelPath,
-    /// RaBitQ codes: AND-popcounts of the code's bits with the 4-bit query's bit planes, on the
-    /// same path as binary codes.
+    /// 1-bit RaBitQ codes: AND-popcounts of the code's bits with the 4-bit query's bit planes,
+    /// on the same path as binary codes (4-bit codes run on the `sq_codes` kernel).
     pub rabitq_codes: KernelPath,
     /// Exact Chamfer (multi-vector rerank and `searchExact`).
     pub chamfer: KernelPath,

@@ -363,6 +363,7 @@ pub static OPTION_SETS: &[OptionSet] = &[
                 int(1, vecdex_quant::MAX_PQ_ITERATIONS as u64),
                 Default::Integer(vecdex_quant::DEFAULT_PQ_ITERATIONS as u64),
             ),
+            spec("bits", int(1, 4), Default::Derived(RABITQ_BITS_DEFAULT)),
         ],
     },
     OptionSet {
@@ -568,7 +569,8 @@ pub static OPTION_SETS: &[OptionSet] = &[
 ];
 
 /// Derived defaults in words; a test checks them against the constants they describe.
-const OVERSAMPLE_DEFAULT: &str = "10 for 'pq', 'binary' and 'rabitq', 4 otherwise";
+const OVERSAMPLE_DEFAULT: &str = "10 for 'pq', 'binary' and 1-bit 'rabitq', 4 otherwise";
+const RABITQ_BITS_DEFAULT: &str = "1 for 'rabitq' (4: the extended codes)";
 const TRAINING_SIZE_DEFAULT: &str =
     "10,000 for 'pq', 1,000 otherwise; with pcaDimensions at least 10 × dimensions (up to 32,768)";
 
@@ -822,6 +824,18 @@ mod tests {
         assert!(OVERSAMPLE_DEFAULT.contains(&COARSE_OVERSAMPLE.to_string()));
         assert!(OVERSAMPLE_DEFAULT.contains(&DEFAULT_OVERSAMPLE.to_string()));
         use crate::compression::{Compression, Quantization};
+        let rabitq = |bits| Compression {
+            quantization: Quantization::Rabitq { bits },
+            ..Compression::default()
+        };
+        assert_eq!(
+            (rabitq(1).oversample(), rabitq(4).oversample()),
+            (COARSE_OVERSAMPLE, DEFAULT_OVERSAMPLE)
+        );
+        assert!(RABITQ_BITS_DEFAULT.starts_with(&format!(
+            "{} for",
+            crate::compression::DEFAULT_RABITQ_BITS
+        )));
         let pq = Compression {
             quantization: Quantization::Pq(vecdex_quant::PqConfig::new(8)),
             ..Compression::default()

@@ -216,8 +216,10 @@ impl<'a> ConfigReader<'a> {
 /// oversample (0 = default), training size (0 = default), and the codec model version.
 ///
 /// ```text
-/// u8 quantization: 0 none, 1 f16, 2 bf16, 3 sq8, 4 sq4, 5 binary, 6 pq
+/// u8 quantization: 0 none, 1 f16, 2 bf16, 3 sq8, 4 sq4, 5 binary, 6 pq, 7 rabitq (1 bit),
+///   8 rabitq (extended)
 ///   sq8/sq4: f64 clipQuantile, u8 symmetric     pq: u64 subspaces, u64 iterations, u64 seed
+///   extended rabitq: u8 bits
 /// u8 reduction: 0 none, 1 prefix, 2 pca;  u64 dimensions (0 for none)
 /// u64 oversample (0 = codec default);  u64 trainingSize (0 = default)
 /// u32 model version (vecdex_quant::MODEL_VERSION)
@@ -241,7 +243,8 @@ pub(crate) fn write_compression(out: &mut ConfigWriter, c: &Compression) {
             .u64(pq.subspaces as u64)
             .u64(pq.iterations as u64)
             .u64(pq.seed),
-        Quantization::Rabitq => out.u8(7),
+        Quantization::Rabitq { bits: 1 } => out.u8(7),
+        Quantization::Rabitq { bits } => out.u8(8).u8(bits),
     };
     let (tag, dims) = match c.reduction {
         Reduction::None => (0, 0),
@@ -281,7 +284,13 @@ pub(crate) fn read_compression(input: &mut ConfigReader<'_>, dim: usize) -> Resu
             iterations: input.usize()?,
             seed: input.u64()?,
         }),
-        7 => Quantization::Rabitq,
+        7 => Quantization::Rabitq { bits: 1 },
+        8 => match input.u8()? {
+            bits if bits > 1 && vecdex_quant::rabitq::EXTENDED_BITS.contains(&bits) => {
+                Quantization::Rabitq { bits }
+            }
+            bits => return Err(corrupt(format!("rabitq bits {bits}"))),
+        },
         t => return Err(corrupt(format!("quantization tag {t}"))),
     };
     let reduction = match (input.u8()?, input.usize()?) {

@@ -620,7 +620,8 @@ fn unfiltered_code_scans_keep_what_offering_every_code_keeps() {
     let queries = clustered(&mut rng, 8, DIM, 5);
     for quantization in [
         Quantization::Binary,
-        Quantization::Rabitq,
+        Quantization::Rabitq { bits: 1 },
+        Quantization::Rabitq { bits: 4 },
         Quantization::Sq8(SqConfig::default()),
     ] {
         let mut flat = FlatIndex::with_compression(

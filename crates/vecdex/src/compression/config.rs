@@ -24,9 +24,10 @@ pub enum Quantization {
     Binary,
     /// Product quantization: `subspaces` bytes per vector.
     Pq(PqConfig),
-    /// RaBitQ: 1 bit per dimension of the randomly rotated residual, with per-vector factors
-    /// and an unbiased inner-product estimate (see `vecdex_quant::rabitq`).
-    Rabitq,
+    /// RaBitQ: `bits` per dimension of the randomly rotated residual (1, or 4 for the extended
+    /// form), with per-vector factors and an unbiased inner-product estimate (see
+    /// `vecdex_quant::rabitq`).
+    Rabitq { bits: u8 },
 }
 
 impl Quantization {
@@ -40,7 +41,7 @@ impl Quantization {
             Quantization::Sq4(_) => "sq4",
             Quantization::Binary => "binary",
             Quantization::Pq(_) => "pq",
-            Quantization::Rabitq => "rabitq",
+            Quantization::Rabitq { .. } => "rabitq",
         }
     }
 
@@ -139,6 +140,26 @@ pub struct CompressionOptions {
     pub training_size: Option<usize>,
     pub prefix_dimensions: Option<usize>,
     pub pca_dimensions: Option<usize>,
+    /// RaBitQ bits per dimension (1 or 4).
+    pub bits: Option<usize>,
+}
+
+/// RaBitQ's bits per dimension by default: the paper's 1-bit codes.
+pub const DEFAULT_RABITQ_BITS: u8 = 1;
+
+/// The RaBitQ widths vecdex builds: 1 bit ([`vecdex_quant::RabitqCodec`]) and the extended
+/// form's [`vecdex_quant::rabitq::EXTENDED_BITS`].
+fn rabitq_bits(bits: Option<usize>) -> Result<u8> {
+    match bits {
+        None => Ok(DEFAULT_RABITQ_BITS),
+        Some(1) => Ok(1),
+        Some(b) if vecdex_quant::rabitq::EXTENDED_BITS.iter().any(|&e| usize::from(e) == b) => {
+            Ok(b as u8)
+        }
+        Some(b) => Err(Error::invalid(format!(
+            "rabitq bits must be 1 or 4 (codes of 2, 3 or 5 to 8 bits are not built), got {b}"
+        ))),
+    }
 }
 
 impl Compression {
@@ -180,7 +201,9 @@ impl Compression {
                 "sq8" => Quantization::Sq8(sq(true)),
                 "sq4" => Quantization::Sq4(sq(false)),
                 "binary" => Quantization::Binary,
-                "rabitq" => Quantization::Rabitq,
+                "rabitq" => Quantization::Rabitq {
+                    bits: rabitq_bits(options.bits)?,
+                },
                 "pq" => {
                     let mut pq = PqConfig::new(options.subspaces.unwrap_or((searched / 4).max(1)));
                     if let Some(iterations) = options.iterations {
@@ -199,6 +222,9 @@ impl Compression {
             return Err(Error::invalid(
                 "clipQuantile applies to 'sq8' and 'sq4' quantization only",
             ));
+        }
+        if options.bits.is_some() && name != "rabitq" {
+            return Err(Error::invalid("bits applies to 'rabitq' quantization only"));
         }
         if (options.subspaces.is_some() || options.iterations.is_some()) && name != "pq" {
             return Err(Error::invalid(
@@ -241,12 +267,14 @@ impl Compression {
     }
 
     /// Candidates rescored per result: the configured number, else [`DEFAULT_OVERSAMPLE`] for
-    /// the fine codecs and [`COARSE_OVERSAMPLE`] for PQ, binary and RaBitQ codes, whose
-    /// estimates are rougher (on GloVe 100k PQ with d/4 bytes reaches recall@10 0.88 with 4,
-    /// 0.97 with 10).
+    /// the fine codecs (4-bit RaBitQ among them) and [`COARSE_OVERSAMPLE`] for PQ, binary and
+    /// 1-bit RaBitQ codes, whose estimates are rougher (on GloVe 100k PQ with d/4 bytes reaches
+    /// recall@10 0.88 with 4, 0.97 with 10).
     pub fn oversample(&self) -> usize {
         self.oversample.unwrap_or(match self.quantization {
-            Quantization::Pq(_) | Quantization::Binary | Quantization::Rabitq => COARSE_OVERSAMPLE,
+            Quantization::Pq(_) | Quantization::Binary | Quantization::Rabitq { bits: 1 } => {
+                COARSE_OVERSAMPLE
+            }
             _ => DEFAULT_OVERSAMPLE,
         })
     }
@@ -273,7 +301,10 @@ impl Compression {
                 n
             }
         };
-        if matches!(self.quantization, Quantization::Rabitq) && searched > MAX_RABITQ_DIMENSIONS {
+        if let Quantization::Rabitq { bits } = self.quantization {
+            rabitq_bits(Some(usize::from(bits)))?;
+        }
+        if matches!(self.quantization, Quantization::Rabitq { .. }) && searched > MAX_RABITQ_DIMENSIONS {
             return Err(Error::invalid(format!(
                 "rabitq rotates the searched vectors with a dense matrix, so it takes at most \
                  {MAX_RABITQ_DIMENSIONS} searched dimensions (pcaDimensions reduces them), got \

@@ -31,8 +31,8 @@ mod training;
 
 pub use config::{
     Compression, CompressionOptions, Quantization, Reduction, RescoreParams, AUTO_TRAINING_SAMPLE,
-    COARSE_OVERSAMPLE, DEFAULT_OVERSAMPLE, MAX_OVERSAMPLE, PCA_ROWS_PER_DIMENSION, PQ_TRAINING_SIZE,
-    TRAINING_SIZE,
+    COARSE_OVERSAMPLE, DEFAULT_OVERSAMPLE, DEFAULT_RABITQ_BITS, MAX_OVERSAMPLE,
+    PCA_ROWS_PER_DIMENSION, PQ_TRAINING_SIZE, TRAINING_SIZE,
 };
 pub use storage::CompressionStats;
 pub use training::TrainedEncoder;

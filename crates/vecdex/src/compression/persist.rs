@@ -3,7 +3,7 @@
 
 use vecdex_distance::Metric;
 use vecdex_quant::{
-    AnyCodec, Bf16Codec, BinaryCodec, F16Codec, Pca, PlainCodec, PqCodec, QuantError, RabitqCodec,
+    AnyCodec, Bf16Codec, BinaryCodec, ExtendedRabitqCodec, F16Codec, Pca, PlainCodec, PqCodec, QuantError, RabitqCodec,
     Sq4Codec, Sq8Codec,
 };
 
@@ -131,8 +131,12 @@ impl Codes {
             Quantization::Pq(c) => {
                 AnyCodec::Pq(PqCodec::from_model_bytes(codec_bytes, dim, metric, c).map_err(bad)?)
             }
-            Quantization::Rabitq => AnyCodec::Rabitq(
+            Quantization::Rabitq { bits: 1 } => AnyCodec::Rabitq(
                 RabitqCodec::from_model_bytes(codec_bytes, dim, metric).map_err(bad)?,
+            ),
+            Quantization::Rabitq { bits } => AnyCodec::ExtendedRabitq(
+                ExtendedRabitqCodec::from_model_bytes(codec_bytes, dim, metric, bits)
+                    .map_err(bad)?,
             ),
         };
         Ok(Encoder {

@@ -7,7 +7,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use vecdex_distance::Metric;
 use vecdex_quant::{
-    AnyCodec, Bf16Codec, BinaryCodec, F16Codec, Pca, PlainCodec, PqCodec, RabitqCodec, Sq4Codec,
+    AnyCodec, Bf16Codec, BinaryCodec, ExtendedRabitqCodec, F16Codec, Pca, PlainCodec, PqCodec, RabitqCodec, Sq4Codec,
     Sq8Codec,
 };
 
@@ -87,8 +87,12 @@ impl Codes {
             Quantization::Pq(c) => {
                 AnyCodec::Pq(PqCodec::train(sample, dim, metric, c).map_err(quant)?)
             }
-            Quantization::Rabitq => AnyCodec::Rabitq(
+            Quantization::Rabitq { bits: 1 } => AnyCodec::Rabitq(
                 RabitqCodec::train(sample, dim, metric, RABITQ_ROTATION_SEED).map_err(quant)?,
+            ),
+            Quantization::Rabitq { bits } => AnyCodec::ExtendedRabitq(
+                ExtendedRabitqCodec::train(sample, dim, metric, RABITQ_ROTATION_SEED, bits)
+                    .map_err(quant)?,
             ),
         };
         Ok(Encoder {
