@@ -174,15 +174,16 @@ export declare class NativeFlatIndex {
   remove(keys: BigUint64Array): Promise<number>
   /**
    * Trains the compressed search form on a sample (row-major vectors) and
-   * re-encodes every stored vector.
+   * re-encodes every stored vector. `queries`, a sample of the expected queries,
+   * makes a PCA reduction learn LeanVec-OOD's projections instead.
    */
-  trainSync(sample: Float32Array): void
+  trainSync(sample: Float32Array, queries?: Float32Array | undefined | null): void
   /**
    * Async twin of `trainSync` (the sample is copied first). Reads go on with the
    * old model while the new one is learnt and the stored vectors encoded with it;
    * then both are swapped in.
    */
-  train(sample: Float32Array, abort?: NativeAbortHandle | undefined | null): Promise<void>
+  train(sample: Float32Array, queries?: Float32Array | undefined | null, abort?: NativeAbortHandle | undefined | null): Promise<void>
   /** Whether searches can run (an uncompressed index always can). */
   get isTrained(): boolean
   /** Sizes of the compressed form and of the full vectors kept for rescoring. */
@@ -264,15 +265,16 @@ export declare class NativeHnswIndex {
   remove(keys: BigUint64Array): Promise<number>
   /**
    * Trains the compressed search form on a sample (row-major vectors) and
-   * re-encodes every stored vector.
+   * re-encodes every stored vector. `queries`, a sample of the expected queries,
+   * makes a PCA reduction learn LeanVec-OOD's projections instead.
    */
-  trainSync(sample: Float32Array): void
+  trainSync(sample: Float32Array, queries?: Float32Array | undefined | null): void
   /**
    * Async twin of `trainSync` (the sample is copied first). Reads go on with the
    * old model while the new one is learnt and the stored vectors encoded with it;
    * then both are swapped in.
    */
-  train(sample: Float32Array, abort?: NativeAbortHandle | undefined | null): Promise<void>
+  train(sample: Float32Array, queries?: Float32Array | undefined | null, abort?: NativeAbortHandle | undefined | null): Promise<void>
   /** Whether searches can run (an uncompressed index always can). */
   get isTrained(): boolean
   /** Sizes of the compressed form and of the full vectors kept for rescoring. */

@@ -30,6 +30,8 @@ import { loadMinilmSingle } from './minilm-data.mjs'
  * @property {string} [groundTruthFile] an .ivecs file of exact neighbours, if given
  * @property {GivenNeighbours} [groundTruthRows] exact neighbours read with the data (an
  *   ann-benchmarks HDF5 file's `neighbors`), if any
+ * @property {Float32Array} [trainQueries] a sample of queries of the same distribution as
+ *   `queries` but disjoint from them, for engines that learn from queries (LeanVec-OOD)
  */
 /**
  * @typedef {object} GivenNeighbours

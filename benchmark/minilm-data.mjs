@@ -40,6 +40,8 @@ import { spawn, spawnSync } from 'node:child_process'
 import { aptInstallOnce, benchDir, cacheDir, DatasetUnavailable, repoRoot, shuffled } from './datasets.mjs'
 
 export const MINILM_DATASETS = ['wordnet-minilm', 'wordnet-minilm-examples', 'wordnet-minilm-tokens']
+/** Example sentences offered as training queries by wordnet-minilm-examples (disjoint from its queries). */
+const TRAIN_QUERIES = 5000
 /** The MiniLM sets are built by tools/minilm (cargo), which only a source checkout has: suites
  * default to them there, and to their older sets from an installed package. */
 export const minilmBuildable = () => fs.existsSync(path.join(repoRoot, 'tools', 'minilm', 'Cargo.toml'))
@@ -414,7 +416,17 @@ export function loadMinilmSingle(name) {
     return { name, metric: 'cosine', dim: DIM, base, queries: gatherRows(sentences, sets.heldOutDefinitions), source: `${SOURCE}: sentence vectors of ${baseRows.length} distinct definitions; queries: ${QUERIES} held-out definitions (seed ${SEED})` }
   }
   const exampleSentences = readLarge(path.join(datasetDir(), 'examples', 'sentences.f32'), Float32Array)
-  return { name, metric: 'cosine', dim: DIM, base, queries: gatherRows(exampleSentences, sets.exampleQueries), source: `${SOURCE}: sentence vectors of ${baseRows.length} distinct definitions; queries: ${QUERIES} example sentences (seed ${SEED + 3}), a usage searched against definitions` }
+  // The query shuffle's next rows: example sentences disjoint from the queries.
+  const trainRows = Array.from(shuffled(sets.examples, SEED + 3).subarray(QUERIES, QUERIES + TRAIN_QUERIES))
+  return {
+    name,
+    metric: 'cosine',
+    dim: DIM,
+    base,
+    queries: gatherRows(exampleSentences, sets.exampleQueries),
+    trainQueries: gatherRows(exampleSentences, trainRows),
+    source: `${SOURCE}: sentence vectors of ${baseRows.length} distinct definitions; queries: ${QUERIES} example sentences (seed ${SEED + 3}), a usage searched against definitions; ${TRAIN_QUERIES} further example sentences of the same shuffle as training queries (for LeanVec-OOD)`,
+  }
 }
 
 /**

@@ -63,7 +63,9 @@ export interface CompressionOptions {
    * on all. For embeddings trained with Matryoshka Representation Learning. */
   prefixDimensions?: number
   /** Search on a PCA projection to n dimensions learnt from the training sample (centred for
-   * l2sq, uncentred for dot and cosine), optionally quantized; rescore on all. */
+   * l2sq, uncentred for dot and cosine), optionally quantized; rescore on all. Trained with
+   * `train(sample, { queries })` (dot and cosine), it learns LeanVec-OOD's separate query and
+   * data projections instead, for queries unlike the stored vectors. */
   pcaDimensions?: number
 }
 

@@ -8,7 +8,7 @@ import { type Metric, type VectorInput, type VectorsInput } from './validate'
 import { loaders } from './index-base'
 import { LoadedNative, loadedParts, type NativeParts, type QueryArgs, type SearchOptions, VectorIndex } from './vector-index'
 
-export type { AddOptions, SearchOptions } from './vector-index'
+export type { AddOptions, SearchOptions, TrainOptions } from './vector-index'
 
 /** Options of a {@link FlatIndex}; with compression options it scans compact codes and rescores
  * the best candidates exactly (see {@link CompressionOptions}). */

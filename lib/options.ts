@@ -25,6 +25,8 @@ export type OptionSetName =
   | 'MultiVectorSearchOptions'
   | 'ExactSearchOptions'
   | 'SignalOptions'
+  | 'TrainSyncOptions'
+  | 'TrainOptions'
   | 'AddStreamOptions'
   | 'DocumentStreamOptions'
   | 'SearchStreamOptions'
@@ -40,7 +42,7 @@ export type OptionSetName =
 
 /** One option as the core's table describes it. */
 export interface OptionSpec {
-  kind: 'integer' | 'number' | 'boolean' | 'choice' | 'object' | 'nameOrObject' | 'key' | 'keys' | 'signal' | 'function' | 'filter' | 'fields'
+  kind: 'integer' | 'number' | 'boolean' | 'choice' | 'object' | 'nameOrObject' | 'key' | 'keys' | 'signal' | 'function' | 'filter' | 'fields' | 'vectors'
   min?: number
   /** A string for the key bound (2^64 − 2), which a number cannot hold exactly. */
   max?: number | string
@@ -194,6 +196,10 @@ function checkSpec(value: unknown, spec: OptionSpec, name: string): void {
     case 'filter':
       // The filter itself is parsed and checked natively (operators, operands, paths).
       if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidArgument(`${name} must be a filter object, got ${describe(value)}`)
+      return
+    case 'vectors':
+      // Rows and lengths are checked where the vectors are converted (toMatrix).
+      if (value === null || typeof value !== 'object') throw invalidArgument(`${name} must be vectors (an array of rows or a Float32Array), got ${describe(value)}`)
       return
     case 'fields':
       if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidArgument(`${name} must be an object of field types, got ${describe(value)}`)

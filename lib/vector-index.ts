@@ -49,13 +49,22 @@ export interface AddOptions {
   signal?: AbortSignal
 }
 
+/** Options of {@link VectorIndex.train} ({@link VectorIndex.trainSync} takes `queries` only). */
+export interface TrainOptions {
+  /** A sample of the expected queries (rows or a flat Float32Array of whole rows): with
+   * `pcaDimensions`, learns LeanVec-OOD's query and data projections instead of PCA. */
+  queries?: VectorsInput
+  /** Stops before the new model is put in place; the promise rejects with ERR_ABORTED. */
+  signal?: AbortSignal
+}
+
 /** What the native single-vector index classes offer beyond {@link NativeIndexBase} (see
  * index.d.ts). */
 export interface NativeIndex extends NativeIndexBase {
   add(keys: BigUint64Array, vectors: Float32Array, abort?: native.NativeAbortHandle | null): Promise<void>
   addSync(keys: BigUint64Array, vectors: Float32Array): void
-  train(sample: Float32Array, abort?: native.NativeAbortHandle | null): Promise<void>
-  trainSync(sample: Float32Array): void
+  train(sample: Float32Array, queries?: Float32Array | null, abort?: native.NativeAbortHandle | null): Promise<void>
+  trainSync(sample: Float32Array, queries?: Float32Array | null): void
   readonly dim: number
   readonly metric: string
 }
@@ -177,18 +186,29 @@ export abstract class VectorIndex<N extends NativeIndex, H, O extends SearchOpti
    * called before `train` go on with the old model; the result is then swapped in. Searches
    * called after `train` see the new model, as with every write. An index without compression
    * rejects with ERR_INVALID_ARGUMENT.
+   *
+   * `queries`: a sample of the queries the index will answer, when they come from another
+   * distribution than the stored vectors (questions against passages, example sentences
+   * against definitions). With `pcaDimensions`, the index then learns LeanVec-OOD's separate
+   * query and data projections (Tepper et al., TMLR 2024) instead of PCA: the reduced inner
+   * product is fitted to these queries. Dot and cosine indexes only (ERR_INVALID_ARGUMENT
+   * otherwise, and without `pcaDimensions`). An index that trains by itself learns PCA.
    */
-  async train(sample: VectorsInput, options: { signal?: AbortSignal } = {}): Promise<void> {
+  async train(sample: VectorsInput, options: TrainOptions = {}): Promise<void> {
     const matrix = toMatrix(sample, this.dimensions, 'sample')
-    const { signal } = checkOptions<{ signal?: AbortSignal }>(options, 'SignalOptions')
+    const { signal, queries } = checkOptions<TrainOptions>(options, 'TrainOptions')
+    const queryMatrix = queries === undefined ? undefined : toMatrix(queries, this.dimensions, 'queries')
     using link = abortHandle(signal)
-    await awaitNative(callNative(() => this.handle().train(matrix, link.native)), link.signal)
+    await awaitNative(callNative(() => this.handle().train(matrix, queryMatrix, link.native)), link.signal)
   }
 
   /** Blocking twin of {@link train}. */
-  trainSync(sample: VectorsInput): void {
+  trainSync(sample: VectorsInput, options: Omit<TrainOptions, 'signal'> = {}): void {
     const matrix = toMatrix(sample, this.dimensions, 'sample')
-    callNative(() => this.handle().trainSync(isShared(matrix) ? matrix.slice() : matrix))
+    const { queries } = checkOptions<TrainOptions>(options, 'TrainSyncOptions')
+    const queryMatrix = queries === undefined ? undefined : toMatrix(queries, this.dimensions, 'queries')
+    const owned = (m: Float32Array) => (isShared(m) ? m.slice() : m)
+    callNative(() => this.handle().trainSync(owned(matrix), queryMatrix === undefined ? undefined : owned(queryMatrix)))
   }
 
   /** The option set (core table) this kind's search options are checked against. */

@@ -36,6 +36,8 @@ function kindText(spec) {
       return 'function'
     case 'filter':
       return 'filter object'
+    case 'vectors':
+      return 'vectors (rows or a flat Float32Array)'
     case 'fields':
       return `object of ${spec.choices.map((c) => `'${c}'`).join(' \\| ')}`
     default:

@@ -12,7 +12,8 @@ const VECDEX_DEFAULT_OVERSAMPLE = 4
 /**
  * vecdex codecs by --codecs name. `quantization` and `pcaDimensions` may depend on the dataset's
  * dimension; `oversample` is the default of that codec (vecdex's own: 10 for PQ and binary, 4 otherwise).
- * @type {Record<string, { quantization?: any, pcaDimensions?: (dim: number) => number, oversample?: number, describe: (dim: number) => string }>}
+ * `queries`: train with the dataset's training queries (LeanVec-OOD).
+ * @type {Record<string, { quantization?: any, pcaDimensions?: (dim: number) => number, oversample?: number, queries?: boolean, describe: (dim: number) => string }>}
  */
 export const VECDEX_CODECS = {
   f32: { describe: () => 'no quantization: the graph is searched on the f32 vectors' },
@@ -25,6 +26,9 @@ export const VECDEX_CODECS = {
   rabitq: { quantization: 'rabitq', oversample: 10, describe: () => "quantization 'rabitq' (RaBitQ: 1 bit per dimension of the rotated residual and 12 bytes of factors beside the f32 rows, unbiased inner-product estimate)" },
   rabitq4: { quantization: { type: 'rabitq', bits: 4 }, describe: () => "quantization { type: 'rabitq', bits: 4 } (extended RaBitQ: 4 bits per dimension of the rotated residual and 16 bytes of factors beside the f32 rows)" },
   pq: { quantization: (dim) => ({ type: 'pq', subspaces: Math.max(1, Math.floor(dim / 4)) }), oversample: 10, describe: (dim) => `quantization { type: 'pq', subspaces: ${Math.max(1, Math.floor(dim / 4))} } (m = d/4, 256 centroids per subspace)` },
+  'pca-8': { pcaDimensions: (dim) => Math.max(1, Math.floor(dim / 8)), describe: (dim) => `pcaDimensions ${Math.max(1, Math.floor(dim / 8))}, f32 (PCA of the stored vectors)` },
+  'leanvec-8': { pcaDimensions: (dim) => Math.max(1, Math.floor(dim / 8)), queries: true, describe: (dim) => `pcaDimensions ${Math.max(1, Math.floor(dim / 8))}, f32, trained with the dataset's training queries (LeanVec-OOD)` },
+  leanvec: { pcaDimensions: (dim) => Math.max(1, Math.floor(dim / 2)), queries: true, describe: (dim) => `pcaDimensions ${Math.max(1, Math.floor(dim / 2))}, f32, trained with the dataset's training queries (LeanVec-OOD)` },
   'pca-sq8': { quantization: 'sq8', pcaDimensions: (dim) => Math.max(1, Math.floor(dim / 2)), describe: (dim) => `pcaDimensions ${Math.max(1, Math.floor(dim / 2))} + quantization 'sq8'` },
   pca: { pcaDimensions: (dim) => Math.max(1, Math.floor(dim / 2)), describe: (dim) => `pcaDimensions ${Math.max(1, Math.floor(dim / 2))}, f32` },
 }
@@ -114,7 +118,8 @@ export function createVecdexQuantAdapter({ token }) {
       createdOptions = create(dataset, params)
       this.setup = `${codec.describe(dim)}; ${oversampleText()}`
       if (index.isTrained) return { needed: false }
-      await index.train(params.sample)
+      if (codec.queries && !dataset.trainQueries) throw new Error(`vecdex ${token} learns from training queries: dataset ${dataset.name} has none (wordnet-minilm-examples does)`)
+      await index.train(params.sample, codec.queries ? { queries: dataset.trainQueries } : {})
       return { needed: true, sampleRows: params.sample.length / dim, native: index.compressionStats().trainingSeconds }
     },
     async build(dataset, params) {

@@ -305,15 +305,17 @@ macro_rules! common_index_methods {
             }
 
             /// Trains the compressed search form on a sample (row-major vectors) and
-            /// re-encodes every stored vector.
+            /// re-encodes every stored vector. `queries`, a sample of the expected queries,
+            /// makes a PCA reduction learn LeanVec-OOD's projections instead.
             #[napi]
             pub fn train_sync(
                 &self,
                 env: napi::Env,
                 sample: napi::bindgen_prelude::Float32ArraySlice,
+                queries: Option<napi::bindgen_prelude::Float32ArraySlice>,
             ) -> $crate::error::Result<()> {
                 self.handle.write_sync(&env, |shared| {
-                    shared.train(&sample, &vecdex::StopFlag::never())
+                    shared.train(&sample, queries.as_deref(), &vecdex::StopFlag::never())
                 })
             }
 
@@ -325,12 +327,17 @@ macro_rules! common_index_methods {
                 &self,
                 env: &'env napi::Env,
                 sample: napi::bindgen_prelude::Float32ArraySlice,
+                queries: Option<napi::bindgen_prelude::Float32ArraySlice>,
                 abort: Option<&$crate::abort::NativeAbortHandle>,
             ) -> $crate::error::Result<napi::bindgen_prelude::Object<'env>> {
                 let sample = $crate::handle::copied(&sample, "sample")?;
+                let queries = queries
+                    .map(|q| $crate::handle::copied(&q, "queries"))
+                    .transpose()?;
                 let stop = $crate::abort::flag(abort);
-                self.handle
-                    .spawn_write(env, move |shared| shared.train(&sample, &stop))
+                self.handle.spawn_write(env, move |shared| {
+                    shared.train(&sample, queries.as_deref(), &stop)
+                })
             }
 
             /// Whether searches can run (an uncompressed index always can).
@@ -526,12 +533,17 @@ impl<I: Persistent> Shared<I> {
     /// write comes in between (and the encoded codes stay current). `stop` is checked before
     /// the model is learnt and before it is swapped in: an abort leaves the old model (the
     /// learning itself, k-means or PCA, does not poll it).
-    pub fn train(&self, sample: &[f32], stop: &vecdex::StopFlag) -> vecdex::Result<()>
+    pub fn train(
+        &self,
+        sample: &[f32],
+        queries: Option<&[f32]>,
+        stop: &vecdex::StopFlag,
+    ) -> vecdex::Result<()>
     where
         I: VectorIndex,
     {
         stop.check()?;
-        let trained = self.index.read_recursive().fit(sample)?;
+        let trained = self.index.read_recursive().fit(sample, queries)?;
         stop.check()?;
         self.write(|index| index.install_training(trained))
     }

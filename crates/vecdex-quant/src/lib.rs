@@ -13,6 +13,8 @@
 //! - [`pq`]: product quantization, 256 centroids per subspace, asymmetric distance by tables.
 //! - [`kmeans`]: seeded, parallel k-means with k-means++ initialisation (PQ's trainer).
 //! - [`pca`]: a learnt linear reduction to fewer dimensions (LeanVec-style PCA).
+//! - [`leanvec`]: separate query and data reductions for queries from another distribution
+//!   (LeanVec-OOD).
 //! - [`dispatch`]: [`AnyCodec`], one of the codecs chosen at run time, and [`with_codec!`].
 //!
 //! Codecs that learn from data (scalar, binary, PQ, and PCA) save what they learnt with
@@ -27,6 +29,7 @@ pub mod codec;
 pub mod dispatch;
 pub mod half;
 pub mod kmeans;
+pub mod leanvec;
 mod model;
 pub mod pca;
 pub mod plain;
@@ -38,6 +41,7 @@ pub use binary::BinaryCodec;
 pub use codec::{try_filled, Codec, QuantError};
 pub use dispatch::AnyCodec;
 pub use half::{Bf16Codec, F16Codec};
+pub use leanvec::{LeanVec, LeanVecFit};
 pub use pca::{Pca, PcaConfig};
 pub use plain::PlainCodec;
 pub use rabitq::{ExtendedRabitqCodec, RabitqCodec};

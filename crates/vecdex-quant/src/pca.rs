@@ -288,7 +288,7 @@ fn mean(sample: &[f32], dim: usize) -> Vec<f64> {
 }
 
 /// `Σ (x − mean)(x − mean)ᵀ` over the rows (`dim × dim`, row-major, symmetric), unscaled.
-fn second_moment(
+pub(crate) fn second_moment(
     level: SimdLevel,
     sample: &[f32],
     dim: usize,
@@ -730,7 +730,7 @@ fn reflect(level: SimdLevel, a: &[f64], betas: &[f64], group: &mut [f64]) {
 
 /// The `k` largest eigenvalues of the symmetric matrix `a` (`n × n`) and their eigenvectors
 /// (`k × n`, row-major, unit length, signed so that the largest-magnitude entry is positive).
-fn top_eigenvectors(
+pub(crate) fn top_eigenvectors(
     level: SimdLevel,
     mut a: Vec<f64>,
     n: usize,

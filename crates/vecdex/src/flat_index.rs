@@ -222,7 +222,18 @@ impl FlatIndex {
     /// vectors with it, with shared access only (searches go on meanwhile; the work runs on the
     /// background pool). The index is unchanged until [`Self::install_training`].
     pub fn fit(&self, sample: &[f32]) -> Result<TrainedEncoder> {
-        let mut trained = self.codes.fit_sample(sample)?;
+        self.fit_with_queries(sample, None)
+    }
+
+    /// [`Self::fit`] that also learns from a sample of the `queries` the index will answer:
+    /// a `pcaDimensions` reduction then learns LeanVec-OOD's separate query and data
+    /// projections instead of PCA (for queries unlike the stored vectors; dot and cosine).
+    pub fn fit_with_queries(
+        &self,
+        sample: &[f32],
+        queries: Option<&[f32]>,
+    ) -> Result<TrainedEncoder> {
+        let mut trained = self.codes.fit_sample(sample, queries)?;
         // The stored vectors' codes too: encoding a large index takes a while as well.
         let slots: Vec<u32> = (0..self.len() as u32).collect();
         let read = row_reader(&self.vectors);
@@ -709,7 +720,7 @@ impl FlatIndex {
         let scan = |q: usize, chunk: usize| -> Result<TopK> {
             stop.check()?;
             let mut scratch = Vec::new();
-            let reduced = encoder.reduce(&queries.data[q * dim..(q + 1) * dim], &mut scratch);
+            let reduced = encoder.reduce_query(&queries.data[q * dim..(q + 1) * dim], &mut scratch);
             let slots =
                 (chunk * CODES_PER_JOB) as u32..((chunk + 1) * CODES_PER_JOB).min(len) as u32;
             let mut top = TopK::new(candidates);

@@ -668,8 +668,19 @@ impl HnswIndex {
     /// vectors with it, with shared access only (searches go on meanwhile; the work runs on the
     /// background pool). The index is unchanged until [`Self::install_training`].
     pub fn fit(&self, sample: &[f32]) -> Result<TrainedEncoder> {
+        self.fit_with_queries(sample, None)
+    }
+
+    /// [`Self::fit`] that also learns from a sample of the `queries` the index will answer:
+    /// a `pcaDimensions` reduction then learns LeanVec-OOD's separate query and data
+    /// projections instead of PCA (for queries unlike the stored vectors; dot and cosine).
+    pub fn fit_with_queries(
+        &self,
+        sample: &[f32],
+        queries: Option<&[f32]>,
+    ) -> Result<TrainedEncoder> {
         self.check_writable()?;
-        let mut trained = self.codes.fit_sample(sample)?;
+        let mut trained = self.codes.fit_sample(sample, queries)?;
         // The stored vectors' codes too: encoding a large index takes a while as well.
         let read = row_reader(self.rows.values(), self.stride, self.dim());
         Codes::stage(
@@ -1016,7 +1027,7 @@ impl HnswIndex {
             match (plan.candidates, self.codes.searchable()) {
                 (Some((candidates, rescore)), Ok(encoder)) => {
                     let mut scratch = Vec::new();
-                    let reduced = encoder.reduce(&query[..dim], &mut scratch);
+                    let reduced = encoder.reduce_query(&query[..dim], &mut scratch);
                     let wanted = candidates.max(k);
                     let codes = self.codes.bytes();
                     with_codec!(&encoder.codec, |codec| {

@@ -133,8 +133,10 @@ pub trait VectorIndex: Index {
     /// Bytes in memory by part; they add up to [`Persistent::memory_bytes`].
     fn memory_parts(&self) -> MemoryParts;
     fn add_rows(&mut self, keys: &[u64], vectors: &[f32], stop: &StopFlag) -> Result<()>;
-    /// Learns a compression model from `sample` without changing the index (shared access).
-    fn fit(&self, sample: &[f32]) -> Result<TrainedEncoder>;
+    /// Learns a compression model from `sample` (and a sample of `queries`, see
+    /// [`HnswIndex::fit_with_queries`](crate::HnswIndex::fit_with_queries)) without changing
+    /// the index (shared access).
+    fn fit(&self, sample: &[f32], queries: Option<&[f32]>) -> Result<TrainedEncoder>;
     /// Puts a model from [`fit`](Self::fit) in place (exclusive access).
     fn install_training(&mut self, trained: TrainedEncoder) -> Result<()>;
 }
@@ -148,8 +150,8 @@ macro_rules! vector_contract {
             fn add_rows(&mut self, keys: &[u64], vectors: &[f32], stop: &StopFlag) -> Result<()> {
                 <$kind>::add(self, keys, vectors, stop)
             }
-            fn fit(&self, sample: &[f32]) -> Result<TrainedEncoder> {
-                <$kind>::fit(self, sample)
+            fn fit(&self, sample: &[f32], queries: Option<&[f32]>) -> Result<TrainedEncoder> {
+                <$kind>::fit_with_queries(self, sample, queries)
             }
             fn install_training(&mut self, trained: TrainedEncoder) -> Result<()> {
                 <$kind>::install_training(self, trained)

@@ -75,6 +75,8 @@ pub enum Kind {
     Function,
     /// A metadata filter object (the filter language of [`crate::collection::filter`]).
     Filter,
+    /// Vectors: rows, or one flat `Float32Array` of whole rows (checked where converted).
+    Vectors,
     /// Declared metadata fields: an object mapping each field name to one of these types.
     Fields(&'static [&'static str]),
 }
@@ -499,6 +501,20 @@ pub static OPTION_SETS: &[OptionSet] = &[
         options: &[SIGNAL],
     },
     OptionSet {
+        name: "TrainSyncOptions",
+        includes: &[],
+        options: &[spec(
+            "queries",
+            Kind::Vectors,
+            Default::Derived("none: a pcaDimensions reduction learns PCA"),
+        )],
+    },
+    OptionSet {
+        name: "TrainOptions",
+        includes: &["TrainSyncOptions"],
+        options: &[SIGNAL],
+    },
+    OptionSet {
         name: "AddStreamOptions",
         includes: &[],
         options: &[
@@ -771,6 +787,7 @@ fn spec_json(option: &OptionSpec) -> String {
         Kind::Signal => "\"kind\":\"signal\"".into(),
         Kind::Function => "\"kind\":\"function\"".into(),
         Kind::Filter => "\"kind\":\"filter\"".into(),
+        Kind::Vectors => "\"kind\":\"vectors\"".into(),
         Kind::Fields(types) => {
             format!("\"kind\":\"fields\",\"choices\":[{}]", quoted_list(types))
         }

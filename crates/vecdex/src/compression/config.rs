@@ -65,7 +65,8 @@ pub enum Reduction {
     Prefix(usize),
     /// A PCA projection to `n` dimensions learnt from the training sample (LeanVec's
     /// in-distribution variant): centred for l2sq, uncentred (second moment) for dot and cosine,
-    /// so inner products need no per-vector offset.
+    /// so inner products need no per-vector offset. Trained with a query sample
+    /// (`fit_with_queries`), LeanVec-OOD's pair of projections instead (`vecdex_quant::leanvec`).
     Pca(usize),
 }
 

@@ -2,13 +2,16 @@
 //! its codec.
 
 use vecdex_distance::Metric;
-use vecdex_quant::{AnyCodec, Pca, PcaConfig};
+use vecdex_quant::{AnyCodec, LeanVec, Pca, PcaConfig};
 
 #[derive(Debug, Clone)]
 pub(super) enum Reducer {
     None,
     Prefix { dims: usize, normalize: bool },
     Pca(Pca),
+    /// LeanVec-OOD: separate projections of queries and stored vectors (`pcaDimensions`
+    /// trained with a query sample).
+    LeanVec(LeanVec),
 }
 
 impl Reducer {
@@ -30,7 +33,15 @@ impl Reducer {
         }
     }
 
-    /// `vector` in the searched dimensions, written to `out`.
+    /// A query in the searched dimensions, written to `out`.
+    fn apply_query(&self, query: &[f32], out: &mut [f32]) {
+        match self {
+            Reducer::LeanVec(lean) => lean.project_query(query, out),
+            _ => self.apply(query, out),
+        }
+    }
+
+    /// A stored vector in the searched dimensions, written to `out`.
     pub(super) fn apply(&self, vector: &[f32], out: &mut [f32]) {
         match self {
             Reducer::None => out.copy_from_slice(vector),
@@ -42,6 +53,7 @@ impl Reducer {
                 }
             }
             Reducer::Pca(pca) => pca.project(vector, out),
+            Reducer::LeanVec(lean) => lean.project_data(vector, out),
         }
     }
 }
@@ -59,18 +71,28 @@ impl Encoder {
         self.codec.code_size()
     }
 
-    /// `vector` reduced to the searched dimensions (into `scratch`).
-    pub(crate) fn reduce<'s>(&self, vector: &'s [f32], scratch: &'s mut Vec<f32>) -> &'s [f32] {
+    /// A query reduced to the searched dimensions (into `scratch`).
+    pub(crate) fn reduce_query<'s>(
+        &self,
+        query: &'s [f32],
+        scratch: &'s mut Vec<f32>,
+    ) -> &'s [f32] {
         if let Reducer::None = self.reducer {
-            return vector;
+            return query;
         }
         scratch.resize(self.searched_dim, 0.0);
-        self.reducer.apply(vector, scratch);
+        self.reducer.apply_query(query, scratch);
         scratch
     }
 
     pub(super) fn encode(&self, vector: &[f32], scratch: &mut Vec<f32>, code: &mut [u8]) {
-        let reduced = self.reduce(vector, scratch);
+        let reduced: &[f32] = if let Reducer::None = self.reducer {
+            vector
+        } else {
+            scratch.resize(self.searched_dim, 0.0);
+            self.reducer.apply(vector, scratch);
+            scratch
+        };
         self.codec.encode(reduced, code)
     }
 }

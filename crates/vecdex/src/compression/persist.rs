@@ -3,8 +3,8 @@
 
 use vecdex_distance::Metric;
 use vecdex_quant::{
-    AnyCodec, Bf16Codec, BinaryCodec, ExtendedRabitqCodec, F16Codec, Pca, PlainCodec, PqCodec, QuantError, RabitqCodec,
-    Sq4Codec, Sq8Codec,
+    AnyCodec, Bf16Codec, BinaryCodec, ExtendedRabitqCodec, F16Codec, LeanVec, Pca, PlainCodec,
+    PqCodec, QuantError, RabitqCodec, Sq4Codec, Sq8Codec,
 };
 
 use super::encoder::{Encoder, Reducer};
@@ -26,6 +26,7 @@ impl Codes {
         let encoder = self.encoder.as_ref()?;
         let reducer = match &encoder.reducer {
             Reducer::Pca(pca) => pca.model_bytes(),
+            Reducer::LeanVec(lean) => lean.model_bytes(),
             _ => Vec::new(),
         };
         let mut out = (reducer.len() as u64).to_le_bytes().to_vec();
@@ -86,6 +87,12 @@ impl Codes {
         let (reducer_bytes, codec_bytes) = rest.split_at(len);
         let searched_dim = self.searched_dim();
         let reducer = match self.config.reduction {
+            // A LeanVec model starts with its tag, which no PCA model can (see MODEL_TAG).
+            Reduction::Pca(out_dim) if reducer_bytes.starts_with(&vecdex_quant::leanvec::MODEL_TAG) => {
+                Reducer::LeanVec(
+                    LeanVec::from_model_bytes(reducer_bytes, self.dim, out_dim).map_err(bad)?,
+                )
+            }
             Reduction::Pca(out_dim) => Reducer::Pca(
                 Pca::from_model_bytes(
                     reducer_bytes,

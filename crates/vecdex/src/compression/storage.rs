@@ -40,7 +40,7 @@ impl Codes {
             training_seconds: 0.0,
         };
         if config.is_enabled() && !config.needs_training() {
-            codes.encoder = Some(codes.build_encoder(&[])?);
+            codes.encoder = Some(codes.build_encoder(&[], None)?);
         }
         Ok(codes)
     }

@@ -7,8 +7,8 @@ use std::time::Instant;
 use rayon::prelude::*;
 use vecdex_distance::Metric;
 use vecdex_quant::{
-    AnyCodec, Bf16Codec, BinaryCodec, ExtendedRabitqCodec, F16Codec, Pca, PlainCodec, PqCodec, RabitqCodec, Sq4Codec,
-    Sq8Codec,
+    AnyCodec, Bf16Codec, BinaryCodec, ExtendedRabitqCodec, F16Codec, LeanVec, Pca, PlainCodec,
+    PqCodec, RabitqCodec, Sq4Codec, Sq8Codec,
 };
 
 use super::encoder::{Encoder, Reducer};
@@ -40,14 +40,20 @@ pub struct TrainedEncoder {
 
 impl Codes {
     /// The search form of these settings, its models learnt from `sample` (which may be empty
-    /// when nothing is learnt).
-    pub(super) fn build_encoder(&self, sample: &[f32]) -> Result<Encoder> {
+    /// when nothing is learnt) and, for a PCA reduction, from a sample of `queries` when one
+    /// is given (LeanVec-OOD instead of PCA).
+    pub(super) fn build_encoder(&self, sample: &[f32], queries: Option<&[f32]>) -> Result<Encoder> {
         let quant = Error::from;
         let searched_dim = self.searched_dim();
-        let reducer = match self.config.reduction {
-            Reduction::None => Reducer::None,
-            Reduction::Prefix(dims) => Reducer::prefix(dims, self.metric),
-            Reduction::Pca(out_dim) => Reducer::Pca(
+        let reducer = match (self.config.reduction, queries) {
+            (Reduction::None, _) => Reducer::None,
+            (Reduction::Prefix(dims), _) => Reducer::prefix(dims, self.metric),
+            (Reduction::Pca(out_dim), Some(queries)) => Reducer::LeanVec(
+                LeanVec::train(sample, queries, self.dim, out_dim)
+                    .map_err(quant)?
+                    .0,
+            ),
+            (Reduction::Pca(out_dim), None) => Reducer::Pca(
                 Pca::train(sample, self.dim, Reducer::pca_config(out_dim, self.metric))
                     .map_err(quant)?,
             ),
@@ -102,11 +108,12 @@ impl Codes {
         })
     }
 
-    /// The model learnt from `sample`, with its training time; `self` is untouched.
-    fn fit(&self, sample: &[f32]) -> Result<TrainedEncoder> {
+    /// The model learnt from `sample` (and `queries`, see [`Self::build_encoder`]), with its
+    /// training time; `self` is untouched.
+    fn fit(&self, sample: &[f32], queries: Option<&[f32]>) -> Result<TrainedEncoder> {
         let started = Instant::now();
         // Off the compute pool: searches running meanwhile must not queue behind k-means.
-        let encoder = threads::run_background(|| self.build_encoder(sample))?;
+        let encoder = threads::run_background(|| self.build_encoder(sample, queries))?;
         Ok(TrainedEncoder {
             staged: Codes {
                 config: self.config,
@@ -175,19 +182,50 @@ impl Codes {
     /// for cosine like stored ones) without changing the index: the slow part of an explicit
     /// training (k-means, PCA), which needs only shared access, so searches go on meanwhile.
     /// [`Self::install`] puts it in place.
-    pub(crate) fn fit_sample(&self, sample: &[f32]) -> Result<TrainedEncoder> {
+    ///
+    /// `queries`, a sample of the queries the index will be searched with (validated and
+    /// normalised the same way), makes a `pcaDimensions` reduction learn LeanVec-OOD's pair of
+    /// projections instead of PCA: for queries from another distribution than the stored
+    /// vectors. Inner products only (dot and cosine), and only with `pcaDimensions`.
+    pub(crate) fn fit_sample(
+        &self,
+        sample: &[f32],
+        queries: Option<&[f32]>,
+    ) -> Result<TrainedEncoder> {
         if !self.is_enabled() {
             return Err(Error::invalid(
                 "train: this index has no quantization or reduction to train",
             ));
         }
-        check_matrix(
-            sample,
-            self.dim,
-            "training sample",
-            self.metric == Metric::Cosine,
-        )?;
-        self.fit(&normalized_sample(sample, self.dim, self.metric)?)
+        let cosine = self.metric == Metric::Cosine;
+        check_matrix(sample, self.dim, "training sample", cosine)?;
+        let queries = match queries {
+            None => None,
+            Some(_) if !matches!(self.config.reduction, Reduction::Pca(_)) => {
+                return Err(Error::invalid(
+                    "train: queries shape a learnt reduction (LeanVec-OOD): set pcaDimensions",
+                ))
+            }
+            Some(_) if self.metric == Metric::L2sq => {
+                return Err(Error::invalid(
+                    "train: queries (LeanVec-OOD) preserve inner products: use metric dot or \
+                     cosine (an l2sq ranking also needs each vector's norm)",
+                ))
+            }
+            Some(queries) => {
+                check_matrix(queries, self.dim, "training queries", cosine)?;
+                if queries.len() / self.dim < 2 {
+                    return Err(Error::invalid(
+                        "train: queries must hold at least 2 vectors",
+                    ));
+                }
+                Some(normalized_sample(queries, self.dim, self.metric)?)
+            }
+        };
+        self.fit(
+            &normalized_sample(sample, self.dim, self.metric)?,
+            queries.as_deref(),
+        )
     }
 
     /// The model an index learns by itself, from up to [`AUTO_TRAINING_SAMPLE`] vectors: the
@@ -214,7 +252,7 @@ impl Codes {
             .try_reserve_exact(incoming.len())
             .map_err(|_| out_of_memory("the training sample", sample.len() + incoming.len()))?;
         sample.extend(incoming);
-        self.fit(&sample)
+        self.fit(&sample, None)
     }
 }
 
