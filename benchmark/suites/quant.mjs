@@ -156,6 +156,7 @@ function compare(engines) {
   const i8r = find(engines, 'usearch', 'i8+rescore', { exact: true })
   const pq = bestVariant(engines, 'pq')
   const binary = bestVariant(engines, 'binary')
+  const rabitq = bestVariant(engines, 'rabitq')
   const pairs = []
   // Both SQ8 flavours: sq8 (symmetric, the default: quantized query) and sq8-asym (f32 query).
   for (const codec of ['sq8', 'sq8-asym']) {
@@ -167,6 +168,8 @@ function compare(engines) {
     [sq8, find(engines, 'lancedb', 'hnsw-sq', { exact: true }), 'vecdex sq8 / lancedb hnsw-sq'],
     [pq, find(engines, 'lancedb', 'ivf-pq', { exact: true }), `vecdex ${pq?.codec} / lancedb ivf-pq`],
     [binary, find(engines, 'usearch', 'b1+rescore', { exact: true }), `vecdex ${binary?.codec} / usearch b1+rescore`],
+    [rabitq, find(engines, 'lancedb', 'ivf-rq', { exact: true }), `vecdex ${rabitq?.codec} / lancedb ivf-rq`],
+    [rabitq, pq, `vecdex ${rabitq?.codec} / vecdex ${pq?.codec}`],
   )
   return pairs.filter(([a, b]) => a && b).map(([a, b, label]) => ratio(a, b, label))
 }

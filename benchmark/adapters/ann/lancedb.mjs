@@ -36,11 +36,14 @@ export async function mapLimited(count, limit, fn) {
 /**
  * HNSW-SQ by default (the ann suite). The quant suite (adapters/quant/lancedb.mjs) also builds
  * `ivfPq: { numPartitions, numSubVectors, numBits }` (IVF_PQ: flat PQ codes in numPartitions lists;
- * setEf then sets nprobes, the lists searched) and picks its own refineFactor (0: no refine).
- * @param {{ threads: number, refineFactor?: number, inFlightPerThread?: number, ivfPq?: { numPartitions: number, numSubVectors: number, numBits: 4 | 8 }, name?: string }} options
+ * setEf then sets nprobes, the lists searched) or `ivfRq: { numPartitions, numBits }` (IVF_RQ:
+ * LanceDB's RaBitQ codes of numBits per dimension in numPartitions lists; nprobes too), and picks
+ * its own refineFactor (0: no refine).
+ * @param {{ threads: number, refineFactor?: number, inFlightPerThread?: number, ivfPq?: { numPartitions: number, numSubVectors: number, numBits: 4 | 8 }, ivfRq?: { numPartitions: number, numBits: number }, name?: string }} options
  * @returns {import('./index.mjs').AnnAdapter}
  */
-export function createLancedbAnnAdapter({ threads, refineFactor = REFINE_FACTOR, inFlightPerThread = IN_FLIGHT_PER_THREAD, ivfPq, name = 'lancedb' }) {
+export function createLancedbAnnAdapter({ threads, refineFactor = REFINE_FACTOR, inFlightPerThread = IN_FLIGHT_PER_THREAD, ivfPq, ivfRq, name = 'lancedb' }) {
+  const ivf = ivfPq ?? ivfRq
   /** @type {any} */
   let lancedb = null
   /** @type {any} */
@@ -64,7 +67,7 @@ export function createLancedbAnnAdapter({ threads, refineFactor = REFINE_FACTOR,
     let q = table.vectorSearch(query).column('vector').distanceType(distanceType)
     // IVF_PQ: the sweep value is nprobes. HNSW-SQ: LanceDB rejects ef < limit × refineFactor
     // ("ef must be greater than or equal to k").
-    q = ivfPq ? q.nprobes(ef).limit(k) : q.nprobes(1).ef(Math.max(ef, k * (refine || 1))).limit(k)
+    q = ivf ? q.nprobes(ef).limit(k) : q.nprobes(1).ef(Math.max(ef, k * (refine || 1))).limit(k)
     if (refine) q = q.refineFactor(refine)
     const result = await q.select(['id', '_distance']).toArrow()
     return result.getChild('id').toArray()
@@ -76,10 +79,16 @@ export function createLancedbAnnAdapter({ threads, refineFactor = REFINE_FACTOR,
     batch: `the same query builder for every query, at most ${inFlight} in flight (${inFlightPerThread} per thread): LanceDB has no batch search call`,
     other: `IVF_PQ: the nprobes nearest lists are scanned on PQ codes (${ivfPq.numSubVectors} × ${ivfPq.numBits} bits)${refineFactor ? `, then limit × ${refineFactor} candidates are re-ranked with the f32 vectors of the table (refineFactor ${refineFactor})` : ' (no refine step)'}`,
   }
+  const rqNotes = ivfRq && {
+    build: `createTable (Arrow table: id, vector) in a temp dir, then createIndex(Index.ivfRq({ numPartitions: ${ivfRq.numPartitions}, numBits: ${ivfRq.numBits}, distanceType })): IVF k-means and the RaBitQ rotation happen inside createIndex`,
+    single: `one query at a time, awaited: vectorSearch(q).nprobes(sweep value)${refineFactor ? `.refineFactor(${refineFactor})` : ''}.limit(k).select(['id', '_distance']).toArrow()`,
+    batch: `the same query builder for every query, at most ${inFlight} in flight (${inFlightPerThread} per thread): LanceDB has no batch search call`,
+    other: `IVF_RQ: the nprobes nearest lists are scanned on RaBitQ codes (${ivfRq.numBits} bit per dimension)${refineFactor ? `, then limit × ${refineFactor} candidates are re-ranked with the f32 vectors of the table (refineFactor ${refineFactor})` : ' (no refine step)'}`,
+  }
   return {
     name,
     version: null,
-    notes: pqNotes || {
+    notes: pqNotes || rqNotes || {
       build: 'createTable (Arrow table: id, vector) in a temp dir, then createIndex(Index.hnswSq({ m, efConstruction, numPartitions: 1, distanceType })): HNSW-SQ, 8-bit scalar-quantised codes',
       single: `one query at a time, awaited: vectorSearch(q).nprobes(1).ef(max(ef, k × ${refineFactor || 1}))${refineFactor ? `.refineFactor(${refineFactor})` : ''}.limit(k).select(['id', '_distance']).toArrow() (async only: runs on LanceDB's threads)`,
       batch: `the same query builder for every query, at most ${inFlight} in flight (${inFlightPerThread} per thread): LanceDB has no batch search call`,
@@ -114,7 +123,9 @@ export function createLancedbAnnAdapter({ threads, refineFactor = REFINE_FACTOR,
       const ingested = performance.now()
       const config = ivfPq
         ? lancedb.Index.ivfPq({ distanceType, numPartitions: ivfPq.numPartitions, numSubVectors: ivfPq.numSubVectors, numBits: ivfPq.numBits })
-        : lancedb.Index.hnswSq({ distanceType, m, efConstruction, numPartitions: 1 })
+        : ivfRq
+          ? lancedb.Index.ivfRq({ distanceType, numPartitions: ivfRq.numPartitions, numBits: ivfRq.numBits })
+          : lancedb.Index.hnswSq({ distanceType, m, efConstruction, numPartitions: 1 })
       await table.createIndex('vector', { config })
       const indexed = performance.now()
       const [index] = await table.listIndices()
@@ -134,7 +145,8 @@ export function createLancedbAnnAdapter({ threads, refineFactor = REFINE_FACTOR,
     async memory() {
       const bytes = details.index?.sizeBytes
       if (typeof bytes !== 'number') return undefined
-      return { bytes, source: `index files (listIndices sizeBytes: ${ivfPq ? 'IVF centroids + PQ codebooks and codes' : 'graph + SQ codes'}); the f32 vectors stay in the table (${details.tableDataBytes} bytes on disk)` }
+      const parts = ivfPq ? 'IVF centroids + PQ codebooks and codes' : ivfRq ? 'IVF centroids + RaBitQ rotation and codes' : 'graph + SQ codes'
+      return { bytes, source: `index files (listIndices sizeBytes: ${parts}); the f32 vectors stay in the table (${details.tableDataBytes} bytes on disk)` }
     },
     stats() {
       return details

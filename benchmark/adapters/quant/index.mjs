@@ -41,7 +41,7 @@ export const QUANT_PEERS = ['vecdex', 'usearch', 'lancedb', 'faiss']
 
 /** Codecs run by default, per engine (`--codecs` picks others, e.g. `pq@10`, `sq8@raw`, `bf16`, `pca`). */
 export const DEFAULT_CODECS = {
-  vecdex: ['f32', 'f16', 'sq8', 'sq8-asym', 'sq4', 'binary', 'pq', 'pq@4', 'pca-sq8'],
+  vecdex: ['f32', 'f16', 'sq8', 'sq8-asym', 'sq4', 'binary', 'rabitq', 'rabitq4', 'pq', 'pq@4', 'pca-sq8'],
   usearch: USEARCH_CODECS,
   lancedb: LANCEDB_DEFAULT_CODECS,
   faiss: FAISS_CODECS,

@@ -4,6 +4,8 @@
 // - `ivf-pq8`: IVF_PQ with 8-bit codes, numSubVectors = d/4 (the same layout as vecdex's pq).
 //   Not in the default run: LanceDB trains 256-centroid k-means per sub-vector on 65,536 rows
 //   (50 iterations), which took 166 s on GloVe 100k and over 13 minutes on Fashion-MNIST here.
+// - `ivf-rq`: IVF_RQ, LanceDB's RaBitQ index (1 bit per dimension), numPartitions = round(√n),
+//   refineFactor 10 as vecdex's 1-bit rabitq oversample; the sweep sets nprobes.
 // - `hnsw-sq`: IVF_HNSW_SQ in one partition (an HNSW graph over 8-bit codes, the ann suite's
 //   set-up); the sweep sets ef.
 // IVF_PQ: numPartitions = round(√n) (LanceDB's own default); the sweep sets nprobes. Every
@@ -34,14 +36,18 @@ const PQ_LAYOUTS = {
   'ivf-pq': { perDim: 1 / 2, numBits: 4 },
   'ivf-pq8': { perDim: 1 / 4, numBits: 8 },
 }
-export const LANCEDB_CODECS = ['ivf-pq', 'ivf-pq8', 'hnsw-sq']
-export const LANCEDB_DEFAULT_CODECS = ['ivf-pq', 'hnsw-sq']
+/** IVF_RQ: RaBitQ bits per dimension (LanceDB's default, as vecdex's 'rabitq'). */
+const RQ_BITS = 1
+export const LANCEDB_CODECS = ['ivf-pq', 'ivf-pq8', 'ivf-rq', 'hnsw-sq']
+export const LANCEDB_DEFAULT_CODECS = ['ivf-pq', 'ivf-rq', 'hnsw-sq']
 
 /** @returns {import('./index.mjs').QuantAdapter} */
 export function createLancedbQuantAdapter({ token, threads }) {
   if (!LANCEDB_CODECS.includes(token)) throw new Error(`unknown lancedb codec "${token}"`)
   const layout = PQ_LAYOUTS[token]
-  const pq = layout !== undefined
+  const rq = token === 'ivf-rq'
+  // `pq`: an IVF index swept by nprobes (PQ or RQ codes).
+  const pq = layout !== undefined || rq
   const name = `lancedb ${token}`
   let inner = createLancedbAnnAdapter({ threads, name, refineFactor: pq ? PQ_REFINE : SQ_REFINE })
   let dim = 0
@@ -54,7 +60,7 @@ export function createLancedbQuantAdapter({ token, threads }) {
     sweepParam: pq ? 'nprobes' : 'efSearch ×refineFactor',
     budgetSeconds: BUDGET_SECONDS,
     notes: inner.notes,
-    setup: pq ? `IVF_PQ, ${layout.numBits}-bit codes, refineFactor ${PQ_REFINE}` : `IVF_HNSW_SQ (1 partition, m and efConstruction as vecdex), 8-bit SQ, refineFactor ${SQ_REFINE}`,
+    setup: rq ? `IVF_RQ (RaBitQ), ${RQ_BITS} bit per dimension, refineFactor ${PQ_REFINE}` : pq ? `IVF_PQ, ${layout.numBits}-bit codes, refineFactor ${PQ_REFINE}` : `IVF_HNSW_SQ (1 partition, m and efConstruction as vecdex), 8-bit SQ, refineFactor ${SQ_REFINE}`,
     rescoreSetting: pq ? `refineFactor ${PQ_REFINE} (f32 rows read from the table)` : `refineFactor ${SQ_REFINE}, ⌊ef/k⌋ below ef = k × ${SQ_REFINE} (f32 rows read from the table)`,
     batchThreads: undefined,
     /**
@@ -74,6 +80,15 @@ export function createLancedbQuantAdapter({ token, threads }) {
     configure(dataset) {
       dim = dataset.dim
       if (!pq) return
+      if (rq) {
+        // lance-index 8.0.0 (in @lancedb/lancedb 0.31.0): "vector dimension must be divisible by 8 for IVF_RQ".
+        if (dim % 8 !== 0) throw new Error(`LanceDB's IVF_RQ takes dimensions divisible by 8; ${dataset.name} has ${dim}`)
+        ivf = { numPartitions: Math.max(1, Math.round(Math.sqrt(dataset.n))), numBits: RQ_BITS }
+        inner = createLancedbAnnAdapter({ threads, name, refineFactor: PQ_REFINE, ivfRq: ivf })
+        this.notes = inner.notes
+        this.setup = `IVF_RQ (RaBitQ), numPartitions ${ivf.numPartitions} (√n), ${ivf.numBits} bit per dimension (${(dim * ivf.numBits) / 8} B per vector plus its factors), refineFactor ${PQ_REFINE}`
+        return
+      }
       let numSubVectors = Math.max(1, Math.round(dim * layout.perDim))
       while (dim % numSubVectors !== 0) numSubVectors--
       ivf = { numPartitions: Math.max(1, Math.round(Math.sqrt(dataset.n))), numSubVectors, numBits: layout.numBits }
@@ -86,15 +101,15 @@ export function createLancedbQuantAdapter({ token, threads }) {
       if (pq) await inner.init()
       const info = await inner.build(dataset, params)
       this.batchThreads = inner.batchThreads
-      return { ...info, details: { ...info.details, ivfPq: ivf ?? undefined } }
+      return { ...info, details: { ...info.details, [rq ? 'ivfRq' : 'ivfPq']: ivf ?? undefined } }
     },
     memory: () => inner.memory(),
     compression() {
       return {
-        codeBytes: pq ? (ivf.numSubVectors * ivf.numBits) / 8 : dim,
+        codeBytes: rq ? (dim * ivf.numBits) / 8 : pq ? (ivf.numSubVectors * ivf.numBits) / 8 : dim,
         rescoreBytes: 4 * dim,
         searchDimensions: dim,
-        source: pq ? `${ivf.numSubVectors} PQ codes of ${ivf.numBits} bits; the refine step reads the table's f32 rows` : "8-bit SQ: 1 byte per dimension; the refine step reads the table's f32 rows",
+        source: rq ? `${ivf.numBits} bit per dimension (RaBitQ; its per-vector factors not counted); the refine step reads the table's f32 rows` : pq ? `${ivf.numSubVectors} PQ codes of ${ivf.numBits} bits; the refine step reads the table's f32 rows` : "8-bit SQ: 1 byte per dimension; the refine step reads the table's f32 rows",
       }
     },
     stats: () => inner.stats(),
