@@ -41,8 +41,8 @@ const STEPS: usize = 10;
 
 /// Most alternating rounds after the eigenvector search; they stop earlier once a round lowers
 /// the loss by less than [`ROUND_GAIN`] of it.
-const MAX_ROUNDS: usize = 100;
-const ROUND_GAIN: f64 = 1e-5;
+const MAX_ROUNDS: usize = 50;
+const ROUND_GAIN: f64 = 1e-4;
 
 /// The first 8 bytes of [`LeanVec::model_bytes`]: "LEANV", a layout version, and two bytes
 /// that make the eight a NaN as a little-endian f64, which no PCA model starts with (its first
@@ -103,16 +103,6 @@ impl LeanVec {
         let scale = |t: f64| if t > 0.0 { 1.0 / t } else { 1.0 };
         let (data_scale, query_scale) = (scale(trace(&kx)), scale(trace(&kq)));
         let constant: f64 = kx.par_iter().zip(&kq).map(|(a, b)| a * b).sum();
-        let loss_of = |a: &[f64], b: &[f64]| {
-            loss(
-                constant,
-                a,
-                &times(a, out_dim, &kq, dim),
-                b,
-                &times(b, out_dim, &kx, dim),
-                dim,
-            )
-        };
         // 1–2: the eigenvector search, each start with its best data projection.
         let mut start: Option<(f64, f64, Vec<f64>, Vec<f64>)> = None;
         let mut pca_loss = f64::NAN;
@@ -126,11 +116,14 @@ impl LeanVec {
                     *b = alpha * query_scale * q + (1.0 - alpha) * data_scale * x
                 });
             let (_, basis) = top_eigenvectors(level, blend, dim, out_dim)?;
+            let basis_kq = times(&basis, out_dim, &kq, dim);
             if step == 0 {
-                pca_loss = loss_of(&basis, &basis);
+                let basis_kx = times(&basis, out_dim, &kx, dim);
+                pca_loss = loss(constant, &basis, &basis_kq, &basis, &basis_kx, dim);
             }
-            let data_map = best_partner(&basis, &times(&basis, out_dim, &kq, dim), out_dim, dim)?;
-            let candidate = loss_of(&basis, &data_map);
+            let data_map = best_partner(&basis, &basis_kq, out_dim, dim)?;
+            let data_map_kx = times(&data_map, out_dim, &kx, dim);
+            let candidate = loss(constant, &basis, &basis_kq, &data_map, &data_map_kx, dim);
             if start.as_ref().is_none_or(|s| candidate < s.1) {
                 start = Some((alpha, candidate, basis, data_map));
             }
@@ -138,18 +131,24 @@ impl LeanVec {
         let Some((blend, mut current, mut a, mut b)) = start else {
             unreachable!("the search tries at least one blend")
         };
-        // 3: alternate the two exact half-steps; each can only lower the loss.
+        // 3: alternate the two exact half-steps; each can only lower the loss. Each round
+        // multiplies by the moments twice: `B K_x` feeds the next `A`, `A K_q` the next `B`,
+        // and both the loss.
         let mut rounds = 0;
+        let mut b_kx = times(&b, out_dim, &kx, dim);
         while rounds < MAX_ROUNDS {
-            let next_a = best_partner(&b, &times(&b, out_dim, &kx, dim), out_dim, dim)?;
-            let next_b = best_partner(&next_a, &times(&next_a, out_dim, &kq, dim), out_dim, dim)?;
-            let next = loss_of(&next_a, &next_b);
+            let next_a = best_partner(&b, &b_kx, out_dim, dim)?;
+            let next_a_kq = times(&next_a, out_dim, &kq, dim);
+            let next_b = best_partner(&next_a, &next_a_kq, out_dim, dim)?;
+            let next_b_kx = times(&next_b, out_dim, &kx, dim);
+            let next = loss(constant, &next_a, &next_a_kq, &next_b, &next_b_kx, dim);
             rounds += 1;
-            if !(next < current) {
+            // Also stops on a NaN loss (a degenerate sample), which no comparison passes.
+            if next.partial_cmp(&current) != Some(std::cmp::Ordering::Less) {
                 break;
             }
             let gain = current - next;
-            (a, b, current) = (next_a, next_b, next);
+            (a, b, b_kx, current) = (next_a, next_b, next_b_kx, next);
             if gain <= ROUND_GAIN * current.abs() {
                 break;
             }
