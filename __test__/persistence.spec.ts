@@ -1,7 +1,7 @@
 // Saving and loading through the package: files, buffers, sync and async twins, typed errors
 // for damaged or mismatched input, atomic replacement, and the committed fixtures of every file
 // format version, which this build must still read and answer from exactly as when saved.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -108,6 +108,35 @@ describe('save and load', () => {
     await big.save(file)
     expect(HnswIndex.loadSync(file).size).toBe(1400)
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([])
+  })
+
+  it.skipIf(process.platform !== 'linux')('a view opens with none of its file resident; searches map in what they read', async () => {
+    // 20,000 × 64-d rows plus links: a file of about 7 MB.
+    const rows = randomMatrix(20_000, 64, 11)
+    using built = new HnswIndex({ dimensions: 64, metric: 'l2sq', m: 8, efConstruction: 32, quantization: 'sq8' })
+    await built.add(Array.from({ length: 20_000 }, (_, i) => i), rows)
+    const file = join(dir, 'resident.vdx')
+    await built.save(file)
+    const size = statSync(file).size
+    // This process's resident bytes of the mapping of `file` (its lines in /proc/self/smaps).
+    const residentOfFile = () => {
+      let inside = false
+      let total = 0
+      for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+        if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inside = line.endsWith(file)
+        else if (inside && line.startsWith('Rss:')) total += Number(/(\d+) kB/.exec(line)![1]) * 1024
+      }
+      return total
+    }
+    using view = HnswIndex.viewSync(file)
+    // Opening read and checked every byte; none of it stays mapped in.
+    expect(residentOfFile(), `resident after opening a ${size}-byte file`).toBeLessThan(size / 20)
+    const probes = randomMatrix(50, 64, 12)
+    const want = built.searchBatchSync(probes, { k: 10 })
+    expect(view.searchBatchSync(probes, { k: 10 }).keys).toEqual(want.keys)
+    const after = residentOfFile()
+    expect(after).toBeGreaterThan(0)
+    expect(after).toBeLessThanOrEqual(size + 4096)
   })
 
   it('a view searches the file in place and refuses writes', async () => {

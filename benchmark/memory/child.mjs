@@ -9,8 +9,9 @@
 
 import { loadVecdex, rowKeys } from '../adapters/common.mjs'
 import fs from 'node:fs'
+import { spawnSync } from 'node:child_process'
 
-const { baseFile, n, dim, metric, config } = JSON.parse(process.argv[2])
+const { baseFile, n, dim, metric, config, queriesFile, q } = JSON.parse(process.argv[2])
 
 /**
  * Resident bytes once they settle. V8 frees the backing stores of collected ArrayBuffers (the
@@ -43,6 +44,11 @@ if (config.kind === 'collection') {
   items = Array.from({ length: n }, (_, i) => ({ id: `item-${i}`, vector: base.subarray(i * dim, (i + 1) * dim) }))
 } else keys = rowKeys(n)
 
+if (config.kind === 'hnsw-view') {
+  await measureView()
+  process.exit(0)
+}
+
 const before = await residentBytes()
 const started = performance.now()
 let index
@@ -62,3 +68,76 @@ const stats = index.stats()
 const parts = config.kind === 'collection' ? { ...stats.index, itemIds: stats.idBytes, texts: stats.textBytes, metadata: stats.metadataBytes, columns: stats.columnBytes } : stats.memory
 process.stdout.write(`${JSON.stringify({ n, dim, metric, buildSeconds, rssGrowth: after - before, memoryBytes: stats.memoryBytes, parts, trained: index.isTrained ?? true })}\n`)
 index.close()
+
+/** RssAnon and RssFile of this process, in bytes (/proc/self/status). */
+function residentParts() {
+  const status = fs.readFileSync('/proc/self/status', 'utf8')
+  const kib = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024
+  return { anon: kib('RssAnon'), file: kib('RssFile') }
+}
+
+/**
+ * An HNSW index saved, then opened as a view (its vectors and links read in place from the
+ * mapped file): the resident set it adds after a pass of every query, split into anonymous
+ * memory (what the view copied to the heap: keys, codes, upper layers) and file pages mapped in
+ * (what the searches touched), and the QPS of a first pass with the file dropped from the page
+ * cache (cold), of a second pass (warm), and of the same file loaded into memory (warm).
+ */
+async function measureView() {
+  const queryBytes = fs.readFileSync(queriesFile)
+  const queries = new Float32Array(queryBytes.buffer, queryBytes.byteOffset, q * dim)
+  const file = `${baseFile}.${process.pid}.vdx`
+  {
+    const built = new vecdex.HnswIndex(options)
+    await built.add(keys, base)
+    await built.save(file)
+    built.close()
+  }
+  const pass = (index) => {
+    const started = performance.now()
+    for (let i = 0; i < q; i++) index.searchSync(queries.subarray(i * dim, (i + 1) * dim), { k: 10 })
+    return q / ((performance.now() - started) / 1000)
+  }
+  try {
+    const before = await residentBytes()
+    const partsBefore = residentParts()
+    const view = vecdex.HnswIndex.viewSync(file)
+    const opened = residentParts()
+    // Root-free eviction of the file's clean pages (nothing maps them: the view dropped its
+    // pages after checking the file).
+    const dropped = spawnSync('python3', ['-c', 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)', file])
+    const cold = pass(view)
+    const warm = pass(view)
+    const after = await residentBytes()
+    const partsAfter = residentParts()
+    const stats = view.stats()
+    view.close()
+    const loaded = await vecdex.HnswIndex.load(file)
+    pass(loaded)
+    const loadedQps = pass(loaded)
+    const loadedStats = loaded.stats()
+    loaded.close()
+    process.stdout.write(
+      `${JSON.stringify({
+        n,
+        dim,
+        metric,
+        q,
+        fileBytes: fs.statSync(file).size,
+        rssGrowth: after - before,
+        anonGrowth: partsAfter.anon - partsBefore.anon,
+        fileGrowth: partsAfter.file - partsBefore.file,
+        fileAtOpen: opened.file - partsBefore.file,
+        evicted: dropped.status === 0,
+        coldQps: cold,
+        warmQps: warm,
+        loadedQps,
+        memoryBytes: stats.memoryBytes,
+        loadedMemoryBytes: loadedStats.memoryBytes,
+        parts: stats.memory,
+      })}\n`,
+    )
+  } finally {
+    fs.rmSync(file, { force: true })
+  }
+}

@@ -31,6 +31,9 @@ function configurations({ m, efConstruction }, dim) {
     hnsw('HnswIndex binary', { quantization: 'binary' }),
     hnsw(`HnswIndex pq (m ${Math.max(1, Math.floor(dim / 4))})`, { quantization: { type: 'pq', subspaces: Math.max(1, Math.floor(dim / 4)) } }),
     { label: 'Collection (hnsw, sq8; string ids)', kind: 'collection', options: { index: 'hnsw', m, efConstruction, quantization: 'sq8' } },
+    { label: 'HnswIndex f32, view of its file', kind: 'hnsw-view', options: { m, efConstruction } },
+    { label: 'HnswIndex sq8, view of its file', kind: 'hnsw-view', options: { m, efConstruction, quantization: 'sq8' } },
+    { label: 'HnswIndex rabitq 4-bit, view of its file', kind: 'hnsw-view', options: { m, efConstruction, quantization: { type: 'rabitq', bits: 4 } } },
   ]
 }
 
@@ -39,24 +42,28 @@ export async function run(ctx) {
   const { log } = ctx
   const m = ctx.m ?? 16
   const efConstruction = ctx.efConstruction ?? 128
-  const probe = ctx.load({ queries: 1 })
+  const probe = ctx.load()
   const { n, dim, metric } = probe
+  const q = probe.queries.length / dim
   log(`memory: ${probe.name} (${metric}), n ${n}, dim ${dim}; HNSW m ${m}, efConstruction ${efConstruction}; one process per configuration`)
   const results = []
   const dir = makeTempDir('memory')
   const baseFile = path.join(dir, 'base.f32')
   fs.writeFileSync(baseFile, new Uint8Array(probe.base.buffer, probe.base.byteOffset, n * dim * 4))
+  const queriesFile = path.join(dir, 'queries.f32')
+  fs.writeFileSync(queriesFile, new Uint8Array(probe.queries.buffer, probe.queries.byteOffset, q * dim * 4))
   try {
     for (const config of configurations({ m, efConstruction }, dim)) {
       try {
-        const output = execFileSync(process.execPath, ['--expose-gc', CHILD, JSON.stringify({ baseFile, n, dim, metric, config })], {
+        const output = execFileSync(process.execPath, ['--expose-gc', CHILD, JSON.stringify({ baseFile, n, dim, metric, config, queriesFile, q })], {
           encoding: 'utf8',
           maxBuffer: 16 * 2 ** 20,
           stdio: ['ignore', 'pipe', 'inherit'],
         })
         const figures = JSON.parse(output.trim().split('\n').at(-1))
         results.push({ ...config, ...figures })
-        log(`memory: ${config.label}: stats ${fmt(figures.memoryBytes / n)} B/vector, RSS growth ${fmt(figures.rssGrowth / n)} B/vector, build ${fmt(figures.buildSeconds)} s`)
+        if (config.kind === 'hnsw-view') log(`memory: ${config.label}: resident ${fmt(figures.rssGrowth / n)} B/vector after ${q} queries (file pages ${fmt(figures.fileGrowth / n)}), QPS cold ${fmt(figures.coldQps)}, warm ${fmt(figures.warmQps)}, loaded ${fmt(figures.loadedQps)}`)
+        else log(`memory: ${config.label}: stats ${fmt(figures.memoryBytes / n)} B/vector, RSS growth ${fmt(figures.rssGrowth / n)} B/vector, build ${fmt(figures.buildSeconds)} s`)
       } catch (error) {
         log(`memory: ${config.label}: failed — ${error?.message ?? error}`)
         results.push({ ...config, error: String(error?.message ?? error).split('\n')[0] })
@@ -67,6 +74,8 @@ export async function run(ctx) {
   }
 
   const f32 = results.find((r) => r.label === 'HnswIndex f32' && r.rssGrowth)
+  const views = results.filter((r) => r.kind === 'hnsw-view')
+  const built = results.filter((r) => r.kind !== 'hnsw-view')
   const perVector = (bytes) => fmt(bytes / n)
   const md = []
   md.push(`## memory — ${probe.name} (${metric}, n ${fmt(n)}, dim ${dim}; HNSW m ${m}, efConstruction ${efConstruction})`)
@@ -74,7 +83,7 @@ export async function run(ctx) {
   md.push(
     table(
       ['configuration', 'vectors B/vec', 'codes B/vec', 'graph B/vec', 'ids B/vec', 'items B/vec', 'stats() sum B/vec', 'RSS growth B/vec', 'sum ÷ RSS growth', 'RSS ÷ HNSW f32'],
-      results.map((r) => {
+      built.map((r) => {
         if (r.error) return [r.label, `failed — ${r.error}`, '', '', '', '', '', '', '', '']
         const p = r.parts
         const items = (p.itemIds ?? 0) + (p.texts ?? 0) + (p.metadata ?? 0) + (p.columns ?? 0)
@@ -84,6 +93,20 @@ export async function run(ctx) {
   )
   md.push('')
   md.push(`Parts are allocated bytes from stats() (\`memory\` of an index; \`index\` plus the item ids, texts, metadata and columns of a collection), per vector. "RSS growth" is the process's resident set after the build minus before it (each after garbage collection), in a process of its own per configuration; it also holds allocator overhead and freed memory the allocator kept, which the parts do not count. Compressed indexes still keep their f32 rows in memory for rescoring ("vectors").`)
+  md.push('')
+  md.push(`### Views: the index read in place from its file`)
+  md.push('')
+  md.push(
+    table(
+      ['configuration', 'file B/vec', 'resident B/vec after the queries', 'of which file pages', 'resident ÷ HNSW f32 built', 'QPS cold pass', 'QPS warm', 'QPS loaded', 'warm ÷ loaded', 'cold ÷ loaded'],
+      views.map((r) => {
+        if (r.error) return [r.label, `failed — ${r.error}`, '', '', '', '', '', '', '', '']
+        return [r.label, perVector(r.fileBytes), perVector(r.rssGrowth), perVector(r.fileGrowth), f32 ? fmt(r.rssGrowth / f32.rssGrowth) : '–', fmt(r.coldQps), fmt(r.warmQps), fmt(r.loadedQps), fmt(r.warmQps / r.loadedQps), r.evicted ? fmt(r.coldQps / r.loadedQps) : 'not evicted']
+      }),
+    ),
+  )
+  md.push('')
+  md.push(`Each view: the index is built and saved (not measured), then opened with \`HnswIndex.viewSync\` in the same process; the file's pages are dropped from the page cache (\`posix_fadvise(DONTNEED)\` through python3: no root needed, clean pages only), then every query is searched once (k 10, efSearch 64, one query per call: the "cold" pass, which reads from the file) and again (warm). "Resident" is the process's RSS growth from before the view was opened to after both passes (after garbage collection), "file pages" its RssFile part: the mapped vectors and links the searches touched. "QPS loaded" is the same file loaded into memory (\`HnswIndex.load\`), warm. A view keeps keys, codes and upper layers on the heap and reads layer 0 and the f32 rows from the mapping; it is read-only.`)
   return {
     datasetName: probe.name,
     markdown: md.join('\n'),

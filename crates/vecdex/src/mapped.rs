@@ -164,6 +164,7 @@ pub(crate) fn map_file(path: &Path, kind: IndexKind) -> Result<MappedSections> {
             "cannot view {shown}: it changed while it was being checked"
         )));
     }
+
     if layout.header.kind != kind {
         return Err(Error::invalid(format!(
             "the file holds a {} index, not a {} index",
@@ -184,6 +185,23 @@ pub(crate) fn map_file(path: &Path, kind: IndexKind) -> Result<MappedSections> {
 }
 
 impl MappedSections {
+    /// Drops every page of the file from this process's mapping. Opening a view reads the whole
+    /// file through it (the checksums, then the checks of rows and links), which leaves the
+    /// whole file resident; once the view is built, searches fault back in what they touch
+    /// (from the page cache while it holds them), so a view's resident memory is what its
+    /// searches use. Only a hint: a failure changes nothing else.
+    pub fn release_resident(&self) {
+        #[cfg(unix)]
+        // SAFETY: a read-only shared mapping of a file: dropped pages are read again from the
+        // file on the next access, with the same bytes (the view checks the file is unchanged
+        // before every call that reads the mapping).
+        let _ = unsafe {
+            self.file
+                .map
+                .unchecked_advise(memmap2::UncheckedAdvice::DontNeed)
+        };
+    }
+
     /// The whole file of `kind` stored as section `id` (an index kept inside a collection's
     /// file), in place in the same mapping: the outer file's checksums cover its bytes, and its
     /// own layout is checked as a file's. Sections stay 64-byte aligned in memory (the nested

@@ -151,6 +151,7 @@ impl Collection {
             k => Err(corrupt(format!("collection index kind {k}"))),
         })?;
         collection.read_only = true;
+        mapped.release_resident();
         Ok(collection)
     }
 

@@ -192,7 +192,10 @@ impl HnswIndex {
     /// searches touch them), after the same checks as [`load`](Self::load). Writes are
     /// [`Error::ReadOnly`]. See `mapped.rs` for why views suit files only vecdex writes.
     pub fn view(path: &Path) -> Result<Self> {
-        Self::from_source(&mut crate::mapped::map_file(path, IndexKind::Hnsw)?)
+        let mut mapped = crate::mapped::map_file(path, IndexKind::Hnsw)?;
+        let index = Self::from_source(&mut mapped)?;
+        mapped.release_resident();
+        Ok(index)
     }
 
     /// A view of the HNSW file nested in another mapped file (a collection's index).
