@@ -12,6 +12,8 @@ import fs from 'node:fs'
 import { spawnSync } from 'node:child_process'
 
 const { baseFile, n, dim, metric, config, queriesFile, q } = JSON.parse(process.argv[2])
+/** The query rows of a view measurement (read by measureView). */
+let queries
 
 /**
  * Resident bytes once they settle. V8 frees the backing stores of collected ArrayBuffers (the
@@ -85,7 +87,7 @@ function residentParts() {
  */
 async function measureView() {
   const queryBytes = fs.readFileSync(queriesFile)
-  const queries = new Float32Array(queryBytes.buffer, queryBytes.byteOffset, q * dim)
+  queries = new Float32Array(queryBytes.buffer, queryBytes.byteOffset, q * dim)
   const file = `${baseFile}.${process.pid}.vdx`
   {
     const built = new vecdex.HnswIndex(options)
@@ -112,6 +114,7 @@ async function measureView() {
     const partsAfter = residentParts()
     const stats = view.stats()
     view.close()
+    const limited = config.limitFraction ? limitedPasses(file, config.limitFraction, stats.memoryBytes) : undefined
     const loaded = await vecdex.HnswIndex.load(file)
     pass(loaded)
     const loadedQps = pass(loaded)
@@ -135,9 +138,59 @@ async function measureView() {
         memoryBytes: stats.memoryBytes,
         loadedMemoryBytes: loadedStats.memoryBytes,
         parts: stats.memory,
+        limited,
       })}\n`,
     )
   } finally {
     fs.rmSync(file, { force: true })
+  }
+}
+
+/**
+ * The QPS of a new view with this process in a memory cgroup (v1, as root) whose limit is the
+ * view's heap (`heapBytes`, its stats() figure) plus `fraction` of the file plus 16 MiB for
+ * what opening and searching allocate: pages charged before the move stay outside, so the
+ * limit bounds the file pages the searches may keep mapped; the kernel evicts the rest and
+ * reads them again when needed. Each pass stops after PASS_SECONDS (QPS over what it did).
+ * `{ skipped }` where such a cgroup cannot be made.
+ */
+function limitedPasses(file, fraction, heapBytes) {
+  const PASS_SECONDS = 15
+  const pass = (index) => {
+    const started = performance.now()
+    let done = 0
+    while (done < q && performance.now() - started < PASS_SECONDS * 1000) {
+      index.searchSync(queries.subarray(done * dim, (done + 1) * dim), { k: 10 })
+      done++
+    }
+    return { qps: done / ((performance.now() - started) / 1000), queries: done }
+  }
+  const root = '/sys/fs/cgroup/memory'
+  const own = /^\d+:memory:(.*)$/m.exec(fs.readFileSync('/proc/self/cgroup', 'utf8'))?.[1]
+  if (!own || !fs.existsSync(`${root}${own}/cgroup.procs`)) return { skipped: 'no cgroup v1 memory controller' }
+  const group = `${root}${own}/vecdex-bench-${process.pid}`
+  const limit = heapBytes + Math.round(fraction * fs.statSync(file).size) + 16 * 2 ** 20
+  try {
+    fs.mkdirSync(group)
+    fs.writeFileSync(`${group}/memory.limit_in_bytes`, String(limit))
+    fs.writeFileSync(`${group}/cgroup.procs`, String(process.pid))
+  } catch (error) {
+    try {
+      fs.rmdirSync(group)
+    } catch {}
+    return { skipped: `cannot make a memory cgroup: ${error.code ?? error.message}` }
+  }
+  try {
+    const view = vecdex.HnswIndex.viewSync(file)
+    spawnSync('python3', ['-c', 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)', file])
+    const first = pass(view)
+    const second = pass(view)
+    const peak = Number(fs.readFileSync(`${group}/memory.max_usage_in_bytes`, 'utf8'))
+    const failcnt = Number(fs.readFileSync(`${group}/memory.failcnt`, 'utf8'))
+    view.close()
+    return { limit, fraction, first, second, peak, failcnt }
+  } finally {
+    fs.writeFileSync(`${root}${own}/cgroup.procs`, String(process.pid))
+    fs.rmdirSync(group)
   }
 }
