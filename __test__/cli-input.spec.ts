@@ -102,6 +102,7 @@ const FLAGS: NumericFlag[] = [
     ] as const
   ).map(([flag, min, max]) => ({ command: 'build' as const, flag, min, max, args: buildArgs })),
   { command: 'build', flag: '--subspaces', min: 1n, max: 65_536n, args: () => [...buildArgs(), '--quantization', 'pq'] },
+  { command: 'build', flag: '--bits', min: 1n, max: 4n, args: () => [...buildArgs(), '--quantization', 'rabitq'] },
   ...(
     [
       ['-k', 1n, 4_294_967_295n],
@@ -170,6 +171,11 @@ describe('the ends of every range are accepted', () => {
     expect(keys.json.results[0].keys[0]).toBe(String(TWO_64 - 1n - BigInt(N)))
     const pq = spawned('build', file('base.fvecs'), '-o', file('pq.vdx'), '--index', 'flat', '--quantization', 'pq', '--subspaces', '1', '--json')
     expect(pq.status, pq.stderr).toBe(0)
+    const rabitq = spawned('build', file('base.fvecs'), '-o', file('rabitq4.vdx'), '--index', 'flat', '--quantization', 'rabitq', '--bits', '4', '--json')
+    expect(rabitq.status, rabitq.stderr).toBe(0)
+    const usage = spawned('build', file('base.fvecs'), '-o', file('bits.vdx'), '--quantization', 'sq8', '--bits', '4', '--json')
+    expect(usage.status).toBe(2)
+    expect(usage.json.error.code).toBe('ERR_USAGE')
   })
 
   it('build: keys from --start-key that would pass 2^64 − 1 are a usage error', () => {

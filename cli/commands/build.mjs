@@ -21,6 +21,7 @@ const OPTIONS = {
   'insertion-order': { type: 'string' },
   quantization: { type: 'string' },
   subspaces: { type: 'string' },
+  bits: { type: 'string' },
   oversample: { type: 'string' },
   'training-size': { type: 'string' },
   limit: { type: 'string' },
@@ -75,6 +76,7 @@ Options:
       --insertion-order <o>    hnsw: given (default) | random | lid
       --quantization <q>       none (default) | f16 | bf16 | sq8 | sq4 | binary | pq | rabitq
       --subspaces <n>          pq: bytes per vector (default dimensions / 4)
+      --bits <n>               rabitq: bits per dimension, 1 (default) or 4 (extended RaBitQ)
       --oversample <n>         candidates rescored per result, × k
       --training-size <n>      vectors held when the codec trains itself
       --limit <n>              the first n vectors only
@@ -117,7 +119,16 @@ export async function run(args) {
   }
   const subspaces = tableOption(values, 'subspaces', 'QuantizationOptions', 'subspaces')
   if (subspaces !== undefined && values.quantization !== 'pq') throw new CliError('ERR_USAGE', '--subspaces needs --quantization pq')
-  const quantization = values.quantization === undefined || values.quantization === 'none' ? undefined : subspaces ? { type: 'pq', subspaces } : values.quantization
+  const bits = tableOption(values, 'bits', 'QuantizationOptions', 'bits')
+  if (bits !== undefined && values.quantization !== 'rabitq') throw new CliError('ERR_USAGE', '--bits needs --quantization rabitq')
+  const quantization =
+    values.quantization === undefined || values.quantization === 'none'
+      ? undefined
+      : subspaces
+        ? { type: 'pq', subspaces }
+        : bits
+          ? { type: 'rabitq', bits }
+          : values.quantization
 
   const oversample = tableOption(values, 'oversample', 'CompressionOptions', 'oversample')
   const trainingSize = tableOption(values, 'training-size', 'CompressionOptions', 'trainingSize')

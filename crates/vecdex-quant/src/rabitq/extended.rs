@@ -341,16 +341,10 @@ impl Codec for ExtendedRabitqCodec {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
+    use super::super::tests::rows;
     use super::*;
     use crate::kmeans::SeededRng;
     use vecdex_distance::SimdLevel;
-
-    fn rows(count: usize, dim: usize, seed: u64) -> Vec<f32> {
-        let mut rng = SeededRng::new(seed);
-        (0..count * dim)
-            .map(|_| (rng.unit() * 2.0 - 1.0) as f32)
-            .collect()
-    }
 
     fn cosine(magnitudes: &[f32], levels: &[u8]) -> f64 {
         let (mut dot, mut squares) = (0f64, 0f64);

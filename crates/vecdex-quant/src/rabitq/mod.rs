@@ -393,7 +393,8 @@ mod tests {
 
     use super::*;
 
-    fn rows(count: usize, dim: usize, seed: u64) -> Vec<f32> {
+    /// Rows of values uniform in [−1, 1).
+    pub(super) fn rows(count: usize, dim: usize, seed: u64) -> Vec<f32> {
         let mut rng = SeededRng::new(seed);
         (0..count * dim)
             .map(|_| (rng.unit() * 2.0 - 1.0) as f32)
