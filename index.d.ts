@@ -595,6 +595,8 @@ export interface NativeCompressionStats {
   codeBytes: number
   /** Bytes of the full-precision vectors kept for rescoring. */
   vectorBytes: number
+  /** Where those are: 'memory', or 'disk' (a file read only to rescore). */
+  fullVectors: string
   /** Seconds the last training took. */
   trainingSeconds: number
   /** The whole index's allocated memory by part (for a multi-vector index: its FDE index's). */
@@ -649,6 +651,8 @@ export interface NativeHnswOptions {
   insertionOrder?: string
   /** Compressed search form (quantization, reduction, rescoring). */
   compression?: NativeCompressionOptions
+  /** The file holding the full vectors (`fullVectors: { path }`); absent: in memory. */
+  fullVectorsPath?: string
 }
 
 /** Figures about the index. */

@@ -207,6 +207,7 @@ async function readers(): Promise<Record<string, () => unknown | Promise<unknown
     'HnswIndexOptions.efSearch': () => hnsw.efSearch === hnswSettings.efSearch && hnsw.efSearch,
     'HnswIndexOptions.seed': () => hnswSettings.seed,
     'HnswIndexOptions.insertionOrder': () => hnswSettings.insertionOrder,
+    'HnswIndexOptions.fullVectors': () => hnsw.compressionStats().fullVectors,
     'CompressionOptions.quantization': () => hnsw.compressionStats().quantization,
     'QuantizationOptions.clipQuantile': () => sqSettings.clipQuantile,
     'QuantizationOptions.iterations': () => pqSettings.iterations,

@@ -43,10 +43,11 @@ export type Quantization =
 /**
  * Compression options shared by {@link FlatIndex} and {@link HnswIndex}: the index keeps its
  * full f32 vectors, searches a compact form of them, and rescores the best
- * `k × oversample` candidates with the full vectors. The full vectors stay in memory beside
- * the codes, so compression makes search faster but the index larger, by the codes' size:
- * `memoryBytes` counts both, {@link CompressionStats} gives each (`codeBytes`, `vectorBytes`).
- * (Dropping or memory-mapping the full vectors is not implemented.) Codecs that learn from data train once:
+ * `k × oversample` candidates with the full vectors. By default the full vectors stay in memory
+ * beside the codes, so compression makes search faster but the index larger, by the codes'
+ * size: `memoryBytes` counts both, {@link CompressionStats} gives each (`codeBytes`,
+ * `vectorBytes`). An {@link HnswIndex} can keep them in a file instead
+ * ({@link HnswIndexOptions.fullVectors}), which makes it smaller than an f32 index. Codecs that learn from data train once:
  * with {@link VectorIndex.train}, or by themselves when the index first holds `trainingSize`
  * vectors. Until then searching throws ERR_NOT_TRAINED. Either way the model is learnt without
  * holding up searches (see {@link VectorIndex.train}).
@@ -96,8 +97,13 @@ export interface CompressionStats {
   codeSize: number
   /** Code bytes of the vectors held (in addition to `vectorBytes`). */
   codeBytes: number
-  /** Bytes of the full-precision vectors kept in memory for rescoring, whatever the codec. */
+  /** Bytes of the full-precision vectors kept for rescoring, whatever the codec: in memory,
+   * or in their file when `fullVectors` is 'disk'. */
   vectorBytes: number
+  /** Where the full vectors are: 'memory', or 'disk' (an {@link HnswIndex} created with
+   * `fullVectors: { path }`: a file read only to rescore). */
+  fullVectors: 'memory' | 'disk'
+
   /** Seconds the last training took. */
   trainingSeconds: number
   /** The whole index's allocated memory by part, read together with the figures above (a

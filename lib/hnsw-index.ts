@@ -35,6 +35,27 @@ export interface HnswIndexOptions extends CompressionOptions {
    * The README gives the measured effect on GloVe.
    */
   insertionOrder?: InsertionOrder
+  /**
+   * Where the full f32 vectors are kept (a compressed index reads them only to rescore its
+   * candidates): 'memory' (default), or `{ path }`: in a file of their own that the index
+   * owns, memory-mapped read-only, so only the candidates' rows are read (the page cache
+   * holds them, not the process's heap). Needs a `quantization` or a reduction.
+   *
+   * The file is appended to and never changed in place: adds append rows, and a save makes
+   * them durable before the index file that refers to them is written, so a crash leaves the
+   * last saved index valid. The index file records the file's absolute path, its length and a
+   * checksum per MiB; opening the index reads the file once to check them (damage is
+   * ERR_CORRUPT_FILE, a missing file ERR_IO). Rows of removed or replaced vectors stay in the
+   * file: it grows with every vector ever added. A path that holds another file is refused;
+   * an existing vector file of the same row size is appended to.
+   */
+  fullVectors?: 'memory' | FullVectorsOptions
+}
+
+/** Full vectors in a file (see {@link HnswIndexOptions.fullVectors}). */
+export interface FullVectorsOptions {
+  /** The file's path (created when missing). */
+  path: string
 }
 
 /** Options of an HNSW search. */
@@ -79,8 +100,9 @@ type HnswSearchHandle = ReturnType<native.NativeHnswIndex['searchHandle']>
 
 function hnswParts(options: HnswIndexOptions | LoadedNative<native.NativeHnswIndex>): NativeParts<native.NativeHnswIndex> {
   if (options instanceof LoadedNative) return loadedParts(options)
-  const { dimensions, metric = defaultOf<Exclude<Metric, 'hamming'>>('HnswIndexOptions', 'metric'), m, efConstruction, efSearch, seed, insertionOrder } = checkOptions<HnswIndexOptions>(options, 'HnswIndexOptions')
-  const settings = { m, efConstruction, efSearch, seed, insertionOrder, compression: nativeCompression(options) }
+  const { dimensions, metric = defaultOf<Exclude<Metric, 'hamming'>>('HnswIndexOptions', 'metric'), m, efConstruction, efSearch, seed, insertionOrder, fullVectors } = checkOptions<HnswIndexOptions>(options, 'HnswIndexOptions')
+  const fullVectorsPath = typeof fullVectors === 'object' ? fullVectors.path : undefined
+  const settings = { m, efConstruction, efSearch, seed, insertionOrder, compression: nativeCompression(options), fullVectorsPath }
   return { dimensions, metric, create: () => new native.NativeHnswIndex(dimensions, metric, settings) }
 }
 

@@ -5,7 +5,7 @@
  */
 import './binary' // first: a missing native binary fails with an error naming the platform
 export { FlatIndex, type FlatIndexOptions, type FlatStats, type SearchOptions, type AddOptions, type TrainOptions } from './flat-index'
-export { HnswIndex, type HnswIndexOptions, type HnswSearchOptions, type HnswStats, type InsertionOrder } from './hnsw-index'
+export { type FullVectorsOptions, HnswIndex, type HnswIndexOptions, type HnswSearchOptions, type HnswStats, type InsertionOrder } from './hnsw-index'
 export { KeyFilter } from './key-filter'
 export {
   Collection,

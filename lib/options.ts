@@ -39,10 +39,11 @@ export type OptionSetName =
   | 'CollectionGetOptions'
   | 'CollectionCountOptions'
   | 'UpsertStreamOptions'
+  | 'FullVectorsOptions'
 
 /** One option as the core's table describes it. */
 export interface OptionSpec {
-  kind: 'integer' | 'number' | 'boolean' | 'choice' | 'object' | 'nameOrObject' | 'key' | 'keys' | 'signal' | 'function' | 'filter' | 'fields' | 'vectors'
+  kind: 'integer' | 'number' | 'boolean' | 'choice' | 'object' | 'nameOrObject' | 'key' | 'keys' | 'signal' | 'function' | 'filter' | 'fields' | 'vectors' | 'text'
   min?: number
   /** A string for the key bound (2^64 − 2), which a number cannot hold exactly. */
   max?: number | string
@@ -176,7 +177,7 @@ function checkSpec(value: unknown, spec: OptionSpec, name: string): void {
         return
       }
       if (value === null || typeof value !== 'object') {
-        throw invalidArgument(`${name} must be one of ${choicesText(spec)} or an object with a type, got ${describe(value)}`)
+        throw invalidArgument(`${name} must be one of ${choicesText(spec)} or an object (${spec.set}), got ${describe(value)}`)
       }
       checkOptions(value, spec.set!, name)
       return
@@ -200,6 +201,9 @@ function checkSpec(value: unknown, spec: OptionSpec, name: string): void {
     case 'vectors':
       // Rows and lengths are checked where the vectors are converted (toMatrix).
       if (value === null || typeof value !== 'object') throw invalidArgument(`${name} must be vectors (an array of rows or a Float32Array), got ${describe(value)}`)
+      return
+    case 'text':
+      if (typeof value !== 'string' || value.length === 0) throw invalidArgument(`${name} must be a non-empty string, got ${describe(value)}`)
       return
     case 'fields':
       if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidArgument(`${name} must be an object of field types, got ${describe(value)}`)

@@ -38,6 +38,8 @@ function kindText(spec) {
       return 'filter object'
     case 'vectors':
       return 'vectors (rows or a flat Float32Array)'
+    case 'text':
+      return 'string'
     case 'fields':
       return `object of ${spec.choices.map((c) => `'${c}'`).join(' \\| ')}`
     default:

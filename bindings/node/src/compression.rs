@@ -108,6 +108,8 @@ pub struct NativeCompressionStats {
     pub code_bytes: f64,
     /// Bytes of the full-precision vectors kept for rescoring.
     pub vector_bytes: f64,
+    /// Where those are: 'memory', or 'disk' (a file read only to rescore).
+    pub full_vectors: String,
     /// Seconds the last training took.
     pub training_seconds: f64,
     /// The whole index's allocated memory by part (for a multi-vector index: its FDE index's).
@@ -124,6 +126,7 @@ impl From<CompressionStats> for NativeCompressionStats {
             code_bytes: stats.code_bytes as f64,
             memory: stats.memory.into(),
             vector_bytes: stats.vector_bytes as f64,
+            full_vectors: stats.full_vectors.to_string(),
             training_seconds: stats.training_seconds,
         }
     }

@@ -37,6 +37,8 @@ pub struct NativeHnswOptions {
     pub insertion_order: Option<String>,
     /// Compressed search form (quantization, reduction, rescoring).
     pub compression: Option<NativeCompressionOptions>,
+    /// The file holding the full vectors (`fullVectors: { path }`); absent: in memory.
+    pub full_vectors_path: Option<String>,
 }
 
 /// Figures about the index.
@@ -202,7 +204,11 @@ impl NativeHnswIndex {
         let metric = convert::metric(&metric)?;
         let mut config = HnswConfig::new(dim as usize, metric);
         let mut compressed = vecdex::Compression::default();
+        let mut full_vectors = vecdex::FullVectors::Memory;
         if let Some(options) = options {
+            if let Some(path) = &options.full_vectors_path {
+                full_vectors = vecdex::FullVectors::Disk(path.into());
+            }
             if let Some(c) = &options.compression {
                 compressed = compression(c, dim as usize)?;
             }
@@ -215,7 +221,7 @@ impl NativeHnswIndex {
             };
             graph.apply(&mut config, "HnswIndexOptions")?;
         }
-        let index = guarded(|| HnswIndex::with_compression(config, compressed))?;
+        let index = guarded(|| HnswIndex::with_storage(config, compressed, &full_vectors))?;
         Self::wrap(&env, index)
     }
 

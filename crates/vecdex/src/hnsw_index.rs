@@ -36,6 +36,7 @@ use vecdex_distance::{
 use vecdex_hnsw::{Graph, GraphStats, HnswParams, QueryDistance, Scored, Scorer};
 
 use crate::cancel::StopFlag;
+pub use crate::index::FullVectors;
 use crate::compression::{
     with_codec, CodeQuery, Codes, Compression, CompressionStats, RescoreParams, TrainedEncoder,
 };
@@ -172,6 +173,25 @@ pub struct HnswIndex {
     codes: Codes,
     /// A view of a mapped file ([`HnswIndex::view`]): every write is an [`Error::ReadOnly`].
     read_only: bool,
+    /// Full vectors in a file of their own (`fullVectors: { path }`); `rows` is empty then.
+    disk: Option<Box<DiskRows>>,
+}
+
+/// Rows kept in a row file (see `row_file.rs`): slots map to rows because a slot reused after
+/// compaction gets a new row at the file's end (saved files may still refer to the old one).
+#[derive(Debug)]
+struct DiskRows {
+    file: crate::row_file::RowFile,
+    /// Row of each slot below the capacity (`u32::MAX`: none).
+    slot_rows: Vec<u32>,
+    /// A view's index file, to check before reading it (its rows are not in that file).
+    view: Option<crate::mapped::MappedRange>,
+}
+
+impl DiskRows {
+    fn bytes(&self) -> usize {
+        self.slot_rows.capacity() * 4
+    }
 }
 
 /// f32 storage aligned to 64 bytes: owned, or read in place from a mapped file (a view).
@@ -291,15 +311,41 @@ impl AlignedRows {
 /// Distances between stored rows, and from a query row to stored rows.
 struct RowScorer<'a> {
     rows: &'a [f32],
+    /// Row of each slot, when the rows are in a row file (else slot = row).
+    rows_of: Option<&'a [u32]>,
     stride: usize,
     kernel: RowKernel,
     metric: Metric,
 }
 
-impl RowScorer<'_> {
+impl<'a> RowScorer<'a> {
+    fn new(
+        rows: &'a AlignedRows,
+        disk: Option<&'a DiskRows>,
+        stride: usize,
+        kernel: RowKernel,
+        metric: Metric,
+    ) -> Self {
+        let (rows, rows_of) = match disk {
+            Some(disk) => (disk.file.floats(), Some(&disk.slot_rows[..])),
+            None => (rows.values(), None),
+        };
+        RowScorer {
+            rows,
+            rows_of,
+            stride,
+            kernel,
+            metric,
+        }
+    }
+
     #[inline]
     fn row(&self, node: u32) -> &[f32] {
-        let start = node as usize * self.stride;
+        let row = match self.rows_of {
+            Some(rows_of) => rows_of[node as usize],
+            None => node,
+        };
+        let start = row as usize * self.stride;
         &self.rows[start..start + self.stride]
     }
 
@@ -373,7 +419,36 @@ impl HnswIndex {
     /// An index whose searches walk compressed codes and rescore with the full vectors (see
     /// [`crate::compression`]). The graph is built with full-precision distances.
     pub fn with_compression(config: HnswConfig, compression: Compression) -> Result<Self> {
+        Self::with_storage(config, compression, &FullVectors::Memory)
+    }
+
+    /// [`with_compression`](Self::with_compression) keeping the full vectors where
+    /// `full_vectors` says: on disk, they live in a file the index owns and appends to (see
+    /// `row_file.rs`), and only the candidates' rows are read when a search rescores. Disk
+    /// needs compression: an uncompressed index searches its full vectors.
+    pub fn with_storage(
+        config: HnswConfig,
+        compression: Compression,
+        full_vectors: &FullVectors,
+    ) -> Result<Self> {
         check_f32_config(config.dim, config.metric, "HnswIndex")?;
+        let stride = padded_len(config.dim);
+        let disk = match full_vectors {
+            FullVectors::Memory => None,
+            FullVectors::Disk(path) => {
+                if !compression.is_enabled() {
+                    return Err(Error::invalid(
+                        "fullVectors on disk needs a quantization or a reduction: an \
+                         uncompressed index searches its full vectors, so they stay in memory",
+                    ));
+                }
+                Some(Box::new(DiskRows {
+                    file: crate::row_file::RowFile::create(path, stride * 4)?,
+                    slot_rows: Vec::new(),
+                    view: None,
+                }))
+            }
+        };
         let codes = Codes::new(compression, config.dim, config.metric)?;
         let params = HnswParams::new(config.m, config.ef_construction, config.seed)
             .map_err(|e| Error::invalid(e.0))?;
@@ -393,7 +468,16 @@ impl HnswIndex {
             version: IndexVersion::next(),
             codes,
             read_only: false,
+            disk,
         })
+    }
+
+    /// Where the full vectors are kept.
+    pub fn full_vectors(&self) -> FullVectors {
+        match &self.disk {
+            Some(disk) => FullVectors::Disk(disk.file.path().to_path_buf()),
+            None => FullVectors::Memory,
+        }
     }
 
     pub fn config(&self) -> HnswConfig {
@@ -431,12 +515,13 @@ impl HnswIndex {
     }
 
     fn scorer(&self) -> RowScorer<'_> {
-        RowScorer {
-            rows: self.rows.values(),
-            stride: self.stride,
-            kernel: self.kernel,
-            metric: self.config.metric,
-        }
+        RowScorer::new(
+            &self.rows,
+            self.disk.as_deref(),
+            self.stride,
+            self.kernel,
+            self.config.metric,
+        )
     }
 
     #[inline]
@@ -464,7 +549,7 @@ impl HnswIndex {
     /// [`memory_bytes`](Self::memory_bytes) by part.
     pub fn memory_parts(&self) -> crate::MemoryParts {
         crate::MemoryParts {
-            vectors: self.rows.bytes(),
+            vectors: self.rows.bytes() + self.disk.as_ref().map_or(0, |d| d.bytes()),
             codes: self.codes.memory_bytes(),
             graph: self.graph.memory_bytes(),
             ids: std::mem::size_of::<Self>()
@@ -478,8 +563,13 @@ impl HnswIndex {
     /// Sizes of the compressed form and of the full vectors kept for rescoring.
     pub fn compression_stats(&self) -> CompressionStats {
         let held = self.held_count();
-        self.codes
-            .figures(held, held * self.dim() * 4, self.memory_parts())
+        let mut figures = self
+            .codes
+            .figures(held, held * self.dim() * 4, self.memory_parts());
+        if self.disk.is_some() {
+            figures.full_vectors = "disk";
+        }
+        figures
     }
 
     /// Slots holding a row: live vectors and tombstones (not the compacted, reusable ones).
@@ -547,7 +637,8 @@ impl HnswIndex {
             return Ok(None);
         }
         check_keyed_batch(keys, vectors, self.dim(), self.metric() == Metric::Cosine)?;
-        let read = row_reader(self.rows.values(), self.stride, self.dim());
+        let scorer = self.scorer();
+        let read = row_reader(&scorer, self.dim());
         self.codes
             .fit_by_itself(&self.held_slots(), &read, vectors)
             .map(Some)
@@ -569,7 +660,8 @@ impl HnswIndex {
             let model = match model {
                 Some(model) => model,
                 None => {
-                    let read = row_reader(self.rows.values(), self.stride, dim);
+                    let scorer = self.scorer();
+                    let read = row_reader(&scorer, dim);
                     self.codes
                         .fit_by_itself(&self.held_slots(), &read, vectors)?
                 }
@@ -597,14 +689,39 @@ impl HnswIndex {
         self.slot_keys.resize(wanted, 0);
         let stride = self.stride;
         let cosine = self.metric() == Metric::Cosine;
-        let values = self.rows.values_mut();
-        for ((&slot, vector), &key) in slots.iter().zip(vectors.chunks_exact(dim)).zip(keys) {
-            let row = &mut values[slot as usize * stride..(slot as usize + 1) * stride];
+        let fill = |row: &mut [f32], vector: &[f32]| {
             row[..dim].copy_from_slice(vector);
             row[dim..].fill(0.0);
             if cosine {
                 normalize(&mut row[..dim]);
             }
+        };
+        if let Some(disk) = &mut self.disk {
+            let mut batch = crate::validate::try_filled(keys.len() * stride, 0f32, "row batch")?;
+            for (row, vector) in batch
+                .chunks_exact_mut(stride)
+                .zip(vectors.chunks_exact(dim))
+            {
+                fill(row, vector);
+            }
+            let first = disk.file.append(as_bytes(&batch))?;
+            if first + keys.len() as u64 >= u64::from(u32::MAX) {
+                return Err(Error::invalid(
+                    "the full-vector file holds at most 4,294,967,294 rows: rebuild the index \
+                     into a new file",
+                ));
+            }
+            for (i, &slot) in slots.iter().enumerate() {
+                disk.slot_rows[slot as usize] = (first + i as u64) as u32;
+            }
+        } else {
+            let values = self.rows.values_mut();
+            for (&slot, vector) in slots.iter().zip(vectors.chunks_exact(dim)) {
+                let start = slot as usize * stride;
+                fill(&mut values[start..start + stride], vector);
+            }
+        }
+        for (&slot, &key) in slots.iter().zip(keys) {
             self.slot_keys[slot as usize] = key;
         }
         let encode = if newly_trained {
@@ -626,7 +743,15 @@ impl HnswIndex {
             return Ok(());
         }
         let target = slots.max(capacity + capacity / 2).max(64);
-        self.rows.grow(target * self.stride)?;
+        match &mut self.disk {
+            Some(disk) => {
+                disk.slot_rows
+                    .try_reserve_exact(target.saturating_sub(disk.slot_rows.len()))
+                    .map_err(|_| out_of_memory("HnswIndex slot rows", target))?;
+                disk.slot_rows.resize(target, u32::MAX);
+            }
+            None => self.rows.grow(target * self.stride)?,
+        }
         self.codes.reserve(target)?;
         self.graph
             .try_reserve(target)
@@ -653,7 +778,15 @@ impl HnswIndex {
 
     /// Writes the codes of `slots` from their rows (nothing before training).
     fn encode(&mut self, slots: &[u32]) -> Result<()> {
-        let read = row_reader(self.rows.values(), self.stride, self.dim());
+        // Disjoint fields: the scorer borrows the rows, the encoding writes the codes.
+        let scorer = RowScorer::new(
+            &self.rows,
+            self.disk.as_deref(),
+            self.stride,
+            self.kernel,
+            self.config.metric,
+        );
+        let read = row_reader(&scorer, self.dim());
         self.codes.encode_slots(slots, &read)
     }
 
@@ -682,7 +815,8 @@ impl HnswIndex {
         self.check_writable()?;
         let mut trained = self.codes.fit_sample(sample, queries)?;
         // The stored vectors' codes too: encoding a large index takes a while as well.
-        let read = row_reader(self.rows.values(), self.stride, self.dim());
+        let scorer = self.scorer();
+        let read = row_reader(&scorer, self.dim());
         Codes::stage(
             &mut trained,
             &self.held_slots(),
@@ -714,12 +848,17 @@ impl HnswIndex {
         let is_stopped = || stop.is_stopped();
         threads::run(|| {
             stop.check()?;
+            // The order reads the batch's rows: in a row file they sit at their own row numbers.
+            let rows_of_batch: Vec<u32> = match scorer.rows_of {
+                Some(rows_of) => pending.slots.iter().map(|&s| rows_of[s as usize]).collect(),
+                None => pending.slots.clone(),
+            };
             let order = insertion_order(
                 self.config.insertion_order,
                 scorer.rows,
                 self.stride,
                 self.dim(),
-                &pending.slots,
+                &rows_of_batch,
                 self.config.seed,
             )?;
             let nodes: Vec<u32> = order.iter().map(|&i| pending.slots[i]).collect();
@@ -848,6 +987,7 @@ impl HnswIndex {
         self.rows
             .shared
             .as_ref()
+            .or(self.disk.as_ref().and_then(|d| d.view.as_ref()))
             .map_or(Ok(()), crate::mapped::MappedRange::check_unchanged)
     }
 
@@ -860,9 +1000,8 @@ impl HnswIndex {
     /// The stored vector of `key` (normalised, for cosine). On a view, see
     /// [`try_get`](Self::try_get).
     pub fn get(&self, key: u64) -> Option<Vec<f32>> {
-        let slot = *self.slots.get(&key)? as usize;
-        let start = slot * self.stride;
-        Some(self.rows.values()[start..start + self.dim()].to_vec())
+        let slot = *self.slots.get(&key)?;
+        Some(self.scorer().row(slot)[..self.dim()].to_vec())
     }
 
     /// Live keys in slot order.
@@ -1169,9 +1308,15 @@ impl HnswIndex {
     }
 }
 
-/// Reads the first `dim` values of a slot's row from `rows` (rows `stride` apart).
-fn row_reader(rows: &[f32], stride: usize, dim: usize) -> impl Fn(u32, &mut [f32]) + Sync + '_ {
-    move |slot, out| out.copy_from_slice(&rows[slot as usize * stride..][..dim])
+/// Reads the first `dim` values of a slot's row.
+fn row_reader<'a>(scorer: &'a RowScorer<'a>, dim: usize) -> impl Fn(u32, &mut [f32]) + Sync + 'a {
+    move |slot, out| out.copy_from_slice(&scorer.row(slot)[..dim])
+}
+
+/// The bytes of f32 values (little-endian machines, as everywhere vecdex maps files).
+fn as_bytes(values: &[f32]) -> &[u8] {
+    // SAFETY: f32 has no padding and any byte is a valid u8; the length covers the values.
+    unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), values.len() * 4) }
 }
 
 fn check_ef(ef: usize) -> Result<()> {

@@ -128,6 +128,17 @@ impl MemoryParts {
     }
 }
 
+/// Where an index keeps its full-precision vectors (option `fullVectors`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum FullVectors {
+    /// In the index's memory (the default).
+    #[default]
+    Memory,
+    /// In a file of their own at this path, memory-mapped read-only: a compressed index reads
+    /// only the rows of the candidates it rescores.
+    Disk(std::path::PathBuf),
+}
+
 /// The single-vector kinds: rows under keys, and compression training in two phases.
 pub trait VectorIndex: Index {
     /// Bytes in memory by part; they add up to [`Persistent::memory_bytes`].

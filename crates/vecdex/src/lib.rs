@@ -19,6 +19,7 @@ pub mod multi_vector_index;
 pub mod options;
 pub(crate) mod persist;
 pub mod probe;
+mod row_file;
 pub mod threads;
 pub mod validate;
 
@@ -32,7 +33,7 @@ pub use filter::{IndexVersion, KeyFilter, SlotSet};
 pub use flat_index::{CheckedBatch, FlatConfig, FlatIndex, GrownStorage, SearchResults};
 pub use hnsw_index::{HnswConfig, HnswIndex, HnswStats, LinkMode, PendingBatch, RelinkedSlots};
 pub use collection::{Collection, CollectionConfig, CollectionSnapshot, CollectionStats, IndexSettings, ItemBatch, ItemId};
-pub use index::{Compactable, Index, MemoryParts, Persistent, VectorIndex};
+pub use index::{Compactable, FullVectors, Index, MemoryParts, Persistent, VectorIndex};
 pub use insertion_order::InsertionOrder;
 pub use inspect::{inspect_file, FileInfo, SectionInfo, Setting};
 pub use kernels::{capabilities, Capabilities, KernelPaths};

@@ -77,6 +77,8 @@ pub enum Kind {
     Filter,
     /// Vectors: rows, or one flat `Float32Array` of whole rows (checked where converted).
     Vectors,
+    /// A non-empty string (a file path).
+    Text,
     /// Declared metadata fields: an object mapping each field name to one of these types.
     Fields(&'static [&'static str]),
 }
@@ -260,7 +262,20 @@ pub static OPTION_SETS: &[OptionSet] = &[
                 Kind::Choice(INSERTION_ORDERS),
                 Default::Text(InsertionOrder::DEFAULT.name()),
             ),
+            spec(
+                "fullVectors",
+                Kind::NameOrObject {
+                    choices: &["memory"],
+                    set: "FullVectorsOptions",
+                },
+                Default::Text("memory"),
+            ),
         ],
+    },
+    OptionSet {
+        name: "FullVectorsOptions",
+        includes: &[],
+        options: &[spec("path", Kind::Text, Default::Required)],
     },
     OptionSet {
         name: "MultiVectorIndexOptions",
@@ -788,6 +803,7 @@ fn spec_json(option: &OptionSpec) -> String {
         Kind::Function => "\"kind\":\"function\"".into(),
         Kind::Filter => "\"kind\":\"filter\"".into(),
         Kind::Vectors => "\"kind\":\"vectors\"".into(),
+        Kind::Text => "\"kind\":\"text\"".into(),
         Kind::Fields(types) => {
             format!("\"kind\":\"fields\",\"choices\":[{}]", quoted_list(types))
         }

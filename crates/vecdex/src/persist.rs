@@ -49,6 +49,11 @@ pub(crate) mod section {
     pub const ITEM_TEXTS: u32 = 14;
     /// A collection's metadata JSON of each row.
     pub const ITEM_METADATA: u32 = 15;
+    /// Full vectors kept in a file of their own (`fullVectors: { path }`): where it is, its
+    /// id, the length referred to and the checksums (see `row_file.rs`).
+    pub const FULL_VECTORS: u32 = 16;
+    /// The row of each slot in that file (u32; `u32::MAX` for a slot that holds none).
+    pub const SLOT_ROWS: u32 = 17;
 }
 
 /// `save`, `to_bytes`, `load` and `from_bytes` of an index type, the same for every kind, over

@@ -212,6 +212,7 @@ impl Codes {
             code_size: self.encoder.as_ref().map_or(0, Encoder::code_size),
             code_bytes: self.encoder.as_ref().map_or(0, |e| e.code_size() * slots),
             vector_bytes,
+            full_vectors: "memory",
             training_seconds: self.training_seconds,
             memory,
         }
@@ -233,6 +234,8 @@ pub struct CompressionStats {
     pub code_bytes: usize,
     /// Bytes of the full-precision vectors kept for rescoring.
     pub vector_bytes: usize,
+    /// Where the full vectors are: "memory", or "disk" (a row file, read only to rescore).
+    pub full_vectors: &'static str,
     /// Time the last training took.
     pub training_seconds: f64,
     /// The whole index's allocated memory by part, read with the figures above: `code_bytes`

@@ -11,7 +11,10 @@
 //! ```text
 //! KEYS         slots × u64         key of each slot (0 for free slots)
 //! SLOT_STATES  slots × u8          0 free, 1 live, 2 removed (a tombstone, still a waypoint)
-//! VECTORS      slots × stride f32  rows as stored (normalised for cosine), zero padded
+//! VECTORS      slots × stride f32  rows as stored (normalised for cosine), zero padded;
+//!                                  absent when the rows are in a row file (the next two)
+//! FULL_VECTORS optional            the row file: path, id, length and checksums (row_file.rs)
+//! SLOT_ROWS    optional            slots × u32: each slot's row there (u32::MAX for a free slot)
 //! LAYER0       graph layer 0       (see vecdex_hnsw::persist)
 //! UPPER        graph upper layers  (see vecdex_hnsw::persist)
 //! ENTRY        u64                 entry point slot, or u64::MAX when no slot is held
@@ -28,7 +31,7 @@ use vecdex_distance::padded_len;
 use vecdex_hnsw::{Graph, HnswParams, Layer0, SavedGraph};
 use vecdex_store::{FileHeader, IndexKind};
 
-use super::{check_ef, AlignedRows, HnswConfig, HnswIndex};
+use super::{check_ef, AlignedRows, DiskRows, HnswConfig, HnswIndex};
 use crate::compression::{Codes, Compression};
 use crate::error::Result;
 use crate::filter::IndexVersion;
@@ -37,6 +40,7 @@ use crate::persist::{
     as_le_bytes, corrupt, expect_len, from_le_in_place, metric_code, metric_from_code,
     read_compression, section, write_compression, ConfigReader, ConfigWriter, SectionSource,
 };
+use crate::row_file::{RowFile, RowFileRef, HEADER};
 use crate::validate::check_f32_config;
 
 const FREE: u8 = 0;
@@ -102,6 +106,8 @@ struct Snapshot<'a> {
     entry: u64,
     model: Option<Vec<u8>>,
     codes: &'a [u8],
+    /// The row file's reference and each slot's row, for an index with rows on disk.
+    row_file: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Snapshot<'_> {
@@ -109,14 +115,21 @@ impl Snapshot<'_> {
         let rows = as_le_bytes(self.rows);
         let keys = as_le_bytes(self.keys);
         let entry = self.entry.to_le_bytes();
-        let mut sections: Vec<(u32, &[u8])> = vec![
-            (section::KEYS, &keys),
-            (section::SLOT_STATES, &self.states),
-            (section::VECTORS, &rows),
-            (section::LAYER0, &self.layer0),
-            (section::UPPER, &self.upper),
-            (section::ENTRY, &entry),
-        ];
+        // Rows in the file, or a reference to the file that holds them, in the same place.
+        let mut sections: Vec<(u32, &[u8])> =
+            vec![(section::KEYS, &keys), (section::SLOT_STATES, &self.states)];
+        match &self.row_file {
+            Some((reference, slot_rows)) => {
+                sections.push((section::FULL_VECTORS, reference));
+                sections.push((section::SLOT_ROWS, slot_rows));
+            }
+            None => sections.push((section::VECTORS, &rows)),
+        }
+        sections.extend([
+            (section::LAYER0, &self.layer0[..]),
+            (section::UPPER, &self.upper[..]),
+            (section::ENTRY, &entry[..]),
+        ]);
         if let Some(model) = &self.model {
             sections.push((section::CODEC_MODEL, model));
         }
@@ -133,7 +146,7 @@ impl HnswIndex {
     /// A consistent picture of the index. Needs only shared access: a batch being linked
     /// meanwhile is not acknowledged yet, so its slots are saved as removed (waypoints whose
     /// links stay valid), and its keys are not in the file.
-    fn snapshot(&self) -> Snapshot<'_> {
+    fn snapshot(&self) -> Result<Snapshot<'_>> {
         let used = self.used;
         let mut states = vec![REMOVED; used];
         for &slot in &self.free {
@@ -159,7 +172,25 @@ impl HnswIndex {
         write_compression(&mut bytes, self.codes.config());
         bytes.u64(used as u64);
         let model = self.codes.saved_model();
-        Snapshot {
+        let row_file = match &self.disk {
+            // Durable before the file that refers to them is written (see row_file.rs).
+            Some(disk) => {
+                let reference = disk.file.commit()?.to_bytes()?;
+                let slot_rows: Vec<u8> = (0..used)
+                    .flat_map(|s| {
+                        let row = if states[s] == FREE {
+                            u32::MAX
+                        } else {
+                            disk.slot_rows[s]
+                        };
+                        row.to_le_bytes()
+                    })
+                    .collect();
+                Some((reference, slot_rows))
+            }
+            None => None,
+        };
+        Ok(Snapshot {
             header: FileHeader {
                 kind: IndexKind::Hnsw,
                 metric: metric_code(config.metric),
@@ -169,13 +200,17 @@ impl HnswIndex {
             },
             keys: &self.slot_keys[..used],
             states,
-            rows: &self.rows.values()[..used * self.stride],
+            rows: match self.disk {
+                Some(_) => &[],
+                None => &self.rows.values()[..used * self.stride],
+            },
             layer0: self.graph.saved_layer0(used),
             upper: self.graph.saved_upper(used),
             entry: self.graph.entry().map_or(u64::MAX, |(n, _)| u64::from(n)),
             codes: self.codes.saved_codes(used),
             model,
-        }
+            row_file,
+        })
     }
 
     fn write_file(
@@ -184,7 +219,7 @@ impl HnswIndex {
     ) -> Result<()> {
         // A view saves what it maps: never bytes changed since they were checked.
         self.check_view()?;
-        self.snapshot().write(out)
+        self.snapshot()?.write(out)
     }
 
     /// A read-only view of an index file: the file is memory-mapped and searched in place
@@ -195,6 +230,9 @@ impl HnswIndex {
         let mut mapped = crate::mapped::map_file(path, IndexKind::Hnsw)?;
         let index = Self::from_source(&mut mapped)?;
         mapped.release_resident();
+        if let Some(disk) = &index.disk {
+            disk.file.release_resident();
+        }
         Ok(index)
     }
 
@@ -243,11 +281,26 @@ impl HnswIndex {
         let values = used
             .checked_mul(stride)
             .ok_or_else(|| corrupt("vector storage size overflows"))?;
+        let disk = match source.read_vec(section::FULL_VECTORS)? {
+            Some(bytes) => Some(RowFileRef::from_bytes(&bytes)?),
+            None => None,
+        };
+        if disk.as_ref().is_some_and(|d| d.row_bytes != stride * 4) {
+            return Err(corrupt("the full-vector rows do not match the dimensions"));
+        }
+        let rows_in_file = disk.is_some();
         // The key map is built on one core while the vectors are read and checked on the other.
         let (slot_sets, rows) = crate::threads::run(|| {
             Ok(rayon::join(
                 || SlotSets::new(&keys, &states, live_count),
-                || read_rows(&mut *source, values, stride, dim, &states),
+                || match rows_in_file {
+                    // A view's index file is mapped whatever it holds.
+                    true => Ok((
+                        AlignedRows::default(),
+                        source.mapped(section::ENTRY).is_some(),
+                    )),
+                    false => read_rows(&mut *source, values, stride, dim, &states),
+                },
             ))
         })?;
         let SlotSets {
@@ -257,6 +310,15 @@ impl HnswIndex {
             free,
         } = slot_sets?;
         let (rows, read_only) = rows?;
+        let disk = match disk {
+            Some(reference) => Some(Box::new(open_row_file(
+                &mut *source,
+                &reference,
+                &states,
+                read_only,
+            )?)),
+            None => None,
+        };
 
         let layer0 = match source.mapped(section::LAYER0) {
             Some(range) => {
@@ -307,8 +369,13 @@ impl HnswIndex {
             version: IndexVersion::next(),
             codes,
             read_only,
+            disk,
         };
         index.codes.reserve(used)?;
+        let capacity = index.graph.capacity().max(used);
+        if let Some(disk) = &mut index.disk {
+            disk.slot_rows.resize(capacity, u32::MAX);
+        }
         Ok(index)
     }
 }
@@ -386,6 +453,40 @@ fn read_rows(
     };
     check_rows(&rows.values()[..values], stride, dim, states)?;
     Ok((rows, mapped))
+}
+
+/// The row file an index file refers to, checked, with each held slot's row in it.
+fn open_row_file(
+    source: &mut impl SectionSource,
+    reference: &RowFileRef,
+    states: &[u8],
+    view: bool,
+) -> Result<DiskRows> {
+    if source.section_len(section::VECTORS).is_some() {
+        return Err(corrupt(
+            "the vectors are both in the file and in a full-vector file",
+        ));
+    }
+    let slot_rows: Vec<u32> =
+        source.required_values(section::SLOT_ROWS, states.len(), "slot rows")?;
+    let rows = (reference.len - HEADER as u64) / reference.row_bytes as u64;
+    for (slot, (&row, &state)) in slot_rows.iter().zip(states).enumerate() {
+        if state != FREE && u64::from(row) >= rows {
+            return Err(corrupt(format!(
+                "slot {slot} refers to row {row} of a full-vector file of {rows} rows"
+            )));
+        }
+    }
+    let file = RowFile::open(reference, !view)?;
+    Ok(DiskRows {
+        file,
+        slot_rows,
+        view: if view {
+            source.mapped(section::ENTRY)
+        } else {
+            None
+        },
+    })
 }
 
 /// Rows per parallel job of the row check.
