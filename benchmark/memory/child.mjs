@@ -50,6 +50,10 @@ if (config.kind === 'hnsw-view') {
   await measureView()
   process.exit(0)
 }
+if (config.kind === 'hnsw-disk') {
+  await measureDisk()
+  process.exit(0)
+}
 
 const before = await residentBytes()
 const started = performance.now()
@@ -154,7 +158,7 @@ async function measureView() {
  * reads them again when needed. Each pass stops after PASS_SECONDS (QPS over what it did).
  * `{ skipped }` where such a cgroup cannot be made.
  */
-function limitedPasses(file, fraction, heapBytes) {
+function limitedPasses(file, fraction, heapBytes, open = () => vecdex.HnswIndex.viewSync(file), cachedFile = file) {
   const PASS_SECONDS = 15
   const pass = (index) => {
     const started = performance.now()
@@ -169,7 +173,7 @@ function limitedPasses(file, fraction, heapBytes) {
   const own = /^\d+:memory:(.*)$/m.exec(fs.readFileSync('/proc/self/cgroup', 'utf8'))?.[1]
   if (!own || !fs.existsSync(`${root}${own}/cgroup.procs`)) return { skipped: 'no cgroup v1 memory controller' }
   const group = `${root}${own}/vecdex-bench-${process.pid}`
-  const limit = heapBytes + Math.round(fraction * fs.statSync(file).size) + 16 * 2 ** 20
+  const limit = heapBytes + Math.round(fraction * fs.statSync(cachedFile).size) + 16 * 2 ** 20
   try {
     fs.mkdirSync(group)
     fs.writeFileSync(`${group}/memory.limit_in_bytes`, String(limit))
@@ -181,8 +185,8 @@ function limitedPasses(file, fraction, heapBytes) {
     return { skipped: `cannot make a memory cgroup: ${error.code ?? error.message}` }
   }
   try {
-    const view = vecdex.HnswIndex.viewSync(file)
-    spawnSync('python3', ['-c', 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)', file])
+    const view = open()
+    dropFromCache(cachedFile)
     const first = pass(view)
     const second = pass(view)
     const peak = Number(fs.readFileSync(`${group}/memory.max_usage_in_bytes`, 'utf8'))
@@ -192,5 +196,107 @@ function limitedPasses(file, fraction, heapBytes) {
   } finally {
     fs.writeFileSync(`${root}${own}/cgroup.procs`, String(process.pid))
     fs.rmdirSync(group)
+  }
+}
+
+/** Root-free eviction of a file's clean, unmapped pages from the page cache. */
+function dropFromCache(file) {
+  return spawnSync('python3', ['-c', 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)', file]).status === 0
+}
+
+/**
+ * An HNSW index whose full vectors are on disk (`fullVectors: { path }`), against the same
+ * configuration with them in memory: both built and saved first (not measured), with recall
+ * against exact search. The disk index is loaded (graph, codes and keys into the heap; its row
+ * file checked with pread, nothing mapped), its row file dropped from the page cache, and every
+ * query searched twice (cold, warm), one query per call at `config.efSearch`: the resident set
+ * it added, split into anonymous memory and mapped file pages (the rows the searches read).
+ * Then the in-memory one, loaded, warm. Then the disk index again in a memory cgroup whose limit
+ * is its heap plus `config.limitFraction` of the row file plus 16 MiB.
+ */
+async function measureDisk() {
+  const queryBytes = fs.readFileSync(queriesFile)
+  queries = new Float32Array(queryBytes.buffer, queryBytes.byteOffset, q * dim)
+  const ef = config.efSearch
+  const rowsFile = `${baseFile}.${process.pid}.vdr`
+  const file = `${baseFile}.${process.pid}-disk.vdx`
+  const memoryFile = `${baseFile}.${process.pid}-memory.vdx`
+  let truth
+  {
+    const exact = new vecdex.FlatIndex({ dimensions: dim, metric })
+    await exact.add(keys, base)
+    truth = exact.searchBatchSync(queries, { k: 10 }).keys
+    exact.close()
+  }
+  const pass = (index) => {
+    let found = 0
+    const started = performance.now()
+    for (let i = 0; i < q; i++) {
+      const hits = index.searchSync(queries.subarray(i * dim, (i + 1) * dim), { k: 10, efSearch: ef }).keys
+      const want = truth.subarray(i * 10, i * 10 + 10)
+      for (const key of hits) if (want.includes(key)) found++
+    }
+    return { qps: q / ((performance.now() - started) / 1000), recall: found / (q * 10) }
+  }
+  try {
+    let buildSeconds
+    {
+      const started = performance.now()
+      const built = new vecdex.HnswIndex({ ...options, fullVectors: { path: rowsFile } })
+      await built.add(keys, base)
+      buildSeconds = (performance.now() - started) / 1000
+      await built.save(file)
+      built.close()
+    }
+    {
+      const built = new vecdex.HnswIndex(options)
+      await built.add(keys, base)
+      await built.save(memoryFile)
+      built.close()
+    }
+    const before = await residentBytes()
+    const partsBefore = residentParts()
+    const index = vecdex.HnswIndex.loadSync(file)
+    const opened = residentParts()
+    const evicted = dropFromCache(rowsFile)
+    const cold = pass(index)
+    const warm = pass(index)
+    const after = await residentBytes()
+    const partsAfter = residentParts()
+    const stats = index.stats()
+    index.close()
+    const loaded = vecdex.HnswIndex.loadSync(memoryFile)
+    pass(loaded)
+    const inMemory = pass(loaded)
+    const memoryStats = loaded.stats()
+    loaded.close()
+    const limited = config.limitFraction
+      ? limitedPasses(file, config.limitFraction, stats.memoryBytes, () => vecdex.HnswIndex.loadSync(file), rowsFile)
+      : undefined
+    process.stdout.write(
+      `${JSON.stringify({
+        n,
+        dim,
+        metric,
+        q,
+        efSearch: ef,
+        buildSeconds,
+        rowFileBytes: fs.statSync(rowsFile).size,
+        rssGrowth: after - before,
+        anonGrowth: partsAfter.anon - partsBefore.anon,
+        fileGrowth: partsAfter.file - partsBefore.file,
+        fileAtOpen: opened.file - partsBefore.file,
+        evicted,
+        cold,
+        warm,
+        inMemory,
+        memoryBytes: stats.memoryBytes,
+        inMemoryBytes: memoryStats.memoryBytes,
+        parts: stats.memory,
+        limited,
+      })}\n`,
+    )
+  } finally {
+    for (const f of [rowsFile, file, memoryFile]) fs.rmSync(f, { force: true })
   }
 }

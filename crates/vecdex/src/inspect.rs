@@ -216,6 +216,8 @@ fn section_name(id: u32) -> &'static str {
         section::FDE_INDEX => "FDE index",
         section::TOKENS => "tokens",
         section::TOKEN_STARTS => "token starts",
+        section::FULL_VECTORS => "full-vector file",
+        section::SLOT_ROWS => "slot rows",
         _ => "unknown",
     }
 }
