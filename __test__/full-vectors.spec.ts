@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { HnswIndex } from '../dist/index.js'
-import { codeOf, randomMatrix } from './helpers'
+import { codeOf, randomMatrix, referenceScan, refDistance } from './helpers'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const child = require('./full-vectors-child.cjs') as { vectorOf: (key: number) => Float32Array; DIM: number }
@@ -20,29 +20,6 @@ const DIM = 48
 const base = randomMatrix(3000, DIM, 5)
 const queries = randomMatrix(40, DIM, 6)
 const keys = Array.from({ length: 3000 }, (_, i) => i)
-
-function cosineDistance(a: Float32Array, b: Float32Array): number {
-  let dot = 0
-  let na = 0
-  let nb = 0
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i]
-    na += a[i] * a[i]
-    nb += b[i] * b[i]
-  }
-  return 1 - dot / Math.sqrt(na * nb)
-}
-
-/** Keys of the 10 nearest rows to each query, by brute force. */
-function exactTop10(rowKeys: number[], rows: Float32Array): number[][] {
-  const out: number[][] = []
-  for (let q = 0; q < queries.length / DIM; q++) {
-    const query = queries.subarray(q * DIM, (q + 1) * DIM)
-    const scored = rowKeys.map((key, i) => [cosineDistance(query, rows.subarray(i * DIM, (i + 1) * DIM)), key])
-    out.push(scored.sort((a, b) => a[0] - b[0]).slice(0, 10).map((s) => s[1]))
-  }
-  return out
-}
 
 function recall(got: BigUint64Array | bigint[], truth: number[][]): number {
   let found = 0
@@ -88,7 +65,8 @@ describe('fullVectors', () => {
     }
     // Batches link in parallel, so the two graphs differ a little: compare each with exact
     // search, and the disk index's own answers through every way of opening it (below).
-    const exact = exactTop10(keys.slice(200), base.subarray(200 * DIM))
+    // Keys are row numbers: the first 200 were removed.
+    const exact = referenceScan(base.subarray(200 * DIM), queries, DIM, 10, 'cosine').map((hits) => hits.map((h) => h.index + 200))
     const recallOf = (index: HnswIndex) => recall(index.searchBatchSync(queries, { k: 10 }).keys, exact)
     expect(recallOf(disk)).toBeGreaterThan(0.9)
     expect(Math.abs(recallOf(disk) - recallOf(memory))).toBeLessThan(0.05)
@@ -96,7 +74,7 @@ describe('fullVectors', () => {
     // Rescored distances are the full vectors' (read from the file): those of exact search.
     for (let q = 0; q < queries.length / DIM; q++) {
       const key = Number(want.keys[q * 10])
-      expect(want.distances[q * 10]).toBeCloseTo(cosineDistance(queries.subarray(q * DIM, (q + 1) * DIM), base.subarray(key * DIM, (key + 1) * DIM)), 5)
+      expect(want.distances[q * 10]).toBeCloseTo(refDistance(queries.subarray(q * DIM, (q + 1) * DIM), base.subarray(key * DIM, (key + 1) * DIM), 'cosine'), 5)
     }
     expect(disk.get(2500)).toEqual(memory.get(2500))
     const stats = disk.compressionStats()

@@ -432,7 +432,12 @@ impl HnswIndex {
         full_vectors: &FullVectors,
     ) -> Result<Self> {
         check_f32_config(config.dim, config.metric, "HnswIndex")?;
+        let codes = Codes::new(compression, config.dim, config.metric)?;
+        let params = HnswParams::new(config.m, config.ef_construction, config.seed)
+            .map_err(|e| Error::invalid(e.0))?;
+        check_ef(config.ef_search)?;
         let stride = padded_len(config.dim);
+        // Last: a setting refused above leaves no file behind.
         let disk = match full_vectors {
             FullVectors::Memory => None,
             FullVectors::Disk(path) => {
@@ -449,10 +454,6 @@ impl HnswIndex {
                 }))
             }
         };
-        let codes = Codes::new(compression, config.dim, config.metric)?;
-        let params = HnswParams::new(config.m, config.ef_construction, config.seed)
-            .map_err(|e| Error::invalid(e.0))?;
-        check_ef(config.ef_search)?;
         Ok(HnswIndex {
             config,
             kernel: RowKernel::default(),
