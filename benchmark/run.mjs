@@ -25,10 +25,11 @@ import * as multivector from './suites/multivector.mjs'
 import * as persist from './suites/persist.mjs'
 import * as serve from './suites/serve.mjs'
 import * as memory from './suites/memory.mjs'
+import * as diskLimit from './suites/disk-limit.mjs'
 import { MINILM_DATASETS, prepareMinilm } from './minilm-data.mjs'
 import { CODEC_HELP, QUANT_PEERS, codecsPerEngine } from './adapters/quant/index.mjs'
 
-const SUITES = { exact, single, overhead, eventloop, ann, filter, quant, multivector, persist, serve, memory }
+const SUITES = { exact, single, overhead, eventloop, ann, filter, quant, multivector, persist, serve, memory, 'disk-limit': diskLimit }
 
 /**
  * @typedef {object} SuiteContext
@@ -53,6 +54,7 @@ const SUITES = { exact, single, overhead, eventloop, ann, filter, quant, multive
  * @property {number | undefined} warmupSeconds   --warmup (serve: seconds of warm-up per load level)
  * @property {string[] | undefined} serveParts    --serve-parts (serve: load, soak, bad)
  * @property {number | undefined} soakSeconds     --soak-seconds (serve)
+ * @property {number | undefined} memoryLimit     --memory-limit in MiB, as bytes (disk-limit)
  * @property {(msg: string) => void} log   progress, on stderr
  */
 
@@ -82,6 +84,7 @@ const OPTIONS = /** @type {const} */ ({
   warmup: { type: 'string' },
   'serve-parts': { type: 'string' },
   'soak-seconds': { type: 'string' },
+  'memory-limit': { type: 'string' },
   out: { type: 'string', short: 'o' },
   prepare: { type: 'string' },
   'install-peers': { type: 'boolean' },
@@ -136,6 +139,7 @@ Options:
       --warmup <s>            serve: warm-up seconds before each level, 0 for none (default ${serve.DEFAULT_WARMUP_SECONDS})
       --serve-parts <list>    serve: load, soak and/or bad (bad traffic), comma-separated (default all)
       --soak-seconds <s>      serve: length of the soak (default: the soak's own, 10 minutes)
+      --memory-limit <MiB>    disk-limit: the memory cgroup's limit (default 4096)
       --queries-file <f>      .fvecs/.bvecs queries for file: datasets
       --groundtruth-file <f>  .ivecs exact neighbours for file: datasets
       --metric <m>            l2sq | cosine | dot for file: datasets (default: an HDF5 file's
@@ -220,7 +224,8 @@ async function main() {
     console.error(`--suite is required\n\n${usage(resolveWorkspace(v.out))}`)
     return 2
   }
-  const names = v.suite === 'all' ? Object.keys(SUITES) : [v.suite]
+  // A suite that takes most of an hour by itself (disk-limit) runs only when named.
+  const names = v.suite === 'all' ? Object.keys(SUITES).filter((s) => SUITES[s].inAll !== false) : [v.suite]
   for (const s of names) {
     if (!SUITES[s]) {
       console.error(`unknown suite "${s}": choose from ${Object.keys(SUITES).join(', ')}, all`)
@@ -228,7 +233,7 @@ async function main() {
     }
   }
   let threads, k, queries, limit, runs, m, efConstruction, ef, codecs, fde, candidates, strategies, tokenNeighbours
-  let connections, durationSeconds, warmupSeconds, serveParts, soakSeconds
+  let connections, durationSeconds, warmupSeconds, serveParts, soakSeconds, memoryLimit
   try {
     threads = positiveInt(v.threads, '--threads')
     k = positiveInt(v.k, '--k')
@@ -252,6 +257,7 @@ async function main() {
     serveParts = v['serve-parts'] === undefined ? undefined : v['serve-parts'].split(',').map((s) => s.trim()).filter(Boolean)
     if (serveParts?.some((p) => !serve.SERVE_PARTS.includes(p))) throw new Error(`--serve-parts lists ${serve.SERVE_PARTS.join(', ')}, got "${v['serve-parts']}"`)
     soakSeconds = positiveInt(v['soak-seconds'], '--soak-seconds')
+    memoryLimit = v['memory-limit'] === undefined ? undefined : positiveInt(v['memory-limit'], '--memory-limit') * 2 ** 20
     peerNames(v.peers, ALL_PEERS)
     if (v.metric && !['l2sq', 'cosine', 'dot'].includes(v.metric)) throw new Error(`--metric must be l2sq, cosine or dot, got "${v.metric}"`)
   } catch (error) {
@@ -309,6 +315,7 @@ async function main() {
       warmupSeconds,
       serveParts,
       soakSeconds,
+      memoryLimit,
       log,
     }
     if (MINILM_DATASETS.includes(datasetName)) {
