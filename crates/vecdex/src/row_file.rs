@@ -269,6 +269,11 @@ impl RowFile {
         // length; see the module docs for what other programs must not do.
         let map = unsafe { memmap2::MmapOptions::new().len(len).map(&self.file) }
             .map_err(|e| io_error(&self.path, "map", e))?;
+        // Rows are read one by one at random: the kernel's readahead (128 KiB around each fault)
+        // would read 30 unwanted rows per wanted one, and under a memory limit those evict the
+        // rows and code pages in use (measured: 4.5 QPS with readahead, 5,000 without, 100k ×
+        // 384 in a 120 MiB cgroup). A hint: a failure changes nothing else.
+        let _ = map.advise(memmap2::Advice::Random);
         self.map = Some(map);
         Ok(())
     }
