@@ -541,6 +541,8 @@ export interface NativeCollectionOptions {
   insertionOrder?: string
   compression?: NativeCompressionOptions
   fields?: Array<NativeField>
+  /** The file holding the full vectors (`fullVectors: { path }`); absent: in memory. */
+  fullVectorsPath?: string
 }
 
 /** Sizes of a collection's parts, in bytes. */
@@ -554,6 +556,8 @@ export interface NativeCollectionStats {
   textBytes: number
   metadataBytes: number
   columnBytes: number
+  /** Where the index's full vectors are: 'memory' or 'disk'. */
+  fullVectors: string
 }
 
 /**

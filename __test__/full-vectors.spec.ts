@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { HnswIndex } from '../dist/index.js'
+import { Collection, HnswIndex } from '../dist/index.js'
 import { codeOf, randomMatrix, referenceScan, refDistance } from './helpers'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -164,4 +164,28 @@ describe('fullVectors', () => {
     // Most kills land before the next save's rename (rows appended but not referred to).
     expect(landedMidWrite).toBeGreaterThan(0)
   }, 120_000)
+
+  it('a collection keeps its HNSW index\'s full vectors on disk, through save, load and view', async () => {
+    const rows = join(dir, 'collection.vdr')
+    const make = (fullVectors?: { path: string }) =>
+      new Collection({ dimensions: DIM, quantization: 'sq8', trainingSize: 300, fields: { colour: 'string' }, ...(fullVectors ? { fullVectors } : {}) })
+    const items = Array.from({ length: 1200 }, (_, i) => ({ id: `doc-${i}`, vector: base.subarray(i * DIM, (i + 1) * DIM), metadata: { colour: i % 3 === 0 ? 'red' : 'blue' } }))
+    using docs = make({ path: rows })
+    docs.upsertSync(items)
+    docs.deleteSync(['doc-5', 'doc-6'])
+    // The index's vectors part is its slot-to-row map: 4 bytes a slot, not a 192-byte row.
+    expect(docs.stats().index.vectors).toBeLessThan(1200 * 16)
+    expect(docs.stats().fullVectors).toBe('disk')
+    const query = base.subarray(7 * DIM, 8 * DIM)
+    const want = docs.searchSync(query, { k: 5, filter: { colour: 'blue' } })
+    expect(want[0].id).toBe('doc-7')
+    const file = join(dir, 'collection.vdx')
+    docs.saveSync(file)
+    for (const opened of [Collection.loadSync(file), await Collection.view(file)]) {
+      using _ = opened
+      expect(opened.searchSync(query, { k: 5, filter: { colour: 'blue' } })).toEqual(want)
+    }
+    // A flat collection keeps its vectors in memory: asking for a file is refused.
+    expect(await codeOf(() => new Collection({ dimensions: DIM, index: 'flat', quantization: 'sq8', fullVectors: { path: join(dir, 'flat.vdr') } }))).toBe('ERR_INVALID_ARGUMENT')
+  })
 })

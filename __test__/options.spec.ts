@@ -187,6 +187,7 @@ async function readers(): Promise<Record<string, () => unknown | Promise<unknown
     'CollectionOptions.efSearch': () => collectionSettings.efSearch,
     'CollectionOptions.seed': () => collectionSettings.seed,
     'CollectionOptions.insertionOrder': () => collectionSettings.insertionOrder,
+    'CollectionOptions.fullVectors': () => collection.stats().fullVectors,
     'CollectionSearchOptions.includeMetadata': () => {
       const [hit] = collection.searchSync(collectionQuery, { k: 1 })
       const [bare] = collection.searchSync(collectionQuery, { k: 1, includeMetadata: false })

@@ -3,6 +3,7 @@ import { abortHandle } from './abort'
 import { type CompressionOptions, type MemoryParts, nativeCompression } from './compression'
 import { abortError, awaitNative, callNative, invalidArgument, VecdexError } from './errors'
 import { checkBuffer, checkPath, loaders } from './index-base'
+import type { FullVectorsOptions, HnswIndexOptions } from './hnsw-index'
 import { checkOptions, defaultOf } from './options'
 import { describe, type Metric, toMatrix, toVector, type VectorInput } from './validate'
 
@@ -60,6 +61,10 @@ export interface CollectionOptions extends CompressionOptions {
   seed?: number
   /** HNSW: order in which each upserted batch is linked ('given', 'random' or 'lid'). */
   insertionOrder?: 'given' | 'random' | 'lid'
+  /** HNSW: where the full vectors are kept, 'memory' (default) or `{ path }`, a file of their
+   * own that the collection's file refers to (see {@link HnswIndexOptions.fullVectors}; the
+   * same rules). Needs a `quantization` or a reduction; not for index 'flat'. */
+  fullVectors?: 'memory' | FullVectorsOptions
 }
 
 /** One item to upsert. */
@@ -156,6 +161,8 @@ export interface CollectionStats {
   metadataBytes: number
   /** Declared fields' value bitmaps and the live-item bitmap. */
   columnBytes: number
+  /** Where the index's full vectors are: 'memory', or 'disk' (`fullVectors: { path }`). */
+  fullVectors: 'memory' | 'disk'
 }
 
 type NativeCollection = native.NativeCollection
@@ -265,9 +272,10 @@ export class Collection implements Disposable {
     if ((options as unknown) instanceof LoadedCollection) {
       created = (options as unknown as LoadedCollection).native
     } else {
-      const { dimensions, metric = defaultOf<Exclude<Metric, 'hamming'>>('CollectionOptions', 'metric'), index, fields, m, efConstruction, efSearch, seed, insertionOrder } = checkOptions<CollectionOptions>(options, 'CollectionOptions')
+      const { dimensions, metric = defaultOf<Exclude<Metric, 'hamming'>>('CollectionOptions', 'metric'), index, fields, m, efConstruction, efSearch, seed, insertionOrder, fullVectors } = checkOptions<CollectionOptions>(options, 'CollectionOptions')
       const nativeFields = fields === undefined ? undefined : Object.entries(fields).map(([name, fieldType]) => ({ name, fieldType }))
-      const settings = { index, m, efConstruction, efSearch, seed, insertionOrder, fields: nativeFields, compression: nativeCompression(options) }
+      const fullVectorsPath = typeof fullVectors === 'object' ? fullVectors.path : undefined
+      const settings = { index, m, efConstruction, efSearch, seed, insertionOrder, fields: nativeFields, compression: nativeCompression(options), fullVectorsPath }
       created = callNative(() => new native.NativeCollection(dimensions, metric, settings))
     }
     this.#native = created
@@ -347,7 +355,7 @@ export class Collection implements Disposable {
 
   /** Sizes of the collection's parts (counted anew: a pass over the ids and texts). */
   stats(): CollectionStats {
-    return callNative(() => this.#handle().stats())
+    return callNative(() => this.#handle().stats()) as CollectionStats
   }
 
   #batch(items: unknown): NativeBatch {

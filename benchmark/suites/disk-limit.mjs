@@ -62,10 +62,10 @@ export async function run(ctx) {
     rowsFile: path.join(dir, 'rows.vdr'),
     indexFile: path.join(dir, 'index.vdx'),
   }
-  // Written in pieces: a Buffer view of a multi-GiB array is fine, one write call is not.
+  // Written in pieces of 256 MiB: a byte view of more than 4 GiB cannot be made.
   const fd = fs.openSync(files.baseFile, 'w')
-  const bytes = new Uint8Array(probe.base.buffer, probe.base.byteOffset, n * dim * 4)
-  for (let at = 0; at < bytes.length; at += 2 ** 28) fs.writeSync(fd, bytes.subarray(at, Math.min(bytes.length, at + 2 ** 28)))
+  const total = n * dim * 4
+  for (let at = 0; at < total; at += 2 ** 28) fs.writeSync(fd, new Uint8Array(probe.base.buffer, probe.base.byteOffset + at, Math.min(2 ** 28, total - at)))
   fs.closeSync(fd)
   fs.writeFileSync(files.queriesFile, new Uint8Array(probe.queries.buffer, probe.queries.byteOffset, q * dim * 4))
   const common = { ...files, n, dim, metric, q, options: { dimensions: dim, metric, m, efConstruction, quantization: 'sq8' } }

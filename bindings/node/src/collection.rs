@@ -39,6 +39,8 @@ pub struct NativeCollectionOptions {
     pub insertion_order: Option<String>,
     pub compression: Option<NativeCompressionOptions>,
     pub fields: Option<Vec<NativeField>>,
+    /// The file holding the full vectors (`fullVectors: { path }`); absent: in memory.
+    pub full_vectors_path: Option<String>,
 }
 
 /// A stored item or a search hit: the id, and what was asked for.
@@ -65,6 +67,8 @@ pub struct NativeCollectionStats {
     pub text_bytes: f64,
     pub metadata_bytes: f64,
     pub column_bytes: f64,
+    /// Where the index's full vectors are: 'memory' or 'disk'.
+    pub full_vectors: String,
 }
 
 
@@ -135,6 +139,7 @@ fn config_of(dim: u32, metric: &str, options: Option<NativeCollectionOptions>) -
             index: IndexSettings::Hnsw(HnswConfig::new(dim, metric)),
             compression: vecdex::Compression::default(),
             fields: Vec::new(),
+            full_vectors: vecdex::FullVectors::Memory,
         });
     };
     let compression = match &options.compression {
@@ -172,10 +177,15 @@ fn config_of(dim: u32, metric: &str, options: Option<NativeCollectionOptions>) -
         let field_type = guarded(|| FieldType::parse(&field.field_type))?;
         fields.push((field.name, field_type));
     }
+    let full_vectors = match options.full_vectors_path {
+        Some(path) => vecdex::FullVectors::Disk(path.into()),
+        None => vecdex::FullVectors::Memory,
+    };
     Ok(CollectionConfig {
         index,
         compression,
         fields,
+        full_vectors,
     })
 }
 
@@ -344,6 +354,7 @@ impl NativeCollection {
                 text_bytes: stats.text_bytes as f64,
                 metadata_bytes: stats.metadata_bytes as f64,
                 column_bytes: stats.column_bytes as f64,
+                full_vectors: stats.compression.full_vectors.to_string(),
             })
         })
     }

@@ -172,6 +172,15 @@ const SEED: OptionSpec = spec(
     int(0, MAX_SAFE_INTEGER),
     Default::Integer(DEFAULT_SEED),
 );
+/// Where an HNSW index (or a collection over one) keeps its full vectors.
+const FULL_VECTORS: OptionSpec = spec(
+    "fullVectors",
+    Kind::NameOrObject {
+        choices: &["memory"],
+        set: "FullVectorsOptions",
+    },
+    Default::Text("memory"),
+);
 const GRAPH: [OptionSpec; 3] = [
     spec(
         "m",
@@ -262,14 +271,7 @@ pub static OPTION_SETS: &[OptionSet] = &[
                 Kind::Choice(INSERTION_ORDERS),
                 Default::Text(InsertionOrder::DEFAULT.name()),
             ),
-            spec(
-                "fullVectors",
-                Kind::NameOrObject {
-                    choices: &["memory"],
-                    set: "FullVectorsOptions",
-                },
-                Default::Text("memory"),
-            ),
+            FULL_VECTORS,
         ],
     },
     OptionSet {
@@ -323,6 +325,7 @@ pub static OPTION_SETS: &[OptionSet] = &[
                 Kind::Choice(INSERTION_ORDERS),
                 Default::Text(InsertionOrder::DEFAULT.name()),
             ),
+            FULL_VECTORS,
         ],
     },
     OptionSet {

@@ -30,6 +30,7 @@ fn config(hnsw: bool) -> CollectionConfig {
             ("colour".into(), FieldType::String),
             ("size".into(), FieldType::Number),
         ],
+        full_vectors: vecdex::FullVectors::Memory,
     }
 }
 

@@ -66,6 +66,9 @@ pub struct CollectionConfig {
     pub compression: Compression,
     /// Declared metadata fields (kept column-wise with bitmaps), by name.
     pub fields: Vec<(String, FieldType)>,
+    /// Where the index keeps its full vectors (on disk: HNSW only; see
+    /// [`HnswIndex::with_storage`]).
+    pub full_vectors: crate::FullVectors,
 }
 
 /// A batch of items for [`Collection::upsert`]: item `i` is `ids[i]`, the `i`-th row of
@@ -335,12 +338,19 @@ impl Collection {
     /// A new, empty collection.
     pub fn new(config: CollectionConfig) -> Result<Self> {
         let index = match config.index {
+            IndexSettings::Flat(_) if config.full_vectors != crate::FullVectors::Memory => {
+                return Err(Error::invalid(
+                    "fullVectors on disk is built for collections of index 'hnsw', not 'flat'",
+                ))
+            }
             IndexSettings::Flat(flat) => {
                 CollectionIndex::Flat(FlatIndex::with_compression(flat, config.compression)?)
             }
-            IndexSettings::Hnsw(hnsw) => {
-                CollectionIndex::Hnsw(HnswIndex::with_compression(hnsw, config.compression)?)
-            }
+            IndexSettings::Hnsw(hnsw) => CollectionIndex::Hnsw(HnswIndex::with_storage(
+                hnsw,
+                config.compression,
+                &config.full_vectors,
+            )?),
         };
         Ok(Self::empty(index, Columns::new(config.fields)?))
     }
@@ -887,6 +897,7 @@ mod tests {
             index: IndexSettings::Hnsw(HnswConfig::new(2, Metric::L2sq)),
             compression: Compression::default(),
             fields: vec![("k".into(), FieldType::String)],
+            full_vectors: crate::FullVectors::Memory,
         })
         .expect("new");
         let batch = |ids: &[&str], text: &str, meta: &str| ItemBatch {
