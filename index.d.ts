@@ -120,7 +120,7 @@ export declare class NativeFdeEncoder {
 }
 
 export declare class NativeFlatIndex {
-  constructor(dim: number, metric: string, options?: NativeCompressionOptions | undefined | null)
+  constructor(dim: number, metric: string, options?: NativeCompressionOptions | undefined | null, fullVectorsPath?: string | undefined | null)
   /**
    * A handle for [`search_into_sync_fast`]: the same index, reachable without a class method
    * call (napi-rs checks a method's receiver on every call, about 0.3 µs). It does not keep

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { Collection, HnswIndex } from '../dist/index.js'
+import { Collection, FlatIndex, HnswIndex } from '../dist/index.js'
 import { codeOf, randomMatrix, referenceScan, refDistance } from './helpers'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -185,7 +185,35 @@ describe('fullVectors', () => {
       using _ = opened
       expect(opened.searchSync(query, { k: 5, filter: { colour: 'blue' } })).toEqual(want)
     }
-    // A flat collection keeps its vectors in memory: asking for a file is refused.
-    expect(await codeOf(() => new Collection({ dimensions: DIM, index: 'flat', quantization: 'sq8', fullVectors: { path: join(dir, 'flat.vdr') } }))).toBe('ERR_INVALID_ARGUMENT')
+  })
+
+  it('a flat index answers exactly as with its vectors in memory, and so does a flat collection', async () => {
+    using memory = new FlatIndex({ dimensions: DIM, metric: 'l2sq', quantization: 'sq8', trainingSize: 500 })
+    using disk = new FlatIndex({ dimensions: DIM, metric: 'l2sq', quantization: 'sq8', trainingSize: 500, fullVectors: { path: join(dir, 'flat.vdr') } })
+    for (const index of [memory, disk]) {
+      index.addSync(keys.slice(0, 2000), base.subarray(0, 2000 * DIM))
+      index.addSync(keys.slice(1500), base.subarray(1500 * DIM))
+      index.removeSync(keys.slice(0, 300).filter((k) => k % 2 === 0))
+    }
+    const want = memory.searchBatchSync(queries, { k: 10 })
+    const got = disk.searchBatchSync(queries, { k: 10 })
+    expect(got.keys).toEqual(want.keys)
+    expect(got.distances).toEqual(want.distances)
+    expect(disk.compressionStats().fullVectors).toBe('disk')
+    expect(disk.stats().memory.vectors).toBeLessThan(memory.stats().memory.vectors / 20)
+    const file = join(dir, 'flat.vdx')
+    await disk.save(file)
+    using loaded = await FlatIndex.load(file)
+    expect(loaded.searchBatchSync(queries, { k: 10 }).keys).toEqual(want.keys)
+
+    using docs = new Collection({ dimensions: DIM, index: 'flat', quantization: 'sq8', trainingSize: 300, fullVectors: { path: join(dir, 'flat-collection.vdr') } })
+    docs.upsertSync(Array.from({ length: 600 }, (_, i) => ({ id: i, vector: base.subarray(i * DIM, (i + 1) * DIM) })))
+    expect(docs.stats().fullVectors).toBe('disk')
+    const query = base.subarray(42 * DIM, 43 * DIM)
+    const hits = docs.searchSync(query, { k: 3 })
+    expect(hits[0].id).toBe(42)
+    docs.saveSync(join(dir, 'flat-collection.vdx'))
+    using reopened = Collection.loadSync(join(dir, 'flat-collection.vdx'))
+    expect(reopened.searchSync(query, { k: 3 })).toEqual(hits)
   })
 })

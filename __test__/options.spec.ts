@@ -202,6 +202,7 @@ async function readers(): Promise<Record<string, () => unknown | Promise<unknown
     'CollectionGetOptions.includeVectors': () => collection.getSync(['a'])[0]?.vector instanceof Float32Array && collection.getSync(['a'], { includeVectors: false })[0]?.vector === undefined,
     'UpsertStreamOptions.batchSize': async () => (await upsertBatchesOf(upsertDefault + 1)) === 2 && (await upsertBatchesOf(upsertDefault)) === 1 && upsertDefault,
     'FlatIndexOptions.metric': () => flat.metric,
+    'FlatIndexOptions.fullVectors': () => flat.compressionStats().fullVectors,
     'HnswIndexOptions.metric': () => hnsw.metric,
     'HnswIndexOptions.m': () => hnsw.m === hnswSettings.m && hnsw.m,
     'HnswIndexOptions.efConstruction': () => hnsw.efConstruction === hnswSettings.efConstruction && hnsw.efConstruction,

@@ -61,9 +61,9 @@ export interface CollectionOptions extends CompressionOptions {
   seed?: number
   /** HNSW: order in which each upserted batch is linked ('given', 'random' or 'lid'). */
   insertionOrder?: 'given' | 'random' | 'lid'
-  /** HNSW: where the full vectors are kept, 'memory' (default) or `{ path }`, a file of their
+  /** Where the index's full vectors are kept, 'memory' (default) or `{ path }`, a file of their
    * own that the collection's file refers to (see {@link HnswIndexOptions.fullVectors}; the
-   * same rules). Needs a `quantization` or a reduction; not for index 'flat'. */
+   * same rules). Needs a `quantization` or a reduction. */
   fullVectors?: 'memory' | FullVectorsOptions
 }
 

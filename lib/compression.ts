@@ -46,8 +46,8 @@ export type Quantization =
  * `k × oversample` candidates with the full vectors. By default the full vectors stay in memory
  * beside the codes, so compression makes search faster but the index larger, by the codes'
  * size: `memoryBytes` counts both, {@link CompressionStats} gives each (`codeBytes`,
- * `vectorBytes`). An {@link HnswIndex} can keep them in a file instead
- * ({@link HnswIndexOptions.fullVectors}), which makes it smaller than an f32 index. Codecs that learn from data train once:
+ * `vectorBytes`). An index can keep them in a file instead (`fullVectors`, see
+ * {@link HnswIndexOptions.fullVectors}), which makes it smaller than an f32 index. Codecs that learn from data train once:
  * with {@link VectorIndex.train}, or by themselves when the index first holds `trainingSize`
  * vectors. Until then searching throws ERR_NOT_TRAINED. Either way the model is learnt without
  * holding up searches (see {@link VectorIndex.train}).
@@ -100,7 +100,7 @@ export interface CompressionStats {
   /** Bytes of the full-precision vectors kept for rescoring, whatever the codec: in memory,
    * or in their file when `fullVectors` is 'disk'. */
   vectorBytes: number
-  /** Where the full vectors are: 'memory', or 'disk' (an {@link HnswIndex} created with
+  /** Where the full vectors are: 'memory', or 'disk' (an index created with
    * `fullVectors: { path }`: a file read only to rescore). */
   fullVectors: 'memory' | 'disk'
 

@@ -3,6 +3,7 @@ import { abortHandle } from './abort'
 import { type CompressionOptions, type MemoryParts, nativeCompression } from './compression'
 import { awaitNative, callNative } from './errors'
 import { SearchResults } from './results'
+import type { FullVectorsOptions, HnswIndexOptions } from './hnsw-index'
 import { checkOptions, defaultOf } from './options'
 import { type Metric, type VectorInput, type VectorsInput } from './validate'
 import { loaders } from './index-base'
@@ -17,6 +18,10 @@ export interface FlatIndexOptions extends CompressionOptions {
   dimensions: number
   /** Distance metric: 'cosine' (default; vectors are normalised when added), 'dot' or 'l2sq'. */
   metric?: Exclude<Metric, 'hamming'>
+  /** Where the full f32 vectors are kept: 'memory' (default) or `{ path }`, a file of their
+   * own read only to rescore candidates (see {@link HnswIndexOptions.fullVectors}: the same
+   * file and rules). Needs a `quantization` or a reduction. */
+  fullVectors?: 'memory' | FullVectorsOptions
 }
 
 /** Shape and size of a {@link FlatIndex} (see {@link FlatIndex.stats}). */
@@ -25,7 +30,8 @@ export interface FlatStats {
   size: number
   /** Bytes of the whole index in memory: vectors, codes, keys and slots. */
   memoryBytes: number
-  /** Bytes of the full-precision vectors (kept also when compressed, for rescoring). */
+  /** Bytes of the full-precision vectors (kept also when compressed, for rescoring: in memory,
+   * or in their file with `fullVectors: { path }`). */
   vectorBytes: number
   /** Bytes of the compressed codes (0 without compression or before training). */
   codeBytes: number
@@ -39,9 +45,10 @@ type FlatSearchHandle = ReturnType<native.NativeFlatIndex['searchHandle']>
 
 function flatParts(options: FlatIndexOptions | LoadedNative<native.NativeFlatIndex>): NativeParts<native.NativeFlatIndex> {
   if (options instanceof LoadedNative) return loadedParts(options)
-  const { dimensions, metric = defaultOf<FlatMetric>('FlatIndexOptions', 'metric') } = checkOptions<FlatIndexOptions>(options, 'FlatIndexOptions')
+  const { dimensions, metric = defaultOf<FlatMetric>('FlatIndexOptions', 'metric'), fullVectors } = checkOptions<FlatIndexOptions>(options, 'FlatIndexOptions')
   const compression = nativeCompression(options)
-  return { dimensions, metric, create: () => new native.NativeFlatIndex(dimensions, metric, compression) }
+  const fullVectorsPath = typeof fullVectors === 'object' ? fullVectors.path : undefined
+  return { dimensions, metric, create: () => new native.NativeFlatIndex(dimensions, metric, compression, fullVectorsPath) }
 }
 
 /**

@@ -158,7 +158,7 @@ async function measureView() {
  * reads them again when needed. Each pass stops after PASS_SECONDS (QPS over what it did).
  * `{ skipped }` where such a cgroup cannot be made.
  */
-function limitedPasses(file, fraction, heapBytes, open = () => vecdex.HnswIndex.viewSync(file), cachedFile = file) {
+function limitedPasses(file, fraction, heapBytes) {
   const PASS_SECONDS = 15
   const pass = (index) => {
     const started = performance.now()
@@ -173,7 +173,7 @@ function limitedPasses(file, fraction, heapBytes, open = () => vecdex.HnswIndex.
   const own = /^\d+:memory:(.*)$/m.exec(fs.readFileSync('/proc/self/cgroup', 'utf8'))?.[1]
   if (!own || !fs.existsSync(`${root}${own}/cgroup.procs`)) return { skipped: 'no cgroup v1 memory controller' }
   const group = `${root}${own}/vecdex-bench-${process.pid}`
-  const limit = heapBytes + Math.round(fraction * fs.statSync(cachedFile).size) + 16 * 2 ** 20
+  const limit = heapBytes + Math.round(fraction * fs.statSync(file).size) + 16 * 2 ** 20
   try {
     fs.mkdirSync(group)
     fs.writeFileSync(`${group}/memory.limit_in_bytes`, String(limit))
@@ -185,8 +185,8 @@ function limitedPasses(file, fraction, heapBytes, open = () => vecdex.HnswIndex.
     return { skipped: `cannot make a memory cgroup: ${error.code ?? error.message}` }
   }
   try {
-    const view = open()
-    dropFromCache(cachedFile)
+    const view = vecdex.HnswIndex.viewSync(file)
+    dropFromCache(file)
     const first = pass(view)
     const second = pass(view)
     const peak = Number(fs.readFileSync(`${group}/memory.max_usage_in_bytes`, 'utf8'))
@@ -211,8 +211,7 @@ function dropFromCache(file) {
  * file checked with pread, nothing mapped), its row file dropped from the page cache, and every
  * query searched twice (cold, warm), one query per call at `config.efSearch`: the resident set
  * it added, split into anonymous memory and mapped file pages (the rows the searches read).
- * Then the in-memory one, loaded, warm. Then the disk index again in a memory cgroup whose limit
- * is its heap plus `config.limitFraction` of the row file plus 16 MiB.
+ * Then the in-memory one, loaded, warm.
  */
 async function measureDisk() {
   const queryBytes = fs.readFileSync(queriesFile)
@@ -270,9 +269,6 @@ async function measureDisk() {
     const inMemory = pass(loaded)
     const memoryStats = loaded.stats()
     loaded.close()
-    const limited = config.limitFraction
-      ? limitedPasses(file, config.limitFraction, stats.memoryBytes, () => vecdex.HnswIndex.loadSync(file), rowsFile)
-      : undefined
     process.stdout.write(
       `${JSON.stringify({
         n,
@@ -293,7 +289,6 @@ async function measureDisk() {
         memoryBytes: stats.memoryBytes,
         inMemoryBytes: memoryStats.memoryBytes,
         parts: stats.memory,
-        limited,
       })}\n`,
     )
   } finally {

@@ -122,6 +122,7 @@ impl NativeFlatIndex {
         dim: u32,
         metric: String,
         options: Option<NativeCompressionOptions>,
+        full_vectors_path: Option<String>,
     ) -> Result<Self> {
         let metric = convert::metric(&metric)?;
         let config = FlatConfig {
@@ -129,7 +130,11 @@ impl NativeFlatIndex {
             metric,
         };
         let compression = compression(&options.unwrap_or_default(), dim as usize)?;
-        let index = guarded(|| FlatIndex::with_compression(config, compression))?;
+        let full_vectors = match full_vectors_path {
+            Some(path) => vecdex::FullVectors::Disk(path.into()),
+            None => vecdex::FullVectors::Memory,
+        };
+        let index = guarded(|| FlatIndex::with_storage(config, compression, &full_vectors))?;
         Self::wrap(&env, index)
     }
 

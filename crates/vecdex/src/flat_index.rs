@@ -114,7 +114,7 @@ const MIN_BLOCKS_PER_JOB: usize = 256;
 const BLOCKS_PER_STOP_CHECK: usize = 1024;
 
 /// An exact index of f32 vectors under unsigned 64-bit keys.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct FlatIndex {
     config: FlatConfig,
     vectors: PanelMatrix,
@@ -124,6 +124,29 @@ pub struct FlatIndex {
     version: IndexVersion,
     /// The compressed search form (disabled by default); see [`crate::compression`].
     codes: Codes,
+    /// Full vectors in a file of their own (`fullVectors: { path }`); `vectors` is empty then.
+    disk: Option<Box<FlatDiskRows>>,
+}
+
+/// Rows in a row file (see `row_file.rs`), one per slot: a replaced vector gets a new row at
+/// the file's end, and a removal moves the last slot's row number, never a row.
+#[derive(Debug)]
+pub(crate) struct FlatDiskRows {
+    pub(crate) file: crate::row_file::RowFile,
+    /// Row of each slot, in slot order.
+    pub(crate) slot_rows: Vec<u32>,
+}
+
+impl FlatDiskRows {
+    /// Padded row length in the file.
+    fn stride(&self) -> usize {
+        self.file.row_bytes() / 4
+    }
+
+    fn read(&self, slot: usize, out: &mut [f32]) {
+        let start = self.slot_rows[slot] as usize * self.stride();
+        out.copy_from_slice(&self.file.floats()[start..start + out.len()]);
+    }
 }
 
 /// Code slots scored per job (and between two checks of the stop flag) in a compressed scan.
@@ -147,15 +170,50 @@ impl FlatIndex {
     /// An index that scans compressed codes and rescores the best candidates with the full
     /// vectors (see [`crate::compression`]).
     pub fn with_compression(config: FlatConfig, compression: Compression) -> Result<Self> {
+        Self::with_storage(config, compression, &crate::FullVectors::Memory)
+    }
+
+    /// [`with_compression`](Self::with_compression) keeping the full vectors where
+    /// `full_vectors` says (see [`crate::HnswIndex::with_storage`]: the same file and rules).
+    pub fn with_storage(
+        config: FlatConfig,
+        compression: Compression,
+        full_vectors: &crate::FullVectors,
+    ) -> Result<Self> {
         check_f32_config(config.dim, config.metric, "FlatIndex")?;
+        let codes = Codes::new(compression, config.dim, config.metric)?;
+        let disk = match full_vectors {
+            crate::FullVectors::Memory => None,
+            crate::FullVectors::Disk(path) => Some(Box::new(FlatDiskRows {
+                file: crate::row_file::create_for(path, &compression, config.dim)?,
+                slot_rows: Vec::new(),
+            })),
+        };
         Ok(FlatIndex {
             config,
             vectors: PanelMatrix::new(config.dim),
             keys: Vec::new(),
             slots: HashMap::new(),
             version: IndexVersion::next(),
-            codes: Codes::new(compression, config.dim, config.metric)?,
+            codes,
+            disk,
         })
+    }
+
+    /// Where the full vectors are kept.
+    pub fn full_vectors(&self) -> crate::FullVectors {
+        match &self.disk {
+            Some(disk) => crate::FullVectors::Disk(disk.file.path().to_path_buf()),
+            None => crate::FullVectors::Memory,
+        }
+    }
+
+    /// Reads the stored vector of `slot` into `out` (`dim` values).
+    fn read_row(&self, slot: usize, out: &mut [f32]) {
+        match &self.disk {
+            Some(disk) => disk.read(slot, out),
+            None => self.vectors.read(slot, out),
+        }
     }
 
     pub fn config(&self) -> FlatConfig {
@@ -173,11 +231,13 @@ impl FlatIndex {
 
     /// Sizes of the compressed form and of the full vectors kept for rescoring.
     pub fn compression_stats(&self) -> CompressionStats {
-        self.codes.figures(
-            self.len(),
-            self.len() * self.dim() * 4,
-            self.memory_parts(),
-        )
+        let mut figures =
+            self.codes
+                .figures(self.len(), self.len() * self.dim() * 4, self.memory_parts());
+        if self.disk.is_some() {
+            figures.full_vectors = "disk";
+        }
+        figures
     }
 
     /// Keys and vectors of `rows` of a checked batch, and how many of the keys are new; errors
@@ -207,8 +267,11 @@ impl FlatIndex {
     /// The model this index learns by itself from what it stores and the incoming `vectors`.
     fn fit_by_itself(&self, vectors: &[f32]) -> Result<TrainedEncoder> {
         let held: Vec<u32> = (0..self.len() as u32).collect();
-        self.codes
-            .fit_by_itself(&held, &row_reader(&self.vectors), vectors)
+        self.codes.fit_by_itself(
+            &held,
+            &row_reader(&self.vectors, self.disk.as_deref()),
+            vectors,
+        )
     }
 
     /// Trains the compressed form on `sample` (row-major vectors) and re-encodes every stored
@@ -236,7 +299,7 @@ impl FlatIndex {
         let mut trained = self.codes.fit_sample(sample, queries)?;
         // The stored vectors' codes too: encoding a large index takes a while as well.
         let slots: Vec<u32> = (0..self.len() as u32).collect();
-        let read = row_reader(&self.vectors);
+        let read = row_reader(&self.vectors, self.disk.as_deref());
         Codes::stage(&mut trained, &slots, &read, self.len(), self.version)?;
         Ok(trained)
     }
@@ -255,7 +318,8 @@ impl FlatIndex {
 
     /// Writes the codes of `slots` from the stored vectors (nothing before training).
     fn encode(&mut self, slots: Vec<u32>) -> Result<()> {
-        self.codes.encode_slots(&slots, &row_reader(&self.vectors))
+        self.codes
+            .encode_slots(&slots, &row_reader(&self.vectors, self.disk.as_deref()))
     }
 
     pub fn dim(&self) -> usize {
@@ -286,7 +350,8 @@ impl FlatIndex {
     /// [`memory_bytes`](Self::memory_bytes) by part.
     pub fn memory_parts(&self) -> crate::MemoryParts {
         crate::MemoryParts {
-            vectors: self.vectors.allocated_bytes(),
+            vectors: self.vectors.allocated_bytes()
+                + self.disk.as_ref().map_or(0, |d| d.slot_rows.capacity() * 4),
             codes: self.codes.memory_bytes(),
             graph: 0,
             ids: std::mem::size_of::<Self>()
@@ -322,6 +387,13 @@ impl FlatIndex {
     /// room that does not fit in memory is [`Error::OutOfMemory`].
     pub fn reserve(&mut self, additional: usize) -> Result<()> {
         self.try_reserve_keys(additional)?;
+        if let Some(disk) = &mut self.disk {
+            let wanted = self.keys.len().saturating_add(additional);
+            return disk
+                .slot_rows
+                .try_reserve(additional)
+                .map_err(|_| out_of_memory("FlatIndex slot rows", wanted));
+        }
         self.vectors
             .try_reserve(additional)
             .map_err(|_| out_of_memory("FlatIndex vectors", self.len().saturating_add(additional)))
@@ -342,9 +414,11 @@ impl FlatIndex {
     /// Whether `additional` more vectors fit without reallocating anything.
     pub fn has_room(&self, additional: usize) -> bool {
         let wanted = self.len() + additional;
-        self.vectors.capacity() >= wanted
-            && self.keys.capacity() >= wanted
-            && self.slots.capacity() >= wanted
+        let rows = match &self.disk {
+            Some(disk) => disk.slot_rows.capacity() >= wanted,
+            None => self.vectors.capacity() >= wanted,
+        };
+        rows && self.keys.capacity() >= wanted && self.slots.capacity() >= wanted
     }
 
     /// Copies of the storage with room for `additional` more vectors (at least doubling, so
@@ -363,13 +437,19 @@ impl FlatIndex {
             .try_reserve(wanted)
             .map_err(|_| out_of_memory("FlatIndex key map", wanted))?;
         slots.extend(self.slots.iter().map(|(k, v)| (*k, *v)));
-        Ok(GrownStorage {
-            config: self.config,
-            len: self.len(),
-            vectors: self
+        // Rows on disk: the panel stays empty, and the slot-row list grows under the write lock
+        // (4 bytes a vector).
+        let vectors = match &self.disk {
+            Some(_) => PanelMatrix::new(self.dim()),
+            None => self
                 .vectors
                 .copy_with_room(room)
                 .map_err(|_| out_of_memory("FlatIndex vectors", wanted))?,
+        };
+        Ok(GrownStorage {
+            config: self.config,
+            len: self.len(),
+            vectors,
             keys,
             slots,
         })
@@ -437,32 +517,68 @@ impl FlatIndex {
             self.codes.install(model, self.len() + new_keys, None)?;
         }
         self.try_reserve_keys(new_keys)?;
-        self.vectors
-            .try_reserve(new_keys)
-            .map_err(|_| out_of_memory("FlatIndex vectors", self.len().saturating_add(new_keys)))?;
+        let cosine = self.metric() == Metric::Cosine;
+        // Rows on disk are appended before anything changes: a failed write leaves the index as
+        // it was (and at most dead rows past the file's saved length).
+        let first_row = match &mut self.disk {
+            Some(disk) => {
+                disk.slot_rows.try_reserve(new_keys).map_err(|_| {
+                    out_of_memory("FlatIndex slot rows", self.keys.len() + new_keys)
+                })?;
+                let first = crate::row_file::append_rows(&mut disk.file, vectors, dim, cosine)?;
+                Some(first)
+            }
+            None => {
+                self.vectors.try_reserve(new_keys).map_err(|_| {
+                    out_of_memory("FlatIndex vectors", self.len().saturating_add(new_keys))
+                })?;
+                None
+            }
+        };
         let mut written = Vec::new();
         written
             .try_reserve_exact(keys.len())
             .map_err(|_| out_of_memory("FlatIndex written slots", keys.len()))?;
         self.version = IndexVersion::next();
         let mut row = vec![0f32; dim];
-        for (key, vector) in keys.iter().zip(vectors.chunks_exact(dim)) {
-            row.copy_from_slice(vector);
-            if self.metric() == Metric::Cosine {
-                normalize(&mut row);
-            }
-            match self.slots.get(key) {
-                Some(&slot) => {
-                    self.vectors.set(slot as usize, &row);
-                    written.push(slot);
+        for (i, (key, vector)) in keys.iter().zip(vectors.chunks_exact(dim)).enumerate() {
+            let slot = match (&mut self.disk, first_row) {
+                (Some(disk), Some(first)) => {
+                    let new_row = first + i as u32;
+                    match self.slots.get(key) {
+                        Some(&slot) => {
+                            disk.slot_rows[slot as usize] = new_row;
+                            slot
+                        }
+                        None => {
+                            disk.slot_rows.push(new_row);
+                            let slot = self.keys.len() as u32;
+                            self.keys.push(*key);
+                            self.slots.insert(*key, slot);
+                            slot
+                        }
+                    }
                 }
-                None => {
-                    let slot = self.vectors.push(&row);
-                    self.keys.push(*key);
-                    self.slots.insert(*key, slot as u32);
-                    written.push(slot as u32);
+                _ => {
+                    row.copy_from_slice(vector);
+                    if cosine {
+                        normalize(&mut row);
+                    }
+                    match self.slots.get(key) {
+                        Some(&slot) => {
+                            self.vectors.set(slot as usize, &row);
+                            slot
+                        }
+                        None => {
+                            let slot = self.vectors.push(&row) as u32;
+                            self.keys.push(*key);
+                            self.slots.insert(*key, slot);
+                            slot
+                        }
+                    }
                 }
-            }
+            };
+            written.push(slot);
         }
         if newly_trained {
             written = (0..self.len() as u32).collect();
@@ -477,7 +593,15 @@ impl FlatIndex {
         for key in keys {
             if let Some(slot) = self.slots.remove(key) {
                 let slot = slot as usize;
-                if let Some(moved_from) = self.vectors.swap_remove(slot) {
+                let moved = match &mut self.disk {
+                    Some(disk) => {
+                        disk.slot_rows.swap_remove(slot);
+                        let last = disk.slot_rows.len();
+                        (slot < last).then_some(last)
+                    }
+                    None => self.vectors.swap_remove(slot),
+                };
+                if let Some(moved_from) = moved {
                     self.codes.move_code(moved_from, slot);
                     let moved_key = self.keys[moved_from];
                     self.keys[slot] = moved_key;
@@ -492,9 +616,11 @@ impl FlatIndex {
 
     /// The stored vector of `key` (normalised, for cosine).
     pub fn get(&self, key: u64) -> Option<Vec<f32>> {
-        self.slots
-            .get(&key)
-            .map(|&slot| self.vectors.vector(slot as usize))
+        self.slots.get(&key).map(|&slot| {
+            let mut row = vec![0f32; self.dim()];
+            self.read_row(slot as usize, &mut row);
+            row
+        })
     }
 
     /// Keys in slot order.
@@ -780,7 +906,7 @@ impl FlatIndex {
             for hit in top.into_sorted() {
                 let distance = if rescore {
                     row.resize(dim, 0.0);
-                    self.vectors.read(hit.index as usize, row);
+                    self.read_row(hit.index as usize, row);
                     match self.metric() {
                         Metric::L2sq => exact_l2sq(query, row),
                         _ => 1.0 - vecdex_distance::dot(query, row),
@@ -825,7 +951,7 @@ impl FlatIndex {
             "FlatIndex filtered vectors",
         )?;
         for (row, slot) in gathered.chunks_exact_mut(dim).zip(filter.slots()) {
-            self.vectors.read(*slot as usize, row);
+            self.read_row(*slot as usize, row);
         }
         stop.check()?;
         let score = |q: usize| {
@@ -884,8 +1010,14 @@ impl TileSink for Selection<'_> {
 }
 
 /// Reads stored vector `slot` into `out`, as the codes' encoders want it.
-fn row_reader(vectors: &PanelMatrix) -> impl Fn(u32, &mut [f32]) + Sync + '_ {
-    |slot, out| vectors.read(slot as usize, out)
+fn row_reader<'a>(
+    vectors: &'a PanelMatrix,
+    disk: Option<&'a FlatDiskRows>,
+) -> impl Fn(u32, &mut [f32]) + Sync + 'a {
+    move |slot, out| match disk {
+        Some(disk) => disk.read(slot as usize, out),
+        None => vectors.read(slot as usize, out),
+    }
 }
 
 fn exact_l2sq(a: &[f32], b: &[f32]) -> f32 {

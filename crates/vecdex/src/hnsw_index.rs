@@ -436,23 +436,14 @@ impl HnswIndex {
         let params = HnswParams::new(config.m, config.ef_construction, config.seed)
             .map_err(|e| Error::invalid(e.0))?;
         check_ef(config.ef_search)?;
-        let stride = padded_len(config.dim);
         // Last: a setting refused above leaves no file behind.
         let disk = match full_vectors {
             FullVectors::Memory => None,
-            FullVectors::Disk(path) => {
-                if !compression.is_enabled() {
-                    return Err(Error::invalid(
-                        "fullVectors on disk needs a quantization or a reduction: an \
-                         uncompressed index searches its full vectors, so they stay in memory",
-                    ));
-                }
-                Some(Box::new(DiskRows {
-                    file: crate::row_file::RowFile::create(path, stride * 4)?,
-                    slot_rows: Vec::new(),
-                    view: None,
-                }))
-            }
+            FullVectors::Disk(path) => Some(Box::new(DiskRows {
+                file: crate::row_file::create_for(path, &compression, config.dim)?,
+                slot_rows: Vec::new(),
+                view: None,
+            })),
         };
         Ok(HnswIndex {
             config,
@@ -678,6 +669,26 @@ impl HnswIndex {
             ));
         }
         self.reserve(wanted)?;
+        let stride = self.stride;
+        let cosine = self.metric() == Metric::Cosine;
+        let fill = |row: &mut [f32], vector: &[f32]| {
+            row[..dim].copy_from_slice(vector);
+            row[dim..].fill(0.0);
+            if cosine {
+                normalize(&mut row[..dim]);
+            }
+        };
+        // Rows on disk are appended before anything changes too: a failed write leaves the
+        // index as it was (and at most dead rows past the file's saved length).
+        let first_row = match &mut self.disk {
+            Some(disk) => Some(crate::row_file::append_rows(
+                &mut disk.file,
+                vectors,
+                dim,
+                cosine,
+            )?),
+            None => None,
+        };
         // Before anything changes, so a batch that does not fit leaves the index as it was.
         let mut slots = Vec::new();
         slots
@@ -688,32 +699,9 @@ impl HnswIndex {
         slots.extend(reused.into_iter().chain(new_slots));
         self.used = wanted;
         self.slot_keys.resize(wanted, 0);
-        let stride = self.stride;
-        let cosine = self.metric() == Metric::Cosine;
-        let fill = |row: &mut [f32], vector: &[f32]| {
-            row[..dim].copy_from_slice(vector);
-            row[dim..].fill(0.0);
-            if cosine {
-                normalize(&mut row[..dim]);
-            }
-        };
-        if let Some(disk) = &mut self.disk {
-            let mut batch = crate::validate::try_filled(keys.len() * stride, 0f32, "row batch")?;
-            for (row, vector) in batch
-                .chunks_exact_mut(stride)
-                .zip(vectors.chunks_exact(dim))
-            {
-                fill(row, vector);
-            }
-            let first = disk.file.append(as_bytes(&batch))?;
-            if first + keys.len() as u64 >= u64::from(u32::MAX) {
-                return Err(Error::invalid(
-                    "the full-vector file holds at most 4,294,967,294 rows: rebuild the index \
-                     into a new file",
-                ));
-            }
+        if let (Some(disk), Some(first)) = (&mut self.disk, first_row) {
             for (i, &slot) in slots.iter().enumerate() {
-                disk.slot_rows[slot as usize] = (first + i as u64) as u32;
+                disk.slot_rows[slot as usize] = first + i as u32;
             }
         } else {
             let values = self.rows.values_mut();
@@ -1314,11 +1302,6 @@ fn row_reader<'a>(scorer: &'a RowScorer<'a>, dim: usize) -> impl Fn(u32, &mut [f
     move |slot, out| out.copy_from_slice(&scorer.row(slot)[..dim])
 }
 
-/// The bytes of f32 values (little-endian machines, as everywhere vecdex maps files).
-fn as_bytes(values: &[f32]) -> &[u8] {
-    // SAFETY: f32 has no padding and any byte is a valid u8; the length covers the values.
-    unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), values.len() * 4) }
-}
 
 fn check_ef(ef: usize) -> Result<()> {
     if !(1..=vecdex_hnsw::MAX_EF).contains(&ef) {

@@ -172,7 +172,7 @@ const SEED: OptionSpec = spec(
     int(0, MAX_SAFE_INTEGER),
     Default::Integer(DEFAULT_SEED),
 );
-/// Where an HNSW index (or a collection over one) keeps its full vectors.
+/// Where an index (or a collection) keeps its full vectors.
 const FULL_VECTORS: OptionSpec = spec(
     "fullVectors",
     Kind::NameOrObject {
@@ -254,6 +254,7 @@ pub static OPTION_SETS: &[OptionSet] = &[
         options: &[
             DIMENSIONS,
             spec("metric", Kind::Choice(METRICS), DEFAULT_METRIC),
+            FULL_VECTORS,
         ],
     },
     OptionSet {

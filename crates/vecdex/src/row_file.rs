@@ -187,6 +187,10 @@ impl RowFile {
         &self.path
     }
 
+    pub fn row_bytes(&self) -> usize {
+        self.row_bytes
+    }
+
     /// Checks the header of a file of `len` bytes; returns its id.
     fn read_header(&self, len: u64) -> Result<[u8; 16]> {
         let path = self.path.display();
@@ -347,6 +351,58 @@ impl RowFile {
             }
         }
     }
+}
+
+/// The row file of a new index with full vectors on disk: rows padded to a multiple of 16
+/// values, as the indexes' kernels read them. Refused without compression: an uncompressed
+/// index searches its full vectors, so they stay in memory.
+pub(crate) fn create_for(
+    path: &Path,
+    compression: &crate::compression::Compression,
+    dim: usize,
+) -> Result<RowFile> {
+    if !compression.is_enabled() {
+        return Err(Error::invalid(
+            "fullVectors on disk needs a quantization or a reduction: an uncompressed index \
+             searches its full vectors, so they stay in memory",
+        ));
+    }
+    RowFile::create(path, vecdex_distance::padded_len(dim) * 4)
+}
+
+/// Appends the row-major `vectors` (`dim` values each; normalised first for cosine, padded
+/// with zeros to the file's row size); returns the number of the first row.
+pub(crate) fn append_rows(
+    file: &mut RowFile,
+    vectors: &[f32],
+    dim: usize,
+    cosine: bool,
+) -> Result<u32> {
+    let stride = file.row_bytes() / 4;
+    let count = vectors.len() / dim;
+    let mut batch = crate::validate::try_filled(count * stride, 0f32, "row batch")?;
+    for (row, vector) in batch
+        .chunks_exact_mut(stride)
+        .zip(vectors.chunks_exact(dim))
+    {
+        row[..dim].copy_from_slice(vector);
+        if cosine {
+            crate::validate::normalize(&mut row[..dim]);
+        }
+    }
+    // SAFETY: f32 has no padding and any byte is a valid u8; the length covers the values.
+    let bytes = unsafe { std::slice::from_raw_parts(batch.as_ptr().cast::<u8>(), batch.len() * 4) };
+    let first = file.append(bytes)?;
+    u32::try_from(first + count as u64)
+        .ok()
+        .filter(|&end| end < u32::MAX)
+        .ok_or_else(|| {
+            Error::invalid(
+                "a full-vector file holds at most 4,294,967,294 rows: rebuild the index into a \
+                 new file",
+            )
+        })?;
+    Ok(first as u32)
 }
 
 fn header(id: [u8; 16], row_bytes: usize) -> Vec<u8> {

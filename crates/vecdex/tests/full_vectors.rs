@@ -233,3 +233,63 @@ fn disk_rows_need_compression_and_a_file_vecdex_can_append_to() {
     assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+fn flat(metric: Metric, full_vectors: &FullVectors) -> vecdex::FlatIndex {
+    vecdex::FlatIndex::with_storage(vecdex::FlatConfig { dim: DIM, metric }, sq8(), full_vectors)
+        .unwrap()
+}
+
+fn flat_add(index: &mut vecdex::FlatIndex, first: u64, vectors: &[f32]) {
+    let keys: Vec<u64> = (first..first + (vectors.len() / DIM) as u64).collect();
+    index.add(&keys, vectors, &StopFlag::new()).unwrap();
+}
+
+#[test]
+fn a_flat_index_with_rows_on_disk_answers_as_with_rows_in_memory() {
+    for metric in [Metric::Cosine, Metric::L2sq] {
+        let dir = folder(&format!("flat-{}", metric.name()));
+        let rows_path = dir.join("rows.vdr");
+        let mut rng = StdRng::seed_from_u64(21);
+        let base = rows(&mut rng, 1_200);
+        let queries = rows(&mut rng, 25);
+        let mut memory = flat(metric, &FullVectors::Memory);
+        let mut disk = flat(metric, &FullVectors::Disk(rows_path.clone()));
+        assert_eq!(disk.compression_stats().full_vectors, "disk");
+        for index in [&mut memory, &mut disk] {
+            flat_add(index, 0, &base[..800 * DIM]);
+            // Upserts (new rows for old slots), swap-removals (the last slot's row moves).
+            flat_add(index, 400, &base[800 * DIM..]);
+            index.remove(&(0..150).step_by(3).collect::<Vec<_>>());
+            flat_add(index, 5_000, &base[..50 * DIM]);
+        }
+        let search =
+            |index: &vecdex::FlatIndex| index.search(&queries, 10, None, &StopFlag::new()).unwrap();
+        assert_same(&search(&memory), &search(&disk));
+        assert_eq!(memory.get(450), disk.get(450));
+        assert_eq!(memory.get(5_049), disk.get(5_049));
+        assert!(disk.memory_parts().vectors * 10 < memory.memory_parts().vectors);
+
+        let file = dir.join("flat.vdx");
+        disk.save(&file).unwrap();
+        let mut loaded = vecdex::FlatIndex::load(&file).unwrap();
+        assert_same(&search(&memory), &search(&loaded));
+        let image = vecdex::FlatIndex::from_bytes(&disk.to_bytes().unwrap()).unwrap();
+        assert_same(&search(&memory), &search(&image));
+        flat_add(&mut loaded, 9_000, &queries[..DIM]);
+        flat_add(&mut memory, 9_000, &queries[..DIM]);
+        assert_same(&search(&memory), &search(&loaded));
+
+        // One flipped bit in the rows the file refers to.
+        let mut bytes = std::fs::read(&rows_path).unwrap();
+        bytes[4096 + 64 * 50 + 5] ^= 0x04;
+        std::fs::write(&rows_path, &bytes).unwrap();
+        assert_eq!(
+            vecdex::FlatIndex::load(&file)
+                .map(|_| ())
+                .unwrap_err()
+                .code(),
+            "ERR_CORRUPT_FILE"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -66,8 +66,7 @@ pub struct CollectionConfig {
     pub compression: Compression,
     /// Declared metadata fields (kept column-wise with bitmaps), by name.
     pub fields: Vec<(String, FieldType)>,
-    /// Where the index keeps its full vectors (on disk: HNSW only; see
-    /// [`HnswIndex::with_storage`]).
+    /// Where the index keeps its full vectors (see [`HnswIndex::with_storage`]).
     pub full_vectors: crate::FullVectors,
 }
 
@@ -338,14 +337,11 @@ impl Collection {
     /// A new, empty collection.
     pub fn new(config: CollectionConfig) -> Result<Self> {
         let index = match config.index {
-            IndexSettings::Flat(_) if config.full_vectors != crate::FullVectors::Memory => {
-                return Err(Error::invalid(
-                    "fullVectors on disk is built for collections of index 'hnsw', not 'flat'",
-                ))
-            }
-            IndexSettings::Flat(flat) => {
-                CollectionIndex::Flat(FlatIndex::with_compression(flat, config.compression)?)
-            }
+            IndexSettings::Flat(flat) => CollectionIndex::Flat(FlatIndex::with_storage(
+                flat,
+                config.compression,
+                &config.full_vectors,
+            )?),
             IndexSettings::Hnsw(hnsw) => CollectionIndex::Hnsw(HnswIndex::with_storage(
                 hnsw,
                 config.compression,

@@ -4,7 +4,10 @@
 //! is the number of vectors `n`. Sections:
 //! ```text
 //! KEYS         n × u64        keys in slot order (distinct)
-//! VECTORS      n × dim f32    row-major vectors as stored (normalised for cosine)
+//! VECTORS      n × dim f32    row-major vectors as stored (normalised for cosine); absent
+//!                             when they are in a row file (the next two)
+//! FULL_VECTORS optional       the row file: path, id, length and checksums (row_file.rs)
+//! SLOT_ROWS    optional       n × u32: each slot's row there
 //! CODEC_MODEL  optional       the trained compression model (Codes::saved_model)
 //! CODES        optional       n × code size
 //! ```
@@ -14,7 +17,7 @@ use std::collections::HashMap;
 use vecdex_distance::PanelMatrix;
 use vecdex_store::{FileHeader, IndexKind};
 
-use super::{FlatConfig, FlatIndex};
+use super::{FlatConfig, FlatDiskRows, FlatIndex};
 use crate::compression::{Codes, Compression};
 use crate::error::Result;
 use crate::filter::IndexVersion;
@@ -22,6 +25,7 @@ use crate::persist::{
     as_le_bytes, corrupt, metric_code, metric_from_code, read_compression, section,
     write_compression, ConfigReader, ConfigWriter, SectionSource,
 };
+use crate::row_file::{RowFile, RowFileRef, HEADER};
 use crate::validate::check_f32_config;
 
 crate::persist::persist_methods!(FlatIndex, IndexKind::Flat);
@@ -41,15 +45,30 @@ impl FlatIndex {
             config: config.0,
         };
         let dim = self.dim();
-        let mut rows = vec![0f32; self.len() * dim];
-        for (slot, row) in rows.chunks_exact_mut(dim).enumerate() {
-            self.vectors.read(slot, row);
-        }
-        let rows = as_le_bytes(&rows);
         let keys = as_le_bytes(&self.keys);
+        let mut sections: Vec<(u32, &[u8])> = vec![(section::KEYS, &keys)];
+        // Durable before the file that refers to them is written (see row_file.rs).
+        let reference = match &self.disk {
+            Some(disk) => Some(disk.file.commit()?.to_bytes()?),
+            None => None,
+        };
+        let mut values = Vec::new();
+        if self.disk.is_none() {
+            values = vec![0f32; self.len() * dim];
+            for (slot, row) in values.chunks_exact_mut(dim).enumerate() {
+                self.vectors.read(slot, row);
+            }
+        }
+        let rows = as_le_bytes(&values);
+        let slot_rows = self.disk.as_ref().map(|d| as_le_bytes(&d.slot_rows));
+        match (&reference, &slot_rows) {
+            (Some(reference), Some(slot_rows)) => {
+                sections.push((section::FULL_VECTORS, reference));
+                sections.push((section::SLOT_ROWS, slot_rows));
+            }
+            _ => sections.push((section::VECTORS, &rows)),
+        }
         let model = self.codes.saved_model();
-        let mut sections: Vec<(u32, &[u8])> =
-            vec![(section::KEYS, &keys), (section::VECTORS, &rows)];
         if let Some(model) = &model {
             sections.push((section::CODEC_MODEL, model));
         }
@@ -77,20 +96,26 @@ impl FlatIndex {
                 return Err(corrupt(format!("key {key} is reserved")));
             }
         }
-        let values = len
-            .checked_mul(dim)
-            .ok_or_else(|| corrupt("vector storage size overflows"))?;
-        let rows: Vec<f32> = source.required_values(section::VECTORS, values, "vectors")?;
         let mut vectors = PanelMatrix::new(dim);
-        vectors
-            .try_reserve(len)
-            .map_err(|_| crate::validate::out_of_memory("FlatIndex vectors", len))?;
-        for (slot, row) in rows.chunks_exact(dim).enumerate() {
-            if !row.iter().all(|x| x.is_finite()) {
-                return Err(corrupt(format!("slot {slot} holds a non-finite value")));
+        let disk = match source.read_vec(section::FULL_VECTORS)? {
+            Some(bytes) => Some(Box::new(open_row_file(source, &bytes, dim, len)?)),
+            None => {
+                let values = len
+                    .checked_mul(dim)
+                    .ok_or_else(|| corrupt("vector storage size overflows"))?;
+                let rows: Vec<f32> = source.required_values(section::VECTORS, values, "vectors")?;
+                vectors
+                    .try_reserve(len)
+                    .map_err(|_| crate::validate::out_of_memory("FlatIndex vectors", len))?;
+                for (slot, row) in rows.chunks_exact(dim).enumerate() {
+                    if !row.iter().all(|x| x.is_finite()) {
+                        return Err(corrupt(format!("slot {slot} holds a non-finite value")));
+                    }
+                    vectors.push(row);
+                }
+                None
             }
-            vectors.push(row);
-        }
+        };
         let model = source.read_vec(section::CODEC_MODEL)?;
         let codes = source.read_vec(section::CODES)?;
         Ok(FlatIndex {
@@ -107,8 +132,43 @@ impl FlatIndex {
                 codes.as_deref(),
                 len,
             )?,
+            disk,
         })
     }
+}
+
+/// The row file a flat file refers to (`reference`: its FULL_VECTORS section), checked, with
+/// each slot's row in it.
+fn open_row_file(
+    source: &mut impl SectionSource,
+    reference: &[u8],
+    dim: usize,
+    len: usize,
+) -> Result<FlatDiskRows> {
+    let reference = RowFileRef::from_bytes(reference)?;
+    if reference.row_bytes != vecdex_distance::padded_len(dim) * 4 {
+        return Err(corrupt("the full-vector rows do not match the dimensions"));
+    }
+    if source.section_len(section::VECTORS).is_some() {
+        return Err(corrupt(
+            "the vectors are both in the file and in a full-vector file",
+        ));
+    }
+    let slot_rows: Vec<u32> = source.required_values(section::SLOT_ROWS, len, "slot rows")?;
+    let rows = (reference.len - HEADER as u64) / reference.row_bytes as u64;
+    if let Some((slot, row)) = slot_rows
+        .iter()
+        .enumerate()
+        .find(|(_, &row)| u64::from(row) >= rows)
+    {
+        return Err(corrupt(format!(
+            "slot {slot} refers to row {row} of a full-vector file of {rows} rows"
+        )));
+    }
+    Ok(FlatDiskRows {
+        file: RowFile::open(&reference, true)?,
+        slot_rows,
+    })
 }
 
 /// The configuration of a flat file, decoded and checked as a new index's would be.
