@@ -176,6 +176,18 @@ describe('the ends of every range are accepted', () => {
     const usage = spawned('build', file('base.fvecs'), '-o', file('bits.vdx'), '--quantization', 'sq8', '--bits', '4', '--json')
     expect(usage.status).toBe(2)
     expect(usage.json.error.code).toBe('ERR_USAGE')
+    // Full vectors in a file: the index answers through it; without a codec it is a usage error.
+    const onDisk = spawned('build', file('base.fvecs'), '-o', file('disk.vdx'), '--quantization', 'sq8', '--training-size', '20', '--full-vectors', file('disk.vdr'), '--json')
+    expect(onDisk.status, onDisk.stderr).toBe(0)
+    expect(onDisk.json.stats.memory.vectors).toBeLessThan(N * DIM)
+    const found = spawned('query', file('disk.vdx'), '--vector', JSON.stringify(Array.from(base.subarray(3 * DIM, 4 * DIM))), '-k', '1', '--json')
+    expect(found.status, found.stderr).toBe(0)
+    expect(found.json.results[0].keys[0]).toBe(3)
+    for (const extra of [[], ['--quantization', 'none']]) {
+      const plain = spawned('build', file('base.fvecs'), '-o', file('plain.vdx'), ...extra, '--full-vectors', file('plain.vdr'), '--json')
+      expect(plain.status).toBe(2)
+      expect(plain.json.error.code).toBe('ERR_USAGE')
+    }
   })
 
   it('build: keys from --start-key that would pass 2^64 − 1 are a usage error', () => {

@@ -104,6 +104,10 @@ export function tableOption(values, flag, set, name) {
   const spec = optionSpec(set, name)
   if (spec.kind === 'integer') return integerOption(values, flag, spec.min, spec.max, undefined)
   if (spec.kind === 'key') return integerOption(values, flag, 0n, BigInt(spec.max), undefined)
+  if (spec.kind === 'text') {
+    if (raw === '') throw new CliError('ERR_USAGE', `--${flag} must not be empty`)
+    return raw
+  }
   const choices = spec.choices ?? []
   if (!choices.includes(raw)) throw new CliError('ERR_USAGE', `--${flag} must be ${choices.join(' | ')}, got "${raw}"`)
   return raw

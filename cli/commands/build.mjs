@@ -24,6 +24,7 @@ const OPTIONS = {
   bits: { type: 'string' },
   oversample: { type: 'string' },
   'training-size': { type: 'string' },
+  'full-vectors': { type: 'string' },
   limit: { type: 'string' },
   'start-key': { type: 'string' },
   batch: { type: 'string' },
@@ -79,6 +80,8 @@ Options:
       --bits <n>               rabitq: bits per dimension, 1 (default) or 4 (extended RaBitQ)
       --oversample <n>         candidates rescored per result, × k
       --training-size <n>      vectors held when the codec trains itself
+      --full-vectors <file>    keep the full vectors in this file (appended to, memory-mapped;
+                               the index file refers to it) instead of memory; needs --quantization
       --limit <n>              the first n vectors only
       --start-key <n>          key of row 0 when the file has no keys (default 0)
       --batch <n>              vectors per add (default 10000; at most addStream's batchSize
@@ -130,6 +133,8 @@ export async function run(args) {
           ? { type: 'rabitq', bits }
           : values.quantization
 
+  const fullVectorsPath = tableOption(values, 'full-vectors', 'FullVectorsOptions', 'path')
+  if (fullVectorsPath !== undefined && quantization === undefined) throw new CliError('ERR_USAGE', '--full-vectors needs --quantization (an uncompressed index searches its full vectors)')
   const oversample = tableOption(values, 'oversample', 'CompressionOptions', 'oversample')
   const trainingSize = tableOption(values, 'training-size', 'CompressionOptions', 'trainingSize')
 
@@ -145,6 +150,7 @@ export async function run(args) {
     quantization,
     oversample,
     trainingSize,
+    fullVectors: fullVectorsPath === undefined ? undefined : { path: fullVectorsPath },
     ...(values.index === 'hnsw' ? graphOptions : {}),
   }
   for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key]
