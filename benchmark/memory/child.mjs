@@ -9,7 +9,7 @@
 
 import { loadVecdex, rowKeys } from '../adapters/common.mjs'
 import fs from 'node:fs'
-import { spawnSync } from 'node:child_process'
+import { cgroupFigures, dropFromCache, enterCgroup, residentParts } from './process.mjs'
 
 const { baseFile, n, dim, metric, config, queriesFile, q } = JSON.parse(process.argv[2])
 /** The query rows of a view measurement (read by measureView). */
@@ -75,13 +75,6 @@ const parts = config.kind === 'collection' ? { ...stats.index, itemIds: stats.id
 process.stdout.write(`${JSON.stringify({ n, dim, metric, buildSeconds, rssGrowth: after - before, memoryBytes: stats.memoryBytes, parts, trained: index.isTrained ?? true })}\n`)
 index.close()
 
-/** RssAnon and RssFile of this process, in bytes (/proc/self/status). */
-function residentParts() {
-  const status = fs.readFileSync('/proc/self/status', 'utf8')
-  const kib = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024
-  return { anon: kib('RssAnon'), file: kib('RssFile') }
-}
-
 /**
  * An HNSW index saved, then opened as a view (its vectors and links read in place from the
  * mapped file): the resident set it adds after a pass of every query, split into anonymous
@@ -111,7 +104,7 @@ async function measureView() {
     const opened = residentParts()
     // Root-free eviction of the file's clean pages (nothing maps them: the view dropped its
     // pages after checking the file).
-    const dropped = spawnSync('python3', ['-c', 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)', file])
+    const evicted = dropFromCache(file)
     const cold = pass(view)
     const warm = pass(view)
     const after = await residentBytes()
@@ -135,7 +128,7 @@ async function measureView() {
         anonGrowth: partsAfter.anon - partsBefore.anon,
         fileGrowth: partsAfter.file - partsBefore.file,
         fileAtOpen: opened.file - partsBefore.file,
-        evicted: dropped.status === 0,
+        evicted,
         coldQps: cold,
         warmQps: warm,
         loadedQps,
@@ -169,39 +162,20 @@ function limitedPasses(file, fraction, heapBytes) {
     }
     return { qps: done / ((performance.now() - started) / 1000), queries: done }
   }
-  const root = '/sys/fs/cgroup/memory'
-  const own = /^\d+:memory:(.*)$/m.exec(fs.readFileSync('/proc/self/cgroup', 'utf8'))?.[1]
-  if (!own || !fs.existsSync(`${root}${own}/cgroup.procs`)) return { skipped: 'no cgroup v1 memory controller' }
-  const group = `${root}${own}/vecdex-bench-${process.pid}`
   const limit = heapBytes + Math.round(fraction * fs.statSync(file).size) + 16 * 2 ** 20
-  try {
-    fs.mkdirSync(group)
-    fs.writeFileSync(`${group}/memory.limit_in_bytes`, String(limit))
-    fs.writeFileSync(`${group}/cgroup.procs`, String(process.pid))
-  } catch (error) {
-    try {
-      fs.rmdirSync(group)
-    } catch {}
-    return { skipped: `cannot make a memory cgroup: ${error.code ?? error.message}` }
-  }
+  const cgroup = enterCgroup(limit)
+  if (cgroup.skipped) return { skipped: cgroup.skipped }
   try {
     const view = vecdex.HnswIndex.viewSync(file)
     dropFromCache(file)
     const first = pass(view)
     const second = pass(view)
-    const peak = Number(fs.readFileSync(`${group}/memory.max_usage_in_bytes`, 'utf8'))
-    const failcnt = Number(fs.readFileSync(`${group}/memory.failcnt`, 'utf8'))
+    const { peak, failcnt } = cgroupFigures(cgroup.group)
     view.close()
     return { limit, fraction, first, second, peak, failcnt }
   } finally {
-    fs.writeFileSync(`${root}${own}/cgroup.procs`, String(process.pid))
-    fs.rmdirSync(group)
+    cgroup.leave()
   }
-}
-
-/** Root-free eviction of a file's clean, unmapped pages from the page cache. */
-function dropFromCache(file) {
-  return spawnSync('python3', ['-c', 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)', file]).status === 0
 }
 
 /**

@@ -5,7 +5,7 @@
 // Prints JSON lines; the last one is the result.
 
 import fs from 'node:fs'
-import { spawnSync } from 'node:child_process'
+import { cgroupFigures, dropFromCache, enterCgroup, residentParts } from './process.mjs'
 import { loadVecdex } from '../adapters/common.mjs'
 
 const args = JSON.parse(process.argv[2])
@@ -39,29 +39,11 @@ function readQueries() {
   return new Float32Array(bytes.buffer, bytes.byteOffset, q * dim)
 }
 
-/** Moves this process into a new memory cgroup (v1) of `limit` bytes; returns its folder. */
-function enterCgroup(limit) {
-  const root = '/sys/fs/cgroup/memory'
-  const own = /^\d+:memory:(.*)$/m.exec(fs.readFileSync('/proc/self/cgroup', 'utf8'))?.[1]
-  if (!own || !fs.existsSync(`${root}${own}/cgroup.procs`)) throw new Error('no cgroup v1 memory controller')
-  const group = `${root}${own}/vecdex-bench-${process.pid}`
-  fs.mkdirSync(group)
-  fs.writeFileSync(`${group}/memory.limit_in_bytes`, String(limit))
-  fs.writeFileSync(`${group}/cgroup.procs`, String(process.pid))
-  return { group, leave: () => {
-    fs.writeFileSync(`${root}${own}/cgroup.procs`, String(process.pid))
-    fs.rmdirSync(group)
-  } }
-}
-
-function residentParts() {
-  const status = fs.readFileSync('/proc/self/status', 'utf8')
-  const kib = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024
-  return { rss: kib('VmRSS'), anon: kib('RssAnon'), file: kib('RssFile') }
-}
-
-function dropFromCache(file) {
-  return spawnSync('python3', ['-c', 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)', file]).status === 0
+/** Enters a memory cgroup of `limit` bytes, or throws why it cannot. */
+function limitedTo(limit) {
+  const cgroup = enterCgroup(limit)
+  if (cgroup.skipped) throw new Error(cgroup.skipped)
+  return cgroup
 }
 
 if (mode === 'build') {
@@ -89,7 +71,7 @@ if (mode === 'build') {
   const queries = readQueries()
   const truthBytes = fs.readFileSync(args.truthFile)
   const truth = new BigUint64Array(truthBytes.buffer, truthBytes.byteOffset, q * 10)
-  const { group, leave } = enterCgroup(args.limit)
+  const { group, leave } = limitedTo(args.limit)
   try {
     const started = performance.now()
     const index = vecdex.HnswIndex.loadSync(args.indexFile)
@@ -113,8 +95,7 @@ if (mode === 'build') {
       process.stderr.write(`efSearch ${efSearch}: recall ${warm.recall.toFixed(3)}, QPS cold ${cold.qps.toFixed(0)}, warm ${warm.qps.toFixed(0)}\n`)
     }
     const resident = residentParts()
-    const peak = Number(fs.readFileSync(`${group}/memory.max_usage_in_bytes`, 'utf8'))
-    const failcnt = Number(fs.readFileSync(`${group}/memory.failcnt`, 'utf8'))
+    const { peak, failcnt } = cgroupFigures(group)
     index.close()
     process.stdout.write(`${JSON.stringify({ loadSeconds, passes, peak, failcnt, ...resident })}\n`)
   } finally {
@@ -122,7 +103,7 @@ if (mode === 'build') {
   }
 } else if (mode === 'f32') {
   // The kernel kills this process when the cgroup cannot reclaim enough: the parent sees SIGKILL.
-  enterCgroup(args.limit)
+  limitedTo(args.limit)
   const index = new vecdex.FlatIndex({ dimensions: dim, metric: args.metric })
   try {
     batches((keys, rows, to) => {

@@ -14,6 +14,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { makeTempDir, removeTempDir } from '../adapters/common.mjs'
+import { cgroupOf } from '../memory/process.mjs'
 import { fmt, table } from '../report.mjs'
 
 export const name = 'disk-limit'
@@ -27,12 +28,11 @@ const DEFAULT_LIMIT = 4 * 2 ** 30
 const EF_SEARCH = [64, 128, 256]
 const QUERIES = 200
 
-/** Removes the memory cgroup a killed child made for itself (child.mjs names it by its pid). */
+/** Removes the memory cgroup a killed child made for itself. */
 function removeChildGroup(pid) {
-  const own = /^\d+:memory:(.*)$/m.exec(fs.readFileSync('/proc/self/cgroup', 'utf8'))?.[1]
-  const group = `/sys/fs/cgroup/memory${own}/vecdex-bench-${pid}`
+  const group = cgroupOf(pid)
   try {
-    if (fs.existsSync(group)) fs.rmdirSync(group)
+    if (group && fs.existsSync(group)) fs.rmdirSync(group)
   } catch {}
 }
 
